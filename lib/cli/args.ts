@@ -1,0 +1,29 @@
+// Argument fragments shared by commands, so each flag is defined once.
+import type { ArgsDef } from "citty";
+
+export const logArgs = {
+  loglevel: { type: "string", description: "silent | error | warn | info | debug", default: "info", valueHint: "level" },
+  "log-format": { type: "string", description: "text | json", default: "text", valueHint: "format" },
+} as const satisfies ArgsDef;
+
+export const edgeArgs = {
+  edge: { type: "string", description: "URL of the edge to connect to (env WICKET_EDGE); TLS still verifies the application hostname", valueHint: "url" },
+  "ca-file": { type: "string", description: "extra CA certificate to trust, for edges with their own CA (env WICKET_CA_FILE)", valueHint: "file" },
+} as const satisfies ArgsDef;
+
+export const adminArgs = {
+  ...edgeArgs,
+  "admin-token": { type: "string", description: "admin API token (env WICKET_ADMIN_TOKEN)", valueHint: "token" },
+  "data-dir": { type: "string", description: "edge data directory, to read the bootstrap admin token, CA and URL from", valueHint: "dir" },
+  json: { type: "boolean", description: "print JSON for scripts", default: false },
+} as const satisfies ArgsDef;
+
+/** A flag's value, else its WICKET_<FLAG> environment variable, else the aliases given. */
+export function fromEnv(value: unknown, flag: string, ...aliases: string[]): string | undefined {
+  if (typeof value === "string" && value !== "") return value;
+  for (const name of [`WICKET_${flag.toUpperCase().replaceAll("-", "_")}`, ...aliases]) {
+    const v = process.env[name];
+    if (v) return v;
+  }
+  return undefined;
+}

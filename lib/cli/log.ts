@@ -1,0 +1,32 @@
+import { createConsola, LogLevels, type ConsolaReporter, type LogType } from "consola";
+
+export const LOG_LEVELS = ["silent", "error", "warn", "info", "debug"] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+// Every log line goes to stderr: stdout of `access ssh` is the SSH byte stream.
+const jsonReporter: ConsolaReporter = {
+  log(obj) {
+    const msg = obj.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+    process.stderr.write(JSON.stringify({ time: obj.date.toISOString(), level: obj.type, msg }) + "\n");
+  },
+};
+
+const textReporter: ConsolaReporter = {
+  log(obj) {
+    const msg = obj.args.map((a) => (a instanceof Error ? (log.level >= LogLevels.debug ? a.stack : a.message) : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+    const tag = obj.tag ? `[${obj.tag}] ` : "";
+    const level = obj.type === "log" || obj.type === "info" || obj.type === "success" || obj.type === "start" ? "" : `${obj.type}: `;
+    process.stderr.write(`${tag}${level}${msg}\n`);
+  },
+};
+
+export const log = createConsola({ level: LogLevels.info, reporters: [textReporter] });
+
+export function setupLog(level: string | undefined, format: string | undefined = "text") {
+  const name = (level ?? "info") as LogLevelName;
+  if (!LOG_LEVELS.includes(name)) throw new Error(`unknown log level "${level}"; use one of ${LOG_LEVELS.join(", ")}`);
+  log.level = name === "silent" ? LogLevels.silent : LogLevels[name as Exclude<LogLevelName, "silent">];
+  log.setReporters([format === "json" ? jsonReporter : textReporter]);
+}
+
+export type { LogType };

@@ -1,0 +1,47 @@
+// The connector <-> edge framing: many streams over one WebSocket (DESIGN.md, Wire).
+// A frame is a 10-byte header (type, flags, stream id, payload length) and its payload.
+// Frames may be split across or packed into WebSocket messages; the decoder does not care.
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_SIZE = 10;
+/** Largest payload a peer may send; anything larger is a protocol error. */
+export const MAX_PAYLOAD = 1 << 20;
+/** DATA frames are cut to this size so a bulk copy interleaves with other streams. */
+export const MAX_DATA_CHUNK = 64 * 1024;
+/** Per-stream credit a receiver grants at open: more than the 2 MiB SSH keeps in flight. */
+export const INITIAL_WINDOW = 4 * 1024 * 1024;
+
+export const FrameType = {
+  hello: 0, // stream 0: u16 version, JSON metadata; flag ACK in the edge's answer
+  open: 1, // edge -> connector: a new stream, JSON metadata (hostname, client)
+  data: 2, // raw bytes, counted against the receiver's window
+  window: 3, // u32 credit added to the sender's window
+  fin: 4, // half-close: the sender will send no more data on this stream
+  reset: 5, // u16 code, UTF-8 reason: the stream is gone both ways
+  ping: 6, // stream 0: 8 opaque bytes; flag ACK in the answer
+  goAway: 7, // stream 0: u16 code, UTF-8 reason: no new streams on this connection
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+export const FRAME_TYPE_NAMES = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k])) as Record<number, string>;
+
+export const Flag = { ack: 1 } as const;
+
+export interface Frame {
+  type: FrameType;
+  flags: number;
+  stream: number;
+  payload: Uint8Array;
+}
+
+/** Codes carried by reset and go-away frames. */
+export const ResetCode = {
+  normal: 0,
+  originUnreachable: 1,
+  refused: 2,
+  protocolError: 3,
+  flowControl: 4,
+  goingAway: 5,
+  canceled: 6,
+  internal: 7,
+} as const;
+export type ResetCode = (typeof ResetCode)[keyof typeof ResetCode];
