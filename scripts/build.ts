@@ -87,8 +87,9 @@ function formatSize(bytes: number): string {
 async function main(): Promise<number> {
   const files = commandFiles();
   if (files.length === 0) {
-    console.error(`build: no command files in ${commandsDir}`);
-    return 1;
+    // Not an error: the build builds whatever command files there are, even none yet.
+    console.error(`build: nothing to build, no command files in ${commandsDir}`);
+    return 0;
   }
   mkdirSync(distDir, { recursive: true });
   const version = buildVersion();
