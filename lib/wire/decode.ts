@@ -30,7 +30,7 @@ export interface Decoder {
 }
 
 export function createDecoder(): Decoder {
-  let buf = new Uint8Array(0);
+  let buf: Uint8Array = new Uint8Array(0);
   return {
     get pending() {
       return buf.byteLength;

@@ -1,0 +1,139 @@
+// The client's one WebSocket per connection: dial the edge for an application hostname, with
+// TLS verifying that hostname, and turn every way it can fail into one sentence and exit code.
+import { configError, deniedError, temporaryError, unreachableError, WicketError } from "../cli/exit.ts";
+import { Close } from "../wire/close.ts";
+import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../wire/http.ts";
+
+export interface DialOptions {
+  hostname: string;
+  /** Where to connect instead of the hostname itself; TLS still names the hostname. */
+  edge?: string;
+  ca?: string;
+  serviceToken?: { id: string; secret: string };
+  connectTimeoutMs?: number;
+}
+
+/** Keep the WebSocket's own buffer this small before reading more from the source. */
+export const HIGH_WATER = 1024 * 1024;
+
+export function appUrl(opts: DialOptions): string {
+  if (!opts.edge) return `wss://${opts.hostname}/`;
+  const u = new URL(opts.edge.includes("://") ? opts.edge : `https://${opts.edge}`);
+  return `${u.protocol === "http:" || u.protocol === "ws:" ? "ws" : "wss"}://${u.host}/`;
+}
+
+/** Maps a failure before the WebSocket opened. */
+export function dialError(message: string, opts: DialOptions): WicketError {
+  const where = opts.edge ? `the edge at ${opts.edge}` : opts.hostname;
+  const m = message.toLowerCase();
+  if (m.includes("altname") || m.includes("does not match"))
+    return unreachableError(`the certificate of ${where} is not valid for ${opts.hostname}; is ${opts.hostname} served by this edge?`);
+  if (/certificate|self.signed|unable to verify|unable to get|tls|ssl/.test(m))
+    return unreachableError(`cannot verify the TLS certificate of ${where} (${message.replace(/^.*failed: /, "")}); if the edge uses its own CA, pass it with --ca-file`);
+  if (m.includes("expected 101")) return unreachableError(`${where} did not accept a WebSocket (${message.replace(/^.*failed: /, "")}); is this a wicket edge?`);
+  if (m.includes("econnrefused") || m.includes("refused")) return unreachableError(`cannot reach ${where}: connection refused; is the edge running and --edge right?`);
+  if (m.includes("enotfound") || m.includes("dns") || m.includes("getaddrinfo")) return unreachableError(`cannot resolve ${where}; check the hostname or pass --edge`);
+  return unreachableError(`cannot reach ${where}: ${message.replace(/^.*failed: /, "") || "connection failed"}`);
+}
+
+/** Maps how the edge closed an open connection; undefined means a normal end. */
+export function closeError(code: number, reason: string, hostname: string): WicketError | undefined {
+  switch (code) {
+    case Close.normal:
+      return undefined;
+    case Close.unauthenticated:
+    case Close.denied:
+      return deniedError(reason || `access to ${hostname} was denied`);
+    case Close.unknownHost:
+      return configError(reason || `the edge serves no application at ${hostname}`);
+    case Close.noConnector:
+      return temporaryError(reason || `no connector is online for ${hostname}`);
+    case Close.originUnreachable:
+      return temporaryError(reason || `the connector for ${hostname} cannot reach its origin`);
+    case 1006:
+      return temporaryError(`the connection to the edge for ${hostname} was lost`);
+    default:
+      return temporaryError(`the edge closed the connection for ${hostname}: ${reason || `code ${code}`}`);
+  }
+}
+
+/** Opens the WebSocket; rejects with a WicketError if it cannot. */
+export function dialApp(opts: DialOptions): Promise<WebSocket> {
+  const headers: Record<string, string> = { host: opts.hostname };
+  if (opts.serviceToken) {
+    headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
+    headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;
+  }
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(appUrl(opts), { headers, tls: { servername: opts.hostname, ...(opts.ca ? { ca: opts.ca } : {}) } } as any);
+    ws.binaryType = "nodebuffer";
+    let message = "";
+    const timer = setTimeout(() => {
+      ws.terminate?.();
+      reject(unreachableError(`timed out connecting to ${opts.edge ?? opts.hostname} for ${opts.hostname}`));
+    }, opts.connectTimeoutMs ?? 15_000);
+    ws.onerror = (ev) => {
+      message = (ev as ErrorEvent).message ?? "";
+    };
+    ws.onopen = () => {
+      clearTimeout(timer);
+      ws.onerror = null;
+      ws.onclose = null;
+      resolve(ws);
+    };
+    ws.onclose = () => {
+      clearTimeout(timer);
+      reject(dialError(message, opts));
+    };
+  });
+}
+
+/** The local end of a bridge: stdin/stdout for `access ssh`, a TCP socket for `access tcp`. */
+export interface Local {
+  /** false: stop sending until drained() is called. */
+  write(bytes: Uint8Array): boolean;
+  /** The origin will send no more. */
+  end(): void;
+}
+
+/**
+ * Pumps one open WebSocket against a local end. Returns the sink for local bytes and a promise
+ * that settles when the edge closes the connection: resolves on a normal end, rejects with the
+ * mapped error otherwise.
+ */
+export function bridge(ws: WebSocket, local: Local, hostname: string) {
+  let sendFin = false;
+  const done = new Promise<void>((resolve, reject) => {
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") {
+        if (ev.data === "fin") local.end();
+        return;
+      }
+      if (!local.write(ev.data as Uint8Array)) ws.pause();
+    };
+    ws.onclose = (ev) => {
+      const err = closeError(ev.code, ev.reason, hostname);
+      if (err) reject(err);
+      else resolve();
+    };
+  });
+  return {
+    done,
+    /** The local sink drained: read from the edge again. */
+    drained: () => ws.resume(),
+    /** Sends local bytes; resolves when the WebSocket has room for more. */
+    async send(bytes: Uint8Array) {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(bytes);
+      // Bun's client WebSocket has no drain event: wait for its buffer to go down.
+      while (ws.bufferedAmount > HIGH_WATER && ws.readyState === WebSocket.OPEN) await Bun.sleep(1);
+    },
+    /** The local side has no more to send: half-close towards the origin. */
+    end() {
+      if (sendFin || ws.readyState !== WebSocket.OPEN) return;
+      sendFin = true;
+      ws.send("fin");
+    },
+    close: () => ws.close(1000, "client closed"),
+  };
+}

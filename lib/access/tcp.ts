@@ -1,0 +1,94 @@
+// `access tcp`: a local listener; every accepted connection gets its own WebSocket.
+import type { Socket } from "bun";
+import { log } from "../cli/log.ts";
+import { usageError, configError } from "../cli/exit.ts";
+import { bridge, dialApp, type DialOptions } from "./dial.ts";
+
+interface Conn {
+  out: Uint8Array[];
+  bridge?: ReturnType<typeof bridge>;
+  pending: Uint8Array[]; // bytes read before the WebSocket opened
+  ended: boolean;
+  closed: boolean;
+  sending: Promise<void>;
+}
+
+export function parseListenUrl(raw: string): { hostname: string; port: number } {
+  const u = new URL(raw.includes("://") ? raw : `tcp://${raw}`);
+  const port = Number(u.port);
+  if (!u.hostname || !port) throw usageError(`--url "${raw}" must be HOST:PORT to listen on, for example 127.0.0.1:2222`);
+  return { hostname: u.hostname.replace(/^\[|\]$/g, ""), port };
+}
+
+export async function serveTcp(opts: DialOptions & { listen: string; signal: AbortSignal; onListening?(port: number): void }) {
+  const { hostname, port } = parseListenUrl(opts.listen);
+  const flush = (s: Socket<Conn>) => {
+    const c = s.data;
+    while (c.out.length) {
+      const head = c.out[0]!;
+      const n = s.write(head);
+      if (n < head.byteLength) {
+        c.out[0] = head.subarray(Math.max(n, 0));
+        return;
+      }
+      c.out.shift();
+    }
+    c.bridge?.drained();
+  };
+  let server;
+  try {
+    server = Bun.listen<Conn>({
+      hostname,
+      port,
+      allowHalfOpen: true,
+      socket: {
+        open(s) {
+          s.data = { out: [], pending: [], ended: false, closed: false, sending: Promise.resolve() };
+          s.setNoDelay(true);
+          dialApp(opts).then(
+            (ws) => {
+              if (s.data.closed) return ws.close(1000, "local connection gone");
+              const b = bridge(ws, { write: (bytes) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => s.shutdown() }, opts.hostname);
+              s.data.bridge = b;
+              for (const p of s.data.pending.splice(0)) b.send(p);
+              if (s.data.ended) b.end();
+              b.done.then(
+                () => s.end(),
+                (err) => {
+                  log.error(err.message);
+                  s.end();
+                },
+              );
+            },
+            (err) => {
+              log.error(err.message);
+              s.end();
+            },
+          );
+        },
+        data(s, chunk) {
+          const c = s.data;
+          if (!c.bridge) return void c.pending.push(chunk);
+          // keep order, and stop reading while the WebSocket is full
+          s.pause();
+          c.sending = c.sending.then(() => c.bridge!.send(chunk)).then(() => s.resume());
+        },
+        drain: flush,
+        end(s) {
+          s.data.ended = true;
+          s.data.sending.then(() => s.data.bridge?.end());
+        },
+        close(s) {
+          s.data.closed = true;
+          s.data.bridge?.close();
+        },
+      },
+    });
+  } catch (err) {
+    throw configError(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
+  }
+  log.info(`listening on ${hostname}:${server.port} for ${opts.hostname}`);
+  opts.onListening?.(server.port);
+  await new Promise((r) => opts.signal.addEventListener("abort", r, { once: true }));
+  server.stop(true);
+}

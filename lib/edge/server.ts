@@ -1,0 +1,287 @@
+// The edge: one HTTPS listener routed by Host. The edge's own host serves health, the admin
+// API and the connector endpoint; every other host is an application whose WebSocket
+// upgrades become streams to the connector that serves it.
+import type { Server, ServerWebSocket } from "bun";
+import { mkdir, writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import { log } from "../cli/log.ts";
+import { configError } from "../cli/exit.ts";
+import { loadOrCreateCA, issueCert, type CA } from "../tls/ca.ts";
+import { Close } from "../wire/close.ts";
+import { ResetCode, PROTOCOL_VERSION } from "../wire/frame.ts";
+import { createSession, type Session, type Stream } from "../wire/mux.ts";
+import { createRegistry, type ConnectorConn } from "./connectors.ts";
+import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
+import { handleAdmin } from "./admin.ts";
+import { openStore, type Store } from "../store/index.ts";
+import { ensureBootstrapAdminToken, findApp, listPolicies, listZones, verifyServiceToken, verifyZoneCredential } from "../store/index.ts";
+import { evaluate } from "../policy/evaluate.ts";
+import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, CONNECT_PATH } from "../wire/http.ts";
+
+export interface EdgeOptions {
+  /** HOST:PORT; port 0 picks a free one. */
+  listen: string;
+  publicUrl?: string;
+  dataDir: string;
+  database?: string;
+  tls: { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+}
+
+export interface Edge {
+  url: string;
+  port: number;
+  store: Store;
+  stop(): Promise<void>;
+}
+
+type ClientData = {
+  kind: "client";
+  host: string;
+  ip: string;
+  identity: string;
+  reject?: { code: number; reason: string };
+  stream?: Stream;
+  pendingAck: number;
+};
+type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
+type WsData = ClientData | ConnectorData;
+
+const KEEPALIVE_MS = 5_000;
+const DEAD_AFTER_MS = 15_000;
+
+function parseListen(listen: string): { hostname: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
+  if (!m) throw configError(`--listen "${listen}" is not HOST:PORT; for example 127.0.0.1:8443 or 0.0.0.0:443`);
+  return { hostname: m[1] || "0.0.0.0", port: Number(m[2]) };
+}
+
+const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
+
+export async function startEdge(opts: EdgeOptions): Promise<Edge> {
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openStore(opts.database ? { url: opts.database } : { dataDir: opts.dataDir });
+  await ensureBootstrapAdminToken(store, opts.dataDir);
+  const listen = parseListen(opts.listen);
+  const registry = createRegistry();
+  const ca: CA | undefined = opts.tls.mode === "self-signed" ? await loadOrCreateCA(opts.dataDir) : undefined;
+  const scheme = opts.tls.mode === "off" ? "http" : "https";
+
+  let publicUrl = opts.publicUrl;
+  let edgeHost = publicUrl ? new URL(publicUrl).hostname.replace(/^\[|\]$/g, "") : "localhost";
+  const isEdgeHost = (host: string) => host === edgeHost || host === "localhost" || isIP(host) !== 0;
+
+  async function tlsConfig() {
+    if (opts.tls.mode === "off") return undefined;
+    if (opts.tls.mode === "files") {
+      const [cert, key] = await Promise.all([Bun.file(opts.tls.cert).text(), Bun.file(opts.tls.key).text()]).catch((e) => {
+        throw configError(`cannot read the TLS certificate or key: ${e.message}`);
+      });
+      return { cert, key };
+    }
+    // The edge's own names come first: clients that connect by IP send no SNI and get it.
+    const own = [...new Set([edgeHost, "localhost", "127.0.0.1", "::1"])];
+    const entries = [{ serverName: edgeHost, ...(await issueCert(ca!, own)) }];
+    for (const z of await listZones(store)) {
+      entries.push({ serverName: `*.${z.name}`, ...(await issueCert(ca!, [z.name, `*.${z.name}`])) });
+      entries.push({ ...entries[entries.length - 1]!, serverName: z.name });
+    }
+    return entries;
+  }
+
+  // ---- clients -------------------------------------------------------------------------
+
+  async function authorizeClient(req: Request, host: string, ip: string): Promise<Omit<ClientData, "kind" | "pendingAck">> {
+    const app = await findApp(store, host);
+    if (!app) return { host, ip, identity: "", reject: { code: Close.unknownHost, reason: `the edge serves no application at ${host}; check the hostname` } };
+    const id = req.headers.get(CLIENT_ID_HEADER);
+    const secret = req.headers.get(CLIENT_SECRET_HEADER);
+    if (!id || !secret) return { host, ip, identity: "", reject: { code: Close.unauthenticated, reason: "sign-in required: pass a service token with --id and --secret" } };
+    const token = await verifyServiceToken(store, id, secret);
+    if (!token) return { host, ip, identity: "", reject: { code: Close.unauthenticated, reason: "the service token was refused: unknown id or wrong secret" } };
+    const identity = `token:${token.name}`;
+    const decision = evaluate(await listPolicies(store, app.hostname), { serviceToken: { id: token.id, name: token.name }, ip });
+    log.info(`${decision.allowed ? "allow" : "deny"} ${host} for ${identity} from ${ip}: ${decision.explanation}`);
+    if (!decision.allowed) return { host, ip, identity, reject: { code: Close.denied, reason: `access to ${host} denied: ${decision.explanation}` } };
+    return { host, ip, identity };
+  }
+
+  function openClient(ws: ServerWebSocket<ClientData>) {
+    const d = ws.data;
+    if (d.reject) return ws.close(d.reject.code, d.reject.reason);
+    const conn = registry.pick(d.host);
+    if (!conn) return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
+    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity });
+    d.stream = stream;
+    stream.onData = (bytes) => {
+      const r = ws.send(bytes);
+      if (r === -1) d.pendingAck += bytes.byteLength; // queued: credit returns on drain
+      else if (r > 0) stream.ack(bytes.byteLength);
+    };
+    stream.onDrain = () => ws.resume();
+    stream.onEnd = () => ws.send("fin");
+    stream.onClose = (code, reason) => {
+      if (code === ResetCode.normal) ws.close(Close.normal, "closed");
+      else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
+      else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
+      else ws.close(Close.internal, reason || "stream reset");
+    };
+  }
+
+  function clientMessage(ws: ServerWebSocket<ClientData>, msg: string | Buffer) {
+    const s = ws.data.stream;
+    if (!s) return;
+    if (typeof msg === "string") {
+      if (msg === "fin") s.end();
+      return;
+    }
+    if (!s.write(msg)) ws.pause();
+  }
+
+  // ---- connectors ----------------------------------------------------------------------
+
+  async function authorizeConnector(req: Request, ip: string): Promise<ConnectorData> {
+    const auth = req.headers.get("authorization") ?? "";
+    const m = /^Bearer ([^.\s]+)\.(\S+)$/.exec(auth);
+    const cred = m ? await verifyZoneCredential(store, m[1]!, m[2]!) : undefined;
+    if (!cred) return { kind: "connector", ip, reject: { code: Close.unauthenticated, reason: "the zone credential was refused; get a new one with `wicket tunnel login` or `wicket edge tunnel-cert`" } };
+    return { kind: "connector", ip, zone: cred.zone };
+  }
+
+  function openConnector(ws: ServerWebSocket<ConnectorData>) {
+    const d = ws.data;
+    if (d.reject) return ws.close(d.reject.code, d.reject.reason);
+    const session = createSession({
+      role: "edge",
+      transport: { send: (b) => void ws.send(b), buffered: () => ws.getBufferedAmount(), close: (c, r) => ws.close(c, r) },
+      pingIntervalMs: KEEPALIVE_MS,
+      deadAfterMs: DEAD_AFTER_MS,
+      onHello(version, meta) {
+        if (version !== PROTOCOL_VERSION) return ws.close(Close.versionMismatch, `this edge speaks protocol ${PROTOCOL_VERSION}, the connector ${version}; upgrade the older one`);
+        const hostnames = Array.isArray(meta.hostnames) ? meta.hostnames.map((h) => String(h).toLowerCase()) : [];
+        const outside = hostnames.find((h) => h !== d.zone && !h.endsWith(`.${d.zone}`));
+        if (hostnames.length === 0 || outside) {
+          return ws.close(Close.denied, outside ? `hostname ${outside} is outside the zone ${d.zone} of this credential` : "the connector claimed no hostname");
+        }
+        d.conn = { id: String(meta.connector ?? "?"), zone: d.zone!, hostnames, session, remote: d.ip };
+        registry.add(d.conn);
+        session.hello({ edge: publicUrl }, true);
+        log.info(`connector ${d.conn.id} from ${d.ip} serves ${hostnames.join(", ")}`);
+      },
+      onGoAway(_code, reason) {
+        log.info(`connector ${d.conn?.id} is draining: ${reason}`);
+      },
+      onClose(reason) {
+        if (d.conn) registry.remove(d.conn);
+        log.info(`connector ${d.conn?.id ?? "(unregistered)"} from ${d.ip} disconnected: ${reason}`);
+      },
+    });
+    d.session = session;
+  }
+
+  // ---- routing -------------------------------------------------------------------------
+
+  let server: Server<WsData>;
+  const fetch = async (req: Request, srv: Server<WsData>): Promise<Response | undefined> => {
+    const url = new URL(req.url);
+    const host = hostOf(req);
+    const ip = srv.requestIP(req)?.address ?? "";
+    const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (isEdgeHost(host)) {
+      if (url.pathname === "/healthz") return new Response("ok\n");
+      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind });
+      if (url.pathname === CONNECT_PATH && upgrade) {
+        if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
+        return new Response("WebSocket upgrade failed\n", { status: 400 });
+      }
+      if (url.pathname === "/") return edgeHomePage();
+      return new Response("not found\n", { status: 404 });
+    }
+    if (upgrade) {
+      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(req, host, ip)) };
+      if (srv.upgrade(req, { data })) return;
+      return new Response("WebSocket upgrade failed\n", { status: 400 });
+    }
+    return (await findApp(store, host)) ? sshAppPage(host) : unknownHostPage(host);
+  };
+
+  const websocket = {
+    maxPayloadLength: 16 * 1024 * 1024,
+    backpressureLimit: 64 * 1024 * 1024,
+    closeOnBackpressureLimit: false,
+    perMessageDeflate: false,
+    idleTimeout: 60,
+    open(ws: ServerWebSocket<WsData>) {
+      if (ws.data.kind === "client") openClient(ws as ServerWebSocket<ClientData>);
+      else openConnector(ws as ServerWebSocket<ConnectorData>);
+    },
+    message(ws: ServerWebSocket<WsData>, msg: string | Buffer) {
+      if (ws.data.kind === "client") clientMessage(ws as ServerWebSocket<ClientData>, msg);
+      else if (typeof msg !== "string") ws.data.session?.receive(msg);
+    },
+    drain(ws: ServerWebSocket<WsData>) {
+      const d = ws.data;
+      if (d.kind === "connector") d.session?.drained();
+      else if (d.stream && d.pendingAck > 0) {
+        const n = d.pendingAck;
+        d.pendingAck = 0;
+        d.stream.ack(n);
+      }
+    },
+    close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
+      const d = ws.data;
+      if (d.kind === "client") d.stream?.reset(ResetCode.canceled, "client disconnected");
+      else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
+    },
+  };
+
+  const serve = async (port: number) =>
+    Bun.serve<WsData>({
+      hostname: listen.hostname,
+      port,
+      reusePort: true,
+      tls: await tlsConfig(),
+      fetch: fetch as any,
+      websocket,
+      error(err) {
+        log.error(`request failed: ${err.message}`);
+        log.debug(err.stack ?? "");
+        return new Response("internal error\n", { status: 500 });
+      },
+    });
+
+  try {
+    server = await serve(listen.port);
+  } catch (err) {
+    throw configError(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
+  }
+  const port = server.port!;
+  if (!publicUrl) {
+    const h = listen.hostname === "0.0.0.0" || listen.hostname === "::" ? "127.0.0.1" : listen.hostname;
+    publicUrl = `${scheme}://${isIP(h) === 6 ? `[${h}]` : h}:${port}`;
+    edgeHost = new URL(publicUrl).hostname.replace(/^\[|\]$/g, "");
+  }
+  await writeFile(join(opts.dataDir, "public-url"), publicUrl + "\n");
+
+  /** New zones need new certificates: Bun cannot swap them on a live listener, so a new
+   * listener takes the port (SO_REUSEPORT) and the old one stops accepting but keeps its
+   * connections. */
+  async function rebind() {
+    if (opts.tls.mode !== "self-signed") return;
+    const old = server;
+    server = await serve(port);
+    old.stop(false);
+  }
+
+  log.info(`edge listening on ${scheme}://${listen.hostname}:${port} (public URL ${publicUrl})`);
+  return {
+    url: publicUrl,
+    port,
+    store,
+    async stop() {
+      for (const c of registry.all()) c.session.goAway(ResetCode.goingAway, "edge is shutting down");
+      server.stop(true);
+      await store.close?.();
+    },
+  };
+}

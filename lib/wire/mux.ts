@@ -1,0 +1,379 @@
+// One multiplexed connection between the edge and a connector: streams with credit windows
+// over a WebSocket. The same code runs on both ends; only the edge opens streams.
+//
+// Flow control, the rule everything here follows: a byte is either on the transport, queued
+// on a stream that told its writer to stop (write() returned false), or not yet read from its
+// source. The receiver returns credit only once its sink took the bytes (Stream.ack), so a slow
+// sink holds its own stream back and no other.
+import { createDecoder, readCodeAndText, readJson, readU32 } from "./decode.ts";
+import { dataFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, resetFrame, windowFrame } from "./encode.ts";
+import { ProtocolError } from "./errors.ts";
+import { Flag, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK, PROTOCOL_VERSION, ResetCode, type Frame } from "./frame.ts";
+
+/** What the session needs from a WebSocket. */
+export interface Transport {
+  send(bytes: Uint8Array): void;
+  /** Bytes accepted by send() but not yet written to the network. */
+  buffered(): number;
+  close(code: number, reason: string): void;
+}
+
+export interface SessionOptions {
+  transport: Transport;
+  /** The edge opens streams; the connector accepts them. */
+  role: "edge" | "connector";
+  /** Stop sending data frames while the transport holds more than this. */
+  highWater?: number;
+  window?: number;
+  /** Send a ping this often, and give up on a peer silent for `deadAfterMs`. */
+  pingIntervalMs?: number;
+  deadAfterMs?: number;
+  onStream?(stream: Stream, meta: Record<string, unknown>): void;
+  onHello?(version: number, meta: Record<string, unknown>, ack: boolean): void;
+  onGoAway?(code: number, reason: string): void;
+  onClose?(reason: string): void;
+}
+
+export interface StreamEvents {
+  /** Bytes from the peer; call ack(n) once they have left for the sink. */
+  onData?(bytes: Uint8Array): void;
+  /** The peer will send no more (half-close). */
+  onEnd?(): void;
+  /** The queue emptied after write() returned false: the source may resume. */
+  onDrain?(): void;
+  /** The stream is over: fully closed both ways, reset by either side, or the session died. */
+  onClose?(code: number, reason: string): void;
+}
+
+export interface Stream extends StreamEvents {
+  readonly id: number;
+  readonly meta: Record<string, unknown>;
+  /** Queues bytes; false means stop reading the source until onDrain. */
+  write(bytes: Uint8Array): boolean;
+  /** Half-close after everything queued has gone. */
+  end(): void;
+  reset(code: number, reason: string): void;
+  /** Returns credit for bytes the sink has taken. */
+  ack(n: number): void;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export interface Session {
+  receive(chunk: Uint8Array): void;
+  /** The transport drained: send what waited for it. */
+  drained(): void;
+  open(meta: Record<string, unknown>): Stream;
+  hello(meta: Record<string, unknown>, ack?: boolean): void;
+  goAway(code: number, reason: string): void;
+  close(reason: string): void;
+  readonly streams: ReadonlyMap<number, Stream>;
+  readonly closed: boolean;
+  readonly goingAway: boolean;
+  /** The peer said go-away: open no new streams here. */
+  readonly peerGoingAway: boolean;
+  /** Bytes queued on streams waiting for credit or the transport. */
+  queuedBytes(): number;
+  /** Some stream waits for the transport to drain. */
+  readonly waiting: boolean;
+}
+
+interface StreamState extends Stream {
+  queue: Uint8Array[];
+  queued: number;
+  credit: number;
+  unacked: number;
+  wantDrain: boolean;
+  localEnd: boolean; // end() called
+  finSent: boolean;
+  finReceived: boolean;
+  done: boolean;
+  received: number; // bytes received not yet acked, against our window
+  _in: number;
+  _out: number;
+}
+
+export function createSession(opts: SessionOptions): Session {
+  const { transport, role } = opts;
+  const highWater = opts.highWater ?? 1024 * 1024;
+  const window = opts.window ?? INITIAL_WINDOW;
+  const decoder = createDecoder();
+  const streams = new Map<number, StreamState>();
+  // Streams with bytes queued, served round-robin so a bulk copy cannot starve a keystroke.
+  const ready = new Set<StreamState>();
+  let nextId = 1;
+  let closed = false;
+  let goingAway = false;
+  let peerGoingAway = false;
+  let lastHeard = Date.now();
+
+  const send = (bytes: Uint8Array) => {
+    if (!closed) transport.send(bytes);
+  };
+
+  function finish(s: StreamState, code: number, reason: string) {
+    if (s.done) return;
+    s.done = true;
+    s.queue = [];
+    s.queued = 0;
+    ready.delete(s);
+    streams.delete(s.id);
+    s.onClose?.(code, reason);
+  }
+
+  function maybeDone(s: StreamState) {
+    if (s.finSent && s.finReceived) finish(s, ResetCode.normal, "closed");
+  }
+
+  /** Sends up to `limit` chunks of the stream's queue, within its credit and the transport's room. */
+  function flushStream(s: StreamState, limit = Infinity): boolean {
+    while (s.queued > 0 && s.credit > 0 && limit-- > 0) {
+      if (transport.buffered() > highWater) break;
+      const head = s.queue[0]!;
+      const n = Math.min(head.byteLength, s.credit, MAX_DATA_CHUNK);
+      if (n === head.byteLength) s.queue.shift();
+      else s.queue[0] = head.subarray(n);
+      s.queued -= n;
+      s.credit -= n;
+      s._out += n;
+      send(dataFrame(s.id, n === head.byteLength ? head : head.subarray(0, n)));
+    }
+    if (s.queued > 0) {
+      ready.add(s);
+      return false;
+    }
+    ready.delete(s);
+    if (s.localEnd && !s.finSent) {
+      s.finSent = true;
+      send(finFrame(s.id));
+      maybeDone(s);
+    }
+    if (s.wantDrain && !s.done) {
+      s.wantDrain = false;
+      s.onDrain?.();
+    }
+    return true;
+  }
+
+  /** Serves waiting streams in turn, one chunk each per round, while the transport has room. */
+  function flushAll() {
+    while (ready.size > 0 && transport.buffered() <= highWater) {
+      let sent = false;
+      for (const s of [...ready]) {
+        const before = s.queued;
+        flushStream(s, 1);
+        if (s.queued < before) sent = true;
+      }
+      if (!sent) return; // every waiting stream is out of credit
+    }
+  }
+
+  function makeStream(id: number, meta: Record<string, unknown>): StreamState {
+    const s: StreamState = {
+      id,
+      meta,
+      queue: [],
+      queued: 0,
+      credit: window,
+      unacked: 0,
+      wantDrain: false,
+      localEnd: false,
+      finSent: false,
+      finReceived: false,
+      done: false,
+      received: 0,
+      _in: 0,
+      _out: 0,
+      get bytesIn() {
+        return s._in;
+      },
+      get bytesOut() {
+        return s._out;
+      },
+      write(bytes) {
+        if (s.done || s.localEnd) return false;
+        if (bytes.byteLength === 0) return true;
+        s.queue.push(bytes);
+        s.queued += bytes.byteLength;
+        if (flushStream(s)) return true;
+        s.wantDrain = true;
+        return false;
+      },
+      end() {
+        if (s.done || s.localEnd) return;
+        s.localEnd = true;
+        if (s.queued === 0) flushStream(s);
+      },
+      reset(code, reason) {
+        if (s.done) return;
+        send(resetFrame(s.id, code, reason));
+        finish(s, code, reason);
+      },
+      ack(n) {
+        if (s.done || n <= 0) return;
+        s.received -= n;
+        s.unacked += n;
+        // batch window updates: one frame per quarter window keeps the control traffic small
+        if (s.unacked >= window / 4) {
+          send(windowFrame(s.id, s.unacked));
+          s.unacked = 0;
+        }
+      },
+    };
+    streams.set(id, s);
+    return s;
+  }
+
+  function protocolError(message: string) {
+    if (closed) return;
+    send(goAwayFrame(ResetCode.protocolError, message));
+    close(`protocol error: ${message}`, 1002);
+  }
+
+  function onFrame(f: Frame) {
+    switch (f.type) {
+      case FrameType.hello: {
+        const { code: version, text } = readCodeAndText(f.payload);
+        let meta: Record<string, unknown> = {};
+        try {
+          meta = text ? JSON.parse(text) : {};
+        } catch {
+          throw new ProtocolError("hello metadata is not JSON");
+        }
+        opts.onHello?.(version, meta, (f.flags & Flag.ack) !== 0);
+        return;
+      }
+      case FrameType.ping:
+        if ((f.flags & Flag.ack) === 0) send(pingFrame(f.payload, true));
+        return;
+      case FrameType.goAway: {
+        const { code, text } = readCodeAndText(f.payload);
+        peerGoingAway = true;
+        opts.onGoAway?.(code, text);
+        return;
+      }
+      case FrameType.open: {
+        if (role === "edge") throw new ProtocolError("connector tried to open a stream");
+        if (streams.has(f.stream)) throw new ProtocolError(`stream ${f.stream} opened twice`);
+        const meta = readJson<Record<string, unknown>>(f.payload);
+        const s = makeStream(f.stream, meta);
+        if (goingAway) {
+          s.reset(ResetCode.goingAway, "connector is shutting down");
+          return;
+        }
+        opts.onStream?.(s, meta);
+        return;
+      }
+    }
+    const s = streams.get(f.stream);
+    if (!s) {
+      // Frames for a stream we already finished are expected in flight; anything else is a
+      // peer bug, but not worth killing every other stream for.
+      if (f.type !== FrameType.reset && f.stream >= nextId && role === "edge") throw new ProtocolError(`frame for unknown stream ${f.stream}`);
+      return;
+    }
+    switch (f.type) {
+      case FrameType.data: {
+        if (s.finReceived) throw new ProtocolError(`data after end on stream ${s.id}`);
+        s.received += f.payload.byteLength;
+        if (s.received > window) {
+          s.reset(ResetCode.flowControl, "peer exceeded the stream window");
+          return;
+        }
+        s._in += f.payload.byteLength;
+        s.onData?.(f.payload);
+        return;
+      }
+      case FrameType.window: {
+        s.credit += readU32(f.payload);
+        if (s.queued > 0) flushStream(s);
+        return;
+      }
+      case FrameType.fin:
+        if (s.finReceived) return;
+        s.finReceived = true;
+        s.onEnd?.();
+        maybeDone(s);
+        return;
+      case FrameType.reset: {
+        const { code, text } = readCodeAndText(f.payload);
+        finish(s, code, text);
+        return;
+      }
+    }
+  }
+
+  const pingTimer = opts.pingIntervalMs
+    ? setInterval(() => {
+        if (Date.now() - lastHeard > (opts.deadAfterMs ?? opts.pingIntervalMs! * 3)) {
+          close("peer stopped answering (keepalive timed out)", 4000);
+          return;
+        }
+        send(pingFrame(new Uint8Array(8)));
+      }, opts.pingIntervalMs)
+    : undefined;
+  pingTimer?.unref?.();
+
+  function close(reason: string, code = 1000) {
+    if (closed) return;
+    closed = true;
+    if (pingTimer) clearInterval(pingTimer);
+    for (const s of [...streams.values()]) finish(s, ResetCode.goingAway, reason);
+    try {
+      transport.close(code, reason.slice(0, 120));
+    } catch {}
+    opts.onClose?.(reason);
+  }
+
+  return {
+    streams,
+    get closed() {
+      return closed;
+    },
+    get goingAway() {
+      return goingAway;
+    },
+    get peerGoingAway() {
+      return peerGoingAway;
+    },
+    get waiting() {
+      return ready.size > 0;
+    },
+    queuedBytes() {
+      let n = 0;
+      for (const s of streams.values()) n += s.queued;
+      return n;
+    },
+    receive(chunk) {
+      if (closed) return;
+      lastHeard = Date.now();
+      try {
+        for (const f of decoder.push(chunk)) {
+          onFrame(f);
+          if (closed) return;
+        }
+      } catch (err) {
+        if (err instanceof ProtocolError) protocolError(err.message);
+        else throw err;
+      }
+    },
+    drained() {
+      if (!closed) flushAll();
+    },
+    open(meta) {
+      if (role !== "edge") throw new Error("only the edge opens streams");
+      const s = makeStream(nextId++, meta);
+      send(openFrame(s.id, meta));
+      return s;
+    },
+    hello(meta, ack = false) {
+      send(helloFrame(PROTOCOL_VERSION, meta, ack));
+    },
+    goAway(code, reason) {
+      if (goingAway) return;
+      goingAway = true;
+      send(goAwayFrame(code, reason));
+    },
+    close,
+  };
+}

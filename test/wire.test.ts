@@ -1,0 +1,195 @@
+import { describe, expect, test } from "bun:test";
+import { createDecoder, readCodeAndText, readU32 } from "../lib/wire/decode.ts";
+import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, resetFrame, windowFrame } from "../lib/wire/encode.ts";
+import { ProtocolError } from "../lib/wire/errors.ts";
+import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
+import { createSession, type Session, type Stream } from "../lib/wire/mux.ts";
+
+/** A plain reference encoder, written without the module's helpers, to hold the codec against. */
+function reference(type: number, flags: number, stream: number, payload: number[]): Uint8Array {
+  const len = payload.length;
+  return new Uint8Array([type, flags, (stream >>> 24) & 255, (stream >>> 16) & 255, (stream >>> 8) & 255, stream & 255, (len >>> 24) & 255, (len >>> 16) & 255, (len >>> 8) & 255, len & 255, ...payload]);
+}
+
+const concat = (parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) out.set(p, (o += p.byteLength) - p.byteLength);
+  return out;
+};
+
+const sample = (): Uint8Array[] => [
+  helloFrame(1, { hostnames: ["ssh.site.test"] }),
+  openFrame(1, { host: "ssh.site.test", client: "127.0.0.1" }),
+  dataFrame(1, crypto.getRandomValues(new Uint8Array(70_000))),
+  windowFrame(1, 123_456),
+  finFrame(1),
+  resetFrame(3, 1, "cannot reach origin tcp://localhost:22"),
+  pingFrame(new Uint8Array(8).fill(7)),
+  pingFrame(new Uint8Array(8).fill(7), true),
+  goAwayFrame(5, "edge is shutting down"),
+  dataFrame(0xfffffffe, new Uint8Array(0)),
+];
+
+describe("frame codec", () => {
+  test("encoder output equals the reference encoding", () => {
+    expect(encodeFrame(FrameType.data, 0, 258, new Uint8Array([1, 2, 3]))).toEqual(reference(2, 0, 258, [1, 2, 3]));
+    expect(windowFrame(7, 0x01020304)).toEqual(reference(3, 0, 7, [1, 2, 3, 4]));
+    expect(finFrame(0xdeadbeef)).toEqual(reference(4, 0, 0xdeadbeef, []));
+    expect(resetFrame(9, 0x0102, "no")).toEqual(reference(5, 0, 9, [1, 2, 110, 111]));
+  });
+
+  test("every frame survives a round trip, whole or split at every byte", () => {
+    const frames = sample();
+    const all = concat(frames);
+    const whole = createDecoder().push(all);
+    expect(whole.length).toBe(frames.length);
+    whole.forEach((f, i) => expect(concat([reference(f.type, f.flags, f.stream, [...f.payload])])).toEqual(frames[i]!));
+    for (const cut of [1, 3, HEADER_SIZE - 1, HEADER_SIZE, HEADER_SIZE + 1, 1000, 65_537]) {
+      const d = createDecoder();
+      const got: Frame[] = [];
+      for (let i = 0; i < all.byteLength; i += cut) got.push(...d.push(all.slice(i, i + cut)));
+      expect(got.map((f) => [f.type, f.stream, f.payload.byteLength])).toEqual(whole.map((f) => [f.type, f.stream, f.payload.byteLength]));
+      expect(d.pending).toBe(0);
+    }
+  });
+
+  test("payload fields read back as written", () => {
+    const [w, r] = createDecoder().push(concat([windowFrame(1, 4_000_000), resetFrame(2, 3, "bad ünïcode ok")]));
+    expect(readU32(w!.payload)).toBe(4_000_000);
+    expect(readCodeAndText(r!.payload)).toEqual({ code: 3, text: "bad ünïcode ok" });
+  });
+
+  test("malformed frames are protocol errors", () => {
+    const bad = [
+      reference(99, 0, 1, []), // unknown type
+      reference(FrameType.window, 0, 1, [1, 2]), // short window
+      reference(FrameType.ping, 0, 0, [1]), // short ping
+      reference(FrameType.ping, 0, 5, [0, 0, 0, 0, 0, 0, 0, 0]), // ping on a stream
+      reference(FrameType.data, 0, 1, []).map((b, i) => (i === 6 ? 0xff : b)), // length over the limit
+      reference(FrameType.reset, 0, 1, [0]), // no code
+    ];
+    for (const b of bad) expect(() => createDecoder().push(b)).toThrow(ProtocolError);
+    expect(() => encodeFrame(FrameType.data, 0, 1, new Uint8Array(MAX_PAYLOAD + 1))).toThrow(RangeError);
+  });
+
+  test("random garbage yields frames or a ProtocolError, never anything else", () => {
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed);
+    for (let i = 0; i < 5000; i++) {
+      const len = rand() % 64;
+      const bytes = new Uint8Array(len).map(() => rand() & 255);
+      if (len > 0) bytes[0] = rand() % 10; // mostly plausible types, to get past the first check
+      if (len > 9) bytes[6] = bytes[7] = 0; // and plausible lengths
+      try {
+        createDecoder().push(bytes);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ProtocolError);
+      }
+    }
+  });
+});
+
+/** Two sessions wired back to back in memory, with a transport that can be held full. */
+function pair() {
+  const links = { edgeFull: false, connFull: false };
+  let edge!: Session;
+  let conn!: Session;
+  const accepted: Stream[] = [];
+  const queueE: Uint8Array[] = [];
+  edge = createSession({
+    role: "edge",
+    transport: { send: (b) => (links.edgeFull ? queueE.push(b) : conn.receive(b)), buffered: () => (links.edgeFull ? 1 << 30 : 0), close() {} },
+  });
+  conn = createSession({
+    role: "connector",
+    transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
+    onStream: (s) => accepted.push(s),
+  });
+  const release = () => {
+    links.edgeFull = false;
+    for (const b of queueE.splice(0)) conn.receive(b);
+    edge.drained();
+  };
+  return { edge, conn, accepted, links, release };
+}
+
+describe("multiplexed session", () => {
+  test("bytes flow both ways, and half-close then close ends the stream", () => {
+    const { edge, accepted } = pair();
+    const s = edge.open({ host: "a" });
+    const got: number[] = [];
+    let closed = "";
+    s.onData = (b) => (got.push(...b), s.ack(b.byteLength));
+    s.onClose = (_c, r) => (closed = r);
+    const peer = accepted[0]!;
+    const peerGot: number[] = [];
+    let peerEnded = false;
+    peer.onData = (b) => (peerGot.push(...b), peer.ack(b.byteLength));
+    peer.onEnd = () => (peerEnded = true);
+    expect(s.write(new Uint8Array([1, 2, 3]))).toBe(true);
+    expect(peer.write(new Uint8Array([9]))).toBe(true);
+    s.end();
+    expect(peerEnded).toBe(true);
+    expect(closed).toBe("");
+    peer.end();
+    expect(closed).toBe("closed");
+    expect(peerGot).toEqual([1, 2, 3]);
+    expect(got).toEqual([9]);
+    expect(edge.streams.size).toBe(0);
+  });
+
+  test("a sender stops at the window and resumes when the receiver acks", () => {
+    const { edge, accepted } = pair();
+    const s = edge.open({});
+    const peer = accepted[0]!;
+    let held = 0;
+    peer.onData = (b) => (held += b.byteLength); // a sink that does not take the bytes yet
+    let drained = 0;
+    s.onDrain = () => drained++;
+    const chunk = new Uint8Array(256 * 1024);
+    let writes = 0;
+    while (s.write(chunk)) writes++;
+    expect(held).toBe(INITIAL_WINDOW);
+    expect(writes).toBe(INITIAL_WINDOW / chunk.byteLength); // the window exactly, then a queued write
+    peer.ack(held); // the sink took everything
+    expect(drained).toBe(1);
+    expect(held).toBe(INITIAL_WINDOW + chunk.byteLength);
+  });
+
+  test("a stream's bulk copy does not delay another stream's small write", () => {
+    const { edge, accepted, links, release } = pair();
+    const bulk = edge.open({});
+    const keys = edge.open({});
+    const order: string[] = [];
+    accepted[0]!.onData = (b) => (order.push("bulk"), accepted[0]!.ack(b.byteLength));
+    accepted[1]!.onData = (b) => (order.push("key"), accepted[1]!.ack(b.byteLength));
+    links.edgeFull = true;
+    bulk.write(new Uint8Array(1024 * 1024)); // 16 chunks waiting
+    keys.write(new Uint8Array([13]));
+    release();
+    expect(order.indexOf("key")).toBeLessThanOrEqual(1);
+  });
+
+  test("a peer overrunning the window gets its stream reset, others live on", () => {
+    const { edge, conn, accepted } = pair();
+    const a = edge.open({});
+    const b = edge.open({});
+    let reason = "";
+    a.onClose = (_c, r) => (reason = r);
+    // the connector side misbehaves: raw data frames past the window
+    const big = new Uint8Array(64 * 1024);
+    for (let i = 0; i <= INITIAL_WINDOW / big.byteLength; i++) edge.receive(dataFrame(a.id, big));
+    expect(reason).toContain("window");
+    expect(edge.streams.has(b.id)).toBe(true);
+    expect(accepted.length).toBe(2);
+  });
+
+  test("garbage from the peer closes the session with a protocol error", () => {
+    let closedWith = "";
+    const s = createSession({ role: "edge", transport: { send() {}, buffered: () => 0, close: (_c, r) => (closedWith = r) } });
+    s.receive(new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    expect(s.closed).toBe(true);
+    expect(closedWith).toContain("protocol error");
+  });
+});
