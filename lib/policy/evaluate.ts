@@ -1,0 +1,168 @@
+// The access policy evaluator: a pure function from ordered policies and a subject to a
+// decision that says which policy and which rule decided, so every decision can be
+// explained and tested without a connection.
+//
+// A policy matches when any include rule matches, no exclude rule matches and every
+// require rule matches; the first matching policy in `position` order decides; when none
+// matches, the answer is deny.
+import { usageError } from "../cli/exit.ts";
+
+// Rule kinds are a closed union checked by the compiler, with one entry per kind in RULES
+// below: e-mail, domain, group, idp, ip and mfa rules slot in as new members and entries.
+export type TokenRule = { kind: "token"; value: string };
+export type AnyTokenRule = { kind: "any-token" };
+export type EveryoneRule = { kind: "everyone" };
+export type Rule = TokenRule | AnyTokenRule | EveryoneRule;
+export type RuleKind = Rule["kind"];
+
+export type PolicyAction = "allow" | "deny";
+export type PolicyRules = { include: Rule[]; exclude: Rule[]; require: Rule[] };
+
+export type Policy = {
+  id: string;
+  name: string;
+  action: PolicyAction;
+  position: number;
+  rules: PolicyRules;
+};
+
+/** Who is asking. The edge fills in what it has authenticated; later issues add groups, idp, mfa. */
+export type Subject = {
+  serviceToken?: { id: string; name: string };
+  email?: string;
+  ip?: string;
+};
+
+export type Decision = {
+  allowed: boolean;
+  policy?: { id: string; name: string };
+  /** The rule that decided, e.g. `include token:deploy`. */
+  rule?: string;
+  explanation: string;
+};
+
+type RuleSpec<R extends Rule> = {
+  /** How the rule is written on the command line: `token:<id-or-name>`. */
+  syntax: string;
+  parse(value: string | undefined): R;
+  format(rule: R): string;
+  matches(rule: R, subject: Subject): boolean;
+};
+
+const noValue = (kind: string, value: string | undefined) => {
+  if (value !== undefined) throw usageError(`the rule "${kind}" takes no value; write it as "${kind}"`);
+};
+
+const RULES: { [K in RuleKind]: RuleSpec<Extract<Rule, { kind: K }>> } = {
+  token: {
+    syntax: "token:<id-or-name>",
+    parse(value) {
+      if (!value) throw usageError(`the rule "token" needs a service token id or name, e.g. "token:ci"`);
+      return { kind: "token", value };
+    },
+    format: (r) => `token:${r.value}`,
+    matches: (r, s) => s.serviceToken !== undefined && (s.serviceToken.id === r.value || s.serviceToken.name === r.value),
+  },
+  "any-token": {
+    syntax: "any-token",
+    parse: (value) => (noValue("any-token", value), { kind: "any-token" }),
+    format: () => "any-token",
+    matches: (_r, s) => s.serviceToken !== undefined,
+  },
+  // "everyone" means everyone the edge has authenticated: a user or a service token. A
+  // subject with no identity at all is not "everyone".
+  everyone: {
+    syntax: "everyone",
+    parse: (value) => (noValue("everyone", value), { kind: "everyone" }),
+    format: () => "everyone",
+    matches: (_r, s) => s.serviceToken !== undefined || s.email !== undefined,
+  },
+};
+
+const RULE_SYNTAX = Object.values(RULES).map((r) => r.syntax);
+
+function spec(kind: string): RuleSpec<Rule> | undefined {
+  return Object.hasOwn(RULES, kind) ? (RULES[kind as RuleKind] as RuleSpec<Rule>) : undefined;
+}
+
+/** Parses a rule as written on the command line: `token:ci`, `any-token`, `everyone`. */
+export function parseRule(text: string): Rule {
+  const s = text.trim();
+  const colon = s.indexOf(":");
+  const kind = colon < 0 ? s : s.slice(0, colon);
+  const value = colon < 0 ? undefined : s.slice(colon + 1).trim();
+  const rs = spec(kind);
+  if (!rs) throw usageError(`unknown rule "${text}"; use one of ${RULE_SYNTAX.join(", ")}`);
+  return rs.parse(value);
+}
+
+/** A rule from JSON (an object or a rule string), checked: the admin API and the store use this. */
+export function toRule(x: unknown): Rule {
+  if (typeof x === "string") return parseRule(x);
+  if (x && typeof x === "object" && typeof (x as { kind?: unknown }).kind === "string") {
+    const { kind, value } = x as { kind: string; value?: unknown };
+    const rs = spec(kind);
+    if (!rs) throw usageError(`unknown rule kind "${kind}"; use one of ${RULE_SYNTAX.join(", ")}`);
+    if (value !== undefined && typeof value !== "string") throw usageError(`the value of a "${kind}" rule must be a string`);
+    return rs.parse(value);
+  }
+  throw usageError(`a rule must be a string such as "token:ci" or an object such as {"kind":"token","value":"ci"}`);
+}
+
+export function formatRule(rule: Rule): string {
+  const rs = spec(rule.kind);
+  return rs ? rs.format(rule) : `${rule.kind}(unknown)`;
+}
+
+function describeSubject(s: Subject): string {
+  if (s.serviceToken) return `service token "${s.serviceToken.name}"`;
+  if (s.email) return `user "${s.email}"`;
+  return "an unauthenticated request";
+}
+
+// A rule of a kind this build does not know (written by a newer node sharing the store)
+// cannot be evaluated; the whole decision fails closed rather than guessing.
+class UnknownRule extends Error {}
+
+function matches(rule: Rule, subject: Subject): boolean {
+  const rs = spec(rule.kind);
+  if (!rs) throw new UnknownRule(rule.kind);
+  return rs.matches(rule, subject);
+}
+
+type Match = { rule: string };
+
+function matchPolicy(p: Policy, subject: Subject): Match | undefined {
+  const include = p.rules.include.find((r) => matches(r, subject));
+  if (!include) return undefined;
+  if (p.rules.exclude.some((r) => matches(r, subject))) return undefined;
+  if (!p.rules.require.every((r) => matches(r, subject))) return undefined;
+  return { rule: `include ${formatRule(include)}` };
+}
+
+/** Decides whether `subject` may pass, by the first policy (in `position` order) that matches. */
+export function evaluate(policies: readonly Policy[], subject: Subject): Decision {
+  const ordered = [...policies].sort((a, b) => a.position - b.position);
+  for (const p of ordered) {
+    let m: Match | undefined;
+    try {
+      m = matchPolicy(p, subject);
+    } catch (e) {
+      if (!(e instanceof UnknownRule)) throw e;
+      return {
+        allowed: false,
+        policy: { id: p.id, name: p.name },
+        explanation: `denied: policy "${p.name}" has a rule of unknown kind "${e.message}" (upgrade this edge node)`,
+      };
+    }
+    if (!m) continue;
+    const allowed = p.action === "allow";
+    return {
+      allowed,
+      policy: { id: p.id, name: p.name },
+      rule: m.rule,
+      explanation: `${allowed ? "allowed" : "denied"} by policy "${p.name}" (${m.rule})`,
+    };
+  }
+  return { allowed: false, explanation: `no policy allows ${describeSubject(subject)}` };
+}
