@@ -84,7 +84,14 @@ function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-async function main(): Promise<number> {
+async function main(argv: string[]): Promise<number> {
+  // `--all` (every platform, for install.sh to serve) is a later issue: it extends targetsFor().
+  const unknown = argv.filter((a) => a !== "--help");
+  if (argv.includes("--help") || unknown.length > 0) {
+    if (unknown.length > 0) console.error(`build: unknown argument ${unknown[0]}`);
+    console.error("usage: bun scripts/build.ts   (builds dist/<command> for this machine)");
+    return unknown.length > 0 ? 64 : 0;
+  }
   const files = commandFiles();
   if (files.length === 0) {
     // Not an error: the build builds whatever command files there are, even none yet.
@@ -124,4 +131,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) process.exitCode = await main();
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
