@@ -1,0 +1,57 @@
+// The schema, as an ordered list of migrations. Append only: a released migration never
+// changes. Portable SQL for SQLite and PostgreSQL alike: TEXT / INTEGER / BIGINT columns,
+// timestamps as epoch milliseconds (BIGINT), booleans as INTEGER, JSON as TEXT.
+export type Migration = { version: number; name: string; statements: string[] };
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "zones, apps, tokens, policies, credentials",
+    statements: [
+      `CREATE TABLE zones (
+        name TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE apps (
+        hostname TEXT PRIMARY KEY,
+        zone TEXT NOT NULL REFERENCES zones(name),
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX apps_zone ON apps (zone)`,
+      `CREATE TABLE service_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      )`,
+      // A name is unique among live tokens; a revoked token keeps its row for audit.
+      `CREATE UNIQUE INDEX service_tokens_live_name ON service_tokens (name) WHERE revoked_at IS NULL`,
+      `CREATE TABLE policies (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL REFERENCES apps(hostname),
+        name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        rules TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX policies_app_name ON policies (app, name)`,
+      `CREATE TABLE zone_credentials (
+        id TEXT PRIMARY KEY,
+        zone TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      )`,
+      `CREATE INDEX zone_credentials_zone ON zone_credentials (zone)`,
+      `CREATE TABLE admin_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX admin_tokens_name ON admin_tokens (name)`,
+    ],
+  },
+];

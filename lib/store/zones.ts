@@ -1,0 +1,141 @@
+// Zones (the domains the edge serves) and applications (a hostname in a zone, or the
+// `*.zone` wildcard), and finding the application that serves a hostname.
+import type { Store } from "./open.ts";
+import { isUniqueViolation, ms } from "./open.ts";
+import { conflict, invalid, notFound } from "./errors.ts";
+
+export type Zone = { name: string; createdAt: number };
+export type App = { hostname: string; zone: string; createdAt: number };
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Lower-cases a DNS name and drops a trailing dot; throws a usage error when it is not one. */
+export function normalizeDnsName(input: string, what = "hostname"): string {
+  const name = String(input).trim().toLowerCase().replace(/\.$/, "");
+  const labels = name.split(".");
+  if (!name || name.length > 253 || !labels.every((l) => LABEL.test(l))) {
+    throw invalid(`"${input}" is not a valid ${what}; use a DNS name such as ${what === "zone" ? "example.com" : "ssh.example.com"}`);
+  }
+  if (/^[0-9]+$/.test(labels.at(-1)!)) throw invalid(`"${input}" is an IP address, not a ${what}; use a DNS name`);
+  return name;
+}
+
+/** Lower-cased and checked; undefined instead of an error, for lookups of untrusted Host headers. */
+function tryNormalize(hostname: string): string | undefined {
+  try {
+    return normalizeDnsName(hostname);
+  } catch {
+    return undefined;
+  }
+}
+
+const toZone = (r: any): Zone => ({ name: r.name, createdAt: ms(r.created_at) });
+const toApp = (r: any): App => ({ hostname: r.hostname, zone: r.zone, createdAt: ms(r.created_at) });
+
+export async function addZone(store: Store, name: string): Promise<Zone> {
+  const zone = normalizeDnsName(name, "zone");
+  const createdAt = Date.now();
+  try {
+    await store.sql`INSERT INTO zones (name, created_at) VALUES (${zone}, ${createdAt})`;
+  } catch (e) {
+    if (isUniqueViolation(e)) throw conflict(`the zone "${zone}" already exists`);
+    throw e;
+  }
+  return { name: zone, createdAt };
+}
+
+export async function listZones(store: Store): Promise<Zone[]> {
+  return (await store.sql`SELECT name, created_at FROM zones ORDER BY name`).map(toZone);
+}
+
+export async function getZone(store: Store, name: string): Promise<Zone | undefined> {
+  const zone = tryNormalize(name);
+  if (!zone) return undefined;
+  const [row] = await store.sql`SELECT name, created_at FROM zones WHERE name = ${zone}`;
+  return row ? toZone(row) : undefined;
+}
+
+/** Removes a zone that no application uses, and revokes its zone credentials. */
+export async function removeZone(store: Store, name: string): Promise<Zone> {
+  const zone = normalizeDnsName(name, "zone");
+  return store.sql.begin(async (tx) => {
+    const [row] = await tx`SELECT name, created_at FROM zones WHERE name = ${zone}`;
+    if (!row) throw notFound(`there is no zone "${zone}"; see "wicket edge zone list"`);
+    const apps: { hostname: string }[] = await tx`SELECT hostname FROM apps WHERE zone = ${zone} ORDER BY hostname`;
+    if (apps.length > 0) {
+      const names = apps.map((a) => a.hostname).join(", ");
+      throw conflict(`the zone "${zone}" still has ${apps.length === 1 ? "an application" : `${apps.length} applications`} (${names}); remove ${apps.length === 1 ? "it" : "them"} first with "wicket edge app rm"`);
+    }
+    await tx`UPDATE zone_credentials SET revoked_at = ${Date.now()} WHERE zone = ${zone} AND revoked_at IS NULL`;
+    await tx`DELETE FROM zones WHERE name = ${zone}`;
+    return toZone(row);
+  });
+}
+
+/** The zone an application hostname lies in: the longest zone it equals or is under. */
+function zoneFor(hostname: string, zones: string[]): string | undefined {
+  return zones.filter((z) => hostname === z || hostname.endsWith("." + z)).sort((a, b) => b.length - a.length)[0];
+}
+
+/** Adds an application: a hostname in an existing zone (the zone itself, a subdomain of it) or `*.<zone>`. */
+export async function addApp(store: Store, hostname: string): Promise<App> {
+  const raw = String(hostname).trim().toLowerCase();
+  const zones = (await listZones(store)).map((z) => z.name);
+  let name: string;
+  let zone: string | undefined;
+  if (raw.startsWith("*.")) {
+    const base = normalizeDnsName(raw.slice(2));
+    name = `*.${base}`;
+    zone = zones.includes(base) ? base : undefined;
+    if (!zone) throw invalid(`a wildcard application must be "*." followed by a zone, and "${base}" is not a zone; add it with "wicket edge zone add ${base}"`);
+  } else {
+    if (raw.includes("*")) throw invalid(`"${hostname}" is not a valid hostname; a wildcard may only be the whole first label, as in *.example.com`);
+    name = normalizeDnsName(raw);
+    zone = zoneFor(name, zones);
+    if (!zone) throw invalid(`"${name}" is not in any zone; add its zone first with "wicket edge zone add <zone>"`);
+  }
+  const createdAt = Date.now();
+  try {
+    await store.sql`INSERT INTO apps (hostname, zone, created_at) VALUES (${name}, ${zone}, ${createdAt})`;
+  } catch (e) {
+    if (isUniqueViolation(e)) throw conflict(`the application "${name}" already exists`);
+    throw e;
+  }
+  return { hostname: name, zone, createdAt };
+}
+
+export async function listApps(store: Store, zone?: string): Promise<App[]> {
+  const rows = zone
+    ? await store.sql`SELECT hostname, zone, created_at FROM apps WHERE zone = ${normalizeDnsName(zone, "zone")} ORDER BY hostname`
+    : await store.sql`SELECT hostname, zone, created_at FROM apps ORDER BY hostname`;
+  return rows.map(toApp);
+}
+
+/** Removes an application and its policies. */
+export async function removeApp(store: Store, hostname: string): Promise<App> {
+  const name = String(hostname).trim().toLowerCase().replace(/\.$/, "");
+  return store.sql.begin(async (tx) => {
+    const [row] = await tx`SELECT hostname, zone, created_at FROM apps WHERE hostname = ${name}`;
+    if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
+    await tx`DELETE FROM policies WHERE app = ${name}`;
+    await tx`DELETE FROM apps WHERE hostname = ${name}`;
+    return toApp(row);
+  });
+}
+
+/**
+ * The application that serves `hostname`: the exact one if there is one, else the
+ * `*.<parent>` wildcard, which covers exactly one label (`*.site.com` covers
+ * `a.site.com`, not `site.com` nor `a.b.site.com`).
+ */
+export async function findApp(store: Store, hostname: string): Promise<App | undefined> {
+  const name = tryNormalize(hostname);
+  if (!name) return undefined;
+  const dot = name.indexOf(".");
+  const wildcard = dot > 0 ? `*.${name.slice(dot + 1)}` : undefined;
+  const rows = wildcard
+    ? await store.sql`SELECT hostname, zone, created_at FROM apps WHERE hostname = ${name} OR hostname = ${wildcard}`
+    : await store.sql`SELECT hostname, zone, created_at FROM apps WHERE hostname = ${name}`;
+  const row = rows.find((r: any) => r.hostname === name) ?? rows[0];
+  return row ? toApp(row) : undefined;
+}

@@ -1,0 +1,283 @@
+// The store on a real SQLite file in a temporary directory: migrations, the zone and
+// application rules, credentials kept only as hashes, and the bootstrap admin token.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, statSync } from "node:fs";
+import { SQL } from "bun";
+import { hashSecret } from "../lib/auth/secret.ts";
+import { MIGRATIONS } from "../lib/store/migrations.ts";
+import {
+  addApp,
+  addPolicy,
+  addZone,
+  createServiceToken,
+  createZoneCredential,
+  ensureBootstrapAdminToken,
+  findApp,
+  listApps,
+  listPolicies,
+  listServiceTokens,
+  listZones,
+  openStore,
+  removeApp,
+  removePolicy,
+  removeServiceToken,
+  removeZone,
+  schemaVersions,
+  StoreError,
+  verifyAdminToken,
+  verifyServiceToken,
+  verifyZoneCredential,
+  type Store,
+} from "../lib/store/index.ts";
+import { tempDir } from "./helpers/tmp.ts";
+
+async function storeErr(p: Promise<unknown>): Promise<StoreError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StoreError) return e;
+    throw e;
+  }
+  throw new Error("expected a StoreError, got success");
+}
+
+// SQLite always; PostgreSQL too when WICKET_TEST_POSTGRES_URL names a server on which the
+// tests may create and drop databases (the cluster's store runs the same SQL).
+const PG = process.env.WICKET_TEST_POSTGRES_URL;
+let backend: "sqlite" | "postgres" = "sqlite";
+
+async function withStore(fn: (store: Store, dir: string) => Promise<void>) {
+  await using dir = await tempDir();
+  if (backend === "sqlite") {
+    await using store = await openStore({ dataDir: dir.path });
+    return await fn(store, dir.path);
+  }
+  const admin = new SQL(PG!);
+  const db = `wicket_test_${crypto.randomUUID().replaceAll("-", "")}`;
+  await admin.unsafe(`CREATE DATABASE ${db}`);
+  try {
+    const url = new URL(PG!);
+    url.pathname = `/${db}`;
+    await using store = await openStore({ url: url.toString() });
+    await fn(store, dir.path);
+  } finally {
+    await admin.unsafe(`DROP DATABASE ${db} WITH (FORCE)`);
+    await admin.close();
+  }
+}
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+describe("openStore", () => {
+  test("creates wicket.db with mode 0600 and applies every migration once", async () => {
+    await using dir = await tempDir();
+    {
+      await using store = await openStore({ dataDir: dir.join("data") });
+      expect(await schemaVersions(store)).toEqual(MIGRATIONS.map((m) => m.version));
+      await addZone(store, "example.test");
+    }
+    expect(mode(dir.join("data", "wicket.db"))).toBe(0o600);
+    expect(mode(dir.join("data"))).toBe(0o700);
+    // Opening again keeps the data and applies nothing twice.
+    await using again = await openStore({ dataDir: dir.join("data") });
+    expect(await schemaVersions(again)).toEqual(MIGRATIONS.map((m) => m.version));
+    expect((await listZones(again)).map((z) => z.name)).toEqual(["example.test"]);
+  });
+
+  test("refuses a store written by a newer wicket, with exit code 78", async () => {
+    await using dir = await tempDir();
+    await (await openStore({ dataDir: dir.path })).close();
+    const raw = new SQL({ adapter: "sqlite", filename: dir.join("wicket.db") });
+    await raw`INSERT INTO schema_migrations (version, applied_at) VALUES (${9999}, ${Date.now()})`;
+    await raw.close();
+    const err = await openStore({ dataDir: dir.path }).then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err?.exitCode).toBe(78);
+    expect(err?.message).toContain("schema version 9999");
+  });
+
+  test("opens by sqlite:// URL too", async () => {
+    await using dir = await tempDir();
+    await using store = await openStore({ url: `sqlite://${dir.join("x.db")}` });
+    expect(await schemaVersions(store)).toEqual(MIGRATIONS.map((m) => m.version));
+  });
+
+  test("refuses an unknown database URL with exit code 78", async () => {
+    const err = await openStore({ url: "mysql://localhost/x" }).catch((e) => e);
+    expect(err.exitCode).toBe(78);
+    expect(err.message).toBe(`unsupported database URL "mysql://localhost/x"; use postgres://… or sqlite://…`);
+  });
+});
+
+for (const b of PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const)) {
+  describe(b, () => {
+    beforeAll(() => {
+      backend = b;
+    });
+    describe("zones and applications", () => {
+      test("zone names are lower-cased DNS names; bad ones are usage errors", () =>
+        withStore(async (store) => {
+          expect((await addZone(store, "Example.TEST.")).name).toBe("example.test");
+          const bad = await storeErr(addZone(store, "not a zone"));
+          expect(bad.exitCode).toBe(64);
+          expect(bad.message).toBe(`"not a zone" is not a valid zone; use a DNS name such as example.com`);
+          expect((await storeErr(addZone(store, "10.0.0.1"))).message).toContain("IP address");
+          expect((await storeErr(addZone(store, "example.test"))).kind).toBe("conflict");
+        }));
+
+      test("an application must lie in an existing zone", () =>
+        withStore(async (store) => {
+          await addZone(store, "site.test");
+          expect(await addApp(store, "SSH.site.test")).toMatchObject({ hostname: "ssh.site.test", zone: "site.test" });
+          expect(await addApp(store, "site.test")).toMatchObject({ hostname: "site.test", zone: "site.test" });
+          expect(await addApp(store, "a.b.site.test")).toMatchObject({ zone: "site.test" });
+          expect(await addApp(store, "*.site.test")).toMatchObject({ hostname: "*.site.test", zone: "site.test" });
+
+          const outside = await storeErr(addApp(store, "ssh.other.test"));
+          expect(outside.kind).toBe("invalid");
+          expect(outside.message).toBe(`"ssh.other.test" is not in any zone; add its zone first with "wicket edge zone add <zone>"`);
+          // A suffix that is not a label boundary is not "in" the zone.
+          expect((await storeErr(addApp(store, "evilsite.test"))).kind).toBe("invalid");
+          expect((await storeErr(addApp(store, "*.b.site.test"))).message).toContain(`"b.site.test" is not a zone`);
+          expect((await storeErr(addApp(store, "a.*.site.test"))).message).toContain("a wildcard may only be the whole first label");
+          expect((await storeErr(addApp(store, "ssh_1.site.test"))).message).toContain("is not a valid hostname");
+          expect((await storeErr(addApp(store, "ssh.site.test"))).kind).toBe("conflict");
+        }));
+
+      test("an application belongs to the longest zone it lies in", () =>
+        withStore(async (store) => {
+          await addZone(store, "site.test");
+          await addZone(store, "dev.site.test");
+          expect((await addApp(store, "ssh.dev.site.test")).zone).toBe("dev.site.test");
+          expect((await listApps(store, "dev.site.test")).map((a) => a.hostname)).toEqual(["ssh.dev.site.test"]);
+          expect(await listApps(store, "site.test")).toEqual([]);
+        }));
+
+      test("findApp: exact beats wildcard; a wildcard covers one label", () =>
+        withStore(async (store) => {
+          await addZone(store, "site.test");
+          await addApp(store, "*.site.test");
+          await addApp(store, "ssh.site.test");
+          expect((await findApp(store, "ssh.site.test"))?.hostname).toBe("ssh.site.test");
+          expect((await findApp(store, "SSH.Site.Test."))?.hostname).toBe("ssh.site.test");
+          expect((await findApp(store, "git.site.test"))?.hostname).toBe("*.site.test");
+          expect(await findApp(store, "a.git.site.test")).toBeUndefined();
+          expect(await findApp(store, "site.test")).toBeUndefined();
+          expect(await findApp(store, "ssh.other.test")).toBeUndefined();
+          expect(await findApp(store, "not a host")).toBeUndefined();
+        }));
+
+      test("a zone cannot be removed while applications use it; removing an app removes its policies", () =>
+        withStore(async (store) => {
+          await addZone(store, "site.test");
+          await addApp(store, "ssh.site.test");
+          await addPolicy(store, { app: "ssh.site.test", name: "all", action: "allow", include: ["everyone"] });
+          const busy = await storeErr(removeZone(store, "site.test"));
+          expect(busy.kind).toBe("conflict");
+          expect(busy.message).toBe(`the zone "site.test" still has an application (ssh.site.test); remove it first with "wicket edge app rm"`);
+          await removeApp(store, "ssh.site.test");
+          expect(await listPolicies(store)).toEqual([]);
+          expect((await removeZone(store, "site.test")).name).toBe("site.test");
+          expect(await listZones(store)).toEqual([]);
+          expect((await storeErr(removeZone(store, "site.test"))).kind).toBe("not-found");
+        }));
+    });
+
+    describe("service tokens", () => {
+      test("the store keeps a hash, not the secret; verify takes the right secret only", () =>
+        withStore(async (store) => {
+          const t = await createServiceToken(store, "deploy");
+          expect(t.id).toMatch(/^wkt_[0-9a-f]{16}$/);
+          expect(t.secret.length).toBeGreaterThanOrEqual(43); // 32 bytes, base64url
+          const [row] = await store.sql`SELECT secret_hash FROM service_tokens WHERE id = ${t.id}`;
+          expect(row.secret_hash).not.toBe(t.secret);
+          expect(row.secret_hash).toBe(hashSecret(t.secret));
+
+          expect(await verifyServiceToken(store, t.id, t.secret)).toMatchObject({ id: t.id, name: "deploy" });
+          expect(await verifyServiceToken(store, t.id, t.secret + "x")).toBeUndefined();
+          expect(await verifyServiceToken(store, t.id, "")).toBeUndefined();
+          expect(await verifyServiceToken(store, "wkt_0000000000000000", t.secret)).toBeUndefined();
+        }));
+
+      test("names are unique among live tokens; rm revokes by id or name", () =>
+        withStore(async (store) => {
+          const a = await createServiceToken(store, "deploy");
+          expect((await storeErr(createServiceToken(store, "deploy"))).kind).toBe("conflict");
+          expect((await storeErr(createServiceToken(store, "wkt_x"))).kind).toBe("invalid");
+          expect((await storeErr(createServiceToken(store, "has space"))).kind).toBe("invalid");
+
+          await removeServiceToken(store, "deploy");
+          expect(await verifyServiceToken(store, a.id, a.secret)).toBeUndefined();
+          expect(await listServiceTokens(store)).toEqual([]);
+          expect((await listServiceTokens(store, { includeRevoked: true }))[0]).toMatchObject({ id: a.id, revokedAt: expect.any(Number) });
+
+          const b = await createServiceToken(store, "deploy"); // the name is free again
+          await removeServiceToken(store, b.id);
+          expect((await storeErr(removeServiceToken(store, b.id))).kind).toBe("not-found");
+        }));
+    });
+
+    describe("policies", () => {
+      test("are kept in order, with checked rules, and name real tokens", () =>
+        withStore(async (store) => {
+          await addZone(store, "site.test");
+          await addApp(store, "ssh.site.test");
+          await createServiceToken(store, "ci");
+          const p0 = await addPolicy(store, { app: "ssh.site.test", name: "ci", action: "allow", include: ["token:ci"] });
+          const p1 = await addPolicy(store, { app: "SSH.site.test", name: "block", action: "deny", include: [{ kind: "everyone" }], exclude: ["any-token"] });
+          expect([p0.position, p1.position]).toEqual([0, 1]);
+          expect((await listPolicies(store, "ssh.site.test")).map((p) => [p.name, p.rules])).toEqual([
+            ["ci", { include: [{ kind: "token", value: "ci" }], exclude: [], require: [] }],
+            ["block", { include: [{ kind: "everyone" }], exclude: [{ kind: "any-token" }], require: [] }],
+          ]);
+
+          expect((await storeErr(addPolicy(store, { app: "ssh.site.test", name: "ci", action: "allow", include: ["everyone"] }))).kind).toBe("conflict");
+          expect((await storeErr(addPolicy(store, { app: "nope.site.test", name: "x", action: "allow", include: ["everyone"] }))).kind).toBe("not-found");
+          expect((await storeErr(addPolicy(store, { app: "ssh.site.test", name: "x", action: "maybe", include: ["everyone"] }))).message).toContain("use allow or deny");
+          expect((await storeErr(addPolicy(store, { app: "ssh.site.test", name: "x", action: "allow", include: [] }))).message).toContain("at least one include rule");
+          expect((await storeErr(addPolicy(store, { app: "ssh.site.test", name: "x", action: "allow", include: ["token:typo"] }))).message).toContain(`there is no service token "typo"`);
+          await expect(addPolicy(store, { app: "ssh.site.test", name: "x", action: "allow", include: ["email:a@b"] })).rejects.toThrow(/unknown rule/);
+
+          await removePolicy(store, p0.id);
+          expect((await listPolicies(store)).map((p) => p.id)).toEqual([p1.id]);
+          expect((await storeErr(removePolicy(store, p0.id))).kind).toBe("not-found");
+        }));
+    });
+
+    describe("zone credentials", () => {
+      test("verify gives the zone for the right secret only, and stops when the zone goes", () =>
+        withStore(async (store) => {
+          await addZone(store, "site.test");
+          const c = await createZoneCredential(store, "site.test");
+          expect(c.id).toMatch(/^wzc_/);
+          expect(await verifyZoneCredential(store, c.id, c.secret)).toEqual({ zone: "site.test" });
+          expect(await verifyZoneCredential(store, c.id, "wrong")).toBeUndefined();
+          await removeZone(store, "site.test");
+          expect(await verifyZoneCredential(store, c.id, c.secret)).toBeUndefined();
+          expect((await storeErr(createZoneCredential(store, "site.test"))).kind).toBe("not-found");
+        }));
+    });
+
+    describe("bootstrap admin token", () => {
+      test("is written once to <dataDir>/admin-token with mode 0600 and verifies", () =>
+        withStore(async (store, dir) => {
+          const first = await ensureBootstrapAdminToken(store, dir);
+          expect(first.created).toBe(true);
+          expect(mode(first.path)).toBe(0o600);
+          const token = readFileSync(first.path, "utf8").trim();
+          expect(token).toMatch(/^wka_[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
+          expect(await verifyAdminToken(store, token)).toMatchObject({ name: "bootstrap" });
+          expect(await verifyAdminToken(store, token.slice(0, -1) + (token.endsWith("A") ? "B" : "A"))).toBeUndefined();
+          expect(await verifyAdminToken(store, "garbage")).toBeUndefined();
+          const [row] = await store.sql`SELECT secret_hash FROM admin_tokens`;
+          expect(token).not.toContain(row.secret_hash);
+
+          const second = await ensureBootstrapAdminToken(store, dir);
+          expect(second.created).toBe(false);
+          expect(readFileSync(first.path, "utf8").trim()).toBe(token);
+        }));
+    });
+  });
+}
