@@ -74,7 +74,12 @@ async function compile(entry: string, t: Target, version: string): Promise<void>
     throw: false,
   });
   if (!result.success) {
-    const msgs = result.logs.map((l) => String(l)).join("\n");
+    const msgs = result.logs
+      .map((l) => {
+        const at = l.position ? `${l.position.file.replace(`${root}/`, "")}:${l.position.line}:${l.position.column}: ` : "";
+        return `  ${at}${l.level}: ${l.message}`;
+      })
+      .join("\n");
     throw new Error(`build of ${basename(entry)} failed:\n${msgs}`);
   }
   rmSync(`${t.outfile}.map`, { force: true });
