@@ -20,7 +20,7 @@ const textReporter: ConsolaReporter = {
   },
 };
 
-export const log = createConsola({ level: LogLevels.info, reporters: [textReporter] });
+export const log = createConsola({ level: LogLevels.info, reporters: [textReporter], throttle: 0 }); // every line counts: no "(repeated N times)"
 
 export function setupLog(level: string | undefined, format: string | undefined = "text") {
   const name = (level ?? "info") as LogLevelName;
