@@ -1,0 +1,51 @@
+// wicket edge token create|list|rm: service tokens for CI jobs.
+import { defineCommand } from "citty";
+import { deleteToken, getTokens, postToken, resolveAdminConnection } from "../lib/admin/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { log } from "../lib/cli/log.ts";
+import { init, runCommand } from "../lib/cli/run.ts";
+
+const common = { ...logArgs, ...adminArgs } as const;
+
+const create = defineCommand({
+  meta: { name: "create", description: "create a service token; its secret is printed once" },
+  args: { ...common, name: { type: "positional", description: "a name for the token, e.g. ci-deploy", required: true } },
+  async run({ args }) {
+    init(args);
+    const t = await postToken(resolveAdminConnection(args), args.name);
+    if (args.json) return printJson({ id: t.id, secret: t.secret, name: t.name });
+    printLine(`id:     ${t.id}`);
+    printLine(`secret: ${t.secret}`);
+    log.warn("the secret will not be shown again; store it in your CI's secrets now");
+  },
+});
+
+const list = defineCommand({
+  meta: { name: "list", description: "list service tokens (never their secrets)" },
+  args: common,
+  async run({ args }) {
+    init(args);
+    const tokens = await getTokens(resolveAdminConnection(args));
+    args.json ? printJson(tokens) : printTable(["id", "name", "created"], tokens.map((t) => [t.id, t.name, when(t.createdAt)]), "no service tokens; create one with: wicket edge token create <name>");
+  },
+});
+
+const rm = defineCommand({
+  meta: { name: "rm", description: "revoke a service token" },
+  args: { ...common, token: { type: "positional", description: "the token's id or name", required: true, valueHint: "id-or-name" } },
+  async run({ args }) {
+    init(args);
+    const t = await deleteToken(resolveAdminConnection(args), args.token);
+    args.json ? printJson(t) : printLine(`revoked service token ${t.name} (${t.id})`);
+  },
+});
+
+const cmd = defineCommand({
+  meta: { name: "token", description: "manage service tokens, the credentials of CI jobs" },
+  subCommands: { create, list, rm },
+});
+
+export default cmd;
+
+if (import.meta.main) runCommand(cmd);

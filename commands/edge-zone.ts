@@ -1,0 +1,47 @@
+// wicket edge zone add|list|rm: the domains the edge serves.
+import { defineCommand } from "citty";
+import { deleteZone, getZones, postZone, resolveAdminConnection } from "../lib/admin/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { init, runCommand } from "../lib/cli/run.ts";
+
+const common = { ...logArgs, ...adminArgs } as const;
+
+const add = defineCommand({
+  meta: { name: "add", description: "add a zone, a domain whose hostnames the edge serves" },
+  args: { ...common, zone: { type: "positional", description: "the domain, e.g. example.com", required: true } },
+  async run({ args }) {
+    init(args);
+    const zone = await postZone(resolveAdminConnection(args), args.zone);
+    args.json ? printJson(zone) : printLine(`added zone ${zone.name}`);
+  },
+});
+
+const list = defineCommand({
+  meta: { name: "list", description: "list zones" },
+  args: common,
+  async run({ args }) {
+    init(args);
+    const zones = await getZones(resolveAdminConnection(args));
+    args.json ? printJson(zones) : printTable(["zone", "created"], zones.map((z) => [z.name, when(z.createdAt)]), "no zones; add one with: wicket edge zone add <domain>");
+  },
+});
+
+const rm = defineCommand({
+  meta: { name: "rm", description: "remove a zone that no application uses (revokes its tunnel credentials)" },
+  args: { ...common, zone: { type: "positional", description: "the domain", required: true } },
+  async run({ args }) {
+    init(args);
+    const zone = await deleteZone(resolveAdminConnection(args), args.zone);
+    args.json ? printJson(zone) : printLine(`removed zone ${zone.name}`);
+  },
+});
+
+const cmd = defineCommand({
+  meta: { name: "zone", description: "manage zones, the domains the edge serves" },
+  subCommands: { add, list, rm },
+});
+
+export default cmd;
+
+if (import.meta.main) runCommand(cmd);

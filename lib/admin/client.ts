@@ -1,0 +1,142 @@
+// The client side of the admin API: where the edge is and how to authenticate (from flags,
+// WICKET_* variables or the edge's data directory), one function per route, and HTTP and
+// network failures mapped to one sentence and an exit code.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { FetchError, ofetch } from "ofetch";
+import { fromEnv } from "../cli/args.ts";
+import { configError, deniedError, EXIT, unreachableError, usageError, WicketError } from "../cli/exit.ts";
+import type { Rule } from "../policy/evaluate.ts";
+import type { App, ServiceToken, StoredPolicy, Zone } from "../store/index.ts";
+
+export type AdminConnection = {
+  /** The edge's base URL, e.g. https://edge.example.com:8443 */
+  baseUrl: string;
+  token: string;
+  /** Extra CA certificate(s) to trust, PEM. */
+  ca?: string;
+  /** Where the CA came from, for error messages. */
+  caFile?: string;
+};
+
+export type AdminConnectionArgs = {
+  edge?: unknown;
+  "ca-file"?: unknown;
+  "admin-token"?: unknown;
+  "data-dir"?: unknown;
+};
+
+export const PUBLIC_URL_FILE = "public-url";
+export const ADMIN_TOKEN_FILE = "admin-token";
+export const CA_FILE = "ca.pem";
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (e) {
+    throw configError(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/**
+ * Where and how to reach the admin API: the edge from --edge / WICKET_EDGE, else
+ * `<data-dir>/public-url`; the token from --admin-token / WICKET_ADMIN_TOKEN, else
+ * `<data-dir>/admin-token`; a CA from --ca-file / WICKET_CA_FILE, else `<data-dir>/ca.pem`.
+ */
+export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnection {
+  const dataDir = fromEnv(args["data-dir"], "data-dir");
+  const at = (name: string) => (dataDir ? join(dataDir, name) : undefined);
+
+  let baseUrl = fromEnv(args.edge, "edge");
+  if (!baseUrl && at(PUBLIC_URL_FILE) && existsSync(at(PUBLIC_URL_FILE)!)) baseUrl = readText(at(PUBLIC_URL_FILE)!, "edge URL file");
+  if (!baseUrl) {
+    throw usageError(dataDir ? `no edge URL in ${at(PUBLIC_URL_FILE)} (has the edge started?); pass --edge URL` : "no edge to talk to; pass --edge URL (or set WICKET_EDGE) or the edge's --data-dir");
+  }
+  if (!/^https?:\/\//i.test(baseUrl)) baseUrl = `https://${baseUrl}`;
+  try {
+    new URL(baseUrl);
+  } catch {
+    throw usageError(`"${baseUrl}" is not a valid edge URL; pass --edge https://host[:port]`);
+  }
+
+  let token = fromEnv(args["admin-token"], "admin-token");
+  if (!token && at(ADMIN_TOKEN_FILE) && existsSync(at(ADMIN_TOKEN_FILE)!)) token = readText(at(ADMIN_TOKEN_FILE)!, "admin token file");
+  if (!token) throw usageError("no admin token; pass --admin-token (or set WICKET_ADMIN_TOKEN) or the edge's --data-dir");
+
+  let caFile = fromEnv(args["ca-file"], "ca-file");
+  if (!caFile && at(CA_FILE) && existsSync(at(CA_FILE)!)) caFile = at(CA_FILE);
+  const conn: AdminConnection = { baseUrl: baseUrl.replace(/\/+$/, ""), token };
+  if (caFile) {
+    conn.ca = readText(caFile, "CA file");
+    conn.caFile = caFile;
+  }
+  return conn;
+}
+
+const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME|ALTNAME/i;
+
+function mapError(e: unknown, conn: AdminConnection, method: string, path: string): WicketError {
+  if (e instanceof FetchError && e.response) {
+    const status = e.response.status;
+    const sentence = typeof e.data?.error === "string" ? e.data.error : `${status} ${e.response.statusText}`.trim();
+    if (status === 401 || status === 403) return deniedError("the admin token was refused; pass --admin-token or --data-dir");
+    if (status >= 400 && status < 500) return usageError(sentence);
+    return new WicketError(`the edge failed on ${method} ${path}: ${sentence}`, status === 503 ? EXIT.temporary : EXIT.bug);
+  }
+  const cause = (e as { cause?: unknown })?.cause ?? e;
+  const code = String((cause as { code?: string })?.code ?? "");
+  const message = (cause as Error)?.message ?? String(cause);
+  if (TLS_CODES.test(code) || TLS_CODES.test(message)) {
+    return unreachableError(
+      `cannot verify the TLS certificate of ${conn.baseUrl} (${code || message})${conn.caFile ? ` with the CA in ${conn.caFile}` : ""}; pass the edge's CA with --ca-file (for a self-signed edge: <data-dir>/ca.pem)`,
+    );
+  }
+  return unreachableError(`cannot reach the edge at ${conn.baseUrl} (${code || message}); check --edge and that the edge is running`);
+}
+
+/** One admin API call; `path` is relative to /api/v1/. */
+export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "POST" | "DELETE", path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+  try {
+    return await ofetch<T>(`${conn.baseUrl}/api/v1/${path}`, {
+      method,
+      body: body as Record<string, unknown> | undefined,
+      query: query && Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
+      headers: { authorization: `Bearer ${conn.token}`, accept: "application/json" },
+      retry: 0,
+      // ofetch hands unknown options to fetch; Bun's fetch takes `tls`.
+      ...(conn.ca ? { tls: { ca: conn.ca } } : {}),
+    });
+  } catch (e) {
+    throw mapError(e, conn, method, `/api/v1/${path}`);
+  }
+}
+
+const seg = encodeURIComponent;
+
+export const getZones = async (c: AdminConnection) => (await adminRequest<{ zones: Zone[] }>(c, "GET", "zones")).zones;
+export const postZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "POST", "zones", { name })).zone;
+export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
+
+export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: App[] }>(c, "GET", "apps", undefined, { zone })).apps;
+export const postApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname })).app;
+export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
+
+export const getTokens = async (c: AdminConnection) => (await adminRequest<{ tokens: ServiceToken[] }>(c, "GET", "tokens")).tokens;
+export const postToken = (c: AdminConnection, name: string) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name });
+export const deleteToken = async (c: AdminConnection, idOrName: string) => (await adminRequest<{ token: ServiceToken }>(c, "DELETE", `tokens/${seg(idOrName)}`)).token;
+
+export type PolicyInput = {
+  app: string;
+  name: string;
+  action: string;
+  include: (Rule | string)[];
+  exclude?: (Rule | string)[];
+  require?: (Rule | string)[];
+  position?: number;
+};
+export const getPolicies = async (c: AdminConnection, app?: string) => (await adminRequest<{ policies: StoredPolicy[] }>(c, "GET", "policies", undefined, { app })).policies;
+export const postPolicy = async (c: AdminConnection, p: PolicyInput) => (await adminRequest<{ policy: StoredPolicy }>(c, "POST", "policies", p)).policy;
+export const deletePolicy = async (c: AdminConnection, id: string) => (await adminRequest<{ policy: StoredPolicy }>(c, "DELETE", `policies/${seg(id)}`)).policy;
+
+/** A new zone credential for `zone`, as the text of a cert.pem file. */
+export const postTunnelCert = (c: AdminConnection, zone: string) => adminRequest<{ id: string; zone: string; credential: string }>(c, "POST", "tunnel-certs", { zone });
