@@ -3,7 +3,7 @@
 import { SQL } from "bun";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { configError } from "../cli/exit.ts";
+import { configError, WicketError } from "../cli/exit.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 export type Store = {
@@ -86,7 +86,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     await migrate(store);
   } catch (e) {
     await sql.close().catch(() => {});
-    if (e instanceof Error && e.name === "WicketError") throw e;
+    if (e instanceof WicketError) throw e;
     throw configError(`cannot open the store at ${location}: ${(e as Error).message}`);
   }
   return store;
