@@ -60,10 +60,10 @@ describe("evaluate", () => {
 
   test("a rule of an unknown kind fails closed", () => {
     const p = policy("future", "allow", ["everyone"]);
-    p.rules.exclude.push({ kind: "mfa" } as unknown as Rule);
+    p.rules.exclude.push({ kind: "geo" } as unknown as Rule);
     const d = evaluate([p], jdoe);
     expect(d.allowed).toBe(false);
-    expect(d.explanation).toContain(`unknown kind "mfa"`);
+    expect(d.explanation).toContain(`unknown kind "geo"`);
   });
 
   test("does not reorder the caller's array", () => {
@@ -85,12 +85,15 @@ describe("parseRule", () => {
   });
 
   test.each([
-    ["email:a@b.c", `unknown rule "email:a@b.c"; use one of token:<id-or-name>, any-token, everyone`],
-    ["", `unknown rule ""; use one of token:<id-or-name>, any-token, everyone`],
+    ["geo:fr", `unknown rule "geo:fr"; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa`],
+    ["email:nobody", `the rule "email:nobody" is not an e-mail address, e.g. "email:jdoe@example.com"`],
+    ["ip:10.0.0.0/33", `the rule "ip:10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range, e.g. "ip:10.0.0.0/8"`],
+    ["mfa:yes", `the rule "mfa" takes no value; write it as "mfa"`],
+    ["", `unknown rule ""; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa`],
     ["token", `the rule "token" needs a service token id or name, e.g. "token:ci"`],
     ["token:", `the rule "token" needs a service token id or name, e.g. "token:ci"`],
     ["everyone:x", `the rule "everyone" takes no value; write it as "everyone"`],
-    ["constructor", `unknown rule "constructor"; use one of token:<id-or-name>, any-token, everyone`],
+    ["constructor", `unknown rule "constructor"; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa`],
   ])("%p is refused with a usage error", (text, message) => {
     let err: unknown;
     try {

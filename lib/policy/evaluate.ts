@@ -5,14 +5,21 @@
 // A policy matches when any include rule matches, no exclude rule matches and every
 // require rule matches; the first matching policy in `position` order decides; when none
 // matches, the answer is deny.
+import { BlockList, isIP } from "node:net";
 import { usageError } from "../cli/exit.ts";
 
 // Rule kinds are a closed union checked by the compiler, with one entry per kind in RULES
-// below: e-mail, domain, group, idp, ip and mfa rules slot in as new members and entries.
+// below: a new kind is a new member and a new entry.
 export type TokenRule = { kind: "token"; value: string };
 export type AnyTokenRule = { kind: "any-token" };
 export type EveryoneRule = { kind: "everyone" };
-export type Rule = TokenRule | AnyTokenRule | EveryoneRule;
+export type EmailRule = { kind: "email"; value: string };
+export type DomainRule = { kind: "domain"; value: string };
+export type GroupRule = { kind: "group"; value: string };
+export type IdpRule = { kind: "idp"; value: string };
+export type IpRule = { kind: "ip"; value: string };
+export type MfaRule = { kind: "mfa" };
+export type Rule = TokenRule | AnyTokenRule | EveryoneRule | EmailRule | DomainRule | GroupRule | IdpRule | IpRule | MfaRule;
 export type RuleKind = Rule["kind"];
 
 export type PolicyAction = "allow" | "deny";
@@ -26,12 +33,59 @@ export type Policy = {
   rules: PolicyRules;
 };
 
-/** Who is asking. The edge fills in what it has authenticated; later issues add groups, idp, mfa. */
+/** Who is asking: what the edge has authenticated, and where the request came from. */
 export type Subject = {
   serviceToken?: { id: string; name: string };
   email?: string;
+  /** IdP groups of the signed-in user. */
+  groups?: string[];
+  /** Name of the identity provider the user signed in with. */
+  idp?: string;
+  /** Authentication methods (the OIDC `amr` claim), e.g. ["pwd", "otp"]. */
+  amr?: string[];
+  /** Client IP address (the TCP peer, or X-Forwarded-For from a trusted proxy). */
   ip?: string;
 };
+
+/** amr values that mean a second factor was used (RFC 8176). */
+const MFA_METHODS = new Set(["mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris", "retina", "vbm", "pop", "sc", "tel"]);
+
+/** `10.0.0.0/8`, `2001:db8::/32` or a single address; undefined if malformed. */
+function parseCidr(text: string): { address: string; prefix: number; family: "ipv4" | "ipv6" } | undefined {
+  const [address = "", bits] = text.split("/");
+  const v = isIP(address);
+  if (!v) return undefined;
+  const max = v === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) return undefined;
+  return { address, prefix, family: v === 4 ? "ipv4" : "ipv6" };
+}
+
+function inRange(cidr: string, ip: string | undefined): boolean {
+  const range = parseCidr(cidr);
+  const v = ip ? isIP(ip) : 0;
+  if (!range || !v) return false;
+  const list = new BlockList();
+  list.addSubnet(range.address, range.prefix, range.family);
+  return list.check(ip!, v === 4 ? "ipv4" : "ipv6");
+}
+
+const lower = (s: string | undefined) => s?.toLowerCase();
+
+/** A rule with one required, non-empty value, matched by `test`. */
+function valued<K extends "email" | "domain" | "group" | "idp" | "ip">(kind: K, example: string, test: (value: string, s: Subject) => boolean, check?: (value: string) => string | undefined): RuleSpec<Extract<Rule, { kind: K }>> {
+  return {
+    syntax: `${kind}:<value>`,
+    parse(value) {
+      if (!value) throw usageError(`the rule "${kind}" needs a value, e.g. "${kind}:${example}"`);
+      const problem = check?.(value);
+      if (problem) throw usageError(`the rule "${kind}:${value}" ${problem}, e.g. "${kind}:${example}"`);
+      return { kind, value } as Extract<Rule, { kind: K }>;
+    },
+    format: (r) => `${kind}:${r.value}`,
+    matches: (r, s) => test(r.value, s),
+  };
+}
 
 export type Decision = {
   allowed: boolean;
@@ -76,6 +130,17 @@ const RULES: { [K in RuleKind]: RuleSpec<Extract<Rule, { kind: K }>> } = {
     parse: (value) => (noValue("everyone", value), { kind: "everyone" }),
     format: () => "everyone",
     matches: (_r, s) => s.serviceToken !== undefined || s.email !== undefined,
+  },
+  email: valued("email", "jdoe@example.com", (v, s) => lower(s.email) === v.toLowerCase(), (v) => (/^[^@\s]+@[^@\s]+$/.test(v) ? undefined : "is not an e-mail address")),
+  domain: valued("domain", "example.com", (v, s) => lower(s.email)?.split("@")[1] === v.toLowerCase().replace(/^@/, "")),
+  group: valued("group", "eng", (v, s) => s.groups?.includes(v) ?? false),
+  idp: valued("idp", "okta", (v, s) => s.idp === v),
+  ip: valued("ip", "10.0.0.0/8", (v, s) => inRange(v, s.ip), (v) => (parseCidr(v) ? undefined : "is not an IPv4 or IPv6 address or CIDR range")),
+  mfa: {
+    syntax: "mfa",
+    parse: (value) => (noValue("mfa", value), { kind: "mfa" }),
+    format: () => "mfa",
+    matches: (_r, s) => s.amr?.some((m) => MFA_METHODS.has(m)) ?? false,
   },
 };
 
