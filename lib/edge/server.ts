@@ -15,9 +15,9 @@ import { createRegistry, type ConnectorConn } from "./connectors.ts";
 import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
 import { openStore, type Store } from "../store/index.ts";
-import { ensureBootstrapAdminToken, findApp, listPolicies, listZones, verifyServiceToken, verifyZoneCredential } from "../store/index.ts";
-import { evaluate } from "../policy/evaluate.ts";
-import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, CONNECT_PATH } from "../wire/http.ts";
+import { ensureBootstrapAdminToken, findApp, listZones, verifyZoneCredential } from "../store/index.ts";
+import { CONNECT_PATH } from "../wire/http.ts";
+import { authorizeClient, type ClientAuth } from "./authorize.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -35,15 +35,7 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-type ClientData = {
-  kind: "client";
-  host: string;
-  ip: string;
-  identity: string;
-  reject?: { code: number; reason: string };
-  stream?: Stream;
-  pendingAck: number;
-};
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; pendingAck: number };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
 
@@ -90,21 +82,6 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   }
 
   // ---- clients -------------------------------------------------------------------------
-
-  async function authorizeClient(req: Request, host: string, ip: string): Promise<Omit<ClientData, "kind" | "pendingAck">> {
-    const app = await findApp(store, host);
-    if (!app) return { host, ip, identity: "", reject: { code: Close.unknownHost, reason: `the edge serves no application at ${host}; check the hostname` } };
-    const id = req.headers.get(CLIENT_ID_HEADER);
-    const secret = req.headers.get(CLIENT_SECRET_HEADER);
-    if (!id || !secret) return { host, ip, identity: "", reject: { code: Close.unauthenticated, reason: "sign-in required: pass a service token with --id and --secret" } };
-    const token = await verifyServiceToken(store, id, secret);
-    if (!token) return { host, ip, identity: "", reject: { code: Close.unauthenticated, reason: "the service token was refused: unknown id or wrong secret" } };
-    const identity = `token:${token.name}`;
-    const decision = evaluate(await listPolicies(store, app.hostname), { serviceToken: { id: token.id, name: token.name }, ip });
-    log.info(`${decision.allowed ? "allow" : "deny"} ${host} for ${identity} from ${ip}: ${decision.explanation}`);
-    if (!decision.allowed) return { host, ip, identity, reject: { code: Close.denied, reason: `access to ${host} denied: ${decision.explanation}` } };
-    return { host, ip, identity };
-  }
 
   function openClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
@@ -198,7 +175,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       return new Response("not found\n", { status: 404 });
     }
     if (upgrade) {
-      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(req, host, ip)) };
+      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(store, req, host, ip)) };
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
