@@ -2,6 +2,8 @@ import { defineCommand } from "citty";
 import { fromEnv, logArgs } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
+import { parseDuration } from "../lib/cli/values.ts";
+import { DEFAULT_KEEPALIVE } from "../lib/wire/mux.ts";
 import { log } from "../lib/cli/log.ts";
 import { startEdge, type EdgeOptions } from "../lib/edge/server.ts";
 import { join } from "node:path";
@@ -17,6 +19,10 @@ const cmd = defineCommand({
     tls: { type: "string", description: "self-signed | off (plain HTTP behind a TLS-terminating proxy); ignored with --tls-cert", default: "self-signed", valueHint: "mode" },
     "tls-cert": { type: "string", description: "certificate chain PEM (a wildcard per zone)", valueHint: "file" },
     "tls-key": { type: "string", description: "private key PEM", valueHint: "file" },
+    metrics: { type: "string", description: "serve /metrics, /ready and /healthz on this separate address, e.g. 127.0.0.1:9091 (env WICKET_METRICS)", valueHint: "host:port" },
+    "grace-period": { type: "string", description: "on SIGTERM, how long client sessions may continue after connectors are told to move (default 30s)", valueHint: "duration" },
+    "keepalive-interval": { type: "string", description: `how often to ping connectors and clients (default ${DEFAULT_KEEPALIVE.intervalMs / 1000}s)`, valueHint: "duration" },
+    "keepalive-timeout": { type: "string", description: `drop a connector or client silent this long (default ${DEFAULT_KEEPALIVE.timeoutMs / 1000}s)`, valueHint: "duration" },
     ...logArgs,
   },
   async run({ args }) {
@@ -27,6 +33,13 @@ const cmd = defineCommand({
     const mode = fromEnv(args.tls, "tls") ?? "self-signed";
     if (!cert && mode !== "self-signed" && mode !== "off") throw usageError(`--tls "${mode}" is not a mode; use self-signed or off, or give --tls-cert and --tls-key`);
     const tls: EdgeOptions["tls"] = cert ? { mode: "files", cert, key: key! } : mode === "off" ? { mode: "off" } : { mode: "self-signed" };
+    const duration = (flag: string, fallback: number) => {
+      const raw = fromEnv(args[flag], flag);
+      return raw === undefined ? fallback : parseDuration(raw, flag);
+    };
+    const keepalive = { intervalMs: duration("keepalive-interval", DEFAULT_KEEPALIVE.intervalMs), timeoutMs: duration("keepalive-timeout", DEFAULT_KEEPALIVE.timeoutMs) };
+    if (keepalive.intervalMs <= 0 || keepalive.timeoutMs <= keepalive.intervalMs) throw usageError("--keepalive-timeout must be longer than --keepalive-interval, and the interval above zero");
+    const graceMs = duration("grace-period", 30_000);
     const signal = shutdownSignal();
     const edge = await startEdge({
       listen: fromEnv(args.listen, "listen") ?? "127.0.0.1:8443",
@@ -34,10 +47,13 @@ const cmd = defineCommand({
       dataDir: fromEnv(args["data-dir"], "data-dir") ?? join(wicketHome(), "edge"),
       database: fromEnv(args.database, "database"),
       tls,
+      keepalive,
+      metrics: fromEnv(args.metrics, "metrics"),
+      version,
     });
     await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
     log.info("edge shutting down");
-    await edge.stop();
+    await edge.stop(graceMs);
   },
 });
 

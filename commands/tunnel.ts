@@ -1,54 +1,77 @@
 import { defineCommand } from "citty";
-import { edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
-import { configError, deniedError, usageError } from "../lib/cli/exit.ts";
-import { init, runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
-import { parseCount, parseDuration, readCaFile } from "../lib/cli/values.ts";
-import { originCertPath } from "../lib/paths.ts";
+import { configError, deniedError } from "../lib/cli/exit.ts";
+import { log, setLogFile, setupLog } from "../lib/cli/log.ts";
+import { runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
+import { readCaFile } from "../lib/cli/values.ts";
 import { parseZoneCredential } from "../lib/auth/zone-credential.ts";
-import { parseOrigin } from "../lib/tunnel/origin.ts";
-import { runTunnel } from "../lib/tunnel/connector.ts";
-import { log } from "../lib/cli/log.ts";
+import { createRegistry, processMetrics } from "../lib/metrics/registry.ts";
+import { serveMetrics, type Readiness } from "../lib/metrics/server.ts";
+import { startTunnel } from "../lib/tunnel/connector.ts";
+import { createTunnelMetrics } from "../lib/tunnel/metrics.ts";
+import { resolveSettings, tunnelArgs } from "../lib/tunnel/settings.ts";
+import service from "./tunnel-service.ts";
 
-const subCommands = {};
+// `tunnel login` (another command file) joins `service` here.
+const subCommands = { service };
 
 const cmd = defineCommand({
   meta: { name: "tunnel", description: "Connect this machine's SSH (or any TCP) server to the edge, with no inbound port", version },
-  args: {
-    hostname: { type: "string", description: "hostname to serve, e.g. ssh.example.com (must lie in the credential's zone)", valueHint: "host" },
-    url: { type: "string", description: "origin to send streams to: ssh://localhost:22 or tcp://host:port", default: "ssh://localhost:22", valueHint: "url" },
-    origincert: { type: "string", description: "zone credential file (env WICKET_ORIGINCERT; default ~/.wicket/cert.pem)", valueHint: "file" },
-    "ha-connections": { type: "string", description: "connections to keep open to the edge", default: "4", valueHint: "n" },
-    "grace-period": { type: "string", description: "on SIGTERM, how long live sessions may continue", default: "30s", valueHint: "duration" },
-    retries: { type: "string", description: "give up after this many failed attempts in a row (default: never)", valueHint: "n" },
-    ...edgeArgs,
-    ...logArgs,
-  },
+  args: tunnelArgs,
   subCommands,
-  async run({ args }) {
-    init(args);
-    const hostname = fromEnv(args.hostname, "hostname")?.toLowerCase();
-    if (!hostname) throw usageError("--hostname is required, for example --hostname ssh.example.com");
-    const origin = parseOrigin(fromEnv(args.url, "url") ?? "ssh://localhost:22");
-    const certPath = fromEnv(args.origincert, "origincert", "TUNNEL_ORIGIN_CERT") ?? originCertPath();
-    const text = await Bun.file(certPath).text().catch(() => {
-      throw configError(`cannot read the zone credential ${certPath}; run \`wicket tunnel login\` or pass --origincert`);
+  async run({ args, rawArgs }) {
+    // citty runs this after a subcommand too; a positional here can only be a subcommand's name
+    if (args._.length > 0) return;
+    setupLog(process.env.WICKET_LOGLEVEL ?? "info", process.env.WICKET_LOG_FORMAT ?? "text");
+    const s = await resolveSettings(args, rawArgs);
+    setupLog(s.loglevel, s.logFormat);
+    if (s.logfile) {
+      try {
+        setLogFile(s.logfile);
+      } catch (err) {
+        throw configError(`cannot open the log file ${s.logfile}: ${(err as Error).message}`);
+      }
+    }
+
+    const text = await Bun.file(s.origincert).text().catch(() => {
+      throw configError(`cannot read the zone credential ${s.origincert}; run \`wicket tunnel login\` or pass --origincert`);
     });
     const cred = parseZoneCredential(text);
-    if (hostname !== cred.zone && !hostname.endsWith(`.${cred.zone}`)) throw deniedError(`hostname ${hostname} is outside the zone ${cred.zone} of ${certPath}; use a name under ${cred.zone}`);
-    const edge = fromEnv(args.edge, "edge") ?? cred.edge;
-    const ca = (await readCaFile(fromEnv(args["ca-file"], "ca-file"))) ?? cred.caPem;
-    const retries = fromEnv(args.retries, "retries");
-    log.info(`wicket ${version}: serving ${hostname} -> ${origin.url} through ${edge}`);
-    await runTunnel({
-      edge,
+    s.ingress.forEach(({ hostname }, i) => {
+      if (hostname !== cred.zone && !hostname.endsWith(`.${cred.zone}`)) {
+        throw deniedError(`${s.ingressWhere[i]} ${hostname} is outside the zone ${cred.zone} of ${s.origincert}; use a name under ${cred.zone}`);
+      }
+    });
+    const edges = s.edges ?? [cred.edge];
+    const ca = (await readCaFile(s.caFile)) ?? cred.caPem;
+
+    const registry = createRegistry();
+    processMetrics(registry, version);
+    const metrics = createTunnelMetrics(registry);
+    const signal = shutdownSignal();
+    const routes = s.ingress.map((i) => `${i.hostname} -> ${i.origin.url}`).join(", ");
+    log.info(`wicket ${version}: serving ${routes}${s.catchAll ? `, anything else -> ${s.catchAll.url}` : ""} through ${edges.join(", ")}${s.configFile ? ` (config ${s.configFile})` : ""}`);
+    // the listener first: a taken port is a configuration error before anything connects
+    let status: () => Readiness = () => ({ ready: false, status: "starting", connections: 0 });
+    const admin = s.metrics ? serveMetrics(s.metrics, registry, () => status()) : undefined;
+    const tunnel = startTunnel({
+      edges,
       ca,
       credential: cred,
-      ingress: [{ hostname, origin }],
-      haConnections: parseCount(fromEnv(args["ha-connections"], "ha-connections"), "ha-connections", 4, 1),
-      gracePeriodMs: parseDuration(fromEnv(args["grace-period"], "grace-period") ?? "30s", "grace-period"),
-      retries: retries === undefined ? Infinity : parseCount(retries, "retries", 0),
-      signal: shutdownSignal(),
+      ingress: s.ingress,
+      catchAll: s.catchAll,
+      haConnections: s.haConnections,
+      gracePeriodMs: s.gracePeriodMs,
+      retries: s.retries,
+      keepalive: s.keepalive,
+      signal,
+      metrics,
     });
+    status = tunnel.status;
+    try {
+      await tunnel.done;
+    } finally {
+      admin?.stop();
+    }
     log.info("tunnel stopped");
   },
 });

@@ -1,13 +1,35 @@
+import { closeSync, openSync, writeSync } from "node:fs";
 import { createConsola, LogLevels, type ConsolaReporter, type LogType } from "consola";
 
 export const LOG_LEVELS = ["silent", "error", "warn", "info", "debug"] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
-// Every log line goes to stderr: stdout of `access ssh` is the SSH byte stream.
+// Every log line goes to stderr: stdout of `access ssh` is the SSH byte stream. A long-running
+// command may also append its lines to a file (--logfile).
+let logFile: number | undefined;
+
+/** `stamp`: the file has no journal to add the time, so text lines get it there. */
+function emit(line: string, stamp?: Date) {
+  process.stderr.write(line);
+  if (logFile !== undefined) {
+    try {
+      writeSync(logFile, stamp ? `${stamp.toISOString()} ${line}` : line);
+    } catch {
+      // a full disk must not stop the process; stderr still has the line
+    }
+  }
+}
+
+/** Appends every log line to `path` as well (created 0600), or stops doing so. */
+export function setLogFile(path: string | undefined) {
+  if (logFile !== undefined) closeSync(logFile);
+  logFile = path ? openSync(path, "a", 0o600) : undefined;
+}
+
 const jsonReporter: ConsolaReporter = {
   log(obj) {
     const msg = obj.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
-    process.stderr.write(JSON.stringify({ time: obj.date.toISOString(), level: obj.type, msg }) + "\n");
+    emit(JSON.stringify({ time: obj.date.toISOString(), level: obj.type, msg }) + "\n");
   },
 };
 
@@ -16,7 +38,7 @@ const textReporter: ConsolaReporter = {
     const msg = obj.args.map((a) => (a instanceof Error ? (log.level >= LogLevels.debug ? a.stack : a.message) : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
     const tag = obj.tag ? `[${obj.tag}] ` : "";
     const level = obj.type === "log" || obj.type === "info" || obj.type === "success" || obj.type === "start" ? "" : `${obj.type}: `;
-    process.stderr.write(`${tag}${level}${msg}\n`);
+    emit(`${tag}${level}${msg}\n`, obj.date);
   },
 };
 

@@ -17,7 +17,10 @@ export function init(args: { loglevel?: string; "log-format"?: string }) {
 export function shutdownSignal(): AbortSignal {
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
-    if (ac.signal.aborted) process.exit(EXIT.temporary);
+    if (ac.signal.aborted) {
+      log.warn(`second ${sig}: stopping at once, without waiting for live sessions`);
+      process.exit(EXIT.temporary);
+    }
     log.debug(`received ${sig}`);
     ac.abort(sig);
   };

@@ -3,18 +3,26 @@ import { configError, usageError } from "./exit.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** "30s", "1m", "500ms", "2h" or a bare number of seconds. */
-export function parseDuration(raw: string, flag: string): number {
+/** "30s", "1m", "500ms", "2h" or a bare number of seconds. `where` names the value in the
+ * message: the flag by default, or for example "tunnel.yaml:3: grace-period:". */
+export function parseDuration(raw: string, flag: string, where = `--${flag}`): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m) throw usageError(`--${flag} "${raw}" is not a duration; use for example 30s, 2m or 500ms`);
+  if (!m) throw usageError(`${where} "${raw}" is not a duration; use for example 30s, 2m or 500ms`);
   return Number(m[1]) * UNITS[m[2] ?? "s"]!;
 }
 
-export function parseCount(raw: string | undefined, flag: string, fallback: number, min = 0): number {
+export function parseCount(raw: string | undefined, flag: string, fallback: number, min = 0, where = `--${flag}`): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw usageError(`--${flag} "${raw}" must be a whole number of at least ${min}`);
+  if (!Number.isInteger(n) || n < min) throw usageError(`${where} "${raw}" must be a whole number of at least ${min}`);
   return n;
+}
+
+/** HOST:PORT (IPv6 in brackets); port 0 lets the system pick. */
+export function parseHostPort(raw: string, where: string): { hostname: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(raw.trim());
+  if (!m || Number(m[2]) > 65535) throw configError(`${where} "${raw}" is not HOST:PORT; for example 127.0.0.1:9090`);
+  return { hostname: m[1] || "0.0.0.0", port: Number(m[2]) };
 }
 
 /** Reads a PEM CA file given with --ca-file. */

@@ -10,7 +10,12 @@ import { configError } from "../cli/exit.ts";
 import { loadOrCreateCA, issueCert, type CA } from "../tls/ca.ts";
 import { Close } from "../wire/close.ts";
 import { ResetCode, PROTOCOL_VERSION } from "../wire/frame.ts";
-import { createSession, type Session, type Stream } from "../wire/mux.ts";
+import { createSession, DEFAULT_KEEPALIVE, KEEPALIVE_CLOSE, type Session, type Stream } from "../wire/mux.ts";
+import { parseHostPort } from "../cli/values.ts";
+import { processMetrics } from "../metrics/registry.ts";
+import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
+import { createEdgeMetrics } from "./metrics.ts";
+import { createKeepalive, type Watched } from "./keepalive.ts";
 import { createRegistry, type ConnectorConn } from "./connectors.ts";
 import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
@@ -26,27 +31,28 @@ export interface EdgeOptions {
   dataDir: string;
   database?: string;
   tls: { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+  /** Pings to connectors and clients, and how long a silent one may stay. */
+  keepalive?: { intervalMs: number; timeoutMs: number };
+  /** HOST:PORT of a separate plain-HTTP listener for /metrics, /ready and /healthz. */
+  metrics?: string;
+  version?: string;
 }
 
 export interface Edge {
   url: string;
   port: number;
   store: Store;
-  stop(): Promise<void>;
+  /** The admin listener's URL, with --metrics. */
+  metricsUrl?: string;
+  /** Stops accepting, tells connectors to move, lets client streams run up to `graceMs`, closes. */
+  stop(graceMs?: number): Promise<void>;
 }
 
-type ClientData = ClientAuth & { kind: "client"; stream?: Stream; pendingAck: number };
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; pendingAck: number; watch?: Watched };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
 
-const KEEPALIVE_MS = 5_000;
-const DEAD_AFTER_MS = 15_000;
-
-function parseListen(listen: string): { hostname: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
-  if (!m) throw configError(`--listen "${listen}" is not HOST:PORT; for example 127.0.0.1:8443 or 0.0.0.0:443`);
-  return { hostname: m[1] || "0.0.0.0", port: Number(m[2]) };
-}
+const parseListen = (listen: string) => parseHostPort(listen, "--listen");
 
 const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
 
@@ -56,6 +62,25 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await ensureBootstrapAdminToken(store, opts.dataDir);
   const listen = parseListen(opts.listen);
   const registry = createRegistry();
+  const keepalive = opts.keepalive ?? DEFAULT_KEEPALIVE;
+  const metrics = createEdgeMetrics();
+  processMetrics(metrics.registry, opts.version ?? "dev");
+  const clients = new Set<ServerWebSocket<ClientData>>();
+  const clientKeepalive = createKeepalive(keepalive);
+  let draining = false;
+  metrics.registry.gauge("wicket_edge_client_buffered_bytes", "Bytes waiting in client WebSockets for slow clients to read", () => {
+    let n = 0;
+    for (const ws of clients) n += ws.getBufferedAmount();
+    return n;
+  });
+  const refresh = () => {
+    const all = registry.all();
+    const up = all.filter((c) => !c.session.peerGoingAway).length;
+    metrics.connections.set(up, { state: "up" });
+    metrics.connections.set(all.length - up, { state: "draining" });
+    metrics.connectors.set(new Set(all.map((c) => c.id)).size);
+    metrics.streamsOpen.set([...clients].filter((c) => c.data.stream).length);
+  };
   const ca: CA | undefined = opts.tls.mode === "self-signed" ? await loadOrCreateCA(opts.dataDir) : undefined;
   const scheme = opts.tls.mode === "off" ? "http" : "https";
 
@@ -85,12 +110,31 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   function openClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
+    if (d.reject?.code !== Close.unknownHost) metrics.decisions.inc({ decision: d.reject ? "deny" : "allow" });
     if (d.reject) return ws.close(d.reject.code, d.reject.reason);
     const conn = registry.pick(d.host);
-    if (!conn) return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
+    if (!conn) {
+      metrics.noConnector.inc();
+      return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
+    }
     const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity });
     d.stream = stream;
+    clients.add(ws);
+    metrics.streams.inc();
+    d.watch = {
+      ping: () => ws.ping(),
+      dead(silentMs) {
+        metrics.clientTimeouts.inc();
+        log.info(`client ${d.identity} from ${d.ip} for ${d.host} sent nothing for ${(silentMs / 1000).toFixed(1)} s; dropping it and its stream`);
+        ws.terminate();
+      },
+    };
+    clientKeepalive.add(d.watch);
+    refresh();
     stream.onData = (bytes) => {
+      metrics.bytes.inc({ direction: "to_client" }, bytes.byteLength);
+      // Credit goes back to the connector only for bytes that left for the client: a slow
+      // or stuck client holds at most one stream window here, and holds up no other stream.
       const r = ws.send(bytes);
       if (r === -1) d.pendingAck += bytes.byteLength; // queued: credit returns on drain
       else if (r > 0) stream.ack(bytes.byteLength);
@@ -98,6 +142,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     stream.onDrain = () => ws.resume();
     stream.onEnd = () => ws.send("fin");
     stream.onClose = (code, reason) => {
+      clients.delete(ws);
+      if (d.watch) clientKeepalive.remove(d.watch);
+      refresh();
       if (code === ResetCode.normal) ws.close(Close.normal, "closed");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
@@ -108,10 +155,12 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   function clientMessage(ws: ServerWebSocket<ClientData>, msg: string | Buffer) {
     const s = ws.data.stream;
     if (!s) return;
+    if (ws.data.watch) clientKeepalive.heard(ws.data.watch);
     if (typeof msg === "string") {
       if (msg === "fin") s.end();
       return;
     }
+    metrics.bytes.inc({ direction: "to_origin" }, msg.byteLength);
     if (!s.write(msg)) ws.pause();
   }
 
@@ -130,10 +179,16 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     if (d.reject) return ws.close(d.reject.code, d.reject.reason);
     const session = createSession({
       role: "edge",
-      transport: { send: (b) => void ws.send(b), buffered: () => ws.getBufferedAmount(), close: (c, r) => ws.close(c, r) },
-      pingIntervalMs: KEEPALIVE_MS,
-      deadAfterMs: DEAD_AFTER_MS,
+      transport: {
+        send: (b) => void ws.send(b),
+        buffered: () => ws.getBufferedAmount(),
+        // a stalled connector would never finish a close handshake
+        close: (c, r) => (c === KEEPALIVE_CLOSE ? ws.terminate() : ws.close(c, r)),
+      },
+      pingIntervalMs: keepalive.intervalMs,
+      deadAfterMs: keepalive.timeoutMs,
       onHello(version, meta) {
+        if (draining) return ws.close(Close.goingAway, "this edge is shutting down; connect to another node");
         if (version !== PROTOCOL_VERSION) return ws.close(Close.versionMismatch, `this edge speaks protocol ${PROTOCOL_VERSION}, the connector ${version}; upgrade the older one`);
         const hostnames = Array.isArray(meta.hostnames) ? meta.hostnames.map((h) => String(h).toLowerCase()) : [];
         const outside = hostnames.find((h) => h !== d.zone && !h.endsWith(`.${d.zone}`));
@@ -143,14 +198,21 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
         d.conn = { id: String(meta.connector ?? "?"), zone: d.zone!, hostnames, session, remote: d.ip };
         registry.add(d.conn);
         session.hello({ edge: publicUrl }, true);
+        refresh();
         log.info(`connector ${d.conn.id} from ${d.ip} serves ${hostnames.join(", ")}`);
       },
       onGoAway(_code, reason) {
-        log.info(`connector ${d.conn?.id} is draining: ${reason}`);
+        refresh();
+        log.info(`connector ${d.conn?.id} is draining (${reason}): no new streams go to this connection; its ${session.streams.size} live stream(s) continue`);
       },
       onClose(reason) {
-        if (d.conn) registry.remove(d.conn);
-        log.info(`connector ${d.conn?.id ?? "(unregistered)"} from ${d.ip} disconnected: ${reason}`);
+        if (d.conn) {
+          registry.remove(d.conn);
+          metrics.disconnects.inc({ reason: reason.startsWith("peer stopped answering") ? "keepalive" : "closed" });
+        }
+        refresh();
+        const n = session.streams.size;
+        log.info(`connector ${d.conn?.id ?? "(unregistered)"} from ${d.ip} disconnected (${reason})${d.conn ? `; its hostnames stay served by the connector's other connections${n ? `, its ${n} live stream(s) ended` : ""}` : ""}`);
       },
     });
     d.session = session;
@@ -159,6 +221,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   // ---- routing -------------------------------------------------------------------------
 
   let server: Server<WsData>;
+  const servers = new Set<Server<WsData>>(); // rebind() leaves older listeners serving their connections
   const fetch = async (req: Request, srv: Server<WsData>): Promise<Response | undefined> => {
     const url = new URL(req.url);
     const host = hostOf(req);
@@ -187,7 +250,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     backpressureLimit: 64 * 1024 * 1024,
     closeOnBackpressureLimit: false,
     perMessageDeflate: false,
-    idleTimeout: 60,
+    // keepalive is ours (mux pings for connectors, createKeepalive for clients)
+    idleTimeout: 0,
+    sendPings: false,
     open(ws: ServerWebSocket<WsData>) {
       if (ws.data.kind === "client") openClient(ws as ServerWebSocket<ClientData>);
       else openConnector(ws as ServerWebSocket<ConnectorData>);
@@ -200,14 +265,25 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       const d = ws.data;
       if (d.kind === "connector") d.session?.drained();
       else if (d.stream && d.pendingAck > 0) {
-        const n = d.pendingAck;
-        d.pendingAck = 0;
-        d.stream.ack(n);
+        // only what has left the buffer: drain also fires while some is still queued
+        const n = Math.max(0, d.pendingAck - ws.getBufferedAmount());
+        d.pendingAck -= n;
+        if (n > 0) d.stream.ack(n);
       }
+      // bytes leaving for a slow client show it is alive, though its pongs wait behind them
+      if (d.kind === "client" && d.watch) clientKeepalive.heard(d.watch);
+    },
+    pong(ws: ServerWebSocket<WsData>) {
+      if (ws.data.kind === "client" && ws.data.watch) clientKeepalive.heard(ws.data.watch);
     },
     close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
       const d = ws.data;
-      if (d.kind === "client") d.stream?.reset(ResetCode.canceled, "client disconnected");
+      if (d.kind === "client") {
+        clients.delete(ws as ServerWebSocket<ClientData>);
+        if (d.watch) clientKeepalive.remove(d.watch);
+        d.stream?.reset(ResetCode.canceled, "client disconnected");
+        refresh();
+      }
       else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
     },
   };
@@ -229,6 +305,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   try {
     server = await serve(listen.port);
+    servers.add(server);
   } catch (err) {
     throw configError(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
@@ -247,17 +324,47 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     if (opts.tls.mode !== "self-signed") return;
     const old = server;
     server = await serve(port);
+    servers.add(server);
     old.stop(false);
   }
 
   log.info(`edge listening on ${scheme}://${listen.hostname}:${port} (public URL ${publicUrl})`);
+  let admin: MetricsServer | undefined;
+  if (opts.metrics) {
+    try {
+      admin = serveMetrics(opts.metrics, metrics.registry, () => {
+        const up = registry.all().filter((c) => !c.session.peerGoingAway).length;
+        return { ready: !draining, status: draining ? "draining" : "ready", connectorConnections: up, streams: clients.size };
+      });
+    } catch (err) {
+      for (const s of servers) s.stop(true);
+      await store.close?.();
+      throw err;
+    }
+  }
   return {
     url: publicUrl,
     port,
     store,
-    async stop() {
+    metricsUrl: admin?.url,
+    async stop(graceMs = 0) {
+      draining = true;
+      metrics.draining.set(1);
+      // No new connections (connectors that move must land elsewhere), then go-away to
+      // every connector while the client streams they carry run out.
+      for (const s of servers) s.stop(false);
       for (const c of registry.all()) c.session.goAway(ResetCode.goingAway, "edge is shutting down");
-      server.stop(true);
+      refresh();
+      // Connectors close a moved connection once its streams are done, so waiting for them
+      // also waits for the go-away to have arrived.
+      const live = () => clients.size + registry.all().length;
+      log.info(`draining: told ${registry.all().length} connector connection(s) to move; ${clients.size} client stream(s) may continue up to ${graceMs / 1000} s; signal again to stop at once`);
+      const deadline = Date.now() + graceMs;
+      while (live() > 0 && Date.now() < deadline) await Bun.sleep(50);
+      if (clients.size > 0) log.warn(`grace period over: closing ${clients.size} client stream(s)`);
+      else log.info("drained: every client stream ended and every connector moved; stopping");
+      for (const s of servers) s.stop(true);
+      admin?.stop();
       await store.close?.();
     },
   };

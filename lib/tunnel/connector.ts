@@ -1,39 +1,60 @@
 // The connector: keeps `haConnections` WebSockets to the edge, each carrying many streams,
 // and serves every stream by dialing the origin its hostname maps to.
+//
+// Each connection lives in its own loop: connect, serve until it ends, wait a full-jitter
+// backoff, connect again (to the next edge target if it failed). A lost connection takes
+// only its own streams with it; the edge sends new ones to the others meanwhile.
+// SIGTERM drains: go-away on every connection, live streams run out or the grace period ends.
 import { hostname as machineName } from "node:os";
 import { log } from "../cli/log.ts";
 import { configError, deniedError, unreachableError, WicketError } from "../cli/exit.ts";
+import type { Readiness } from "../metrics/server.ts";
 import { Close } from "../wire/close.ts";
 import { ResetCode } from "../wire/frame.ts";
-import { CONNECT_PATH } from "../wire/http.ts";
-import { createSession, type Session } from "../wire/mux.ts";
+import { createSession, DEFAULT_KEEPALIVE, KEEPALIVE_CLOSE, type Session, type Stream } from "../wire/mux.ts";
+import { resolveEdgeTargets, type EdgeTarget, type Lookup } from "./edges.ts";
+import { routeStream, type Ingress } from "./ingress.ts";
+import { createTunnelMetrics, type TunnelMetrics } from "./metrics.ts";
 import { pumpToOrigin, type Origin } from "./origin.ts";
+import { BACKOFF } from "./settings.ts";
 
-export interface Ingress {
-  hostname: string;
-  origin: Origin;
-}
+export type { Ingress } from "./ingress.ts";
 
 export interface TunnelOptions {
-  edge: string;
+  /** Edge URLs; connections spread over them and over the addresses each name resolves to. */
+  edges: string[];
   credential: { id: string; secret: string; zone: string };
   ca?: string;
   ingress: Ingress[];
+  /** Origin for streams whose hostname no rule names; absent: such streams are refused. */
+  catchAll?: Origin;
   haConnections: number;
   gracePeriodMs: number;
   /** Consecutive failed attempts per connection before giving up; Infinity by default. */
   retries: number;
   backoff?: { baseMs: number; capMs: number };
+  keepalive?: { intervalMs: number; timeoutMs: number };
   signal: AbortSignal;
-  /** Called whenever the number of registered connections changes. */
-  onConnections?(up: number): void;
+  metrics?: TunnelMetrics;
+  lookup?: Lookup;
 }
 
-const KEEPALIVE_MS = 5_000;
-const DEAD_AFTER_MS = 15_000;
+export interface Tunnel {
+  connectorId: string;
+  /** For /ready: ready while at least one connection takes new streams and no drain began. */
+  status(): Readiness;
+  /** Resolves after a drain; rejects with the error that made the connector give up. */
+  done: Promise<void>;
+}
+
+/** A TLS or TCP handshake that has not finished after this is abandoned and retried. */
+const CONNECT_TIMEOUT_MS = 15_000;
 /** How often a connection whose WebSocket is full checks whether it drained (Bun's client
  * WebSocket has no drain event). */
 const DRAIN_POLL_MS = 2;
+/** A connection that moved away sooner than this after registering counts as a failure, so
+ * that an edge which keeps sending go-away cannot make the connector spin. */
+const MIN_STAY_MS = 1_000;
 
 /** Close codes after which retrying cannot help: the operator must act. */
 function fatal(code: number, reason: string): WicketError | undefined {
@@ -46,105 +67,209 @@ function fatal(code: number, reason: string): WicketError | undefined {
 /** Full jitter: a random delay between 0 and min(cap, base * 2^attempt). */
 export const backoffDelay = (attempt: number, baseMs: number, capMs: number) => Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
 
-export async function runTunnel(opts: TunnelOptions): Promise<void> {
-  const connectorId = `${machineName()}-${crypto.randomUUID().slice(0, 8)}`;
-  const routes = new Map(opts.ingress.map((i) => [i.hostname, i.origin]));
-  const sessions = new Set<Session>();
-  const { baseMs, capMs } = opts.backoff ?? { baseMs: 500, capMs: 30_000 };
-  let registered = 0;
-  let failure: WicketError | undefined;
-  const stopAll = new AbortController();
-  const stopping = () => opts.signal.aborted || stopAll.signal.aborted;
+interface Conn {
+  index: number;
+  target: EdgeTarget;
+  session?: Session;
+  registered: boolean;
+  registeredAt: number;
+  /** The edge said go-away: a replacement is opening, this one serves its streams out. */
+  moved: boolean;
+  close(reason: string): void;
+}
 
-  /** One connection attempt; resolves when it ends, with whether it got registered. */
-  function connectOnce(index: number): Promise<{ registered: boolean; code: number; reason: string }> {
+interface Ended {
+  registered: boolean;
+  registeredAt: number;
+  moved: boolean;
+  code: number;
+  reason: string;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+export function startTunnel(opts: TunnelOptions): Tunnel {
+  const connectorId = `${machineName()}-${crypto.randomUUID().slice(0, 8)}`;
+  const metrics = opts.metrics ?? createTunnelMetrics();
+  const hostnames = opts.ingress.map((i) => i.hostname);
+  const { baseMs, capMs } = opts.backoff ?? BACKOFF;
+  const keepalive = opts.keepalive ?? DEFAULT_KEEPALIVE;
+  const conns = new Set<Conn>();
+  let failure: WicketError | undefined;
+  let draining = false;
+  const stopAll = new AbortController();
+  const stopSignal = AbortSignal.any([opts.signal, stopAll.signal]);
+  const stopping = () => stopSignal.aborted;
+
+  const routable = (c: Conn) => c.registered && !c.moved && !draining && !!c.session && !c.session.closed && !c.session.peerGoingAway;
+  const countUp = () => [...conns].filter(routable).length;
+  const liveStreams = () => [...conns].reduce((n, c) => n + (c.session && !c.session.closed ? c.session.streams.size : 0), 0);
+  const refresh = () => {
+    metrics.connections.set(countUp());
+    metrics.streamsOpen.set(liveStreams());
+  };
+
+  /** A connection that takes no new streams closes once its last stream ends. */
+  const closeIfIdle = (c: Conn) => {
+    if ((c.moved || draining) && c.session && c.session.streams.size === 0) c.close(draining ? "connector stopped" : "moved to a new connection");
+  };
+
+  function serveStream(c: Conn, stream: Stream, meta: Record<string, unknown>) {
+    const host = String(meta.host ?? "");
+    const origin = routeStream(opts.ingress, opts.catchAll, host);
+    metrics.streams.inc();
+    if (!origin) {
+      log.warn(`refused a stream for ${host}: no ingress rule names it and the catch-all refuses; add a rule for it`);
+      stream.reset(ResetCode.refused, `this connector does not serve ${host}`);
+      refresh();
+      return;
+    }
+    log.debug(`stream ${stream.id} on connection ${c.index} for ${host} from ${meta.client} (${meta.identity}) -> ${origin.url}`);
+    pumpToOrigin(stream, origin, {
+      onOriginError: (o, why) => {
+        metrics.originErrors.inc({ origin: o.url });
+        log.warn(`cannot reach origin ${o.url} for ${host}: ${why}; the client was told, and the next stream will try again`);
+      },
+      onDialed: (o, ms) => metrics.originDial.observe(ms / 1000, { origin: o.url }),
+      onBytes: (direction, n) => metrics.bytes.inc({ direction }, n),
+    });
+    const onClose = stream.onClose;
+    stream.onClose = (code, reason) => {
+      onClose?.(code, reason);
+      log.debug(`stream ${stream.id} closed: ${reason}`);
+      refresh();
+      closeIfIdle(c);
+    };
+    refresh();
+  }
+
+  /** One connection; resolves when the loop should open another: it ended, or it moved. */
+  function connectOnce(index: number, target: EdgeTarget): Promise<Ended> {
     return new Promise((resolve) => {
-      const url = new URL(CONNECT_PATH, opts.edge).toString().replace(/^http/, "ws");
-      const ws = new WebSocket(url, {
-        headers: { authorization: `Bearer ${opts.credential.id}.${opts.credential.secret}` },
-        tls: opts.ca ? { ca: opts.ca } : undefined,
-      } as any);
+      const headers: Record<string, string> = { authorization: `Bearer ${opts.credential.id}.${opts.credential.secret}` };
+      if (target.host) headers.host = target.host;
+      const tls = { ...(opts.ca ? { ca: opts.ca } : {}), ...(target.servername ? { servername: target.servername } : {}) };
+      const ws = new WebSocket(target.wsUrl, { headers, tls } as any);
       ws.binaryType = "nodebuffer";
-      let isRegistered = false;
-      let drainTimer: Timer | undefined;
+      let settled = false;
+      let why = ""; // our own reason for ending it, when we did
       let errorMessage = "";
-      const session = createSession({
-        role: "connector",
-        transport: {
-          send(b) {
-            ws.send(b);
-            // a stream may now wait for room: look after this burst of writes
-            if (!drainTimer && ws.bufferedAmount > 0) queueMicrotask(pollDrain);
-          },
-          buffered: () => ws.bufferedAmount,
-          close: (c, r) => ws.close(c === 1002 ? 1002 : c >= 4000 ? c : 1000, r),
+      let drainTimer: Timer | undefined;
+      const conn: Conn = {
+        index,
+        target,
+        registered: false,
+        registeredAt: 0,
+        moved: false,
+        close(reason) {
+          why ||= reason;
+          if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+          else if (conn.session) conn.session.close(reason);
+          else ws.close(1000, reason.slice(0, 120));
         },
-        pingIntervalMs: KEEPALIVE_MS,
-        deadAfterMs: DEAD_AFTER_MS,
-        onHello(_v, _meta, ack) {
-          if (!ack || isRegistered) return;
-          isRegistered = true;
-          registered++;
-          opts.onConnections?.(registered);
-          log.info(`connection ${index} registered with ${opts.edge} for ${[...routes.keys()].join(", ")}`);
-        },
-        onStream(stream, meta) {
-          const host = String(meta.host ?? "");
-          const origin = routes.get(host);
-          if (!origin) return stream.reset(ResetCode.refused, `this connector does not serve ${host}`);
-          log.debug(`stream ${stream.id} for ${host} from ${meta.client} (${meta.identity}) -> ${origin.url}`);
-          pumpToOrigin(stream, origin, {
-            onOriginError: (o, why) => log.warn(`cannot reach origin ${o.url} for ${host}: ${why}; the client was told, and the next stream will try again`),
-          });
-          stream.onClose = ((prev) => (code: number, reason: string) => {
-            prev?.(code, reason);
-            log.debug(`stream ${stream.id} closed: ${reason}`);
-          })(stream.onClose);
-        },
-        onGoAway(_code, reason) {
-          log.info(`edge asked connection ${index} to move: ${reason}; reconnecting`);
-          // New streams will not come here; open a fresh connection and let this one drain.
-          ws.close(1000, "edge going away");
-        },
-      });
+      };
+      conns.add(conn);
+      const settle = (code: number, reason: string) => {
+        if (settled) return;
+        settled = true;
+        resolve({ registered: conn.registered, registeredAt: conn.registeredAt, moved: conn.moved, code, reason });
+      };
+      const connectTimer = setTimeout(() => {
+        why = `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`;
+        ws.terminate();
+      }, CONNECT_TIMEOUT_MS);
+
       const pollDrain = () => {
-        if (drainTimer || !session.waiting) return;
+        if (drainTimer || !conn.session?.waiting) return;
         drainTimer = setInterval(() => {
-          session.drained();
-          if (!session.waiting) {
+          conn.session?.drained();
+          if (!conn.session?.waiting) {
             clearInterval(drainTimer);
             drainTimer = undefined;
           }
         }, DRAIN_POLL_MS);
       };
+
       ws.onopen = () => {
-        sessions.add(session);
-        session.hello({ hostnames: [...routes.keys()], connector: connectorId, index });
+        clearTimeout(connectTimer);
+        conn.session = createSession({
+          role: "connector",
+          transport: {
+            send(b) {
+              if (ws.readyState !== WebSocket.OPEN) return;
+              ws.send(b);
+              // a stream may now wait for room: look after this burst of writes
+              if (!drainTimer && ws.bufferedAmount > 0) queueMicrotask(pollDrain);
+            },
+            buffered: () => ws.bufferedAmount,
+            close(code, reason) {
+              if (code === KEEPALIVE_CLOSE) {
+                // a stalled peer would never answer a close handshake
+                why ||= reason;
+                ws.terminate();
+                return;
+              }
+              ws.close(code === 1002 ? 1002 : code >= 4000 ? code : 1000, reason);
+            },
+          },
+          pingIntervalMs: keepalive.intervalMs,
+          deadAfterMs: keepalive.timeoutMs,
+          onHello(_v, _meta, ack) {
+            if (!ack || conn.registered) return;
+            conn.registered = true;
+            conn.registeredAt = Date.now();
+            log.info(`connection ${index} registered with ${target.label} for ${hostnames.join(", ")}`);
+            if (draining) {
+              conn.session!.goAway(ResetCode.goingAway, "connector is shutting down");
+              closeIfIdle(conn);
+            }
+            refresh();
+          },
+          onStream: (stream, meta) => serveStream(conn, stream, meta),
+          onGoAway(_code, reason) {
+            if (stopping()) return;
+            conn.moved = true;
+            const live = conn.session!.streams.size;
+            log.info(`edge ${target.label} asked connection ${index} to move (${reason}); opening a new connection now${live ? `, the ${plural(live, "live stream")} here continue until they end` : ""}`);
+            metrics.lost.inc({ reason: "moved" });
+            refresh();
+            settle(1000, reason);
+            closeIfIdle(conn);
+          },
+        });
+        conn.session.hello({ hostnames, connector: connectorId, index });
       };
       ws.onmessage = (ev) => {
-        session.receive(ev.data as Uint8Array);
+        conn.session?.receive(ev.data as Uint8Array);
         pollDrain();
       };
       ws.onerror = (ev) => {
         errorMessage = (ev as ErrorEvent).message ?? "";
       };
       ws.onclose = (ev) => {
+        clearTimeout(connectTimer);
         if (drainTimer) clearInterval(drainTimer);
-        sessions.delete(session);
-        session.close(ev.reason || errorMessage || `closed with code ${ev.code}`);
-        if (isRegistered) {
-          registered--;
-          opts.onConnections?.(registered);
-        }
-        resolve({ registered: isRegistered, code: ev.code, reason: ev.reason || errorMessage || `closed with code ${ev.code}` });
+        const reason = why || ev.reason || errorMessage || `closed with code ${ev.code}`;
+        conn.session?.close(reason);
+        conns.delete(conn);
+        if (conn.registered && !conn.moved) metrics.lost.inc({ reason: why.startsWith("peer stopped answering") ? "keepalive" : "closed" });
+        refresh();
+        settle(ev.code, reason);
       };
     });
   }
 
   async function keepConnection(index: number) {
-    let attempt = 0;
+    let failures = 0; // attempts in a row that did not register
+    let offset = 0; // which target, counted from this connection's own
+    let first = true;
     while (!stopping()) {
-      const r = await connectOnce(index);
+      const targets = await resolveEdgeTargets(opts.edges, opts.lookup);
+      if (stopping()) return;
+      const target = targets[(index + offset) % targets.length]!;
+      if (!first) metrics.reconnects.inc();
+      first = false;
+      const r = await connectOnce(index, target);
       if (stopping()) return;
       const fatalError = fatal(r.code, r.reason);
       if (fatalError) {
@@ -152,45 +277,79 @@ export async function runTunnel(opts: TunnelOptions): Promise<void> {
         stopAll.abort();
         return;
       }
-      attempt = r.registered ? 0 : attempt + 1;
-      if (attempt > opts.retries) {
-        failure ??= unreachableError(`gave up on the edge ${opts.edge} after ${opts.retries} retries: ${r.reason}`);
+      const quickMove = r.moved && Date.now() - r.registeredAt < MIN_STAY_MS;
+      if (r.registered && !quickMove) failures = 0;
+      else failures++;
+      if (!r.registered || r.moved) offset++; // another node, where there are several
+      if (failures > opts.retries) {
+        failure ??= unreachableError(`gave up on ${target.label} after ${plural(opts.retries, "retry")} on connection ${index}: ${r.reason}; check that the edge is up and reachable, then start the tunnel again`);
+        log.error(`connection ${index} to ${target.label} failed (${r.reason}); that was the last of ${plural(opts.retries, "retry")}, so the connector stops`);
         stopAll.abort();
         return;
       }
-      const delay = backoffDelay(attempt, baseMs, capMs);
-      log.warn(`connection ${index} to ${opts.edge} lost (${r.reason}); retrying in ${(delay / 1000).toFixed(1)} s`);
-      await sleep(delay, AbortSignal.any([opts.signal, stopAll.signal]));
+      if (r.moved && !quickMove) continue; // onGoAway said what happens next
+      const delay = backoffDelay(failures, baseMs, capMs);
+      const next = targets[(index + offset) % targets.length]!;
+      const attempt = opts.retries === Infinity ? `attempt ${failures + 1}` : `attempt ${failures + 1} of ${opts.retries + 1}`;
+      log.warn(
+        r.registered
+          ? `connection ${index} to ${target.label} lost (${r.reason}); reconnecting to ${next.label} in ${(delay / 1000).toFixed(1)} s; its streams ended, the other connections carry new ones`
+          : `connection ${index} to ${target.label} failed (${r.reason}); retrying ${next.label} in ${(delay / 1000).toFixed(1)} s (${attempt})`,
+      );
+      await sleep(delay, stopSignal);
     }
   }
 
-  const loops = Array.from({ length: opts.haConnections }, (_, i) => keepConnection(i));
-  await Promise.race([Promise.all(loops), new Promise((r) => opts.signal.addEventListener("abort", r, { once: true })), new Promise((r) => stopAll.signal.addEventListener("abort", r, { once: true }))]);
-  if (failure) {
-    for (const s of sessions) s.close("connector stopped");
-    throw failure;
+  async function run(): Promise<void> {
+    const loops = Array.from({ length: opts.haConnections }, (_, i) => keepConnection(i));
+    await new Promise<void>((r) => (stopping() ? r() : stopSignal.addEventListener("abort", () => r(), { once: true })));
+    if (failure) {
+      for (const c of conns) c.close("connector stopped");
+      throw failure;
+    }
+    await drain();
+    await Promise.all(loops);
   }
-  await drain([...sessions], opts.gracePeriodMs, opts.signal);
-}
 
-/** SIGTERM: no new streams (go-away), live ones run until they end or the grace period passes. */
-async function drain(sessions: Session[], graceMs: number, _signal: AbortSignal) {
-  const live = () => sessions.reduce((n, s) => n + (s.closed ? 0 : s.streams.size), 0);
-  for (const s of sessions) s.goAway(ResetCode.goingAway, "connector is shutting down");
-  if (live() > 0) {
-    log.info(`draining ${live()} live stream(s), up to ${graceMs / 1000} s; signal again to stop at once`);
-    const deadline = Date.now() + graceMs;
+  /** SIGTERM: no new streams (go-away), live ones run until they end or the grace period passes. */
+  async function drain() {
+    draining = true;
+    metrics.draining.set(1);
+    refresh();
+    for (const c of conns) c.session?.goAway(ResetCode.goingAway, "connector is shutting down");
+    const live = liveStreams();
+    if (live === 0) log.info("draining: told the edge to send no new streams; no live streams, stopping now");
+    else log.info(`draining: told the edge to send no new streams; ${plural(live, "live stream")} may continue up to ${opts.gracePeriodMs / 1000} s; signal again to stop at once`);
+    for (const c of [...conns]) closeIfIdle(c);
+    const deadline = Date.now() + opts.gracePeriodMs;
     await new Promise<void>((resolve) => {
-      const t = setInterval(() => {
-        if (live() === 0 || Date.now() >= deadline) {
+      const check = () => {
+        if (liveStreams() === 0 || Date.now() >= deadline) {
           clearInterval(t);
           resolve();
         }
-      }, 100);
+      };
+      const t = setInterval(check, 100);
+      check();
     });
+    const left = liveStreams();
+    if (left > 0) log.warn(`grace period of ${opts.gracePeriodMs / 1000} s is over: closing ${plural(left, "live stream")} and stopping`);
+    else if (live > 0) log.info("drained: every stream ended; stopping");
+    for (const c of [...conns]) c.close("connector stopped");
   }
-  for (const s of sessions) s.close("connector stopped");
+
+  return {
+    connectorId,
+    status: () => {
+      const up = countUp();
+      return { ready: up > 0, status: draining ? "draining" : up > 0 ? "ready" : "connecting", connections: up, streams: liveStreams(), connector: connectorId };
+    },
+    done: run(),
+  };
 }
+
+/** Runs a tunnel until it drains (resolves) or gives up (rejects). */
+export const runTunnel = (opts: TunnelOptions) => startTunnel(opts).done;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -13,33 +13,52 @@ export interface Origin {
 
 const DEFAULT_PORTS: Record<string, number> = { "ssh:": 22, "tcp:": 0 };
 
-export function parseOrigin(raw: string): Origin {
+/** `where` names the value in errors: the flag, or a place in the config file. */
+export function parseOrigin(raw: string, where = "--url"): Origin {
   let u: URL;
   try {
     u = new URL(raw.includes("://") ? raw : `tcp://${raw}`);
   } catch {
-    throw usageError(`--url "${raw}" is not a valid origin; use ssh://localhost:22 or tcp://host:port`);
+    throw usageError(`${where} "${raw}" is not a valid origin; use ssh://localhost:22 or tcp://host:port`);
   }
-  if (!(u.protocol in DEFAULT_PORTS)) throw usageError(`--url "${raw}" has an unsupported scheme; use ssh:// or tcp://`);
+  if (!(u.protocol in DEFAULT_PORTS)) throw usageError(`${where} "${raw}" has an unsupported scheme; use ssh:// or tcp://`);
   const port = u.port ? Number(u.port) : DEFAULT_PORTS[u.protocol]!;
-  if (!u.hostname || !port) throw usageError(`--url "${raw}" needs a host and a port, for example tcp://localhost:5432`);
+  if (!u.hostname || !port) throw usageError(`${where} "${raw}" needs a host and a port, for example tcp://localhost:5432`);
   return { url: `${u.protocol}//${u.host}${u.port ? "" : `:${port}`}`, hostname: u.hostname.replace(/^\[|\]$/g, ""), port };
 }
 
-export interface PumpStats {
+export interface PumpHooks {
+  /** The origin could not be reached: one call per stream. */
   onOriginError?(origin: Origin, message: string): void;
+  /** The TCP connection to the origin is up, `ms` after the dial began. */
+  onDialed?(origin: Origin, ms: number): void;
+  /** Bytes that left for the origin, or came from it. */
+  onBytes?(direction: "to_origin" | "from_origin", n: number): void;
 }
+
+/** An origin that neither accepts nor refuses (a dropped SYN) fails the stream after this. */
+export const ORIGIN_DIAL_TIMEOUT_MS = 10_000;
 
 /**
  * Connects a stream to its origin. Bytes from the stream are written to the socket and
  * acknowledged once the socket took them; bytes from the socket go to the stream, and the
  * socket is paused while the stream's queue waits for credit.
  */
-export function pumpToOrigin(stream: Stream, origin: Origin, hooks: PumpStats = {}) {
+export function pumpToOrigin(stream: Stream, origin: Origin, hooks: PumpHooks = {}) {
   let sock: Socket<undefined> | undefined;
   const out: Uint8Array[] = []; // bytes for the origin that the socket did not take yet
   let endAfterFlush = false;
   let closed = false;
+  let failed = false;
+  const started = performance.now();
+
+  const fail = (why: string) => {
+    if (failed || closed) return;
+    failed = true;
+    hooks.onOriginError?.(origin, why);
+    stream.reset(ResetCode.originUnreachable, `the connector cannot reach origin ${origin.url} (${why})`);
+  };
+  const dialTimer = setTimeout(() => fail(`no answer within ${ORIGIN_DIAL_TIMEOUT_MS / 1000} s`), ORIGIN_DIAL_TIMEOUT_MS);
 
   const flush = () => {
     if (!sock) return;
@@ -52,6 +71,7 @@ export function pumpToOrigin(stream: Stream, origin: Origin, hooks: PumpStats = 
       }
       out.shift();
       stream.ack(head.byteLength);
+      hooks.onBytes?.("to_origin", head.byteLength);
     }
     if (endAfterFlush) sock.shutdown();
   };
@@ -67,6 +87,7 @@ export function pumpToOrigin(stream: Stream, origin: Origin, hooks: PumpStats = 
   stream.onDrain = () => sock?.resume();
   stream.onClose = () => {
     closed = true;
+    clearTimeout(dialTimer);
     sock?.end();
   };
 
@@ -76,12 +97,15 @@ export function pumpToOrigin(stream: Stream, origin: Origin, hooks: PumpStats = 
     allowHalfOpen: true,
     socket: {
       open(s) {
-        if (closed) return void s.end();
+        clearTimeout(dialTimer);
+        if (closed || failed) return void s.end();
+        hooks.onDialed?.(origin, performance.now() - started);
         sock = s;
         s.setNoDelay(true);
         flush();
       },
       data(s, chunk) {
+        hooks.onBytes?.("from_origin", chunk.byteLength);
         if (!stream.write(chunk)) s.pause();
       },
       drain: () => flush(),
@@ -90,17 +114,17 @@ export function pumpToOrigin(stream: Stream, origin: Origin, hooks: PumpStats = 
       },
       close(_s, err) {
         sock = undefined;
-        if (closed) return;
+        if (closed || failed) return;
         if (err) stream.reset(ResetCode.originUnreachable, `connection to origin ${origin.url} failed: ${err.message}`);
         else stream.end();
       },
       error(_s, err) {
-        hooks.onOriginError?.(origin, err.message);
+        // an established connection broke; close() tells the client
+        hooks.onOriginError?.(origin, `connection broke: ${err.message}`);
       },
     },
   }).catch((err: Error & { code?: string }) => {
-    const why = err.code ?? err.message;
-    hooks.onOriginError?.(origin, why);
-    stream.reset(ResetCode.originUnreachable, `the connector cannot reach origin ${origin.url} (${why})`);
+    clearTimeout(dialTimer);
+    fail(err.code ?? err.message);
   });
 }

@@ -18,6 +18,12 @@ export interface Transport {
   close(code: number, reason: string): void;
 }
 
+/** Keepalive of connector connections on both ends: a dead or stalled peer is noticed
+ * within `timeoutMs` (plus one check period, a quarter of it) and its connection dropped. */
+export const DEFAULT_KEEPALIVE = { intervalMs: 2_000, timeoutMs: 6_000 } as const;
+/** The close code a session gives its transport when the peer stopped answering. */
+export const KEEPALIVE_CLOSE = 4000;
+
 export interface SessionOptions {
   transport: Transport;
   /** The edge opens streams; the connector accepts them. */
@@ -25,7 +31,8 @@ export interface SessionOptions {
   /** Stop sending data frames while the transport holds more than this. */
   highWater?: number;
   window?: number;
-  /** Send a ping this often, and give up on a peer silent for `deadAfterMs`. */
+  /** Send a ping this often, and give up on a peer silent for `deadAfterMs` (the transport's
+   * close() then gets code 4000 and should drop the connection without a handshake). */
   pingIntervalMs?: number;
   deadAfterMs?: number;
   onStream?(stream: Stream, meta: Record<string, unknown>): void;
@@ -256,11 +263,9 @@ export function createSession(opts: SessionOptions): Session {
         if (role === "edge") throw new ProtocolError("connector tried to open a stream");
         if (streams.has(f.stream)) throw new ProtocolError(`stream ${f.stream} opened twice`);
         const meta = readJson<Record<string, unknown>>(f.payload);
+        // Opens that arrive after our go-away were sent before the peer read it: the peer
+        // routes nothing new here once it has, so these are served like any live stream.
         const s = makeStream(f.stream, meta);
-        if (goingAway) {
-          s.reset(ResetCode.goingAway, "connector is shutting down");
-          return;
-        }
         opts.onStream?.(s, meta);
         return;
       }
@@ -303,14 +308,25 @@ export function createSession(opts: SessionOptions): Session {
     }
   }
 
+  // One timer per session, checking a few times per timeout so that a silent peer is
+  // declared dead close to `deadAfterMs`, not up to a whole ping interval later.
+  let lastPing = 0;
+  const deadAfter = opts.deadAfterMs ?? (opts.pingIntervalMs ?? 0) * 3;
   const pingTimer = opts.pingIntervalMs
-    ? setInterval(() => {
-        if (Date.now() - lastHeard > (opts.deadAfterMs ?? opts.pingIntervalMs! * 3)) {
-          close("peer stopped answering (keepalive timed out)", 4000);
-          return;
-        }
-        send(pingFrame(new Uint8Array(8)));
-      }, opts.pingIntervalMs)
+    ? setInterval(
+        () => {
+          const now = Date.now();
+          if (now - lastHeard > deadAfter) {
+            close(`peer stopped answering: nothing heard for ${((now - lastHeard) / 1000).toFixed(1)} s (keepalive timeout ${deadAfter / 1000} s)`, KEEPALIVE_CLOSE);
+            return;
+          }
+          if (now - lastPing >= opts.pingIntervalMs!) {
+            lastPing = now;
+            send(pingFrame(new Uint8Array(8)));
+          }
+        },
+        Math.max(10, Math.min(opts.pingIntervalMs, deadAfter / 4)),
+      )
     : undefined;
   pingTimer?.unref?.();
 

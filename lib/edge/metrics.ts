@@ -1,0 +1,20 @@
+// The edge's metrics, named in one place; served on the admin listener (`edge serve --metrics`).
+import { createRegistry, type Registry } from "../metrics/registry.ts";
+
+export function createEdgeMetrics(registry: Registry = createRegistry()) {
+  return {
+    registry,
+    connections: registry.gauge("wicket_edge_connector_connections", "Connector connections registered here, by state (up, draining)"),
+    connectors: registry.gauge("wicket_edge_connectors", "Distinct connectors with a registered connection here"),
+    disconnects: registry.counter("wicket_edge_connector_disconnects_total", "Connector connections that ended, by reason (closed, keepalive)"),
+    streamsOpen: registry.gauge("wicket_edge_streams_open", "Client streams open now"),
+    streams: registry.counter("wicket_edge_streams_total", "Client streams opened to a connector since start"),
+    decisions: registry.counter("wicket_edge_decisions_total", "Access decisions, by decision (allow, deny)"),
+    noConnector: registry.counter("wicket_edge_no_connector_total", "Clients turned away because no connector served their hostname"),
+    bytes: registry.counter("wicket_edge_bytes_total", "Bytes carried, by direction (to_origin, to_client)"),
+    clientTimeouts: registry.counter("wicket_edge_client_keepalive_timeouts_total", "Client connections closed because they stopped answering"),
+    draining: registry.gauge("wicket_edge_draining", "1 while the edge drains after SIGTERM"),
+  };
+}
+
+export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;

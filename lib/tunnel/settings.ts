@@ -1,0 +1,213 @@
+// What `wicket tunnel` runs with, from four places in this order: the flag, its WICKET_<FLAG>
+// environment variable, the --config file's key of the same name, the default. Every error
+// names where the bad value came from.
+import { resolve } from "node:path";
+import type { ArgsDef } from "citty";
+import { edgeArgs, logArgs } from "../cli/args.ts";
+import { configError, usageError, WicketError } from "../cli/exit.ts";
+import { LOG_LEVELS } from "../cli/log.ts";
+import { parseCount, parseDuration, parseHostPort } from "../cli/values.ts";
+import { originCertPath } from "../paths.ts";
+import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
+import { loadTunnelFile, type TunnelFile } from "./config.ts";
+import { parseIngressHostname, type Ingress } from "./ingress.ts";
+import { parseOrigin, type Origin } from "./origin.ts";
+
+/** Full-jitter backoff between attempts of one connection: a random delay in
+ * [0, min(cap, base * 2^attempt)], attempt counting failures since it was last up. */
+export const BACKOFF = { baseMs: 500, capMs: 30_000 } as const;
+
+export const tunnelArgs = {
+  config: { type: "string", description: "YAML file whose keys are these flags' names, plus an `ingress` list (env WICKET_CONFIG)", valueHint: "file" },
+  hostname: { type: "string", description: "hostname to serve, e.g. ssh.example.com (must lie in the credential's zone)", valueHint: "host" },
+  url: { type: "string", description: "origin to send streams to: ssh://host:port or tcp://host:port (default ssh://localhost:22)", valueHint: "url" },
+  origincert: { type: "string", description: "zone credential file (env WICKET_ORIGINCERT or TUNNEL_ORIGIN_CERT; default ~/.wicket/cert.pem)", valueHint: "file" },
+  ...edgeArgs,
+  edge: { type: "string", description: "URL of the edge (default: the one in the credential); repeat it or separate URLs with commas to spread connections over several", valueHint: "url" },
+  "ha-connections": { type: "string", description: "connections to keep open to the edge (default 4)", valueHint: "n" },
+  "grace-period": { type: "string", description: "on SIGTERM, how long live sessions may continue (default 30s)", valueHint: "duration" },
+  retries: { type: "string", description: "give up and exit 69 after this many failed attempts in a row on one connection (default: never)", valueHint: "n" },
+  "keepalive-interval": { type: "string", description: `how often to ping the edge (default ${DEFAULT_KEEPALIVE.intervalMs / 1000}s)`, valueHint: "duration" },
+  "keepalive-timeout": { type: "string", description: `drop and replace a connection that has been silent this long (default ${DEFAULT_KEEPALIVE.timeoutMs / 1000}s)`, valueHint: "duration" },
+  metrics: { type: "string", description: "serve /metrics, /ready and /healthz over HTTP on this address, e.g. 127.0.0.1:9090", valueHint: "host:port" },
+  logfile: { type: "string", description: "also append log lines to this file", valueHint: "file" },
+  ...logArgs,
+  // no defaults here: an absent flag must leave room for the environment and the file
+  loglevel: { ...logArgs.loglevel, default: undefined, description: "silent | error | warn | info | debug (default info)" },
+  "log-format": { ...logArgs["log-format"], default: undefined, description: "text | json (default text)" },
+} as const satisfies ArgsDef;
+
+export type TunnelFlag = keyof typeof tunnelArgs;
+export const TUNNEL_KEYS = Object.keys(tunnelArgs) as TunnelFlag[];
+
+export interface TunnelSettings {
+  configFile?: string;
+  /** Undefined: the edge named in the zone credential. */
+  edges?: string[];
+  origincert: string;
+  caFile?: string;
+  ingress: Ingress[];
+  catchAll?: Origin;
+  /** Where each ingress hostname came from, for errors found later (the zone check). */
+  ingressWhere: string[];
+  haConnections: number;
+  gracePeriodMs: number;
+  retries: number;
+  keepalive: { intervalMs: number; timeoutMs: number };
+  metrics?: string;
+  logfile?: string;
+  loglevel: string;
+  logFormat: string;
+}
+
+interface Raw {
+  value: string | string[];
+  where: string;
+  from: "flag" | "env" | "file";
+}
+
+const ENV_ALIASES: Partial<Record<TunnelFlag, string[]>> = { origincert: ["TUNNEL_ORIGIN_CERT"] };
+export const envName = (flag: string) => `WICKET_${flag.toUpperCase().replaceAll("-", "_")}`;
+
+/** Every value given for a repeatable flag: `--edge a --edge=b`. */
+export function repeatedFlag(rawArgs: string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === "--") break;
+    if (a === `--${flag}` && i + 1 < rawArgs.length) out.push(rawArgs[++i]!);
+    else if (a.startsWith(`--${flag}=`)) out.push(a.slice(flag.length + 3));
+  }
+  return out;
+}
+
+export async function resolveSettings(args: Record<string, unknown>, rawArgs: string[], env: Record<string, string | undefined> = process.env): Promise<TunnelSettings> {
+  const fromFlagOrEnv = (key: TunnelFlag): Raw | undefined => {
+    if (key === "edge") {
+      const all = repeatedFlag(rawArgs, "edge");
+      if (all.length > 0) return { value: all, where: "--edge", from: "flag" };
+    } else if (typeof args[key] === "string" && args[key] !== "") return { value: args[key] as string, where: `--${key}`, from: "flag" };
+    for (const name of [envName(key), ...(ENV_ALIASES[key] ?? [])]) {
+      const v = env[name];
+      if (v) return { value: v, where: name, from: "env" };
+    }
+    return undefined;
+  };
+
+  const configRaw = fromFlagOrEnv("config");
+  const configFile = configRaw ? resolve(configRaw.value as string) : undefined;
+  const file: TunnelFile | undefined = configFile ? await loadTunnelFile(configFile, TUNNEL_KEYS) : undefined;
+
+  const raw = (key: TunnelFlag): Raw | undefined => {
+    const r = fromFlagOrEnv(key);
+    if (r) return r;
+    const f = file?.values.get(key);
+    return f ? { ...f, from: "file" } : undefined;
+  };
+  /** Parses a value; a bad flag is a usage error (64), a bad environment or file value a configuration error (78). */
+  const parse = <T>(r: Raw, f: (text: string, where: string) => T): T => {
+    try {
+      return f(Array.isArray(r.value) ? r.value.join(",") : r.value, r.where);
+    } catch (err) {
+      if (!(err instanceof WicketError)) throw err;
+      throw r.from === "flag" ? usageError(err.message) : configError(err.message);
+    }
+  };
+  const text = (key: TunnelFlag) => {
+    const r = raw(key);
+    return r && parse(r, (t) => t);
+  };
+  const duration = (key: TunnelFlag, fallback: number) => {
+    const r = raw(key);
+    return r ? parse(r, (t, where) => parseDuration(t, key, where)) : fallback;
+  };
+  const count = (key: TunnelFlag, fallback: number, min: number) => {
+    const r = raw(key);
+    return r ? parse(r, (t, where) => parseCount(t, key, fallback, min, where)) : fallback;
+  };
+  const oneOf = (key: TunnelFlag, options: readonly string[], fallback: string) => {
+    const r = raw(key);
+    return r
+      ? parse(r, (t, where) => {
+          if (!options.includes(t)) throw usageError(`${where} "${t}" is not one of ${options.join(", ")}`);
+          return t;
+        })
+      : fallback;
+  };
+
+  // what to serve: --hostname/--url, or the file's ingress list
+  const hostRaw = raw("hostname");
+  const urlRaw = raw("url");
+  let ingress: Ingress[];
+  let catchAll: Origin | undefined;
+  let ingressWhere: string[];
+  if (file?.ingress && (hostRaw || urlRaw)) {
+    const other = (hostRaw ?? urlRaw)!;
+    throw (other.from === "flag" ? usageError : configError)(`${other.where} and the ingress list (${file.ingress.where.replace(/:$/, "")}) both say what to serve; use one of them`);
+  }
+  if (file?.ingress) {
+    ingress = file.ingress.rules;
+    catchAll = file.ingress.catchAll;
+    ingressWhere = file.ingress.wheres;
+  } else {
+    if (!hostRaw) {
+      if (urlRaw) throw (urlRaw.from === "flag" ? usageError : configError)(`${urlRaw.where} needs a hostname to serve: add --hostname, or use an ingress list in --config`);
+      throw usageError("--hostname is required, for example --hostname ssh.example.com (or an ingress list in a --config file)");
+    }
+    const hostname = parse(hostRaw, (t, where) => {
+      try {
+        return parseIngressHostname(t);
+      } catch (err) {
+        throw usageError(`${where} ${(err as Error).message}`);
+      }
+    });
+    const origin = urlRaw ? parse(urlRaw, (t, where) => parseOrigin(t, where)) : parseOrigin("ssh://localhost:22");
+    ingress = [{ hostname, origin }];
+    ingressWhere = [hostRaw.where];
+  }
+
+  const edgeRaw = raw("edge");
+  const edges = edgeRaw
+    ? parse(edgeRaw, (t, where) => {
+        const list = t.split(",").map((s) => s.trim()).filter(Boolean);
+        if (list.length === 0) throw usageError(`${where} is empty; give the edge's URL, for example https://edge.example.com`);
+        for (const u of list) {
+          let ok = false;
+          try {
+            ok = ["https:", "http:", "wss:", "ws:"].includes(new URL(u).protocol);
+          } catch {}
+          if (!ok) throw usageError(`${where} "${u}" is not an edge URL; use for example https://edge.example.com`);
+        }
+        return list;
+      })
+    : undefined;
+
+  const keepalive = {
+    intervalMs: duration("keepalive-interval", DEFAULT_KEEPALIVE.intervalMs),
+    timeoutMs: duration("keepalive-timeout", DEFAULT_KEEPALIVE.timeoutMs),
+  };
+  if (keepalive.intervalMs <= 0 || keepalive.timeoutMs <= keepalive.intervalMs) {
+    throw usageError(`the keepalive timeout (${keepalive.timeoutMs / 1000} s) must be longer than its interval (${keepalive.intervalMs / 1000} s), and the interval above zero`);
+  }
+  const metricsRaw = raw("metrics");
+  const metrics = metricsRaw ? parse(metricsRaw, (t, where) => (parseHostPort(t, where), t)) : undefined;
+  const retriesRaw = raw("retries");
+
+  return {
+    configFile,
+    edges,
+    origincert: text("origincert") ?? originCertPath(),
+    caFile: text("ca-file"),
+    ingress,
+    catchAll,
+    ingressWhere,
+    haConnections: count("ha-connections", 4, 1),
+    gracePeriodMs: duration("grace-period", 30_000),
+    retries: retriesRaw ? count("retries", 0, 0) : Infinity,
+    keepalive,
+    metrics,
+    logfile: text("logfile"),
+    loglevel: oneOf("loglevel", LOG_LEVELS, "info"),
+    logFormat: oneOf("log-format", ["text", "json"], "text"),
+  };
+}
