@@ -4,7 +4,7 @@ import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { startEdge, type EdgeOptions } from "../lib/edge/server.ts";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { wicketHome } from "../lib/paths.ts";
 
 const cmd = defineCommand({
@@ -17,6 +17,7 @@ const cmd = defineCommand({
     tls: { type: "string", description: "self-signed | off (plain HTTP behind a TLS-terminating proxy); ignored with --tls-cert", default: "self-signed", valueHint: "mode" },
     "tls-cert": { type: "string", description: "certificate chain PEM (a wildcard per zone)", valueHint: "file" },
     "tls-key": { type: "string", description: "private key PEM", valueHint: "file" },
+    "downloads-dir": { type: "string", description: "serve /install.sh and the builds in this folder, the output of `bun run build --all` (env WICKET_DOWNLOADS_DIR)", valueHint: "dir" },
     ...logArgs,
   },
   async run({ args }) {
@@ -27,6 +28,7 @@ const cmd = defineCommand({
     const mode = fromEnv(args.tls, "tls") ?? "self-signed";
     if (!cert && mode !== "self-signed" && mode !== "off") throw usageError(`--tls "${mode}" is not a mode; use self-signed or off, or give --tls-cert and --tls-key`);
     const tls: EdgeOptions["tls"] = cert ? { mode: "files", cert, key: key! } : mode === "off" ? { mode: "off" } : { mode: "self-signed" };
+    const downloadsDir = fromEnv(args["downloads-dir"], "downloads-dir");
     const signal = shutdownSignal();
     const edge = await startEdge({
       listen: fromEnv(args.listen, "listen") ?? "127.0.0.1:8443",
@@ -34,6 +36,7 @@ const cmd = defineCommand({
       dataDir: fromEnv(args["data-dir"], "data-dir") ?? join(wicketHome(), "edge"),
       database: fromEnv(args.database, "database"),
       tls,
+      downloadsDir: downloadsDir && resolve(downloadsDir),
     });
     await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
     log.info("edge shutting down");
