@@ -12,6 +12,7 @@ import { join, basename, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { PLATFORMS, exeName, runtimeFor, type Platform } from "./_runtimes.ts";
+import { adhocSign } from "./_macho-sign.ts";
 
 const root = join(import.meta.dir, "..");
 const commandsDir = join(root, "commands");
@@ -101,6 +102,7 @@ async function compile(entry: string, t: Target, version: string, runtimes: Map<
     throw new Error(`build of ${basename(entry)} failed:\n${msgs}`);
   }
   for (const o of result.outputs) if (o.kind === "sourcemap") rmSync(o.path, { force: true });
+  if (t.platform?.name.startsWith("darwin-")) await adhocSign(t.outfile);
 }
 
 function formatSize(bytes: number): string {
