@@ -75,18 +75,18 @@ async function compile(entry: string, t: Target, version: string, runtimes: Map<
     },
     define: { WICKET_VERSION: JSON.stringify(version) },
     format: "esm",
-    // Measured on linux-x64 (2 cores, median of 25 runs of `wicket --version` and of
-    // `wicket access ssh-config`; the runtime alone is ~107 MB of the size):
-    //   nothing                      61 / 65 ms   110.0 MB
-    //   minify                       59 / 63 ms   109.6 MB
-    //   bytecode                     28 / 31 ms   113.4 MB
-    //   bytecode + minify            30 / 31 ms   112.9 MB
-    //   bytecode + minify + map      31 / 31 ms   113.5 MB   <- this
+    // Measured with scripts/measure-build.ts on linux-x64 (2 cores; median of 25 runs of
+    // `wicket --version` / `wicket access ssh-config`; the Bun runtime is ~107 MB of the size):
+    //   nothing                  60 / 61 ms   110.0 MB
+    //   minify                   58 / 60 ms   109.6 MB
+    //   bytecode                 27 / 28 ms   113.4 MB
+    //   bytecode + minify        27 / 29 ms   113.0 MB
+    //   bytecode + minify + map  28 / 29 ms   113.5 MB   <- this
     // Bytecode halves start-up, which every `ssh` through `access ssh` as a ProxyCommand
-    // pays. Minify gains 0.4 MB and no measurable time; it stays (keepNames, so error and
-    // class names survive). The source map costs 0.5 MB and no time: embedded, it makes
-    // stack traces (--loglevel debug) point at our sources; the .map copy beside the
-    // executable is removed below.
+    // pays. Minify saves 0.4 MB and no measurable time; it stays, with keepNames so error
+    // and class names survive. The source map costs 0.5 MB and no time: embedded, it makes
+    // stack traces (--loglevel debug) point at our sources; the .map copy written beside
+    // the executable is removed below.
     bytecode: true,
     minify: { whitespace: true, syntax: true, identifiers: true, keepNames: true },
     sourcemap: "linked",

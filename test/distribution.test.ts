@@ -122,6 +122,19 @@ describe("install.sh from the edge", () => {
     expect(existsSync(join(bin, "wicket"))).toBe(false);
   });
 
+  test("a musl system (getconf knows no glibc, ldd says musl) asks for the -musl build", async () => {
+    const path = await shims("musl", { getconf: "exit 1", ldd: 'echo "musl libc (x86_64)" >&2; exit 1' });
+    const r = await pipeInstall("curl", { WICKET_INSTALL_DIR: dir.join("bin-musl"), PATH: `${path}:${process.env.PATH}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`has no build for ${PLATFORM}-musl`);
+  });
+
+  test("the script on its own, not served by an edge, asks for WICKET_DOWNLOAD_URL", async () => {
+    const r = await run(["/bin/sh", INSTALL_SH], { env: { WICKET_DOWNLOAD_URL: undefined, WICKET_INSTALL_DIR: dir.join("bin-nourl") } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("set WICKET_DOWNLOAD_URL");
+  });
+
   test.skipIf(process.getuid?.() !== 0 || !Bun.which("setpriv"))("a user who cannot write /usr/local/bin gets ~/.local/bin, and is told to put it on PATH", async () => {
     // Run as nobody: the folders it needs must be reachable, the CA readable.
     const home = dir.join("home-nobody");
