@@ -16,7 +16,9 @@ import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
 import { openStore, type Store } from "../store/index.ts";
 import { ensureBootstrapAdminToken, findApp, listZones, verifyZoneCredential } from "../store/index.ts";
-import { CONNECT_PATH } from "../wire/http.ts";
+import { CONNECT_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
+import { handleSshCert } from "./ssh-cert.ts";
+import { sshCA } from "../store/index.ts";
 import { authorizeClient, type ClientAuth } from "./authorize.ts";
 
 export interface EdgeOptions {
@@ -166,6 +168,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isEdgeHost(host)) {
       if (url.pathname === "/healthz") return new Response("ok\n");
+      if (url.pathname === SSH_CA_PATH) return new Response((await sshCA(store)).publicKey + "\n", { headers: { "content-type": "text/plain" } });
       if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind });
       if (url.pathname === CONNECT_PATH && upgrade) {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
@@ -174,6 +177,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       if (url.pathname === "/") return edgeHomePage();
       return new Response("not found\n", { status: 404 });
     }
+    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip));
     if (upgrade) {
       const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(store, req, host, ip)) };
       if (srv.upgrade(req, { data })) return;

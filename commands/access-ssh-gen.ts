@@ -1,0 +1,25 @@
+import { defineCommand } from "citty";
+import { edgeArgs, logArgs } from "../lib/cli/args.ts";
+import { init, runCommand } from "../lib/cli/run.ts";
+import { log } from "../lib/cli/log.ts";
+import { sshGen } from "../lib/access/ssh-gen.ts";
+import { dialOptions, tokenArgs } from "./access-ssh.ts";
+
+const cmd = defineCommand({
+  meta: { name: "ssh-gen", description: "Get a short-lived SSH certificate for an ephemeral key (~/.wicket/<hostname>-key)" },
+  args: {
+    hostname: { type: "string", description: "application hostname", valueHint: "host" },
+    ...tokenArgs,
+    ...edgeArgs,
+    ...logArgs,
+  },
+  async run({ args }) {
+    init(args);
+    const r = await sshGen(await dialOptions(args));
+    // ssh runs this from `Match exec` before every connection: quiet unless asked.
+    log.debug(`${r.reused ? "reusing" : "wrote"} ${r.cert}, valid until ${r.validBefore.toISOString()}`);
+  },
+});
+
+export default cmd;
+if (import.meta.main) await runCommand(cmd);
