@@ -14,7 +14,7 @@ export interface DialOptions {
 }
 
 /** Keep the WebSocket's own buffer this small before reading more from the source. */
-export const HIGH_WATER = 1024 * 1024;
+export const HIGH_WATER = 256 * 1024;
 
 /** `https://host[:port]` to connect to for the application: the edge if given, else the hostname. */
 export function appOrigin(opts: DialOptions): string {
