@@ -1,18 +1,12 @@
 import { defineCommand } from "citty";
-import { edgeArgs, logArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { sshGen } from "../lib/access/ssh-gen.ts";
-import { dialOptions, tokenArgs } from "./access-ssh.ts";
+import { appArgs, dialOptions } from "./access-ssh.ts";
 
 const cmd = defineCommand({
   meta: { name: "ssh-gen", description: "Get a short-lived SSH certificate for an ephemeral key (~/.wicket/<hostname>-key)" },
-  args: {
-    hostname: { type: "string", description: "application hostname", valueHint: "host" },
-    ...tokenArgs,
-    ...edgeArgs,
-    ...logArgs,
-  },
+  args: appArgs,
   async run({ args }) {
     init(args);
     const r = await sshGen(await dialOptions(args));
