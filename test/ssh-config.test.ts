@@ -3,10 +3,10 @@
 // (no OpenSSH for Windows runs here, so a reference splitter written from Microsoft's
 // documented rules stands in for it, and says so).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { sshConfigStanza } from "../lib/access/ssh-config.ts";
 import { windowsQuote } from "../lib/cli/self.ts";
-import { run } from "./helpers/proc.ts";
+import { expectExit, run } from "./helpers/proc.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 
 const HOST = "ssh.example.test";
@@ -123,5 +123,23 @@ describe("POSIX quoting, through the real ssh and sh", () => {
     expect(r.code).toBe(255); // the stand-in proxy speaks no SSH
     const argv = (await readFile(`${dir.join(`it's 100% "odd" $HOME`)}/argv`, "utf8")).split("\0").slice(0, -1);
     expect(argv).toEqual(["access", "ssh", "--hostname", HOST, "--edge", "https://edge.example.test:8443", "--ca-file", caFile]);
+  });
+
+  test("with --short-lived-cert, ssh runs the Match exec command with each argument intact", async () => {
+    // Match exec takes no double quote in a path (see the next test); everything else goes.
+    const odd = dir.join(`it's 100% $HOME`);
+    await mkdir(odd);
+    await copyFile(dump, `${odd}/dump args`);
+    const stanza = sshConfigStanza({ hostname: HOST, caFile: `${odd}/ca.pem`, shortLivedCert: true }, { platform: "linux", command: [`${odd}/dump args`] });
+    const config = dir.join("ssh_config_cert");
+    await writeFile(config, stanza);
+    // -G evaluates the configuration, Match exec included, and connects nowhere.
+    expectExit(await run(["ssh", "-F", config, "-G", HOST], { timeoutMs: 20_000 }));
+    const argv = (await readFile(`${odd}/argv`, "utf8")).split("\0").slice(0, -1);
+    expect(argv).toEqual(["access", "ssh-gen", "--hostname", HOST, "--ca-file", `${odd}/ca.pem`]);
+  });
+
+  test("a double quote in a path of the Match exec line is refused with a clear message", () => {
+    expect(() => sshConfigStanza({ hostname: HOST, caFile, shortLivedCert: true }, { platform: "linux", command: [dump] })).toThrow("cannot carry there");
   });
 });
