@@ -58,7 +58,7 @@ export async function runtimeFor(p: Platform, cacheDir: string, version = Bun.ve
   const tmp = mkdtempSync(join(cacheDir, ".fetch-"));
   try {
     const spec = `${p.pkg}@${version}`;
-    const out = await sh(["npm", "pack", spec, "--pack-destination", tmp, "--json", "--silent"], `fetching the ${p.name} runtime (${spec}) from the npm registry`);
+    const out = await sh(["npm", "pack", spec, "--pack-destination", tmp, "--json", "--loglevel=error"], `fetching the ${p.name} runtime (${spec}) from the npm registry`);
     const [packed] = JSON.parse(out) as { filename: string }[];
     if (!packed) throw new Error(`npm pack ${spec} printed no file name`);
     await sh(["tar", "-xzf", join(tmp, packed.filename), "-C", tmp, `package/bin/${p.exe}`], `unpacking ${spec}`);
