@@ -6,7 +6,7 @@ import { parseDuration } from "../lib/cli/values.ts";
 import { DEFAULT_KEEPALIVE } from "../lib/wire/mux.ts";
 import { log } from "../lib/cli/log.ts";
 import { startEdge, type EdgeOptions } from "../lib/edge/server.ts";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { wicketHome } from "../lib/paths.ts";
 
 const cmd = defineCommand({
@@ -23,6 +23,7 @@ const cmd = defineCommand({
     "grace-period": { type: "string", description: "on SIGTERM, how long client sessions may continue after connectors are told to move (default 30s)", valueHint: "duration" },
     "keepalive-interval": { type: "string", description: `how often to ping connectors and clients (default ${DEFAULT_KEEPALIVE.intervalMs / 1000}s)`, valueHint: "duration" },
     "keepalive-timeout": { type: "string", description: `drop a connector or client silent this long (default ${DEFAULT_KEEPALIVE.timeoutMs / 1000}s)`, valueHint: "duration" },
+    "downloads-dir": { type: "string", description: "serve /install.sh and the builds in this folder, the output of `bun run build --all` (env WICKET_DOWNLOADS_DIR)", valueHint: "dir" },
     ...logArgs,
   },
   async run({ args }) {
@@ -40,6 +41,7 @@ const cmd = defineCommand({
     const keepalive = { intervalMs: duration("keepalive-interval", DEFAULT_KEEPALIVE.intervalMs), timeoutMs: duration("keepalive-timeout", DEFAULT_KEEPALIVE.timeoutMs) };
     if (keepalive.intervalMs <= 0 || keepalive.timeoutMs <= keepalive.intervalMs) throw usageError("--keepalive-timeout must be longer than --keepalive-interval, and the interval above zero");
     const graceMs = duration("grace-period", 30_000);
+    const downloadsDir = fromEnv(args["downloads-dir"], "downloads-dir");
     const signal = shutdownSignal();
     const edge = await startEdge({
       listen: fromEnv(args.listen, "listen") ?? "127.0.0.1:8443",
@@ -50,6 +52,7 @@ const cmd = defineCommand({
       keepalive,
       metrics: fromEnv(args.metrics, "metrics"),
       version,
+      downloadsDir: downloadsDir && resolve(downloadsDir),
     });
     await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
     log.info("edge shutting down");

@@ -15,10 +15,22 @@ export async function proxyStdio(opts: DialOptions): Promise<void> {
   );
   stdout.on("drain", b.drained);
   stdout.on("error", () => b.close()); // ssh went away
+  const stdin = Bun.stdin.stream().getReader();
   const pump = (async () => {
-    for await (const chunk of Bun.stdin.stream()) await b.send(chunk);
+    for (;;) {
+      const { done, value } = await stdin.read();
+      if (done) break;
+      await b.send(value);
+    }
     b.end();
   })();
   pump.catch(() => b.close());
-  await b.done;
+  try {
+    await b.done;
+  } finally {
+    // However the connection ended (a lost connector, an edge going away), ssh must see the
+    // stream end, and this process must not wait for more of its input.
+    stdout.end();
+    stdin.cancel().catch(() => {});
+  }
 }

@@ -19,9 +19,12 @@ import { createKeepalive, type Watched } from "./keepalive.ts";
 import { createRegistry, type ConnectorConn } from "./connectors.ts";
 import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
+import { checkDownloadsDir, isDownloadPath, serveDownloads } from "./downloads.ts";
 import { openStore, type Store } from "../store/index.ts";
 import { ensureBootstrapAdminToken, findApp, listZones, verifyZoneCredential } from "../store/index.ts";
-import { CONNECT_PATH } from "../wire/http.ts";
+import { CONNECT_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
+import { handleSshCert } from "./ssh-cert.ts";
+import { sshCA } from "../store/index.ts";
 import { authorizeClient, type ClientAuth } from "./authorize.ts";
 
 export interface EdgeOptions {
@@ -36,6 +39,8 @@ export interface EdgeOptions {
   /** HOST:PORT of a separate plain-HTTP listener for /metrics, /ready and /healthz. */
   metrics?: string;
   version?: string;
+  /** What /install.sh installs from: the output of `bun run build --all`. */
+  downloadsDir?: string;
 }
 
 export interface Edge {
@@ -48,9 +53,12 @@ export interface Edge {
   stop(graceMs?: number): Promise<void>;
 }
 
-type ClientData = ClientAuth & { kind: "client"; stream?: Stream; pendingAck: number; watch?: Watched };
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: Uint8Array[]; watch?: Watched };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
+
+/** How much a WebSocket may hold in its own send buffer before we stop feeding it. */
+const SOCKET_BUFFER = 256 * 1024;
 
 const parseListen = (listen: string) => parseHostPort(listen, "--listen");
 
@@ -58,6 +66,7 @@ const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/
 
 export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  checkDownloadsDir(opts.downloadsDir);
   const store = await openStore(opts.database ? { url: opts.database } : { dataDir: opts.dataDir });
   await ensureBootstrapAdminToken(store, opts.dataDir);
   const listen = parseListen(opts.listen);
@@ -133,11 +142,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     refresh();
     stream.onData = (bytes) => {
       metrics.bytes.inc({ direction: "to_client" }, bytes.byteLength);
-      // Credit goes back to the connector only for bytes that left for the client: a slow
-      // or stuck client holds at most one stream window here, and holds up no other stream.
-      const r = ws.send(bytes);
-      if (r === -1) d.pendingAck += bytes.byteLength; // queued: credit returns on drain
-      else if (r > 0) stream.ack(bytes.byteLength);
+      d.out.push(bytes);
+      if (d.out.length === 1) flushClient(ws);
     };
     stream.onDrain = () => ws.resume();
     stream.onEnd = () => ws.send("fin");
@@ -150,6 +156,18 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
       else ws.close(Close.internal, reason || "stream reset");
     };
+  }
+
+  /** Hands queued bytes to the client's WebSocket while its buffer is small, returning credit
+   * for each; the rest waits here (bounded by the stream window) for the next drain. Keeping
+   * uWS's own buffer small matters: it is compacted by copying on every partial write. */
+  function flushClient(ws: ServerWebSocket<ClientData>) {
+    const d = ws.data;
+    while (d.out.length > 0 && ws.getBufferedAmount() < SOCKET_BUFFER) {
+      const bytes = d.out.shift()!;
+      if (ws.send(bytes) === 0) return; // closed: nothing more will go out
+      d.stream?.ack(bytes.byteLength);
+    }
   }
 
   function clientMessage(ws: ServerWebSocket<ClientData>, msg: string | Buffer) {
@@ -185,6 +203,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
         // a stalled connector would never finish a close handshake
         close: (c, r) => (c === KEEPALIVE_CLOSE ? ws.terminate() : ws.close(c, r)),
       },
+      highWater: SOCKET_BUFFER,
       pingIntervalMs: keepalive.intervalMs,
       deadAfterMs: keepalive.timeoutMs,
       onHello(version, meta) {
@@ -229,16 +248,19 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isEdgeHost(host)) {
       if (url.pathname === "/healthz") return new Response("ok\n");
+      if (url.pathname === SSH_CA_PATH) return new Response((await sshCA(store)).publicKey + "\n", { headers: { "content-type": "text/plain" } });
       if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind });
       if (url.pathname === CONNECT_PATH && upgrade) {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
         return new Response("WebSocket upgrade failed\n", { status: 400 });
       }
+      if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: opts.downloadsDir, publicUrl: publicUrl! });
       if (url.pathname === "/") return edgeHomePage();
       return new Response("not found\n", { status: 404 });
     }
+    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip));
     if (upgrade) {
-      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(store, req, host, ip)) };
+      const data: ClientData = { kind: "client", out: [], ...(await authorizeClient(store, req, host, ip)) };
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
@@ -264,14 +286,11 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     drain(ws: ServerWebSocket<WsData>) {
       const d = ws.data;
       if (d.kind === "connector") d.session?.drained();
-      else if (d.stream && d.pendingAck > 0) {
-        // only what has left the buffer: drain also fires while some is still queued
-        const n = Math.max(0, d.pendingAck - ws.getBufferedAmount());
-        d.pendingAck -= n;
-        if (n > 0) d.stream.ack(n);
+      else {
+        flushClient(ws as ServerWebSocket<ClientData>);
+        // bytes leaving for a slow client show it is alive, though its pongs wait behind them
+        if (d.watch) clientKeepalive.heard(d.watch);
       }
-      // bytes leaving for a slow client show it is alive, though its pongs wait behind them
-      if (d.kind === "client" && d.watch) clientKeepalive.heard(d.watch);
     },
     pong(ws: ServerWebSocket<WsData>) {
       if (ws.data.kind === "client" && ws.data.watch) clientKeepalive.heard(ws.data.watch);

@@ -7,3 +7,4 @@ export * from "./service-tokens.ts";
 export * from "./zone-credentials.ts";
 export * from "./admin-tokens.ts";
 export * from "./policies.ts";
+export * from "./ssh.ts";
