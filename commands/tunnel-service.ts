@@ -44,8 +44,8 @@ const install = defineCommand({
     });
     say(`wrote ${r.path}`);
     if (r.enabled) say(`enabled and started it (${r.commands.map((c) => c.join(" ")).join("; ")})`);
-    else if (!where.standard) say(`not enabled: --dir is outside the init system's directory. To enable it:\n${howTo(r.commands)}`);
-    else say(`no ${where.init} is running here (a container?); where it runs, enable the service with:\n${howTo(r.commands)}`);
+    else if (!r.running) say(`no ${where.init} is running here (a container?); where it runs, enable the service with:\n${howTo(r.commands)}`);
+    else say(`not enabled: ${where.init} does not read ${args.dir}; to enable it:\n${howTo(r.commands)}`);
   },
 });
 
@@ -58,7 +58,7 @@ const uninstall = defineCommand({
     if (!r.existed) return say(`nothing to remove: there is no ${r.path}`);
     say(`removed ${r.path}`);
     if (r.enabled) say("stopped and disabled it");
-    else say(`no ${r.place.init} answered here; where the service was enabled, also run:\n${howTo(r.commands)}`);
+    else say(`${r.running ? `${r.place.init} was not asked (the file was outside its directory)` : `no ${r.place.init} is running here`}; where the service was enabled, also run:\n${howTo(r.commands)}`);
   },
 });
 

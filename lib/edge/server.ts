@@ -77,9 +77,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const clients = new Set<ServerWebSocket<ClientData>>();
   const clientKeepalive = createKeepalive(keepalive);
   let draining = false;
-  metrics.registry.gauge("wicket_edge_client_buffered_bytes", "Bytes waiting in client WebSockets for slow clients to read", () => {
+  metrics.registry.gauge("wicket_edge_client_queued_bytes", "Bytes held for clients that read slower than their origin sends (the edge's queues and socket buffers)", () => {
     let n = 0;
-    for (const ws of clients) n += ws.getBufferedAmount();
+    for (const ws of clients) n += ws.getBufferedAmount() + ws.data.out.reduce((sum, b) => sum + b.byteLength, 0);
     return n;
   });
   const refresh = () => {

@@ -53,7 +53,7 @@ export function parseTunnelFile(text: string, path: string, keys: readonly strin
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0].line;
+    const line = e.linePos?.[0].line ?? (e.pos ? lines.linePos(e.pos[0]).line : undefined);
     throw configError(`${path}${line ? `:${line}` : ""}: not valid YAML: ${e.message.split(/ at line \d+|:\n/)[0]}`);
   }
   const at = (node: Node | null | undefined) => (node?.range ? `${path}:${lines.linePos(node.range[0]).line}` : path);

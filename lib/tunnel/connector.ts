@@ -282,8 +282,8 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
       else failures++;
       if (!r.registered || r.moved) offset++; // another node, where there are several
       if (failures > opts.retries) {
-        failure ??= unreachableError(`gave up on ${target.label} after ${plural(opts.retries, "retry")} on connection ${index}: ${r.reason}; check that the edge is up and reachable, then start the tunnel again`);
-        log.error(`connection ${index} to ${target.label} failed (${r.reason}); that was the last of ${plural(opts.retries, "retry")}, so the connector stops`);
+        // the thrown error is the one line that says it
+        failure ??= unreachableError(`connection ${index} to ${target.label} failed (${r.reason}) and that was the last of ${opts.retries} ${opts.retries === 1 ? "retry" : "retries"} (--retries): the connector stops; check that the edge is up and reachable, then start it again`);
         stopAll.abort();
         return;
       }

@@ -31,7 +31,7 @@ export interface ServiceSpec {
 export function systemdWord(word: string, dollar = true): string {
   let escaped = word.replaceAll("%", "%%");
   if (dollar) escaped = escaped.replaceAll("$", "$$$$");
-  return /^[A-Za-z0-9_@+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
 }
 
 const stopTimeout = (spec: ServiceSpec) => Math.ceil(spec.gracePeriodMs / 1000) + STOP_MARGIN_S;
@@ -131,12 +131,14 @@ export function enableCommands(place: ServicePlace, action: "enable" | "disable"
   return action === "enable" ? [["launchctl", "bootstrap", domain, place.path]] : [["launchctl", "bootout", `${domain}/${LAUNCHD_LABEL}`]];
 }
 
-/** Whether the init system can be asked to act: systemd's own test is /run/systemd/system. */
-export function initReachable(place: ServicePlace): boolean {
-  if (!place.standard) return false;
-  if (place.init === "launchd") return Bun.which("launchctl") !== null;
+/** Whether the init system runs here and answers: systemd's own test is /run/systemd/system. */
+export function initRunning(init: InitSystem): boolean {
+  if (init === "launchd") return Bun.which("launchctl") !== null;
   return existsSync("/run/systemd/system") && Bun.which("systemctl") !== null;
 }
+
+/** The init system is asked to act only on files in its own directory (never on --dir's). */
+const initReachable = (place: ServicePlace) => place.standard && initRunning(place.init);
 
 function runAll(commands: string[][], ignoreFailure = false) {
   for (const c of commands) {
@@ -151,6 +153,8 @@ export interface ServiceResult {
   path: string;
   /** The init system was told; false: `commands` are for the operator. */
   enabled: boolean;
+  /** The init system runs here (when not `enabled`: the file was outside its directory). */
+  running: boolean;
   commands: string[][];
   place: ServicePlace;
 }
@@ -161,14 +165,15 @@ export async function installService(place: ServicePlace, spec: ServiceSpec): Pr
   await mkdir(dir, { recursive: true });
   await writeFile(place.path, text, { mode: 0o644 });
   const commands = enableCommands(place, "enable");
-  if (!initReachable(place)) return { path: place.path, enabled: false, commands, place };
+  const running = initRunning(place.init);
+  if (!initReachable(place)) return { path: place.path, enabled: false, running, commands, place };
   if (place.init === "launchd") runAll(enableCommands(place, "disable"), true); // a previous install, still loaded
   try {
     runAll(commands);
   } catch (err) {
     throw temporaryError(`wrote ${place.path}, but could not enable it: ${(err as Error).message}`);
   }
-  return { path: place.path, enabled: true, commands, place };
+  return { path: place.path, enabled: true, running, commands, place };
 }
 
 export async function uninstallService(place: ServicePlace): Promise<ServiceResult & { existed: boolean }> {
@@ -179,5 +184,5 @@ export async function uninstallService(place: ServicePlace): Promise<ServiceResu
   if (reachable && existed) runAll(commands.slice(0, 1), true);
   await rm(place.path, { force: true });
   if (reachable && place.init === "systemd") runAll(commands.slice(1), true);
-  return { path: place.path, enabled: reachable, commands, place, existed };
+  return { path: place.path, enabled: reachable, running: initRunning(place.init), commands, place, existed };
 }

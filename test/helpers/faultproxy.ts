@@ -118,8 +118,8 @@ export async function startFaultProxy(opts: { port: number; host?: string; liste
         while (from.queue.length > 0 && c.mode !== "stall") {
           let head = from.queue[0]!;
           if (c.mode === "slow") {
-            if (c.allowance[key] <= 0) break;
-            if (head.byteLength > c.allowance[key]) head = head.subarray(0, c.allowance[key]);
+            if (c.allowance[key] < 1) break;
+            if (head.byteLength > c.allowance[key]) head = head.subarray(0, Math.floor(c.allowance[key]));
           }
           const n = Math.max(0, to.sock.write(head));
           if (c.mode === "slow") c.allowance[key] -= n;
