@@ -21,7 +21,8 @@ const cmd = defineCommand({
   async run({ args, rawArgs }) {
     // citty runs this after a subcommand too; a positional here can only be a subcommand's name
     if (args._.length > 0) return;
-    setupLog(process.env.WICKET_LOGLEVEL ?? "info", process.env.WICKET_LOG_FORMAT ?? "text");
+    // plain defaults until the settings (which check these values too) are read
+    setupLog("info", process.env.WICKET_LOG_FORMAT === "json" ? "json" : "text");
     const s = await resolveSettings(args, rawArgs);
     setupLog(s.loglevel, s.logFormat);
     if (s.logfile) {

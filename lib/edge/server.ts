@@ -230,8 +230,11 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
           metrics.disconnects.inc({ reason: reason.startsWith("peer stopped answering") ? "keepalive" : "closed" });
         }
         refresh();
-        const n = session.streams.size;
-        log.info(`connector ${d.conn?.id ?? "(unregistered)"} from ${d.ip} disconnected (${reason})${d.conn ? `; its hostnames stay served by the connector's other connections${n ? `, its ${n} live stream(s) ended` : ""}` : ""}`);
+        if (!d.conn) return log.info(`connector connection from ${d.ip} closed before it registered (${reason})`);
+        const left = registry.all().filter((c) => c.id === d.conn!.id).length;
+        log.info(
+          `connector ${d.conn.id} from ${d.ip} disconnected (${reason}); its streams on that connection ended; ${left ? `${left} other connection(s) of it carry new ones` : `it has no other connection here, so ${d.conn.hostnames.join(", ")} wait for it to reconnect`}`,
+        );
       },
     });
     d.session = session;

@@ -244,7 +244,8 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
         pollDrain();
       };
       ws.onerror = (ev) => {
-        errorMessage = (ev as ErrorEvent).message ?? "";
+        // "WebSocket connection to 'wss://…' failed: Failed to connect" says the URL twice in our lines
+        errorMessage = ((ev as ErrorEvent).message ?? "").replace(/^WebSocket connection to '[^']*' failed: /, "");
       };
       ws.onclose = (ev) => {
         clearTimeout(connectTimer);
