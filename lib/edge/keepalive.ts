@@ -27,7 +27,7 @@ export function createKeepalive(opts: { intervalMs: number; timeoutMs: number })
       const now = Date.now();
       watched.set(w, { heard: now, pinged: now });
       if (!timer) {
-        timer = setInterval(tick, Math.max(10, Math.min(opts.intervalMs, opts.timeoutMs / 4)));
+        timer = setInterval(tick, Math.max(10, Math.min(opts.intervalMs, opts.timeoutMs / 8)));
         timer.unref?.();
       }
     },

@@ -19,7 +19,7 @@ export interface Transport {
 }
 
 /** Keepalive of connector connections on both ends: a dead or stalled peer is noticed
- * within `timeoutMs` (plus one check period, a quarter of it) and its connection dropped. */
+ * within `timeoutMs` (plus one check period, an eighth of it) and its connection dropped. */
 export const DEFAULT_KEEPALIVE = { intervalMs: 2_000, timeoutMs: 6_000 } as const;
 /** The close code a session gives its transport when the peer stopped answering. */
 export const KEEPALIVE_CLOSE = 4000;
@@ -325,7 +325,7 @@ export function createSession(opts: SessionOptions): Session {
             send(pingFrame(new Uint8Array(8)));
           }
         },
-        Math.max(10, Math.min(opts.pingIntervalMs, deadAfter / 4)),
+        Math.max(10, Math.min(opts.pingIntervalMs, deadAfter / 8)),
       )
     : undefined;
   pingTimer?.unref?.();
