@@ -4,36 +4,45 @@ import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { startEdge, type EdgeOptions } from "../lib/edge/server.ts";
+import { identitySettings, loadEdgeConfig, type EdgeFileConfig } from "../lib/edge/config.ts";
 import { join } from "node:path";
 import { wicketHome } from "../lib/paths.ts";
 
 const cmd = defineCommand({
-  meta: { name: "serve", description: "Run the edge: HTTPS listener, admin API, connector endpoint", version },
+  meta: { name: "serve", description: "Run the edge: HTTPS listener, sign-in, admin API, connector endpoint", version },
   args: {
-    listen: { type: "string", description: "address to listen on (env WICKET_LISTEN)", default: "127.0.0.1:8443", valueHint: "host:port" },
+    config: { type: "string", description: "YAML config file (env WICKET_CONFIG); flags override what it says", valueHint: "file" },
+    listen: { type: "string", description: "address to listen on (env WICKET_LISTEN; default 127.0.0.1:8443)", valueHint: "host:port" },
     "public-url": { type: "string", description: "URL clients and connectors use to reach this edge", valueHint: "url" },
     "data-dir": { type: "string", description: "where the store, CA and admin token live (default ~/.wicket/edge)", valueHint: "dir" },
     database: { type: "string", description: "database URL (default: SQLite in the data directory)", valueHint: "url" },
-    tls: { type: "string", description: "self-signed | off (plain HTTP behind a TLS-terminating proxy); ignored with --tls-cert", default: "self-signed", valueHint: "mode" },
+    tls: { type: "string", description: "self-signed (default) | off (plain HTTP behind a TLS-terminating proxy); ignored with --tls-cert", valueHint: "mode" },
     "tls-cert": { type: "string", description: "certificate chain PEM (a wildcard per zone)", valueHint: "file" },
     "tls-key": { type: "string", description: "private key PEM", valueHint: "file" },
+    dev: { type: "boolean", description: "development mode: with no SMTP configured, sign-in PINs are written to the log" },
     ...logArgs,
   },
   async run({ args }) {
     init(args);
-    const cert = fromEnv(args["tls-cert"], "tls-cert");
-    const key = fromEnv(args["tls-key"], "tls-key");
+    const configFile = fromEnv(args.config, "config");
+    const file: EdgeFileConfig = configFile ? loadEdgeConfig(configFile) : {};
+    // A flag (or its WICKET_ variable) wins over the file, the file over the default.
+    const pick = (flag: keyof EdgeFileConfig & string) => fromEnv(args[flag as keyof typeof args], flag) ?? (file[flag] as string | undefined);
+    const cert = pick("tls-cert");
+    const key = pick("tls-key");
     if (Boolean(cert) !== Boolean(key)) throw usageError("--tls-cert and --tls-key go together");
-    const mode = fromEnv(args.tls, "tls") ?? "self-signed";
+    const mode = pick("tls") ?? "self-signed";
     if (!cert && mode !== "self-signed" && mode !== "off") throw usageError(`--tls "${mode}" is not a mode; use self-signed or off, or give --tls-cert and --tls-key`);
     const tls: EdgeOptions["tls"] = cert ? { mode: "files", cert, key: key! } : mode === "off" ? { mode: "off" } : { mode: "self-signed" };
+    const dev = args.dev === true || process.env.WICKET_DEV === "1" || (args.dev === undefined && file.dev === true);
     const signal = shutdownSignal();
     const edge = await startEdge({
-      listen: fromEnv(args.listen, "listen") ?? "127.0.0.1:8443",
-      publicUrl: fromEnv(args["public-url"], "public-url"),
-      dataDir: fromEnv(args["data-dir"], "data-dir") ?? join(wicketHome(), "edge"),
-      database: fromEnv(args.database, "database"),
+      listen: pick("listen") ?? "127.0.0.1:8443",
+      publicUrl: pick("public-url"),
+      dataDir: pick("data-dir") ?? join(wicketHome(), "edge"),
+      database: pick("database"),
       tls,
+      identity: identitySettings(file, dev),
     });
     await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
     log.info("edge shutting down");

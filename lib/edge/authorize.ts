@@ -2,9 +2,10 @@
 // Subject, and the application's policies decide. Every decision is logged with its reason.
 import { log } from "../cli/log.ts";
 import { evaluate, type Decision, type Subject } from "../policy/evaluate.ts";
-import { findApp, listPolicies, verifyServiceToken, type Store } from "../store/index.ts";
+import { findApp, getSession, listPolicies, verifyServiceToken, type Store } from "../store/index.ts";
 import { Close } from "../wire/close.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../wire/http.ts";
+import { verifyAppToken } from "../auth/jwt.ts";
 
 export interface Rejection {
   code: number;
@@ -22,7 +23,7 @@ export interface ClientAuth {
 }
 
 /** The client's credentials as a Subject, or why they are not good enough. */
-export async function identify(store: Store, req: Request, ip: string): Promise<{ subject: Subject; identity: string } | { reject: Rejection }> {
+export async function identify(store: Store, req: Request, ip: string, host: string): Promise<{ subject: Subject; identity: string } | { reject: Rejection }> {
   const id = req.headers.get(CLIENT_ID_HEADER);
   const secret = req.headers.get(CLIENT_SECRET_HEADER);
   if (id && secret) {
@@ -30,13 +31,23 @@ export async function identify(store: Store, req: Request, ip: string): Promise<
     if (!token) return { reject: { code: Close.unauthenticated, reason: "the service token was refused: unknown id or wrong secret" } };
     return { subject: { serviceToken: { id: token.id, name: token.name }, ip }, identity: `token:${token.name}` };
   }
-  return { reject: { code: Close.unauthenticated, reason: "sign-in required: pass a service token with --id and --secret" } };
+  // An app token from the browser sign-in, audience-bound to this hostname.
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
+  if (bearer) {
+    let v = await verifyAppToken(store, bearer[1]!, host);
+    // The sign-in the token came from may have ended early (logout, sign-out, revocation).
+    if (!("reason" in v) && (await getSession(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
+    if ("reason" in v) return { reject: { code: Close.unauthenticated, reason: `the sign-in token for ${host} was refused: ${v.reason}; sign in again with \`wicket access login ${host}\`` } };
+    const c = v.claims;
+    return { subject: { email: c.email, groups: c.groups, idp: c.idp, amr: c.amr, ip }, identity: c.email };
+  }
+  return { reject: { code: Close.unauthenticated, reason: `sign-in required for ${host}: run \`wicket access login ${host}\`, or pass a service token with --id and --secret` } };
 }
 
 export async function authorizeClient(store: Store, req: Request, host: string, ip: string): Promise<ClientAuth> {
   const app = await findApp(store, host);
   if (!app) return { host, ip, identity: "", reject: { code: Close.unknownHost, reason: `the edge serves no application at ${host}; check the hostname` } };
-  const who = await identify(store, req, ip);
+  const who = await identify(store, req, ip, host);
   if ("reject" in who) {
     log.info(`deny ${host} from ${ip}: ${who.reject.reason}`);
     return { host, ip, identity: "", reject: who.reject };

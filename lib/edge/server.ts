@@ -18,6 +18,10 @@ import { openStore, type Store } from "../store/index.ts";
 import { ensureBootstrapAdminToken, findApp, listZones, verifyZoneCredential } from "../store/index.ts";
 import { CONNECT_PATH } from "../wire/http.ts";
 import { authorizeClient, type ClientAuth } from "./authorize.ts";
+import { identitySettings, type IdentitySettings } from "./config.ts";
+import { handleOAuth, METADATA_PATH, metadata, type SignInContext } from "./oauth.ts";
+import { handleSignInPages } from "./signin.ts";
+import { pinMailer } from "../auth/otp.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -26,6 +30,8 @@ export interface EdgeOptions {
   dataDir: string;
   database?: string;
   tls: { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+  /** Sign-in: identity providers, SMTP, session lengths (lib/edge/config.ts). */
+  identity?: IdentitySettings;
 }
 
 export interface Edge {
@@ -81,6 +87,10 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     return entries;
   }
 
+  const identity = opts.identity ?? identitySettings({});
+  const signIn: SignInContext = { store, publicUrl: () => publicUrl!, caPem: ca?.certPem, identity, mailer: pinMailer(identity.smtp, identity.dev, () => new URL(publicUrl!).host) };
+  if (!signIn.mailer && identity.providers.some((p) => p.type === "otp")) log.warn("no SMTP is configured: sign-in by e-mail PIN will not work (configure smtp, or run with --dev to log PINs)");
+
   // ---- clients -------------------------------------------------------------------------
 
   function openClient(ws: ServerWebSocket<ClientData>) {
@@ -90,6 +100,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     if (!conn) return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
     const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity });
     d.stream = stream;
+    // Tells the client it got through: before this, a close means "not let in" and the client
+    // may sign in and retry without having sent a byte.
+    ws.send("open");
     stream.onData = (bytes) => {
       const r = ws.send(bytes);
       if (r === -1) d.pendingAck += bytes.byteLength; // queued: credit returns on drain
@@ -172,6 +185,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
         return new Response("WebSocket upgrade failed\n", { status: 400 });
       }
       if (url.pathname === "/") return edgeHomePage();
+      const signInResponse = (await handleOAuth(req, url, signIn, ip)) ?? (await handleSignInPages(req, url, signIn, ip));
+      if (signInResponse) return signInResponse;
       return new Response("not found\n", { status: 404 });
     }
     if (upgrade) {
@@ -179,6 +194,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
+    // A client that knows only the application's hostname finds the edge's sign-in here.
+    if (url.pathname === METADATA_PATH) return Response.json(metadata(publicUrl!), { headers: { "cache-control": "no-store" } });
     return (await findApp(store, host)) ? sshAppPage(host) : unknownHostPage(host);
   };
 

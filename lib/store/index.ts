@@ -7,3 +7,8 @@ export * from "./service-tokens.ts";
 export * from "./zone-credentials.ts";
 export * from "./admin-tokens.ts";
 export * from "./policies.ts";
+export * from "./sessions.ts";
+export * from "./device-codes.ts";
+export * from "./sign-in.ts";
+export * from "./zone-admins.ts";
+export * from "./signing-keys.ts";

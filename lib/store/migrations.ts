@@ -54,4 +54,83 @@ export const MIGRATIONS: Migration[] = [
       `CREATE UNIQUE INDEX admin_tokens_name ON admin_tokens (name)`,
     ],
   },
+  {
+    version: 10,
+    name: "sign-in: users, org sessions, device codes, PINs, OIDC logins, zone admins, signing keys",
+    statements: [
+      `CREATE TABLE users (
+        email TEXT PRIMARY KEY,
+        idp TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_sign_in_at BIGINT NOT NULL
+      )`,
+      // One table for both kinds of org session: "browser" (the edge's cookie) and "cli"
+      // (the refresh token a client keeps in ~/.wicket/<edge>-session). Secrets only as hashes.
+      `CREATE TABLE org_sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        email TEXT NOT NULL,
+        idp TEXT NOT NULL,
+        groups TEXT NOT NULL,
+        amr TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      )`,
+      `CREATE INDEX org_sessions_email ON org_sessions (email)`,
+      `CREATE TABLE device_codes (
+        id TEXT PRIMARY KEY,
+        code_hash TEXT NOT NULL UNIQUE,
+        user_code TEXT NOT NULL UNIQUE,
+        purpose TEXT NOT NULL,
+        app TEXT,
+        client_ip TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        session_id TEXT,
+        zone TEXT,
+        interval_ms BIGINT NOT NULL,
+        last_poll_at BIGINT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE pins (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        pin_hash TEXT NOT NULL,
+        browser_hash TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+      )`,
+      `CREATE INDEX pins_email ON pins (email, created_at)`,
+      `CREATE TABLE oidc_logins (
+        state_hash TEXT PRIMARY KEY,
+        idp TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        browser_hash TEXT NOT NULL,
+        return_to TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE zone_admins (
+        zone TEXT NOT NULL REFERENCES zones(name) ON DELETE CASCADE,
+        principal TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (zone, principal)
+      )`,
+      `CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        retired_at BIGINT
+      )`,
+    ],
+  },
 ];
