@@ -8,8 +8,9 @@ import { parseZoneCredential } from "../lib/auth/zone-credential.ts";
 import { parseOrigin } from "../lib/tunnel/origin.ts";
 import { runTunnel } from "../lib/tunnel/connector.ts";
 import { log } from "../lib/cli/log.ts";
+import login from "./tunnel-login.ts";
 
-const subCommands = {};
+const subCommands = { login };
 
 const cmd = defineCommand({
   meta: { name: "tunnel", description: "Connect this machine's SSH (or any TCP) server to the edge, with no inbound port", version },
@@ -25,6 +26,8 @@ const cmd = defineCommand({
   },
   subCommands,
   async run({ args }) {
+    // citty runs this after a subcommand too: `wicket tunnel login` is done by then.
+    if (args._?.[0] && args._[0] in subCommands) return;
     init(args);
     const hostname = fromEnv(args.hostname, "hostname")?.toLowerCase();
     if (!hostname) throw usageError("--hostname is required, for example --hostname ssh.example.com");

@@ -10,7 +10,19 @@ export interface DialOptions {
   edge?: string;
   ca?: string;
   serviceToken?: { id: string; secret: string };
+  /** An app token from the browser sign-in (lib/access/signin.ts), sent as a bearer token. */
+  appToken?: string;
   connectTimeoutMs?: number;
+}
+
+/** How the edge closed the connection, for callers that act on it (4401: sign in and retry). */
+export class ClosedError extends WicketError {
+  constructor(
+    err: WicketError,
+    readonly code: number,
+  ) {
+    super(err.message, err.exitCode);
+  }
 }
 
 /** Keep the WebSocket's own buffer this small before reading more from the source. */
@@ -57,12 +69,18 @@ export function closeError(code: number, reason: string, hostname: string): Wick
   }
 }
 
-/** Opens the WebSocket; rejects with a WicketError if it cannot. */
+/**
+ * Opens the WebSocket and waits for the edge to say "open" (let in, routed); rejects with a
+ * WicketError if it cannot, a ClosedError when the edge refused. Nothing has been sent then,
+ * so a caller may sign in and dial again.
+ */
 export function dialApp(opts: DialOptions): Promise<WebSocket> {
   const headers: Record<string, string> = { host: opts.hostname };
   if (opts.serviceToken) {
     headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
     headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;
+  } else if (opts.appToken) {
+    headers.authorization = `Bearer ${opts.appToken}`;
   }
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(appUrl(opts), { headers, tls: { servername: opts.hostname, ...(opts.ca ? { ca: opts.ca } : {}) } } as any);
@@ -75,15 +93,23 @@ export function dialApp(opts: DialOptions): Promise<WebSocket> {
     ws.onerror = (ev) => {
       message = (ev as ErrorEvent).message ?? "";
     };
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
+    };
+    ws.onmessage = (ev) => {
+      if (ev.data !== "open") return;
       clearTimeout(timer);
       ws.onerror = null;
       ws.onclose = null;
+      ws.onmessage = null;
       resolve(ws);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       clearTimeout(timer);
-      reject(dialError(message, opts));
+      if (!opened) return reject(dialError(message, opts));
+      const err = closeError(ev.code, ev.reason, opts.hostname) ?? temporaryError(`the edge closed the connection for ${opts.hostname} before letting it through`);
+      reject(new ClosedError(err, ev.code));
     };
   });
 }

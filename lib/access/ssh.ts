@@ -1,9 +1,10 @@
 // `access ssh`: the ProxyCommand. stdin/stdout are the SSH byte stream; nothing else may
 // touch stdout.
 import { bridge, dialApp, type DialOptions } from "./dial.ts";
+import { dialSignedIn, type SignInMode } from "./connect.ts";
 
-export async function proxyStdio(opts: DialOptions): Promise<void> {
-  const ws = await dialApp(opts);
+export async function proxyStdio(opts: DialOptions, signIn: SignInMode): Promise<void> {
+  const ws = opts.serviceToken ? await dialApp(opts) : await dialSignedIn(opts, signIn);
   const stdout = process.stdout;
   const b = bridge(
     ws,
@@ -22,3 +23,4 @@ export async function proxyStdio(opts: DialOptions): Promise<void> {
   pump.catch(() => b.close());
   await b.done;
 }
+

@@ -113,8 +113,9 @@ export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "PO
 
 const seg = encodeURIComponent;
 
-export const getZones = async (c: AdminConnection) => (await adminRequest<{ zones: Zone[] }>(c, "GET", "zones")).zones;
-export const postZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "POST", "zones", { name })).zone;
+export type ZoneWithAdmins = Zone & { admins?: string[] };
+export const getZones = async (c: AdminConnection) => (await adminRequest<{ zones: ZoneWithAdmins[] }>(c, "GET", "zones")).zones;
+export const postZone = async (c: AdminConnection, name: string, admins: string[] = []) => (await adminRequest<{ zone: ZoneWithAdmins }>(c, "POST", "zones", admins.length ? { name, admins } : { name })).zone;
 export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
 
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: App[] }>(c, "GET", "apps", undefined, { zone })).apps;

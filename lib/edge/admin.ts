@@ -8,6 +8,9 @@ import {
   addApp,
   addPolicy,
   addZone,
+  addZoneAdmins,
+  listZoneAdmins,
+  parseZoneAdmin,
   createServiceToken,
   createZoneCredential,
   listApps,
@@ -79,10 +82,14 @@ async function zonesChanged(ctx: AdminContext) {
 type Route = (req: Request, ctx: AdminContext, arg: string, who: AdminToken, url: URL) => Promise<Response>;
 
 const routes: Record<string, Route> = {
-  "GET zones": async (_req, ctx) => json(200, { zones: await listZones(ctx.store) }),
+  "GET zones": async (_req, ctx) => json(200, { zones: await Promise.all((await listZones(ctx.store)).map(async (z) => ({ ...z, admins: await listZoneAdmins(ctx.store, z.name) }))) }),
   "POST zones": async (req, ctx, _arg, who) => {
-    const zone = await addZone(ctx.store, field(await readBody(req), "name", "zone"));
-    log.info(`admin ${who.name}: added zone ${zone.name}`);
+    const body = await readBody(req);
+    if (body.admins !== undefined && (!Array.isArray(body.admins) || body.admins.some((a) => typeof a !== "string"))) throw new HttpError(400, `"admins" must be a list of strings`);
+    const admins = ((body.admins as string[] | undefined) ?? []).map(parseZoneAdmin); // checked before the zone is made
+    const zone = { ...(await addZone(ctx.store, field(body, "name", "zone"))), admins: [] as string[] };
+    if (admins.length) zone.admins = await addZoneAdmins(ctx.store, zone.name, admins);
+    log.info(`admin ${who.name}: added zone ${zone.name}${admins.length ? ` administered by ${admins.join(", ")}` : ""}`);
     await zonesChanged(ctx);
     return json(201, { zone });
   },
