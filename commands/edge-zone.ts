@@ -28,7 +28,10 @@ const list = defineCommand({
   async run({ args }) {
     init(args);
     const zones = await getZones(resolveAdminConnection(args));
-    args.json ? printJson(zones) : printTable(["zone", "created", "admins"], zones.map((z) => [z.name, when(z.createdAt), (z.admins ?? []).join(", ")]), "no zones; add one with: wicket edge zone add <domain>");
+    if (args.json) return printJson(zones);
+    // The admins column only where someone can use `tunnel login`, so the common table stays narrow.
+    const admins = zones.some((z) => z.admins?.length);
+    printTable(admins ? ["zone", "created", "admins"] : ["zone", "created"], zones.map((z) => [z.name, when(z.createdAt), ...(admins ? [(z.admins ?? []).join(", ")] : [])]), "no zones; add one with: wicket edge zone add <domain>");
   },
 });
 

@@ -244,7 +244,7 @@ export function loadEdgeConfig(file: string): EdgeFileConfig {
   } catch (e) {
     throw configError(`cannot read the config file ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
   }
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text);
   const err = doc.errors[0];
   if (err) {
     const at = err.linePos?.[0];
