@@ -7,6 +7,11 @@ import { proxyStdio } from "../lib/access/ssh.ts";
 import type { DialOptions } from "../lib/access/dial.ts";
 import type { SignInMode } from "../lib/access/connect.ts";
 
+export const tokenArgs = {
+  id: { type: "string", description: "service token id (env WICKET_SERVICE_TOKEN_ID or TUNNEL_SERVICE_TOKEN_ID)", valueHint: "id" },
+  secret: { type: "string", description: "service token secret (env WICKET_SERVICE_TOKEN_SECRET or TUNNEL_SERVICE_TOKEN_SECRET)", valueHint: "secret" },
+} as const;
+
 /** How a browser sign-in starts, for the commands that may need one. */
 export const browserArgs = {
   browser: { type: "boolean", description: "open the sign-in page in the browser; --no-browser only prints its URL (env WICKET_NO_BROWSER=1)", default: true },
@@ -16,9 +21,13 @@ export function signInMode(args: Record<string, any>, signal?: AbortSignal): Sig
   return { browser: args.browser === false || process.env.WICKET_NO_BROWSER === "1" ? "print" : "open", signal };
 }
 
-export const tokenArgs = {
-  id: { type: "string", description: "service token id (env WICKET_SERVICE_TOKEN_ID or TUNNEL_SERVICE_TOKEN_ID)", valueHint: "id" },
-  secret: { type: "string", description: "service token secret (env WICKET_SERVICE_TOKEN_SECRET or TUNNEL_SERVICE_TOKEN_SECRET)", valueHint: "secret" },
+/** The arguments every access command that reaches an application shares. */
+export const appArgs = {
+  hostname: { type: "string", description: "application hostname, e.g. ssh.example.com (in ssh_config: %h)", valueHint: "host" },
+  ...tokenArgs,
+  ...browserArgs,
+  ...edgeArgs,
+  ...logArgs,
 } as const;
 
 /** The dial options every access command shares: hostname, edge, CA and service token. */
@@ -38,13 +47,7 @@ export async function dialOptions(args: Record<string, any>): Promise<DialOption
 
 const cmd = defineCommand({
   meta: { name: "ssh", description: "Carry an SSH connection through the edge (use as ProxyCommand; stdin/stdout are the SSH stream)" },
-  args: {
-    hostname: { type: "string", description: "application hostname, e.g. ssh.example.com (in ssh_config: %h)", valueHint: "host" },
-    ...tokenArgs,
-    ...browserArgs,
-    ...edgeArgs,
-    ...logArgs,
-  },
+  args: appArgs,
   async run({ args }) {
     init(args);
     await proxyStdio(await dialOptions(args), signInMode(args, shutdownSignal()));

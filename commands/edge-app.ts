@@ -9,10 +9,14 @@ const common = { ...logArgs, ...adminArgs } as const;
 
 const add = defineCommand({
   meta: { name: "add", description: "add an application: a hostname in a zone, or *.<zone> for every host one label under it" },
-  args: { ...common, hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true } },
+  args: {
+    ...common,
+    hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true },
+    "ssh-principal": { type: "string", description: "the Unix user a signed-in user's SSH certificates name: localpart (default), email or claim:<name>", valueHint: "mode" },
+  },
   async run({ args }) {
     init(args);
-    const app = await postApp(resolveAdminConnection(args), args.hostname);
+    const app = await postApp(resolveAdminConnection(args), args.hostname, args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {});
     args.json ? printJson(app) : printLine(`added application ${app.hostname} (zone ${app.zone}); allow someone in with: wicket edge policy add ${app.hostname.startsWith("*") ? `'${app.hostname}'` : app.hostname} --name N --action allow --include R`);
   },
 });

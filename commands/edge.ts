@@ -6,10 +6,11 @@ import app from "./edge-app.ts";
 import token from "./edge-token.ts";
 import policy from "./edge-policy.ts";
 import tunnelCert from "./edge-tunnel-cert.ts";
+import sshCa from "./edge-ssh-ca.ts";
 
 const cmd = defineCommand({
   meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies", version },
-  subCommands: { serve, zone, app, token, policy, "tunnel-cert": tunnelCert },
+  subCommands: { serve, zone, app, token, policy, "tunnel-cert": tunnelCert, "ssh-ca": sshCa },
 });
 
 export default cmd;

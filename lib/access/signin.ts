@@ -5,7 +5,7 @@ import { deniedError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
 import { signInLockPath } from "../paths.ts";
 import { deleteOrgSession, readAppToken, readOrgSession, saveAppToken, saveOrgSession } from "./files.ts";
-import { withLock } from "./lock.ts";
+import { withLock } from "../cli/lock.ts";
 import { deviceFlow, discover, refreshGrant, type BrowserMode, type ServerMetadata, type TokenResponse } from "./oauth.ts";
 
 export type SignInOptions = {
@@ -65,11 +65,10 @@ export async function appToken(o: SignInOptions): Promise<string> {
   if (minted) return minted;
   if (o.browser === "never") throw deniedError(`not signed in to ${o.hostname}; run \`wicket access login ${o.hostname}\``);
   const mode = o.browser;
-  // A sign-in is good for a device code's life (10 minutes by default) at most.
+  // Parallel processes wait here while one signs in, then find its session. A person may take
+  // as long as a device code lives (10 minutes by default) to confirm.
   return withLock(
     signInLockPath(meta.issuer),
-    { staleAfterMs: 15 * 60_000, signal: o.signal, onWait: (pid) => process.stderr.write(`waiting for the sign-in that wicket process ${pid} started\n`) },
-    async () => cached(o) ?? (readOrgSession(meta.issuer) ? fromSession(o, meta) : undefined),
     async () => {
       // Whoever held the lock before us may have signed in already.
       const again = cached(o) ?? (await fromSession(o, meta));
@@ -77,5 +76,6 @@ export async function appToken(o: SignInOptions): Promise<string> {
       const t = await deviceFlow(meta, { scope: "app", hostname: o.hostname, ca: o.ca, browser: mode, what: o.hostname, signal: o.signal });
       return keep(o, meta, t);
     },
+    15 * 60_000,
   );
 }

@@ -119,11 +119,11 @@ export const postZone = async (c: AdminConnection, name: string, admins: string[
 export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
 
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: App[] }>(c, "GET", "apps", undefined, { zone })).apps;
-export const postApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname })).app;
+export const postApp = async (c: AdminConnection, hostname: string, extra: { sshPrincipal?: string } = {}) => (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname, ...extra })).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 
 export const getTokens = async (c: AdminConnection) => (await adminRequest<{ tokens: ServiceToken[] }>(c, "GET", "tokens")).tokens;
-export const postToken = (c: AdminConnection, name: string) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name });
+export const postToken = (c: AdminConnection, name: string, extra: { principal?: string } = {}) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name, ...extra });
 export const deleteToken = async (c: AdminConnection, idOrName: string) => (await adminRequest<{ token: ServiceToken }>(c, "DELETE", `tokens/${seg(idOrName)}`)).token;
 
 export type PolicyInput = {

@@ -24,8 +24,7 @@ import {
   StoreError,
   verifyAdminToken,
   type AdminToken,
-  type Store,
-} from "../store/index.ts";
+  type Store, checkPrincipal, checkPrincipalMode, sshCA, setAppPrincipalMode, setTokenPrincipal } from "../store/index.ts";
 
 export type AdminContext = {
   store: Store;
@@ -102,7 +101,10 @@ const routes: Record<string, Route> = {
 
   "GET apps": async (_req, ctx, _arg, _who, url) => json(200, { apps: await listApps(ctx.store, url.searchParams.get("zone") || undefined) }),
   "POST apps": async (req, ctx, _arg, who) => {
-    const app = await addApp(ctx.store, field(await readBody(req), "hostname"));
+    const body = await readBody(req);
+    if (body.sshPrincipal !== undefined) checkPrincipalMode(String(body.sshPrincipal));
+    const app = await addApp(ctx.store, field(body, "hostname"));
+    if (body.sshPrincipal !== undefined) await setAppPrincipalMode(ctx.store, app.hostname, String(body.sshPrincipal));
     log.info(`admin ${who.name}: added application ${app.hostname}`);
     return json(201, { app });
   },
@@ -112,10 +114,15 @@ const routes: Record<string, Route> = {
     return json(200, { app });
   },
 
+  "GET ssh-ca": async (_req, ctx) => json(200, { publicKey: (await sshCA(ctx.store)).publicKey }),
+
   "GET tokens": async (_req, ctx) => json(200, { tokens: await listServiceTokens(ctx.store) }),
   "POST tokens": async (req, ctx, _arg, who) => {
-    const { secret, ...token } = await createServiceToken(ctx.store, field(await readBody(req), "name"));
-    log.info(`admin ${who.name}: created service token ${token.name} (${token.id})`);
+    const body = await readBody(req);
+    if (body.principal !== undefined) checkPrincipal(String(body.principal)); // before the token exists
+    const { secret, ...token } = await createServiceToken(ctx.store, field(body, "name"));
+    if (body.principal !== undefined) await setTokenPrincipal(ctx.store, token.id, String(body.principal));
+    log.info(`admin ${who.name}: created service token ${token.name} (${token.id})${body.principal ? ` with SSH principal ${body.principal}` : ""}`);
     return json(201, { ...token, secret });
   },
   "DELETE tokens/:": async (_req, ctx, arg, who) => {

@@ -82,8 +82,8 @@ function valued<K extends "email" | "domain" | "group" | "idp" | "ip">(kind: K, 
       if (problem) throw usageError(`the rule "${kind}:${value}" ${problem}, e.g. "${kind}:${example}"`);
       return { kind, value } as Extract<Rule, { kind: K }>;
     },
-    format: (r) => `${kind}:${r.value}`,
-    matches: (r, s) => test(r.value, s),
+    format: (r) => `${kind}:${(r as { value: string }).value}`,
+    matches: (r, s) => test((r as { value: string }).value, s),
   };
 }
 

@@ -12,3 +12,4 @@ export * from "./device-codes.ts";
 export * from "./sign-in.ts";
 export * from "./zone-admins.ts";
 export * from "./signing-keys.ts";
+export * from "./ssh.ts";

@@ -133,4 +133,27 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  // 30–39: short-lived SSH certificates (issue 4).
+  {
+    version: 30,
+    name: "ssh certificate authority and principals",
+    statements: [
+      `CREATE TABLE ssh_ca (
+        id TEXT PRIMARY KEY,
+        private_key TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      // The Unix user a service token's certificates name.
+      `CREATE TABLE ssh_token_principals (
+        token_id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL
+      )`,
+      // How an application turns a user into a principal: localpart (default), email, claim:<name>.
+      `CREATE TABLE ssh_app_principals (
+        app TEXT PRIMARY KEY,
+        mode TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
