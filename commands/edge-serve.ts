@@ -5,7 +5,7 @@ import { init, runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { startEdge, type EdgeOptions } from "../lib/edge/server.ts";
 import { identitySettings, loadEdgeConfig, type EdgeFileConfig } from "../lib/edge/config.ts";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { wicketHome } from "../lib/paths.ts";
 
 const cmd = defineCommand({
@@ -20,6 +20,7 @@ const cmd = defineCommand({
     "tls-cert": { type: "string", description: "certificate chain PEM (a wildcard per zone)", valueHint: "file" },
     "tls-key": { type: "string", description: "private key PEM", valueHint: "file" },
     dev: { type: "boolean", description: "development mode: with no SMTP configured, sign-in PINs are written to the log" },
+    "downloads-dir": { type: "string", description: "serve /install.sh and the builds in this folder, the output of `bun run build --all` (env WICKET_DOWNLOADS_DIR)", valueHint: "dir" },
     ...logArgs,
   },
   async run({ args }) {
@@ -35,6 +36,7 @@ const cmd = defineCommand({
     if (!cert && mode !== "self-signed" && mode !== "off") throw usageError(`--tls "${mode}" is not a mode; use self-signed or off, or give --tls-cert and --tls-key`);
     const tls: EdgeOptions["tls"] = cert ? { mode: "files", cert, key: key! } : mode === "off" ? { mode: "off" } : { mode: "self-signed" };
     const dev = args.dev === true || process.env.WICKET_DEV === "1" || (args.dev === undefined && file.dev === true);
+    const downloadsDir = pick("downloads-dir");
     const signal = shutdownSignal();
     const edge = await startEdge({
       listen: pick("listen") ?? "127.0.0.1:8443",
@@ -43,6 +45,7 @@ const cmd = defineCommand({
       database: pick("database"),
       tls,
       identity: identitySettings(file, dev),
+      downloadsDir: downloadsDir && resolve(downloadsDir),
     });
     await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
     log.info("edge shutting down");

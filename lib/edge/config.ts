@@ -44,6 +44,7 @@ export type EdgeFileConfig = {
   tls?: "self-signed" | "off";
   "tls-cert"?: string;
   "tls-key"?: string;
+  "downloads-dir"?: string;
   dev?: boolean;
   "session-length"?: number;
   "app-session-length"?: number;
@@ -215,6 +216,7 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   tls: oneOf("self-signed", "off"),
   "tls-cert": str,
   "tls-key": str,
+  "downloads-dir": str,
   dev: bool,
   "session-length": duration,
   "app-session-length": duration,
