@@ -210,6 +210,16 @@ describe("browser sign-in for ssh", () => {
     await page.close();
   }, 90_000);
 
+  test("a signed-in person gets a short-lived SSH certificate for their own user, without a browser", async () => {
+    const { home, env } = laptop("alice");
+    const opened = opener.count();
+    expectExit(await wicket(["access", "ssh-gen", "--hostname", "git.site.test", "--edge", edge.url, "--ca-file", edge.caFile], { env }));
+    const cert = expectExit(await run(["ssh-keygen", "-L", "-f", join(home, "git.site.test-key-cert.pub")])).stdout;
+    expect(cert).toMatch(/Principals:\s+alice\n/);
+    expect(cert).toContain("alice@site.test");
+    expect(opener.count()).toBe(opened);
+  });
+
   test("twenty ssh started together lead to one sign-in", async () => {
     const opened = opener.count();
     const all = Promise.all(Array.from({ length: 20 }, (_, i) => ssh("alice-2", "ssh.site.test", `echo session-${i}`)));

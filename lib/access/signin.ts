@@ -3,7 +3,8 @@
 // else a browser sign-in (device flow), which only one process at a time runs per edge.
 import { deniedError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
-import { signInLockPath } from "../paths.ts";
+import { mkdirSync } from "node:fs";
+import { signInLockPath, wicketHome } from "../paths.ts";
 import { deleteOrgSession, readAppToken, readOrgSession, saveAppToken, saveOrgSession } from "./files.ts";
 import { withLock } from "../cli/lock.ts";
 import { deviceFlow, discover, refreshGrant, type BrowserMode, type ServerMetadata, type TokenResponse } from "./oauth.ts";
@@ -65,6 +66,7 @@ export async function appToken(o: SignInOptions): Promise<string> {
   if (minted) return minted;
   if (o.browser === "never") throw deniedError(`not signed in to ${o.hostname}; run \`wicket access login ${o.hostname}\``);
   const mode = o.browser;
+  mkdirSync(wicketHome(), { recursive: true, mode: 0o700 });
   // Parallel processes wait here while one signs in, then find its session. A person may take
   // as long as a device code lives (10 minutes by default) to confirm.
   return withLock(
