@@ -353,6 +353,29 @@ describe("the edge refuses what it did not issue, or not for this", () => {
     await page.close();
   });
 
+  test("the device grant answers authorization_pending, then slow_down to a client that polls too fast, and expired_token once the code has expired", async () => {
+    const post = (e: TestEdge, path: string, fields: Record<string, string>) =>
+      fetch(`${e.url}${path}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields), tls: { ca: readFileSync(e.caFile, "utf8") } } as RequestInit).then(
+        async (r) => [r.status, await r.json()] as [number, Record<string, unknown>],
+      );
+    const poll = (e: TestEdge, device_code: string) => post(e, "/oauth/token", { grant_type: "urn:ietf:params:oauth:grant-type:device_code", client_id: "wicket", device_code });
+    const [, d] = await post(edge, "/oauth/device", { client_id: "wicket", scope: "app", resource: "https://ssh.site.test" });
+    expect(d).toMatchObject({ verification_uri: `${edge.url}/device`, interval: 1 });
+    expect(await poll(edge, d.device_code as string)).toEqual([400, expect.objectContaining({ error: "authorization_pending" })]);
+    expect(await poll(edge, d.device_code as string)).toEqual([400, expect.objectContaining({ error: "slow_down" })]);
+    expect((await post(edge, "/oauth/device", { client_id: "wicket", scope: "app", resource: "https://nowhere.site.test" }))[1]).toMatchObject({ error: "invalid_target" });
+
+    const config = dir.join("brief.yaml");
+    writeFileSync(config, "device-code-lifetime: 1s\n");
+    await using brief = await startEdge({ dir: await tempDir("wicket-brief-"), extra: ["--config", config] });
+    await brief.admin(["zone", "add", "brief.test"]);
+    await brief.admin(["app", "add", "ssh.brief.test"]);
+    const [, b] = await post(brief, "/oauth/device", { client_id: "wicket", scope: "app", resource: "https://ssh.brief.test" });
+    expect(b.expires_in).toBe(1);
+    await Bun.sleep(1_100); // the code's whole life: what is being tested is that it ends
+    expect(await poll(brief, b.device_code as string)).toEqual([400, expect.objectContaining({ error: "expired_token" })]);
+  });
+
   test("the metadata names the endpoints, on the edge and on application hostnames alike", async () => {
     const res = await fetch(`${edge.url}/.well-known/oauth-authorization-server`, { tls: { ca } } as RequestInit);
     const m = (await res.json()) as Record<string, unknown>;
