@@ -32,17 +32,27 @@ export async function startOidc(users: Record<string, OidcUser>): Promise<TestOi
     clientId,
     clientSecret,
     register(redirectUris) {
-      const provider = new Provider(issuer, {
-        clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris, grant_types: ["authorization_code"], response_types: ["code"] }],
-        async findAccount(_ctx, id) {
-          const user = users[id];
-          if (!user) return undefined;
-          return { accountId: id, claims: async () => ({ sub: id, email: id, email_verified: true, groups: user.groups }) };
-        },
-        claims: { openid: ["sub"], email: ["email", "email_verified"], groups: ["groups"] },
-        // E-mail and groups in the ID token itself, as Okta or Keycloak can be set up to do.
-        conformIdTokenClaims: false,
-      });
+      // Its warnings say what a production deployment must change (in-memory storage, dev
+      // keys, dev login pages): all as intended here, so they stay out of the test output.
+      const warn = console.warn;
+      console.warn = () => {};
+      let provider: Provider;
+      try {
+        provider = new Provider(issuer, {
+          clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris, grant_types: ["authorization_code"], response_types: ["code"] }],
+          async findAccount(_ctx, id) {
+            const user = users[id];
+            if (!user) return undefined;
+            return { accountId: id, claims: async () => ({ sub: id, email: id, email_verified: true, groups: user.groups }) };
+          },
+          claims: { openid: ["sub"], email: ["email", "email_verified"], groups: ["groups"] },
+          // E-mail and groups in the ID token itself, as Okta or Keycloak can be set up to do.
+          conformIdTokenClaims: false,
+          ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
+        });
+      } finally {
+        console.warn = warn;
+      }
       server.removeAllListeners("request");
       server.on("request", provider.callback());
     },
