@@ -376,6 +376,28 @@ describe("the edge refuses what it did not issue, or not for this", () => {
     expect(await poll(brief, b.device_code as string)).toEqual([400, expect.objectContaining({ error: "expired_token" })]);
   });
 
+  test("the sign-in pages: HttpOnly, Secure, SameSite cookies; forms refused without their CSRF token; no redirect off the edge", async () => {
+    const cookies = await (await browserOf("alice")).cookies(edge.url);
+    const session = cookies.find((c) => c.name === "__Host-wicket-session")!;
+    expect([session.httpOnly, session.secure, session.sameSite, session.path]).toEqual([true, true, "Lax", "/"]);
+
+    const get = (path: string, headers: Record<string, string> = {}) => fetch(`${edge.url}${path}`, { headers, redirect: "manual", tls: { ca } } as RequestInit);
+    for (const evil of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"]) {
+      const html = await (await get(`/sign-in?return=${encodeURIComponent(evil)}`)).text();
+      expect(html).toContain(`name="return" value="/"`);
+    }
+    const page = await get("/sign-in");
+    const csrf = /__Host-wicket-csrf=([^;]+)/.exec(page.headers.get("set-cookie") ?? "")![1]!;
+    const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      fetch(`${edge.url}/sign-in/email`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie: `__Host-wicket-csrf=${csrf}`, ...headers }, body: new URLSearchParams(fields), redirect: "manual", tls: { ca } } as RequestInit);
+    expect((await post({ email: "eve@site.test" })).status).toBe(403); // no token in the form
+    expect((await post({ email: "eve@site.test", csrf: csrf.slice(1) + "x" })).status).toBe(403);
+    expect((await post({ email: "eve@site.test", csrf }, { origin: "https://evil.example" })).status).toBe(403);
+    // A device page without a session sends the browser to sign in, and back to the same code.
+    const d = await get("/device?user_code=BCDF-GHJK");
+    expect([d.status, d.headers.get("location")]).toEqual([303, `/sign-in?return=${encodeURIComponent("/device?user_code=BCDF-GHJK")}`]);
+  });
+
   test("the metadata names the endpoints, on the edge and on application hostnames alike", async () => {
     const res = await fetch(`${edge.url}/.well-known/oauth-authorization-server`, { tls: { ca } } as RequestInit);
     const m = (await res.json()) as Record<string, unknown>;
