@@ -6,6 +6,7 @@ import { log } from "../lib/cli/log.ts";
 import { startEdge, type EdgeOptions } from "../lib/edge/server.ts";
 import { join } from "node:path";
 import { wicketHome } from "../lib/paths.ts";
+import { parseDuration } from "../lib/cli/values.ts";
 
 const cmd = defineCommand({
   meta: { name: "serve", description: "Run the edge: HTTPS listener, admin API, connector endpoint", version },
@@ -17,6 +18,9 @@ const cmd = defineCommand({
     tls: { type: "string", description: "self-signed | off (plain HTTP behind a TLS-terminating proxy); ignored with --tls-cert", default: "self-signed", valueHint: "mode" },
     "tls-cert": { type: "string", description: "certificate chain PEM (a wildcard per zone)", valueHint: "file" },
     "tls-key": { type: "string", description: "private key PEM", valueHint: "file" },
+    "trusted-proxies": { type: "string", description: "proxies whose X-Forwarded-For gives the client's address, comma-separated IPs or CIDR ranges (env WICKET_TRUSTED_PROXIES); nobody else's is believed", valueHint: "cidr,..." },
+    "audit-retention": { type: "string", description: "how long audit records are kept, e.g. 90d; 0 keeps them forever (env WICKET_AUDIT_RETENTION)", default: "90d", valueHint: "duration" },
+    "audit-fail-open": { type: "boolean", description: "let allowed clients in even when the audit cannot be written (default: refuse them) (env WICKET_AUDIT_FAIL_OPEN=1)", default: false },
     ...logArgs,
   },
   async run({ args }) {
@@ -27,6 +31,8 @@ const cmd = defineCommand({
     const mode = fromEnv(args.tls, "tls") ?? "self-signed";
     if (!cert && mode !== "self-signed" && mode !== "off") throw usageError(`--tls "${mode}" is not a mode; use self-signed or off, or give --tls-cert and --tls-key`);
     const tls: EdgeOptions["tls"] = cert ? { mode: "files", cert, key: key! } : mode === "off" ? { mode: "off" } : { mode: "self-signed" };
+    const retention = fromEnv(args["audit-retention"], "audit-retention") ?? "90d";
+    const failOpenEnv = process.env.WICKET_AUDIT_FAIL_OPEN;
     const signal = shutdownSignal();
     const edge = await startEdge({
       listen: fromEnv(args.listen, "listen") ?? "127.0.0.1:8443",
@@ -34,6 +40,9 @@ const cmd = defineCommand({
       dataDir: fromEnv(args["data-dir"], "data-dir") ?? join(wicketHome(), "edge"),
       database: fromEnv(args.database, "database"),
       tls,
+      trustedProxies: fromEnv(args["trusted-proxies"], "trusted-proxies")?.split(","),
+      auditRetentionMs: retention.trim() === "0" ? 0 : parseDuration(retention, "audit-retention"),
+      auditFailOpen: args["audit-fail-open"] === true || failOpenEnv === "1" || failOpenEnv === "true",
     });
     await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
     log.info("edge shutting down");

@@ -6,10 +6,13 @@ import app from "./edge-app.ts";
 import token from "./edge-token.ts";
 import policy from "./edge-policy.ts";
 import tunnelCert from "./edge-tunnel-cert.ts";
+import user from "./edge-user.ts";
+import session from "./edge-session.ts";
+import audit from "./edge-audit.ts";
 
 const cmd = defineCommand({
-  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies", version },
-  subCommands: { serve, zone, app, token, policy, "tunnel-cert": tunnelCert },
+  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit", version },
+  subCommands: { serve, zone, app, token, policy, "tunnel-cert": tunnelCert, user, session, audit },
 });
 
 export default cmd;

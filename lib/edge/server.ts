@@ -8,16 +8,18 @@ import { join } from "node:path";
 import { log } from "../cli/log.ts";
 import { configError } from "../cli/exit.ts";
 import { loadOrCreateCA, issueCert, type CA } from "../tls/ca.ts";
-import { Close } from "../wire/close.ts";
+import { Close, closeReason } from "../wire/close.ts";
 import { ResetCode, PROTOCOL_VERSION } from "../wire/frame.ts";
 import { createSession, type Session, type Stream } from "../wire/mux.ts";
 import { createRegistry, type ConnectorConn } from "./connectors.ts";
 import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
 import { openStore, type Store } from "../store/index.ts";
-import { ensureBootstrapAdminToken, findApp, listZones, verifyZoneCredential } from "../store/index.ts";
+import { ensureBootstrapAdminToken, findApp, listZones, pruneAudit, verifyZoneCredential } from "../store/index.ts";
 import { CONNECT_PATH } from "../wire/http.ts";
 import { authorizeClient, type ClientAuth } from "./authorize.ts";
+import { clientIp, parseTrustedProxies } from "./client-ip.ts";
+import { createSessionRegistry } from "./sessions.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -26,7 +28,17 @@ export interface EdgeOptions {
   dataDir: string;
   database?: string;
   tls: { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+  /** Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client; nobody else's is believed. */
+  trustedProxies?: readonly string[];
+  /** Let allowed clients through when their decision cannot be written to the audit (default: refuse them). */
+  auditFailOpen?: boolean;
+  /** How long audit records are kept (ms); 0 keeps them forever. Default 90 days. */
+  auditRetentionMs?: number;
 }
+
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+/** How often each node looks for access changes made elsewhere (another node, or while a session opened). */
+const ACCESS_POLL_MS = 500;
 
 export interface Edge {
   url: string;
@@ -56,6 +68,21 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await ensureBootstrapAdminToken(store, opts.dataDir);
   const listen = parseListen(opts.listen);
   const registry = createRegistry();
+  const trusted = parseTrustedProxies(opts.trustedProxies);
+  const sessions = createSessionRegistry(store);
+  sessions.watch(ACCESS_POLL_MS);
+  const retention = opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+  const prune = async () => {
+    try {
+      const n = await pruneAudit(store, Date.now() - retention);
+      if (n > 0) log.info(`audit: removed ${n} records older than the retention period`);
+    } catch (e) {
+      log.warn(`audit: pruning failed: ${(e as Error).message}`);
+    }
+  };
+  if (retention > 0) await prune();
+  const pruneTimer = retention > 0 ? setInterval(prune, Math.min(retention, 3_600_000)) : undefined;
+  pruneTimer?.unref?.();
   const ca: CA | undefined = opts.tls.mode === "self-signed" ? await loadOrCreateCA(opts.dataDir) : undefined;
   const scheme = opts.tls.mode === "off" ? "http" : "https";
 
@@ -85,10 +112,21 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   function openClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
-    if (d.reject) return ws.close(d.reject.code, d.reject.reason);
+    if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
+    sessions.start(d, {
+      counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
+      close(code, reason) {
+        d.stream?.reset(ResetCode.canceled, reason);
+        ws.close(code, closeReason(reason));
+      },
+    });
     const conn = registry.pick(d.host);
-    if (!conn) return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
-    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity });
+    if (!conn) {
+      const reason = `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`;
+      void sessions.end(d.sessionId, reason);
+      return ws.close(Close.noConnector, closeReason(reason));
+    }
+    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
     d.stream = stream;
     stream.onData = (bytes) => {
       const r = ws.send(bytes);
@@ -98,6 +136,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     stream.onDrain = () => ws.resume();
     stream.onEnd = () => ws.send("fin");
     stream.onClose = (code, reason) => {
+      void sessions.end(d.sessionId, code === ResetCode.normal ? "ended normally" : `the stream was reset: ${reason || `code ${code}`}`);
       if (code === ResetCode.normal) ws.close(Close.normal, "closed");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
@@ -162,11 +201,11 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const fetch = async (req: Request, srv: Server<WsData>): Promise<Response | undefined> => {
     const url = new URL(req.url);
     const host = hostOf(req);
-    const ip = srv.requestIP(req)?.address ?? "";
+    const ip = clientIp(srv.requestIP(req)?.address ?? "", req.headers.get("x-forwarded-for"), trusted);
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isEdgeHost(host)) {
       if (url.pathname === "/healthz") return new Response("ok\n");
-      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind });
+      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind, sessions });
       if (url.pathname === CONNECT_PATH && upgrade) {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
         return new Response("WebSocket upgrade failed\n", { status: 400 });
@@ -175,7 +214,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       return new Response("not found\n", { status: 404 });
     }
     if (upgrade) {
-      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(store, req, host, ip)) };
+      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen })) };
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
@@ -207,7 +246,10 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     },
     close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
       const d = ws.data;
-      if (d.kind === "client") d.stream?.reset(ResetCode.canceled, "client disconnected");
+      if (d.kind === "client") {
+        void sessions.end(d.sessionId, `the client disconnected${code === 1000 || code === 1005 ? "" : ` (${code}${reason ? ` ${reason}` : ""})`}`);
+        d.stream?.reset(ResetCode.canceled, "client disconnected");
+      }
       else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
     },
   };
@@ -256,6 +298,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     port,
     store,
     async stop() {
+      if (pruneTimer) clearInterval(pruneTimer);
+      await sessions.closeAll("the edge is shutting down");
       for (const c of registry.all()) c.session.goAway(ResetCode.goingAway, "edge is shutting down");
       server.stop(true);
       await store.close?.();

@@ -53,7 +53,7 @@ function connect(opts: StoreOptions): { sql: SQL; adapter: Store["adapter"]; loc
 }
 
 async function migrate(store: Store) {
-  const latest = MIGRATIONS.at(-1)!.version;
+  const latest = Math.max(...MIGRATIONS.map((m) => m.version));
   await store.sql.begin(async (tx) => {
     if (store.adapter === "postgres") await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx.unsafe(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`);
@@ -63,7 +63,7 @@ async function migrate(store: Store) {
     if (newest > latest) {
       throw configError(`the store at ${store.location} has schema version ${newest}, newer than this wicket knows (${latest}); upgrade wicket`);
     }
-    for (const m of MIGRATIONS) {
+    for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
       if (have.has(m.version)) continue;
       for (const stmt of m.statements) await tx.unsafe(stmt);
       await tx`INSERT INTO schema_migrations (version, applied_at) VALUES (${m.version}, ${Date.now()})`;
