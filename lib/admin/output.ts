@@ -25,10 +25,11 @@ export function describeRules(rules: PolicyRules): string {
   return [part("include", rules.include), part("exclude", rules.exclude), part("require", rules.require)].filter(Boolean).join("; ");
 }
 
-/** Milliseconds in the largest whole unit: 90d, 24h, 15m, 30s, 250ms. */
+/** Milliseconds in the largest whole unit: 90d, 24h, 15m, 30s, 1.5s, 250ms. */
 export function duration(ms: number): string {
+  // Days from two on: a day is easier read as 24h.
   for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+    if (ms >= (unit === "d" ? 2 * size : size) && ms % size === 0) return `${ms / size}${unit}`;
   }
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
 }

@@ -190,7 +190,7 @@ const routes: Record<string, Route> = {
   "GET tokens": async (_req, ctx) => json(200, { tokens: await listServiceTokens(ctx.store) }),
   "POST tokens": async (req, ctx, _arg, who) => {
     const { secret, ...token } = await createServiceToken(ctx.store, field(await readBody(req), "name"));
-    await record(ctx, who, "token.create", `created service token "${token.name}" (${token.id})`, { target: token.id, tokenId: token.id });
+    await record(ctx, who, "token.create", `created service token "${token.name}" (${token.id})`, { target: token.name, tokenId: token.id });
     return json(201, { ...token, secret });
   },
   "DELETE tokens/:": async (_req, ctx, arg, who) => {
@@ -199,7 +199,7 @@ const routes: Record<string, Route> = {
     // returns they are gone; other nodes see the access revision move.
     const cut = ctx.sessions?.cutToken(token.id, `service token "${token.name}" was revoked`) ?? [];
     await record(ctx, who, "token.revoke", `revoked service token "${token.name}" (${token.id}), closing ${cut.length} live session${cut.length === 1 ? "" : "s"}`, {
-      target: token.id,
+      target: token.name,
       tokenId: token.id,
     });
     return json(200, { token, sessionsClosed: cut.length });

@@ -247,7 +247,10 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
       const d = ws.data;
       if (d.kind === "client") {
-        void sessions.end(d.sessionId, `the client disconnected${code === 1000 || code === 1005 ? "" : ` (${code}${reason ? ` ${reason}` : ""})`}`);
+        // 1006: the client's process ended without a close frame (ssh hangs up on its
+        // ProxyCommand as it exits, so this is also how many sessions end normally).
+        const how = code === 1000 || code === 1005 ? "" : code === 1006 ? " (it went away without closing)" : ` (${code}${reason ? ` ${reason}` : ""})`;
+        void sessions.end(d.sessionId, `the client disconnected${how}`);
         d.stream?.reset(ResetCode.canceled, "client disconnected");
       }
       else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);

@@ -45,7 +45,7 @@ export type AuditQuery = {
   since?: number;
   /** Only records whose id sorts after this one (following the trail). */
   after?: string;
-  /** An e-mail, a service token's name or id, or an admin token's name. */
+  /** An e-mail, a service token's name or id, or an admin token's name: records by or about them. */
   user?: string;
   /** The hostname asked for, or the application's (`*.zone`). */
   host?: string;
@@ -124,7 +124,7 @@ export async function queryAudit(store: Store, q: AuditQuery = {}): Promise<Audi
   if (q.denied) where.push(sql`kind = 'decision' AND allowed = 0`);
   if (q.user) {
     const u = q.user.trim();
-    where.push(sql`(email = ${u.toLowerCase()} OR identity = ${u} OR identity = ${`token:${u}`} OR token_id = ${u} OR actor = ${u})`);
+    where.push(sql`(email = ${u.toLowerCase()} OR identity = ${u} OR identity = ${`token:${u}`} OR token_id = ${u} OR actor = ${u} OR target = ${u})`);
   }
   if (q.host) {
     const h = q.host.trim().toLowerCase();
