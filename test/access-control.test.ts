@@ -295,3 +295,59 @@ describe("wicket edge audit", () => {
     expect(bad.code).toBe(64);
   });
 });
+
+describe("the client's address for the ip rule", () => {
+  const HOST = "xff.site.test";
+
+  /** An app on `e` that lets a token in only from 203.0.113.0/24, with a connector to the sshd. */
+  async function ipOnlyApp(e: TestEdge): Promise<ServiceToken> {
+    await e.admin(["zone", "add", "site.test"]).catch(() => {}); // a second edge has its own store
+    await e.admin(["app", "add", HOST]);
+    const t = await token(e, `xff-${crypto.randomUUID().slice(0, 6)}`);
+    await e.admin(["policy", "add", HOST, "--name", "from the office", "--action", "allow", "--include", `token:${t.name}`, "--require", "ip:203.0.113.0/24"]);
+    await e.tunnel(HOST, `ssh://127.0.0.1:${sshd.port}`);
+    return t;
+  }
+
+  /** Opens a client WebSocket to `e` claiming X-Forwarded-For: 203.0.113.7; resolves with what comes first. */
+  async function connectClaiming(e: TestEdge, t: ServiceToken): Promise<{ closed?: { code: number; reason: string }; data?: string }> {
+    const ca = await Bun.file(e.caFile).text();
+    const ws = new WebSocket(e.url.replace(/^https/, "wss") + "/", {
+      headers: { host: HOST, [CLIENT_ID_HEADER]: t.id, [CLIENT_SECRET_HEADER]: t.secret, "x-forwarded-for": "203.0.113.7" },
+      tls: { ca, servername: HOST },
+    } as any);
+    ws.binaryType = "arraybuffer";
+    return await new Promise((resolve, reject) => {
+      ws.onmessage = (ev) => {
+        resolve({ data: typeof ev.data === "string" ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer) });
+        ws.close(1000, "done");
+      };
+      ws.onclose = (ev) => resolve({ closed: { code: ev.code, reason: ev.reason } });
+      ws.onerror = () => reject(new Error(`WebSocket to ${e.url} failed`));
+    });
+  }
+
+  test("X-Forwarded-For from a peer that is not a trusted proxy is ignored", async () => {
+    const t = await ipOnlyApp(edge);
+    const r = await connectClaiming(edge, t);
+    expect(r.closed).toEqual({ code: 4403, reason: `access to ${HOST} denied: no policy allows service token "${t.name}"` });
+    const [decision] = await audit(edge, ["--user", t.name, "--denied"]);
+    expect(decision).toMatchObject({ ip: "127.0.0.1", allowed: false });
+  });
+
+  test("X-Forwarded-For from a trusted proxy gives the client's address", async () => {
+    await using trusting = await startEdge({ extra: ["--trusted-proxies", "192.0.2.0/24, 127.0.0.1"] });
+    const t = await ipOnlyApp(trusting);
+    const r = await connectClaiming(trusting, t);
+    expect(r.data).toStartWith("SSH-2.0-"); // the stream opened: sshd's banner came back
+    const decision = (await audit(trusting, ["--user", t.name])).find((x) => x.kind === "decision");
+    expect(decision).toMatchObject({ kind: "decision", allowed: true, ip: "203.0.113.7", policyName: "from the office" });
+  });
+
+  test("a malformed --trusted-proxies stops the edge with a config error", async () => {
+    await using tmp = await tempDir();
+    const r = await wicket(["edge", "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.join("edge"), "--trusted-proxies", "10.0.0.0/8,not-an-ip"]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`trusted proxy "not-an-ip" is not an IP address or CIDR range`);
+  });
+});
