@@ -137,7 +137,7 @@ describe("round trips", () => {
     expect(outside.exitCode).toBe(64);
     expect(outside.message).toBe(`"ssh.elsewhere.test" is not in any zone; add its zone first with "wicket edge zone add <zone>"`);
     expect((await wicketErr(deleteZone(conn, "busy.test"))).message).toContain(`the zone "busy.test" still has an application`);
-    expect((await wicketErr(postPolicy(conn, { app: "ssh.busy.test", name: "x", action: "allow", include: ["email:a@b.test"] }))).message).toContain(`unknown rule "email:a@b.test"`);
+    expect((await wicketErr(postPolicy(conn, { app: "ssh.busy.test", name: "x", action: "allow", include: ["geo:fr"] }))).message).toContain(`unknown rule "geo:fr"`);
   });
 
   test("HTTP statuses: 400 bad input, 404 unknown, 409 conflict", async () => {
