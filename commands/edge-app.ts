@@ -18,10 +18,18 @@ const sessionLength = (raw: string | undefined) => (raw === undefined ? undefine
 
 const add = defineCommand({
   meta: { name: "add", description: "add an application: a hostname in a zone, or *.<zone> for every host one label under it" },
-  args: { ...common, hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true }, ...sessionLengthArg },
+  args: {
+    ...common,
+    hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true },
+    ...sessionLengthArg,
+    "ssh-principal": { type: "string", description: "the Unix user a signed-in user's SSH certificates name: localpart (default), email or claim:<name>", valueHint: "mode" },
+  },
   async run({ args }) {
     init(args);
-    const app = await postApp(resolveAdminConnection(args), args.hostname, { sessionLengthMs: sessionLength(args["session-length"]) });
+    const app = await postApp(resolveAdminConnection(args), args.hostname, {
+      sessionLengthMs: sessionLength(args["session-length"]),
+      ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
+    });
     args.json ? printJson(app) : printLine(`added application ${app.hostname} (zone ${app.zone}); allow someone in with: wicket edge policy add ${app.hostname.startsWith("*") ? `'${app.hostname}'` : app.hostname} --name N --action allow --include R`);
   },
 });

@@ -11,10 +11,14 @@ const common = { ...logArgs, ...adminArgs } as const;
 
 const create = defineCommand({
   meta: { name: "create", description: "create a service token; its secret is printed once" },
-  args: { ...common, name: { type: "positional", description: "a name for the token, e.g. ci-deploy", required: true } },
+  args: {
+    ...common,
+    name: { type: "positional", description: "a name for the token, e.g. ci-deploy", required: true },
+    principal: { type: "string", description: "Unix user that this token's short-lived SSH certificates name", valueHint: "user" },
+  },
   async run({ args }) {
     init(args);
-    const t = await postToken(resolveAdminConnection(args), args.name);
+    const t = await postToken(resolveAdminConnection(args), args.name, args.principal ? { principal: args.principal } : {});
     if (args.json) return printJson({ id: t.id, secret: t.secret, name: t.name });
     printLine(`id:     ${t.id}`);
     printLine(`secret: ${t.secret}`);

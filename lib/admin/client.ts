@@ -119,13 +119,14 @@ export const postZone = async (c: AdminConnection, name: string) => (await admin
 export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
 
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: App[] }>(c, "GET", "apps", undefined, { zone })).apps;
-export const postApp = async (c: AdminConnection, hostname: string, opts: { sessionLengthMs?: number } = {}) => (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname, ...opts })).app;
+export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } = {}) =>
+  (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname, ...extra })).app;
 /** `sessionLengthMs: null` goes back to the edge's default. */
 export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null }) => (await adminRequest<{ app: App }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 
 export const getTokens = async (c: AdminConnection) => (await adminRequest<{ tokens: ServiceToken[] }>(c, "GET", "tokens")).tokens;
-export const postToken = (c: AdminConnection, name: string) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name });
+export const postToken = (c: AdminConnection, name: string, extra: { principal?: string } = {}) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name, ...extra });
 export const deleteToken = async (c: AdminConnection, idOrName: string) => (await adminRequest<{ token: ServiceToken }>(c, "DELETE", `tokens/${seg(idOrName)}`)).token;
 /** Revokes a service token and cuts its live sessions on the edge node answering. */
 export const revokeToken = (c: AdminConnection, idOrName: string) => adminRequest<{ token: ServiceToken; sessionsClosed: number }>(c, "DELETE", `tokens/${seg(idOrName)}`);

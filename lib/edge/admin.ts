@@ -34,6 +34,11 @@ import {
   verifyAdminToken,
   type AdminToken,
   type Store,
+  checkPrincipal,
+  checkPrincipalMode,
+  sshCA,
+  setAppPrincipalMode,
+  setTokenPrincipal,
 } from "../store/index.ts";
 import { decide } from "./authorize.ts";
 import type { SessionRegistry } from "./sessions.ts";
@@ -171,8 +176,11 @@ const routes: Record<string, Route> = {
   "GET apps": async (_req, ctx, _arg, _who, url) => json(200, { apps: await listApps(ctx.store, url.searchParams.get("zone") || undefined) }),
   "POST apps": async (req, ctx, _arg, who) => {
     const b = await readBody(req);
+    if (b.sshPrincipal !== undefined) checkPrincipalMode(String(b.sshPrincipal));
     const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined });
-    await record(ctx, who, "app.add", `added application ${app.hostname}${app.sessionLengthSet ? ` (session length ${app.sessionLengthMs} ms)` : ""}`, { target: app.hostname, host: app.hostname });
+    if (b.sshPrincipal !== undefined) await setAppPrincipalMode(ctx.store, app.hostname, String(b.sshPrincipal));
+    const extras = [app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "", b.sshPrincipal !== undefined ? `SSH principal ${b.sshPrincipal}` : ""].filter(Boolean).join(", ");
+    await record(ctx, who, "app.add", `added application ${app.hostname}${extras ? ` (${extras})` : ""}`, { target: app.hostname, host: app.hostname });
     return json(201, { app });
   },
   "PATCH apps/:": async (req, ctx, arg, who) => {
@@ -187,10 +195,15 @@ const routes: Record<string, Route> = {
     return json(200, { app, sessionsClosed: await recheck(ctx) });
   },
 
+  "GET ssh-ca": async (_req, ctx) => json(200, { publicKey: (await sshCA(ctx.store)).publicKey }),
+
   "GET tokens": async (_req, ctx) => json(200, { tokens: await listServiceTokens(ctx.store) }),
   "POST tokens": async (req, ctx, _arg, who) => {
-    const { secret, ...token } = await createServiceToken(ctx.store, field(await readBody(req), "name"));
-    await record(ctx, who, "token.create", `created service token "${token.name}" (${token.id})`, { target: token.name, tokenId: token.id });
+    const body = await readBody(req);
+    if (body.principal !== undefined) checkPrincipal(String(body.principal)); // before the token exists
+    const { secret, ...token } = await createServiceToken(ctx.store, field(body, "name"));
+    if (body.principal !== undefined) await setTokenPrincipal(ctx.store, token.id, String(body.principal));
+    await record(ctx, who, "token.create", `created service token "${token.name}" (${token.id})${body.principal ? ` with SSH principal ${body.principal}` : ""}`, { target: token.name, tokenId: token.id });
     return json(201, { ...token, secret });
   },
   "DELETE tokens/:": async (_req, ctx, arg, who) => {

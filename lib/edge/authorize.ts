@@ -44,6 +44,8 @@ export interface ClientAuth {
 export interface AuthorizeOptions {
   /** Let an allowed client through even when its decision cannot be written to the audit. Default: refuse it. */
   auditFailOpen?: boolean;
+  /** What the client asks for: a stream (the default, which gets a session id) or an SSH certificate. */
+  purpose?: "stream" | "ssh-certificate";
 }
 
 /**
@@ -139,16 +141,17 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
   auth.decision = decision;
   if (!decision.allowed) return refuse(store, auth, { code: Close.denied, reason: decisionMessage(host, decision) }, decision.explanation);
 
-  auth.sessionId = randomId("ses_");
+  const forCert = opts.purpose === "ssh-certificate";
+  if (!forCert) auth.sessionId = randomId("ses_");
   try {
-    await auditDecision(store, auth, true, decision.explanation);
+    await auditDecision(store, auth, true, forCert ? `${decision.explanation}; an SSH certificate was asked for` : decision.explanation);
   } catch (e) {
     log.error(`audit: cannot record the connection of ${auth.identity} to ${host}: ${(e as Error).message}`);
     if (!opts.auditFailOpen) {
       return { ...auth, reject: { code: Close.unavailable, reason: "the edge cannot write its audit log, so it lets no one in; try again later" } };
     }
   }
-  log.info(`allow ${host} for ${auth.identity} from ${ip} (${auth.sessionId}): ${decision.explanation}`);
+  log.info(`allow ${host} for ${auth.identity} from ${ip} (${auth.sessionId ?? "SSH certificate"}): ${decision.explanation}`);
   return auth;
 }
 

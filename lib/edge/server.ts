@@ -16,7 +16,9 @@ import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
 import { openStore, type Store } from "../store/index.ts";
 import { ensureBootstrapAdminToken, findApp, listZones, pruneAudit, verifyZoneCredential } from "../store/index.ts";
-import { CONNECT_PATH } from "../wire/http.ts";
+import { CONNECT_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
+import { handleSshCert } from "./ssh-cert.ts";
+import { sshCA } from "../store/index.ts";
 import { authorizeClient, type ClientAuth } from "./authorize.ts";
 import { clientIp, parseTrustedProxies } from "./client-ip.ts";
 import { createSessionRegistry } from "./sessions.ts";
@@ -47,11 +49,13 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-type ClientData = ClientAuth & { kind: "client"; stream?: Stream; pendingAck: number };
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: Uint8Array[] };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
 
 const KEEPALIVE_MS = 5_000;
+/** How much a WebSocket may hold in its own send buffer before we stop feeding it. */
+const SOCKET_BUFFER = 256 * 1024;
 const DEAD_AFTER_MS = 15_000;
 
 function parseListen(listen: string): { hostname: string; port: number } {
@@ -129,9 +133,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
     d.stream = stream;
     stream.onData = (bytes) => {
-      const r = ws.send(bytes);
-      if (r === -1) d.pendingAck += bytes.byteLength; // queued: credit returns on drain
-      else if (r > 0) stream.ack(bytes.byteLength);
+      d.out.push(bytes);
+      if (d.out.length === 1) flushClient(ws);
     };
     stream.onDrain = () => ws.resume();
     stream.onEnd = () => ws.send("fin");
@@ -142,6 +145,18 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
       else ws.close(Close.internal, reason || "stream reset");
     };
+  }
+
+  /** Hands queued bytes to the client's WebSocket while its buffer is small, returning credit
+   * for each; the rest waits here (bounded by the stream window) for the next drain. Keeping
+   * uWS's own buffer small matters: it is compacted by copying on every partial write. */
+  function flushClient(ws: ServerWebSocket<ClientData>) {
+    const d = ws.data;
+    while (d.out.length > 0 && ws.getBufferedAmount() < SOCKET_BUFFER) {
+      const bytes = d.out.shift()!;
+      if (ws.send(bytes) === 0) return; // closed: nothing more will go out
+      d.stream?.ack(bytes.byteLength);
+    }
   }
 
   function clientMessage(ws: ServerWebSocket<ClientData>, msg: string | Buffer) {
@@ -170,6 +185,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     const session = createSession({
       role: "edge",
       transport: { send: (b) => void ws.send(b), buffered: () => ws.getBufferedAmount(), close: (c, r) => ws.close(c, r) },
+      highWater: SOCKET_BUFFER,
       pingIntervalMs: KEEPALIVE_MS,
       deadAfterMs: DEAD_AFTER_MS,
       onHello(version, meta) {
@@ -205,6 +221,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isEdgeHost(host)) {
       if (url.pathname === "/healthz") return new Response("ok\n");
+      if (url.pathname === SSH_CA_PATH) return new Response((await sshCA(store)).publicKey + "\n", { headers: { "content-type": "text/plain" } });
       if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind, sessions });
       if (url.pathname === CONNECT_PATH && upgrade) {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
@@ -213,8 +230,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       if (url.pathname === "/") return edgeHomePage();
       return new Response("not found\n", { status: 404 });
     }
+    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen, purpose: "ssh-certificate" }));
     if (upgrade) {
-      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen })) };
+      const data: ClientData = { kind: "client", out: [], ...(await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen })) };
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
@@ -238,11 +256,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     drain(ws: ServerWebSocket<WsData>) {
       const d = ws.data;
       if (d.kind === "connector") d.session?.drained();
-      else if (d.stream && d.pendingAck > 0) {
-        const n = d.pendingAck;
-        d.pendingAck = 0;
-        d.stream.ack(n);
-      }
+      else flushClient(ws as ServerWebSocket<ClientData>);
     },
     close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
       const d = ws.data;
@@ -252,8 +266,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
         const how = code === 1000 || code === 1005 ? "" : code === 1006 ? " (it went away without closing)" : ` (${code}${reason ? ` ${reason}` : ""})`;
         void sessions.end(d.sessionId, `the client disconnected${how}`);
         d.stream?.reset(ResetCode.canceled, "client disconnected");
-      }
-      else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
+      } else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
     },
   };
 

@@ -54,6 +54,7 @@ export const MIGRATIONS: Migration[] = [
       `CREATE UNIQUE INDEX admin_tokens_name ON admin_tokens (name)`,
     ],
   },
+  // 20–29: access policies, audit and revocation (issue 8).
   {
     version: 20,
     name: "session length per application, audit, user revocations, access revision",
@@ -101,6 +102,29 @@ export const MIGRATIONS: Migration[] = [
         revision BIGINT NOT NULL
       )`,
       `INSERT INTO access_revision (id, revision) VALUES (1, 0)`,
+    ],
+  },
+  // 30–39: short-lived SSH certificates (issue 4).
+  {
+    version: 30,
+    name: "ssh certificate authority and principals",
+    statements: [
+      `CREATE TABLE ssh_ca (
+        id TEXT PRIMARY KEY,
+        private_key TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      // The Unix user a service token's certificates name.
+      `CREATE TABLE ssh_token_principals (
+        token_id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL
+      )`,
+      // How an application turns a user into a principal: localpart (default), email, claim:<name>.
+      `CREATE TABLE ssh_app_principals (
+        app TEXT PRIMARY KEY,
+        mode TEXT NOT NULL
+      )`,
     ],
   },
 ];

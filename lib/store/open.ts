@@ -53,7 +53,9 @@ function connect(opts: StoreOptions): { sql: SQL; adapter: Store["adapter"]; loc
 }
 
 async function migrate(store: Store) {
-  const latest = Math.max(...MIGRATIONS.map((m) => m.version));
+  // Issues add migrations in numbered ranges, so the list may be out of order: apply by version.
+  const ordered = [...MIGRATIONS].sort((a, b) => a.version - b.version);
+  const latest = ordered.at(-1)!.version;
   await store.sql.begin(async (tx) => {
     if (store.adapter === "postgres") await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx.unsafe(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`);
@@ -63,7 +65,7 @@ async function migrate(store: Store) {
     if (newest > latest) {
       throw configError(`the store at ${store.location} has schema version ${newest}, newer than this wicket knows (${latest}); upgrade wicket`);
     }
-    for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+    for (const m of ordered) {
       if (have.has(m.version)) continue;
       for (const stmt of m.statements) await tx.unsafe(stmt);
       await tx`INSERT INTO schema_migrations (version, applied_at) VALUES (${m.version}, ${Date.now()})`;
