@@ -49,6 +49,8 @@ const cmd = defineCommand({
   },
   async run({ args }) {
     init(args);
+    // Before the first request: SIGINT/SIGTERM must end a follow cleanly (exit 0) whenever it comes.
+    const signal = args.follow ? shutdownSignal() : undefined;
     const conn = resolveAdminConnection(args);
     const filter: AuditQuery = { user: args.user, host: args.host, denied: args.denied };
     const since = args.since ? parseSince(args.since) : undefined;
@@ -58,9 +60,8 @@ const cmd = defineCommand({
 
     const first = await getAudit(conn, { ...filter, since, limit });
     first.forEach(print);
-    if (!args.follow) return;
+    if (!signal) return;
 
-    const signal = shutdownSignal();
     const seen = new Map(first.map((r) => [r.id, r.at]));
     let cursor = Math.max(since ?? 0, Date.now() - FOLLOW_LOOKBACK_MS, ...first.map((r) => r.at));
     while (!signal.aborted) {

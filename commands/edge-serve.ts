@@ -19,7 +19,7 @@ const cmd = defineCommand({
     "tls-cert": { type: "string", description: "certificate chain PEM (a wildcard per zone)", valueHint: "file" },
     "tls-key": { type: "string", description: "private key PEM", valueHint: "file" },
     "trusted-proxies": { type: "string", description: "proxies whose X-Forwarded-For gives the client's address, comma-separated IPs or CIDR ranges (env WICKET_TRUSTED_PROXIES); nobody else's is believed", valueHint: "cidr,..." },
-    "audit-retention": { type: "string", description: "how long audit records are kept, e.g. 90d; 0 keeps them forever (env WICKET_AUDIT_RETENTION)", default: "90d", valueHint: "duration" },
+    "audit-retention": { type: "string", description: "how long audit records are kept, e.g. 90d (the default); 0 keeps them forever (env WICKET_AUDIT_RETENTION)", valueHint: "duration" },
     "audit-fail-open": { type: "boolean", description: "let allowed clients in even when the audit cannot be written (default: refuse them) (env WICKET_AUDIT_FAIL_OPEN=1)", default: false },
     ...logArgs,
   },

@@ -3,6 +3,7 @@
 // within a second, the client is told why, and the audit shows the decision, the session's
 // end with its byte counts, and the reason.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../lib/wire/http.ts";
 import type { AuditRecord } from "../lib/store/index.ts";
 import type { SessionInfo } from "../lib/edge/sessions.ts";
@@ -279,10 +280,11 @@ describe("per-application session length", () => {
 
 describe("wicket edge audit", () => {
   test("--follow prints new records as they come", async () => {
-    await using follow = spawnProc([WICKET, "edge", "audit", "--follow", "--json", "--host", "follow.site.test", "--data-dir", edge.dataDir], { name: "audit --follow" });
-    await edge.admin(["app", "add", "follow.site.test"]);
+    await using follow = spawnProc([WICKET, "edge", "audit", "--follow", "--json", "--host", "ssh.follow.test", "--data-dir", edge.dataDir], { name: "audit --follow" });
+    await edge.admin(["zone", "add", "follow.test"]);
+    await edge.admin(["app", "add", "ssh.follow.test"]);
     const [line] = await follow.waitForLine(/^\{.*"action":"app\.add".*\}$/, { stream: "stdout", timeoutMs: 10_000 });
-    expect(JSON.parse(line!)).toMatchObject({ kind: "admin", action: "app.add", host: "follow.site.test", actor: "bootstrap" });
+    expect(JSON.parse(line!)).toMatchObject({ kind: "admin", action: "app.add", host: "ssh.follow.test", actor: "bootstrap" });
     expect(await follow.stop()).toBe(0);
   });
 
@@ -349,5 +351,27 @@ describe("the client's address for the ip rule", () => {
     const r = await wicket(["edge", "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.join("edge"), "--trusted-proxies", "10.0.0.0/8,not-an-ip"]);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain(`trusted proxy "not-an-ip" is not an IP address or CIDR range`);
+  });
+});
+
+describe("an audit that cannot be written", () => {
+  test("refuses new connections with the reason (75), and lets them in again once it can", async () => {
+    const HOST = "aud.site.test";
+    const t = await edge.app(HOST);
+    await edge.tunnel(HOST, `ssh://127.0.0.1:${sshd.port}`);
+    const client = await sshd.client(HOST, { proxyCommand: edge.proxyCommand(t) });
+    // The edge's own SQLite file, opened beside it: take the audit table away, then give it back.
+    using db = new Database(`${edge.dataDir}/wicket.db`);
+    db.run("ALTER TABLE audit RENAME TO audit_away");
+    try {
+      const r = await run(["ssh", ...client.args, HOST, "echo in"]);
+      expect(r.code).toBe(255);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain("the edge cannot write its audit log, so it lets no one in; try again later");
+    } finally {
+      db.run("ALTER TABLE audit_away RENAME TO audit");
+    }
+    const ok = await run(["ssh", ...client.args, HOST, "echo in"]);
+    expect([ok.code, ok.stdout]).toEqual([0, "in\n"]);
   });
 });
