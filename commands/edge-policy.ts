@@ -1,6 +1,6 @@
 // wicket edge policy add|edit|move|rm|list|test: who may reach an application, in order.
 import { defineCommand } from "citty";
-import { deletePolicy, getPolicies, patchPolicy, postPolicy, postPolicyTest, resolveAdminConnection } from "../lib/admin/client.ts";
+import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin/client.ts";
 import { flagGiven, repeatedFlag } from "../lib/admin/args.ts";
 import { describeRules, printJson, printLine, printTable } from "../lib/admin/output.ts";
 import { adminArgs, logArgs } from "../lib/cli/args.ts";
@@ -120,8 +120,8 @@ const rm = defineCommand({
   args: { ...common, id: { type: "positional", description: "the policy's id (see list)", required: true } },
   async run({ args }) {
     init(args);
-    const p = await deletePolicy(resolveAdminConnection(args), args.id);
-    args.json ? printJson(p) : printLine(`removed policy "${p.name}" (${p.id}) from ${p.app}`);
+    const { policy: p, sessionsClosed } = await removePolicy(resolveAdminConnection(args), args.id);
+    args.json ? printJson(p) : printLine(`removed policy "${p.name}" (${p.id}) from ${p.app}${closed(sessionsClosed)}`);
   },
 });
 

@@ -143,6 +143,8 @@ export type PolicyInput = {
 export const getPolicies = async (c: AdminConnection, app?: string) => (await adminRequest<{ policies: StoredPolicy[] }>(c, "GET", "policies", undefined, { app })).policies;
 export const postPolicy = async (c: AdminConnection, p: PolicyInput) => (await adminRequest<{ policy: StoredPolicy }>(c, "POST", "policies", p)).policy;
 export const deletePolicy = async (c: AdminConnection, id: string) => (await adminRequest<{ policy: StoredPolicy }>(c, "DELETE", `policies/${seg(id)}`)).policy;
+/** Removes a policy; also says how many live sessions that cut on the edge node answering. */
+export const removePolicy = (c: AdminConnection, id: string) => adminRequest<{ policy: StoredPolicy; sessionsClosed: number }>(c, "DELETE", `policies/${seg(id)}`);
 export type PolicyChangesInput = Partial<Omit<PolicyInput, "app">>;
 /** A change to a policy, and how many live sessions it cut on the edge node answering. */
 export const patchPolicy = (c: AdminConnection, id: string, changes: PolicyChangesInput) => adminRequest<{ policy: StoredPolicy; sessionsClosed: number }>(c, "PATCH", `policies/${seg(id)}`, changes);

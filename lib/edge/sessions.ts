@@ -138,8 +138,11 @@ export function createSessionRegistry(store: Store) {
 
   return {
     /** Registers the session of an allowed client (it must have a sessionId). */
-    start(auth: ClientAuth, hooks: SessionHooks): SessionInfo {
-      if (!auth.sessionId || !auth.subject) throw new Error("only an allowed client has a session");
+    start(auth: ClientAuth, hooks: SessionHooks): SessionInfo | undefined {
+      if (!auth.sessionId || !auth.subject) {
+        log.error(`a client to ${auth.host} was let through without a session id; it is not tracked`);
+        return undefined;
+      }
       const s: Live = { id: auth.sessionId, auth: auth as Live["auth"], startedAt: Date.now(), hooks };
       live.set(s.id, s);
       if ((auth.decidedAt ?? 0) <= changedAt) void recheck();
