@@ -14,6 +14,7 @@ import { createSession, type Session, type Stream } from "../wire/mux.ts";
 import { createRegistry, type ConnectorConn } from "./connectors.ts";
 import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
+import { checkDownloadsDir, isDownloadPath, serveDownloads } from "./downloads.ts";
 import { openStore, type Store } from "../store/index.ts";
 import { ensureBootstrapAdminToken, findApp, listZones, pruneAudit, verifyZoneCredential } from "../store/index.ts";
 import { CONNECT_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
@@ -30,6 +31,8 @@ export interface EdgeOptions {
   dataDir: string;
   database?: string;
   tls: { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+  /** What /install.sh installs from: the output of `bun run build --all`. */
+  downloadsDir?: string;
   /** Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client; nobody else's is believed. */
   trustedProxies?: readonly string[];
   /** Let allowed clients through when their decision cannot be written to the audit (default: refuse them). */
@@ -68,6 +71,7 @@ const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/
 
 export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  checkDownloadsDir(opts.downloadsDir);
   const store = await openStore(opts.database ? { url: opts.database } : { dataDir: opts.dataDir });
   await ensureBootstrapAdminToken(store, opts.dataDir);
   const listen = parseListen(opts.listen);
@@ -227,6 +231,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
         return new Response("WebSocket upgrade failed\n", { status: 400 });
       }
+      if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: opts.downloadsDir, publicUrl: publicUrl! });
       if (url.pathname === "/") return edgeHomePage();
       return new Response("not found\n", { status: 404 });
     }
