@@ -103,7 +103,11 @@ export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "PO
       body: body as Record<string, unknown> | undefined,
       query: query && Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
       headers: { authorization: `Bearer ${conn.token}`, accept: "application/json" },
-      retry: 0,
+      // A kept-alive connection can be closed by the edge just as a request goes out (it
+      // does so when it re-binds for a new zone's certificate): reads are safe to retry.
+      // ofetch reports a network error as status 500.
+      retry: method === "GET" ? 1 : 0,
+      retryStatusCodes: [500, 502, 503],
       // ofetch hands unknown options to fetch; Bun's fetch takes `tls`.
       ...(conn.ca ? { tls: { ca: conn.ca } } : {}),
     });
