@@ -7,6 +7,7 @@ import { startEdge, type EdgeOptions } from "../lib/edge/server.ts";
 import { identitySettings, loadEdgeConfig, type EdgeFileConfig } from "../lib/edge/config.ts";
 import { join, resolve } from "node:path";
 import { wicketHome } from "../lib/paths.ts";
+import { parseDuration } from "../lib/cli/values.ts";
 
 const cmd = defineCommand({
   meta: { name: "serve", description: "Run the edge: HTTPS listener, sign-in, admin API, connector endpoint", version },
@@ -21,6 +22,9 @@ const cmd = defineCommand({
     "tls-key": { type: "string", description: "private key PEM", valueHint: "file" },
     dev: { type: "boolean", description: "development mode: with no SMTP configured, sign-in PINs are written to the log" },
     "downloads-dir": { type: "string", description: "serve /install.sh and the builds in this folder, the output of `bun run build --all` (env WICKET_DOWNLOADS_DIR)", valueHint: "dir" },
+    "trusted-proxies": { type: "string", description: "proxies whose X-Forwarded-For gives the client's address, comma-separated IPs or CIDR ranges (env WICKET_TRUSTED_PROXIES); nobody else's is believed", valueHint: "cidr,..." },
+    "audit-retention": { type: "string", description: "how long audit records are kept, e.g. 90d (the default); 0 keeps them forever (env WICKET_AUDIT_RETENTION)", valueHint: "duration" },
+    "audit-fail-open": { type: "boolean", description: "let allowed clients in even when the audit cannot be written (default: refuse them) (env WICKET_AUDIT_FAIL_OPEN=1)", default: false },
     ...logArgs,
   },
   async run({ args }) {
@@ -37,6 +41,8 @@ const cmd = defineCommand({
     const tls: EdgeOptions["tls"] = cert ? { mode: "files", cert, key: key! } : mode === "off" ? { mode: "off" } : { mode: "self-signed" };
     const dev = args.dev === true || process.env.WICKET_DEV === "1" || (args.dev === undefined && file.dev === true);
     const downloadsDir = pick("downloads-dir");
+    const retention = pick("audit-retention") ?? "90d";
+    const failOpen = args["audit-fail-open"] === true || ["1", "true"].includes(process.env.WICKET_AUDIT_FAIL_OPEN ?? "") || file["audit-fail-open"] === true;
     const signal = shutdownSignal();
     const edge = await startEdge({
       listen: pick("listen") ?? "127.0.0.1:8443",
@@ -46,6 +52,9 @@ const cmd = defineCommand({
       tls,
       identity: identitySettings(file, dev),
       downloadsDir: downloadsDir && resolve(downloadsDir),
+      trustedProxies: fromEnv(args["trusted-proxies"], "trusted-proxies")?.split(",") ?? file["trusted-proxies"],
+      auditRetentionMs: String(retention).trim() === "0" ? 0 : parseDuration(String(retention), "audit-retention"),
+      auditFailOpen: failOpen,
     });
     await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
     log.info("edge shutting down");

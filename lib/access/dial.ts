@@ -78,6 +78,8 @@ export function closeError(code: number, reason: string, hostname: string): Wick
       return configError(reason || `the edge serves no application at ${hostname}`);
     case Close.noConnector:
       return temporaryError(reason || `no connector is online for ${hostname}`);
+    case Close.unavailable:
+      return temporaryError(reason || `the edge cannot serve ${hostname} right now; try again later`);
     case Close.originUnreachable:
       return temporaryError(reason || `the connector for ${hostname} cannot reach its origin`);
     case 1006:

@@ -16,6 +16,7 @@
 import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
 import { configError } from "../cli/exit.ts";
+import { DEFAULT_SESSION_LENGTH_MS } from "../store/zones.ts";
 
 export type OtpProvider = { type: "otp"; name: string; displayName: string };
 export type OidcProvider = {
@@ -45,6 +46,9 @@ export type EdgeFileConfig = {
   "tls-cert"?: string;
   "tls-key"?: string;
   "downloads-dir"?: string;
+  "trusted-proxies"?: string[];
+  "audit-retention"?: string;
+  "audit-fail-open"?: boolean;
   dev?: boolean;
   "session-length"?: number;
   "app-session-length"?: number;
@@ -73,7 +77,7 @@ export function identitySettings(c: EdgeFileConfig, dev = c.dev ?? false): Ident
   return {
     dev,
     sessionMs: c["session-length"] ?? 24 * 3_600_000,
-    appSessionMs: c["app-session-length"] ?? 24 * 3_600_000,
+    appSessionMs: c["app-session-length"] ?? DEFAULT_SESSION_LENGTH_MS,
     deviceLifetimeMs: c["device-code-lifetime"] ?? 10 * 60_000,
     pollIntervalMs: c["device-poll-interval"] ?? 5_000,
     pinLifetimeMs: c["pin-lifetime"] ?? 10 * 60_000,
@@ -217,6 +221,10 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   "tls-cert": str,
   "tls-key": str,
   "downloads-dir": str,
+  "trusted-proxies": (v, key) => (typeof v === "string" ? v.split(",").map((s) => s.trim()) : stringList(v, key)),
+  // Checked where the flag is: "0" (keep forever) or a duration.
+  "audit-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
+  "audit-fail-open": bool,
   dev: bool,
   "session-length": duration,
   "app-session-length": duration,

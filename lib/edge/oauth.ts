@@ -16,6 +16,8 @@ import {
   getSession,
   listPolicies,
   recordPoll,
+  userRevokedBefore,
+  type App,
   revokeSession,
   verifySession,
   zonesAdministeredBy,
@@ -71,12 +73,20 @@ export function denialSentence(host: string, who: { email: string; idp: string }
 }
 
 /** Whether this person, from this address, may reach the application at `host`. */
-export async function decide(store: Store, host: string, who: Identity, ip: string): Promise<{ allowed: true } | { allowed: false; status: "unknown" | "denied"; sentence: string }> {
+export async function decide(store: Store, host: string, who: Identity, ip: string): Promise<{ allowed: true; app: App } | { allowed: false; status: "unknown" | "denied"; sentence: string }> {
   const app = await findApp(store, host);
   if (!app) return { allowed: false, status: "unknown", sentence: `the edge serves no application at ${host}; check the hostname` };
   const d = evaluate(await listPolicies(store, app.hostname), { email: who.email, groups: who.groups, idp: who.idp, amr: who.amr, ip });
   log.info(`sign-in: ${d.allowed ? "allow" : "deny"} ${host} for ${who.email} from ${ip}: ${d.explanation}`);
-  return d.allowed ? { allowed: true } : { allowed: false, status: "denied", sentence: denialSentence(host, who, d.explanation) };
+  return d.allowed ? { allowed: true, app } : { allowed: false, status: "denied", sentence: denialSentence(host, who, d.explanation) };
+}
+
+/** Why a session no longer counts because an admin revoked its user since (`wicket edge user revoke`), if so. */
+export async function revokedUser(store: Store, s: OrgSession): Promise<string | undefined> {
+  const before = await userRevokedBefore(store, s.email.toLowerCase());
+  if (before === undefined || s.createdAt >= before) return undefined;
+  await revokeSession(store, s.id);
+  return `the sign-in of ${s.email} was revoked at ${new Date(before).toISOString()}; sign in again`;
 }
 
 /** `resource=https://ssh.example.com` (RFC 8707) as a hostname. */
@@ -96,9 +106,13 @@ async function form(req: Request): Promise<URLSearchParams | undefined> {
 
 /** An app token for `host` from a CLI org session, if the policy allows. */
 async function mint(ctx: SignInContext, session: OrgSession, host: string, ip: string): Promise<Response> {
+  const revoked = await revokedUser(ctx.store, session);
+  if (revoked) return oauthError("invalid_grant", revoked);
   const d = await decide(ctx.store, host, session, ip);
   if (!d.allowed) return d.status === "unknown" ? oauthError("invalid_target", d.sentence) : oauthError("access_denied", d.sentence);
-  const expiresAt = Math.min(Date.now() + ctx.identity.appSessionMs, session.expiresAt);
+  // The application's own session length (`edge app add --session-length`), else the edge's.
+  const length = d.app.sessionLengthSet ? d.app.sessionLengthMs : ctx.identity.appSessionMs;
+  const expiresAt = Math.min(Date.now() + length, session.expiresAt);
   const token = await signAppToken(ctx.store, { issuer: ctx.publicUrl(), audience: host, identity: session, sessionId: session.id, expiresAt });
   return json(200, { access_token: token, token_type: "Bearer", expires_in: Math.floor((expiresAt - Date.now()) / 1000), scope: "app" });
 }
@@ -147,6 +161,8 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
 
   const browser = d.sessionId ? await getSession(ctx.store, d.sessionId) : undefined;
   if (!browser || browser.revokedAt !== undefined || browser.expiresAt <= now) return oauthError("invalid_grant", "the browser session that approved this sign-in has ended; start again");
+  const revoked = await revokedUser(ctx.store, browser);
+  if (revoked) return oauthError("access_denied", revoked);
 
   if (d.purpose === "tunnel") {
     // Checked again: the person may have lost the zone since they picked it.

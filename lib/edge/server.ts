@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { log } from "../cli/log.ts";
 import { configError } from "../cli/exit.ts";
 import { loadOrCreateCA, issueCert, type CA } from "../tls/ca.ts";
-import { Close } from "../wire/close.ts";
+import { Close, closeReason } from "../wire/close.ts";
 import { ResetCode, PROTOCOL_VERSION } from "../wire/frame.ts";
 import { createSession, type Session, type Stream } from "../wire/mux.ts";
 import { createRegistry, type ConnectorConn } from "./connectors.ts";
@@ -16,7 +16,7 @@ import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
 import { checkDownloadsDir, isDownloadPath, serveDownloads } from "./downloads.ts";
 import { openStore, type Store } from "../store/index.ts";
-import { ensureBootstrapAdminToken, findApp, listZones, verifyZoneCredential } from "../store/index.ts";
+import { ensureBootstrapAdminToken, findApp, listZones, pruneAudit, verifyZoneCredential } from "../store/index.ts";
 import { CONNECT_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
 import { handleSshCert } from "./ssh-cert.ts";
 import { sshCA } from "../store/index.ts";
@@ -25,6 +25,8 @@ import { identitySettings, type IdentitySettings } from "./config.ts";
 import { handleOAuth, METADATA_PATH, metadata, type SignInContext } from "./oauth.ts";
 import { handleSignInPages } from "./signin.ts";
 import { pinMailer } from "../auth/otp.ts";
+import { clientIp, parseTrustedProxies } from "./client-ip.ts";
+import { createSessionRegistry } from "./sessions.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -37,7 +39,17 @@ export interface EdgeOptions {
   identity?: IdentitySettings;
   /** What /install.sh installs from: the output of `bun run build --all`. */
   downloadsDir?: string;
+  /** Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client; nobody else's is believed. */
+  trustedProxies?: readonly string[];
+  /** Let allowed clients through when their decision cannot be written to the audit (default: refuse them). */
+  auditFailOpen?: boolean;
+  /** How long audit records are kept (ms); 0 keeps them forever. Default 90 days. */
+  auditRetentionMs?: number;
 }
+
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+/** How often each node looks for access changes made elsewhere (another node, or while a session opened). */
+const ACCESS_POLL_MS = 500;
 
 export interface Edge {
   url: string;
@@ -70,6 +82,21 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await ensureBootstrapAdminToken(store, opts.dataDir);
   const listen = parseListen(opts.listen);
   const registry = createRegistry();
+  const trusted = parseTrustedProxies(opts.trustedProxies);
+  const sessions = createSessionRegistry(store);
+  sessions.watch(ACCESS_POLL_MS);
+  const retention = opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+  const prune = async () => {
+    try {
+      const n = await pruneAudit(store, Date.now() - retention);
+      if (n > 0) log.info(`audit: removed ${n} records older than the retention period`);
+    } catch (e) {
+      log.warn(`audit: pruning failed: ${(e as Error).message}`);
+    }
+  };
+  if (retention > 0) await prune();
+  const pruneTimer = retention > 0 ? setInterval(prune, Math.min(retention, 3_600_000)) : undefined;
+  pruneTimer?.unref?.();
   const ca: CA | undefined = opts.tls.mode === "self-signed" ? await loadOrCreateCA(opts.dataDir) : undefined;
   const scheme = opts.tls.mode === "off" ? "http" : "https";
 
@@ -103,10 +130,21 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   function openClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
-    if (d.reject) return ws.close(d.reject.code, d.reject.reason);
+    if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
+    sessions.start(d, {
+      counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
+      close(code, reason) {
+        d.stream?.reset(ResetCode.canceled, reason);
+        ws.close(code, closeReason(reason));
+      },
+    });
     const conn = registry.pick(d.host);
-    if (!conn) return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
-    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity });
+    if (!conn) {
+      const reason = `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`;
+      void sessions.end(d.sessionId, reason);
+      return ws.close(Close.noConnector, closeReason(reason));
+    }
+    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
     d.stream = stream;
     // Tells the client it got through: before this, a close means "not let in" and the client
     // may sign in and retry without having sent a byte.
@@ -118,6 +156,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     stream.onDrain = () => ws.resume();
     stream.onEnd = () => ws.send("fin");
     stream.onClose = (code, reason) => {
+      void sessions.end(d.sessionId, code === ResetCode.normal ? "ended normally" : `the stream was reset: ${reason || `code ${code}`}`);
       if (code === ResetCode.normal) ws.close(Close.normal, "closed");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
@@ -195,12 +234,12 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const fetch = async (req: Request, srv: Server<WsData>): Promise<Response | undefined> => {
     const url = new URL(req.url);
     const host = hostOf(req);
-    const ip = srv.requestIP(req)?.address ?? "";
+    const ip = clientIp(srv.requestIP(req)?.address ?? "", req.headers.get("x-forwarded-for"), trusted);
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isEdgeHost(host)) {
       if (url.pathname === "/healthz") return new Response("ok\n");
       if (url.pathname === SSH_CA_PATH) return new Response((await sshCA(store)).publicKey + "\n", { headers: { "content-type": "text/plain" } });
-      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind });
+      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind, sessions });
       if (url.pathname === CONNECT_PATH && upgrade) {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
         return new Response("WebSocket upgrade failed\n", { status: 400 });
@@ -211,9 +250,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       if (signInResponse) return signInResponse;
       return new Response("not found\n", { status: 404 });
     }
-    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip));
+    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen, purpose: "ssh-certificate" }));
     if (upgrade) {
-      const data: ClientData = { kind: "client", out: [], ...(await authorizeClient(store, req, host, ip)) };
+      const data: ClientData = { kind: "client", out: [], ...(await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen })) };
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
@@ -243,8 +282,13 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     },
     close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
       const d = ws.data;
-      if (d.kind === "client") d.stream?.reset(ResetCode.canceled, "client disconnected");
-      else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
+      if (d.kind === "client") {
+        // 1006: the client's process ended without a close frame (ssh hangs up on its
+        // ProxyCommand as it exits, so this is also how many sessions end normally).
+        const how = code === 1000 || code === 1005 ? "" : code === 1006 ? " (it went away without closing)" : ` (${code}${reason ? ` ${reason}` : ""})`;
+        void sessions.end(d.sessionId, `the client disconnected${how}`);
+        d.stream?.reset(ResetCode.canceled, "client disconnected");
+      } else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
     },
   };
 
@@ -292,6 +336,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     port,
     store,
     async stop() {
+      if (pruneTimer) clearInterval(pruneTimer);
+      await sessions.closeAll("the edge is shutting down");
       for (const c of registry.all()) c.session.goAway(ResetCode.goingAway, "edge is shutting down");
       server.stop(true);
       await store.close?.();

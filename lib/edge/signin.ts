@@ -22,7 +22,7 @@ import {
 } from "../store/index.ts";
 import type { OidcProvider, OtpProvider } from "./config.ts";
 import { cookie, CSRF_COOKIE, csrfOk, csrfToken, readCookies, safeReturn, SESSION_COOKIE } from "./cookies.ts";
-import { decide, VERIFY_PATH, type SignInContext } from "./oauth.ts";
+import { decide, revokedUser, VERIFY_PATH, type SignInContext } from "./oauth.ts";
 import { confirmAppPage, deniedPage, donePage, enterCodePage, errorPage, pickZonePage, pinPage, signInPage } from "./signin-pages.ts";
 
 const PIN_WINDOW_MS = 15 * 60_000;
@@ -44,7 +44,8 @@ function withCookies(res: Response, ...setCookies: (string | undefined)[]): Resp
 const edgeName = (ctx: SignInContext) => new URL(ctx.publicUrl()).host;
 
 async function browserSession(req: Request, ctx: SignInContext): Promise<OrgSession | undefined> {
-  return verifySession(ctx.store, readCookies(req)[SESSION_COOKIE], "browser");
+  const s = await verifySession(ctx.store, readCookies(req)[SESSION_COOKIE], "browser");
+  return s && !(await revokedUser(ctx.store, s)) ? s : undefined;
 }
 
 const otpProvider = (ctx: SignInContext, name?: unknown): OtpProvider | undefined =>

@@ -13,3 +13,6 @@ export * from "./sign-in.ts";
 export * from "./zone-admins.ts";
 export * from "./signing-keys.ts";
 export * from "./ssh.ts";
+export * from "./audit.ts";
+export * from "./revision.ts";
+export * from "./user-revocations.ts";
