@@ -410,6 +410,24 @@ describe("the edge refuses what it did not issue, or not for this", () => {
     expect(jwks.keys.map((k) => [k.kid, k.alg])).toContainEqual([kid, "ES256"]);
   });
 
+  test("an application's own session length bounds its tokens; after `edge user revoke` the old token and the org session are refused", async () => {
+    const args = ["--edge", edge.url, "--ca-file", edge.caFile];
+    const { env } = laptop("carol");
+    await edge.admin(["app", "add", "brief.site.test", "--session-length", "2h"]);
+    await edge.admin(["policy", "add", "brief.site.test", "--name", "people", "--action", "allow", "--include", "domain:site.test"]);
+    const t = claims(expectExit(await wicket(["access", "token", "brief.site.test", ...args], { env })).stdout.trim());
+    expect(t.exp - t.iat).toBe(7200);
+
+    const old = readFileSync(tokenFile("carol", "git.site.test"), "utf8").trim();
+    await edge.admin(["user", "revoke", "carol@site.test"]);
+    expect((await refusal("git.site.test", old)).message).toContain("revoked");
+    rmSync(tokenFile("carol", "brief.site.test"));
+    const r = await wicket(["access", "token", "brief.site.test", ...args], { env });
+    expect(r.code).toBe(77);
+    expect(r.stderr).toContain("not signed in to brief.site.test");
+    expect(existsSync(sessionFile("carol"))).toBe(false); // the refused session is forgotten
+  });
+
   test("logout forgets one token, or every token and the session, which the edge then refuses", async () => {
     const args = ["--edge", edge.url, "--ca-file", edge.caFile];
     const { env } = laptop("alice");
