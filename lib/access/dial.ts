@@ -89,6 +89,13 @@ export function closeError(code: number, reason: string, hostname: string): Wick
   }
 }
 
+interface Held {
+  messages: unknown[];
+  close?: { code: number; reason: string };
+}
+/** What arrived between the edge's "open" and bridge(): nothing may be lost in that gap. */
+const early = new WeakMap<WebSocket, Held>();
+
 /**
  * Opens the WebSocket and waits for the edge to say "open" (let in, routed); rejects with a
  * WicketError if it cannot, a ClosedError when the edge refused. Nothing has been sent then,
@@ -114,8 +121,12 @@ export function dialApp(opts: DialOptions): Promise<WebSocket> {
       if (ev.data !== "open") return;
       clearTimeout(timer);
       ws.onerror = null;
-      ws.onclose = null;
-      ws.onmessage = null;
+      // Until bridge() takes over, keep what arrives: the origin's first bytes, or its close,
+      // may come in the same read as "open".
+      const held: Held = { messages: [] };
+      early.set(ws, held);
+      ws.onmessage = (e) => held.messages.push(e.data);
+      ws.onclose = (e) => (held.close = { code: e.code, reason: e.reason });
       resolve(ws);
     };
     ws.onclose = (ev) => {
@@ -143,18 +154,24 @@ export interface Local {
 export function bridge(ws: WebSocket, local: Local, hostname: string) {
   let sendFin = false;
   const done = new Promise<void>((resolve, reject) => {
-    ws.onmessage = (ev) => {
-      if (typeof ev.data === "string") {
-        if (ev.data === "fin") local.end();
+    const onMessage = (data: unknown) => {
+      if (typeof data === "string") {
+        if (data === "fin") local.end();
         return;
       }
-      if (!local.write(ev.data as Uint8Array)) ws.pause();
+      if (!local.write(data as Uint8Array)) ws.pause();
     };
-    ws.onclose = (ev) => {
-      const err = closeError(ev.code, ev.reason, hostname);
+    const onClose = (code: number, reason: string) => {
+      const err = closeError(code, reason, hostname);
       if (err) reject(err);
       else resolve();
     };
+    const held = early.get(ws);
+    early.delete(ws);
+    for (const m of held?.messages ?? []) onMessage(m);
+    if (held?.close) return onClose(held.close.code, held.close.reason);
+    ws.onmessage = (ev) => onMessage(ev.data);
+    ws.onclose = (ev) => onClose(ev.code, ev.reason);
   });
   return {
     done,
