@@ -11,7 +11,7 @@ import { readFileSync, statSync, writeFileSync, existsSync, rmSync } from "node:
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { expectExit, run, spawnProc, type Env, type RunResult } from "./helpers/proc.ts";
-import { startSshd, type Sshd } from "./helpers/sshd.ts";
+import { ensureUnixUser, startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, wicket, WICKET, type TestEdge } from "./helpers/wicket.ts";
 import { startOidc, type TestOidc } from "./helpers/oidc.ts";
@@ -219,6 +219,28 @@ describe("browser sign-in for ssh", () => {
     expect(cert).toContain("alice@site.test");
     expect(opener.count()).toBe(opened);
   });
+
+  test("with the printed --short-lived-cert stanza, alice gets in as alice on an sshd that only trusts the CA; not as bob or root", async () => {
+    for (const u of ["alice", "bob"]) await ensureUnixUser(u);
+    await using certSshd = await startSshd({ trustedUserCAKeys: (await edge.admin(["ssh-ca"])).trim(), authorizeClientKey: false });
+    await edge.admin(["app", "add", "certs.site.test"]);
+    await edge.admin(["policy", "add", "certs.site.test", "--name", "people", "--action", "allow", "--include", "domain:site.test"]);
+    await edge.tunnel("certs.site.test", `ssh://127.0.0.1:${certSshd.port}`, ["--ha-connections", "1"]);
+    const { env } = laptop("alice"); // signed in earlier: her org session mints the token
+    const stanza = expectExit(await wicket(["access", "ssh-config", "--hostname", "certs.site.test", "--short-lived-cert", "--edge", edge.url, "--ca-file", edge.caFile], { env })).stdout;
+    const config = dir.join("ssh_config_certs");
+    writeFileSync(config, `${stanza}\nHost *\n\tBatchMode yes\n\tStrictHostKeyChecking yes\n\tUserKnownHostsFile ${dir.join("known_hosts_certs")}\n\tIdentityAgent none\n`);
+    writeFileSync(dir.join("known_hosts_certs"), certSshd.knownHostsLine("certs.site.test") + "\n");
+    const opened = opener.count();
+    const as = (user: string) => run(["ssh", "-F", config, `${user}@certs.site.test`, "whoami"], { env });
+    expect(expectExit(await as("alice")).stdout).toBe("alice\n");
+    for (const user of ["bob", "root"]) {
+      const r = await as(user);
+      expect(r.code).toBe(255);
+      expect(r.stderr).toContain("Permission denied");
+    }
+    expect(opener.count()).toBe(opened); // no browser: the session was enough
+  }, 60_000);
 
   test("twenty ssh started together lead to one sign-in", async () => {
     const opened = opener.count();
