@@ -512,3 +512,42 @@ describe("an expired token leads to a new sign-in", () => {
     expect(opener.count()).toBe(opened + 1);
   }, 90_000);
 });
+
+describe("revoking a signed-in user", () => {
+  test("cuts their live ssh session within 1 s with the reason; their old token is refused from then on", async () => {
+    // bob is let into git.site.test (domain:site.test); his browser is signed in at the edge.
+    const { env } = laptop("bob-revoke");
+    const first = ssh("bob-revoke", "git.site.test", "echo signed-in");
+    const page = await openDevicePage("bob", (p) => signInWithIdp(p, "bob@site.test"));
+    await approve(page, "git.site.test", new URL(page.url()).searchParams.get("user_code")!);
+    expect(expectExit(await first).stdout).toBe("signed-in\n");
+
+    const args = clients.get(`${edge.url} git.site.test`)!;
+    await using live = spawnProc(["ssh", ...args, "git.site.test", "echo started; exec sleep 600"], { env, name: "bob's ssh" });
+    await live.waitForLine(/^started$/, { stream: "stdout" });
+    const t0 = performance.now();
+    await edge.admin(["user", "revoke", "bob@site.test"]);
+    const code = await live.exited;
+    const ms = performance.now() - t0;
+    console.log(`user revoke -> ssh session cut in ${ms.toFixed(0)} ms`);
+    expect(ms).toBeLessThan(1000);
+    expect(code).toBe(255);
+    expect(live.stderr()).toContain("bob@site.test was revoked");
+
+    // the cached token predates the revocation: refused, and `access token` will not mint one
+    const token = readFileSync(tokenFile("bob-revoke", "git.site.test"), "utf8").trim();
+    const err = await dialApp({ hostname: "git.site.test", edge: edge.url, ca, appToken: token }).then(
+      () => undefined,
+      (e) => e as ClosedError,
+    );
+    expect(err?.message).toContain("was revoked");
+    // nor does the org session mint a new one (`access token` prints a cached token as is,
+    // like cloudflared's, so without the cache it has to ask the edge)
+    rmSync(tokenFile("bob-revoke", "git.site.test"));
+    const t = await wicket(["access", "token", "git.site.test", "--edge", edge.url, "--ca-file", edge.caFile], { env });
+    expect(t.code).toBe(77);
+
+    const audit = await edge.admin(["audit", "--user", "bob@site.test", "--json"]);
+    expect(audit).toContain("was revoked");
+  }, 90_000);
+});
