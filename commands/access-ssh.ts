@@ -1,20 +1,31 @@
 import { defineCommand } from "citty";
 import { edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
-import { init, runCommand } from "../lib/cli/run.ts";
+import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
 import { readCaFile } from "../lib/cli/values.ts";
 import { proxyStdio } from "../lib/access/ssh.ts";
 import type { DialOptions } from "../lib/access/dial.ts";
+import type { SignInMode } from "../lib/access/connect.ts";
 
 export const tokenArgs = {
   id: { type: "string", description: "service token id (env WICKET_SERVICE_TOKEN_ID or TUNNEL_SERVICE_TOKEN_ID)", valueHint: "id" },
   secret: { type: "string", description: "service token secret (env WICKET_SERVICE_TOKEN_SECRET or TUNNEL_SERVICE_TOKEN_SECRET)", valueHint: "secret" },
 } as const;
 
+/** How a browser sign-in starts, for the commands that may need one. */
+export const browserArgs = {
+  browser: { type: "boolean", description: "open the sign-in page in the browser; --no-browser only prints its URL (env WICKET_NO_BROWSER=1)", default: true },
+} as const;
+
+export function signInMode(args: Record<string, any>, signal?: AbortSignal): SignInMode {
+  return { browser: args.browser === false || process.env.WICKET_NO_BROWSER === "1" ? "print" : "open", signal };
+}
+
 /** The arguments every access command that reaches an application shares. */
 export const appArgs = {
   hostname: { type: "string", description: "application hostname, e.g. ssh.example.com (in ssh_config: %h)", valueHint: "host" },
   ...tokenArgs,
+  ...browserArgs,
   ...edgeArgs,
   ...logArgs,
 } as const;
@@ -39,7 +50,7 @@ const cmd = defineCommand({
   args: appArgs,
   async run({ args }) {
     init(args);
-    await proxyStdio(await dialOptions(args));
+    await proxyStdio(await dialOptions(args), signInMode(args, shutdownSignal()));
   },
 });
 

@@ -3,7 +3,7 @@ import { fromEnv } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
 import { serveTcp } from "../lib/access/tcp.ts";
-import { appArgs, dialOptions } from "./access-ssh.ts";
+import { appArgs, dialOptions, signInMode } from "./access-ssh.ts";
 
 const cmd = defineCommand({
   meta: { name: "tcp", description: "Listen locally and carry each connection through the edge to the application" },
@@ -15,7 +15,8 @@ const cmd = defineCommand({
     init(args);
     const listen = fromEnv(args.url, "url");
     if (!listen) throw usageError("--url is required: the local address to listen on, for example 127.0.0.1:2222");
-    await serveTcp({ ...(await dialOptions(args)), listen, signal: shutdownSignal() });
+    const signal = shutdownSignal();
+    await serveTcp({ ...(await dialOptions(args)), listen, signal, signIn: signInMode(args, signal) });
   },
 });
 

@@ -4,10 +4,13 @@ import ssh from "./access-ssh.ts";
 import tcp from "./access-tcp.ts";
 import sshConfig from "./access-ssh-config.ts";
 import sshGen from "./access-ssh-gen.ts";
+import login from "./access-login.ts";
+import token from "./access-token.ts";
+import logout from "./access-logout.ts";
 
 const cmd = defineCommand({
-  meta: { name: "access", description: "Reach applications behind the edge: SSH ProxyCommand, local TCP, ssh_config", version },
-  subCommands: { ssh, tcp, "ssh-config": sshConfig, "ssh-gen": sshGen },
+  meta: { name: "access", description: "Reach applications behind the edge: SSH ProxyCommand, local TCP, ssh_config, sign-in", version },
+  subCommands: { ssh, tcp, "ssh-config": sshConfig, "ssh-gen": sshGen, login, token, logout },
 });
 
 export default cmd;

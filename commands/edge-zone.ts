@@ -1,6 +1,7 @@
 // wicket edge zone add|list|rm: the domains the edge serves.
 import { defineCommand } from "citty";
 import { deleteZone, getZones, postZone, resolveAdminConnection } from "../lib/admin/client.ts";
+import { repeatedFlag } from "../lib/admin/args.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
 import { adminArgs, logArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
@@ -9,11 +10,15 @@ const common = { ...logArgs, ...adminArgs } as const;
 
 const add = defineCommand({
   meta: { name: "add", description: "add a zone, a domain whose hostnames the edge serves" },
-  args: { ...common, zone: { type: "positional", description: "the domain, e.g. example.com", required: true } },
-  async run({ args }) {
+  args: {
+    ...common,
+    zone: { type: "positional", description: "the domain, e.g. example.com", required: true },
+    admin: { type: "string", description: "who may connect servers to it with `wicket tunnel login`: an e-mail address or group:<name> (repeatable)", valueHint: "who" },
+  },
+  async run({ args, rawArgs }) {
     init(args);
-    const zone = await postZone(resolveAdminConnection(args), args.zone);
-    args.json ? printJson(zone) : printLine(`added zone ${zone.name}`);
+    const zone = await postZone(resolveAdminConnection(args), args.zone, repeatedFlag(rawArgs, "admin", args.admin));
+    args.json ? printJson(zone) : printLine(`added zone ${zone.name}${zone.admins?.length ? `, administered by ${zone.admins.join(", ")}` : ""}`);
   },
 });
 
@@ -23,7 +28,10 @@ const list = defineCommand({
   async run({ args }) {
     init(args);
     const zones = await getZones(resolveAdminConnection(args));
-    args.json ? printJson(zones) : printTable(["zone", "created"], zones.map((z) => [z.name, when(z.createdAt)]), "no zones; add one with: wicket edge zone add <domain>");
+    if (args.json) return printJson(zones);
+    // The admins column only where someone can use `tunnel login`, so the common table stays narrow.
+    const admins = zones.some((z) => z.admins?.length);
+    printTable(admins ? ["zone", "created", "admins"] : ["zone", "created"], zones.map((z) => [z.name, when(z.createdAt), ...(admins ? [(z.admins ?? []).join(", ")] : [])]), "no zones; add one with: wicket edge zone add <domain>");
   },
 });
 

@@ -9,18 +9,18 @@ import { serveMetrics, type Readiness } from "../lib/metrics/server.ts";
 import { startTunnel } from "../lib/tunnel/connector.ts";
 import { createTunnelMetrics } from "../lib/tunnel/metrics.ts";
 import { resolveSettings, tunnelArgs } from "../lib/tunnel/settings.ts";
+import login from "./tunnel-login.ts";
 import service from "./tunnel-service.ts";
 
-// `tunnel login` (another command file) joins `service` here.
-const subCommands = { service };
+const subCommands = { login, service };
 
 const cmd = defineCommand({
   meta: { name: "tunnel", description: "Connect this machine's SSH (or any TCP) server to the edge, with no inbound port", version },
   args: tunnelArgs,
   subCommands,
   async run({ args, rawArgs }) {
-    // citty runs this after a subcommand too; a positional here can only be a subcommand's name
-    if (args._.length > 0) return;
+    // citty runs this after a subcommand too: `wicket tunnel login|service` is done by then.
+    if (args._?.[0] && args._[0] in subCommands) return;
     // plain defaults until the settings (which check these values too) are read
     setupLog("info", process.env.WICKET_LOG_FORMAT === "json" ? "json" : "text");
     const s = await resolveSettings(args, rawArgs);

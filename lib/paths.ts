@@ -11,3 +11,13 @@ export function safeName(hostname: string): string {
   const s = hostname.toLowerCase().replace(/[^a-z0-9.-]/g, "_").replace(/^\.+/, "_");
   return s.slice(0, 200) || "_";
 }
+
+/** App tokens from the browser sign-in, one file per application hostname. */
+export const tokensDir = () => join(wicketHome(), "tokens");
+export const appTokenPath = (hostname: string) => join(tokensDir(), `${safeName(hostname)}.jwt`);
+
+/** The org session for an edge (its issuer URL): mints app tokens without a browser. */
+export const orgSessionPath = (issuer: string) => join(wicketHome(), `${safeName(new URL(issuer).host)}-session`);
+
+/** Held while one process signs in to an edge, so that parallel ones wait instead of each opening a browser. */
+export const signInLockPath = (issuer: string) => `${orgSessionPath(issuer)}.lock`;

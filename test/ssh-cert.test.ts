@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { createPrivateKey } from "node:crypto";
 import { expectExit, run } from "./helpers/proc.ts";
-import { startSshd, type Sshd } from "./helpers/sshd.ts";
+import { ensureUnixUser, startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, wicket, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 import { parseEd25519PublicLine, signUserCert } from "../lib/ssh/format.ts";
@@ -18,12 +18,6 @@ let edge: TestEdge;
 let deploy: ServiceToken;
 let home: string;
 
-/** Unix users for the test; unlocked (`*`), since sshd without PAM refuses locked accounts. */
-async function ensureUser(name: string) {
-  if ((await run(["id", "-u", name])).code === 0) return;
-  expectExit(await run(["useradd", "-m", "-s", "/bin/sh", name]));
-  expectExit(await run(["usermod", "-p", "*", name]));
-}
 
 /** A config for `ssh` with the printed stanza, the pinned host key, and nothing else. */
 async function stanzaConfig(stanza: string): Promise<string> {
@@ -39,7 +33,7 @@ const env = (token?: ServiceToken) => ({
 });
 
 beforeAll(async () => {
-  for (const u of USERS) await ensureUser(u);
+  for (const u of USERS) await ensureUnixUser(u);
   dir = await tempDir("wicket-cert-");
   home = dir.join("home");
   edge = await startEdge({ dir });

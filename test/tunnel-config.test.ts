@@ -35,7 +35,7 @@ describe("the config file's errors name the file, line, key and reason", () => {
     await using dir = await tempDir();
     const file = dir.join("tunnel.yaml");
     await writeFile(file, yaml("hostname: a.site.test", "grace-period: soon"));
-    await expect(resolveSettings({ config: file }, [], {})).rejects.toThrow(`${file}:2: grace-period: "soon" is not a duration; use for example 30s, 2m or 500ms`);
+    await expect(resolveSettings({ config: file }, [], {})).rejects.toThrow(`${file}:2: grace-period: "soon" is not a duration; use for example 30s, 2m, 24h or 90d`);
     await writeFile(file, yaml("hostname: a.site.test", "ha-connections: 0"));
     await expect(resolveSettings({ config: file }, [], {})).rejects.toThrow(`${file}:2: ha-connections: "0" must be a whole number of at least 1`);
     await writeFile(file, yaml("hostname: a.site.test", "metrics: 9090"));
@@ -195,7 +195,7 @@ describe("a connector run from a config file", () => {
     expect((await run(["ssh", ...c.args, "env.site.test", "echo env"])).stdout).toBe("env\n");
     const bad = await wicket(["tunnel", "--hostname", "env.site.test", "--origincert", await zoneCert(edge)], { env: { WICKET_KEEPALIVE_TIMEOUT: "forever" } });
     expect(bad.code).toBe(78);
-    expect(bad.stderr.trim()).toBe('error: WICKET_KEEPALIVE_TIMEOUT "forever" is not a duration; use for example 30s, 2m or 500ms');
+    expect(bad.stderr.trim()).toBe('error: WICKET_KEEPALIVE_TIMEOUT "forever" is not a duration; use for example 30s, 2m, 24h or 90d');
     const flag = await wicket(["tunnel", "--hostname", "env.site.test", "--origincert", await zoneCert(edge), "--ha-connections", "none"]);
     expect(flag.code).toBe(64);
     expect(flag.stderr.trim()).toBe('error: --ha-connections "none" must be a whole number of at least 1');

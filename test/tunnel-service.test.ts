@@ -91,7 +91,7 @@ describe("service install writes the documented unit", () => {
     const units = dir.join("units");
     const r = await wicket(["tunnel", "service", "install", "--config", config, "--dir", units], { env: { WICKET_HOME: h } });
     expect(r.code).toBe(78);
-    expect(r.stderr.trim()).toBe(`error: ${config}:2: keepalive-timeout: "never" is not a duration; use for example 30s, 2m or 500ms`);
+    expect(r.stderr.trim()).toBe(`error: ${config}:2: keepalive-timeout: "never" is not a duration; use for example 30s, 2m, 24h or 90d`);
     expect(existsSync(units)).toBe(false);
   });
 

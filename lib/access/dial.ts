@@ -10,7 +10,19 @@ export interface DialOptions {
   edge?: string;
   ca?: string;
   serviceToken?: { id: string; secret: string };
+  /** An app token from the browser sign-in (lib/access/signin.ts), sent as a bearer token. */
+  appToken?: string;
   connectTimeoutMs?: number;
+}
+
+/** How the edge closed the connection, for callers that act on it (4401: sign in and retry). */
+export class ClosedError extends WicketError {
+  constructor(
+    err: WicketError,
+    readonly code: number,
+  ) {
+    super(err.message, err.exitCode);
+  }
 }
 
 /** Keep the WebSocket's own buffer this small before reading more from the source. */
@@ -31,6 +43,8 @@ export function appHeaders(opts: DialOptions): Record<string, string> {
   if (opts.serviceToken) {
     headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
     headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;
+  } else if (opts.appToken) {
+    headers.authorization = `Bearer ${opts.appToken}`;
   }
   return headers;
 }
@@ -64,6 +78,8 @@ export function closeError(code: number, reason: string, hostname: string): Wick
       return configError(reason || `the edge serves no application at ${hostname}`);
     case Close.noConnector:
       return temporaryError(reason || `no connector is online for ${hostname}`);
+    case Close.unavailable:
+      return temporaryError(reason || `the edge cannot serve ${hostname} right now; try again later`);
     case Close.originUnreachable:
       return temporaryError(reason || `the connector for ${hostname} cannot reach its origin`);
     case 1006:
@@ -73,7 +89,18 @@ export function closeError(code: number, reason: string, hostname: string): Wick
   }
 }
 
-/** Opens the WebSocket; rejects with a WicketError if it cannot. */
+interface Held {
+  messages: unknown[];
+  close?: { code: number; reason: string };
+}
+/** What arrived between the edge's "open" and bridge(): nothing may be lost in that gap. */
+const early = new WeakMap<WebSocket, Held>();
+
+/**
+ * Opens the WebSocket and waits for the edge to say "open" (let in, routed); rejects with a
+ * WicketError if it cannot, a ClosedError when the edge refused. Nothing has been sent then,
+ * so a caller may sign in and dial again.
+ */
 export function dialApp(opts: DialOptions): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(appUrl(opts), { headers: appHeaders(opts), tls: appTls(opts) } as any);
@@ -86,15 +113,27 @@ export function dialApp(opts: DialOptions): Promise<WebSocket> {
     ws.onerror = (ev) => {
       message = (ev as ErrorEvent).message ?? "";
     };
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
+    };
+    ws.onmessage = (ev) => {
+      if (ev.data !== "open") return;
       clearTimeout(timer);
       ws.onerror = null;
-      ws.onclose = null;
+      // Until bridge() takes over, keep what arrives: the origin's first bytes, or its close,
+      // may come in the same read as "open".
+      const held: Held = { messages: [] };
+      early.set(ws, held);
+      ws.onmessage = (e) => held.messages.push(e.data);
+      ws.onclose = (e) => (held.close = { code: e.code, reason: e.reason });
       resolve(ws);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       clearTimeout(timer);
-      reject(dialError(message, opts));
+      if (!opened) return reject(dialError(message, opts));
+      const err = closeError(ev.code, ev.reason, opts.hostname) ?? temporaryError(`the edge closed the connection for ${opts.hostname} before letting it through`);
+      reject(new ClosedError(err, ev.code));
     };
   });
 }
@@ -115,18 +154,24 @@ export interface Local {
 export function bridge(ws: WebSocket, local: Local, hostname: string) {
   let sendFin = false;
   const done = new Promise<void>((resolve, reject) => {
-    ws.onmessage = (ev) => {
-      if (typeof ev.data === "string") {
-        if (ev.data === "fin") local.end();
+    const onMessage = (data: unknown) => {
+      if (typeof data === "string") {
+        if (data === "fin") local.end();
         return;
       }
-      if (!local.write(ev.data as Uint8Array)) ws.pause();
+      if (!local.write(data as Uint8Array)) ws.pause();
     };
-    ws.onclose = (ev) => {
-      const err = closeError(ev.code, ev.reason, hostname);
+    const onClose = (code: number, reason: string) => {
+      const err = closeError(code, reason, hostname);
       if (err) reject(err);
       else resolve();
     };
+    const held = early.get(ws);
+    early.delete(ws);
+    for (const m of held?.messages ?? []) onMessage(m);
+    if (held?.close) return onClose(held.close.code, held.close.reason);
+    ws.onmessage = (ev) => onMessage(ev.data);
+    ws.onclose = (ev) => onClose(ev.code, ev.reason);
   });
   return {
     done,

@@ -30,13 +30,15 @@ async function writePrivate(path: string, text: string) {
 
 const STATUS_ERRORS: Record<number, (m: string) => Error> = { 400: usageError, 401: deniedError, 403: deniedError, 404: configError };
 
-export async function sshGen(opts: DialOptions): Promise<{ key: string; cert: string; validBefore: Date; reused: boolean }> {
+/** `signIn` gives the app token of a signed-in person; asked only when a new certificate is needed. */
+export async function sshGen(opts: DialOptions, signIn?: () => Promise<string>): Promise<{ key: string; cert: string; validBefore: Date; reused: boolean }> {
   const paths = certPaths(opts.hostname);
   await mkdir(wicketHome(), { recursive: true, mode: 0o700 });
   return withLock(`${paths.key}.lock`, async () => {
     const current = await validUntil(paths.cert);
     if (current && current.getTime() - Date.now() > MIN_REMAINING_MS) return { ...paths, validBefore: current, reused: true };
 
+    if (!opts.serviceToken && signIn) opts = { ...opts, appToken: await signIn() };
     const { privateKey, raw } = generateEd25519();
     let res: Response;
     try {

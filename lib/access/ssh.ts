@@ -1,9 +1,10 @@
 // `access ssh`: the ProxyCommand. stdin/stdout are the SSH byte stream; nothing else may
 // touch stdout.
 import { bridge, dialApp, type DialOptions } from "./dial.ts";
+import { dialSignedIn, type SignInMode } from "./connect.ts";
 
-export async function proxyStdio(opts: DialOptions): Promise<void> {
-  const ws = await dialApp(opts);
+export async function proxyStdio(opts: DialOptions, signIn: SignInMode): Promise<void> {
+  const ws = opts.serviceToken ? await dialApp(opts) : await dialSignedIn(opts, signIn);
   const stdout = process.stdout;
   const b = bridge(
     ws,
@@ -28,9 +29,9 @@ export async function proxyStdio(opts: DialOptions): Promise<void> {
   try {
     await b.done;
   } finally {
-    // However the connection ended (a lost connector, an edge going away), ssh must see the
-    // stream end, and this process must not wait for more of its input.
-    stdout.end();
+    // The edge ended the connection (a normal end, or a revocation): stop reading stdin so the
+    // process exits now, not when ssh gets round to closing our stdin.
     stdin.cancel().catch(() => {});
   }
 }
+

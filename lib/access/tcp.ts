@@ -3,6 +3,7 @@ import type { Socket } from "bun";
 import { log } from "../cli/log.ts";
 import { usageError, configError } from "../cli/exit.ts";
 import { bridge, dialApp, type DialOptions } from "./dial.ts";
+import { dialSignedIn, type SignInMode } from "./connect.ts";
 
 interface Conn {
   out: Uint8Array[];
@@ -20,7 +21,9 @@ export function parseListenUrl(raw: string): { hostname: string; port: number } 
   return { hostname: u.hostname.replace(/^\[|\]$/g, ""), port };
 }
 
-export async function serveTcp(opts: DialOptions & { listen: string; signal: AbortSignal; onListening?(port: number): void }) {
+export async function serveTcp(opts: DialOptions & { listen: string; signal: AbortSignal; signIn?: SignInMode; onListening?(port: number): void }) {
+  // Without a service token each connection uses the signed-in person's app token.
+  const dial = () => (opts.serviceToken || !opts.signIn ? dialApp(opts) : dialSignedIn(opts, opts.signIn));
   const { hostname, port } = parseListenUrl(opts.listen);
   const flush = (s: Socket<Conn>) => {
     const c = s.data;
@@ -45,7 +48,7 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
         open(s) {
           s.data = { out: [], pending: [], ended: false, closed: false, sending: Promise.resolve() };
           s.setNoDelay(true);
-          dialApp(opts).then(
+          dial().then(
             (ws) => {
               if (s.data.closed) return ws.close(1000, "local connection gone");
               const b = bridge(ws, { write: (bytes) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => s.shutdown() }, opts.hostname);

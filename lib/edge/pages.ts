@@ -1,5 +1,5 @@
 // HTML the edge shows to browsers. Plain, accessible, no JavaScript.
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function page(title: string, body: string, status = 200): Response {
   const html = `<!doctype html>

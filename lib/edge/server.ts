@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { log } from "../cli/log.ts";
 import { configError } from "../cli/exit.ts";
 import { loadOrCreateCA, issueCert, type CA } from "../tls/ca.ts";
-import { Close } from "../wire/close.ts";
+import { Close, closeReason } from "../wire/close.ts";
 import { ResetCode, PROTOCOL_VERSION } from "../wire/frame.ts";
 import { createSession, DEFAULT_KEEPALIVE, KEEPALIVE_CLOSE, type Session, type Stream } from "../wire/mux.ts";
 import { parseHostPort } from "../cli/values.ts";
@@ -21,11 +21,17 @@ import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
 import { checkDownloadsDir, isDownloadPath, serveDownloads } from "./downloads.ts";
 import { openStore, type Store } from "../store/index.ts";
-import { ensureBootstrapAdminToken, findApp, listZones, verifyZoneCredential } from "../store/index.ts";
+import { ensureBootstrapAdminToken, findApp, listZones, pruneAudit, verifyZoneCredential } from "../store/index.ts";
 import { CONNECT_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
 import { handleSshCert } from "./ssh-cert.ts";
 import { sshCA } from "../store/index.ts";
 import { authorizeClient, type ClientAuth } from "./authorize.ts";
+import { identitySettings, type IdentitySettings } from "./config.ts";
+import { handleOAuth, METADATA_PATH, metadata, type SignInContext } from "./oauth.ts";
+import { handleSignInPages } from "./signin.ts";
+import { pinMailer } from "../auth/otp.ts";
+import { clientIp, parseTrustedProxies } from "./client-ip.ts";
+import { createSessionRegistry } from "./sessions.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -39,9 +45,21 @@ export interface EdgeOptions {
   /** HOST:PORT of a separate plain-HTTP listener for /metrics, /ready and /healthz. */
   metrics?: string;
   version?: string;
+  /** Sign-in: identity providers, SMTP, session lengths (lib/edge/config.ts). */
+  identity?: IdentitySettings;
   /** What /install.sh installs from: the output of `bun run build --all`. */
   downloadsDir?: string;
+  /** Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client; nobody else's is believed. */
+  trustedProxies?: readonly string[];
+  /** Let allowed clients through when their decision cannot be written to the audit (default: refuse them). */
+  auditFailOpen?: boolean;
+  /** How long audit records are kept (ms); 0 keeps them forever. Default 90 days. */
+  auditRetentionMs?: number;
 }
+
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+/** How often each node looks for access changes made elsewhere (another node, or while a session opened). */
+const ACCESS_POLL_MS = 500;
 
 export interface Edge {
   url: string;
@@ -90,6 +108,21 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     metrics.connectors.set(new Set(all.map((c) => c.id)).size);
     metrics.streamsOpen.set([...clients].filter((c) => c.data.stream).length);
   };
+  const trusted = parseTrustedProxies(opts.trustedProxies);
+  const sessions = createSessionRegistry(store);
+  sessions.watch(ACCESS_POLL_MS);
+  const retention = opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+  const prune = async () => {
+    try {
+      const n = await pruneAudit(store, Date.now() - retention);
+      if (n > 0) log.info(`audit: removed ${n} records older than the retention period`);
+    } catch (e) {
+      log.warn(`audit: pruning failed: ${(e as Error).message}`);
+    }
+  };
+  if (retention > 0) await prune();
+  const pruneTimer = retention > 0 ? setInterval(prune, Math.min(retention, 3_600_000)) : undefined;
+  pruneTimer?.unref?.();
   const ca: CA | undefined = opts.tls.mode === "self-signed" ? await loadOrCreateCA(opts.dataDir) : undefined;
   const scheme = opts.tls.mode === "off" ? "http" : "https";
 
@@ -115,18 +148,31 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     return entries;
   }
 
+  const identity = opts.identity ?? identitySettings({});
+  const signIn: SignInContext = { store, publicUrl: () => publicUrl!, caPem: ca?.certPem, identity, mailer: pinMailer(identity.smtp, identity.dev, () => new URL(publicUrl!).host) };
+  if (!signIn.mailer && identity.providers.some((p) => p.type === "otp")) log.warn("no SMTP is configured: sign-in by e-mail PIN will not work (configure smtp, or run with --dev to log PINs)");
+
   // ---- clients -------------------------------------------------------------------------
 
   function openClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
     if (d.reject?.code !== Close.unknownHost) metrics.decisions.inc({ decision: d.reject ? "deny" : "allow" });
-    if (d.reject) return ws.close(d.reject.code, d.reject.reason);
+    if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
+    sessions.start(d, {
+      counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
+      close(code, reason) {
+        d.stream?.reset(ResetCode.canceled, reason);
+        ws.close(code, closeReason(reason));
+      },
+    });
     const conn = registry.pick(d.host);
     if (!conn) {
       metrics.noConnector.inc();
-      return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
+      const reason = `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`;
+      void sessions.end(d.sessionId, reason);
+      return ws.close(Close.noConnector, closeReason(reason));
     }
-    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity });
+    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
     d.stream = stream;
     clients.add(ws);
     metrics.streams.inc();
@@ -140,6 +186,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     };
     clientKeepalive.add(d.watch);
     refresh();
+    // Tells the client it got through: before this, a close means "not let in" and the client
+    // may sign in and retry without having sent a byte.
+    ws.send("open");
     stream.onData = (bytes) => {
       metrics.bytes.inc({ direction: "to_client" }, bytes.byteLength);
       d.out.push(bytes);
@@ -151,6 +200,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       clients.delete(ws);
       if (d.watch) clientKeepalive.remove(d.watch);
       refresh();
+      void sessions.end(d.sessionId, code === ResetCode.normal ? "ended normally" : `the stream was reset: ${reason || `code ${code}`}`);
       if (code === ResetCode.normal) ws.close(Close.normal, "closed");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
@@ -247,26 +297,30 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const fetch = async (req: Request, srv: Server<WsData>): Promise<Response | undefined> => {
     const url = new URL(req.url);
     const host = hostOf(req);
-    const ip = srv.requestIP(req)?.address ?? "";
+    const ip = clientIp(srv.requestIP(req)?.address ?? "", req.headers.get("x-forwarded-for"), trusted);
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isEdgeHost(host)) {
       if (url.pathname === "/healthz") return new Response("ok\n");
       if (url.pathname === SSH_CA_PATH) return new Response((await sshCA(store)).publicKey + "\n", { headers: { "content-type": "text/plain" } });
-      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind });
+      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind, sessions });
       if (url.pathname === CONNECT_PATH && upgrade) {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
         return new Response("WebSocket upgrade failed\n", { status: 400 });
       }
       if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: opts.downloadsDir, publicUrl: publicUrl! });
       if (url.pathname === "/") return edgeHomePage();
+      const signInResponse = (await handleOAuth(req, url, signIn, ip)) ?? (await handleSignInPages(req, url, signIn, ip));
+      if (signInResponse) return signInResponse;
       return new Response("not found\n", { status: 404 });
     }
-    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip));
+    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen, purpose: "ssh-certificate" }));
     if (upgrade) {
-      const data: ClientData = { kind: "client", out: [], ...(await authorizeClient(store, req, host, ip)) };
+      const data: ClientData = { kind: "client", out: [], ...(await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen })) };
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
+    // A client that knows only the application's hostname finds the edge's sign-in here.
+    if (url.pathname === METADATA_PATH) return Response.json(metadata(publicUrl!), { headers: { "cache-control": "no-store" } });
     return (await findApp(store, host)) ? sshAppPage(host) : unknownHostPage(host);
   };
 
@@ -303,10 +357,13 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       if (d.kind === "client") {
         clients.delete(ws as ServerWebSocket<ClientData>);
         if (d.watch) clientKeepalive.remove(d.watch);
+        // 1006: the client's process ended without a close frame (ssh hangs up on its
+        // ProxyCommand as it exits, so this is also how many sessions end normally).
+        const how = code === 1000 || code === 1005 ? "" : code === 1006 ? " (it went away without closing)" : ` (${code}${reason ? ` ${reason}` : ""})`;
+        void sessions.end(d.sessionId, `the client disconnected${how}`);
         d.stream?.reset(ResetCode.canceled, "client disconnected");
         refresh();
-      }
-      else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
+      } else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
     },
   };
 
@@ -372,6 +429,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     async stop(graceMs = 0) {
       draining = true;
       metrics.draining.set(1);
+      if (pruneTimer) clearInterval(pruneTimer);
       // No new connections (connectors that move must land elsewhere), then go-away to
       // every connector while the client streams they carry run out.
       for (const s of servers) s.stop(false);
@@ -385,6 +443,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       while (live() > 0 && Date.now() < deadline) await Bun.sleep(50);
       if (clients.size > 0) log.warn(`grace period over: closing ${clients.size} client stream(s)`);
       else log.info("drained: every client stream ended and every connector moved; stopping");
+      await sessions.closeAll("the edge is shutting down");
       for (const s of servers) s.stop(true);
       admin?.stop();
       await store.close?.();

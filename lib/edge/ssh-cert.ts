@@ -13,7 +13,7 @@ const CLOCK_SKEW_MS = 60_000;
 
 const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "cache-control": "no-store" } });
 
-const STATUS: Record<number, number> = { [Close.unauthenticated]: 401, [Close.denied]: 403, [Close.unknownHost]: 404 };
+const STATUS: Record<number, number> = { [Close.unauthenticated]: 401, [Close.denied]: 403, [Close.unknownHost]: 404, [Close.unavailable]: 503 };
 
 /** The principal for an allowed subject, or a sentence saying why there is none. */
 async function principalFor(store: Store, auth: ClientAuth): Promise<string | { error: string }> {

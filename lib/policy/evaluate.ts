@@ -5,8 +5,8 @@
 // A policy matches when any include rule matches, no exclude rule matches and every
 // require rule matches; the first matching policy in `position` order decides; when none
 // matches, the answer is deny.
-import { BlockList, isIP } from "node:net";
 import { usageError } from "../cli/exit.ts";
+import { inRange, parseCidr } from "./cidr.ts";
 
 // Rule kinds are a closed union checked by the compiler, with one entry per kind in RULES
 // below: a new kind is a new member and a new entry.
@@ -50,26 +50,6 @@ export type Subject = {
 /** amr values that mean a second factor was used (RFC 8176). */
 const MFA_METHODS = new Set(["mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris", "retina", "vbm", "pop", "sc", "tel"]);
 
-/** `10.0.0.0/8`, `2001:db8::/32` or a single address; undefined if malformed. */
-function parseCidr(text: string): { address: string; prefix: number; family: "ipv4" | "ipv6" } | undefined {
-  const [address = "", bits] = text.split("/");
-  const v = isIP(address);
-  if (!v) return undefined;
-  const max = v === 4 ? 32 : 128;
-  const prefix = bits === undefined ? max : Number(bits);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) return undefined;
-  return { address, prefix, family: v === 4 ? "ipv4" : "ipv6" };
-}
-
-function inRange(cidr: string, ip: string | undefined): boolean {
-  const range = parseCidr(cidr);
-  const v = ip ? isIP(ip) : 0;
-  if (!range || !v) return false;
-  const list = new BlockList();
-  list.addSubnet(range.address, range.prefix, range.family);
-  return list.check(ip!, v === 4 ? "ipv4" : "ipv6");
-}
-
 const lower = (s: string | undefined) => s?.toLowerCase();
 
 /** A rule with one required, non-empty value, matched by `test`. */
@@ -82,6 +62,7 @@ function valued<K extends "email" | "domain" | "group" | "idp" | "ip">(kind: K, 
       if (problem) throw usageError(`the rule "${kind}:${value}" ${problem}, e.g. "${kind}:${example}"`);
       return { kind, value } as Extract<Rule, { kind: K }>;
     },
+    // Every kind named in K has a value; the compiler cannot see that through the Extract.
     format: (r) => `${kind}:${(r as { value: string }).value}`,
     matches: (r, s) => test((r as { value: string }).value, s),
   };
@@ -217,7 +198,7 @@ export function evaluate(policies: readonly Policy[], subject: Subject): Decisio
       return {
         allowed: false,
         policy: { id: p.id, name: p.name },
-        explanation: `denied: policy "${p.name}" has a rule of unknown kind "${e.message}" (upgrade this edge node)`,
+        explanation: `policy "${p.name}" has a rule of unknown kind "${e.message}"; upgrade this edge node`,
       };
     }
     if (!m) continue;
@@ -230,4 +211,12 @@ export function evaluate(policies: readonly Policy[], subject: Subject): Decisio
     };
   }
   return { allowed: false, explanation: `no policy allows ${describeSubject(subject)}` };
+}
+
+/**
+ * The sentence a client is told, and `edge policy test` prints: the explanation with the
+ * application in it. Nothing secret is in it: policy names, rule text, the subject's name.
+ */
+export function decisionMessage(host: string, d: Decision): string {
+  return d.policy && d.rule ? `access to ${host} ${d.explanation}` : `access to ${host} ${d.allowed ? "allowed" : "denied"}: ${d.explanation}`;
 }

@@ -54,6 +54,135 @@ export const MIGRATIONS: Migration[] = [
       `CREATE UNIQUE INDEX admin_tokens_name ON admin_tokens (name)`,
     ],
   },
+  {
+    version: 10,
+    name: "sign-in: users, org sessions, device codes, PINs, OIDC logins, zone admins, signing keys",
+    statements: [
+      `CREATE TABLE users (
+        email TEXT PRIMARY KEY,
+        idp TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_sign_in_at BIGINT NOT NULL
+      )`,
+      // One table for both kinds of org session: "browser" (the edge's cookie) and "cli"
+      // (the refresh token a client keeps in ~/.wicket/<edge>-session). Secrets only as hashes.
+      `CREATE TABLE org_sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        email TEXT NOT NULL,
+        idp TEXT NOT NULL,
+        groups TEXT NOT NULL,
+        amr TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT
+      )`,
+      `CREATE INDEX org_sessions_email ON org_sessions (email)`,
+      `CREATE TABLE device_codes (
+        id TEXT PRIMARY KEY,
+        code_hash TEXT NOT NULL UNIQUE,
+        user_code TEXT NOT NULL UNIQUE,
+        purpose TEXT NOT NULL,
+        app TEXT,
+        client_ip TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        session_id TEXT,
+        zone TEXT,
+        interval_ms BIGINT NOT NULL,
+        last_poll_at BIGINT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE pins (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        pin_hash TEXT NOT NULL,
+        browser_hash TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+      )`,
+      `CREATE INDEX pins_email ON pins (email, created_at)`,
+      `CREATE TABLE oidc_logins (
+        state_hash TEXT PRIMARY KEY,
+        idp TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        browser_hash TEXT NOT NULL,
+        return_to TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE zone_admins (
+        zone TEXT NOT NULL REFERENCES zones(name) ON DELETE CASCADE,
+        principal TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (zone, principal)
+      )`,
+      `CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        retired_at BIGINT
+      )`,
+    ],
+  },
+  // 20–29: access policies, audit and revocation (issue 8).
+  {
+    version: 20,
+    name: "session length per application, audit, user revocations, access revision",
+    statements: [
+      // NULL: the edge's default session length.
+      `ALTER TABLE apps ADD COLUMN session_length_ms BIGINT`,
+      // One row per decision, session end or admin action; columns a kind does not use are NULL.
+      `CREATE TABLE audit (
+        id TEXT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        allowed INTEGER,
+        identity TEXT,
+        email TEXT,
+        token_id TEXT,
+        host TEXT,
+        app TEXT,
+        ip TEXT,
+        policy_id TEXT,
+        policy_name TEXT,
+        rule TEXT,
+        reason TEXT,
+        session_id TEXT,
+        bytes_to_origin BIGINT,
+        bytes_to_client BIGINT,
+        duration_ms BIGINT,
+        actor TEXT,
+        action TEXT,
+        target TEXT
+      )`,
+      `CREATE INDEX audit_at ON audit (at)`,
+      `CREATE INDEX audit_email ON audit (email)`,
+      `CREATE INDEX audit_host ON audit (host)`,
+      `CREATE INDEX audit_session ON audit (session_id)`,
+      // Credentials of a user issued before revoked_before are refused.
+      `CREATE TABLE user_revocations (
+        email TEXT PRIMARY KEY,
+        revoked_before BIGINT NOT NULL,
+        revoked_by TEXT
+      )`,
+      // Bumped by every change that can take access away (policies, tokens, users, apps):
+      // every edge node polls it and re-checks its live sessions when it moves.
+      `CREATE TABLE access_revision (
+        id INTEGER PRIMARY KEY,
+        revision BIGINT NOT NULL
+      )`,
+      `INSERT INTO access_revision (id, revision) VALUES (1, 0)`,
+    ],
+  },
   // 30–39: short-lived SSH certificates (issue 4).
   {
     version: 30,

@@ -96,6 +96,13 @@ export function currentUser(): string {
   return name;
 }
 
+/** A Unix user for certificate tests, unlocked (`*`): sshd without PAM refuses locked accounts. */
+export async function ensureUnixUser(name: string): Promise<void> {
+  if ((await run(["id", "-u", name])).code === 0) return;
+  expectExit(await run(["useradd", "-m", "-s", "/bin/sh", name]));
+  expectExit(await run(["usermod", "-p", "*", name]));
+}
+
 async function keygen(path: string, comment: string): Promise<void> {
   expectExit(await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path]));
 }

@@ -1,0 +1,24 @@
+// Dialing an application as a signed-in person: with the cached (or freshly minted) app
+// token; when the edge refuses that token, it is deleted and there is one new sign-in, and
+// one more dial, never a loop.
+import { log } from "../cli/log.ts";
+import { Close } from "../wire/close.ts";
+import { ClosedError, dialApp, type DialOptions } from "./dial.ts";
+import { deleteAppToken } from "./files.ts";
+import type { BrowserMode } from "./oauth.ts";
+import { appToken } from "./signin.ts";
+
+export type SignInMode = { browser: BrowserMode; signal?: AbortSignal };
+
+export async function dialSignedIn(opts: DialOptions, mode: SignInMode): Promise<WebSocket> {
+  const first = await appToken({ hostname: opts.hostname, edge: opts.edge, ca: opts.ca, browser: mode.browser, signal: mode.signal });
+  try {
+    return await dialApp({ ...opts, appToken: first });
+  } catch (e) {
+    if (!(e instanceof ClosedError) || e.code !== Close.unauthenticated) throw e;
+    log.info(`${e.message}`);
+    deleteAppToken(opts.hostname);
+  }
+  const second = await appToken({ hostname: opts.hostname, edge: opts.edge, ca: opts.ca, browser: mode.browser, signal: mode.signal, refused: first });
+  return dialApp({ ...opts, appToken: second });
+}

@@ -1,0 +1,97 @@
+// The client's files under ~/.wicket: app tokens and org sessions, written atomically with
+// mode 0600 in directories of mode 0700, read back tolerantly (a damaged file is no file).
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { appTokenPath, orgSessionPath, tokensDir, wicketHome } from "../paths.ts";
+
+/** Seconds of validity a cached token must still have to be used: a connection needs a moment. */
+const MIN_LEFT_S = 30;
+
+export function writePrivate(path: string, text: string): void {
+  mkdirSync(wicketHome(), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600); // the umask may have narrowed it further, never widened; make it exact
+  renameSync(tmp, path);
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** A JWT's claims, unverified: the client only needs to know when its own token expires. */
+export function jwtClaims(token: string): { exp?: number; email?: string; aud?: string | string[] } | undefined {
+  const part = token.split(".")[1];
+  if (!part) return undefined;
+  try {
+    return JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+export function isFresh(token: string, now = Date.now()): boolean {
+  const exp = jwtClaims(token)?.exp;
+  return typeof exp === "number" && exp * 1000 > now + MIN_LEFT_S * 1000;
+}
+
+/** The cached app token for `hostname` when it is still good for a while. */
+export function readAppToken(hostname: string): string | undefined {
+  const t = readText(appTokenPath(hostname))?.trim();
+  return t && isFresh(t) ? t : undefined;
+}
+
+export const saveAppToken = (hostname: string, token: string) => writePrivate(appTokenPath(hostname), token + "\n");
+export const deleteAppToken = (hostname: string) => rmSync(appTokenPath(hostname), { force: true });
+
+export type OrgSessionFile = { issuer: string; refresh_token: string; email?: string; expires_at?: number };
+
+export function readOrgSession(issuer: string): OrgSessionFile | undefined {
+  const text = readText(orgSessionPath(issuer));
+  if (!text) return undefined;
+  try {
+    const s = JSON.parse(text) as OrgSessionFile;
+    if (s.issuer !== issuer || typeof s.refresh_token !== "string") return undefined;
+    if (typeof s.expires_at === "number" && s.expires_at <= Date.now()) return undefined;
+    return s;
+  } catch {
+    return undefined;
+  }
+}
+
+export const saveOrgSession = (s: OrgSessionFile) => writePrivate(orgSessionPath(s.issuer), JSON.stringify(s, null, 2) + "\n");
+export const deleteOrgSession = (issuer: string) => rmSync(orgSessionPath(issuer), { force: true });
+
+/** Every org session file, for `logout` without a hostname. */
+export function allOrgSessions(): { path: string; session?: OrgSessionFile }[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(wicketHome()).filter((n) => n.endsWith("-session"));
+  } catch {
+    return [];
+  }
+  return names.map((n) => {
+    const path = join(wicketHome(), n);
+    try {
+      return { path, session: JSON.parse(readFileSync(path, "utf8")) as OrgSessionFile };
+    } catch {
+      return { path };
+    }
+  });
+}
+
+/** Every cached app token file. */
+export function allAppTokenFiles(): string[] {
+  try {
+    return readdirSync(tokensDir())
+      .filter((n) => n.endsWith(".jwt"))
+      .map((n) => join(tokensDir(), n));
+  } catch {
+    return [];
+  }
+}

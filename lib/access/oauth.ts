@@ -1,0 +1,160 @@
+// The client side of the edge's OAuth endpoints: find them (RFC 8414 metadata), run the
+// Device Authorization Grant (RFC 8628) and use a refresh token to mint an app token for a
+// resource (RFC 8707). Every failure becomes one sentence and an exit code.
+import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
+import { log } from "../cli/log.ts";
+import { openBrowser } from "./browser.ts";
+
+export const CLIENT_ID = "wicket";
+const METADATA_PATH = "/.well-known/oauth-authorization-server";
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+
+export type ServerMetadata = { issuer: string; device_authorization_endpoint: string; token_endpoint: string; revocation_endpoint?: string };
+
+export type TokenResponse = {
+  access_token: string;
+  token_type: string;
+  expires_in?: number;
+  refresh_token?: string;
+  refresh_token_expires_in?: number;
+  email?: string;
+  zone?: string;
+};
+
+type OAuthErrorBody = { error?: string; error_description?: string };
+
+/** What a browser sign-in prints and opens. */
+export type BrowserMode = "open" | "print";
+
+async function request(url: string, ca: string | undefined, init: RequestInit = {}): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, redirect: "error", ...(ca ? { tls: { ca } } : {}) } as RequestInit);
+  } catch (e) {
+    const m = (e as Error).message ?? String(e);
+    const code = (e as { code?: string }).code ?? "";
+    if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO|ALTNAME|HOSTNAME/i.test(code + m)) throw unreachableError(`cannot verify the TLS certificate of ${new URL(url).host} (${code || m}); if the edge uses its own CA, pass it with --ca-file`);
+    throw unreachableError(`cannot reach ${new URL(url).host} (${code || m}); is the edge running and --edge right?`);
+  }
+}
+
+const form = (fields: Record<string, string>): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+  body: new URLSearchParams(fields).toString(),
+});
+
+/** The edge's OAuth metadata, from `base` (the edge's URL, or `https://<application hostname>`). */
+export async function discover(base: string, ca?: string): Promise<ServerMetadata> {
+  const url = new URL(METADATA_PATH, base).href;
+  const res = await request(url, ca, { headers: { accept: "application/json" } });
+  let m: Partial<ServerMetadata> | undefined;
+  try {
+    m = res.ok ? ((await res.json()) as Partial<ServerMetadata>) : undefined;
+  } catch {
+    m = undefined;
+  }
+  if (!m || typeof m.issuer !== "string" || typeof m.token_endpoint !== "string" || typeof m.device_authorization_endpoint !== "string") {
+    throw unreachableError(`${new URL(base).host} does not offer browser sign-in (no OAuth metadata at ${METADATA_PATH}); is this a wicket edge?`);
+  }
+  // The refresh token goes to these endpoints: they must belong to the issuer.
+  const origin = new URL(m.issuer).origin;
+  for (const e of [m.token_endpoint, m.device_authorization_endpoint, m.revocation_endpoint]) {
+    if (e !== undefined && new URL(e).origin !== origin) throw unreachableError(`the edge's OAuth metadata points outside ${origin}; refusing to use it`);
+  }
+  return m as ServerMetadata;
+}
+
+async function oauthJson(res: Response): Promise<TokenResponse & OAuthErrorBody> {
+  try {
+    return (await res.json()) as TokenResponse & OAuthErrorBody;
+  } catch {
+    throw temporaryError(`the edge answered ${res.status} ${res.statusText} without a JSON body; try again`);
+  }
+}
+
+/** An app token for `hostname` from an org session: ok, or why not. */
+export async function refreshGrant(meta: ServerMetadata, refreshToken: string, hostname: string, ca?: string): Promise<{ token: TokenResponse } | { error: string; description: string }> {
+  const res = await request(meta.token_endpoint, ca, form({ grant_type: "refresh_token", client_id: CLIENT_ID, refresh_token: refreshToken, resource: `https://${hostname}` }));
+  const body = await oauthJson(res);
+  if (res.ok && body.access_token) return { token: body };
+  return { error: body.error ?? `http ${res.status}`, description: body.error_description ?? `the edge refused (${res.status})` };
+}
+
+export async function revokeToken(meta: ServerMetadata, token: string, ca?: string): Promise<void> {
+  if (!meta.revocation_endpoint) return;
+  await request(meta.revocation_endpoint, ca, form({ token, token_type_hint: "refresh_token", client_id: CLIENT_ID }));
+}
+
+export type DeviceFlowOptions = {
+  scope: "app" | "tunnel";
+  /** For "app": the application hostname. */
+  hostname?: string;
+  ca?: string;
+  browser: BrowserMode;
+  /** What the sign-in is for, in the prompt: "ssh.example.com", "a zone credential". */
+  what: string;
+  signal?: AbortSignal;
+};
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        reject(temporaryError("sign-in interrupted"));
+      },
+      { once: true },
+    );
+  });
+
+/**
+ * RFC 8628 from the device's side: ask for a code, show it (stderr: stdout may be an SSH
+ * stream) and open the browser, then poll until the person has approved or refused.
+ */
+export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Promise<TokenResponse> {
+  const fields: Record<string, string> = { client_id: CLIENT_ID, scope: o.scope };
+  if (o.hostname) fields.resource = `https://${o.hostname}`;
+  const res = await request(meta.device_authorization_endpoint, o.ca, form(fields));
+  const d = (await oauthJson(res)) as unknown as { device_code?: string; user_code?: string; verification_uri?: string; verification_uri_complete?: string; expires_in?: number; interval?: number } & OAuthErrorBody;
+  if (!res.ok || !d.device_code || !d.user_code || !d.verification_uri) {
+    const why = d.error_description ?? `the edge answered ${res.status}`;
+    throw d.error === "invalid_target" ? configError(why) : temporaryError(`cannot start the sign-in: ${why}`);
+  }
+  const url = d.verification_uri_complete ?? d.verification_uri;
+  process.stderr.write(`To sign in for ${o.what}, open this page and check that it shows the code ${d.user_code}:\n  ${url}\n`);
+  if (o.browser === "open" && !openBrowser(url)) process.stderr.write("(no browser could be opened here: open the page on any device)\n");
+
+  let interval = Math.max(1, d.interval ?? 5) * 1000;
+  const deadline = Date.now() + (d.expires_in ?? 600) * 1000;
+  let failures = 0;
+  for (;;) {
+    await sleep(interval, o.signal);
+    let r: Response;
+    try {
+      r = await request(meta.token_endpoint, o.ca, form({ grant_type: DEVICE_GRANT, device_code: d.device_code, client_id: CLIENT_ID }));
+    } catch (e) {
+      // The edge restarting while the person signs in should not lose the sign-in.
+      if (++failures >= 5 || Date.now() > deadline) throw e;
+      log.debug(`polling the edge failed: ${(e as Error).message}`);
+      continue;
+    }
+    failures = 0;
+    const body = await oauthJson(r);
+    if (r.ok && body.access_token) return body;
+    switch (body.error) {
+      case "authorization_pending":
+        continue;
+      case "slow_down":
+        interval += 5_000;
+        continue;
+      case "access_denied":
+        throw deniedError(body.error_description ?? "the sign-in was denied");
+      case "expired_token":
+        throw deniedError(body.error_description ?? "the sign-in code expired before it was confirmed; run the command again");
+      default:
+        throw deniedError(`the sign-in failed: ${body.error_description ?? body.error ?? `the edge answered ${r.status}`}`);
+    }
+  }
+}

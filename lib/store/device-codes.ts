@@ -1,0 +1,113 @@
+// Device codes of the OAuth 2.0 Device Authorization Grant (RFC 8628). The client holds the
+// device code (a secret: only its hash is stored) and polls; the person types or follows the
+// short user code in a browser and approves. A code is redeemed at most once.
+import { hashSecret, randomId, randomSecret } from "../auth/secret.ts";
+import type { Store } from "./open.ts";
+import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
+
+export type DevicePurpose = "app" | "tunnel";
+export type DeviceStatus = "pending" | "approved" | "denied" | "consumed";
+
+export type DeviceCode = {
+  id: string;
+  userCode: string;
+  purpose: DevicePurpose;
+  /** The application hostname an "app" code asks a token for. */
+  app?: string;
+  clientIp: string;
+  status: DeviceStatus;
+  /** Why it was denied: the sentence the browser showed, for the client to print. */
+  reason?: string;
+  /** The browser session that approved it. */
+  sessionId?: string;
+  /** The zone picked for a "tunnel" code. */
+  zone?: string;
+  intervalMs: number;
+  lastPollAt?: number;
+  createdAt: number;
+  expiresAt: number;
+};
+
+const toDevice = (r: any): DeviceCode => {
+  const d: DeviceCode = { id: r.id, userCode: r.user_code, purpose: r.purpose, clientIp: r.client_ip, status: r.status, intervalMs: ms(r.interval_ms), createdAt: ms(r.created_at), expiresAt: ms(r.expires_at) };
+  if (r.app) d.app = r.app;
+  if (r.reason) d.reason = r.reason;
+  if (r.session_id) d.sessionId = r.session_id;
+  if (r.zone) d.zone = r.zone;
+  const last = msOrUndefined(r.last_poll_at);
+  if (last !== undefined) d.lastPollAt = last;
+  return d;
+};
+
+// RFC 8628 6.1: no vowels (no words), no look-alikes; 20^8 ≈ 2.6e10 codes.
+const USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ";
+
+function randomUserCode(): string {
+  const out: string[] = [];
+  while (out.length < 8) {
+    for (const b of crypto.getRandomValues(new Uint8Array(16))) {
+      if (b >= 240) continue; // 240 = 12 * 20: keeps the choice uniform
+      out.push(USER_CODE_ALPHABET[b % 20]!);
+      if (out.length === 8) break;
+    }
+  }
+  return `${out.slice(0, 4).join("")}-${out.slice(4).join("")}`;
+}
+
+/** Normalises what a person typed: case, spaces and dashes do not matter. */
+export function normalizeUserCode(input: string): string | undefined {
+  const s = String(input ?? "").toUpperCase().replace(/[\s-]/g, "");
+  if (s.length !== 8 || [...s].some((c) => !USER_CODE_ALPHABET.includes(c))) return undefined;
+  return `${s.slice(0, 4)}-${s.slice(4)}`;
+}
+
+/** A new pending code; `deviceCode` is the client's secret and is not stored. */
+export async function createDeviceCode(store: Store, d: { purpose: DevicePurpose; app?: string; clientIp: string; lifetimeMs: number; intervalMs: number }): Promise<DeviceCode & { deviceCode: string }> {
+  const id = randomId("wkd_");
+  const deviceCode = randomSecret();
+  const createdAt = Date.now();
+  const expiresAt = createdAt + d.lifetimeMs;
+  // Stale codes go here rather than in a timer: every new code sweeps the expired ones.
+  await store.sql`DELETE FROM device_codes WHERE expires_at < ${createdAt - 3_600_000}`;
+  for (let attempt = 0; ; attempt++) {
+    const userCode = randomUserCode();
+    try {
+      await store.sql`INSERT INTO device_codes (id, code_hash, user_code, purpose, app, client_ip, status, interval_ms, created_at, expires_at)
+        VALUES (${id}, ${hashSecret(deviceCode)}, ${userCode}, ${d.purpose}, ${d.app ?? null}, ${d.clientIp}, ${"pending"}, ${d.intervalMs}, ${createdAt}, ${expiresAt})`;
+      return { id, userCode, purpose: d.purpose, app: d.app, clientIp: d.clientIp, status: "pending", intervalMs: d.intervalMs, createdAt, expiresAt, deviceCode };
+    } catch (e) {
+      if (!isUniqueViolation(e) || attempt >= 5) throw e;
+    }
+  }
+}
+
+export async function findDeviceByUserCode(store: Store, userCode: string): Promise<DeviceCode | undefined> {
+  const code = normalizeUserCode(userCode);
+  if (!code) return undefined;
+  const [row] = await store.sql`SELECT * FROM device_codes WHERE user_code = ${code}`;
+  return row ? toDevice(row) : undefined;
+}
+
+export async function findDeviceByCode(store: Store, deviceCode: string): Promise<DeviceCode | undefined> {
+  if (typeof deviceCode !== "string" || !deviceCode) return undefined;
+  const [row] = await store.sql`SELECT * FROM device_codes WHERE code_hash = ${hashSecret(deviceCode)}`;
+  return row ? toDevice(row) : undefined;
+}
+
+/** Settles a pending code; false when it was no longer pending (settled in another tab). */
+export async function settleDeviceCode(store: Store, id: string, s: { status: "approved" | "denied"; sessionId: string; reason?: string; zone?: string }): Promise<boolean> {
+  const rows = await store.sql`UPDATE device_codes SET status = ${s.status}, session_id = ${s.sessionId}, reason = ${s.reason ?? null}, zone = ${s.zone ?? null}
+    WHERE id = ${id} AND status = ${"pending"} AND expires_at > ${Date.now()} RETURNING id`;
+  return rows.length === 1;
+}
+
+/** Records a poll, and the interval in force from now on (slow_down raises it). */
+export async function recordPoll(store: Store, id: string, intervalMs: number): Promise<void> {
+  await store.sql`UPDATE device_codes SET last_poll_at = ${Date.now()}, interval_ms = ${intervalMs} WHERE id = ${id}`;
+}
+
+/** Marks an approved code redeemed; false when another poll redeemed it first. */
+export async function consumeDeviceCode(store: Store, id: string): Promise<boolean> {
+  const rows = await store.sql`UPDATE device_codes SET status = ${"consumed"} WHERE id = ${id} AND status = ${"approved"} RETURNING id`;
+  return rows.length === 1;
+}

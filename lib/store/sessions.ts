@@ -1,0 +1,70 @@
+// Users and org sessions. A sign-in (one-time PIN or OpenID Connect) makes a "browser"
+// session, the edge's cookie; a device flow approved in that browser makes a "cli" session,
+// the refresh token a client keeps to mint app tokens without a browser. Both end when the
+// browser sign-in would have: a CLI session never outlives the sign-in that approved it.
+import { hashSecret, joinIdSecret, randomId, randomSecret, splitIdSecret, verifySecret } from "../auth/secret.ts";
+import type { Store } from "./open.ts";
+import { ms, msOrUndefined } from "./open.ts";
+
+export const SESSION_ID_PREFIX = "wks_";
+
+export type SessionKind = "browser" | "cli";
+
+/** Who signed in, as the policy evaluator sees it (lib/policy Subject, less the IP). */
+export type Identity = { email: string; idp: string; groups: string[]; amr: string[] };
+
+export type OrgSession = Identity & { id: string; kind: SessionKind; ip: string; createdAt: number; expiresAt: number; revokedAt?: number };
+
+const toSession = (r: any): OrgSession => {
+  const s: OrgSession = {
+    id: r.id,
+    kind: r.kind,
+    email: r.email,
+    idp: r.idp,
+    groups: JSON.parse(r.groups),
+    amr: JSON.parse(r.amr),
+    ip: r.ip,
+    createdAt: ms(r.created_at),
+    expiresAt: ms(r.expires_at),
+  };
+  const revokedAt = msOrUndefined(r.revoked_at);
+  if (revokedAt !== undefined) s.revokedAt = revokedAt;
+  return s;
+};
+
+/** Records a sign-in: the user's row is made on the first one. */
+export async function recordSignIn(store: Store, email: string, idp: string): Promise<void> {
+  const now = Date.now();
+  const [row] = await store.sql`SELECT email FROM users WHERE email = ${email}`;
+  if (row) await store.sql`UPDATE users SET idp = ${idp}, last_sign_in_at = ${now} WHERE email = ${email}`;
+  else await store.sql`INSERT INTO users (email, idp, created_at, last_sign_in_at) VALUES (${email}, ${idp}, ${now}, ${now}) ON CONFLICT (email) DO NOTHING`;
+}
+
+/** A new session; `token` (`<id>.<secret>`) is the only copy there will be. */
+export async function createSession(store: Store, s: Identity & { kind: SessionKind; ip: string; expiresAt: number }): Promise<OrgSession & { token: string }> {
+  const id = randomId(SESSION_ID_PREFIX, 12);
+  const secret = randomSecret();
+  const createdAt = Date.now();
+  await store.sql`INSERT INTO org_sessions (id, secret_hash, kind, email, idp, groups, amr, ip, created_at, expires_at)
+    VALUES (${id}, ${hashSecret(secret)}, ${s.kind}, ${s.email}, ${s.idp}, ${JSON.stringify(s.groups)}, ${JSON.stringify(s.amr)}, ${s.ip}, ${createdAt}, ${s.expiresAt})`;
+  return { id, kind: s.kind, email: s.email, idp: s.idp, groups: s.groups, amr: s.amr, ip: s.ip, createdAt, expiresAt: s.expiresAt, token: joinIdSecret(id, secret) };
+}
+
+/** The live (not expired, not revoked) session of this kind that `token` is. */
+export async function verifySession(store: Store, token: string | undefined, kind: SessionKind): Promise<OrgSession | undefined> {
+  const parts = token ? splitIdSecret(token.trim()) : undefined;
+  if (!parts || !parts.id.startsWith(SESSION_ID_PREFIX)) return undefined;
+  const [row] = await store.sql`SELECT * FROM org_sessions WHERE id = ${parts.id} AND kind = ${kind} AND revoked_at IS NULL AND expires_at > ${Date.now()}`;
+  if (!row || !verifySecret(parts.secret, row.secret_hash)) return undefined;
+  return toSession(row);
+}
+
+export async function getSession(store: Store, id: string): Promise<OrgSession | undefined> {
+  const [row] = await store.sql`SELECT * FROM org_sessions WHERE id = ${id}`;
+  return row ? toSession(row) : undefined;
+}
+
+/** Ends a session (sign-out, logout); its app tokens are refused from then on by whoever checks `sid`. */
+export async function revokeSession(store: Store, id: string): Promise<void> {
+  await store.sql`UPDATE org_sessions SET revoked_at = ${Date.now()} WHERE id = ${id} AND revoked_at IS NULL`;
+}

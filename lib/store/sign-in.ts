@@ -1,0 +1,87 @@
+// Short-lived state of a sign-in in progress: one-time PINs sent by e-mail, and the state,
+// nonce and PKCE verifier of an OpenID Connect login. Each is bound to the browser that
+// started it (a hash of its CSRF cookie), so a PIN or a callback cannot be used elsewhere.
+import { createHash, timingSafeEqual } from "node:crypto";
+import { hashSecret, randomId } from "../auth/secret.ts";
+import type { Store } from "./open.ts";
+import { ms } from "./open.ts";
+
+/** Wrong guesses a PIN takes before it is locked. */
+export const PIN_ATTEMPTS = 5;
+
+const pinHash = (id: string, pin: string) => createHash("sha256").update(`${id}:${pin}`).digest("hex");
+
+function sameHex(a: string, b: string): boolean {
+  const x = Buffer.from(a, "hex");
+  const y = Buffer.from(b, "hex");
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** A uniformly random 6-digit PIN. */
+export function randomPin(): string {
+  for (;;) {
+    const n = crypto.getRandomValues(new Uint32Array(1))[0]!;
+    if (n < 4_294_000_000) return String(n % 1_000_000).padStart(6, "0"); // 4_294_000_000 is a multiple of 10^6
+  }
+}
+
+/** PINs sent to this address since `since`, for rate limiting. */
+export async function countRecentPins(store: Store, email: string, since: number): Promise<number> {
+  const [row] = await store.sql`SELECT COUNT(*) AS n FROM pins WHERE email = ${email} AND created_at > ${since}`;
+  return Number(row.n);
+}
+
+export async function createPin(store: Store, email: string, browser: string, lifetimeMs: number): Promise<{ id: string; pin: string; expiresAt: number }> {
+  const id = randomId("wkp_", 12);
+  const pin = randomPin();
+  const now = Date.now();
+  await store.sql`DELETE FROM pins WHERE expires_at < ${now - 86_400_000}`;
+  await store.sql`INSERT INTO pins (id, email, pin_hash, browser_hash, attempts, created_at, expires_at)
+    VALUES (${id}, ${email}, ${pinHash(id, pin)}, ${hashSecret(browser)}, ${0}, ${now}, ${now + lifetimeMs})`;
+  return { id, pin, expiresAt: now + lifetimeMs };
+}
+
+export type PinResult = { ok: true; email: string } | { ok: false; why: "wrong"; left: number; email: string } | { ok: false; why: "locked" | "expired" | "used" | "unknown" };
+
+/**
+ * Checks a PIN. Every attempt is counted first, in one statement, so parallel guesses
+ * cannot get past the limit; the fifth wrong one locks the PIN for good.
+ */
+export async function verifyPin(store: Store, id: string, pin: string, browser: string): Promise<PinResult> {
+  const now = Date.now();
+  const [row] = await store.sql`UPDATE pins SET attempts = attempts + 1
+    WHERE id = ${id} AND attempts < ${PIN_ATTEMPTS} AND used_at IS NULL AND expires_at > ${now}
+    RETURNING email, pin_hash, browser_hash, attempts`;
+  if (!row) {
+    const [r] = await store.sql`SELECT attempts, used_at, expires_at FROM pins WHERE id = ${id}`;
+    if (!r) return { ok: false, why: "unknown" };
+    if (r.used_at !== null && r.used_at !== undefined) return { ok: false, why: "used" };
+    if (Number(r.attempts) >= PIN_ATTEMPTS) return { ok: false, why: "locked" };
+    return { ok: false, why: ms(r.expires_at) <= now ? "expired" : "unknown" };
+  }
+  // A PIN from another browser counts as a wrong guess: it is not this browser's to use.
+  const good = sameHex(row.browser_hash, hashSecret(browser)) && /^\d{6}$/.test(pin) && sameHex(row.pin_hash, pinHash(id, pin));
+  if (!good) {
+    const left = PIN_ATTEMPTS - Number(row.attempts);
+    return left > 0 ? { ok: false, why: "wrong", left, email: row.email } : { ok: false, why: "locked" };
+  }
+  const used = await store.sql`UPDATE pins SET used_at = ${now} WHERE id = ${id} AND used_at IS NULL RETURNING id`;
+  return used.length === 1 ? { ok: true, email: row.email } : { ok: false, why: "used" };
+}
+
+export type OidcLogin = { idp: string; nonce: string; codeVerifier: string; returnTo: string };
+
+export async function saveOidcLogin(store: Store, state: string, browser: string, l: OidcLogin, lifetimeMs: number): Promise<void> {
+  const now = Date.now();
+  await store.sql`DELETE FROM oidc_logins WHERE expires_at < ${now}`;
+  await store.sql`INSERT INTO oidc_logins (state_hash, idp, nonce, code_verifier, browser_hash, return_to, created_at, expires_at)
+    VALUES (${hashSecret(state)}, ${l.idp}, ${l.nonce}, ${l.codeVerifier}, ${hashSecret(browser)}, ${l.returnTo}, ${now}, ${now + lifetimeMs})`;
+}
+
+/** The login that `state` started in this browser, removed so it can be completed once. */
+export async function takeOidcLogin(store: Store, state: string, browser: string): Promise<OidcLogin | undefined> {
+  if (!state) return undefined;
+  const [row] = await store.sql`DELETE FROM oidc_logins WHERE state_hash = ${hashSecret(state)} RETURNING *`;
+  if (!row || ms(row.expires_at) < Date.now() || !sameHex(row.browser_hash, hashSecret(browser))) return undefined;
+  return { idp: row.idp, nonce: row.nonce, codeVerifier: row.code_verifier, returnTo: row.return_to };
+}

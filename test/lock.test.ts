@@ -1,0 +1,38 @@
+// The lock file that makes twenty parallel ssh sign in once (lib/cli/lock.ts): holders take
+// turns, and a lock left by a process that crashed is taken over at once.
+import { expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { withLock } from "../lib/cli/lock.ts";
+import { tempDir } from "./helpers/tmp.ts";
+
+test("holders take turns: the second starts after the first has finished", async () => {
+  await using dir = await tempDir();
+  const path = dir.join("edge-session.lock");
+  const order: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const first = withLock(path, async () => {
+    order.push("first in");
+    await held;
+    order.push("first out");
+  });
+  while (!existsSync(path)) await new Promise((r) => setTimeout(r, 5));
+  const second = withLock(path, async () => void order.push("second in"));
+  await new Promise((r) => setTimeout(r, 100)); // the second has had time to get in, if the lock did not stop it
+  expect(order).toEqual(["first in"]);
+  release();
+  await Promise.all([first, second]);
+  expect(order).toEqual(["first in", "first out", "second in"]);
+  expect(existsSync(path)).toBe(false);
+});
+
+test("a lock whose process is gone is taken over at once", async () => {
+  await using dir = await tempDir();
+  const path = dir.join("edge-session.lock");
+  const dead = Bun.spawn(["true"]);
+  await dead.exited;
+  writeFileSync(path, String(dead.pid));
+  const started = performance.now();
+  expect(await withLock(path, async () => "mine", 5_000)).toBe("mine");
+  expect(performance.now() - started).toBeLessThan(2_000);
+});
