@@ -7,7 +7,7 @@ import { startConnector } from "./helpers/connector.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
 import { metricsUrl, ready, scrape, scrapeUntil } from "./helpers/metrics.ts";
 import { freePort } from "./helpers/ports.ts";
-import { run, spawnProc, type Proc } from "./helpers/proc.ts";
+import { expectExit, run, spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type SshClient, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, WICKET, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
@@ -72,7 +72,7 @@ describe("connections come back by themselves", () => {
     for (const s of cutOff) expect(s.exitCode).toBe(255);
 
     // new sessions succeed at once, on the three connections left
-    const fresh = await Promise.all([0, 1, 2, 3].map((i) => run(["ssh", ...client.args, HOST, `echo fresh-${i}`])));
+    const fresh = await Promise.all([0, 1, 2, 3].map((i) => ssh(client, HOST, `echo fresh-${i}`)));
     fresh.forEach((r, i) => expect(r.stdout).toBe(`fresh-${i}\n`));
 
     // the six others never noticed
@@ -122,7 +122,7 @@ describe("connections come back by themselves", () => {
     expect(e.get("wicket_edge_connector_disconnects_total", { reason: "keepalive" }) - before.get("wicket_edge_connector_disconnects_total", { reason: "keepalive" })).toBe(1);
     console.error(`stall: connector declared the connection dead after ${(detected / 1000).toFixed(1)} s and replaced it after ${(replaced / 1000).toFixed(1)} s; the edge dropped it after ${(edgeDetected / 1000).toFixed(1)} s`);
     expect((await scrape(t.metrics)).get("wicket_tunnel_connections_lost_total", { reason: "keepalive" })).toBe(1);
-    const r = await run(["ssh", ...client.args, HOST, "echo after-stall"]);
+    const r = await ssh(client, HOST, "echo after-stall");
     expect(r.stdout).toBe("after-stall\n");
   }, 60_000);
 
@@ -145,7 +145,7 @@ describe("the edge dies and comes back", () => {
     const tok = await first.app("kill.site.test");
     await using t = await startConnector(first, ["--hostname", "kill.site.test", "--url", origin(), "--ha-connections", "2"], { wait: 2 });
     const c = await sshd.client("kill.site.test", { proxyCommand: first.proxyCommand(tok) });
-    expect((await run(["ssh", ...c.args, "kill.site.test", "echo before"])).stdout).toBe("before\n");
+    expect((await ssh(c, "kill.site.test", "echo before")).stdout).toBe("before\n");
 
     first.proc.kill("SIGKILL");
     expect(await first.proc.exited).toBe(137);
@@ -155,7 +155,7 @@ describe("the edge dies and comes back", () => {
     await using second = await startEdge({ dir: own, port });
     const back = performance.now();
     await t.registered(2, 35_000);
-    const r = await run(["ssh", ...c.args, "kill.site.test", "echo after"]);
+    const r = await ssh(c, "kill.site.test", "echo after");
     const elapsed = performance.now() - back;
     expect(r.stdout).toBe("after\n");
     // full jitter never waits longer than the cap (30 s) between attempts
@@ -196,7 +196,7 @@ describe("SIGTERM drains", () => {
     expect(await ready(holder.metrics)).toMatchObject({ status: 503, body: { ready: false, status: "draining" } });
 
     // new sessions go to the other connector while the first one drains
-    for (let i = 0; i < 3; i++) expect((await run(["ssh", ...c.args, "drain.site.test", `echo new-${i}`])).stdout).toBe(`new-${i}\n`);
+    for (let i = 0; i < 3; i++) expect((await ssh(c, "drain.site.test", `echo new-${i}`)).stdout).toBe(`new-${i}\n`);
     expect((await scrape(other.metrics)).get("wicket_tunnel_streams_total") - otherBefore).toBe(3);
     expect((await scrape(holder.metrics)).get("wicket_tunnel_streams_total")).toBe(1);
 
@@ -233,7 +233,7 @@ describe("SIGTERM drains", () => {
     await using second = await startEdge({ dir: own, port });
     await t.registered(2, 35_000);
     const c = await sshd.client("move.site.test", { proxyCommand: second.proxyCommand(tok) });
-    expect((await run(["ssh", ...c.args, "move.site.test", "echo moved"])).stdout).toBe("moved\n");
+    expect((await ssh(c, "move.site.test", "echo moved")).stdout).toBe("moved\n");
     expect((await scrape(t.metrics)).get("wicket_tunnel_connections_lost_total", { reason: "moved" })).toBe(2);
   }, 60_000);
 });
@@ -280,13 +280,18 @@ describe("sessions and origins", () => {
 
     // the origin comes back on its port (a forwarder to sshd stands in for it)
     await using back = await startFaultProxy({ port: sshd.port, listenPort: port });
-    expect((await run(["ssh", ...c.args, "down.site.test", "echo back"])).stdout).toBe("back\n");
+    expect((await ssh(c, "down.site.test", "echo back")).stdout).toBe("back\n");
     const m = await scrape(t.metrics);
     expect(m.get("wicket_tunnel_origin_dial_errors_total", { origin: `ssh://127.0.0.1:${port}` })).toBe(1);
     expect(m.get("wicket_tunnel_origin_dial_seconds_count", { origin: `ssh://127.0.0.1:${port}` })).toBe(1);
     expect(m.get("wicket_tunnel_connections_lost_total", { reason: "closed" })).toBe(0);
   });
 });
+
+/** `ssh <host> <command>` that must succeed; a failure shows what ssh and the ProxyCommand said. */
+async function ssh(c: SshClient, host: string, command: string) {
+  return expectExit(await run(["ssh", ...c.args, host, command]));
+}
 
 /** The first `n` of `procs` to exit, once `n` have. */
 function waitForExits<T extends Proc>(procs: T[], n: number): Promise<T[]> {

@@ -9,9 +9,14 @@ function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n));
 }
 
-/** An opaque secret: 32 random bytes, base64url (43 characters, no padding). */
+/** An opaque secret: 32 random bytes, base64url (43 characters, no padding). Never one that
+ * starts with "-": given as `--secret VALUE` (ProxyCommand lines, CI scripts) it would be read
+ * as flags, one secret in 64. */
 export function randomSecret(bytes = SECRET_BYTES): string {
-  return Buffer.from(randomBytes(bytes)).toString("base64url");
+  for (;;) {
+    const s = Buffer.from(randomBytes(bytes)).toString("base64url");
+    if (!s.startsWith("-")) return s;
+  }
 }
 
 /** An id with a prefix that says what it names, e.g. `wkt_` + 16 hex characters. */
