@@ -12,6 +12,8 @@ interface Conn {
   ended: boolean;
   closed: boolean;
   sending: Promise<void>;
+  /** What to do to the local socket once `out` has gone: the edge half-closed, or closed. */
+  after?: "shutdown" | "end";
 }
 
 export function parseListenUrl(raw: string): { hostname: string; port: number } {
@@ -36,7 +38,14 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
       }
       c.out.shift();
     }
+    // only now: ending the socket with bytes still queued would lose the tail
+    if (c.after === "shutdown") s.shutdown();
+    else if (c.after === "end") s.end();
     c.bridge?.drained();
+  };
+  const finish = (s: Socket<Conn>, how: "shutdown" | "end") => {
+    if (s.data.after !== "end") s.data.after = how;
+    flush(s);
   };
   let server;
   try {
@@ -51,15 +60,15 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
           dial().then(
             (ws) => {
               if (s.data.closed) return ws.close(1000, "local connection gone");
-              const b = bridge(ws, { write: (bytes) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => s.shutdown() }, opts.hostname);
+              const b = bridge(ws, { write: (bytes) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => finish(s, "shutdown") }, opts.hostname);
               s.data.bridge = b;
               for (const p of s.data.pending.splice(0)) b.send(p);
               if (s.data.ended) b.end();
               b.done.then(
-                () => s.end(),
+                () => finish(s, "end"),
                 (err) => {
                   log.error(err.message);
-                  s.end();
+                  finish(s, "end");
                 },
               );
             },
