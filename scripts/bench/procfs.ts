@@ -1,0 +1,67 @@
+// Memory of other processes, from /proc (Linux): resident size now, its peak, and the
+// processes a command started (ssh's ProxyCommand).
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+
+/** A field of /proc/<pid>/status in KiB (VmRSS, VmHWM), or undefined once the process is gone. */
+export function statusKiB(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets the peak resident size (VmHWM) to the current one, so a later read covers only what
+ * came after (proc(5), clear_refs value 5). False where that is not allowed. */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The direct children of `pid` (every thread's /proc/<pid>/task/<tid>/children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+  } catch {
+    return []; // gone meanwhile
+  }
+}
+
+/** Every process below `pid` whose executable is `exe` (an absolute path). */
+export function descendantsRunning(pid: number, exe: string): number[] {
+  const found: number[] = [];
+  for (const c of childrenOf(pid)) {
+    try {
+      if (readlinkSync(`/proc/${c}/exe`) === exe) found.push(c);
+    } catch {
+      // gone meanwhile
+    }
+    found.push(...descendantsRunning(c, exe));
+  }
+  return found;
+}
+
+/**
+ * Samples the peak resident size (KiB) of the `exe` processes below `pid` every `everyMs` until
+ * stopped, and returns the largest seen. VmHWM only grows, so what a sample misses is at most
+ * the growth in the last interval of a process's life.
+ */
+export function watchPeak(pid: number, exe: string, everyMs = 50) {
+  let peak = 0;
+  const sample = () => {
+    for (const p of descendantsRunning(pid, exe)) peak = Math.max(peak, statusKiB(p, "VmHWM") ?? 0);
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop(): number {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
