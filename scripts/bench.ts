@@ -47,11 +47,8 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
   const plan = PLANS[mode];
   log(`ssh H true, ${plan.setupRuns} runs on each path`);
   const setup = await connectionSetup(rig, plan.setupRuns);
-  const streams = [];
-  for (const n of plan.streams) {
-    log(`${n} concurrent streams`);
-    streams.push(await manyStreams(rig, n, plan.streamBytes));
-  }
+  log(`${plan.streams.join(", then ")} concurrent streams`);
+  const streams = await manyStreams(rig, plan.streams, plan.streamBytes);
   log(`fairness: ${plan.echoes} echoes alone, then beside a bulk copy`);
   const fair = await fairness(rig, plan.echoes);
   log(`raw TCP bulk, ${plan.tcpBytes / MiB} MiB each way, ${plan.bulkRuns} runs`);

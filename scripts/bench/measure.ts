@@ -10,8 +10,8 @@ import { DIST } from "../../test/helpers/bin.ts";
 import { download, fillRandom, upload } from "../../test/helpers/origin.ts";
 import { WICKET } from "../../test/helpers/wicket.ts";
 import { ORIGIN_SCRIPT, TCP_HOST, type Rig, type SshPath } from "./rig.ts";
-import { resetPeak, statusKiB, watchPeak } from "./procfs.ts";
-import { MiB } from "./stats.ts";
+import { cpuSeconds, resetPeak, statusKiB, watchPeak } from "./procfs.ts";
+import { GiB, MiB } from "./stats.ts";
 
 const WARMUP_BYTES = 32 * MiB;
 
@@ -25,7 +25,7 @@ async function timed<T>(f: () => Promise<T>): Promise<number> {
 
 /** `wicket --version`, spawn to exit. */
 export async function versionStartup(runs: number): Promise<{ ms: number[]; version: string }> {
-  const version = expectExit(await run([WICKET, "--version"])).stdout.trim(); // also warms the page cache
+  const version = expectExit(await run([WICKET, "--version"])).stdout.trim().replace(/^wicket /, ""); // also warms the page cache
   const ms: number[] = [];
   for (let i = 0; i < runs; i++) ms.push(await timed(async () => expectExit(await run([WICKET, "--version"]))));
   return { ms, version };
@@ -113,9 +113,13 @@ async function pool<T, R>(items: T[], limit: number, f: (item: T) => Promise<R>)
   return out;
 }
 
-/** `n` echo streams open at once through the TCP connector, each verified byte for byte, and
- * the resident size the edge and the connector grew by while they are all open. */
-export async function manyStreams(rig: Rig, n: number, bytesEach: number): Promise<StreamsResult> {
+/**
+ * Echo streams opened through the TCP connector and kept open, each verified byte for byte,
+ * and the resident size the edge and the connector grew by. Streams are opened up to each
+ * checkpoint in turn (1,000, then 9,000 more for 10,000), all from one baseline, so that a
+ * later count does not reuse memory an earlier one freed.
+ */
+export async function manyStreams(rig: Rig, checkpoints: number[], bytesEach: number): Promise<StreamsResult[]> {
   const rss = () => ({ edge: statusKiB(rig.edge.proc.pid, "VmRSS") ?? NaN, connector: statusKiB(rig.tcpConnector.pid, "VmRSS") ?? NaN });
   // warm-up, so that what is made once (code, TLS contexts) is not counted per stream
   for (const s of await pool(Array.from({ length: 16 }), 16, () => echoStream(rig))) {
@@ -124,23 +128,28 @@ export async function manyStreams(rig: Rig, n: number, bytesEach: number): Promi
   }
   const before = rss();
   const started = performance.now();
-  const streams = await pool(Array.from({ length: n }), 100, async () => {
-    const s = await echoStream(rig);
-    const sent = fillRandom(new Uint8Array(bytesEach));
-    const back = await s.echo(sent).catch(() => undefined);
-    return { s, ok: back !== undefined && Buffer.from(sent.buffer).equals(back) };
-  });
-  const openMs = performance.now() - started;
-  const open = rss();
-  await Promise.all(streams.map(({ s }) => s.close()));
-  return {
-    streams: n,
-    bytesEach,
-    verified: streams.filter((s) => s.ok).length,
-    openMs,
-    edgeKiB: { before: before.edge, open: open.edge },
-    connectorKiB: { before: before.connector, open: open.connector },
-  };
+  const open: { s: Awaited<ReturnType<typeof echoStream>>; ok: boolean }[] = [];
+  const out: StreamsResult[] = [];
+  for (const n of checkpoints) {
+    const more = await pool(Array.from({ length: Math.max(0, n - open.length) }), 100, async () => {
+      const s = await echoStream(rig);
+      const sent = fillRandom(new Uint8Array(bytesEach));
+      const back = await s.echo(sent).catch(() => undefined);
+      return { s, ok: back !== undefined && Buffer.from(sent.buffer).equals(back) };
+    });
+    open.push(...more);
+    const now = rss();
+    out.push({
+      streams: n,
+      bytesEach,
+      verified: open.filter((s) => s.ok).length,
+      openMs: performance.now() - started,
+      edgeKiB: { before: before.edge, open: now.edge },
+      connectorKiB: { before: before.connector, open: now.connector },
+    });
+  }
+  await Promise.all(open.map(({ s }) => s.close()));
+  return out;
 }
 
 // ---- 5. fairness ----------------------------------------------------------------------
@@ -186,11 +195,28 @@ export interface PeakKiB {
   [process: string]: number;
 }
 
+/** CPU seconds each process used per GiB it carried. */
+export interface CpuPerGiB {
+  [process: string]: number;
+}
+
+/** CPU time of named processes across a section, per GiB that went through them. */
+function cpuMeter(procs: Record<string, number>) {
+  const start = Object.fromEntries(Object.entries(procs).map(([n, pid]) => [n, cpuSeconds(pid)]));
+  return {
+    perGiB(bytes: number): CpuPerGiB {
+      return Object.fromEntries(Object.entries(procs).map(([n, pid]) => [n, (cpuSeconds(pid) - start[n]!) / (bytes / GiB)]));
+    },
+  };
+}
+
 export interface TcpBulkResult {
   bytes: number;
   up: { direct: number[]; wicket: number[] };
   down: { direct: number[]; wicket: number[] };
   peakKiB: PeakKiB;
+  /** CPU seconds per GiB through wicket, upload and download together. */
+  cpuPerGiB: CpuPerGiB;
 }
 
 /** Bytes to the sink and from the source, directly and through `access tcp`. */
@@ -199,7 +225,8 @@ export async function tcpBulk(rig: Rig, bytes: number, runs: number): Promise<Tc
   const ports = { direct: rig.origin.port, wicket: rig.accessTcp.port };
   for (const port of Object.values(ports)) await Promise.all([upload(port, WARMUP_BYTES), download(port, WARMUP_BYTES)]);
   for (const pid of Object.values(procs)) resetPeak(pid);
-  const out: TcpBulkResult = { bytes, up: { direct: [], wicket: [] }, down: { direct: [], wicket: [] }, peakKiB: {} };
+  const cpu = cpuMeter(procs); // they idle during the direct runs
+  const out: TcpBulkResult = { bytes, up: { direct: [], wicket: [] }, down: { direct: [], wicket: [] }, peakKiB: {}, cpuPerGiB: {} };
   for (let i = 0; i < runs; i++) {
     for (const path of ["direct", "wicket"] as const) {
       out.up[path].push((await upload(ports[path], bytes)).ms);
@@ -207,6 +234,7 @@ export async function tcpBulk(rig: Rig, bytes: number, runs: number): Promise<Tc
     }
   }
   for (const [name, pid] of Object.entries(procs)) out.peakKiB[name] = statusKiB(pid, "VmHWM") ?? NaN;
+  out.cpuPerGiB = cpu.perGiB(2 * runs * bytes);
   return out;
 }
 
@@ -216,6 +244,9 @@ export interface SshBulkResult {
   bytes: number;
   ms: Record<SshPath["name"], number[]>;
   peakKiB: PeakKiB;
+  /** CPU seconds per GiB through wicket of the edge and the connector (`access ssh` lives too
+   * briefly to read reliably). */
+  cpuPerGiB: CpuPerGiB;
 }
 
 /** A sparse file of `bytes` zeros: ssh reads it from disk cache for free, and encrypts it, so
@@ -246,7 +277,8 @@ export async function sshBulk(rig: Rig, bytes: number, runs: number): Promise<Ss
   for (const p of paths) await sshCat(p, warm);
   const procs = { edge: rig.edge.proc.pid, connector: rig.sshConnector.pid };
   for (const pid of Object.values(procs)) resetPeak(pid);
-  const out: SshBulkResult = { bytes, ms: { direct: [], jump: [], wicket: [] }, peakKiB: {} };
+  const cpu = cpuMeter(procs);
+  const out: SshBulkResult = { bytes, ms: { direct: [], jump: [], wicket: [] }, peakKiB: {}, cpuPerGiB: {} };
   let accessPeak = 0;
   for (let i = 0; i < runs; i++) {
     for (const p of paths) {
@@ -257,6 +289,7 @@ export async function sshBulk(rig: Rig, bytes: number, runs: number): Promise<Ss
   }
   for (const [name, pid] of Object.entries(procs)) out.peakKiB[name] = statusKiB(pid, "VmHWM") ?? NaN;
   out.peakKiB["access ssh"] = accessPeak;
+  out.cpuPerGiB = cpu.perGiB(runs * bytes);
   return out;
 }
 

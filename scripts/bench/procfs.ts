@@ -65,3 +65,18 @@ export function watchPeak(pid: number, exe: string, everyMs = 50) {
     },
   };
 }
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on every Linux port in use). */
+const USER_HZ = 100;
+
+/** CPU time (user + system, seconds) a process has used so far, or NaN once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // fields after the command name: state is 3rd, utime the 14th, stime the 15th
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / USER_HZ;
+  } catch {
+    return NaN;
+  }
+}

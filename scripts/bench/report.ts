@@ -76,7 +76,7 @@ export function targets(r: BenchResults, d: Derived): Target[] {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   const out: Target[] = [
     { name: "SSH bulk throughput vs `ssh -J` jump host", must: "≥ 1.0×", aim: "≥ 2×", measured: x(d.ssh.vsJump.median), verdict: verdict(d.ssh.vsJump.median >= 1, d.ssh.vsJump.median >= 2) },
-    { name: "SSH bulk throughput vs direct ssh", must: "—", aim: "≥ 0.8×", measured: x(d.ssh.vsDirect.median), verdict: verdict(true, d.ssh.vsDirect.median >= 0.8) },
+    { name: "SSH bulk throughput vs direct ssh", must: "—", aim: "≥ 0.8×", measured: x(d.ssh.vsDirect.median), verdict: verdict(d.ssh.vsDirect.median >= 0.8, d.ssh.vsDirect.median >= 0.8) }, // an aim only
     { name: "raw TCP bulk vs direct loopback TCP, upload", must: "≥ 0.15×", aim: "≥ 0.3×", measured: x(d.up.ratio.median), verdict: verdict(d.up.ratio.median >= 0.15, d.up.ratio.median >= 0.3) },
     { name: "raw TCP bulk vs direct loopback TCP, download", must: "≥ 0.15×", aim: "≥ 0.3×", measured: x(d.down.ratio.median), verdict: verdict(d.down.ratio.median >= 0.15, d.down.ratio.median >= 0.3) },
     { name: "`ssh H true` overhead vs direct, median", must: "≤ 50 ms", aim: "≤ 15 ms", measured: ms(d.setup.overheadMs), verdict: verdict(d.setup.overheadMs <= 50, d.setup.overheadMs <= 15) },
@@ -154,9 +154,13 @@ function rows(r: BenchResults, d: Derived): Row[] {
     { label: "alone on the connector", median: `${two(d.echo.idle.median)} ms`, range: `p99 ${two(d.echo.idle.p99)} ms` },
     { label: "beside a bulk copy on the same connection", median: `${two(d.echo.loaded.median)} ms`, range: `p99 ${two(d.echo.loaded.p99)} ms` },
     { label: "the bulk copy meanwhile", median: `${int(d.echo.bulkMiBs)} MiB/s`, range: "" },
-    { section: "peak resident memory (VmHWM) during the bulk runs; binary size" },
+    { section: "peak resident memory (VmHWM) during the bulk runs" },
     ...Object.entries(r.sshBulk.peakKiB).map(([p, v]) => kib(`${p}, SSH bulk`, v)),
     ...Object.entries(r.tcpBulk.peakKiB).map(([p, v]) => kib(`${p}, TCP bulk`, v)),
+    { section: "CPU time per GiB through wicket (user + system; 2 cores bound the sum)" },
+    ...Object.entries(r.sshBulk.cpuPerGiB).map(([p, v]): Row => ({ label: `${p}, SSH bulk`, median: `${two(v)} s`, range: "" })),
+    ...Object.entries(r.tcpBulk.cpuPerGiB).map(([p, v]): Row => ({ label: `${p}, TCP bulk`, median: `${two(v)} s`, range: "" })),
+    { section: "binary size" },
     ...Object.entries(r.sizes)
       .filter(([name]) => name === "wicket")
       .map(([name, bytes]): Row => ({ label: `dist/${name}`, median: `${(bytes / MiB).toFixed(1)} MiB`, range: "" })),
@@ -173,6 +177,11 @@ export function textReport(r: BenchResults, d: Derived, t: Target[]): string {
   const mark = (v: Verdict) => (v === "aim" ? "met, aim too" : v === "must" ? "met" : v === "not met" ? "NOT MET" : v);
   lines.push("\ntargets (issue 6): measured, must / aim", ...t.map((x) => `  ${x.name.padEnd(tw)}  ${x.measured}  (${x.must} / ${x.aim})  ${mark(x.verdict)}`));
   return `${lines.join("\n")}\n`;
+}
+
+function footer(r: BenchResults): string[] {
+  const m = r.machine;
+  return [`${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Linux ${m.kernel}`, `wicket ${r.software.wicket}, Bun ${r.software.bun}, ${r.software.openssh}; ${r.date.slice(0, 10)}; bun run bench${r.mode === "quick" ? " --quick" : ""}`];
 }
 
 export function machineLine(r: BenchResults): string {
@@ -207,6 +216,8 @@ interface Bar {
   min?: number;
   max?: number;
   ours?: boolean;
+  /** After the value: the ratio to the peers. */
+  note?: string;
 }
 interface Panel {
   title: string;
@@ -218,24 +229,32 @@ const xml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 
 /** Horizontal bars with min–max whiskers, one panel per measurement, wicket in colour. */
 export function chartSvg(r: BenchResults, d: Derived): string {
-  const bar = (label: string, s: Summary, ours = false): Bar => ({ label, value: s.median, min: s.min, max: s.max, ours });
+  const bar = (label: string, s: Summary, note?: string): Bar => ({ label, value: s.median, min: s.min, max: s.max, ours: note !== undefined, note });
+  const x = (s: Summary) => `${s.median.toFixed(2)}×`;
   const panels: Panel[] = [
-    { title: `SSH bulk, ${size(r.sshBulk.bytes)} (higher is better)`, unit: "MiB/s", bars: [bar("direct ssh", d.ssh.direct), bar("ssh -J jump host", d.ssh.jump), bar("wicket", d.ssh.wicket, true)] },
-    { title: `raw TCP upload, ${size(r.tcpBulk.bytes)} (higher is better)`, unit: "MiB/s", bars: [bar("direct TCP", d.up.direct), bar("wicket access tcp", d.up.wicket, true)] },
-    { title: `raw TCP download, ${size(r.tcpBulk.bytes)} (higher is better)`, unit: "MiB/s", bars: [bar("direct TCP", d.down.direct), bar("wicket access tcp", d.down.wicket, true)] },
-    { title: "ssh H true (lower is better)", unit: "ms", bars: [bar("direct ssh", d.setup.direct), bar("ssh -J jump host", d.setup.jump), bar("wicket", d.setup.wicket, true)] },
     {
-      title: "64-byte echo round trip, p99 (lower is better)",
+      title: `SSH bulk, ${size(r.sshBulk.bytes)} through ssh H 'cat > /dev/null' (higher is better)`,
+      unit: "MiB/s",
+      bars: [bar("direct ssh", d.ssh.direct), bar("ssh -J jump host", d.ssh.jump), bar("wicket", d.ssh.wicket, `${x(d.ssh.vsJump)} jump host, ${x(d.ssh.vsDirect)} direct`)],
+    },
+    { title: `raw TCP upload, ${size(r.tcpBulk.bytes)} (higher is better)`, unit: "MiB/s", bars: [bar("direct TCP", d.up.direct), bar("wicket access tcp", d.up.wicket, `${x(d.up.ratio)} direct`)] },
+    { title: `raw TCP download, ${size(r.tcpBulk.bytes)} (higher is better)`, unit: "MiB/s", bars: [bar("direct TCP", d.down.direct), bar("wicket access tcp", d.down.wicket, `${x(d.down.ratio)} direct`)] },
+    {
+      title: "connection setup, ssh H true (lower is better)",
+      unit: "ms",
+      bars: [bar("direct ssh", d.setup.direct), bar("ssh -J jump host", d.setup.jump), bar("wicket", d.setup.wicket, `${d.setup.overheadMs >= 0 ? "+" : "−"}${Math.abs(d.setup.overheadMs).toFixed(1)} ms over direct`)],
+    },
+    {
+      title: "64-byte echo round trip on one stream, p99 (lower is better)",
       unit: "ms",
       bars: [
         { label: "alone", value: d.echo.idle.p99, ours: true },
-        { label: "beside a bulk copy", value: d.echo.loaded.p99, ours: true },
+        { label: "beside a bulk copy", value: d.echo.loaded.p99, ours: true, note: `same connector, copying at ${d.echo.bulkMiBs.toFixed(0)} MiB/s` },
       ],
     },
   ];
-  const W = 760;
+  const W = 800;
   const labelW = 170;
-  const barW = 440;
   const barH = 18;
   const gap = 6;
   const out: string[] = [];
@@ -244,6 +263,9 @@ export function chartSvg(r: BenchResults, d: Derived): string {
     out.push(`<text x="16" y="${y}" class="t">${xml(p.title)}</text>`);
     y += 10;
     const top = Math.max(...p.bars.map((b) => b.max ?? b.value)) || 1;
+    const label = (b: Bar) => `${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(1)} ${p.unit}${b.note ? ` (${b.note})` : ""}`;
+    // as long as every bar and its label (about 6.5 px a character) still fit
+    const barW = Math.min(460, ...p.bars.map((b) => (W - labelW - 24 - label(b).length * 6.5) / ((b.max ?? b.value) / top || 1)));
     const scale = (v: number) => (Number.isFinite(v) ? (v / top) * barW : 0);
     for (const b of p.bars) {
       const w = Math.max(1, scale(b.value));
@@ -255,19 +277,18 @@ export function chartSvg(r: BenchResults, d: Derived): string {
         out.push(`<path d="M${x1.toFixed(1)} ${cy}H${x2.toFixed(1)}M${x1.toFixed(1)} ${cy - 4}v8M${x2.toFixed(1)} ${cy - 4}v8" class="w"/>`);
       }
       const right = labelW + Math.max(w, b.max !== undefined ? scale(b.max) : 0);
-      const text = `${b.value >= 100 ? b.value.toFixed(0) : b.value.toFixed(1)} ${p.unit}`;
-      out.push(`<text x="${(right + 6).toFixed(1)}" y="${cy + 4}">${xml(text)}</text>`);
+      out.push(`<text x="${(right + 6).toFixed(1)}" y="${cy + 4}">${xml(label(b))}</text>`);
       y += barH + gap;
     }
     y += 22;
   }
-  const H = y + 8;
+  const H = y + 24;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">`,
     "<style>text{fill:#212529}.t{font-weight:600}.h{font-size:14px;font-weight:700}.s{fill:#6c757d;font-size:11px}.ours{fill:#e8590c}.peer{fill:#adb5bd}.w{stroke:#212529;stroke-width:1.2;fill:none}</style>",
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="16" y="20" class="h">wicket vs direct connections and an OpenSSH jump host (medians; whiskers: min–max)</text>`,
-    `<text x="16" y="${H - 8}" class="s">${xml(machineLine(r))}</text>`,
+    ...footer(r).map((line, i) => `<text x="16" y="${H - 26 + i * 15}" class="s">${xml(line)}</text>`),
     ...out,
     "</svg>",
     "",
