@@ -42,6 +42,8 @@ function machine(): BenchResults["machine"] {
 }
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
+/** Set on SIGINT/SIGTERM: what fails after it is the interruption, not a measurement. */
+let stopping = false;
 
 async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]; version: string }): Promise<BenchResults> {
   const plan = PLANS[mode];
@@ -109,7 +111,6 @@ async function main(argv: string[]): Promise<number> {
 
   const rig = await startRig(log);
   // The rig's processes must not outlive an interrupted run.
-  let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
@@ -155,6 +156,8 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  console.error(`bench: a measurement failed: ${(err as Error).stack ?? err}`);
-  process.exitCode = 1;
+  if (!stopping) {
+    console.error(`bench: a measurement failed: ${(err as Error).stack ?? err}`);
+    process.exitCode = 1;
+  }
 }

@@ -92,6 +92,8 @@ interface ServerConn {
   out: Writer;
   /** Echo: bytes the socket did not take yet; reading pauses until they are gone. */
   echoQueue: Uint8Array[];
+  /** Echo: the client's EOF came; ours follows the last queued byte. */
+  ended: boolean;
 }
 
 async function sendSource(s: Socket<ServerConn>, n: number, hashed: boolean): Promise<void> {
@@ -118,7 +120,8 @@ function flushEcho(s: Socket<ServerConn>) {
     }
     q.shift();
   }
-  s.resume();
+  if (s.data.ended) s.end();
+  else s.resume();
 }
 
 function onServerData(s: Socket<ServerConn>, chunk: Uint8Array) {
@@ -126,7 +129,7 @@ function onServerData(s: Socket<ServerConn>, chunk: Uint8Array) {
   if (!c.mode) {
     c.mode = String.fromCharCode(chunk[0]!);
     chunk = chunk.subarray(1);
-    if (!"SHDGE".includes(c.mode)) return void s.end();
+    if (!(Object.values(Mode) as string[]).includes(c.mode)) return void s.end();
     if (c.mode === Mode.hashSink) c.hasher = new Bun.CryptoHasher("sha256");
   }
   switch (c.mode) {
@@ -165,8 +168,8 @@ async function onServerEnd(s: Socket<ServerConn>) {
     if (c.hasher) await c.out.write(new Uint8Array(c.hasher.digest().buffer));
     s.end();
   } else if (c.mode === Mode.echo) {
-    const waitEmpty = () => (s.data.echoQueue.length ? setTimeout(waitEmpty, 1) : s.end());
-    waitEmpty();
+    c.ended = true;
+    if (c.echoQueue.length === 0) s.end(); // else flushEcho ends it
   } else if (!c.mode) s.end();
 }
 
@@ -178,7 +181,7 @@ export function serveOrigin(port = 0) {
     allowHalfOpen: true,
     socket: {
       open(s) {
-        s.data = { header: [], headerLength: 0, count: 0, echoQueue: [], out: writer(() => s) };
+        s.data = { header: [], headerLength: 0, count: 0, echoQueue: [], ended: false, out: writer(() => s) };
         s.setNoDelay(true);
       },
       data: onServerData,
