@@ -11,6 +11,14 @@ export const tokenArgs = {
   secret: { type: "string", description: "service token secret (env WICKET_SERVICE_TOKEN_SECRET or TUNNEL_SERVICE_TOKEN_SECRET)", valueHint: "secret" },
 } as const;
 
+/** The arguments every access command that reaches an application shares. */
+export const appArgs = {
+  hostname: { type: "string", description: "application hostname, e.g. ssh.example.com (in ssh_config: %h)", valueHint: "host" },
+  ...tokenArgs,
+  ...edgeArgs,
+  ...logArgs,
+} as const;
+
 /** The dial options every access command shares: hostname, edge, CA and service token. */
 export async function dialOptions(args: Record<string, any>): Promise<DialOptions> {
   const hostname = String(args.hostname ?? "").toLowerCase();
@@ -28,12 +36,7 @@ export async function dialOptions(args: Record<string, any>): Promise<DialOption
 
 const cmd = defineCommand({
   meta: { name: "ssh", description: "Carry an SSH connection through the edge (use as ProxyCommand; stdin/stdout are the SSH stream)" },
-  args: {
-    hostname: { type: "string", description: "application hostname, e.g. ssh.example.com (in ssh_config: %h)", valueHint: "host" },
-    ...tokenArgs,
-    ...edgeArgs,
-    ...logArgs,
-  },
+  args: appArgs,
   async run({ args }) {
     init(args);
     await proxyStdio(await dialOptions(args));

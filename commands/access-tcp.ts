@@ -1,18 +1,15 @@
 import { defineCommand } from "citty";
-import { edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
+import { fromEnv } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
 import { serveTcp } from "../lib/access/tcp.ts";
-import { dialOptions, tokenArgs } from "./access-ssh.ts";
+import { appArgs, dialOptions } from "./access-ssh.ts";
 
 const cmd = defineCommand({
   meta: { name: "tcp", description: "Listen locally and carry each connection through the edge to the application" },
   args: {
-    hostname: { type: "string", description: "application hostname", valueHint: "host" },
+    ...appArgs,
     url: { type: "string", description: "local address to listen on, e.g. 127.0.0.1:2222", valueHint: "addr" },
-    ...tokenArgs,
-    ...edgeArgs,
-    ...logArgs,
   },
   async run({ args }) {
     init(args);

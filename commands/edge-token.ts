@@ -1,6 +1,7 @@
-// wicket edge token create|list|rm: service tokens for CI jobs.
+// wicket edge token create|list|revoke: service tokens for CI jobs. Revoking one refuses it
+// from then on and closes its live sessions.
 import { defineCommand } from "citty";
-import { deleteToken, getTokens, postToken, resolveAdminConnection } from "../lib/admin/client.ts";
+import { getTokens, postToken, resolveAdminConnection, revokeToken } from "../lib/admin/client.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
 import { adminArgs, logArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
@@ -10,10 +11,14 @@ const common = { ...logArgs, ...adminArgs } as const;
 
 const create = defineCommand({
   meta: { name: "create", description: "create a service token; its secret is printed once" },
-  args: { ...common, name: { type: "positional", description: "a name for the token, e.g. ci-deploy", required: true } },
+  args: {
+    ...common,
+    name: { type: "positional", description: "a name for the token, e.g. ci-deploy", required: true },
+    principal: { type: "string", description: "Unix user that this token's short-lived SSH certificates name", valueHint: "user" },
+  },
   async run({ args }) {
     init(args);
-    const t = await postToken(resolveAdminConnection(args), args.name);
+    const t = await postToken(resolveAdminConnection(args), args.name, args.principal ? { principal: args.principal } : {});
     if (args.json) return printJson({ id: t.id, secret: t.secret, name: t.name });
     printLine(`id:     ${t.id}`);
     printLine(`secret: ${t.secret}`);
@@ -31,19 +36,23 @@ const list = defineCommand({
   },
 });
 
-const rm = defineCommand({
-  meta: { name: "rm", description: "revoke a service token" },
-  args: { ...common, token: { type: "positional", description: "the token's id or name", required: true, valueHint: "id-or-name" } },
-  async run({ args }) {
-    init(args);
-    const t = await deleteToken(resolveAdminConnection(args), args.token);
-    args.json ? printJson(t) : printLine(`revoked service token ${t.name} (${t.id})`);
-  },
-});
+// `rm` stays for those who learnt it first; both revoke.
+const revokeCommand = (name: string, description: string) =>
+  defineCommand({
+    meta: { name, description },
+    args: { ...common, token: { type: "positional", description: "the token's id or name", required: true, valueHint: "id-or-name" } },
+    async run({ args }) {
+      init(args);
+      const { token: t, sessionsClosed } = await revokeToken(resolveAdminConnection(args), args.token);
+      args.json
+        ? printJson({ ...t, sessionsClosed })
+        : printLine(`revoked service token ${t.name} (${t.id}); closed ${sessionsClosed} live session${sessionsClosed === 1 ? "" : "s"} on this edge node`);
+    },
+  });
 
 const cmd = defineCommand({
   meta: { name: "token", description: "manage service tokens, the credentials of CI jobs" },
-  subCommands: { create, list, rm },
+  subCommands: { create, list, revoke: revokeCommand("revoke", "revoke a service token: it is refused from now on and its live sessions are closed"), rm: revokeCommand("rm", "the same as revoke") },
 });
 
 export default cmd;

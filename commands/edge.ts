@@ -6,10 +6,14 @@ import app from "./edge-app.ts";
 import token from "./edge-token.ts";
 import policy from "./edge-policy.ts";
 import tunnelCert from "./edge-tunnel-cert.ts";
+import user from "./edge-user.ts";
+import session from "./edge-session.ts";
+import audit from "./edge-audit.ts";
+import sshCa from "./edge-ssh-ca.ts";
 
 const cmd = defineCommand({
-  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies", version },
-  subCommands: { serve, zone, app, token, policy, "tunnel-cert": tunnelCert },
+  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit, SSH CA", version },
+  subCommands: { serve, zone, app, token, policy, "tunnel-cert": tunnelCert, "ssh-ca": sshCa, user, session, audit },
 });
 
 export default cmd;

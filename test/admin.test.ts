@@ -137,7 +137,7 @@ describe("round trips", () => {
     expect(outside.exitCode).toBe(64);
     expect(outside.message).toBe(`"ssh.elsewhere.test" is not in any zone; add its zone first with "wicket edge zone add <zone>"`);
     expect((await wicketErr(deleteZone(conn, "busy.test"))).message).toContain(`the zone "busy.test" still has an application`);
-    expect((await wicketErr(postPolicy(conn, { app: "ssh.busy.test", name: "x", action: "allow", include: ["email:a@b.test"] }))).message).toContain(`unknown rule "email:a@b.test"`);
+    expect((await wicketErr(postPolicy(conn, { app: "ssh.busy.test", name: "x", action: "allow", include: ["geo:fr"] }))).message).toContain(`unknown rule "geo:fr"`);
   });
 
   test("HTTP statuses: 400 bad input, 404 unknown, 409 conflict", async () => {
@@ -152,6 +152,26 @@ describe("round trips", () => {
     const res = await call("PUT", "zones");
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: "there is no admin API route PUT /api/v1/zones" });
+  });
+
+  test("policy test, audit, sessions and user revocation: bad input is a 400 with a sentence", async () => {
+    const call = async (method: string, path: string, body?: unknown) => {
+      const r = await fetch(new URL(`/api/v1/${path}`, server.url), { method, headers: { authorization: `Bearer ${conn.token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    expect(await call("POST", "policy-test", { host: "ssh.x.test", token: "a", email: "b@c.test" })).toEqual({ status: 400, body: { error: "a client is either a service token or a user; pass --token or --email, not both" } });
+    expect(await call("POST", "policy-test", { host: "ssh.x.test", email: "b@c.test", groups: [1] })).toEqual({ status: 400, body: { error: `"groups" must be a list of strings` } });
+    expect(await call("POST", "policy-test", { host: "nowhere.test", email: "b@c.test" })).toMatchObject({ status: 200, body: { app: null, decision: { allowed: false }, message: "access to nowhere.test denied: the edge serves no application at nowhere.test; check the hostname" } });
+    expect(await call("GET", "audit?kind=nope")).toEqual({ status: 400, body: { error: `"kind" must be decision, session-end or admin` } });
+    expect(await call("GET", "audit?since=yesterday")).toEqual({ status: 400, body: { error: `the query parameter "since" must be a whole number` } });
+    expect(await call("GET", "audit?limit=0")).toEqual({ status: 400, body: { error: "the limit must be a whole number from 1 to 10000" } });
+    expect(await call("PATCH", "apps/missing.test", { sessionLengthMs: "8h" })).toEqual({ status: 400, body: { error: `"sessionLengthMs" must be a number of milliseconds, or null for the default` } });
+    expect(await call("GET", "sessions")).toEqual({ status: 200, body: { sessions: [] } }); // no registry behind this bare server
+    expect((await call("DELETE", "sessions/ses_nope")).status).toBe(404);
+    expect(await call("POST", "user-revocations", { email: "nope" })).toEqual({ status: 400, body: { error: `"nope" is not an e-mail address; pass one such as jdoe@example.com` } });
+    const admin = (await call("GET", "audit?kind=admin")).body.records;
+    expect(admin.length).toBeGreaterThan(0); // what the earlier tests changed was audited
+    expect(admin.every((r: { actor: string }) => r.actor === "bootstrap")).toBe(true);
   });
 });
 

@@ -209,6 +209,8 @@ describe("two connectors, two hostnames, one edge", () => {
     await edge.tunnel("git.site.test", `ssh://127.0.0.1:${sshd2.port}`);
     const c2 = await sshd2.client("git.site.test", { proxyCommand: edge.proxyCommand(t2) });
     const [a, b] = await Promise.all([run(["ssh", ...client.args, HOST, "echo $SSH_CONNECTION"]), run(["ssh", ...c2.args, "git.site.test", "echo $SSH_CONNECTION"])]);
+    expectExit(a);
+    expectExit(b);
     expect(a.stdout.trim().split(" ")[3]).toBe(String(sshd.port));
     expect(b.stdout.trim().split(" ")[3]).toBe(String(sshd2.port));
   });

@@ -14,13 +14,29 @@ export interface DialOptions {
 }
 
 /** Keep the WebSocket's own buffer this small before reading more from the source. */
-export const HIGH_WATER = 1024 * 1024;
+export const HIGH_WATER = 256 * 1024;
 
-export function appUrl(opts: DialOptions): string {
-  if (!opts.edge) return `wss://${opts.hostname}/`;
+/** `https://host[:port]` to connect to for the application: the edge if given, else the hostname. */
+export function appOrigin(opts: DialOptions): string {
+  if (!opts.edge) return `https://${opts.hostname}`;
   const u = new URL(opts.edge.includes("://") ? opts.edge : `https://${opts.edge}`);
-  return `${u.protocol === "http:" || u.protocol === "ws:" ? "ws" : "wss"}://${u.host}/`;
+  return `${u.protocol === "http:" || u.protocol === "ws:" ? "http" : "https"}://${u.host}`;
 }
+
+export const appUrl = (opts: DialOptions) => `${appOrigin(opts).replace(/^http/, "ws")}/`;
+
+/** Headers that name the application and carry the client's credentials. */
+export function appHeaders(opts: DialOptions): Record<string, string> {
+  const headers: Record<string, string> = { host: opts.hostname };
+  if (opts.serviceToken) {
+    headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
+    headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;
+  }
+  return headers;
+}
+
+/** TLS options that verify the application hostname, whatever address we connect to. */
+export const appTls = (opts: DialOptions) => ({ servername: opts.hostname, ...(opts.ca ? { ca: opts.ca } : {}) });
 
 /** Maps a failure before the WebSocket opened. */
 export function dialError(message: string, opts: DialOptions): WicketError {
@@ -48,6 +64,8 @@ export function closeError(code: number, reason: string, hostname: string): Wick
       return configError(reason || `the edge serves no application at ${hostname}`);
     case Close.noConnector:
       return temporaryError(reason || `no connector is online for ${hostname}`);
+    case Close.unavailable:
+      return temporaryError(reason || `the edge cannot serve ${hostname} right now; try again later`);
     case Close.originUnreachable:
       return temporaryError(reason || `the connector for ${hostname} cannot reach its origin`);
     case 1006:
@@ -59,13 +77,8 @@ export function closeError(code: number, reason: string, hostname: string): Wick
 
 /** Opens the WebSocket; rejects with a WicketError if it cannot. */
 export function dialApp(opts: DialOptions): Promise<WebSocket> {
-  const headers: Record<string, string> = { host: opts.hostname };
-  if (opts.serviceToken) {
-    headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
-    headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;
-  }
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(appUrl(opts), { headers, tls: { servername: opts.hostname, ...(opts.ca ? { ca: opts.ca } : {}) } } as any);
+    const ws = new WebSocket(appUrl(opts), { headers: appHeaders(opts), tls: appTls(opts) } as any);
     ws.binaryType = "nodebuffer";
     let message = "";
     const timer = setTimeout(() => {

@@ -15,10 +15,21 @@ export async function proxyStdio(opts: DialOptions): Promise<void> {
   );
   stdout.on("drain", b.drained);
   stdout.on("error", () => b.close()); // ssh went away
+  const stdin = Bun.stdin.stream().getReader();
   const pump = (async () => {
-    for await (const chunk of Bun.stdin.stream()) await b.send(chunk);
+    for (;;) {
+      const { done, value } = await stdin.read();
+      if (done) break;
+      await b.send(value);
+    }
     b.end();
   })();
   pump.catch(() => b.close());
-  await b.done;
+  try {
+    await b.done;
+  } finally {
+    // The edge ended the connection (a normal end, or a revocation): stop reading stdin so the
+    // process exits now, not when ssh gets round to closing our stdin.
+    stdin.cancel().catch(() => {});
+  }
 }

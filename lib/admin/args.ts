@@ -15,3 +15,13 @@ export function repeatedFlag(rawArgs: readonly string[], name: string, parsed?: 
   if (parsed === undefined || parsed === null || parsed === false) return [];
   return (Array.isArray(parsed) ? parsed : [parsed]).map(String).filter((v) => v !== "");
 }
+
+/** Whether `--name` appears at all in `rawArgs` (up to `--`), even with an empty value. */
+export function flagGiven(rawArgs: readonly string[], name: string): boolean {
+  const flag = `--${name}`;
+  for (const a of rawArgs) {
+    if (a === "--") return false;
+    if (a === flag || a.startsWith(flag + "=")) return true;
+  }
+  return false;
+}

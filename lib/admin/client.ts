@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { FetchError, ofetch } from "ofetch";
 import { fromEnv } from "../cli/args.ts";
 import { configError, deniedError, EXIT, unreachableError, usageError, WicketError } from "../cli/exit.ts";
-import type { Rule } from "../policy/evaluate.ts";
-import type { App, ServiceToken, StoredPolicy, Zone } from "../store/index.ts";
+import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
+import type { App, AuditQuery, AuditRecord, ServiceToken, StoredPolicy, UserRevocation, Zone } from "../store/index.ts";
+import type { SessionInfo } from "../edge/sessions.ts";
 
 export type AdminConnection = {
   /** The edge's base URL, e.g. https://edge.example.com:8443 */
@@ -95,7 +96,7 @@ function mapError(e: unknown, conn: AdminConnection, method: string, path: strin
 }
 
 /** One admin API call; `path` is relative to /api/v1/. */
-export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "POST" | "DELETE", path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
   try {
     return await ofetch<T>(`${conn.baseUrl}/api/v1/${path}`, {
       method,
@@ -118,12 +119,17 @@ export const postZone = async (c: AdminConnection, name: string) => (await admin
 export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
 
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: App[] }>(c, "GET", "apps", undefined, { zone })).apps;
-export const postApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname })).app;
+export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } = {}) =>
+  (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname, ...extra })).app;
+/** `sessionLengthMs: null` goes back to the edge's default. */
+export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null }) => (await adminRequest<{ app: App }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 
 export const getTokens = async (c: AdminConnection) => (await adminRequest<{ tokens: ServiceToken[] }>(c, "GET", "tokens")).tokens;
-export const postToken = (c: AdminConnection, name: string) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name });
+export const postToken = (c: AdminConnection, name: string, extra: { principal?: string } = {}) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name, ...extra });
 export const deleteToken = async (c: AdminConnection, idOrName: string) => (await adminRequest<{ token: ServiceToken }>(c, "DELETE", `tokens/${seg(idOrName)}`)).token;
+/** Revokes a service token and cuts its live sessions on the edge node answering. */
+export const revokeToken = (c: AdminConnection, idOrName: string) => adminRequest<{ token: ServiceToken; sessionsClosed: number }>(c, "DELETE", `tokens/${seg(idOrName)}`);
 
 export type PolicyInput = {
   app: string;
@@ -137,6 +143,34 @@ export type PolicyInput = {
 export const getPolicies = async (c: AdminConnection, app?: string) => (await adminRequest<{ policies: StoredPolicy[] }>(c, "GET", "policies", undefined, { app })).policies;
 export const postPolicy = async (c: AdminConnection, p: PolicyInput) => (await adminRequest<{ policy: StoredPolicy }>(c, "POST", "policies", p)).policy;
 export const deletePolicy = async (c: AdminConnection, id: string) => (await adminRequest<{ policy: StoredPolicy }>(c, "DELETE", `policies/${seg(id)}`)).policy;
+/** Removes a policy; also says how many live sessions that cut on the edge node answering. */
+export const removePolicy = (c: AdminConnection, id: string) => adminRequest<{ policy: StoredPolicy; sessionsClosed: number }>(c, "DELETE", `policies/${seg(id)}`);
+export type PolicyChangesInput = Partial<Omit<PolicyInput, "app">>;
+/** A change to a policy, and how many live sessions it cut on the edge node answering. */
+export const patchPolicy = (c: AdminConnection, id: string, changes: PolicyChangesInput) => adminRequest<{ policy: StoredPolicy; sessionsClosed: number }>(c, "PATCH", `policies/${seg(id)}`, changes);
+
+export type PolicyTestInput = { host: string; email?: string; groups?: string[]; ip?: string; token?: string; idp?: string; amr?: string[] };
+export type PolicyTestResult = { host: string; app: string | null; subject: Subject; decision: Decision; message: string };
+export const postPolicyTest = (c: AdminConnection, input: PolicyTestInput) => adminRequest<PolicyTestResult>(c, "POST", "policy-test", input);
+
+export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
+  const query: Record<string, string | undefined> = {
+    since: q.since === undefined ? undefined : String(q.since),
+    after: q.after,
+    user: q.user,
+    host: q.host,
+    denied: q.denied ? "1" : undefined,
+    kind: q.kind,
+    limit: q.limit === undefined ? undefined : String(q.limit),
+  };
+  return (await adminRequest<{ records: AuditRecord[] }>(c, "GET", "audit", undefined, query)).records;
+};
+
+export const getSessions = async (c: AdminConnection) => (await adminRequest<{ sessions: SessionInfo[] }>(c, "GET", "sessions")).sessions;
+export const deleteSession = async (c: AdminConnection, id: string) => (await adminRequest<{ session: SessionInfo }>(c, "DELETE", `sessions/${seg(id)}`)).session;
+
+export const postUserRevocation = (c: AdminConnection, email: string) => adminRequest<{ revocation: UserRevocation; sessionsClosed: number }>(c, "POST", "user-revocations", { email });
+export const getUserRevocations = async (c: AdminConnection) => (await adminRequest<{ revocations: UserRevocation[] }>(c, "GET", "user-revocations")).revocations;
 
 /** A new zone credential for `zone`, as the text of a cert.pem file. */
 export const postTunnelCert = (c: AdminConnection, zone: string) => adminRequest<{ id: string; zone: string; credential: string }>(c, "POST", "tunnel-certs", { zone });

@@ -24,3 +24,25 @@ export function describeRules(rules: PolicyRules): string {
   const part = (label: string, rs: PolicyRules["include"]) => (rs.length ? `${label} ${rs.map(formatRule).join(", ")}` : "");
   return [part("include", rules.include), part("exclude", rules.exclude), part("require", rules.require)].filter(Boolean).join("; ");
 }
+
+/** Milliseconds in the largest whole unit: 90d, 24h, 15m, 30s, 1.5s, 250ms. */
+export function duration(ms: number): string {
+  // Days from two on: a day is easier read as 24h.
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= (unit === "d" ? 2 * size : size) && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
+}
+
+/** A byte count for people: 512 B, 1.5 KiB, 64.0 MiB. */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}

@@ -1,12 +1,12 @@
 // Parsing of flag values shared by commands.
 import { configError, usageError } from "./exit.ts";
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "30s", "1m", "500ms", "2h" or a bare number of seconds. */
+/** "30s", "1m", "500ms", "2h", "90d" or a bare number of seconds. */
 export function parseDuration(raw: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m) throw usageError(`--${flag} "${raw}" is not a duration; use for example 30s, 2m or 500ms`);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!m) throw usageError(`--${flag} "${raw}" is not a duration; use for example 30s, 2m, 24h or 90d`);
   return Number(m[1]) * UNITS[m[2] ?? "s"]!;
 }
 

@@ -1,12 +1,24 @@
-// The admin API under /api/v1/: zones, applications, service tokens, policies and tunnel
-// credentials, as JSON over HTTP with a bearer admin token. Errors are `{ error }` with one
-// sentence that says what to do; secrets are returned once and never logged.
+// The admin API under /api/v1/: zones, applications, service tokens, policies, tunnel
+// credentials, the audit trail, live sessions and revocation, as JSON over HTTP with a
+// bearer admin token. Errors are `{ error }` with one sentence that says what to do; secrets
+// are returned once and never logged. Every change is written to the audit.
 import { formatZoneCredential } from "../auth/zone-credential.ts";
 import { EXIT, WicketError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
+import { describeRules } from "../admin/output.ts";
+import { normalizeIp } from "../policy/cidr.ts";
+import { decisionMessage, type Subject } from "../policy/evaluate.ts";
 import {
   addApp,
   addPolicy,
+  editApp,
+  editPolicy,
+  getServiceToken,
+  listUserRevocations,
+  queryAudit,
+  revokeUser,
+  writeAudit,
+  type AuditEntry,
   addZone,
   createServiceToken,
   createZoneCredential,
@@ -22,7 +34,14 @@ import {
   verifyAdminToken,
   type AdminToken,
   type Store,
+  checkPrincipal,
+  checkPrincipalMode,
+  sshCA,
+  setAppPrincipalMode,
+  setTokenPrincipal,
 } from "../store/index.ts";
+import { decide } from "./authorize.ts";
+import type { SessionRegistry } from "./sessions.ts";
 
 export type AdminContext = {
   store: Store;
@@ -32,6 +51,8 @@ export type AdminContext = {
   caPem?: string;
   /** Called after a zone is added or removed: the edge issues or drops its TLS certificate. */
   onZonesChanged(): Promise<void>;
+  /** This node's live sessions: cut on revocation and re-checked after policy changes. */
+  sessions?: SessionRegistry;
 };
 
 export const ADMIN_API_PREFIX = "/api/v1/";
@@ -78,71 +99,224 @@ async function zonesChanged(ctx: AdminContext) {
 
 type Route = (req: Request, ctx: AdminContext, arg: string, who: AdminToken, url: URL) => Promise<Response>;
 
+/**
+ * Logs and audits an admin action. The change is already made, so a failed audit write
+ * cannot undo it: it is logged as an error for the operator to see.
+ */
+async function record(ctx: AdminContext, who: AdminToken, action: string, reason: string, more: Partial<AuditEntry> = {}) {
+  log.info(`admin ${who.name}: ${reason}`);
+  try {
+    await writeAudit(ctx.store, { kind: "admin", actor: who.name, identity: who.name, action, reason, ...more });
+  } catch (e) {
+    log.error(`audit: cannot record "${reason}" by admin ${who.name}: ${(e as Error).message}`);
+  }
+}
+
+/** After a change that can take access away: re-check this node's live sessions; how many were cut. */
+const recheck = async (ctx: AdminContext) => (ctx.sessions ? await ctx.sessions.recheck() : 0);
+
+const optString = (b: Record<string, unknown>, k: string): string | undefined => {
+  if (b[k] === undefined || b[k] === null || b[k] === "") return undefined;
+  if (typeof b[k] !== "string") throw new HttpError(400, `"${k}" must be a string`);
+  return b[k] as string;
+};
+const optStrings = (b: Record<string, unknown>, k: string): string[] | undefined => {
+  const v = b[k];
+  if (v === undefined || v === null) return undefined;
+  const list = Array.isArray(v) ? v : [v];
+  if (!list.every((x) => typeof x === "string")) throw new HttpError(400, `"${k}" must be a list of strings`);
+  return list as string[];
+};
+const ruleList = (b: Record<string, unknown>, k: string) => (b[k] === undefined ? undefined : Array.isArray(b[k]) ? (b[k] as unknown[]) : [b[k]]);
+
+function sessionLength(b: Record<string, unknown>): number | null | undefined {
+  const v = b.sessionLengthMs;
+  if (v === undefined || v === null) return v as undefined | null;
+  if (typeof v !== "number") throw new HttpError(400, `"sessionLengthMs" must be a number of milliseconds, or null for the default`);
+  return v;
+}
+
+function auditQuery(url: URL) {
+  const p = url.searchParams;
+  const num = (k: string) => {
+    const v = p.get(k);
+    if (v === null || v === "") return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new HttpError(400, `the query parameter "${k}" must be a whole number`);
+    return n;
+  };
+  const kind = p.get("kind") || undefined;
+  if (kind && kind !== "decision" && kind !== "session-end" && kind !== "admin") throw new HttpError(400, `"kind" must be decision, session-end or admin`);
+  return {
+    since: num("since"),
+    after: p.get("after") || undefined,
+    user: p.get("user") || undefined,
+    host: p.get("host") || undefined,
+    denied: p.get("denied") === "1" || p.get("denied") === "true",
+    kind: kind as "decision" | "session-end" | "admin" | undefined,
+    limit: num("limit"),
+  };
+}
+
 const routes: Record<string, Route> = {
   "GET zones": async (_req, ctx) => json(200, { zones: await listZones(ctx.store) }),
   "POST zones": async (req, ctx, _arg, who) => {
     const zone = await addZone(ctx.store, field(await readBody(req), "name", "zone"));
-    log.info(`admin ${who.name}: added zone ${zone.name}`);
+    await record(ctx, who, "zone.add", `added zone ${zone.name}`, { target: zone.name });
     await zonesChanged(ctx);
     return json(201, { zone });
   },
   "DELETE zones/:": async (_req, ctx, arg, who) => {
     const zone = await removeZone(ctx.store, arg);
-    log.info(`admin ${who.name}: removed zone ${zone.name}`);
+    await record(ctx, who, "zone.remove", `removed zone ${zone.name}`, { target: zone.name });
     await zonesChanged(ctx);
     return json(200, { zone });
   },
 
   "GET apps": async (_req, ctx, _arg, _who, url) => json(200, { apps: await listApps(ctx.store, url.searchParams.get("zone") || undefined) }),
   "POST apps": async (req, ctx, _arg, who) => {
-    const app = await addApp(ctx.store, field(await readBody(req), "hostname"));
-    log.info(`admin ${who.name}: added application ${app.hostname}`);
+    const b = await readBody(req);
+    if (b.sshPrincipal !== undefined) checkPrincipalMode(String(b.sshPrincipal));
+    const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined });
+    if (b.sshPrincipal !== undefined) await setAppPrincipalMode(ctx.store, app.hostname, String(b.sshPrincipal));
+    const extras = [app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "", b.sshPrincipal !== undefined ? `SSH principal ${b.sshPrincipal}` : ""].filter(Boolean).join(", ");
+    await record(ctx, who, "app.add", `added application ${app.hostname}${extras ? ` (${extras})` : ""}`, { target: app.hostname, host: app.hostname });
     return json(201, { app });
+  },
+  "PATCH apps/:": async (req, ctx, arg, who) => {
+    const b = await readBody(req);
+    const app = await editApp(ctx.store, arg, { sessionLengthMs: sessionLength(b) });
+    await record(ctx, who, "app.edit", `set the session length of ${app.hostname} to ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}`, { target: app.hostname, host: app.hostname });
+    return json(200, { app });
   },
   "DELETE apps/:": async (_req, ctx, arg, who) => {
     const app = await removeApp(ctx.store, arg);
-    log.info(`admin ${who.name}: removed application ${app.hostname} and its policies`);
-    return json(200, { app });
+    await record(ctx, who, "app.remove", `removed application ${app.hostname} and its policies`, { target: app.hostname, host: app.hostname });
+    return json(200, { app, sessionsClosed: await recheck(ctx) });
   },
+
+  "GET ssh-ca": async (_req, ctx) => json(200, { publicKey: (await sshCA(ctx.store)).publicKey }),
 
   "GET tokens": async (_req, ctx) => json(200, { tokens: await listServiceTokens(ctx.store) }),
   "POST tokens": async (req, ctx, _arg, who) => {
-    const { secret, ...token } = await createServiceToken(ctx.store, field(await readBody(req), "name"));
-    log.info(`admin ${who.name}: created service token ${token.name} (${token.id})`);
+    const body = await readBody(req);
+    if (body.principal !== undefined) checkPrincipal(String(body.principal)); // before the token exists
+    const { secret, ...token } = await createServiceToken(ctx.store, field(body, "name"));
+    if (body.principal !== undefined) await setTokenPrincipal(ctx.store, token.id, String(body.principal));
+    await record(ctx, who, "token.create", `created service token "${token.name}" (${token.id})${body.principal ? ` with SSH principal ${body.principal}` : ""}`, { target: token.name, tokenId: token.id });
     return json(201, { ...token, secret });
   },
   "DELETE tokens/:": async (_req, ctx, arg, who) => {
     const token = await removeServiceToken(ctx.store, arg);
-    log.info(`admin ${who.name}: revoked service token ${token.name} (${token.id})`);
-    return json(200, { token });
+    // Cut this node's sessions of the token before answering, so that when the command
+    // returns they are gone; other nodes see the access revision move.
+    const cut = ctx.sessions?.cutToken(token.id, `service token "${token.name}" was revoked`) ?? [];
+    await record(ctx, who, "token.revoke", `revoked service token "${token.name}" (${token.id}), closing ${cut.length} live session${cut.length === 1 ? "" : "s"}`, {
+      target: token.name,
+      tokenId: token.id,
+    });
+    return json(200, { token, sessionsClosed: cut.length });
   },
 
   "GET policies": async (_req, ctx, _arg, _who, url) => json(200, { policies: await listPolicies(ctx.store, url.searchParams.get("app") || undefined) }),
   "POST policies": async (req, ctx, _arg, who) => {
     const b = await readBody(req);
-    const list = (k: string) => (b[k] === undefined ? undefined : Array.isArray(b[k]) ? (b[k] as unknown[]) : [b[k]]);
     if (b.position !== undefined && typeof b.position !== "number") throw new HttpError(400, `"position" must be a number`);
     const policy = await addPolicy(ctx.store, {
       app: field(b, "app", "hostname"),
       name: field(b, "name"),
       action: field(b, "action"),
-      include: list("include") ?? [],
-      exclude: list("exclude"),
-      require: list("require"),
+      include: ruleList(b, "include") ?? [],
+      exclude: ruleList(b, "exclude"),
+      require: ruleList(b, "require"),
       position: b.position as number | undefined,
     });
-    log.info(`admin ${who.name}: added policy "${policy.name}" (${policy.id}) to ${policy.app}`);
-    return json(201, { policy });
+    await record(ctx, who, "policy.add", `added policy "${policy.name}" (${policy.id}) to ${policy.app} at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, {
+      target: policy.id,
+      host: policy.app,
+      policyId: policy.id,
+      policyName: policy.name,
+    });
+    return json(201, { policy, sessionsClosed: await recheck(ctx) });
+  },
+  "PATCH policies/:": async (req, ctx, arg, who) => {
+    const b = await readBody(req);
+    if (b.position !== undefined && typeof b.position !== "number") throw new HttpError(400, `"position" must be a number`);
+    const policy = await editPolicy(ctx.store, arg, {
+      name: optString(b, "name"),
+      action: optString(b, "action"),
+      include: ruleList(b, "include"),
+      exclude: ruleList(b, "exclude"),
+      require: ruleList(b, "require"),
+      position: b.position as number | undefined,
+    });
+    await record(ctx, who, "policy.edit", `changed policy "${policy.name}" (${policy.id}) of ${policy.app}, now at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, {
+      target: policy.id,
+      host: policy.app,
+      policyId: policy.id,
+      policyName: policy.name,
+    });
+    return json(200, { policy, sessionsClosed: await recheck(ctx) });
   },
   "DELETE policies/:": async (_req, ctx, arg, who) => {
     const policy = await removePolicy(ctx.store, arg);
-    log.info(`admin ${who.name}: removed policy "${policy.name}" (${policy.id}) from ${policy.app}`);
-    return json(200, { policy });
+    await record(ctx, who, "policy.remove", `removed policy "${policy.name}" (${policy.id}) from ${policy.app}`, { target: policy.id, host: policy.app, policyId: policy.id, policyName: policy.name });
+    return json(200, { policy, sessionsClosed: await recheck(ctx) });
+  },
+  "POST policy-test": async (req, ctx) => {
+    const b = await readBody(req);
+    const host = field(b, "host", "hostname").trim().toLowerCase();
+    const subject: Subject = {};
+    const token = optString(b, "token");
+    const email = optString(b, "email");
+    if (token && email) throw new HttpError(400, "a client is either a service token or a user; pass --token or --email, not both");
+    if (token) {
+      const t = await getServiceToken(ctx.store, token);
+      if (!t) throw new HttpError(400, `there is no service token "${token}"; see "wicket edge token list"`);
+      subject.serviceToken = { id: t.id, name: t.name };
+    }
+    if (email) subject.email = email;
+    const groups = optStrings(b, "groups");
+    if (groups?.length) subject.groups = groups;
+    const idp = optString(b, "idp");
+    if (idp) subject.idp = idp;
+    const amr = optStrings(b, "amr");
+    if (amr?.length) subject.amr = amr;
+    const ipText = optString(b, "ip");
+    if (ipText) {
+      const ip = normalizeIp(ipText);
+      if (!ip) throw new HttpError(400, `"${ipText}" is not an IPv4 or IPv6 address`);
+      subject.ip = ip;
+    }
+    const { app, decision } = await decide(ctx.store, host, subject);
+    return json(200, { host, app: app?.hostname ?? null, subject, decision, message: decisionMessage(host, decision) });
+  },
+
+  "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
+
+  "GET sessions": async (_req, ctx) => json(200, { sessions: ctx.sessions?.list() ?? [] }),
+  "DELETE sessions/:": async (_req, ctx, arg, who) => {
+    const s = ctx.sessions?.get(arg);
+    if (!s) throw new HttpError(404, `there is no live session "${arg}" on this edge node; see "wicket edge session list"`);
+    ctx.sessions!.cut(s.id, `session ${s.id} was revoked by an admin`);
+    await record(ctx, who, "session.revoke", `revoked session ${s.id} of ${s.identity} to ${s.host} from ${s.ip}`, { target: s.id, sessionId: s.id, host: s.host });
+    return json(200, { session: s });
+  },
+
+  "GET user-revocations": async (_req, ctx) => json(200, { revocations: await listUserRevocations(ctx.store) }),
+  "POST user-revocations": async (req, ctx, _arg, who) => {
+    const revocation = await revokeUser(ctx.store, field(await readBody(req), "email"), who.name);
+    const cut = ctx.sessions?.cutUser(revocation.email, `the sign-in of ${revocation.email} was revoked by an admin`) ?? [];
+    await record(ctx, who, "user.revoke", `revoked the sign-in of ${revocation.email}, closing ${cut.length} live session${cut.length === 1 ? "" : "s"}`, {
+      target: revocation.email,
+      email: revocation.email,
+    });
+    return json(200, { revocation, sessionsClosed: cut.length });
   },
 
   "POST tunnel-certs": async (req, ctx, _arg, who) => {
     const { id, zone, secret } = await createZoneCredential(ctx.store, field(await readBody(req), "zone"));
-    log.info(`admin ${who.name}: issued zone credential ${id} for ${zone}`);
+    await record(ctx, who, "tunnel-cert.create", `issued zone credential ${id} for ${zone}`, { target: id });
     const credential = formatZoneCredential({ edge: ctx.publicUrl, zone, id, secret, caPem: ctx.caPem });
     return json(201, { id, zone, credential });
   },

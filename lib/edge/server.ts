@@ -8,16 +8,21 @@ import { join } from "node:path";
 import { log } from "../cli/log.ts";
 import { configError } from "../cli/exit.ts";
 import { loadOrCreateCA, issueCert, type CA } from "../tls/ca.ts";
-import { Close } from "../wire/close.ts";
+import { Close, closeReason } from "../wire/close.ts";
 import { ResetCode, PROTOCOL_VERSION } from "../wire/frame.ts";
 import { createSession, type Session, type Stream } from "../wire/mux.ts";
 import { createRegistry, type ConnectorConn } from "./connectors.ts";
 import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
 import { handleAdmin } from "./admin.ts";
+import { checkDownloadsDir, isDownloadPath, serveDownloads } from "./downloads.ts";
 import { openStore, type Store } from "../store/index.ts";
-import { ensureBootstrapAdminToken, findApp, listPolicies, listZones, verifyServiceToken, verifyZoneCredential } from "../store/index.ts";
-import { evaluate } from "../policy/evaluate.ts";
-import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, CONNECT_PATH } from "../wire/http.ts";
+import { ensureBootstrapAdminToken, findApp, listZones, pruneAudit, verifyZoneCredential } from "../store/index.ts";
+import { CONNECT_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
+import { handleSshCert } from "./ssh-cert.ts";
+import { sshCA } from "../store/index.ts";
+import { authorizeClient, type ClientAuth } from "./authorize.ts";
+import { clientIp, parseTrustedProxies } from "./client-ip.ts";
+import { createSessionRegistry } from "./sessions.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -26,7 +31,19 @@ export interface EdgeOptions {
   dataDir: string;
   database?: string;
   tls: { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+  /** What /install.sh installs from: the output of `bun run build --all`. */
+  downloadsDir?: string;
+  /** Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For names the client; nobody else's is believed. */
+  trustedProxies?: readonly string[];
+  /** Let allowed clients through when their decision cannot be written to the audit (default: refuse them). */
+  auditFailOpen?: boolean;
+  /** How long audit records are kept (ms); 0 keeps them forever. Default 90 days. */
+  auditRetentionMs?: number;
 }
+
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+/** How often each node looks for access changes made elsewhere (another node, or while a session opened). */
+const ACCESS_POLL_MS = 500;
 
 export interface Edge {
   url: string;
@@ -35,19 +52,13 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-type ClientData = {
-  kind: "client";
-  host: string;
-  ip: string;
-  identity: string;
-  reject?: { code: number; reason: string };
-  stream?: Stream;
-  pendingAck: number;
-};
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: Uint8Array[] };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
 
 const KEEPALIVE_MS = 5_000;
+/** How much a WebSocket may hold in its own send buffer before we stop feeding it. */
+const SOCKET_BUFFER = 256 * 1024;
 const DEAD_AFTER_MS = 15_000;
 
 function parseListen(listen: string): { hostname: string; port: number } {
@@ -60,10 +71,26 @@ const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/
 
 export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  checkDownloadsDir(opts.downloadsDir);
   const store = await openStore(opts.database ? { url: opts.database } : { dataDir: opts.dataDir });
   await ensureBootstrapAdminToken(store, opts.dataDir);
   const listen = parseListen(opts.listen);
   const registry = createRegistry();
+  const trusted = parseTrustedProxies(opts.trustedProxies);
+  const sessions = createSessionRegistry(store);
+  sessions.watch(ACCESS_POLL_MS);
+  const retention = opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+  const prune = async () => {
+    try {
+      const n = await pruneAudit(store, Date.now() - retention);
+      if (n > 0) log.info(`audit: removed ${n} records older than the retention period`);
+    } catch (e) {
+      log.warn(`audit: pruning failed: ${(e as Error).message}`);
+    }
+  };
+  if (retention > 0) await prune();
+  const pruneTimer = retention > 0 ? setInterval(prune, Math.min(retention, 3_600_000)) : undefined;
+  pruneTimer?.unref?.();
   const ca: CA | undefined = opts.tls.mode === "self-signed" ? await loadOrCreateCA(opts.dataDir) : undefined;
   const scheme = opts.tls.mode === "off" ? "http" : "https";
 
@@ -91,41 +118,49 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   // ---- clients -------------------------------------------------------------------------
 
-  async function authorizeClient(req: Request, host: string, ip: string): Promise<Omit<ClientData, "kind" | "pendingAck">> {
-    const app = await findApp(store, host);
-    if (!app) return { host, ip, identity: "", reject: { code: Close.unknownHost, reason: `the edge serves no application at ${host}; check the hostname` } };
-    const id = req.headers.get(CLIENT_ID_HEADER);
-    const secret = req.headers.get(CLIENT_SECRET_HEADER);
-    if (!id || !secret) return { host, ip, identity: "", reject: { code: Close.unauthenticated, reason: "sign-in required: pass a service token with --id and --secret" } };
-    const token = await verifyServiceToken(store, id, secret);
-    if (!token) return { host, ip, identity: "", reject: { code: Close.unauthenticated, reason: "the service token was refused: unknown id or wrong secret" } };
-    const identity = `token:${token.name}`;
-    const decision = evaluate(await listPolicies(store, app.hostname), { serviceToken: { id: token.id, name: token.name }, ip });
-    log.info(`${decision.allowed ? "allow" : "deny"} ${host} for ${identity} from ${ip}: ${decision.explanation}`);
-    if (!decision.allowed) return { host, ip, identity, reject: { code: Close.denied, reason: `access to ${host} denied: ${decision.explanation}` } };
-    return { host, ip, identity };
-  }
-
   function openClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
-    if (d.reject) return ws.close(d.reject.code, d.reject.reason);
+    if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
+    sessions.start(d, {
+      counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
+      close(code, reason) {
+        d.stream?.reset(ResetCode.canceled, reason);
+        ws.close(code, closeReason(reason));
+      },
+    });
     const conn = registry.pick(d.host);
-    if (!conn) return ws.close(Close.noConnector, `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`);
-    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity });
+    if (!conn) {
+      const reason = `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`;
+      void sessions.end(d.sessionId, reason);
+      return ws.close(Close.noConnector, closeReason(reason));
+    }
+    const stream = conn.session.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
     d.stream = stream;
     stream.onData = (bytes) => {
-      const r = ws.send(bytes);
-      if (r === -1) d.pendingAck += bytes.byteLength; // queued: credit returns on drain
-      else if (r > 0) stream.ack(bytes.byteLength);
+      d.out.push(bytes);
+      if (d.out.length === 1) flushClient(ws);
     };
     stream.onDrain = () => ws.resume();
     stream.onEnd = () => ws.send("fin");
     stream.onClose = (code, reason) => {
+      void sessions.end(d.sessionId, code === ResetCode.normal ? "ended normally" : `the stream was reset: ${reason || `code ${code}`}`);
       if (code === ResetCode.normal) ws.close(Close.normal, "closed");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
       else ws.close(Close.internal, reason || "stream reset");
     };
+  }
+
+  /** Hands queued bytes to the client's WebSocket while its buffer is small, returning credit
+   * for each; the rest waits here (bounded by the stream window) for the next drain. Keeping
+   * uWS's own buffer small matters: it is compacted by copying on every partial write. */
+  function flushClient(ws: ServerWebSocket<ClientData>) {
+    const d = ws.data;
+    while (d.out.length > 0 && ws.getBufferedAmount() < SOCKET_BUFFER) {
+      const bytes = d.out.shift()!;
+      if (ws.send(bytes) === 0) return; // closed: nothing more will go out
+      d.stream?.ack(bytes.byteLength);
+    }
   }
 
   function clientMessage(ws: ServerWebSocket<ClientData>, msg: string | Buffer) {
@@ -154,6 +189,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     const session = createSession({
       role: "edge",
       transport: { send: (b) => void ws.send(b), buffered: () => ws.getBufferedAmount(), close: (c, r) => ws.close(c, r) },
+      highWater: SOCKET_BUFFER,
       pingIntervalMs: KEEPALIVE_MS,
       deadAfterMs: DEAD_AFTER_MS,
       onHello(version, meta) {
@@ -185,20 +221,23 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const fetch = async (req: Request, srv: Server<WsData>): Promise<Response | undefined> => {
     const url = new URL(req.url);
     const host = hostOf(req);
-    const ip = srv.requestIP(req)?.address ?? "";
+    const ip = clientIp(srv.requestIP(req)?.address ?? "", req.headers.get("x-forwarded-for"), trusted);
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (isEdgeHost(host)) {
       if (url.pathname === "/healthz") return new Response("ok\n");
-      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind });
+      if (url.pathname === SSH_CA_PATH) return new Response((await sshCA(store)).publicKey + "\n", { headers: { "content-type": "text/plain" } });
+      if (url.pathname.startsWith("/api/")) return handleAdmin(req, { store, publicUrl: publicUrl!, caPem: ca?.certPem, onZonesChanged: rebind, sessions });
       if (url.pathname === CONNECT_PATH && upgrade) {
         if (srv.upgrade(req, { data: await authorizeConnector(req, ip) })) return;
         return new Response("WebSocket upgrade failed\n", { status: 400 });
       }
+      if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: opts.downloadsDir, publicUrl: publicUrl! });
       if (url.pathname === "/") return edgeHomePage();
       return new Response("not found\n", { status: 404 });
     }
+    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, store, await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen, purpose: "ssh-certificate" }));
     if (upgrade) {
-      const data: ClientData = { kind: "client", pendingAck: 0, ...(await authorizeClient(req, host, ip)) };
+      const data: ClientData = { kind: "client", out: [], ...(await authorizeClient(store, req, host, ip, { auditFailOpen: opts.auditFailOpen })) };
       if (srv.upgrade(req, { data })) return;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
     }
@@ -222,16 +261,17 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     drain(ws: ServerWebSocket<WsData>) {
       const d = ws.data;
       if (d.kind === "connector") d.session?.drained();
-      else if (d.stream && d.pendingAck > 0) {
-        const n = d.pendingAck;
-        d.pendingAck = 0;
-        d.stream.ack(n);
-      }
+      else flushClient(ws as ServerWebSocket<ClientData>);
     },
     close(ws: ServerWebSocket<WsData>, code: number, reason: string) {
       const d = ws.data;
-      if (d.kind === "client") d.stream?.reset(ResetCode.canceled, "client disconnected");
-      else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
+      if (d.kind === "client") {
+        // 1006: the client's process ended without a close frame (ssh hangs up on its
+        // ProxyCommand as it exits, so this is also how many sessions end normally).
+        const how = code === 1000 || code === 1005 ? "" : code === 1006 ? " (it went away without closing)" : ` (${code}${reason ? ` ${reason}` : ""})`;
+        void sessions.end(d.sessionId, `the client disconnected${how}`);
+        d.stream?.reset(ResetCode.canceled, "client disconnected");
+      } else d.session?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);
     },
   };
 
@@ -279,6 +319,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     port,
     store,
     async stop() {
+      if (pruneTimer) clearInterval(pruneTimer);
+      await sessions.closeAll("the edge is shutting down");
       for (const c of registry.all()) c.session.goAway(ResetCode.goingAway, "edge is shutting down");
       server.stop(true);
       await store.close?.();

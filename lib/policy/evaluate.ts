@@ -6,13 +6,20 @@
 // require rule matches; the first matching policy in `position` order decides; when none
 // matches, the answer is deny.
 import { usageError } from "../cli/exit.ts";
+import { inRange, parseCidr } from "./cidr.ts";
 
 // Rule kinds are a closed union checked by the compiler, with one entry per kind in RULES
-// below: e-mail, domain, group, idp, ip and mfa rules slot in as new members and entries.
+// below: a new kind is a new member and a new entry.
 export type TokenRule = { kind: "token"; value: string };
 export type AnyTokenRule = { kind: "any-token" };
 export type EveryoneRule = { kind: "everyone" };
-export type Rule = TokenRule | AnyTokenRule | EveryoneRule;
+export type EmailRule = { kind: "email"; value: string };
+export type DomainRule = { kind: "domain"; value: string };
+export type GroupRule = { kind: "group"; value: string };
+export type IdpRule = { kind: "idp"; value: string };
+export type IpRule = { kind: "ip"; value: string };
+export type MfaRule = { kind: "mfa" };
+export type Rule = TokenRule | AnyTokenRule | EveryoneRule | EmailRule | DomainRule | GroupRule | IdpRule | IpRule | MfaRule;
 export type RuleKind = Rule["kind"];
 
 export type PolicyAction = "allow" | "deny";
@@ -26,12 +33,40 @@ export type Policy = {
   rules: PolicyRules;
 };
 
-/** Who is asking. The edge fills in what it has authenticated; later issues add groups, idp, mfa. */
+/** Who is asking: what the edge has authenticated, and where the request came from. */
 export type Subject = {
   serviceToken?: { id: string; name: string };
   email?: string;
+  /** IdP groups of the signed-in user. */
+  groups?: string[];
+  /** Name of the identity provider the user signed in with. */
+  idp?: string;
+  /** Authentication methods (the OIDC `amr` claim), e.g. ["pwd", "otp"]. */
+  amr?: string[];
+  /** Client IP address (the TCP peer, or X-Forwarded-For from a trusted proxy). */
   ip?: string;
 };
+
+/** amr values that mean a second factor was used (RFC 8176). */
+const MFA_METHODS = new Set(["mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris", "retina", "vbm", "pop", "sc", "tel"]);
+
+const lower = (s: string | undefined) => s?.toLowerCase();
+
+/** A rule with one required, non-empty value, matched by `test`. */
+function valued<K extends "email" | "domain" | "group" | "idp" | "ip">(kind: K, example: string, test: (value: string, s: Subject) => boolean, check?: (value: string) => string | undefined): RuleSpec<Extract<Rule, { kind: K }>> {
+  return {
+    syntax: `${kind}:<value>`,
+    parse(value) {
+      if (!value) throw usageError(`the rule "${kind}" needs a value, e.g. "${kind}:${example}"`);
+      const problem = check?.(value);
+      if (problem) throw usageError(`the rule "${kind}:${value}" ${problem}, e.g. "${kind}:${example}"`);
+      return { kind, value } as Extract<Rule, { kind: K }>;
+    },
+    // Every kind named in K has a value; the compiler cannot see that through the Extract.
+    format: (r) => `${kind}:${(r as { value: string }).value}`,
+    matches: (r, s) => test((r as { value: string }).value, s),
+  };
+}
 
 export type Decision = {
   allowed: boolean;
@@ -76,6 +111,17 @@ const RULES: { [K in RuleKind]: RuleSpec<Extract<Rule, { kind: K }>> } = {
     parse: (value) => (noValue("everyone", value), { kind: "everyone" }),
     format: () => "everyone",
     matches: (_r, s) => s.serviceToken !== undefined || s.email !== undefined,
+  },
+  email: valued("email", "jdoe@example.com", (v, s) => lower(s.email) === v.toLowerCase(), (v) => (/^[^@\s]+@[^@\s]+$/.test(v) ? undefined : "is not an e-mail address")),
+  domain: valued("domain", "example.com", (v, s) => lower(s.email)?.split("@")[1] === v.toLowerCase().replace(/^@/, "")),
+  group: valued("group", "eng", (v, s) => s.groups?.includes(v) ?? false),
+  idp: valued("idp", "okta", (v, s) => s.idp === v),
+  ip: valued("ip", "10.0.0.0/8", (v, s) => inRange(v, s.ip), (v) => (parseCidr(v) ? undefined : "is not an IPv4 or IPv6 address or CIDR range")),
+  mfa: {
+    syntax: "mfa",
+    parse: (value) => (noValue("mfa", value), { kind: "mfa" }),
+    format: () => "mfa",
+    matches: (_r, s) => s.amr?.some((m) => MFA_METHODS.has(m)) ?? false,
   },
 };
 
@@ -152,7 +198,7 @@ export function evaluate(policies: readonly Policy[], subject: Subject): Decisio
       return {
         allowed: false,
         policy: { id: p.id, name: p.name },
-        explanation: `denied: policy "${p.name}" has a rule of unknown kind "${e.message}" (upgrade this edge node)`,
+        explanation: `policy "${p.name}" has a rule of unknown kind "${e.message}"; upgrade this edge node`,
       };
     }
     if (!m) continue;
@@ -165,4 +211,12 @@ export function evaluate(policies: readonly Policy[], subject: Subject): Decisio
     };
   }
   return { allowed: false, explanation: `no policy allows ${describeSubject(subject)}` };
+}
+
+/**
+ * The sentence a client is told, and `edge policy test` prints: the explanation with the
+ * application in it. Nothing secret is in it: policy names, rule text, the subject's name.
+ */
+export function decisionMessage(host: string, d: Decision): string {
+  return d.policy && d.rule ? `access to ${host} ${d.explanation}` : `access to ${host} ${d.allowed ? "allowed" : "denied"}: ${d.explanation}`;
 }

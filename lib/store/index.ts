@@ -7,3 +7,7 @@ export * from "./service-tokens.ts";
 export * from "./zone-credentials.ts";
 export * from "./admin-tokens.ts";
 export * from "./policies.ts";
+export * from "./ssh.ts";
+export * from "./audit.ts";
+export * from "./revision.ts";
+export * from "./user-revocations.ts";

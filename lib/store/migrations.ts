@@ -54,4 +54,77 @@ export const MIGRATIONS: Migration[] = [
       `CREATE UNIQUE INDEX admin_tokens_name ON admin_tokens (name)`,
     ],
   },
+  // 20–29: access policies, audit and revocation (issue 8).
+  {
+    version: 20,
+    name: "session length per application, audit, user revocations, access revision",
+    statements: [
+      // NULL: the edge's default session length.
+      `ALTER TABLE apps ADD COLUMN session_length_ms BIGINT`,
+      // One row per decision, session end or admin action; columns a kind does not use are NULL.
+      `CREATE TABLE audit (
+        id TEXT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        allowed INTEGER,
+        identity TEXT,
+        email TEXT,
+        token_id TEXT,
+        host TEXT,
+        app TEXT,
+        ip TEXT,
+        policy_id TEXT,
+        policy_name TEXT,
+        rule TEXT,
+        reason TEXT,
+        session_id TEXT,
+        bytes_to_origin BIGINT,
+        bytes_to_client BIGINT,
+        duration_ms BIGINT,
+        actor TEXT,
+        action TEXT,
+        target TEXT
+      )`,
+      `CREATE INDEX audit_at ON audit (at)`,
+      `CREATE INDEX audit_email ON audit (email)`,
+      `CREATE INDEX audit_host ON audit (host)`,
+      `CREATE INDEX audit_session ON audit (session_id)`,
+      // Credentials of a user issued before revoked_before are refused.
+      `CREATE TABLE user_revocations (
+        email TEXT PRIMARY KEY,
+        revoked_before BIGINT NOT NULL,
+        revoked_by TEXT
+      )`,
+      // Bumped by every change that can take access away (policies, tokens, users, apps):
+      // every edge node polls it and re-checks its live sessions when it moves.
+      `CREATE TABLE access_revision (
+        id INTEGER PRIMARY KEY,
+        revision BIGINT NOT NULL
+      )`,
+      `INSERT INTO access_revision (id, revision) VALUES (1, 0)`,
+    ],
+  },
+  // 30–39: short-lived SSH certificates (issue 4).
+  {
+    version: 30,
+    name: "ssh certificate authority and principals",
+    statements: [
+      `CREATE TABLE ssh_ca (
+        id TEXT PRIMARY KEY,
+        private_key TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      // The Unix user a service token's certificates name.
+      `CREATE TABLE ssh_token_principals (
+        token_id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL
+      )`,
+      // How an application turns a user into a principal: localpart (default), email, claim:<name>.
+      `CREATE TABLE ssh_app_principals (
+        app TEXT PRIMARY KEY,
+        mode TEXT NOT NULL
+      )`,
+    ],
+  },
 ];

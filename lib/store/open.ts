@@ -3,7 +3,7 @@
 import { SQL } from "bun";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { configError } from "../cli/exit.ts";
+import { configError, WicketError } from "../cli/exit.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 export type Store = {
@@ -53,7 +53,9 @@ function connect(opts: StoreOptions): { sql: SQL; adapter: Store["adapter"]; loc
 }
 
 async function migrate(store: Store) {
-  const latest = MIGRATIONS.at(-1)!.version;
+  // Issues add migrations in numbered ranges, so the list may be out of order: apply by version.
+  const ordered = [...MIGRATIONS].sort((a, b) => a.version - b.version);
+  const latest = ordered.at(-1)!.version;
   await store.sql.begin(async (tx) => {
     if (store.adapter === "postgres") await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx.unsafe(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`);
@@ -63,7 +65,7 @@ async function migrate(store: Store) {
     if (newest > latest) {
       throw configError(`the store at ${store.location} has schema version ${newest}, newer than this wicket knows (${latest}); upgrade wicket`);
     }
-    for (const m of MIGRATIONS) {
+    for (const m of ordered) {
       if (have.has(m.version)) continue;
       for (const stmt of m.statements) await tx.unsafe(stmt);
       await tx`INSERT INTO schema_migrations (version, applied_at) VALUES (${m.version}, ${Date.now()})`;
@@ -86,7 +88,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     await migrate(store);
   } catch (e) {
     await sql.close().catch(() => {});
-    if (e instanceof Error && e.name === "WicketError") throw e;
+    if (e instanceof WicketError) throw e;
     throw configError(`cannot open the store at ${location}: ${(e as Error).message}`);
   }
   return store;

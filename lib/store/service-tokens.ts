@@ -4,6 +4,7 @@ import { hashSecret, randomId, randomSecret, SERVICE_TOKEN_ID_PREFIX, verifySecr
 import type { Store } from "./open.ts";
 import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
 import { conflict, invalid, notFound } from "./errors.ts";
+import { bumpAccessRevision } from "./revision.ts";
 
 export type ServiceToken = { id: string; name: string; createdAt: number; revokedAt?: number };
 
@@ -59,7 +60,10 @@ export async function removeServiceToken(store: Store, idOrName: string): Promis
   const token = await getServiceToken(store, idOrName);
   if (!token) throw notFound(`there is no service token "${idOrName}"; see "wicket edge token list"`);
   const revokedAt = Date.now();
-  await store.sql`UPDATE service_tokens SET revoked_at = ${revokedAt} WHERE id = ${token.id} AND revoked_at IS NULL`;
+  await store.sql.begin(async (tx) => {
+    await tx`UPDATE service_tokens SET revoked_at = ${revokedAt} WHERE id = ${token.id} AND revoked_at IS NULL`;
+    await bumpAccessRevision(tx);
+  });
   return { ...token, revokedAt };
 }
 
@@ -69,4 +73,26 @@ export async function verifyServiceToken(store: Store, id: string, secret: strin
   const [row] = await store.sql`SELECT id, name, created_at, revoked_at, secret_hash FROM service_tokens WHERE id = ${id} AND revoked_at IS NULL`;
   if (!row || !verifySecret(secret, row.secret_hash)) return undefined;
   return toToken(row);
+}
+
+/**
+ * Checks an id and secret: the live token, or the revoked token when the secret is right
+ * (so that only the token's holder learns it was revoked), or undefined.
+ */
+export async function authenticateServiceToken(store: Store, id: string, secret: string): Promise<{ token: ServiceToken } | { revoked: ServiceToken } | undefined> {
+  if (typeof id !== "string" || typeof secret !== "string" || !id || !secret) return undefined;
+  const [row] = await store.sql`SELECT id, name, created_at, revoked_at, secret_hash FROM service_tokens WHERE id = ${id}`;
+  if (!row || !verifySecret(secret, row.secret_hash)) return undefined;
+  const token = toToken(row);
+  return token.revokedAt === undefined ? { token } : { revoked: token };
+}
+
+/** The ids, among `ids`, of tokens that are revoked (or gone). */
+export async function revokedServiceTokens(store: Store, ids: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const id of new Set(ids)) {
+    const [row] = await store.sql`SELECT revoked_at FROM service_tokens WHERE id = ${id}`;
+    if (!row || row.revoked_at !== null) out.add(id);
+  }
+  return out;
 }

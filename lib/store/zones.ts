@@ -3,9 +3,27 @@
 import type { Store } from "./open.ts";
 import { isUniqueViolation, ms } from "./open.ts";
 import { conflict, invalid, notFound } from "./errors.ts";
+import { bumpAccessRevision } from "./revision.ts";
 
 export type Zone = { name: string; createdAt: number };
-export type App = { hostname: string; zone: string; createdAt: number };
+/**
+ * `sessionLengthMs`: how long a sign-in to the application lasts (the lifetime of the app
+ * tokens the edge issues for it); the edge's default unless set for the application.
+ */
+export type App = { hostname: string; zone: string; createdAt: number; sessionLengthMs: number; sessionLengthSet: boolean };
+
+/** The session length of an application that has none of its own. */
+export const DEFAULT_SESSION_LENGTH_MS = 24 * 3_600_000;
+export const MIN_SESSION_LENGTH_MS = 60_000;
+export const MAX_SESSION_LENGTH_MS = 365 * 24 * 3_600_000;
+
+function checkSessionLength(v: number | undefined): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isSafeInteger(v) || v < MIN_SESSION_LENGTH_MS || v > MAX_SESSION_LENGTH_MS) {
+    throw invalid(`the session length must be from 1 minute to 365 days, e.g. 24h or 30d`);
+  }
+  return v;
+}
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -30,7 +48,10 @@ function tryNormalize(hostname: string): string | undefined {
 }
 
 const toZone = (r: any): Zone => ({ name: r.name, createdAt: ms(r.created_at) });
-const toApp = (r: any): App => ({ hostname: r.hostname, zone: r.zone, createdAt: ms(r.created_at) });
+const toApp = (r: any): App => {
+  const own = r.session_length_ms === null || r.session_length_ms === undefined ? undefined : Number(r.session_length_ms);
+  return { hostname: r.hostname, zone: r.zone, createdAt: ms(r.created_at), sessionLengthMs: own ?? DEFAULT_SESSION_LENGTH_MS, sessionLengthSet: own !== undefined };
+};
 
 export async function addZone(store: Store, name: string): Promise<Zone> {
   const zone = normalizeDnsName(name, "zone");
@@ -78,7 +99,8 @@ function zoneFor(hostname: string, zones: string[]): string | undefined {
 }
 
 /** Adds an application: a hostname in an existing zone (the zone itself, a subdomain of it) or `*.<zone>`. */
-export async function addApp(store: Store, hostname: string): Promise<App> {
+export async function addApp(store: Store, hostname: string, opts: { sessionLengthMs?: number } = {}): Promise<App> {
+  const sessionLength = checkSessionLength(opts.sessionLengthMs);
   const raw = String(hostname).trim().toLowerCase();
   const zones = (await listZones(store)).map((z) => z.name);
   let name: string;
@@ -96,18 +118,39 @@ export async function addApp(store: Store, hostname: string): Promise<App> {
   }
   const createdAt = Date.now();
   try {
-    await store.sql`INSERT INTO apps (hostname, zone, created_at) VALUES (${name}, ${zone}, ${createdAt})`;
+    await store.sql`INSERT INTO apps (hostname, zone, created_at, session_length_ms) VALUES (${name}, ${zone}, ${createdAt}, ${sessionLength ?? null})`;
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`the application "${name}" already exists`);
     throw e;
   }
-  return { hostname: name, zone, createdAt };
+  return toApp({ hostname: name, zone, created_at: createdAt, session_length_ms: sessionLength ?? null });
+}
+
+/** Changes an application's settings; `sessionLengthMs: null` goes back to the default. */
+export async function editApp(store: Store, hostname: string, changes: { sessionLengthMs?: number | null }): Promise<App> {
+  const name = String(hostname).trim().toLowerCase().replace(/\.$/, "");
+  const [row] = await store.sql`SELECT * FROM apps WHERE hostname = ${name}`;
+  if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
+  if (changes.sessionLengthMs !== undefined) {
+    const v = changes.sessionLengthMs === null ? null : checkSessionLength(changes.sessionLengthMs)!;
+    await store.sql`UPDATE apps SET session_length_ms = ${v} WHERE hostname = ${name}`;
+    row.session_length_ms = v;
+  }
+  return toApp(row);
+}
+
+/**
+ * How long a sign-in to the application serving `hostname` lasts (ms): what the app tokens
+ * the edge issues for it are valid for. Undefined when no application serves the hostname.
+ */
+export async function appSessionLength(store: Store, hostname: string): Promise<number | undefined> {
+  return (await findApp(store, hostname))?.sessionLengthMs;
 }
 
 export async function listApps(store: Store, zone?: string): Promise<App[]> {
   const rows = zone
-    ? await store.sql`SELECT hostname, zone, created_at FROM apps WHERE zone = ${normalizeDnsName(zone, "zone")} ORDER BY hostname`
-    : await store.sql`SELECT hostname, zone, created_at FROM apps ORDER BY hostname`;
+    ? await store.sql`SELECT * FROM apps WHERE zone = ${normalizeDnsName(zone, "zone")} ORDER BY hostname`
+    : await store.sql`SELECT * FROM apps ORDER BY hostname`;
   return rows.map(toApp);
 }
 
@@ -115,10 +158,11 @@ export async function listApps(store: Store, zone?: string): Promise<App[]> {
 export async function removeApp(store: Store, hostname: string): Promise<App> {
   const name = String(hostname).trim().toLowerCase().replace(/\.$/, "");
   return store.sql.begin(async (tx) => {
-    const [row] = await tx`SELECT hostname, zone, created_at FROM apps WHERE hostname = ${name}`;
+    const [row] = await tx`SELECT * FROM apps WHERE hostname = ${name}`;
     if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
     await tx`DELETE FROM policies WHERE app = ${name}`;
     await tx`DELETE FROM apps WHERE hostname = ${name}`;
+    await bumpAccessRevision(tx);
     return toApp(row);
   });
 }
@@ -133,9 +177,7 @@ export async function findApp(store: Store, hostname: string): Promise<App | und
   if (!name) return undefined;
   const dot = name.indexOf(".");
   const wildcard = dot > 0 ? `*.${name.slice(dot + 1)}` : undefined;
-  const rows = wildcard
-    ? await store.sql`SELECT hostname, zone, created_at FROM apps WHERE hostname = ${name} OR hostname = ${wildcard}`
-    : await store.sql`SELECT hostname, zone, created_at FROM apps WHERE hostname = ${name}`;
+  const rows = await store.sql`SELECT * FROM apps WHERE hostname = ${name} OR hostname = ${wildcard ?? name}`;
   const row = rows.find((r: any) => r.hostname === name) ?? rows[0];
   return row ? toApp(row) : undefined;
 }

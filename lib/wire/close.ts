@@ -12,5 +12,25 @@ export const Close = {
   unknownHost: 4404,
   versionMismatch: 4426,
   noConnector: 4502,
+  /** The edge cannot do what it must first (write the audit): try again later. */
+  unavailable: 4503,
   originUnreachable: 4504,
 } as const;
+
+/** The longest close reason a WebSocket close frame carries, in bytes of UTF-8. */
+export const MAX_CLOSE_REASON = 123;
+
+/** A close reason that fits the frame: longer text is cut at a character boundary and ends in "…". */
+export function closeReason(text: string): string {
+  const enc = new TextEncoder();
+  if (enc.encode(text).byteLength <= MAX_CLOSE_REASON) return text;
+  let out = "";
+  let size = 3; // "…" is three bytes
+  for (const ch of text) {
+    const n = enc.encode(ch).byteLength;
+    if (size + n > MAX_CLOSE_REASON) break;
+    out += ch;
+    size += n;
+  }
+  return out + "…";
+}

@@ -4,8 +4,9 @@ const utf8 = new TextEncoder();
 
 export function encodeFrame(type: FrameType, flags: number, stream: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
   if (payload.byteLength > MAX_PAYLOAD) throw new RangeError(`frame payload of ${payload.byteLength} bytes exceeds ${MAX_PAYLOAD}`);
-  const out = new Uint8Array(HEADER_SIZE + payload.byteLength);
-  const view = new DataView(out.buffer);
+  // allocUnsafe: every byte is written below, and zero-filling 64 KiB frames showed in profiles
+  const out: Uint8Array = Buffer.allocUnsafe(HEADER_SIZE + payload.byteLength);
+  const view = new DataView(out.buffer, out.byteOffset, HEADER_SIZE);
   out[0] = type;
   out[1] = flags;
   view.setUint32(2, stream >>> 0);

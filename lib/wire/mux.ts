@@ -95,7 +95,7 @@ interface StreamState extends Stream {
 
 export function createSession(opts: SessionOptions): Session {
   const { transport, role } = opts;
-  const highWater = opts.highWater ?? 1024 * 1024;
+  const highWater = opts.highWater ?? 256 * 1024;
   const window = opts.window ?? INITIAL_WINDOW;
   const decoder = createDecoder();
   const streams = new Map<number, StreamState>();

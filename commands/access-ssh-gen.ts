@@ -1,0 +1,19 @@
+import { defineCommand } from "citty";
+import { init, runCommand } from "../lib/cli/run.ts";
+import { log } from "../lib/cli/log.ts";
+import { sshGen } from "../lib/access/ssh-gen.ts";
+import { appArgs, dialOptions } from "./access-ssh.ts";
+
+const cmd = defineCommand({
+  meta: { name: "ssh-gen", description: "Get a short-lived SSH certificate for an ephemeral key (~/.wicket/<hostname>-key)" },
+  args: appArgs,
+  async run({ args }) {
+    init(args);
+    const r = await sshGen(await dialOptions(args));
+    // ssh runs this from `Match exec` before every connection: quiet unless asked.
+    log.debug(`${r.reused ? "reusing" : "wrote"} ${r.cert}, valid until ${r.validBefore.toISOString()}`);
+  },
+});
+
+export default cmd;
+if (import.meta.main) await runCommand(cmd);

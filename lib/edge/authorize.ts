@@ -1,0 +1,196 @@
+// Who is asking for an application, and may they: the client's credentials become a
+// Subject, and the application's policies decide. Every decision is written to the audit
+// before the stream can open; a live session is re-checked the same way when access changes.
+import { randomId } from "../auth/secret.ts";
+import { log } from "../cli/log.ts";
+import { decisionMessage, evaluate, type Decision, type Subject } from "../policy/evaluate.ts";
+import {
+  authenticateServiceToken,
+  findApp,
+  listPolicies,
+  revokedServiceTokens,
+  userRevokedBefore,
+  writeAudit,
+  type App,
+  type StoredPolicy,
+  type Store,
+} from "../store/index.ts";
+import { Close } from "../wire/close.ts";
+import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../wire/http.ts";
+
+export interface Rejection {
+  code: number;
+  reason: string;
+}
+
+export interface ClientAuth {
+  host: string;
+  ip: string;
+  /** A label for logs, audit and the connector: `token:<name>` or the user's e-mail. */
+  identity: string;
+  /** The application (hostname or `*.zone`) whose policies decided. */
+  app?: string;
+  subject?: Subject;
+  /** When the client's credential was issued (epoch ms), for user revocation. */
+  issuedAt?: number;
+  decision?: Decision;
+  /** Set when the client was let through: the live session's id, also in the audit. */
+  sessionId?: string;
+  reject?: Rejection;
+  /** When the checks began (epoch ms): a change to access after this may not be reflected. */
+  decidedAt?: number;
+}
+
+export interface AuthorizeOptions {
+  /** Let an allowed client through even when its decision cannot be written to the audit. Default: refuse it. */
+  auditFailOpen?: boolean;
+  /** What the client asks for: a stream (the default, which gets a session id) or an SSH certificate. */
+  purpose?: "stream" | "ssh-certificate";
+}
+
+/**
+ * An authenticated client. `issuedAt` (epoch ms) is when its credential was issued: for a
+ * user's app token, the JWT's `iat` × 1000. A user credential issued before the user's
+ * revocation (userRevokedBefore) is refused, and one without `issuedAt` is refused once the
+ * user has been revoked at all.
+ */
+export type Identified = { subject: Subject; identity: string; issuedAt?: number };
+
+/** The client's credentials as a Subject, or why they are not good enough. */
+export async function identify(store: Store, req: Request, ip: string): Promise<Identified | { reject: Rejection; identity?: string }> {
+  const id = req.headers.get(CLIENT_ID_HEADER);
+  const secret = req.headers.get(CLIENT_SECRET_HEADER);
+  if (id && secret) {
+    const auth = await authenticateServiceToken(store, id, secret);
+    // The id is not secret, and naming it in the audit shows which token was tried.
+    const identity = `token:${auth ? ("token" in auth ? auth.token.name : auth.revoked.name) : id.slice(0, 64)}`;
+    if (!auth) return { identity, reject: { code: Close.unauthenticated, reason: "the service token was refused: unknown id or wrong secret" } };
+    if ("revoked" in auth) return { identity, reject: { code: Close.unauthenticated, reason: `the service token "${auth.revoked.name}" was revoked; ask an admin for a new one` } };
+    return { subject: { serviceToken: { id: auth.token.id, name: auth.token.name }, ip }, identity };
+  }
+  return { reject: { code: Close.unauthenticated, reason: "sign-in required: pass a service token with --id and --secret" } };
+}
+
+/** Why a user's credential no longer counts, or undefined when it does. */
+async function userRevoked(store: Store, subject: Subject, issuedAt: number | undefined, cache?: Map<string, number | undefined>): Promise<string | undefined> {
+  if (!subject.email || subject.serviceToken) return undefined;
+  const email = subject.email.toLowerCase();
+  let before: number | undefined;
+  if (cache?.has(email)) before = cache.get(email);
+  else {
+    before = await userRevokedBefore(store, email);
+    cache?.set(email, before);
+  }
+  if (before === undefined || (issuedAt !== undefined && issuedAt >= before)) return undefined;
+  return `the sign-in of ${subject.email} was revoked at ${new Date(before).toISOString()}; sign in again`;
+}
+
+/** Which application serves `host`, and what its policies say about `subject`. */
+export async function decide(store: Store, host: string, subject: Subject): Promise<{ app?: App; policies: StoredPolicy[]; decision: Decision }> {
+  const app = await findApp(store, host);
+  if (!app) return { policies: [], decision: { allowed: false, explanation: noApp(host) } };
+  const policies = await listPolicies(store, app.hostname);
+  return { app, policies, decision: evaluate(policies, subject) };
+}
+
+const noApp = (host: string) => `the edge serves no application at ${host}; check the hostname`;
+
+function auditDecision(store: Store, a: ClientAuth, allowed: boolean, reason: string) {
+  const d = a.decision;
+  return writeAudit(store, {
+    kind: "decision",
+    allowed,
+    identity: a.identity || undefined,
+    email: a.subject?.serviceToken ? undefined : a.subject?.email?.toLowerCase(),
+    tokenId: a.subject?.serviceToken?.id,
+    host: a.host,
+    app: a.app,
+    ip: a.ip,
+    policyId: d?.policy?.id,
+    policyName: d?.policy?.name,
+    rule: d?.rule,
+    reason,
+    sessionId: a.sessionId,
+  });
+}
+
+/** Writes a refusal to the audit and log; a failed write changes nothing, the client is refused anyway. */
+async function refuse(store: Store, a: ClientAuth, reject: Rejection, reason = reject.reason): Promise<ClientAuth> {
+  log.info(`deny ${a.host}${a.identity ? ` for ${a.identity}` : ""} from ${a.ip}: ${reason}`);
+  try {
+    await auditDecision(store, a, false, reason);
+  } catch (e) {
+    log.error(`audit: cannot record a denied connection to ${a.host}: ${(e as Error).message}`);
+  }
+  return { ...a, reject };
+}
+
+export async function authorizeClient(store: Store, req: Request, host: string, ip: string, opts: AuthorizeOptions = {}): Promise<ClientAuth> {
+  const base: ClientAuth = { host, ip, identity: "", decidedAt: Date.now() };
+  const app = await findApp(store, host);
+  if (!app) return refuse(store, base, { code: Close.unknownHost, reason: noApp(host) });
+  base.app = app.hostname;
+
+  const who = await identify(store, req, ip);
+  if ("reject" in who) return refuse(store, { ...base, identity: who.identity ?? "" }, who.reject);
+  const auth: ClientAuth = { ...base, identity: who.identity, subject: who.subject, issuedAt: who.issuedAt };
+  const revoked = await userRevoked(store, who.subject, who.issuedAt);
+  if (revoked) return refuse(store, auth, { code: Close.unauthenticated, reason: revoked });
+
+  const decision = evaluate(await listPolicies(store, app.hostname), who.subject);
+  auth.decision = decision;
+  if (!decision.allowed) return refuse(store, auth, { code: Close.denied, reason: decisionMessage(host, decision) }, decision.explanation);
+
+  const forCert = opts.purpose === "ssh-certificate";
+  if (!forCert) auth.sessionId = randomId("ses_");
+  try {
+    await auditDecision(store, auth, true, forCert ? `${decision.explanation}; an SSH certificate was asked for` : decision.explanation);
+  } catch (e) {
+    log.error(`audit: cannot record the connection of ${auth.identity} to ${host}: ${(e as Error).message}`);
+    if (!opts.auditFailOpen) {
+      return { ...auth, reject: { code: Close.unavailable, reason: "the edge cannot write its audit log, so it lets no one in; try again later" } };
+    }
+  }
+  log.info(`allow ${host} for ${auth.identity} from ${ip} (${auth.sessionId ?? "SSH certificate"}): ${decision.explanation}`);
+  return auth;
+}
+
+/** What a live session was let in with. */
+export type LiveCredential = { host: string; subject: Subject; issuedAt?: number };
+
+/** Lookups shared by one pass over many live sessions. */
+export type RecheckCache = {
+  apps: Map<string, Promise<App | undefined>>;
+  policies: Map<string, Promise<StoredPolicy[]>>;
+  revokedTokens?: Set<string>;
+  userRevokedBefore: Map<string, number | undefined>;
+};
+
+export const newRecheckCache = (): RecheckCache => ({ apps: new Map(), policies: new Map(), userRevokedBefore: new Map() });
+
+export type Recheck = { ok: true } | { ok: false; reason: string; decision?: Decision };
+
+/**
+ * Whether a live session may go on, by the store as it is now: its service token still live,
+ * its user not revoked since sign-in, its application still there, and the policies still
+ * allowing it. `reason` says why not, for the client and the audit.
+ */
+export async function reauthorize(store: Store, s: LiveCredential, cache: RecheckCache = newRecheckCache()): Promise<Recheck> {
+  const token = s.subject.serviceToken;
+  if (token) {
+    const revoked = cache.revokedTokens ?? (await revokedServiceTokens(store, [token.id]));
+    if (revoked.has(token.id)) return { ok: false, reason: `service token "${token.name}" was revoked` };
+  }
+  const userReason = await userRevoked(store, s.subject, s.issuedAt, cache.userRevokedBefore);
+  if (userReason) return { ok: false, reason: userReason };
+
+  let app = cache.apps.get(s.host);
+  if (!app) cache.apps.set(s.host, (app = findApp(store, s.host)));
+  const a = await app;
+  if (!a) return { ok: false, reason: `the application ${s.host} was removed` };
+  let policies = cache.policies.get(a.hostname);
+  if (!policies) cache.policies.set(a.hostname, (policies = listPolicies(store, a.hostname)));
+  const decision = evaluate(await policies, s.subject);
+  if (!decision.allowed) return { ok: false, reason: `policy change: ${decisionMessage(s.host, decision)}`, decision };
+  return { ok: true };
+}

@@ -1,0 +1,52 @@
+// IP addresses and CIDR ranges, IPv4 and IPv6: what the `ip:` policy rule and the edge's
+// `trusted_proxies` both match against.
+import { BlockList, isIP } from "node:net";
+
+export type Cidr = { address: string; prefix: number; family: "ipv4" | "ipv6" };
+
+/** `10.0.0.0/8`, `2001:db8::/32` or a single address; undefined if malformed. */
+export function parseCidr(text: string): Cidr | undefined {
+  const [address = "", bits, extra] = text.trim().split("/");
+  const v = isIP(address);
+  if (!v || extra !== undefined) return undefined;
+  const max = v === 4 ? 32 : 128;
+  if (bits !== undefined && !/^\d{1,3}$/.test(bits)) return undefined;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (prefix > max) return undefined;
+  return { address, prefix, family: v === 4 ? "ipv4" : "ipv6" };
+}
+
+/**
+ * An address as the edge records it: IPv4-mapped IPv6 (`::ffff:10.1.2.3`, what a dual-stack
+ * listener reports for an IPv4 peer) becomes plain IPv4; anything that is not an address
+ * becomes undefined.
+ */
+export function normalizeIp(text: string | undefined | null): string | undefined {
+  if (!text) return undefined;
+  const s = text.trim();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
+  if (mapped && isIP(mapped[1]!) === 4) return mapped[1];
+  return isIP(s) ? s.toLowerCase() : undefined;
+}
+
+export type CidrSet = { has(ip: string | undefined): boolean; readonly size: number };
+
+/** A set of ranges to test addresses against; `ranges` must already be valid (see parseCidr). */
+export function cidrSet(ranges: readonly Cidr[]): CidrSet {
+  const list = new BlockList();
+  for (const r of ranges) list.addSubnet(r.address, r.prefix, r.family);
+  return {
+    size: ranges.length,
+    has(ip) {
+      const a = normalizeIp(ip);
+      if (!a || ranges.length === 0) return false;
+      return list.check(a, isIP(a) === 4 ? "ipv4" : "ipv6");
+    },
+  };
+}
+
+/** Whether `ip` lies in the range written as `cidr`; false for anything malformed. */
+export function inRange(cidr: string, ip: string | undefined): boolean {
+  const range = parseCidr(cidr);
+  return range ? cidrSet([range]).has(ip) : false;
+}
