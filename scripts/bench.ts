@@ -17,6 +17,7 @@ import { binarySizes, connectionSetup, fairness, manyStreams, sshBulk, tcpBulk, 
 import { chartSvg, derive, markdownReport, targets, textReport, type BenchResults } from "./bench/report.ts";
 import { CIPHER, startRig, type Rig } from "./bench/rig.ts";
 import { GiB, MiB } from "./bench/stats.ts";
+import { machineBusySeconds, ownCpuSeconds } from "./bench/procfs.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const README_BEGIN = "<!-- bench:begin (written by `bun run bench`) -->";
@@ -38,6 +39,7 @@ function machine(): BenchResults["machine"] {
     os,
     kernel: release(),
     loadAtStart: loadavg(),
+    othersCpuShare: NaN,
   };
 }
 
@@ -103,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
   const mode = argv.includes("--quick") ? "quick" : "full";
   const t0 = performance.now();
   const loadAtStart = loadavg();
+  const cpu0 = { busy: machineBusySeconds(), ours: ownCpuSeconds() };
   log(`${mode} run; load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} (figures from a busy machine say little)`);
 
   // Start-up first, before anything else runs on the machine.
@@ -128,6 +131,9 @@ async function main(argv: string[]): Promise<number> {
   }
   results.machine.loadAtStart = loadAtStart;
   results.durationS = (performance.now() - t0) / 1000;
+  // what the rest of the machine took meanwhile: the rig has stopped, so its CPU time is ours
+  const others = machineBusySeconds() - cpu0.busy - (ownCpuSeconds() - cpu0.ours);
+  results.machine.othersCpuShare = Math.max(0, others / (results.durationS * results.machine.cores));
 
   const d = derive(results);
   const t = targets(results, d);
@@ -149,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
     const readme = updateReadme(markdownReport(results, d, t));
     log(`wrote docs/bench/latest.json and docs/bench/chart.svg${readme ? ", and the table in README.md" : "; README.md has no bench markers, table not written"}`);
   }
-  log(`done in ${Math.round(results.durationS)} s`);
+  log(`done in ${Math.round(results.durationS)} s; other processes took ${Math.round(results.machine.othersCpuShare * 100)} % of the CPU meanwhile`);
   return 0;
 }
 

@@ -80,3 +80,20 @@ export function cpuSeconds(pid: number): number {
     return NaN;
   }
 }
+
+/** CPU time (seconds) the whole machine has spent busy so far: every state in /proc/stat's
+ * first line but idle and iowait. */
+export function machineBusySeconds(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return (user! + nice! + system! + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / USER_HZ;
+}
+
+/** CPU time (seconds) of this process and of every descendant it (or they) waited for. */
+export function ownCpuSeconds(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime, stime, cutime, cstime: the 14th to 17th fields
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / USER_HZ;
+}

@@ -7,7 +7,16 @@ export interface BenchResults {
   date: string;
   mode: "full" | "quick";
   durationS: number;
-  machine: { cpu: string; cores: number; memoryGiB: number; os: string; kernel: string; loadAtStart: number[] };
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryGiB: number;
+    os: string;
+    kernel: string;
+    loadAtStart: number[];
+    /** Share of the machine's CPU time that other processes used during the run (0–1). */
+    othersCpuShare: number;
+  };
   software: { wicket: string; bun: string; openssh: string };
   params: { sshBytes: number; tcpBytes: number; bulkRuns: number; setupRuns: number; versionRuns: number; streams: number[]; streamBytes: number; echoes: number; cipher: string };
   version: { ms: number[] };
@@ -172,7 +181,10 @@ export function textReport(r: BenchResults, d: Derived, t: Target[]): string {
   const rs = rows(r, d);
   const w = Math.max(...rs.map((x) => ("label" in x ? x.label.length : 0)));
   const wm = Math.max(...rs.map((x) => ("median" in x ? x.median.length : 0)));
-  const lines = rs.map((x) => ("section" in x ? `\n${x.section}` : `  ${x.label.padEnd(w)}  ${x.median.padStart(wm)}  ${x.range}`.trimEnd()));
+  const lines = [
+    `${r.mode} run: ${machineLine(r)}; other processes took ${Math.round(r.machine.othersCpuShare * 100)} % of the CPU meanwhile`,
+    ...rs.map((x) => ("section" in x ? `\n${x.section}` : `  ${x.label.padEnd(w)}  ${x.median.padStart(wm)}  ${x.range}`.trimEnd())),
+  ];
   const tw = Math.max(...t.map((x) => x.name.length));
   const mark = (v: Verdict) => (v === "aim" ? "met, aim too" : v === "must" ? "met" : v === "not met" ? "NOT MET" : v);
   lines.push("\ntargets (issue 6): measured, must / aim", ...t.map((x) => `  ${x.name.padEnd(tw)}  ${x.measured}  (${x.must} / ${x.aim})  ${mark(x.verdict)}`));
@@ -193,7 +205,7 @@ export function markdownReport(r: BenchResults, d: Derived, t: Target[]): string
   const esc = (s: string) => s.replace(/\|/g, "\\|");
   const mark = (v: Verdict) => (v === "aim" ? "✅ met, aim too" : v === "must" ? "✅ met" : v === "not met" ? "❌ not met" : v);
   const out = [
-    `Measured with \`bun run bench\` on ${machineLine(r)}, load average ${r.machine.loadAtStart.map((l) => l.toFixed(2)).join(" ")} at the start; the run took ${Math.round(r.durationS)} s. Raw figures: [docs/bench/latest.json](docs/bench/latest.json).`,
+    `Measured with \`bun run bench\` on ${machineLine(r)}, load average ${r.machine.loadAtStart.map((l) => l.toFixed(2)).join(" ")} at the start, other processes took ${Math.round(r.machine.othersCpuShare * 100)} % of the CPU meanwhile; the run took ${Math.round(r.durationS)} s. Raw figures: [docs/bench/latest.json](docs/bench/latest.json).`,
     "",
     "| target | must reach | aim | measured | |",
     "|---|---|---|---|---|",
