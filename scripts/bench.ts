@@ -142,7 +142,9 @@ async function main(argv: string[]): Promise<number> {
   const stamp = results.date.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
   const dir = join(ROOT, "bench-results");
   mkdirSync(dir, { recursive: true });
-  const json = `${JSON.stringify({ ...results, summary: d, targets: t }, null, 2)}\n`;
+  // microseconds are more than these figures can tell apart
+  const round = (_: string, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
+  const json = `${JSON.stringify({ ...results, summary: d, targets: t }, round, 2)}\n`;
   const file = join(dir, `${stamp}${mode === "quick" ? "-quick" : ""}.json`);
   writeFileSync(file, json);
   writeFileSync(file.replace(/\.json$/, ".svg"), chartSvg(results, d));
