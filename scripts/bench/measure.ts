@@ -227,10 +227,15 @@ export async function tcpBulk(rig: Rig, bytes: number, runs: number): Promise<Tc
   for (const pid of Object.values(procs)) resetPeak(pid);
   const cpu = cpuMeter(procs); // they idle during the direct runs
   const out: TcpBulkResult = { bytes, up: { direct: [], wicket: [] }, down: { direct: [], wicket: [] }, peakKiB: {}, cpuPerGiB: {} };
+  const where = { direct: "straight to the origin", wicket: "through wicket access tcp" };
+  const named = <T>(path: keyof typeof where, p: Promise<T>) =>
+    p.catch((err: Error) => {
+      throw new Error(`${err.message} (${where[path]})`);
+    });
   for (let i = 0; i < runs; i++) {
     for (const path of ["direct", "wicket"] as const) {
-      out.up[path].push((await upload(ports[path], bytes)).ms);
-      out.down[path].push((await download(ports[path], bytes)).ms);
+      out.up[path].push((await named(path, upload(ports[path], bytes))).ms);
+      out.down[path].push((await named(path, download(ports[path], bytes))).ms);
     }
   }
   for (const [name, pid] of Object.entries(procs)) out.peakKiB[name] = statusKiB(pid, "VmHWM") ?? NaN;

@@ -300,15 +300,28 @@ export async function upload(port: number, n: number, opts: { hash?: boolean; on
   };
 }
 
+/** Stop reading for `pauseMs` after every `everyBytes` received. */
+export interface SlowReader {
+  everyBytes: number;
+  pauseMs: number;
+}
+
 /**
  * Asks the source at `port` for `n` bytes and reads them to EOF; with `hash`, fresh random
  * bytes followed by the source's sha256 of them. Rejects if another number arrived.
  */
-export async function download(port: number, n: number, opts: { hash?: boolean } = {}): Promise<Transfer> {
+export async function download(port: number, n: number, opts: { hash?: boolean; slowReader?: SlowReader } = {}): Promise<Transfer> {
   const hasher = opts.hash ? new Bun.CryptoHasher("sha256") : undefined;
   let got = 0;
   const trailer: Uint8Array[] = [];
+  const slow = opts.slowReader;
+  let nextPause = slow?.everyBytes ?? Infinity;
   const onData = (chunk: Uint8Array) => {
+    if (got + chunk.byteLength >= nextPause) {
+      // a reader that falls behind: the kernel buffers fill and the sender must hold back
+      Bun.sleepSync(slow!.pauseMs);
+      nextPause += slow!.everyBytes;
+    }
     const body = Math.max(0, Math.min(chunk.byteLength, n - got));
     if (hasher && body > 0) hasher.update(chunk.subarray(0, body));
     if (body < chunk.byteLength) trailer.push(chunk.slice(body));
