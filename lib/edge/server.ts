@@ -58,7 +58,9 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: Uint8Array[] };
+/** What waits to go to a client, in order: bytes, then perhaps the half-close and the close. */
+type ClientOut = Uint8Array | "fin" | "close";
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: ClientOut[] };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
 
@@ -149,15 +151,17 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     // Tells the client it got through: before this, a close means "not let in" and the client
     // may sign in and retry without having sent a byte.
     ws.send("open");
-    stream.onData = (bytes) => {
-      d.out.push(bytes);
+    // The half-close and a normal close go behind the bytes still queued for the client.
+    const later = (item: ClientOut) => {
+      d.out.push(item);
       if (d.out.length === 1) flushClient(ws);
     };
+    stream.onData = (bytes) => later(bytes);
     stream.onDrain = () => ws.resume();
-    stream.onEnd = () => ws.send("fin");
+    stream.onEnd = () => later("fin");
     stream.onClose = (code, reason) => {
       void sessions.end(d.sessionId, code === ResetCode.normal ? "ended normally" : `the stream was reset: ${reason || `code ${code}`}`);
-      if (code === ResetCode.normal) ws.close(Close.normal, "closed");
+      if (code === ResetCode.normal) later("close");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
       else ws.close(Close.internal, reason || "stream reset");
@@ -170,9 +174,10 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   function flushClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
     while (d.out.length > 0 && ws.getBufferedAmount() < SOCKET_BUFFER) {
-      const bytes = d.out.shift()!;
-      if (ws.send(bytes) === 0) return; // closed: nothing more will go out
-      d.stream?.ack(bytes.byteLength);
+      const item = d.out.shift()!;
+      if (item === "close") return ws.close(Close.normal, "closed");
+      if (ws.send(item) === 0) return; // closed: nothing more will go out
+      if (item !== "fin") d.stream?.ack(item.byteLength);
     }
   }
 
