@@ -64,6 +64,7 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
               s.data.bridge = b;
               for (const p of s.data.pending.splice(0)) b.send(p);
               if (s.data.ended) b.end();
+              else s.data.sending = b.room().then(() => s.resume());
               b.done.then(
                 () => finish(s, "end"),
                 (err) => {
@@ -80,10 +81,16 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
         },
         data(s, chunk) {
           const c = s.data;
-          if (!c.bridge) return void c.pending.push(chunk);
-          // keep order, and stop reading while the WebSocket is full
-          s.pause();
-          c.sending = c.sending.then(() => c.bridge!.send(chunk)).then(() => s.resume());
+          if (!c.bridge) {
+            // not connected yet: hold this chunk and read no more until we are
+            c.pending.push(chunk);
+            return void s.pause();
+          }
+          // stop reading while the WebSocket is full
+          if (!c.bridge.send(chunk)) {
+            s.pause();
+            c.sending = c.bridge.room().then(() => s.resume());
+          }
         },
         drain: flush,
         end(s) {
