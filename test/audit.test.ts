@@ -4,7 +4,6 @@
 // authorization that refuses a stream it cannot audit, and the live-session registry that
 // revocation cuts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { SQL } from "bun";
 import { setupLog } from "../lib/cli/log.ts";
 import { authorizeClient, reauthorize } from "../lib/edge/authorize.ts";
 import { clientIp, parseTrustedProxies } from "../lib/edge/client-ip.ts";
@@ -35,30 +34,10 @@ import {
 import { Close, closeReason } from "../lib/wire/close.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../lib/wire/http.ts";
 import { tempDir } from "./helpers/tmp.ts";
+import { BACKENDS, withStore } from "./helpers/store.ts";
 
 setupLog("silent");
 
-const PG = process.env.WICKET_TEST_POSTGRES_URL;
-
-async function withStore(backend: "sqlite" | "postgres", fn: (store: Store, dir: string) => Promise<void>) {
-  await using dir = await tempDir();
-  if (backend === "sqlite") {
-    await using store = await openStore({ dataDir: dir.path });
-    return await fn(store, dir.path);
-  }
-  const admin = new SQL(PG!);
-  const db = `wicket_test_${crypto.randomUUID().replaceAll("-", "")}`;
-  await admin.unsafe(`CREATE DATABASE ${db}`);
-  try {
-    const url = new URL(PG!);
-    url.pathname = `/${db}`;
-    await using store = await openStore({ url: url.toString() });
-    await fn(store, dir.path);
-  } finally {
-    await admin.unsafe(`DROP DATABASE ${db} WITH (FORCE)`);
-    await admin.close();
-  }
-}
 
 /** A zone, an application and a service token with an allow policy for it. */
 async function appWithToken(store: Store, host = "ssh.site.test") {
@@ -71,7 +50,7 @@ async function appWithToken(store: Store, host = "ssh.site.test") {
 
 const clientRequest = (host: string, id: string, secret: string) => new Request(`https://${host}/`, { headers: { host, [CLIENT_ID_HEADER]: id, [CLIENT_SECRET_HEADER]: secret } });
 
-for (const backend of PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const)) {
+for (const backend of BACKENDS) {
   describe(`${backend} store`, () => {
     test("audit records come back oldest first, filtered by user, host, denied, since and after", () =>
       withStore(backend, async (store) => {

@@ -30,6 +30,7 @@ import {
   type Store,
 } from "../lib/store/index.ts";
 import { tempDir } from "./helpers/tmp.ts";
+import { BACKENDS, withStore as withStoreOn, type Backend } from "./helpers/store.ts";
 
 async function storeErr(p: Promise<unknown>): Promise<StoreError> {
   try {
@@ -41,30 +42,8 @@ async function storeErr(p: Promise<unknown>): Promise<StoreError> {
   throw new Error("expected a StoreError, got success");
 }
 
-// SQLite always; PostgreSQL too when WICKET_TEST_POSTGRES_URL names a server on which the
-// tests may create and drop databases (the cluster's store runs the same SQL).
-const PG = process.env.WICKET_TEST_POSTGRES_URL;
-let backend: "sqlite" | "postgres" = "sqlite";
-
-async function withStore(fn: (store: Store, dir: string) => Promise<void>) {
-  await using dir = await tempDir();
-  if (backend === "sqlite") {
-    await using store = await openStore({ dataDir: dir.path });
-    return await fn(store, dir.path);
-  }
-  const admin = new SQL(PG!);
-  const db = `wicket_test_${crypto.randomUUID().replaceAll("-", "")}`;
-  await admin.unsafe(`CREATE DATABASE ${db}`);
-  try {
-    const url = new URL(PG!);
-    url.pathname = `/${db}`;
-    await using store = await openStore({ url: url.toString() });
-    await fn(store, dir.path);
-  } finally {
-    await admin.unsafe(`DROP DATABASE ${db} WITH (FORCE)`);
-    await admin.close();
-  }
-}
+let backend: Backend = "sqlite";
+const withStore = (fn: (store: Store, dir: string) => Promise<void>) => withStoreOn(backend, fn);
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
@@ -111,7 +90,7 @@ describe("openStore", () => {
   });
 });
 
-for (const b of PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const)) {
+for (const b of BACKENDS) {
   describe(b, () => {
     beforeAll(() => {
       backend = b;

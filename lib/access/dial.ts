@@ -177,11 +177,15 @@ export function bridge(ws: WebSocket, local: Local, hostname: string) {
     done,
     /** The local sink drained: read from the edge again. */
     drained: () => ws.resume(),
-    /** Sends local bytes; resolves when the WebSocket has room for more. */
-    async send(bytes: Uint8Array) {
-      if (ws.readyState !== WebSocket.OPEN) return;
+    /** Sends local bytes; false means stop reading the source until room() resolves. */
+    send(bytes: Uint8Array): boolean {
+      if (ws.readyState !== WebSocket.OPEN) return true;
       ws.send(bytes);
-      // Bun's client WebSocket has no drain event: wait for its buffer to go down.
+      return ws.bufferedAmount <= HIGH_WATER;
+    },
+    /** Resolves once the WebSocket's buffer has gone down (or it closed). Bun's client
+     * WebSocket has no drain event, so this looks every millisecond while it waits. */
+    async room() {
       while (ws.bufferedAmount > HIGH_WATER && ws.readyState === WebSocket.OPEN) await Bun.sleep(1);
     },
     /** The local side has no more to send: half-close towards the origin. */

@@ -21,7 +21,7 @@ export async function proxyStdio(opts: DialOptions, signIn: SignInMode): Promise
     for (;;) {
       const { done, value } = await stdin.read();
       if (done) break;
-      await b.send(value);
+      if (!b.send(value)) await b.room();
     }
     b.end();
   })();

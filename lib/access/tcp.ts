@@ -12,6 +12,8 @@ interface Conn {
   ended: boolean;
   closed: boolean;
   sending: Promise<void>;
+  /** What to do to the local socket once `out` has gone: the edge half-closed, or closed. */
+  after?: "shutdown" | "end";
 }
 
 export function parseListenUrl(raw: string): { hostname: string; port: number } {
@@ -36,7 +38,14 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
       }
       c.out.shift();
     }
+    // only now: ending the socket with bytes still queued would lose the tail
+    if (c.after === "shutdown") s.shutdown();
+    else if (c.after === "end") s.end();
     c.bridge?.drained();
+  };
+  const finish = (s: Socket<Conn>, how: "shutdown" | "end") => {
+    if (s.data.after !== "end") s.data.after = how;
+    flush(s);
   };
   let server;
   try {
@@ -51,15 +60,16 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
           dial().then(
             (ws) => {
               if (s.data.closed) return ws.close(1000, "local connection gone");
-              const b = bridge(ws, { write: (bytes) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => s.shutdown() }, opts.hostname);
+              const b = bridge(ws, { write: (bytes) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => finish(s, "shutdown") }, opts.hostname);
               s.data.bridge = b;
               for (const p of s.data.pending.splice(0)) b.send(p);
               if (s.data.ended) b.end();
+              else s.data.sending = b.room().then(() => s.resume());
               b.done.then(
-                () => s.end(),
+                () => finish(s, "end"),
                 (err) => {
                   log.error(err.message);
-                  s.end();
+                  finish(s, "end");
                 },
               );
             },
@@ -71,10 +81,16 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
         },
         data(s, chunk) {
           const c = s.data;
-          if (!c.bridge) return void c.pending.push(chunk);
-          // keep order, and stop reading while the WebSocket is full
-          s.pause();
-          c.sending = c.sending.then(() => c.bridge!.send(chunk)).then(() => s.resume());
+          if (!c.bridge) {
+            // not connected yet: hold this chunk and read no more until we are
+            c.pending.push(chunk);
+            return void s.pause();
+          }
+          // stop reading while the WebSocket is full
+          if (!c.bridge.send(chunk)) {
+            s.pause();
+            c.sending = c.bridge.room().then(() => s.resume());
+          }
         },
         drain: flush,
         end(s) {

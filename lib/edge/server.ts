@@ -71,7 +71,9 @@ export interface Edge {
   stop(graceMs?: number): Promise<void>;
 }
 
-type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: Uint8Array[]; watch?: Watched };
+/** What waits to go to a client, in order: bytes, then perhaps the half-close and the close. */
+type ClientOut = Uint8Array | "fin" | "close";
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: ClientOut[]; watch?: Watched };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
 
@@ -97,7 +99,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   let draining = false;
   metrics.registry.gauge("wicket_edge_client_queued_bytes", "Bytes held for clients that read slower than their origin sends (the edge's queues and socket buffers)", () => {
     let n = 0;
-    for (const ws of clients) n += ws.getBufferedAmount() + ws.data.out.reduce((sum, b) => sum + b.byteLength, 0);
+    for (const ws of clients) n += ws.getBufferedAmount() + ws.data.out.reduce((sum, b) => sum + (typeof b === "string" ? 0 : b.byteLength), 0);
     return n;
   });
   const refresh = () => {
@@ -106,7 +108,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     metrics.connections.set(up, { state: "up" });
     metrics.connections.set(all.length - up, { state: "draining" });
     metrics.connectors.set(new Set(all.map((c) => c.id)).size);
-    metrics.streamsOpen.set([...clients].filter((c) => c.data.stream).length);
+    metrics.streamsOpen.set(clients.size);
   };
   const trusted = parseTrustedProxies(opts.trustedProxies);
   const sessions = createSessionRegistry(store);
@@ -189,19 +191,19 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     // Tells the client it got through: before this, a close means "not let in" and the client
     // may sign in and retry without having sent a byte.
     ws.send("open");
-    stream.onData = (bytes) => {
-      metrics.bytes.inc({ direction: "to_client" }, bytes.byteLength);
-      d.out.push(bytes);
+    // The half-close and a normal close go behind the bytes still queued for the client.
+    const later = (item: ClientOut) => {
+      if (typeof item !== "string") metrics.bytes.inc({ direction: "to_client" }, item.byteLength);
+      d.out.push(item);
       if (d.out.length === 1) flushClient(ws);
     };
+    stream.onData = (bytes) => later(bytes);
     stream.onDrain = () => ws.resume();
-    stream.onEnd = () => ws.send("fin");
+    stream.onEnd = () => later("fin");
+    // the client stays in `clients` (and watched) until its WebSocket closes, queued bytes sent
     stream.onClose = (code, reason) => {
-      clients.delete(ws);
-      if (d.watch) clientKeepalive.remove(d.watch);
-      refresh();
       void sessions.end(d.sessionId, code === ResetCode.normal ? "ended normally" : `the stream was reset: ${reason || `code ${code}`}`);
-      if (code === ResetCode.normal) ws.close(Close.normal, "closed");
+      if (code === ResetCode.normal) later("close");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
       else ws.close(Close.internal, reason || "stream reset");
@@ -214,9 +216,10 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   function flushClient(ws: ServerWebSocket<ClientData>) {
     const d = ws.data;
     while (d.out.length > 0 && ws.getBufferedAmount() < SOCKET_BUFFER) {
-      const bytes = d.out.shift()!;
-      if (ws.send(bytes) === 0) return; // closed: nothing more will go out
-      d.stream?.ack(bytes.byteLength);
+      const item = d.out.shift()!;
+      if (item === "close") return ws.close(Close.normal, "closed");
+      if (ws.send(item) === 0) return; // closed: nothing more will go out
+      if (item !== "fin") d.stream?.ack(item.byteLength);
     }
   }
 

@@ -9,7 +9,7 @@ export const MAX_PAYLOAD = 1 << 20;
 /** DATA frames are cut to this size so a bulk copy interleaves with other streams. */
 export const MAX_DATA_CHUNK = 64 * 1024;
 /** Per-stream credit a receiver grants at open: more than the 2 MiB SSH keeps in flight. */
-export const INITIAL_WINDOW = 4 * 1024 * 1024;
+export const INITIAL_WINDOW = 2 * 1024 * 1024;
 
 export const FrameType = {
   hello: 0, // stream 0: u16 version, JSON metadata; flag ACK in the edge's answer

@@ -15,8 +15,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Merged over process.env; a key set to undefined is removed. */
   env?: Env;
-  /** "pipe" gives `proc.stdin` to write to; default "ignore" (/dev/null). */
-  stdin?: "pipe" | "ignore";
+  /** "pipe" gives `proc.stdin` to write to; a Blob (such as `Bun.file(path)`) is read as stdin; default "ignore" (/dev/null). */
+  stdin?: "pipe" | "ignore" | Blob;
   /** Name in messages; default the command's base name. */
   name?: string;
   /** Own process group: kill() then signals the process and everything it started. */

@@ -2,6 +2,7 @@
 // through the real CLI, connectors, and the ProxyCommand line that reaches an application.
 import { join } from "node:path";
 import { bin } from "./bin.ts";
+import { freePort } from "./ports.ts";
 import { expectExit, run, spawnProc, type Env, type Proc, type RunResult } from "./proc.ts";
 import { shellQuote } from "./sshd.ts";
 import { tempDir, type TempDir } from "./tmp.ts";
@@ -33,6 +34,8 @@ export interface TestEdge extends AsyncDisposable {
   tunnelCert(zone: string): Promise<string>;
   /** `wicket tunnel` for hostname -> origin, resolved once a connection is registered. */
   tunnel(hostname: string, origin: string, extra?: string[]): Promise<Proc>;
+  /** `wicket access tcp` for hostname on a free local port of 127.0.0.1, resolved once it listens. */
+  accessTcp(hostname: string, token: ServiceToken, extra?: string[]): Promise<{ port: number; proc: Proc }>;
   /** The ProxyCommand (ssh_config syntax) that reaches this edge with a service token. */
   proxyCommand(token?: ServiceToken, extra?: string[]): string;
   stop(): Promise<number>;
@@ -45,7 +48,7 @@ export async function startEdge(opts: { port?: number; dir?: TempDir; extra?: st
   const [, url, port] = await proc.waitForLine(/edge listening on \S+ \(public URL ((?:https?):\/\/127\.0\.0\.1:(\d+))\)/, { stream: "stderr", timeoutMs: 15_000 });
   const caFile = join(dataDir, "ca.pem");
   const zones = new Set<string>();
-  const tunnels: Proc[] = [];
+  const tunnels: Proc[] = []; // and `access tcp` listeners: everything stop() ends
 
   const admin = async (args: string[]) => expectExit(await wicket(["edge", ...args, "--data-dir", dataDir])).stdout;
 
@@ -79,6 +82,23 @@ export async function startEdge(opts: { port?: number; dir?: TempDir; extra?: st
       tunnels.push(t);
       await t.waitForLine(/connection \d+ registered/, { stream: "stderr", timeoutMs: 15_000 });
       return t;
+    },
+    async accessTcp(hostname, token, extra = []) {
+      for (let attempt = 1; ; attempt++) {
+        const port = freePort();
+        const args = ["access", "tcp", "--hostname", hostname, "--url", `127.0.0.1:${port}`, "--edge", edge.url, "--ca-file", caFile, "--id", token.id, "--secret", token.secret];
+        const p = spawnProc([WICKET, ...args, ...extra], { name: `access tcp ${hostname}` });
+        try {
+          await p.waitForLine(new RegExp(`listening on 127\\.0\\.0\\.1:${port} `), { stream: "stderr" });
+          tunnels.push(p);
+          return { port, proc: p };
+        } catch (err) {
+          await p.stop();
+          // another process took the port between freePort() and the listen
+          if (attempt < 5 && /cannot listen/.test(p.stderr())) continue;
+          throw err;
+        }
+      }
     },
     proxyCommand(token, extra = []) {
       const args = [WICKET, "access", "ssh", "--hostname", "%h", "--edge", edge.url, "--ca-file", caFile];

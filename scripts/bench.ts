@@ -1,0 +1,171 @@
+// `bun run bench` (or `npm run bench`; both build first): how fast wicket carries SSH and TCP,
+// each figure measured beside its peer in the same run, since absolute numbers drift between
+// machines. Everything runs on 127.0.0.1 and is started here: a throwaway sshd, a second
+// sshd as an OpenSSH jump host, TCP origins, an edge, connectors (scripts/bench/rig.ts).
+//
+//   bun run bench            the full run (about 3–5 minutes on 2 cores)
+//   bun run bench --quick    a reduced set in under a minute (CI prints it; nothing is asserted)
+//
+// Prints the table, writes the raw figures to bench-results/<date>[-quick].json, and after a
+// full run also docs/bench/latest.json, docs/bench/chart.svg and the table in README.md
+// (between the bench markers). Exits 0 whatever the figures are; 1 when a measurement broke.
+import { execSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { binarySizes, connectionSetup, fairness, manyStreams, sshBulk, tcpBulk, versionStartup } from "./bench/measure.ts";
+import { chartSvg, derive, markdownReport, targets, textReport, type BenchResults } from "./bench/report.ts";
+import { CIPHER, startRig, type Rig } from "./bench/rig.ts";
+import { GiB, MiB } from "./bench/stats.ts";
+import { machineBusySeconds, ownCpuSeconds } from "./bench/procfs.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const README_BEGIN = "<!-- bench:begin (written by `bun run bench`) -->";
+const README_END = "<!-- bench:end -->";
+
+const PLANS = {
+  full: { sshBytes: GiB, tcpBytes: GiB, bulkRuns: 5, setupRuns: 30, versionRuns: 30, streams: [1000, 10_000], streamBytes: 16 * 1024, echoes: 2000 },
+  quick: { sshBytes: 128 * MiB, tcpBytes: 128 * MiB, bulkRuns: 3, setupRuns: 8, versionRuns: 10, streams: [200], streamBytes: 16 * 1024, echoes: 300 },
+};
+
+const USAGE = "usage: bun run bench [--quick]   (npm run bench -- --quick)";
+
+function machine(): BenchResults["machine"] {
+  const os = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? "Linux";
+  return {
+    cpu: cpus()[0]?.model.trim() ?? "unknown CPU",
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / GiB),
+    os,
+    kernel: release(),
+    loadAtStart: loadavg(),
+    othersCpuShare: NaN,
+  };
+}
+
+const log = (msg: string) => console.error(`bench: ${msg}`);
+/** Set on SIGINT/SIGTERM: what fails after it is the interruption, not a measurement. */
+let stopping = false;
+
+async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]; version: string }): Promise<BenchResults> {
+  const plan = PLANS[mode];
+  log(`ssh H true, ${plan.setupRuns} runs on each path`);
+  const setup = await connectionSetup(rig, plan.setupRuns);
+  log(`${plan.streams.join(", then ")} concurrent streams`);
+  const streams = await manyStreams(rig, plan.streams, plan.streamBytes);
+  log(`fairness: ${plan.echoes} echoes alone, then beside a bulk copy`);
+  const fair = await fairness(rig, plan.echoes);
+  log(`raw TCP bulk, ${plan.tcpBytes / MiB} MiB each way, ${plan.bulkRuns} runs`);
+  const tcp = await tcpBulk(rig, plan.tcpBytes, plan.bulkRuns);
+  log(`SSH bulk, ${plan.sshBytes / MiB} MiB, ${plan.bulkRuns} runs on each path`);
+  const ssh = await sshBulk(rig, plan.sshBytes, plan.bulkRuns);
+  return {
+    date: new Date().toISOString(),
+    mode,
+    durationS: 0, // set by main, which also counts start-up
+    machine: machine(),
+    software: { wicket: version.version, bun: Bun.version, openssh: execSync("ssh -V 2>&1").toString().trim().split(",")[0]! },
+    params: { ...plan, cipher: CIPHER },
+    version: { ms: version.ms },
+    setup,
+    streams,
+    fairness: fair,
+    tcpBulk: tcp,
+    sshBulk: ssh,
+    sizes: binarySizes(),
+  };
+}
+
+/** Replaces what lies between the bench markers of README.md; false when it has none. */
+function updateReadme(markdown: string): boolean {
+  const path = join(ROOT, "README.md");
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return false;
+  }
+  const a = text.indexOf(README_BEGIN);
+  const b = text.indexOf(README_END);
+  if (a < 0 || b < a) return false;
+  writeFileSync(path, `${text.slice(0, a + README_BEGIN.length)}\n${markdown}${text.slice(b)}`);
+  return true;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = argv.filter((a) => a !== "--quick");
+  if (unknown.length > 0) {
+    console.error(`bench: unknown argument ${unknown[0]}\n${USAGE}`);
+    return 64;
+  }
+  const mode = argv.includes("--quick") ? "quick" : "full";
+  const t0 = performance.now();
+  const loadAtStart = loadavg();
+  const cpu0 = { busy: machineBusySeconds(), ours: ownCpuSeconds() };
+  log(`${mode} run; load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} (figures from a busy machine say little)`);
+
+  // Start-up first, before anything else runs on the machine.
+  log(`wicket --version, ${PLANS[mode].versionRuns} runs`);
+  const version = await versionStartup(PLANS[mode].versionRuns);
+
+  const rig = await startRig(log);
+  // The rig's processes must not outlive an interrupted run.
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping`);
+    void Promise.resolve(rig[Symbol.asyncDispose]()).finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let results: BenchResults;
+  try {
+    results = await measure(rig, mode, version);
+  } finally {
+    await rig[Symbol.asyncDispose]();
+  }
+  results.machine.loadAtStart = loadAtStart;
+  results.durationS = (performance.now() - t0) / 1000;
+  // what the rest of the machine took meanwhile: the rig has stopped, so its CPU time is ours
+  const others = machineBusySeconds() - cpu0.busy - (ownCpuSeconds() - cpu0.ours);
+  results.machine.othersCpuShare = Math.max(0, others / (results.durationS * results.machine.cores));
+
+  const d = derive(results);
+  const t = targets(results, d);
+  console.log(textReport(results, d, t));
+
+  const stamp = results.date.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
+  const dir = join(ROOT, "bench-results");
+  mkdirSync(dir, { recursive: true });
+  // microseconds are more than these figures can tell apart
+  const round = (_: string, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
+  const json = `${JSON.stringify({ ...results, summary: d, targets: t }, round, 2)}\n`;
+  const file = join(dir, `${stamp}${mode === "quick" ? "-quick" : ""}.json`);
+  writeFileSync(file, json);
+  writeFileSync(file.replace(/\.json$/, ".svg"), chartSvg(results, d));
+  log(`raw figures in ${file.slice(ROOT.length + 1)}, chart beside it`);
+  if (mode === "full") {
+    const docs = join(ROOT, "docs", "bench");
+    mkdirSync(docs, { recursive: true });
+    writeFileSync(join(docs, "latest.json"), json);
+    writeFileSync(join(docs, "chart.svg"), chartSvg(results, d));
+    const readme = updateReadme(markdownReport(results, d, t));
+    log(`wrote docs/bench/latest.json and docs/bench/chart.svg${readme ? ", and the table in README.md" : "; README.md has no bench markers, table not written"}`);
+  }
+  log(`done in ${Math.round(results.durationS)} s; other processes took ${Math.round(results.machine.othersCpuShare * 100)} % of the CPU meanwhile`);
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  if (!stopping) {
+    console.error(`bench: a measurement failed: ${(err as Error).stack ?? err}`);
+    process.exitCode = 1;
+  }
+}

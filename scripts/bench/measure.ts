@@ -1,0 +1,307 @@
+// The measurements. Each returns raw figures (milliseconds, bytes, KiB); report.ts summarises
+// them. Figures that have a peer are taken in turns with it (A B C, A B C, …) so that whatever
+// else the machine does at the time weighs on both alike.
+import { truncate, writeFile } from "node:fs/promises";
+import { basename } from "node:path";
+import { readdirSync, statSync } from "node:fs";
+import { dialApp } from "../../lib/access/dial.ts";
+import { expectExit, run, spawnProc } from "../../test/helpers/proc.ts";
+import { DIST } from "../../test/helpers/bin.ts";
+import { download, fillRandom, upload } from "../../test/helpers/origin.ts";
+import { WICKET } from "../../test/helpers/wicket.ts";
+import { ORIGIN_SCRIPT, TCP_HOST, type Rig, type SshPath } from "./rig.ts";
+import { cpuSeconds, resetPeak, statusKiB, watchPeak } from "./procfs.ts";
+import { GiB, MiB } from "./stats.ts";
+
+const WARMUP_BYTES = 32 * MiB;
+
+async function timed<T>(f: () => Promise<T>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
+// ---- 3. start-up and connection setup ---------------------------------------------------
+
+/** `wicket --version`, spawn to exit. */
+export async function versionStartup(runs: number): Promise<{ ms: number[]; version: string }> {
+  const version = expectExit(await run([WICKET, "--version"])).stdout.trim().replace(/^wicket /, ""); // also warms the page cache
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) ms.push(await timed(async () => expectExit(await run([WICKET, "--version"]))));
+  return { ms, version };
+}
+
+/** `ssh H true` on each path, with the service token on the command line (nothing to sign in to). */
+export async function connectionSetup(rig: Rig, runs: number): Promise<Record<SshPath["name"], number[]>> {
+  const paths = Object.values(rig.ssh);
+  const out = { direct: [] as number[], jump: [] as number[], wicket: [] as number[] };
+  for (const p of paths) expectExit(await run(["ssh", ...p.args, "true"])); // warm-up
+  for (let i = 0; i < runs; i++) {
+    for (const p of paths) out[p.name].push(await timed(async () => expectExit(await run(["ssh", ...p.args, "true"]))));
+  }
+  return out;
+}
+
+// ---- 4. many streams ------------------------------------------------------------------
+
+export interface StreamsResult {
+  streams: number;
+  bytesEach: number;
+  /** Streams whose echo came back byte for byte. */
+  verified: number;
+  openMs: number;
+  edgeKiB: { before: number; open: number };
+  connectorKiB: { before: number; open: number };
+}
+
+/** An echo stream opened straight to the edge, as `access tcp` would: WebSocket + service token. */
+async function echoStream(rig: Rig) {
+  const ws = await dialApp({ hostname: TCP_HOST, edge: rig.edge.url, ca: rig.caPem, serviceToken: rig.tcpToken });
+  let want = 0;
+  const got: Uint8Array[] = [];
+  let gotBytes = 0;
+  let waiter: { resolve(b: Buffer): void; reject(e: Error): void } | undefined;
+  const settle = () => {
+    if (!waiter || gotBytes < want) return;
+    const w = waiter;
+    waiter = undefined;
+    const all = Buffer.concat(got);
+    got.length = 0;
+    gotBytes = 0;
+    w.resolve(all);
+  };
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === "string") return;
+    got.push(ev.data as Uint8Array);
+    gotBytes += (ev.data as Uint8Array).byteLength;
+    settle();
+  };
+  const closed = new Promise<void>((resolve) => {
+    ws.onclose = (ev) => {
+      waiter?.reject(new Error(`the stream closed before its echo arrived (${ev.code} ${ev.reason})`));
+      resolve();
+    };
+  });
+  ws.send(new Uint8Array(["E".charCodeAt(0)])); // the origin's echo mode (binary: text messages are control)
+  return {
+    /** Sends bytes and resolves with as many bytes echoed. */
+    echo(bytes: Uint8Array): Promise<Buffer> {
+      want = bytes.byteLength;
+      const p = new Promise<Buffer>((resolve, reject) => (waiter = { resolve, reject }));
+      ws.send(bytes);
+      return p;
+    },
+    close() {
+      ws.close(1000, "done");
+      return closed;
+    },
+  };
+}
+
+/** Runs `f` over `items`, at most `limit` at a time. */
+async function pool<T, R>(items: T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await f(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+/**
+ * Echo streams opened through the TCP connector and kept open, each verified byte for byte,
+ * and the resident size the edge and the connector grew by. Streams are opened up to each
+ * checkpoint in turn (1,000, then 9,000 more for 10,000), all from one baseline, so that a
+ * later count does not reuse memory an earlier one freed.
+ */
+export async function manyStreams(rig: Rig, checkpoints: number[], bytesEach: number): Promise<StreamsResult[]> {
+  const rss = () => ({ edge: statusKiB(rig.edge.proc.pid, "VmRSS") ?? NaN, connector: statusKiB(rig.tcpConnector.pid, "VmRSS") ?? NaN });
+  // warm-up, so that what is made once (code, TLS contexts) is not counted per stream
+  for (const s of await pool(Array.from({ length: 16 }), 16, () => echoStream(rig))) {
+    await s.echo(fillRandom(new Uint8Array(bytesEach)));
+    await s.close();
+  }
+  const before = rss();
+  const started = performance.now();
+  const open: { s: Awaited<ReturnType<typeof echoStream>>; ok: boolean }[] = [];
+  const out: StreamsResult[] = [];
+  for (const n of checkpoints) {
+    const more = await pool(Array.from({ length: Math.max(0, n - open.length) }), 100, async () => {
+      const s = await echoStream(rig);
+      const sent = fillRandom(new Uint8Array(bytesEach));
+      const back = await s.echo(sent).catch(() => undefined);
+      return { s, ok: back !== undefined && Buffer.from(sent.buffer).equals(back) };
+    });
+    open.push(...more);
+    const now = rss();
+    out.push({
+      streams: n,
+      bytesEach,
+      verified: open.filter((s) => s.ok).length,
+      openMs: performance.now() - started,
+      edgeKiB: { before: before.edge, open: now.edge },
+      connectorKiB: { before: before.connector, open: now.connector },
+    });
+  }
+  await Promise.all(open.map(({ s }) => s.close()));
+  return out;
+}
+
+// ---- 5. fairness ----------------------------------------------------------------------
+
+export interface FairnessResult {
+  idleMs: number[];
+  loadedMs: number[];
+  /** Throughput of the bulk copy while the loaded echoes ran. */
+  bulkMiBs: number;
+}
+
+/** Round trips of 64-byte echoes on one stream, alone and while another stream of the same
+ * connector copies in bulk (from its own process, through `access tcp`). */
+export async function fairness(rig: Rig, echoes: number): Promise<FairnessResult> {
+  const s = await echoStream(rig);
+  const rtts = async () => {
+    const ms: number[] = [];
+    const payload = fillRandom(new Uint8Array(64));
+    for (let i = 0; i < echoes; i++) {
+      const t0 = performance.now();
+      const back = await s.echo(payload);
+      ms.push(performance.now() - t0);
+      if (!back.equals(payload)) throw new Error("an echo came back different");
+    }
+    return ms;
+  };
+  await rtts(); // warm-up
+  const idleMs = await rtts();
+  await using bulk = spawnProc([process.execPath, ORIGIN_SCRIPT, "upload", String(rig.accessTcp.port), String(2 ** 50)], { name: "bulk upload" });
+  const progress = /^sent (\d+) bytes in (\d+) ms/;
+  const [, b0, t0] = await bulk.waitForLine(progress, { stream: "stdout", timeoutMs: 30_000 });
+  const loadedMs = await rtts();
+  const last = bulk.stdout().trim().split("\n").reverse().map((l) => progress.exec(l)).find(Boolean);
+  if (bulk.exitCode !== undefined) throw new Error(`the bulk copy ended during the measurement\n${bulk.output()}`);
+  await s.close();
+  const [b1, t1] = [Number(last![1]), Number(last![2])];
+  return { idleMs, loadedMs, bulkMiBs: t1 > Number(t0) ? (b1 - Number(b0)) / MiB / ((t1 - Number(t0)) / 1000) : NaN };
+}
+
+// ---- 2. raw TCP bulk ------------------------------------------------------------------
+
+export interface PeakKiB {
+  [process: string]: number;
+}
+
+/** CPU seconds each process used per GiB it carried. */
+export interface CpuPerGiB {
+  [process: string]: number;
+}
+
+/** CPU time of named processes across a section, per GiB that went through them. */
+function cpuMeter(procs: Record<string, number>) {
+  const start = Object.fromEntries(Object.entries(procs).map(([n, pid]) => [n, cpuSeconds(pid)]));
+  return {
+    perGiB(bytes: number): CpuPerGiB {
+      return Object.fromEntries(Object.entries(procs).map(([n, pid]) => [n, (cpuSeconds(pid) - start[n]!) / (bytes / GiB)]));
+    },
+  };
+}
+
+export interface TcpBulkResult {
+  bytes: number;
+  up: { direct: number[]; wicket: number[] };
+  down: { direct: number[]; wicket: number[] };
+  peakKiB: PeakKiB;
+  /** CPU seconds per GiB through wicket, upload and download together. */
+  cpuPerGiB: CpuPerGiB;
+}
+
+/** Bytes to the sink and from the source, directly and through `access tcp`. */
+export async function tcpBulk(rig: Rig, bytes: number, runs: number): Promise<TcpBulkResult> {
+  const procs = { edge: rig.edge.proc.pid, connector: rig.tcpConnector.pid, "access tcp": rig.accessTcp.proc.pid };
+  const ports = { direct: rig.origin.port, wicket: rig.accessTcp.port };
+  for (const port of Object.values(ports)) await Promise.all([upload(port, WARMUP_BYTES), download(port, WARMUP_BYTES)]);
+  for (const pid of Object.values(procs)) resetPeak(pid);
+  const cpu = cpuMeter(procs); // they idle during the direct runs
+  const out: TcpBulkResult = { bytes, up: { direct: [], wicket: [] }, down: { direct: [], wicket: [] }, peakKiB: {}, cpuPerGiB: {} };
+  const where = { direct: "straight to the origin", wicket: "through wicket access tcp" };
+  const named = <T>(path: keyof typeof where, p: Promise<T>) =>
+    p.catch((err: Error) => {
+      throw new Error(`${err.message} (${where[path]})`);
+    });
+  for (let i = 0; i < runs; i++) {
+    for (const path of ["direct", "wicket"] as const) {
+      out.up[path].push((await named(path, upload(ports[path], bytes))).ms);
+      out.down[path].push((await named(path, download(ports[path], bytes))).ms);
+    }
+  }
+  for (const [name, pid] of Object.entries(procs)) out.peakKiB[name] = statusKiB(pid, "VmHWM") ?? NaN;
+  out.cpuPerGiB = cpu.perGiB(2 * runs * bytes);
+  return out;
+}
+
+// ---- 1. SSH bulk ----------------------------------------------------------------------
+
+export interface SshBulkResult {
+  bytes: number;
+  ms: Record<SshPath["name"], number[]>;
+  peakKiB: PeakKiB;
+  /** CPU seconds per GiB through wicket of the edge and the connector (`access ssh` lives too
+   * briefly to read reliably). */
+  cpuPerGiB: CpuPerGiB;
+}
+
+/** A sparse file of `bytes` zeros: ssh reads it from disk cache for free, and encrypts it, so
+ * its content changes nothing on the way. */
+async function zeros(rig: Rig, bytes: number): Promise<string> {
+  const path = rig.dir.join(`zeros-${bytes}`);
+  await writeFile(path, "");
+  await truncate(path, bytes);
+  return path;
+}
+
+/** One `ssh H 'cat > /dev/null'` with `file` as stdin; returns ms and, through wicket, the peak
+ * resident size of the `access ssh` it ran as ProxyCommand. */
+async function sshCat(p: SshPath, file: string): Promise<{ ms: number; peakKiB: number }> {
+  const t0 = performance.now();
+  const proc = spawnProc(["ssh", ...p.args, "cat > /dev/null"], { stdin: Bun.file(file), name: `ssh (${p.name})` });
+  const watch = p.name === "wicket" ? watchPeak(proc.pid, WICKET) : undefined;
+  const code = await proc.subprocess.exited;
+  const ms = performance.now() - t0;
+  const peakKiB = watch?.stop() ?? 0;
+  if ((await proc.exited) !== 0) throw new Error(`ssh through ${p.name} failed with exit code ${code}\n${proc.output()}`);
+  return { ms, peakKiB };
+}
+
+export async function sshBulk(rig: Rig, bytes: number, runs: number): Promise<SshBulkResult> {
+  const [file, warm] = await Promise.all([zeros(rig, bytes), zeros(rig, WARMUP_BYTES)]);
+  const paths = Object.values(rig.ssh);
+  for (const p of paths) await sshCat(p, warm);
+  const procs = { edge: rig.edge.proc.pid, connector: rig.sshConnector.pid };
+  for (const pid of Object.values(procs)) resetPeak(pid);
+  const cpu = cpuMeter(procs);
+  const out: SshBulkResult = { bytes, ms: { direct: [], jump: [], wicket: [] }, peakKiB: {}, cpuPerGiB: {} };
+  let accessPeak = 0;
+  for (let i = 0; i < runs; i++) {
+    for (const p of paths) {
+      const r = await sshCat(p, file);
+      out.ms[p.name].push(r.ms);
+      accessPeak = Math.max(accessPeak, r.peakKiB);
+    }
+  }
+  for (const [name, pid] of Object.entries(procs)) out.peakKiB[name] = statusKiB(pid, "VmHWM") ?? NaN;
+  out.peakKiB["access ssh"] = accessPeak;
+  out.cpuPerGiB = cpu.perGiB(runs * bytes);
+  return out;
+}
+
+// ---- 6. sizes -------------------------------------------------------------------------
+
+/** Sizes of the built executables, dist/wicket first. */
+export function binarySizes(): Record<string, number> {
+  const names = readdirSync(DIST).filter((f) => statSync(`${DIST}/${f}`).isFile()).sort((a, b) => (a === "wicket" ? -1 : b === "wicket" ? 1 : a.localeCompare(b)));
+  return Object.fromEntries(names.map((f) => [basename(f), statSync(`${DIST}/${f}`).size]));
+}
