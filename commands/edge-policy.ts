@@ -1,9 +1,8 @@
 // wicket edge policy add|edit|move|rm|list|test: who may reach an application, in order.
 import { defineCommand } from "citty";
 import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin/client.ts";
-import { flagGiven, repeatedFlag } from "../lib/admin/args.ts";
 import { describeRules, printJson, printLine, printTable } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs, flagGiven, logArgs, repeatedFlag } from "../lib/cli/args.ts";
 import { EXIT, usageError } from "../lib/cli/exit.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { parseRule } from "../lib/policy/evaluate.ts";

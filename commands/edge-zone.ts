@@ -1,7 +1,7 @@
 // wicket edge zone add|list|rm: the domains the edge serves.
 import { defineCommand } from "citty";
 import { deleteZone, getZones, postZone, resolveAdminConnection } from "../lib/admin/client.ts";
-import { repeatedFlag } from "../lib/admin/args.ts";
+import { repeatedFlag } from "../lib/cli/args.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
 import { adminArgs, logArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";

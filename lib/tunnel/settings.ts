@@ -3,7 +3,7 @@
 // names where the bad value came from.
 import { resolve } from "node:path";
 import type { ArgsDef } from "citty";
-import { edgeArgs, logArgs } from "../cli/args.ts";
+import { edgeArgs, logArgs, repeatedFlag } from "../cli/args.ts";
 import { configError, usageError, WicketError } from "../cli/exit.ts";
 import { LOG_LEVELS } from "../cli/log.ts";
 import { parseCount, parseDuration, parseHostPort } from "../cli/values.ts";
@@ -69,17 +69,6 @@ interface Raw {
 const ENV_ALIASES: Partial<Record<TunnelFlag, string[]>> = { origincert: ["TUNNEL_ORIGIN_CERT"] };
 export const envName = (flag: string) => `WICKET_${flag.toUpperCase().replaceAll("-", "_")}`;
 
-/** Every value given for a repeatable flag: `--edge a --edge=b`. */
-export function repeatedFlag(rawArgs: string[], flag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const a = rawArgs[i]!;
-    if (a === "--") break;
-    if (a === `--${flag}` && i + 1 < rawArgs.length) out.push(rawArgs[++i]!);
-    else if (a.startsWith(`--${flag}=`)) out.push(a.slice(flag.length + 3));
-  }
-  return out;
-}
 
 export async function resolveSettings(args: Record<string, unknown>, rawArgs: string[], env: Record<string, string | undefined> = process.env): Promise<TunnelSettings> {
   const fromFlagOrEnv = (key: TunnelFlag): Raw | undefined => {
