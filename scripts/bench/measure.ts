@@ -49,6 +49,8 @@ export interface StreamsResult {
   bytesEach: number;
   /** Streams whose echo came back byte for byte. */
   verified: number;
+  /** Why the first stream that did not verify failed, if one did. */
+  firstFailure?: string;
   openMs: number;
   edgeKiB: { before: number; open: number };
   connectorKiB: { before: number; open: number };
@@ -128,14 +130,22 @@ export async function manyStreams(rig: Rig, checkpoints: number[], bytesEach: nu
   }
   const before = rss();
   const started = performance.now();
-  const open: { s: Awaited<ReturnType<typeof echoStream>>; ok: boolean }[] = [];
+  const open: { s?: Awaited<ReturnType<typeof echoStream>>; ok: boolean; why?: string }[] = [];
   const out: StreamsResult[] = [];
   for (const n of checkpoints) {
+    // A stream that fails to open or to echo counts against "verified", with its reason; it
+    // does not end the run.
     const more = await pool(Array.from({ length: Math.max(0, n - open.length) }), 100, async () => {
-      const s = await echoStream(rig);
-      const sent = fillRandom(new Uint8Array(bytesEach));
-      const back = await s.echo(sent).catch(() => undefined);
-      return { s, ok: back !== undefined && Buffer.from(sent.buffer).equals(back) };
+      let s: Awaited<ReturnType<typeof echoStream>> | undefined;
+      try {
+        s = await echoStream(rig);
+        const sent = fillRandom(new Uint8Array(bytesEach));
+        const back = await s.echo(sent);
+        const ok = Buffer.from(sent.buffer).equals(back);
+        return { s, ok, why: ok ? undefined : "the echo differed from what was sent" };
+      } catch (err) {
+        return { s, ok: false, why: (err as Error).message };
+      }
     });
     open.push(...more);
     const now = rss();
@@ -143,12 +153,13 @@ export async function manyStreams(rig: Rig, checkpoints: number[], bytesEach: nu
       streams: n,
       bytesEach,
       verified: open.filter((s) => s.ok).length,
+      firstFailure: open.find((s) => !s.ok)?.why,
       openMs: performance.now() - started,
       edgeKiB: { before: before.edge, open: now.edge },
       connectorKiB: { before: before.connector, open: now.connector },
     });
   }
-  await Promise.all(open.map(({ s }) => s.close()));
+  await Promise.all(open.map(({ s }) => s?.close()));
   return out;
 }
 

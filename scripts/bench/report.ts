@@ -153,7 +153,7 @@ function rows(r: BenchResults, d: Derived): Row[] {
   for (const s of d.streams) {
     out.push(
       { section: `many streams: ${s.streams} concurrent echo streams through one connector, ${s.bytesEach / 1024} KiB each` },
-      { label: "streams whose bytes all came back right", median: `${s.verified} / ${s.streams}`, range: `all open in ${(s.openMs / 1000).toFixed(1)} s` },
+      { label: "streams whose bytes all came back right", median: `${s.verified} / ${s.streams}`, range: `all open in ${(s.openMs / 1000).toFixed(1)} s${s.firstFailure ? `; first failure: ${s.firstFailure}` : ""}` },
       { label: "edge memory per open stream", median: `${one(s.edgePerStreamKiB)} KiB`, range: `RSS ${int(s.edgeKiB.before / 1024)} → ${int(s.edgeKiB.open / 1024)} MiB` },
       { label: "connector memory per open stream", median: `${one(s.connectorPerStreamKiB)} KiB`, range: `RSS ${int(s.connectorKiB.before / 1024)} → ${int(s.connectorKiB.open / 1024)} MiB` },
     );
