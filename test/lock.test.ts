@@ -11,14 +11,19 @@ test("holders take turns: the second starts after the first has finished", async
   const order: string[] = [];
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const firstIn = new Promise<void>((r) => (entered = r));
   const first = withLock(path, async () => {
     order.push("first in");
+    entered();
     await held;
     order.push("first out");
   });
-  while (!existsSync(path)) await new Promise((r) => setTimeout(r, 5));
-  const second = withLock(path, async () => void order.push("second in"));
-  await new Promise((r) => setTimeout(r, 100)); // the second has had time to get in, if the lock did not stop it
+  await firstIn;
+  let waiting!: () => void;
+  const secondWaits = new Promise<void>((r) => (waiting = r));
+  const second = withLock(path, async () => void order.push("second in"), { onWait: () => waiting() });
+  await secondWaits; // the second found the lock held and waits
   expect(order).toEqual(["first in"]);
   release();
   await Promise.all([first, second]);
@@ -33,6 +38,6 @@ test("a lock whose process is gone is taken over at once", async () => {
   await dead.exited;
   writeFileSync(path, String(dead.pid));
   const started = performance.now();
-  expect(await withLock(path, async () => "mine", 5_000)).toBe("mine");
+  expect(await withLock(path, async () => "mine", { timeoutMs: 5_000 })).toBe("mine");
   expect(performance.now() - started).toBeLessThan(2_000);
 });

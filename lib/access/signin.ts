@@ -78,6 +78,6 @@ export async function appToken(o: SignInOptions): Promise<string> {
       const t = await deviceFlow(meta, { scope: "app", hostname: o.hostname, ca: o.ca, browser: mode, what: o.hostname, signal: o.signal });
       return keep(o, meta, t);
     },
-    15 * 60_000,
+    { timeoutMs: 15 * 60_000, onWait: (pid) => log.info(`waiting for the sign-in that process ${pid} started`) },
   );
 }

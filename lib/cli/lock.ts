@@ -12,8 +12,15 @@ const alive = (pid: number) => {
   }
 };
 
-export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 180_000): Promise<T> {
+export interface LockOptions {
+  timeoutMs?: number;
+  /** Called once if the lock is held by another live process, which we then wait for. */
+  onWait?(holderPid: number): void;
+}
+
+export async function withLock<T>(path: string, fn: () => Promise<T>, { timeoutMs = 180_000, onWait }: LockOptions = {}): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let waiting = false;
   for (;;) {
     try {
       const fh = await open(path, "wx", 0o600);
@@ -26,7 +33,11 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs 
       // an empty file is a holder between open and write; only a dead pid is stale
       if (pid > 0 && !alive(pid)) await rm(path, { force: true });
       else if (Date.now() > deadline) throw temporaryError(`gave up waiting for the lock ${path} held by process ${pid}; remove it if that process is gone`);
-      else await Bun.sleep(50);
+      else {
+        if (!waiting) onWait?.(pid);
+        waiting = true;
+        await Bun.sleep(50);
+      }
     }
   }
   try {

@@ -161,6 +161,9 @@ function auditQuery(url: URL) {
   };
 }
 
+/** The audit fields that name a policy. */
+const policyTarget = (p: { id: string; app: string; name: string }) => ({ target: p.id, host: p.app, policyId: p.id, policyName: p.name });
+
 const routes: Record<string, Route> = {
   "GET zones": async (_req, ctx) => json(200, { zones: await Promise.all((await listZones(ctx.store)).map(async (z) => ({ ...z, admins: await listZoneAdmins(ctx.store, z.name) }))) }),
   "POST zones": async (req, ctx, _arg, who) => {
@@ -238,12 +241,7 @@ const routes: Record<string, Route> = {
       require: ruleList(b, "require"),
       position: b.position as number | undefined,
     });
-    await record(ctx, who, "policy.add", `added policy "${policy.name}" (${policy.id}) to ${policy.app} at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, {
-      target: policy.id,
-      host: policy.app,
-      policyId: policy.id,
-      policyName: policy.name,
-    });
+    await record(ctx, who, "policy.add", `added policy "${policy.name}" (${policy.id}) to ${policy.app} at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, policyTarget(policy));
     return json(201, { policy, sessionsClosed: await recheck(ctx) });
   },
   "PATCH policies/:": async (req, ctx, arg, who) => {
@@ -257,17 +255,12 @@ const routes: Record<string, Route> = {
       require: ruleList(b, "require"),
       position: b.position as number | undefined,
     });
-    await record(ctx, who, "policy.edit", `changed policy "${policy.name}" (${policy.id}) of ${policy.app}, now at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, {
-      target: policy.id,
-      host: policy.app,
-      policyId: policy.id,
-      policyName: policy.name,
-    });
+    await record(ctx, who, "policy.edit", `changed policy "${policy.name}" (${policy.id}) of ${policy.app}, now at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, policyTarget(policy));
     return json(200, { policy, sessionsClosed: await recheck(ctx) });
   },
   "DELETE policies/:": async (_req, ctx, arg, who) => {
     const policy = await removePolicy(ctx.store, arg);
-    await record(ctx, who, "policy.remove", `removed policy "${policy.name}" (${policy.id}) from ${policy.app}`, { target: policy.id, host: policy.app, policyId: policy.id, policyName: policy.name });
+    await record(ctx, who, "policy.remove", `removed policy "${policy.name}" (${policy.id}) from ${policy.app}`, policyTarget(policy));
     return json(200, { policy, sessionsClosed: await recheck(ctx) });
   },
   "POST policy-test": async (req, ctx) => {
