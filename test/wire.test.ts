@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { createDecoder, readCodeAndText, readU32 } from "../lib/wire/decode.ts";
-import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, resetFrame, windowFrame } from "../lib/wire/encode.ts";
+import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, receivedFrame, resetFrame, windowFrame } from "../lib/wire/encode.ts";
 import { ProtocolError } from "../lib/wire/errors.ts";
 import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
 import { createSession, type Session, type Stream } from "../lib/wire/mux.ts";
+import { createPacer, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
 
 /** A plain reference encoder, written without the module's helpers, to hold the codec against. */
 function reference(type: number, flags: number, stream: number, payload: number[]): Uint8Array {
@@ -27,6 +28,7 @@ const sample = (): Uint8Array[] => [
   resetFrame(3, 1, "cannot reach origin tcp://localhost:22"),
   pingFrame(new Uint8Array(8).fill(7)),
   pingFrame(new Uint8Array(8).fill(7), true),
+  receivedFrame(65536),
   goAwayFrame(5, "edge is shutting down"),
   dataFrame(0xfffffffe, new Uint8Array(0)),
 ];
@@ -191,5 +193,112 @@ describe("multiplexed session", () => {
     s.receive(new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
     expect(s.closed).toBe(true);
     expect(closedWith).toContain("protocol error");
+  });
+});
+
+describe("pacing: what one connection keeps on its way to the peer", () => {
+  test("the allowance starts at the floor, frees as the peer reports, and grows with rate × round trip up to the ceiling", () => {
+    let t = 0;
+    const p = createPacer(() => t);
+    expect(p.allowance).toBe(PACER_FLOOR);
+    p.sent(PACER_FLOOR);
+    expect(p.room()).toBe(false);
+    p.delivered(64 * 1024);
+    expect(p.room()).toBe(true);
+    // a long path: 50 ms round trips, 100 MB/s delivered -> twice 5 MB
+    p.rtt(50);
+    for (let i = 1; i <= 4; i++) {
+      t = i * 100;
+      p.delivered(10_000_000);
+    }
+    expect(p.allowance).toBe(2 * ((10_000_000 + 64 * 1024) / 100) * 50); // the best sample: the first, with the 64 KiB before it
+    // a fast, long path is capped
+    t += 100;
+    p.delivered(10_000_000_000);
+    expect(p.allowance).toBe(PACER_CEILING);
+    // loopback: tiny round trips keep it at the floor once the fast samples age out
+    t += 60_000;
+    p.rtt(0.2);
+    p.delivered(1_000_000);
+    t += 100;
+    p.delivered(30_000_000);
+    expect(p.allowance).toBe(PACER_FLOOR);
+    // a reading that cannot be a round trip is ignored
+    p.rtt(Number.NaN);
+    p.rtt(-1);
+    expect(p.allowance).toBe(PACER_FLOOR);
+  });
+
+  /** An edge and a connector whose edge-to-connector bytes sit "on the wire" until delivered. */
+  function wired(connectorHello: Record<string, unknown> | "new") {
+    const wire: Uint8Array[] = [];
+    let edge!: Session;
+    const accepted: Stream[] = [];
+    edge = createSession({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    const conn = createSession({
+      role: "connector",
+      transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
+      onStream: (s) => accepted.push(s),
+    });
+    if (connectorHello === "new") conn.hello({ hostnames: ["a.test"] });
+    else edge.receive(helloFrame(1, connectorHello)); // an older connector: no received frames
+    edge.hello({}, true);
+    /** Data bytes on the wire now. */
+    const onWire = () => wire.reduce((n, b) => n + (b[0] === FrameType.data ? b.byteLength - HEADER_SIZE : 0), 0);
+    const deliver = () => {
+      for (const b of wire.splice(0)) conn.receive(b);
+    };
+    return { edge, conn, accepted, onWire, deliver };
+  }
+
+  test("a bulk copy keeps at most the allowance on the wire, and every byte arrives in order", () => {
+    const { edge, accepted, onWire, deliver } = wired("new");
+    const s = edge.open({});
+    deliver(); // the open
+    const peer = accepted[0]!;
+    const got: Uint8Array[] = [];
+    peer.onData = (b) => (got.push(b.slice()), peer.ack(b.byteLength));
+    const total = 6 * 1024 * 1024;
+    const sent = new Uint8Array(total).map((_, i) => i * 7);
+    let offset = 0;
+    let most = 0;
+    const pump = () => {
+      while (offset < total && s.write(sent.subarray(offset, offset + 256 * 1024))) offset += 256 * 1024;
+    };
+    s.onDrain = () => {
+      offset += 256 * 1024; // the write that returned false was queued
+      pump();
+    };
+    pump();
+    for (let rounds = 0; got.reduce((n, b) => n + b.byteLength, 0) < total && rounds < 1000; rounds++) {
+      most = Math.max(most, onWire());
+      deliver();
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(PACER_FLOOR + 64 * 1024);
+    expect(Buffer.concat(got).equals(Buffer.from(sent))).toBe(true);
+  });
+
+  test("a keystroke waits behind the allowance, not behind the bulk copy's whole window", () => {
+    const { edge, accepted, deliver } = wired("new");
+    const bulk = edge.open({});
+    const keys = edge.open({});
+    deliver();
+    const order: string[] = [];
+    accepted[0]!.onData = (b) => (order.push("bulk"), accepted[0]!.ack(b.byteLength));
+    accepted[1]!.onData = (b) => (order.push("key"), accepted[1]!.ack(b.byteLength));
+    bulk.write(new Uint8Array(INITIAL_WINDOW)); // 32 chunks; the allowance lets 8 go
+    keys.write(new Uint8Array([13]));
+    deliver();
+    deliver();
+    expect(order.indexOf("key")).toBeGreaterThan(-1);
+    expect(order.indexOf("key")).toBeLessThanOrEqual(PACER_FLOOR / (64 * 1024) + 1);
+  });
+
+  test("a connector that does not offer received frames is not paced: the stream window is the limit", () => {
+    const { edge, onWire } = wired({ hostnames: ["a.test"] });
+    const s = edge.open({});
+    s.write(new Uint8Array(INITIAL_WINDOW + 1024));
+    expect(onWire()).toBe(INITIAL_WINDOW);
   });
 });

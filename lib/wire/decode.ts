@@ -6,9 +6,9 @@ import { FrameType, FRAME_TYPE_NAMES, HEADER_SIZE, MAX_PAYLOAD, type Frame } fro
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Exact payload sizes, or a minimum where a text follows. */
-const FIXED: Partial<Record<FrameType, number>> = { [FrameType.window]: 4, [FrameType.fin]: 0, [FrameType.ping]: 8 };
+const FIXED: Partial<Record<FrameType, number>> = { [FrameType.window]: 4, [FrameType.fin]: 0, [FrameType.ping]: 8, [FrameType.received]: 4 };
 const MINIMUM: Partial<Record<FrameType, number>> = { [FrameType.hello]: 2, [FrameType.reset]: 2, [FrameType.goAway]: 2 };
-const ON_STREAM_ZERO = new Set<number>([FrameType.hello, FrameType.ping, FrameType.goAway]);
+const ON_STREAM_ZERO = new Set<number>([FrameType.hello, FrameType.ping, FrameType.goAway, FrameType.received]);
 
 function check(f: Frame): Frame {
   const name = FRAME_TYPE_NAMES[f.type];

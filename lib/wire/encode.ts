@@ -36,6 +36,7 @@ export const helloFrame = (version: number, meta: object, ack = false) =>
 export const openFrame = (stream: number, meta: object) => encodeFrame(FrameType.open, 0, stream, utf8.encode(JSON.stringify(meta)));
 export const dataFrame = (stream: number, bytes: Uint8Array) => encodeFrame(FrameType.data, 0, stream, bytes);
 export const windowFrame = (stream: number, credit: number) => encodeFrame(FrameType.window, 0, stream, u32(credit));
+export const receivedFrame = (bytes: number) => encodeFrame(FrameType.received, 0, 0, u32(bytes));
 export const finFrame = (stream: number) => encodeFrame(FrameType.fin, 0, stream);
 export const resetFrame = (stream: number, code: number, reason: string) => encodeFrame(FrameType.reset, 0, stream, codeAndText(code, reason.slice(0, 200)));
 export const pingFrame = (opaque: Uint8Array, ack = false) => encodeFrame(FrameType.ping, ack ? Flag.ack : 0, 0, opaque);

@@ -20,6 +20,7 @@ export const FrameType = {
   reset: 5, // u16 code, UTF-8 reason: the stream is gone both ways
   ping: 6, // stream 0: 8 opaque bytes; flag ACK in the answer
   goAway: 7, // stream 0: u16 code, UTF-8 reason: no new streams on this connection
+  received: 8, // stream 0: u32 data bytes read off the connection since the last one (only to a peer whose hello offered it)
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 export const FRAME_TYPE_NAMES = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k])) as Record<number, string>;

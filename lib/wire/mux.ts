@@ -6,9 +6,10 @@
 // source. The receiver returns credit only once its sink took the bytes (Stream.ack), so a slow
 // sink holds its own stream back and no other.
 import { createDecoder, readCodeAndText, readJson, readU32 } from "./decode.ts";
-import { dataFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, resetFrame, windowFrame } from "./encode.ts";
+import { dataFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, receivedFrame, resetFrame, windowFrame } from "./encode.ts";
 import { ProtocolError } from "./errors.ts";
 import { Flag, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK, PROTOCOL_VERSION, ResetCode, type Frame } from "./frame.ts";
+import { createPacer, REPORT_EVERY, type Pacer } from "./pacer.ts";
 
 /** What the session needs from a WebSocket. */
 export interface Transport {
@@ -113,6 +114,11 @@ export function createSession(opts: SessionOptions): Session {
   let goingAway = false;
   let peerGoingAway = false;
   let lastHeard = Date.now();
+  // Set once the peer's hello offers received frames (lib/wire/pacer.ts): from then on we
+  // report what we read, and it reports what it read, which paces our data.
+  let pacer: Pacer | undefined;
+  let unreported = 0;
+  const room = () => transport.buffered() <= highWater && (!pacer || pacer.room());
 
   const send = (bytes: Uint8Array) => {
     if (!closed) transport.send(bytes);
@@ -135,7 +141,7 @@ export function createSession(opts: SessionOptions): Session {
   /** Sends up to `limit` chunks of the stream's queue, within its credit and the transport's room. */
   function flushStream(s: StreamState, limit = Infinity): boolean {
     while (s.queued > 0 && s.credit > 0 && limit-- > 0) {
-      if (transport.buffered() > highWater) break;
+      if (!room()) break;
       const head = s.queue[0]!;
       const n = Math.min(head.byteLength, s.credit, MAX_DATA_CHUNK);
       if (n === head.byteLength) s.queue.shift();
@@ -143,6 +149,7 @@ export function createSession(opts: SessionOptions): Session {
       s.queued -= n;
       s.credit -= n;
       s._out += n;
+      pacer?.sent(n);
       send(dataFrame(s.id, n === head.byteLength ? head : head.subarray(0, n)));
     }
     if (s.queued > 0) {
@@ -164,7 +171,7 @@ export function createSession(opts: SessionOptions): Session {
 
   /** Serves waiting streams in turn, one chunk each per round, while the transport has room. */
   function flushAll() {
-    while (ready.size > 0 && transport.buffered() <= highWater) {
+    while (ready.size > 0 && room()) {
       let sent = false;
       for (const s of [...ready]) {
         const before = s.queued;
@@ -247,11 +254,21 @@ export function createSession(opts: SessionOptions): Session {
         } catch {
           throw new ProtocolError("hello metadata is not JSON");
         }
+        if (meta.received === true && !pacer) {
+          pacer = createPacer();
+          sendPing(); // a first round trip for the pacer
+        }
         opts.onHello?.(version, meta, (f.flags & Flag.ack) !== 0);
         return;
       }
       case FrameType.ping:
         if ((f.flags & Flag.ack) === 0) send(pingFrame(f.payload, true));
+        else pacer?.rtt(performance.now() - new DataView(f.payload.buffer, f.payload.byteOffset, 8).getFloat64(0));
+        return;
+      case FrameType.received:
+        if (!pacer) return;
+        pacer.delivered(readU32(f.payload));
+        flushAll();
         return;
       case FrameType.goAway: {
         const { code, text } = readCodeAndText(f.payload);
@@ -286,6 +303,7 @@ export function createSession(opts: SessionOptions): Session {
           return;
         }
         s._in += f.payload.byteLength;
+        if (pacer) unreported += f.payload.byteLength;
         s.onData?.(f.payload);
         return;
       }
@@ -311,6 +329,12 @@ export function createSession(opts: SessionOptions): Session {
   // One timer per session, checking a few times per timeout so that a silent peer is
   // declared dead close to `deadAfterMs`, not up to a whole ping interval later.
   let lastPing = 0;
+  /** Our ping carries the time it left; the answer gives the round trip. */
+  const sendPing = () => {
+    const payload = new Uint8Array(8);
+    new DataView(payload.buffer).setFloat64(0, performance.now());
+    send(pingFrame(payload));
+  };
   const deadAfter = opts.deadAfterMs ?? (opts.pingIntervalMs ?? 0) * 3;
   const pingTimer = opts.pingIntervalMs
     ? setInterval(
@@ -322,7 +346,7 @@ export function createSession(opts: SessionOptions): Session {
           }
           if (now - lastPing >= opts.pingIntervalMs!) {
             lastPing = now;
-            send(pingFrame(new Uint8Array(8)));
+            sendPing();
           }
         },
         Math.max(10, Math.min(opts.pingIntervalMs, deadAfter / 8)),
@@ -368,6 +392,10 @@ export function createSession(opts: SessionOptions): Session {
           onFrame(f);
           if (closed) return;
         }
+        if (unreported >= REPORT_EVERY) {
+          send(receivedFrame(unreported));
+          unreported = 0;
+        }
       } catch (err) {
         if (err instanceof ProtocolError) protocolError(err.message);
         else throw err;
@@ -383,7 +411,8 @@ export function createSession(opts: SessionOptions): Session {
       return s;
     },
     hello(meta, ack = false) {
-      send(helloFrame(PROTOCOL_VERSION, meta, ack));
+      // received: we pace by, and send, received frames (a peer without them sends no such offer)
+      send(helloFrame(PROTOCOL_VERSION, { ...meta, received: true }, ack));
     },
     goAway(code, reason) {
       if (goingAway) return;

@@ -1,0 +1,95 @@
+// How many data bytes one connection may have on its way to the peer: sent, and not yet read
+// off the connection by it. Stream windows alone (2 MiB each) let a bulk copy park megabytes
+// in socket buffers, where a keystroke of another stream waits behind all of them. With an
+// allowance near the path's bandwidth-delay product the bytes wait in the sender's stream
+// queues instead, which are served round-robin, so the keystroke goes next.
+//
+// The peer reports what it read (received frames); the allowance is twice the best recent
+// delivery rate times the smallest recent round trip (from pings), never below FLOOR. When
+// the path is not queueing, delivery keeps pace with the allowance and it doubles each
+// sample; it settles where the queue adds about one base round trip. On loopback that is
+// FLOOR; across a continent it grows to what the distance needs.
+
+/** Never less than this may be in flight: what keeps a busy 2-core machine's pipeline full. */
+export const PACER_FLOOR = 512 * 1024;
+/** Nor more than this: the sum of a few stream windows. */
+export const PACER_CEILING = 64 * 1024 * 1024;
+/** The receiver reports once it has read this much since its last report. */
+export const REPORT_EVERY = 128 * 1024;
+/** Delivery rate is sampled over at least this long. */
+const SAMPLE_MS = 50;
+/** Rate samples and round trips are remembered this long. */
+const RATE_MEMORY_MS = 1_000;
+const RTT_MEMORY_MS = 30_000;
+
+export interface Pacer {
+  /** Whether another data frame may go now. */
+  room(): boolean;
+  sent(bytes: number): void;
+  /** The peer read this many more bytes. */
+  delivered(bytes: number, now?: number): void;
+  /** A round trip measured by a ping. */
+  rtt(ms: number, now?: number): void;
+  readonly inFlight: number;
+  readonly allowance: number;
+}
+
+/** Keeps the largest (or smallest) of samples younger than `memoryMs`. */
+function windowed(memoryMs: number, better: (a: number, b: number) => boolean) {
+  let samples: { v: number; t: number }[] = [];
+  return {
+    add(v: number, t: number) {
+      // a sample that is beaten by a newer one can never be the answer again
+      samples = samples.filter((s) => t - s.t < memoryMs && better(s.v, v));
+      samples.push({ v, t });
+    },
+    best(t: number): number | undefined {
+      while (samples.length > 1 && t - samples[0]!.t >= memoryMs) samples.shift();
+      return samples[0]?.v;
+    },
+  };
+}
+
+export function createPacer(now = () => performance.now()): Pacer {
+  let inFlight = 0;
+  let allowance = PACER_FLOOR;
+  const rate = windowed(RATE_MEMORY_MS, (a, b) => a > b); // bytes per ms
+  const minRtt = windowed(RTT_MEMORY_MS, (a, b) => a < b);
+  let sampleStart = now();
+  let sampleBytes = 0;
+
+  const update = (t: number) => {
+    const r = rate.best(t);
+    const rtt = minRtt.best(t);
+    const bdp = r !== undefined && rtt !== undefined ? r * rtt : 0;
+    allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * bdp));
+  };
+
+  return {
+    room: () => inFlight < allowance,
+    sent(bytes) {
+      inFlight += bytes;
+    },
+    delivered(bytes, t = now()) {
+      inFlight = Math.max(0, inFlight - bytes);
+      sampleBytes += bytes;
+      const elapsed = t - sampleStart;
+      if (elapsed < SAMPLE_MS) return;
+      rate.add(sampleBytes / elapsed, t);
+      sampleStart = t;
+      sampleBytes = 0;
+      update(t);
+    },
+    rtt(ms, t = now()) {
+      if (!(ms >= 0 && ms < 60_000)) return;
+      minRtt.add(ms, t);
+      update(t);
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    get allowance() {
+      return allowance;
+    },
+  };
+}
