@@ -92,6 +92,39 @@ describe("frame codec", () => {
   });
 });
 
+describe("a frame sent as two messages (header, then payload)", () => {
+  test("decodes whole, with the payload taken from the second message uncopied, and what follows it too", () => {
+    const payload = crypto.getRandomValues(new Uint8Array(70_000));
+    const whole = dataFrame(5, payload);
+    const d = createDecoder();
+    expect(d.push(whole.subarray(0, HEADER_SIZE))).toEqual([]);
+    const second = new Uint8Array([...payload, ...finFrame(5)]);
+    const frames = d.push(second);
+    expect(frames.map((f) => f.type)).toEqual([FrameType.data, FrameType.fin]);
+    expect(frames[0]!.payload.buffer).toBe(second.buffer); // a view into the message, not a copy
+    expect(Buffer.from(frames[0]!.payload).equals(Buffer.from(payload))).toBe(true);
+    expect(d.pending).toBe(0);
+  });
+
+  test("a payload that comes in pieces after its header is joined as before", () => {
+    const payload = crypto.getRandomValues(new Uint8Array(1000));
+    const whole = dataFrame(9, payload);
+    const d = createDecoder();
+    expect(d.push(whole.subarray(0, HEADER_SIZE))).toEqual([]);
+    expect(d.push(whole.subarray(HEADER_SIZE, 500))).toEqual([]);
+    const [f] = d.push(whole.subarray(500));
+    expect(f!.stream).toBe(9);
+    expect(Buffer.from(f!.payload).equals(Buffer.from(payload))).toBe(true);
+  });
+
+  test("a header alone announcing more than the limit is still a protocol error", () => {
+    const d = createDecoder();
+    const h = reference(FrameType.data, 0, 1, []);
+    new DataView(h.buffer).setUint32(6, MAX_PAYLOAD + 1);
+    expect(() => d.push(h)).toThrow(ProtocolError);
+  });
+});
+
 /** Two sessions wired back to back in memory, with a transport that can be held full. */
 function pair() {
   const links = { edgeFull: false, connFull: false };
@@ -99,9 +132,11 @@ function pair() {
   let conn!: Session;
   const accepted: Stream[] = [];
   const queueE: Uint8Array[] = [];
+  const edgeSend = (b: Uint8Array) => (links.edgeFull ? queueE.push(b) : conn.receive(b));
   edge = createSession({
     role: "edge",
-    transport: { send: (b) => (links.edgeFull ? queueE.push(b) : conn.receive(b)), buffered: () => (links.edgeFull ? 1 << 30 : 0), close() {} },
+    // as the edge's corked WebSocket does: a data frame's header and payload as two messages
+    transport: { send: edgeSend, sendParts: (h, p) => (edgeSend(h), edgeSend(p)), buffered: () => (links.edgeFull ? 1 << 30 : 0), close() {} },
   });
   conn = createSession({
     role: "connector",

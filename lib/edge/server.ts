@@ -252,6 +252,12 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       role: "edge",
       transport: {
         send: (b) => void ws.send(b),
+        // one frame in two messages, written together: the payload is not copied to join them
+        sendParts: (h, p) =>
+          void ws.cork(() => {
+            ws.send(h);
+            ws.send(p);
+          }),
         buffered: () => ws.getBufferedAmount(),
         // a stalled connector would never finish a close handshake
         close: (c, r) => (c === KEEPALIVE_CLOSE ? ws.terminate() : ws.close(c, r)),

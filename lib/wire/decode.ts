@@ -29,6 +29,16 @@ export interface Decoder {
   readonly pending: number;
 }
 
+/** The header at `off` of `buf`, which holds at least HEADER_SIZE bytes from there. */
+function header(buf: Uint8Array, off: number) {
+  const view = new DataView(buf.buffer, buf.byteOffset + off, HEADER_SIZE);
+  const length = view.getUint32(6);
+  if (length > MAX_PAYLOAD) throw new ProtocolError(`frame of ${length} bytes exceeds the ${MAX_PAYLOAD}-byte limit`);
+  return { type: buf[off] as FrameType, flags: buf[off + 1]!, stream: view.getUint32(2), length };
+}
+
+const frame = (h: ReturnType<typeof header>, payload: Uint8Array): Frame => check({ type: h.type, flags: h.flags, stream: h.stream, payload });
+
 export function createDecoder(): Decoder {
   let buf: Uint8Array = new Uint8Array(0);
   return {
@@ -36,23 +46,24 @@ export function createDecoder(): Decoder {
       return buf.byteLength;
     },
     push(chunk) {
-      buf = buf.byteLength === 0 ? chunk : concat(buf, chunk);
       const frames: Frame[] = [];
+      // A header that came alone, and its payload at the start of this chunk (a sender that
+      // writes them as two messages): the payload is taken from the chunk as it is, uncopied.
+      if (buf.byteLength === HEADER_SIZE) {
+        const h = header(buf, 0);
+        if (chunk.byteLength >= h.length) {
+          frames.push(frame(h, chunk.subarray(0, h.length)));
+          chunk = chunk.subarray(h.length);
+          buf = new Uint8Array(0);
+        }
+      }
+      buf = buf.byteLength === 0 ? chunk : concat(buf, chunk);
       let off = 0;
       while (buf.byteLength - off >= HEADER_SIZE) {
-        const view = new DataView(buf.buffer, buf.byteOffset + off, HEADER_SIZE);
-        const length = view.getUint32(6);
-        if (length > MAX_PAYLOAD) throw new ProtocolError(`frame of ${length} bytes exceeds the ${MAX_PAYLOAD}-byte limit`);
-        if (buf.byteLength - off < HEADER_SIZE + length) break;
-        frames.push(
-          check({
-            type: buf[off] as FrameType,
-            flags: buf[off + 1]!,
-            stream: view.getUint32(2),
-            payload: buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + length),
-          }),
-        );
-        off += HEADER_SIZE + length;
+        const h = header(buf, off);
+        if (buf.byteLength - off < HEADER_SIZE + h.length) break;
+        frames.push(frame(h, buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + h.length)));
+        off += HEADER_SIZE + h.length;
       }
       // keep only the incomplete tail, copied so the caller's chunk can be reused
       buf = off === buf.byteLength ? new Uint8Array(0) : off === 0 && buf !== chunk ? buf : buf.slice(off);

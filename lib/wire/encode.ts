@@ -2,18 +2,27 @@ import { Flag, FrameType, HEADER_SIZE, MAX_PAYLOAD, type Frame } from "./frame.t
 
 const utf8 = new TextEncoder();
 
-export function encodeFrame(type: FrameType, flags: number, stream: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-  if (payload.byteLength > MAX_PAYLOAD) throw new RangeError(`frame payload of ${payload.byteLength} bytes exceeds ${MAX_PAYLOAD}`);
-  // allocUnsafe: every byte is written below, and zero-filling 64 KiB frames showed in profiles
-  const out: Uint8Array = Buffer.allocUnsafe(HEADER_SIZE + payload.byteLength);
+/** Writes the header of a frame with `length` payload bytes at the start of `out`. */
+function writeHeader(out: Uint8Array, type: FrameType, flags: number, stream: number, length: number): Uint8Array {
+  if (length > MAX_PAYLOAD) throw new RangeError(`frame payload of ${length} bytes exceeds ${MAX_PAYLOAD}`);
   const view = new DataView(out.buffer, out.byteOffset, HEADER_SIZE);
   out[0] = type;
   out[1] = flags;
   view.setUint32(2, stream >>> 0);
-  view.setUint32(6, payload.byteLength);
+  view.setUint32(6, length);
+  return out;
+}
+
+export function encodeFrame(type: FrameType, flags: number, stream: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  // allocUnsafe: every byte is written below, and zero-filling 64 KiB frames showed in profiles
+  const out = writeHeader(Buffer.allocUnsafe(HEADER_SIZE + payload.byteLength), type, flags, stream, payload.byteLength);
   out.set(payload, HEADER_SIZE);
   return out;
 }
+
+/** The header alone of a data frame whose payload is sent right behind it (the decoder takes
+ * such a payload uncopied). */
+export const dataHeader = (stream: number, length: number) => writeHeader(new Uint8Array(HEADER_SIZE), FrameType.data, 0, stream, length);
 
 export const encode = (f: Frame) => encodeFrame(f.type, f.flags, f.stream, f.payload);
 

@@ -6,7 +6,7 @@
 // source. The receiver returns credit only once its sink took the bytes (Stream.ack), so a slow
 // sink holds its own stream back and no other.
 import { createDecoder, readCodeAndText, readJson, readU32 } from "./decode.ts";
-import { dataFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, receivedFrame, resetFrame, windowFrame } from "./encode.ts";
+import { dataFrame, dataHeader, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, receivedFrame, resetFrame, windowFrame } from "./encode.ts";
 import { ProtocolError } from "./errors.ts";
 import { Flag, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK, PROTOCOL_VERSION, ResetCode, type Frame } from "./frame.ts";
 import { createPacer, REPORT_EVERY, type Pacer } from "./pacer.ts";
@@ -14,6 +14,9 @@ import { createPacer, REPORT_EVERY, type Pacer } from "./pacer.ts";
 /** What the session needs from a WebSocket. */
 export interface Transport {
   send(bytes: Uint8Array): void;
+  /** A data frame as its header and its payload, for a transport that can write the two
+   * back to back without joining them (a corked WebSocket); without it they are joined. */
+  sendParts?(header: Uint8Array, payload: Uint8Array): void;
   /** Bytes accepted by send() but not yet written to the network. */
   buffered(): number;
   close(code: number, reason: string): void;
@@ -123,6 +126,11 @@ export function createSession(opts: SessionOptions): Session {
   const send = (bytes: Uint8Array) => {
     if (!closed) transport.send(bytes);
   };
+  const sendData = (id: number, bytes: Uint8Array) => {
+    if (closed) return;
+    if (transport.sendParts) transport.sendParts(dataHeader(id, bytes.byteLength), bytes);
+    else transport.send(dataFrame(id, bytes));
+  };
 
   function finish(s: StreamState, code: number, reason: string) {
     if (s.done) return;
@@ -150,7 +158,7 @@ export function createSession(opts: SessionOptions): Session {
       s.credit -= n;
       s._out += n;
       pacer?.sent(n);
-      send(dataFrame(s.id, n === head.byteLength ? head : head.subarray(0, n)));
+      sendData(s.id, n === head.byteLength ? head : head.subarray(0, n));
     }
     if (s.queued > 0) {
       ready.add(s);
