@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createDecoder, readCodeAndText, readU32 } from "../lib/wire/decode.ts";
 import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, receivedFrame, resetFrame, windowFrame } from "../lib/wire/encode.ts";
 import { ProtocolError } from "../lib/wire/errors.ts";
-import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
+import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_DATA_CHUNK, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
 import { createSession, type Session, type Stream } from "../lib/wire/mux.ts";
 import { createPacer, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
 
@@ -202,7 +202,7 @@ describe("multiplexed session", () => {
     accepted[0]!.onData = (b) => (order.push("bulk"), accepted[0]!.ack(b.byteLength));
     accepted[1]!.onData = (b) => (order.push("key"), accepted[1]!.ack(b.byteLength));
     links.edgeFull = true;
-    bulk.write(new Uint8Array(1024 * 1024)); // 16 chunks waiting
+    bulk.write(new Uint8Array(4 * MAX_DATA_CHUNK)); // 4 chunks waiting
     keys.write(new Uint8Array([13]));
     release();
     expect(order.indexOf("key")).toBeLessThanOrEqual(1);
@@ -310,7 +310,7 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
       deliver();
     }
     expect(most).toBeGreaterThan(0);
-    expect(most).toBeLessThanOrEqual(PACER_FLOOR + 64 * 1024);
+    expect(most).toBeLessThanOrEqual(PACER_FLOOR + MAX_DATA_CHUNK); // the last frame may cross it
     expect(Buffer.concat(got).equals(Buffer.from(sent))).toBe(true);
   });
 
@@ -322,12 +322,12 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     const order: string[] = [];
     accepted[0]!.onData = (b) => (order.push("bulk"), accepted[0]!.ack(b.byteLength));
     accepted[1]!.onData = (b) => (order.push("key"), accepted[1]!.ack(b.byteLength));
-    bulk.write(new Uint8Array(INITIAL_WINDOW)); // 32 chunks; the allowance lets 8 go
+    bulk.write(new Uint8Array(INITIAL_WINDOW)); // the allowance lets a quarter of it go
     keys.write(new Uint8Array([13]));
     deliver();
     deliver();
     expect(order.indexOf("key")).toBeGreaterThan(-1);
-    expect(order.indexOf("key")).toBeLessThanOrEqual(PACER_FLOOR / (64 * 1024) + 1);
+    expect(order.indexOf("key")).toBeLessThanOrEqual(PACER_FLOOR / MAX_DATA_CHUNK + 1);
   });
 
   test("a connector that does not offer received frames is not paced: the stream window is the limit", () => {

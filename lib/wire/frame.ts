@@ -6,8 +6,9 @@ export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 10;
 /** Largest payload a peer may send; anything larger is a protocol error. */
 export const MAX_PAYLOAD = 1 << 20;
-/** DATA frames are cut to this size so a bulk copy interleaves with other streams. */
-export const MAX_DATA_CHUNK = 64 * 1024;
+/** DATA frames are cut to this size so a bulk copy interleaves with other streams (under a
+ * millisecond each at the speeds measured; 64 KiB cost 5-8 % more CPU per byte, in more messages). */
+export const MAX_DATA_CHUNK = 256 * 1024;
 /** Per-stream credit a receiver grants at open: more than the 2 MiB SSH keeps in flight. */
 export const INITIAL_WINDOW = 2 * 1024 * 1024;
 

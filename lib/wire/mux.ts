@@ -177,17 +177,32 @@ export function createSession(opts: SessionOptions): Session {
     return true;
   }
 
-  /** Serves waiting streams in turn, one chunk each per round, while the transport has room. */
+  /** Serves waiting streams in turn, one chunk each per round, while the transport has room.
+   * A stream served goes to the back of the line, so the next round (or the next call, when
+   * room ran out mid-round) begins with those not served yet. */
   function flushAll() {
     while (ready.size > 0 && room()) {
       let sent = false;
       for (const s of [...ready]) {
         const before = s.queued;
         flushStream(s, 1);
-        if (s.queued < before) sent = true;
+        if (s.queued < before) {
+          sent = true;
+          if (ready.delete(s)) ready.add(s);
+        }
+        if (!room()) return;
       }
       if (!sent) return; // every waiting stream is out of credit
     }
+  }
+
+  /** Sends what it can of a stream's queue: at once when no other stream waits, else in turn
+   * with them. True when its queue emptied. */
+  function serve(s: StreamState): boolean {
+    if (ready.size === 0 || (ready.size === 1 && ready.has(s))) return flushStream(s);
+    ready.add(s);
+    flushAll();
+    return !ready.has(s);
   }
 
   function makeStream(id: number, meta: Record<string, unknown>): StreamState {
@@ -217,7 +232,7 @@ export function createSession(opts: SessionOptions): Session {
         if (bytes.byteLength === 0) return true;
         s.queue.push(bytes);
         s.queued += bytes.byteLength;
-        if (flushStream(s)) return true;
+        if (serve(s)) return true;
         s.wantDrain = true;
         return false;
       },
@@ -317,7 +332,7 @@ export function createSession(opts: SessionOptions): Session {
       }
       case FrameType.window: {
         s.credit += readU32(f.payload);
-        if (s.queued > 0) flushStream(s);
+        if (s.queued > 0) serve(s);
         return;
       }
       case FrameType.fin:
