@@ -100,10 +100,9 @@ export function createSessionRegistry(store: Store) {
     return ids;
   }
 
-  /** Re-checks every live session against the store; cuts those no longer allowed. Returns how many. */
-  async function recheckNow(): Promise<number> {
-    if (live.size === 0) return 0;
-    const sessions = [...live.values()];
+  /** Re-checks live sessions against the store; cuts those no longer allowed. Returns how many. */
+  async function recheckNow(sessions: Live[]): Promise<number> {
+    if (sessions.length === 0) return 0;
     const cache = newRecheckCache();
     cache.revokedTokens = await revokedServiceTokens(store, sessions.flatMap((s) => (s.auth.subject.serviceToken ? [s.auth.subject.serviceToken.id] : [])));
     let n = 0;
@@ -124,11 +123,12 @@ export function createSessionRegistry(store: Store) {
     return n;
   }
 
-  /** One re-check at a time; a call while one runs waits for it, then runs again. */
+  /** Access changed: re-checks every live session, one pass at a time (a call while one runs
+   * waits for it, then runs again). */
   async function recheck(): Promise<number> {
     changedAt = Date.now();
     while (checking) await checking.catch(() => {});
-    checking = recheckNow();
+    checking = recheckNow([...live.values()]);
     try {
       return await checking;
     } finally {
@@ -145,7 +145,9 @@ export function createSessionRegistry(store: Store) {
       }
       const s: Live = { id: auth.sessionId, auth: auth as Live["auth"], startedAt: Date.now(), hooks };
       live.set(s.id, s);
-      if ((auth.decidedAt ?? 0) <= changedAt) void recheck();
+      // this one alone: a pass over every session for each opening that overlaps a change
+      // kept a busy edge re-checking back to back, too busy to finish TLS handshakes
+      if ((auth.decidedAt ?? 0) <= changedAt) void recheckNow([s]);
       return info(s);
     },
     end,
