@@ -267,6 +267,32 @@ describe("user revocation cuts live sessions", () => {
     }));
 });
 
+describe("a session that opens across an access change", () => {
+  test("decided before the change, registered after it: it is re-checked and cut; another user's still stands", () =>
+    withStore("sqlite", async (store) => {
+      await appWithToken(store);
+      await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
+      const sessions = createSessionRegistry(store);
+      const decidedBefore = Date.now() - 1000;
+      await revokeUser(store, "jdoe@example.com", "test");
+      await sessions.recheck(); // this node learns of the change (no session of jdoe is registered yet)
+      const closed = new Map<string, PromiseWithResolvers<string>>();
+      const open = (id: string, email: string, decidedAt: number) => {
+        closed.set(id, Promise.withResolvers<string>());
+        sessions.start(
+          { host: "ssh.site.test", app: "ssh.site.test", ip: "10.0.0.1", identity: email, subject: { email }, issuedAt: decidedBefore - 1000, sessionId: id, decidedAt },
+          { counters: () => ({ toOrigin: 0, toClient: 0 }), close: (_code, reason) => closed.get(id)!.resolve(reason) },
+        );
+      };
+      open("ses_ann", "ann@example.com", decidedBefore); // re-checked too, and still allowed
+      open("ses_jdoe", "jdoe@example.com", decidedBefore);
+      expect(await closed.get("ses_jdoe")!.promise).toStartWith("the sign-in of jdoe@example.com was revoked at ");
+      await sessions.recheck(); // a full pass: ann is still allowed
+      expect(sessions.list().map((x) => x.id)).toEqual(["ses_ann"]);
+      await sessions.closeAll("test over");
+    }));
+});
+
 describe("audit retention", () => {
   test("the edge prunes records older than the retention period when it starts", async () => {
     await using dir = await tempDir();
