@@ -330,6 +330,29 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     expect(order.indexOf("key")).toBeLessThanOrEqual(PACER_FLOOR / MAX_DATA_CHUNK + 1);
   });
 
+  test("bytes in flight for a stream the receiver already closed are still reported, so the connection does not stall", () => {
+    const { edge, accepted, onWire, deliver } = wired("new");
+    for (let round = 0; round < 4; round++) {
+      const s = edge.open({});
+      deliver(); // the open
+      const peer = accepted.at(-1)!;
+      s.write(new Uint8Array(2 * PACER_FLOOR)); // the allowance's worth goes on the wire
+      expect(onWire()).toBeGreaterThanOrEqual(PACER_FLOOR);
+      peer.reset(6, "client went away"); // the receiver drops the stream with those bytes in flight
+      deliver(); // they arrive for a stream it no longer has
+    }
+    const last = edge.open({});
+    deliver();
+    let got = 0;
+    accepted.at(-1)!.onData = (b) => {
+      got += b.byteLength;
+      accepted.at(-1)!.ack(b.byteLength);
+    };
+    last.write(new Uint8Array(PACER_FLOOR));
+    for (let i = 0; i < 10 && got < PACER_FLOOR; i++) deliver();
+    expect(got).toBe(PACER_FLOOR);
+  });
+
   test("a connector that does not offer received frames is not paced: the stream window is the limit", () => {
     const { edge, onWire } = wired({ hostnames: ["a.test"] });
     const s = edge.open({});

@@ -326,7 +326,6 @@ export function createSession(opts: SessionOptions): Session {
           return;
         }
         s._in += f.payload.byteLength;
-        if (pacer) unreported += f.payload.byteLength;
         s.onData?.(f.payload);
         return;
       }
@@ -412,6 +411,8 @@ export function createSession(opts: SessionOptions): Session {
       lastHeard = Date.now();
       try {
         for (const f of decoder.push(chunk)) {
+          // every data byte read counts, for a live stream or not: the peer counted it as sent
+          if (pacer && f.type === FrameType.data) unreported += f.payload.byteLength;
           onFrame(f);
           if (closed) return;
         }
