@@ -1,16 +1,17 @@
 import { defineCommand } from "citty";
-import { runCommand, version } from "../lib/cli/run.ts";
-import ssh from "./access-ssh.ts";
-import tcp from "./access-tcp.ts";
-import sshConfig from "./access-ssh-config.ts";
-import sshGen from "./access-ssh-gen.ts";
-import login from "./access-login.ts";
-import token from "./access-token.ts";
-import logout from "./access-logout.ts";
+import { lazy, runCommand, version } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
   meta: { name: "access", description: "Reach applications behind the edge: SSH ProxyCommand, local TCP, ssh_config, sign-in", version },
-  subCommands: { ssh, tcp, "ssh-config": sshConfig, "ssh-gen": sshGen, login, token, logout },
+  subCommands: {
+    ssh: lazy(() => import("./access-ssh.ts")),
+    tcp: lazy(() => import("./access-tcp.ts")),
+    "ssh-config": lazy(() => import("./access-ssh-config.ts")),
+    "ssh-gen": lazy(() => import("./access-ssh-gen.ts")),
+    login: lazy(() => import("./access-login.ts")),
+    token: lazy(() => import("./access-token.ts")),
+    logout: lazy(() => import("./access-logout.ts")),
+  },
 });
 
 export default cmd;

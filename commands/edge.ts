@@ -1,19 +1,20 @@
 import { defineCommand } from "citty";
-import { runCommand, version } from "../lib/cli/run.ts";
-import serve from "./edge-serve.ts";
-import zone from "./edge-zone.ts";
-import app from "./edge-app.ts";
-import token from "./edge-token.ts";
-import policy from "./edge-policy.ts";
-import tunnelCert from "./edge-tunnel-cert.ts";
-import user from "./edge-user.ts";
-import session from "./edge-session.ts";
-import audit from "./edge-audit.ts";
-import sshCa from "./edge-ssh-ca.ts";
+import { lazy, runCommand, version } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
   meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit, SSH CA", version },
-  subCommands: { serve, zone, app, token, policy, "tunnel-cert": tunnelCert, "ssh-ca": sshCa, user, session, audit },
+  subCommands: {
+    serve: lazy(() => import("./edge-serve.ts")),
+    zone: lazy(() => import("./edge-zone.ts")),
+    app: lazy(() => import("./edge-app.ts")),
+    token: lazy(() => import("./edge-token.ts")),
+    policy: lazy(() => import("./edge-policy.ts")),
+    "tunnel-cert": lazy(() => import("./edge-tunnel-cert.ts")),
+    "ssh-ca": lazy(() => import("./edge-ssh-ca.ts")),
+    user: lazy(() => import("./edge-user.ts")),
+    session: lazy(() => import("./edge-session.ts")),
+    audit: lazy(() => import("./edge-audit.ts")),
+  },
 });
 
 export default cmd;

@@ -2,14 +2,11 @@
 // The one binary: cloudflared's grammar (`wicket tunnel …`, `wicket access ssh …`) over the
 // command files, each of which also builds and runs on its own.
 import { defineCommand } from "citty";
-import { runCommand, version } from "../lib/cli/run.ts";
-import tunnel from "./tunnel.ts";
-import access from "./access.ts";
-import edge from "./edge.ts";
+import { lazy, runCommand, version } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
   meta: { name: "wicket", description: "Identity-aware SSH access to machines with no inbound ports", version },
-  subCommands: { tunnel, access, edge },
+  subCommands: { tunnel: lazy(() => import("./tunnel.ts")), access: lazy(() => import("./access.ts")), edge: lazy(() => import("./edge.ts")) },
 });
 
 export default cmd;

@@ -46,6 +46,13 @@ export function reportError(err: unknown): number {
   return EXIT.bug;
 }
 
+/** A subcommand loaded only when it runs (or its help is shown): `wicket --version` and
+ * `wicket access ssh` do not evaluate the edge's modules, which was most of their start-up. */
+export const lazy =
+  (load: () => Promise<{ default: CommandDef<any> }>) =>
+  (): Promise<CommandDef<any>> =>
+    load().then((m) => m.default);
+
 /** Walks subcommands named in argv, for --help on any level. */
 async function resolveSub(cmd: CommandDef<any>, argv: string[], parent?: CommandDef<any>): Promise<[CommandDef<any>, CommandDef<any> | undefined]> {
   const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;

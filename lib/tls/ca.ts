@@ -1,17 +1,21 @@
 // `--tls self-signed`: a private CA kept in the data directory that issues certificates for the
 // edge's own host and for every zone, so clients verify application hostnames with --ca-file.
-import "reflect-metadata"; // @peculiar/x509 needs it loaded first
-import * as x509 from "@peculiar/x509";
+import type { X509Certificate } from "@peculiar/x509";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isIP } from "node:net";
+
+/** @peculiar/x509, loaded on first use and after the reflect-metadata polyfill it needs: as
+ * static imports, a lazily loaded command could evaluate them in the wrong order. */
+let x509Module: Promise<typeof import("@peculiar/x509")> | undefined;
+const loadX509 = () => (x509Module ??= import("reflect-metadata").then(() => import("@peculiar/x509")));
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY = 86_400_000;
 
 export interface CA {
   certPem: string;
-  cert: x509.X509Certificate;
+  cert: X509Certificate;
   key: CryptoKey;
 }
 
@@ -23,15 +27,18 @@ export interface IssuedCert {
 const serial = () => Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1");
 
 async function exportKey(key: CryptoKey): Promise<string> {
+  const x509 = await loadX509();
   return x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
 async function importKey(pem: string): Promise<CryptoKey> {
+  const x509 = await loadX509();
   return crypto.subtle.importKey("pkcs8", x509.PemConverter.decodeFirst(pem), ALG, true, ["sign"]);
 }
 
 /** Loads the CA from `<dataDir>/ca.pem` and `ca-key.pem`, creating both on first use. */
 export async function loadOrCreateCA(dataDir: string): Promise<CA> {
+  const x509 = await loadX509();
   const certPath = join(dataDir, "ca.pem");
   const keyPath = join(dataDir, "ca-key.pem");
   try {
@@ -64,6 +71,7 @@ export async function loadOrCreateCA(dataDir: string): Promise<CA> {
 
 /** A server certificate for DNS names and IP addresses, signed by the CA, valid for a year. */
 export async function issueCert(ca: CA, names: string[]): Promise<IssuedCert> {
+  const x509 = await loadX509();
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
