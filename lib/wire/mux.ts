@@ -435,7 +435,7 @@ export function createSession(opts: SessionOptions): Session {
       return s;
     },
     hello(meta, ack = false) {
-      // received: we pace by, and send, received frames (a peer without them sends no such offer)
+      // we offer received frames: a peer that offers them too is sent our reports and paces us by its own
       send(helloFrame(PROTOCOL_VERSION, { ...meta, received: true }, ack));
     },
     goAway(code, reason) {
