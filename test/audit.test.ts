@@ -3,8 +3,9 @@
 // create and drop databases), and the edge's pieces that use them: the client address,
 // authorization that refuses a stream it cannot audit, and the live-session registry that
 // revocation cuts.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { setupLog } from "../lib/cli/log.ts";
+import * as authorizeModule from "../lib/edge/authorize.ts";
 import { authorizeClient, reauthorize } from "../lib/edge/authorize.ts";
 import { clientIp, parseTrustedProxies } from "../lib/edge/client-ip.ts";
 import { handleAdmin, type AdminContext } from "../lib/edge/admin.ts";
@@ -288,6 +289,39 @@ describe("a session that opens across an access change", () => {
       open("ses_jdoe", "jdoe@example.com", decidedBefore);
       expect(await closed.get("ses_jdoe")!.promise).toStartWith("the sign-in of jdoe@example.com was revoked at ");
       await sessions.recheck(); // a full pass: ann is still allowed
+      expect(sessions.list().map((x) => x.id)).toEqual(["ses_ann"]);
+      await sessions.closeAll("test over");
+    }));
+
+  test("registering such a session re-checks it alone, not every live session", () =>
+    withStore("sqlite", async (store) => {
+      await appWithToken(store);
+      await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
+      const sessions = createSessionRegistry(store);
+      const cut: string[] = [];
+      const open = (id: string, email: string, decidedAt: number) =>
+        sessions.start(
+          { host: "ssh.site.test", app: "ssh.site.test", ip: "10.0.0.1", identity: email, subject: { email }, issuedAt: Date.now() - 60_000, sessionId: id, decidedAt },
+          { counters: () => ({ toOrigin: 0, toClient: 0 }), close: () => cut.push(id) },
+        );
+      open("ses_jdoe", "jdoe@example.com", Date.now());
+      await sessions.recheck(); // a change this node knows of; jdoe is still allowed then
+      // a change this node has not learned yet (its watch would find it): jdoe is revoked
+      await revokeUser(store, "jdoe@example.com", "other-node");
+      const checked: string[] = [];
+      const spy = spyOn(authorizeModule, "reauthorize").mockImplementation(async (...args) => {
+        checked.push(args[1].subject.email!);
+        return { ok: true };
+      });
+      try {
+        open("ses_ann", "ann@example.com", Date.now() - 60_000); // decided before the known change
+        while (checked.length === 0) await Promise.resolve(); // the re-check is under way
+        expect(checked).toEqual(["ann@example.com"]); // a pass over every session would have begun with jdoe
+      } finally {
+        spy.mockRestore();
+      }
+      await sessions.recheck(); // now this node learns of it: jdoe is cut by this pass
+      expect(cut).toEqual(["ses_jdoe"]);
       expect(sessions.list().map((x) => x.id)).toEqual(["ses_ann"]);
       await sessions.closeAll("test over");
     }));

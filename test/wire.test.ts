@@ -117,6 +117,19 @@ describe("a frame sent as two messages (header, then payload)", () => {
     expect(Buffer.from(f!.payload).equals(Buffer.from(payload))).toBe(true);
   });
 
+  test("a lone header then an empty message, then a message that is exactly its payload", () => {
+    const payload = crypto.getRandomValues(new Uint8Array(300));
+    const d = createDecoder();
+    expect(d.push(dataFrame(3, payload).subarray(0, HEADER_SIZE))).toEqual([]);
+    expect(d.push(new Uint8Array(0))).toEqual([]);
+    expect(d.pending).toBe(HEADER_SIZE);
+    const [f, ...rest] = d.push(payload);
+    expect(rest).toEqual([]);
+    expect(f!.payload.buffer).toBe(payload.buffer);
+    expect(Buffer.from(f!.payload).equals(Buffer.from(payload))).toBe(true);
+    expect(d.pending).toBe(0);
+  });
+
   test("a header alone announcing more than the limit is still a protocol error", () => {
     const d = createDecoder();
     const h = reference(FrameType.data, 0, 1, []);
@@ -247,21 +260,34 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
       p.delivered(10_000_000);
     }
     expect(p.allowance).toBe(2 * ((10_000_000 + 64 * 1024) / 100) * 50); // the best sample: the first, with the 64 KiB before it
+    // round trips measured behind our own queued bytes do not raise it: the base stays 50 ms
+    p.rtt(400);
+    expect(p.allowance).toBe(2 * ((10_000_000 + 64 * 1024) / 100) * 50);
     // a fast, long path is capped
     t += 100;
     p.delivered(10_000_000_000);
     expect(p.allowance).toBe(PACER_CEILING);
-    // loopback: tiny round trips keep it at the floor once the fast samples age out
-    t += 60_000;
-    p.rtt(0.2);
-    p.delivered(1_000_000);
-    t += 100;
-    p.delivered(30_000_000);
-    expect(p.allowance).toBe(PACER_FLOOR);
     // a reading that cannot be a round trip is ignored
     p.rtt(Number.NaN);
     p.rtt(-1);
+    expect(p.allowance).toBe(PACER_CEILING);
+  });
+
+  test("after a pause the allowance starts from the floor again, and the pause is not a rate sample", () => {
+    let t = 0;
+    const p = createPacer(() => t);
+    p.rtt(50);
+    p.sent(1_000_000);
+    t = 100;
+    p.delivered(1_000_000); // 10 MB/s: 1 MB allowance
+    expect(p.allowance).toBe(2 * 10_000 * 50);
+    t += 5_000; // nothing on the way for 5 s
+    p.rtt(50);
     expect(p.allowance).toBe(PACER_FLOOR);
+    p.sent(2_000_000);
+    t += 100;
+    p.delivered(2_000_000); // 20 MB/s over the 100 ms the bytes were on the way, not 5.1 s
+    expect(p.allowance).toBe(2 * 20_000 * 50);
   });
 
   /** An edge and a connector whose edge-to-connector bytes sit "on the wire" until delivered. */
@@ -351,6 +377,36 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     last.write(new Uint8Array(PACER_FLOOR));
     for (let i = 0; i < 10 && got < PACER_FLOOR; i++) deliver();
     expect(got).toBe(PACER_FLOOR);
+  });
+
+  test("an older connector (no offer in its hello) is never sent a received frame", () => {
+    const wire: Uint8Array[] = [];
+    const edge = createSession({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    edge.receive(helloFrame(1, { hostnames: ["a.test"] }));
+    edge.hello({}, true);
+    const s = edge.open({});
+    for (let i = 0; i < 8; i++) edge.receive(dataFrame(s.id, new Uint8Array(256 * 1024)));
+    const types = wire.map((b) => b[0]);
+    expect(types).not.toContain(FrameType.received);
+    expect(types).toContain(FrameType.open);
+  });
+
+  test("a stream out of credit waits outside the line: others' writes go at once, its own write says stop", () => {
+    const { edge, accepted } = pair();
+    const stuck = edge.open({});
+    const other = edge.open({});
+    accepted[0]!.onData = () => {}; // a sink that never takes the bytes: no credit comes back
+    let got = 0;
+    accepted[1]!.onData = (b) => ((got += b.byteLength), accepted[1]!.ack(b.byteLength));
+    let drained = 0;
+    stuck.onDrain = () => drained++;
+    while (stuck.write(new Uint8Array(256 * 1024)));
+    expect(edge.waiting).toBe(false); // nothing waits for the transport
+    expect(other.write(new Uint8Array(1000))).toBe(true);
+    expect(got).toBe(1000);
+    expect(stuck.write(new Uint8Array(10))).toBe(false);
+    accepted[0]!.ack(INITIAL_WINDOW);
+    expect(drained).toBe(1);
   });
 
   test("a connector that does not offer received frames is not paced: the stream window is the limit", () => {

@@ -252,7 +252,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       role: "edge",
       transport: {
         send: (b) => void ws.send(b),
-        // one frame in two messages, written together: the payload is not copied to join them
+        // one frame in two messages, corked so uWS writes them together when it can: the
+        // payload is not copied to join them
         sendParts: (h, p) =>
           void ws.cork(() => {
             ws.send(h);

@@ -147,7 +147,7 @@ export function createSessionRegistry(store: Store) {
       live.set(s.id, s);
       // this one alone: a pass over every session for each opening that overlaps a change
       // kept a busy edge re-checking back to back, too busy to finish TLS handshakes
-      if ((auth.decidedAt ?? 0) <= changedAt) void recheckNow([s]);
+      if ((auth.decidedAt ?? 0) <= changedAt) recheckNow([s]).catch((e) => log.warn(`cannot re-check session ${s.id}: ${(e as Error).message}`));
       return info(s);
     },
     end,

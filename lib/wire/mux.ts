@@ -110,7 +110,8 @@ export function createSession(opts: SessionOptions): Session {
   const window = opts.window ?? INITIAL_WINDOW;
   const decoder = createDecoder();
   const streams = new Map<number, StreamState>();
-  // Streams with bytes queued, served round-robin so a bulk copy cannot starve a keystroke.
+  // Streams with bytes queued and credit to send them, served round-robin so a bulk copy
+  // cannot starve a keystroke.
   const ready = new Set<StreamState>();
   let nextId = 1;
   let closed = false;
@@ -161,7 +162,10 @@ export function createSession(opts: SessionOptions): Session {
       sendData(s.id, n === head.byteLength ? head : head.subarray(0, n));
     }
     if (s.queued > 0) {
-      ready.add(s);
+      // waiting for room: in line; waiting for credit: out of it until a window frame, so
+      // streams stuck on slow sinks cost nothing to the others' writes
+      if (s.credit > 0) ready.add(s);
+      else ready.delete(s);
       return false;
     }
     ready.delete(s);
@@ -202,7 +206,7 @@ export function createSession(opts: SessionOptions): Session {
     if (ready.size === 0 || (ready.size === 1 && ready.has(s))) return flushStream(s);
     ready.add(s);
     flushAll();
-    return !ready.has(s);
+    return s.queued === 0;
   }
 
   function makeStream(id: number, meta: Record<string, unknown>): StreamState {

@@ -5,10 +5,13 @@
 // queues instead, which are served round-robin, so the keystroke goes next.
 //
 // The peer reports what it read (received frames); the allowance is twice the best recent
-// delivery rate times the smallest recent round trip (from pings), never below FLOOR. When
+// delivery rate times the smallest round trip seen (from pings), never below FLOOR. When
 // the path is not queueing, delivery keeps pace with the allowance and it doubles each
 // sample; it settles where the queue adds about one base round trip. On loopback that is
-// FLOOR; across a continent it grows to what the distance needs.
+// FLOOR; across a continent it grows to what the distance needs. The round trip is the
+// smallest of the connection's life, not a recent one: pings queue behind our own bytes, so
+// during a long copy every sample says base + queue, and a recent minimum would let the
+// allowance (and the queue) double again each time the quiet samples aged out.
 
 /** Never less than this may be in flight: what keeps a busy 2-core machine's pipeline full. */
 export const PACER_FLOOR = 512 * 1024;
@@ -18,9 +21,8 @@ export const PACER_CEILING = 64 * 1024 * 1024;
 export const REPORT_EVERY = 128 * 1024;
 /** Delivery rate is sampled over at least this long. */
 const SAMPLE_MS = 50;
-/** Rate samples and round trips are remembered this long. */
+/** Rate samples are remembered this long: after a pause, the allowance starts from the floor. */
 const RATE_MEMORY_MS = 1_000;
-const RTT_MEMORY_MS = 30_000;
 
 export interface Pacer {
   /** Whether another data frame may go now. */
@@ -34,17 +36,17 @@ export interface Pacer {
   readonly allowance: number;
 }
 
-/** Keeps the largest (or smallest) of samples younger than `memoryMs`. */
-function windowed(memoryMs: number, better: (a: number, b: number) => boolean) {
+/** The largest of the samples younger than `memoryMs`, if any. */
+function windowedMax(memoryMs: number) {
   let samples: { v: number; t: number }[] = [];
   return {
     add(v: number, t: number) {
-      // a sample that is beaten by a newer one can never be the answer again
-      samples = samples.filter((s) => t - s.t < memoryMs && better(s.v, v));
+      // a sample beaten by a newer one can never be the answer again
+      samples = samples.filter((s) => t - s.t < memoryMs && s.v > v);
       samples.push({ v, t });
     },
     best(t: number): number | undefined {
-      while (samples.length > 1 && t - samples[0]!.t >= memoryMs) samples.shift();
+      while (samples.length > 0 && t - samples[0]!.t >= memoryMs) samples.shift();
       return samples[0]?.v;
     },
   };
@@ -53,21 +55,25 @@ function windowed(memoryMs: number, better: (a: number, b: number) => boolean) {
 export function createPacer(now = () => performance.now()): Pacer {
   let inFlight = 0;
   let allowance = PACER_FLOOR;
-  const rate = windowed(RATE_MEMORY_MS, (a, b) => a > b); // bytes per ms
-  const minRtt = windowed(RTT_MEMORY_MS, (a, b) => a < b);
+  const rate = windowedMax(RATE_MEMORY_MS); // bytes per ms
+  let minRtt = Infinity;
   let sampleStart = now();
   let sampleBytes = 0;
 
   const update = (t: number) => {
     const r = rate.best(t);
-    const rtt = minRtt.best(t);
-    const bdp = r !== undefined && rtt !== undefined ? r * rtt : 0;
+    const bdp = r !== undefined && minRtt < Infinity ? r * minRtt : 0;
     allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * bdp));
   };
 
   return {
     room: () => inFlight < allowance,
     sent(bytes) {
+      // a rate sample covers only time with bytes on the way, not a pause before them
+      if (inFlight === 0) {
+        sampleStart = now();
+        sampleBytes = 0;
+      }
       inFlight += bytes;
     },
     delivered(bytes, t = now()) {
@@ -82,7 +88,7 @@ export function createPacer(now = () => performance.now()): Pacer {
     },
     rtt(ms, t = now()) {
       if (!(ms >= 0 && ms < 60_000)) return;
-      minRtt.add(ms, t);
+      minRtt = Math.min(minRtt, ms);
       update(t);
     },
     get inFlight() {
