@@ -29,10 +29,9 @@ export interface Pacer {
   room(): boolean;
   sent(bytes: number): void;
   /** The peer read this many more bytes. */
-  delivered(bytes: number, now?: number): void;
+  delivered(bytes: number): void;
   /** A round trip measured by a ping. */
-  rtt(ms: number, now?: number): void;
-  readonly inFlight: number;
+  rtt(ms: number): void;
   readonly allowance: number;
 }
 
@@ -76,7 +75,8 @@ export function createPacer(now = () => performance.now()): Pacer {
       }
       inFlight += bytes;
     },
-    delivered(bytes, t = now()) {
+    delivered(bytes) {
+      const t = now();
       inFlight = Math.max(0, inFlight - bytes);
       sampleBytes += bytes;
       const elapsed = t - sampleStart;
@@ -86,13 +86,10 @@ export function createPacer(now = () => performance.now()): Pacer {
       sampleBytes = 0;
       update(t);
     },
-    rtt(ms, t = now()) {
+    rtt(ms) {
       if (!(ms >= 0 && ms < 60_000)) return;
       minRtt = Math.min(minRtt, ms);
-      update(t);
-    },
-    get inFlight() {
-      return inFlight;
+      update(now());
     },
     get allowance() {
       return allowance;
