@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFile, readFile } from "node:fs/promises";
 import { startConnector } from "./helpers/connector.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
-import { metricsUrl, scrape, scrapeUntil } from "./helpers/metrics.ts";
+import { metricsUrl, scrape } from "./helpers/metrics.ts";
 import { expectExit, run, spawnProc } from "./helpers/proc.ts";
 import { startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
@@ -74,7 +74,8 @@ test("a slow, then stuck client holds at most a stream window in the edge and ho
     config,
     ["ha-connections: 1", "ingress:", "  - hostname: ssh.site.test", `    service: ssh://127.0.0.1:${sshd.port}`, "  - hostname: blast.site.test", `    service: tcp://127.0.0.1:${firehose.port}`, "  - service: refuse", ""].join("\n"),
   );
-  await using t = await startConnector(edge, ["--config", config], { wait: 1 });
+  // debug: the connector logs each stream's close, which the end waits for
+  await using t = await startConnector(edge, ["--config", config, "--loglevel", "debug"], { wait: 1 });
   const client = await sshd.client("ssh.site.test", { proxyCommand: edge.proxyCommand(sshToken) });
   expect((await run(["ssh", ...client.args, "ssh.site.test", "echo warm"])).stdout).toBe("warm\n");
   const baseline = await scrape(em);
@@ -110,10 +111,13 @@ test("a slow, then stuck client holds at most a stream window in the edge and ho
   // stuck: nothing reaches the client any more, not even pings; the edge drops it on its keepalive
   conn!.stall();
   await edge.proc.waitForLine(/client token:\S+ from \S+ for blast\.site\.test sent nothing for [\d.]+ s; dropping it and its stream/, { stream: "stderr", timeoutMs: 15_000 });
-  const after = await scrapeUntil(em, (s) => s.get("wicket_edge_streams_open") === 0, "the stuck client's stream closed");
+  await edge.proc.waitForLine(/session \S+ of token:\S+ to blast\.site\.test ended after/, { stream: "stderr" });
+  const after = await scrape(em);
+  expect(after.get("wicket_edge_streams_open")).toBe(0);
   expect(after.get("wicket_edge_client_keepalive_timeouts_total")).toBe(1);
   expect(after.get("wicket_edge_client_queued_bytes")).toBe(0);
-  await scrapeUntil(t.metrics, (s) => s.get("wicket_tunnel_streams_open") === 0, "the connector's stream closed");
+  await t.streamsClosed();
+  expect((await scrape(t.metrics)).get("wicket_tunnel_streams_open")).toBe(0);
   blast.kill("SIGKILL");
   await blast.exited;
   firehose.stop();

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startConnector } from "./helpers/connector.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
-import { metricsUrl, ready, scrape, scrapeUntil } from "./helpers/metrics.ts";
+import { metricsUrl, ready, scrape } from "./helpers/metrics.ts";
 import { freePort } from "./helpers/ports.ts";
 import { expectExit, run, spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type SshClient, type Sshd } from "./helpers/sshd.ts";
@@ -57,7 +57,8 @@ async function openSession(c: SshClient = client, name = "ssh session"): Promise
 describe("connections come back by themselves", () => {
   test("cut one of four connections: the other three's sessions go on, new ssh works at once, the fourth comes back", async () => {
     await using proxy = await startFaultProxy({ port: edge.port });
-    await using t = await startConnector(edge, ["--hostname", HOST, "--url", origin(), "--edge", proxy.url, "--ha-connections", "4"], { wait: 4 });
+    // debug: the connector logs each stream's close, which the end waits for
+    await using t = await startConnector(edge, ["--hostname", HOST, "--url", origin(), "--edge", proxy.url, "--ha-connections", "4", "--loglevel", "debug"], { wait: 4 });
     const conns = await proxy.waitForConnections(4);
     const before = await scrape(edgeMetrics);
 
@@ -84,7 +85,8 @@ describe("connections come back by themselves", () => {
     await t.proc.waitForLine(/connection \d+ to \S+ lost \(.*\); reconnecting/, { stream: "stderr" });
     await t.registered(1);
     await proxy.waitForConnections(4);
-    const m = await scrapeUntil(t.metrics, (s) => s.get("wicket_tunnel_streams_open") === 0, "every stream closed");
+    await t.streamsClosed();
+    const m = await scrape(t.metrics);
     expect(m.get("wicket_tunnel_connections")).toBe(4);
     expect(m.get("wicket_tunnel_connections_lost_total", { reason: "closed" })).toBe(1);
     expect(m.get("wicket_tunnel_reconnects_total")).toBeGreaterThanOrEqual(1);

@@ -10,6 +10,8 @@ export interface Connector extends AsyncDisposable {
   metrics: string;
   /** Waits for the next `n` "connection N registered" lines. */
   registered(n?: number, timeoutMs?: number): Promise<void>;
+  /** Waits until every stream it has opened is logged closed (needs `--loglevel debug`). */
+  streamsClosed(): Promise<void>;
 }
 
 const certs = new WeakMap<TestEdge, Map<string, Promise<string>>>();
@@ -31,10 +33,16 @@ export async function startConnector(edge: TestEdge, args: string[], opts: { wai
       for (let i = 0; i < n; i++) await proc.waitForLine(/connection \d+ registered/, { stream: "stderr", timeoutMs });
     };
     await registered(opts.wait ?? 0);
+    const count = (re: RegExp) => proc.stderr().match(re)?.length ?? 0;
+    const streamsClosed = async () => {
+      // lines already read by other waits count too; each pass waits for one more close
+      while (count(/^debug: stream \d+ closed: /gm) < count(/^debug: stream \d+ on connection /gm)) await proc.waitForLine(/stream \d+ closed: /, { stream: "stderr" });
+    };
     return {
       proc,
       metrics,
       registered,
+      streamsClosed,
       async [Symbol.asyncDispose]() {
         if (proc.exitCode === undefined) await proc.stop();
       },

@@ -40,13 +40,3 @@ export async function metricsUrl(proc: Proc): Promise<string> {
   return url!;
 }
 
-/** Scrapes until `check` holds (counters settle a moment after the event that moves them). */
-export async function scrapeUntil(baseUrl: string, check: (s: Scrape) => boolean, what: string, timeoutMs = 10_000): Promise<Scrape> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await scrape(baseUrl);
-    if (check(s)) return s;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${baseUrl}/metrics:\n${s.text}`);
-    await Bun.sleep(50);
-  }
-}
