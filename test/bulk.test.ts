@@ -52,3 +52,11 @@ test("a local reader that falls behind still gets every byte of a download throu
   const r = await download(localPort, 64 * MiB, { hash: true, slowReader: { everyBytes: MiB, pauseMs: 10 } });
   expect(r.receivedSha256).toBe(r.sentSha256!);
 });
+
+// The connector's writes to an origin that falls behind come back short; the part written
+// must still return its credit, or every short write shrinks the stream's window until the
+// upload stalls (it did: 8 MiB leaked in a few dozen short writes, then nothing moved).
+test("an upload to an origin that falls behind gets every byte there", async () => {
+  const r = await upload(localPort, 64 * MiB, { slowSink: true });
+  expect(r.receivedSha256).toBe(r.sentSha256!);
+});

@@ -64,14 +64,18 @@ export function pumpToOrigin(stream: Stream, origin: Origin, hooks: PumpHooks = 
     if (!sock) return;
     while (out.length > 0) {
       const head = out[0]!;
-      const n = sock.write(head);
+      const n = Math.max(sock.write(head), 0);
+      // what the socket took returns its credit now, also from a short write: credit held
+      // back for it would never come back, and the stream's window would shrink each time
+      if (n > 0) {
+        stream.ack(n);
+        hooks.onBytes?.("to_origin", n);
+      }
       if (n < head.byteLength) {
-        out[0] = head.subarray(Math.max(n, 0));
+        out[0] = head.subarray(n);
         return;
       }
       out.shift();
-      stream.ack(head.byteLength);
-      hooks.onBytes?.("to_origin", head.byteLength);
     }
     if (endAfterFlush) sock.shutdown();
   };

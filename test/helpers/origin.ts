@@ -5,6 +5,8 @@
 // The first byte a client sends picks what its connection does:
 //   'S' sink:          read to EOF, answer the byte count (u64)
 //   'H' hashing sink:  read to EOF, answer the byte count (u64) and the bytes' sha256
+//   'L' slow sink:     a hashing sink that stops reading for 10 ms after every MiB, so the
+//                      sender's writes to it fill the socket and come back short
 //   'D' source:        u64 N follows; send N bytes (one random block, repeated), then EOF
 //   'G' hashed source: u64 N follows; send N fresh random bytes, then their sha256, then EOF
 //   'E' echo:          every later byte comes back; EOF answers EOF
@@ -14,7 +16,9 @@
 //                                             background bulk copy); prints progress lines
 import type { Socket } from "bun";
 
-export const Mode = { sink: "S", hashSink: "H", source: "D", hashSource: "G", echo: "E" } as const;
+export const Mode = { sink: "S", hashSink: "H", slowSink: "L", source: "D", hashSource: "G", echo: "E" } as const;
+/** How far the slow sink reads before it stops, and for how long. */
+const SLOW_SINK = { everyBytes: 1024 * 1024, pauseMs: 10 };
 
 const BLOCK = 1024 * 1024;
 /** crypto.getRandomValues fills at most 64 KiB per call. */
@@ -88,6 +92,8 @@ interface ServerConn {
   header: Uint8Array[];
   headerLength: number;
   count: number;
+  /** Slow sink: the count at which it next stops reading. */
+  nextPause: number;
   hasher?: Bun.CryptoHasher;
   out: Writer;
   /** Echo: bytes the socket did not take yet; reading pauses until they are gone. */
@@ -130,13 +136,19 @@ function onServerData(s: Socket<ServerConn>, chunk: Uint8Array) {
     c.mode = String.fromCharCode(chunk[0]!);
     chunk = chunk.subarray(1);
     if (!(Object.values(Mode) as string[]).includes(c.mode)) return void s.end();
-    if (c.mode === Mode.hashSink) c.hasher = new Bun.CryptoHasher("sha256");
+    if (c.mode === Mode.hashSink || c.mode === Mode.slowSink) c.hasher = new Bun.CryptoHasher("sha256");
   }
   switch (c.mode) {
     case Mode.sink:
     case Mode.hashSink:
+    case Mode.slowSink:
       c.count += chunk.byteLength;
       c.hasher?.update(chunk);
+      if (c.mode === Mode.slowSink && c.count >= c.nextPause) {
+        // a reader that falls behind: its socket fills and the writer's writes come back short
+        Bun.sleepSync(SLOW_SINK.pauseMs);
+        c.nextPause += SLOW_SINK.everyBytes;
+      }
       return;
     case Mode.source:
     case Mode.hashSource: {
@@ -163,7 +175,7 @@ function onServerData(s: Socket<ServerConn>, chunk: Uint8Array) {
 
 async function onServerEnd(s: Socket<ServerConn>) {
   const c = s.data;
-  if (c.mode === Mode.sink || c.mode === Mode.hashSink) {
+  if (c.mode === Mode.sink || c.mode === Mode.hashSink || c.mode === Mode.slowSink) {
     await c.out.write(u64(c.count));
     if (c.hasher) await c.out.write(new Uint8Array(c.hasher.digest().buffer));
     s.end();
@@ -181,7 +193,7 @@ export function serveOrigin(port = 0) {
     allowHalfOpen: true,
     socket: {
       open(s) {
-        s.data = { header: [], headerLength: 0, count: 0, echoQueue: [], ended: false, out: writer(() => s) };
+        s.data = { header: [], headerLength: 0, count: 0, nextPause: SLOW_SINK.everyBytes, echoQueue: [], ended: false, out: writer(() => s) };
         s.setNoDelay(true);
       },
       data: onServerData,
@@ -264,15 +276,17 @@ export interface Transfer {
 
 /**
  * Sends `n` bytes to a sink at `port` and waits for its count; with `hash`, fresh random
- * bytes whose sha256 both ends compute. Rejects if the sink counted another number.
+ * bytes whose sha256 both ends compute (`slowSink`: to the sink that falls behind). Rejects if
+ * the sink counted another number.
  */
-export async function upload(port: number, n: number, opts: { hash?: boolean; onProgress?(sent: number): void; progressEvery?: number } = {}): Promise<Transfer> {
+export async function upload(port: number, n: number, opts: { hash?: boolean; slowSink?: boolean; onProgress?(sent: number): void; progressEvery?: number } = {}): Promise<Transfer> {
   const answer = collector();
   const started = performance.now();
   const conn = await connectTcp(port, answer.onData);
-  const hasher = opts.hash ? new Bun.CryptoHasher("sha256") : undefined;
-  const buf = opts.hash ? new Uint8Array(BLOCK) : block();
-  await conn.write(new TextEncoder().encode(opts.hash ? Mode.hashSink : Mode.sink));
+  const hashed = opts.hash || opts.slowSink;
+  const hasher = hashed ? new Bun.CryptoHasher("sha256") : undefined;
+  const buf = hashed ? new Uint8Array(BLOCK) : block();
+  await conn.write(new TextEncoder().encode(opts.slowSink ? Mode.slowSink : opts.hash ? Mode.hashSink : Mode.sink));
   const every = opts.progressEvery ?? Infinity;
   let nextProgress = every;
   for (let sent = 0; sent < n; ) {
