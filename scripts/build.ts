@@ -88,6 +88,10 @@ async function compile(entry: string, t: Target, version: string, runtimes: Map<
     // stack traces (--loglevel debug) point at our sources; the .map copy written beside
     // the executable is removed below.
     bytecode: true,
+    // Split: each lazily loaded subcommand (lib/cli/run.ts, lazy()) becomes its own chunk,
+    // whose bytecode is loaded only when it runs. One chunk held every command's code, all
+    // of it loaded at start: `wicket --version` 34-35 ms, split 17-18 ms.
+    splitting: true,
     minify: { whitespace: true, syntax: true, identifiers: true, keepNames: true },
     sourcemap: "linked",
     throw: false,
