@@ -14,6 +14,9 @@ const sessionLengthArg = {
   "session-length": { type: "string", description: "how long a sign-in to this application lasts, e.g. 8h or 30d (default 24h)", valueHint: "duration" },
 } as const;
 
+const sshPrincipalArg = {
+  "ssh-principal": { type: "string", description: "the Unix user a signed-in user's SSH certificates name: localpart (default), email, or claim:<name> (a claim of the OpenID Connect provider)", valueHint: "mode" },
+} as const;
 const sessionLength = (raw: string | undefined) => (raw === undefined ? undefined : parseDuration(raw, "session-length"));
 
 const add = defineCommand({
@@ -22,7 +25,7 @@ const add = defineCommand({
     ...common,
     hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true },
     ...sessionLengthArg,
-    "ssh-principal": { type: "string", description: "the Unix user a signed-in user's SSH certificates name: localpart (default), email or claim:<name>", valueHint: "mode" },
+    ...sshPrincipalArg,
   },
   async run({ args }) {
     init(args);
@@ -41,13 +44,18 @@ const edit = defineCommand({
     hostname: { type: "positional", description: "the application's hostname (or '*.zone')", required: true },
     ...sessionLengthArg,
     "default-session-length": { type: "boolean", description: "go back to the edge's default session length", default: false },
+    ...sshPrincipalArg,
   },
   async run({ args }) {
     init(args);
     if (args["session-length"] !== undefined && args["default-session-length"]) throw usageError("pass --session-length or --default-session-length, not both");
-    if (args["session-length"] === undefined && !args["default-session-length"]) throw usageError("say what to change: --session-length <duration> or --default-session-length");
-    const app = await patchApp(resolveAdminConnection(args), args.hostname, { sessionLengthMs: args["default-session-length"] ? null : sessionLength(args["session-length"]) });
-    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${duration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}`);
+    const length = args["default-session-length"] ? null : sessionLength(args["session-length"]);
+    if (length === undefined && !args["ssh-principal"]) throw usageError("say what to change: --session-length <duration>, --default-session-length or --ssh-principal <mode>");
+    const app = await patchApp(resolveAdminConnection(args), args.hostname, {
+      ...(length !== undefined ? { sessionLengthMs: length } : {}),
+      ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
+    });
+    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${duration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${app.sshPrincipal}`);
   },
 });
 
@@ -59,7 +67,7 @@ const list = defineCommand({
     const apps = await getApps(resolveAdminConnection(args), args.zone);
     args.json
       ? printJson(apps)
-      : printTable(["hostname", "zone", "session", "created"], apps.map((a) => [a.hostname, a.zone, duration(a.sessionLengthMs) + (a.sessionLengthSet ? "" : " (default)"), when(a.createdAt)]), "no applications; add one with: wicket edge app add <hostname>");
+      : printTable(["hostname", "zone", "session", "ssh principal", "created"], apps.map((a) => [a.hostname, a.zone, duration(a.sessionLengthMs) + (a.sessionLengthSet ? "" : " (default)"), a.sshPrincipal, when(a.createdAt)]), "no applications; add one with: wicket edge app add <hostname>");
   },
 });
 

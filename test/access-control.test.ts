@@ -267,14 +267,27 @@ describe("wicket edge policy test", () => {
   });
 });
 
-describe("per-application session length", () => {
+describe("per-application settings", () => {
   test("app add --session-length, app edit, app list", async () => {
     expect(await edge.admin(["app", "add", "len.site.test", "--session-length", "8h"])).toContain("added application len.site.test");
-    expect(await edge.admin(["app", "list"])).toMatch(/len\.site\.test\s+site\.test\s+8h\s/);
-    expect(await edge.admin(["app", "edit", "len.site.test", "--session-length", "30d"])).toBe("len.site.test: sign-ins last 30d\n");
-    expect(await edge.admin(["app", "edit", "len.site.test", "--default-session-length"])).toBe("len.site.test: sign-ins last 24h (the default)\n");
+    expect(await edge.admin(["app", "list"])).toMatch(/len\.site\.test\s+site\.test\s+8h\s+localpart\s/);
+    expect(await edge.admin(["app", "edit", "len.site.test", "--session-length", "30d"])).toBe("len.site.test: sign-ins last 30d; SSH principal: localpart\n");
+    expect(await edge.admin(["app", "edit", "len.site.test", "--default-session-length"])).toBe("len.site.test: sign-ins last 24h (the default); SSH principal: localpart\n");
     const bad = await wicket(["edge", "app", "edit", "len.site.test", "--session-length", "10s", "--data-dir", edge.dataDir]);
     expect([bad.code, bad.stderr.trim()]).toEqual([64, "error: the session length must be from 1 minute to 365 days, e.g. 24h or 30d"]);
+  });
+
+  test("app edit --ssh-principal changes what certificates name; a removed and re-added app starts from the default", async () => {
+    await edge.admin(["app", "add", "unix.site.test"]);
+    expect(await edge.admin(["app", "edit", "unix.site.test", "--ssh-principal", "claim:unix_user"])).toBe("unix.site.test: sign-ins last 24h (the default); SSH principal: claim:unix_user\n");
+    expect(await edge.admin(["app", "list"])).toMatch(/unix\.site\.test\s+site\.test\s+24h \(default\)\s+claim:unix_user\s/);
+    const bad = await wicket(["edge", "app", "edit", "unix.site.test", "--ssh-principal", "uid", "--data-dir", edge.dataDir]);
+    expect([bad.code, bad.stderr.trim()]).toEqual([64, 'error: "uid" is not a principal setting; use localpart, email or claim:<name>']);
+    const nothing = await wicket(["edge", "app", "edit", "unix.site.test", "--data-dir", edge.dataDir]);
+    expect(nothing.code).toBe(64);
+    await edge.admin(["app", "rm", "unix.site.test"]);
+    await edge.admin(["app", "add", "unix.site.test"]);
+    expect(await edge.admin(["app", "list"])).toMatch(/unix\.site\.test\s+site\.test\s+24h \(default\)\s+localpart\s/);
   });
 });
 

@@ -31,7 +31,7 @@ let ca: string;
 const contexts = new Map<string, BrowserContext>();
 
 const USERS = {
-  "alice@site.test": { groups: ["eng", "ops"] },
+  "alice@site.test": { groups: ["eng", "ops"], unixUser: "asmith" },
   "bob@site.test": { groups: ["sales"] },
 };
 
@@ -218,6 +218,20 @@ describe("browser sign-in for ssh", () => {
     expect(cert).toMatch(/Principals:\s+alice\n/);
     expect(cert).toContain("alice@site.test");
     expect(opener.count()).toBe(opened);
+  });
+
+  test("an application whose principal is a claim names the Unix user the provider gave; a PIN sign-in, which has no claims, is told why not", async () => {
+    await edge.admin(["app", "add", "claims.site.test", "--ssh-principal", "claim:unix_user"]);
+    await edge.admin(["policy", "add", "claims.site.test", "--name", "people", "--action", "allow", "--include", "domain:site.test"]);
+    const { home, env } = laptop("alice"); // signed in with the OpenID Connect provider earlier
+    expectExit(await wicket(["access", "ssh-gen", "--hostname", "claims.site.test", "--edge", edge.url, "--ca-file", edge.caFile], { env }));
+    const cert = expectExit(await run(["ssh-keygen", "-L", "-f", join(home, "claims.site.test-key-cert.pub")])).stdout;
+    expect(cert).toMatch(/Principals:\s+asmith\n/);
+    // carol signed in by e-mail PIN: allowed in, but nothing names her Unix user
+    const r = await wicket(["access", "ssh-gen", "--hostname", "claims.site.test", "--edge", edge.url, "--ca-file", edge.caFile], { env: laptop("carol").env });
+    expect(r.code).toBe(77);
+    expect(r.stderr).toContain('gave no "unix_user" claim');
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 
   test("with the printed --short-lived-cert stanza, alice gets in as alice on an sshd that only trusts the CA; not as bob or root", async () => {

@@ -123,11 +123,14 @@ export const getZones = async (c: AdminConnection) => (await adminRequest<{ zone
 export const postZone = async (c: AdminConnection, name: string, admins: string[] = []) => (await adminRequest<{ zone: ZoneWithAdmins }>(c, "POST", "zones", admins.length ? { name, admins } : { name })).zone;
 export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
 
-export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: App[] }>(c, "GET", "apps", undefined, { zone })).apps;
+/** An application as the admin API shows it: with the principal its SSH certificates name. */
+export type AppInfo = App & { sshPrincipal: string };
+export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: AppInfo[] }>(c, "GET", "apps", undefined, { zone })).apps;
 export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } = {}) =>
-  (await adminRequest<{ app: App }>(c, "POST", "apps", { hostname, ...extra })).app;
+  (await adminRequest<{ app: AppInfo }>(c, "POST", "apps", { hostname, ...extra })).app;
 /** `sessionLengthMs: null` goes back to the edge's default. */
-export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null }) => (await adminRequest<{ app: App }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
+export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string }) =>
+  (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 
 export const getTokens = async (c: AdminConnection) => (await adminRequest<{ tokens: ServiceToken[] }>(c, "GET", "tokens")).tokens;

@@ -5,7 +5,19 @@ import * as client from "openid-client";
 import type { OidcProvider } from "../edge/config.ts";
 
 export type OidcStart = { url: URL; state: string; nonce: string; codeVerifier: string };
-export type OidcUser = { email: string; groups: string[]; amr: string[] };
+/** `claims`: what the provider said of the user, for `claim:<name>` principals (lib/edge/ssh-cert.ts). */
+export type OidcUser = { email: string; groups: string[]; amr: string[]; claims: Record<string, unknown> };
+
+/** The token's own bookkeeping, which says nothing of the user. */
+const NOT_OF_THE_USER = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "s_hash", "auth_time", "azp", "sid", "jti"];
+/** The claims kept with a session are at most this large (JSON); beyond it, only the plain strings. */
+const CLAIMS_MAX = 16 * 1024;
+
+function userClaims(all: Record<string, unknown>): Record<string, unknown> {
+  const kept = Object.fromEntries(Object.entries(all).filter(([k]) => !NOT_OF_THE_USER.includes(k)));
+  if (JSON.stringify(kept).length <= CLAIMS_MAX) return kept;
+  return Object.fromEntries(Object.entries(kept).filter(([, v]) => typeof v === "string" && v.length <= 256));
+}
 
 /** A sign-in that did not work, in a sentence for the person at the browser. */
 export class OidcError extends Error {}
@@ -59,7 +71,7 @@ export async function startOidc(p: OidcProvider, redirectUri: string): Promise<O
 }
 
 /** A claim by dotted path: `groups`, or `realm_access.roles`. */
-function claimAt(claims: Record<string, unknown>, path: string): unknown {
+export function claimAt(claims: Record<string, unknown>, path: string): unknown {
   if (path in claims) return claims[path];
   return path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), claims);
 }
@@ -93,5 +105,5 @@ export async function finishOidc(p: OidcProvider, callbackUrl: URL, saved: { sta
   const email = typeof claims.email === "string" ? claims.email.trim().toLowerCase() : "";
   if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new OidcError(`${p.displayName} did not say which e-mail address you have; ask your administrator to add the "email" scope`);
   if (claims.email_verified === false) throw new OidcError(`${p.displayName} has not verified the e-mail address ${email}; verify it there first`);
-  return { email, groups: stringsOf(claimAt(claims, p.groupsClaim)), amr: stringsOf(claims.amr) };
+  return { email, groups: stringsOf(claimAt(claims, p.groupsClaim)), amr: stringsOf(claims.amr), claims: userClaims(claims) };
 }

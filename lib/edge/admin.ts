@@ -41,6 +41,8 @@ import {
   checkPrincipalMode,
   sshCA,
   setAppPrincipalMode,
+  appPrincipalMode,
+  appPrincipalModes,
   setTokenPrincipal,
 } from "../store/index.ts";
 import { decide } from "./authorize.ts";
@@ -139,6 +141,13 @@ function sessionLength(b: Record<string, unknown>): number | null | undefined {
   return v;
 }
 
+/** The principal setting asked for, checked, or undefined when the body has none. */
+function sshPrincipal(b: Record<string, unknown>): string | undefined {
+  if (b.sshPrincipal === undefined) return undefined;
+  if (typeof b.sshPrincipal !== "string") throw new HttpError(400, `"sshPrincipal" must be localpart, email or claim:<name>`);
+  return checkPrincipalMode(b.sshPrincipal);
+}
+
 function auditQuery(url: URL) {
   const p = url.searchParams;
   const num = (k: string) => {
@@ -183,21 +192,32 @@ const routes: Record<string, Route> = {
     return json(200, { zone });
   },
 
-  "GET apps": async (_req, ctx, _arg, _who, url) => json(200, { apps: await listApps(ctx.store, url.searchParams.get("zone") || undefined) }),
+  "GET apps": async (_req, ctx, _arg, _who, url) => {
+    const modes = await appPrincipalModes(ctx.store);
+    const apps = await listApps(ctx.store, url.searchParams.get("zone") || undefined);
+    return json(200, { apps: apps.map((a) => ({ ...a, sshPrincipal: modes.get(a.hostname) ?? "localpart" })) });
+  },
   "POST apps": async (req, ctx, _arg, who) => {
     const b = await readBody(req);
-    if (b.sshPrincipal !== undefined) checkPrincipalMode(String(b.sshPrincipal));
+    const mode = sshPrincipal(b);
     const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined });
-    if (b.sshPrincipal !== undefined) await setAppPrincipalMode(ctx.store, app.hostname, String(b.sshPrincipal));
-    const extras = [app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "", b.sshPrincipal !== undefined ? `SSH principal ${b.sshPrincipal}` : ""].filter(Boolean).join(", ");
+    if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
+    const extras = [app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "", mode ? `SSH principal ${mode}` : ""].filter(Boolean).join(", ");
     await record(ctx, who, "app.add", `added application ${app.hostname}${extras ? ` (${extras})` : ""}`, { target: app.hostname, host: app.hostname });
-    return json(201, { app });
+    return json(201, { app: { ...app, sshPrincipal: mode ?? "localpart" } });
   },
   "PATCH apps/:": async (req, ctx, arg, who) => {
     const b = await readBody(req);
-    const app = await editApp(ctx.store, arg, { sessionLengthMs: sessionLength(b) });
-    await record(ctx, who, "app.edit", `set the session length of ${app.hostname} to ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}`, { target: app.hostname, host: app.hostname });
-    return json(200, { app });
+    const mode = sshPrincipal(b);
+    const length = sessionLength(b);
+    const app = await editApp(ctx.store, arg, { sessionLengthMs: length });
+    if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
+    const changes = [
+      length !== undefined ? `the session length to ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}` : "",
+      mode ? `the SSH principal to ${mode}` : "",
+    ].filter(Boolean);
+    await record(ctx, who, "app.edit", `set ${changes.join(" and ") || "nothing"} of ${app.hostname}`, { target: app.hostname, host: app.hostname });
+    return json(200, { app: { ...app, sshPrincipal: await appPrincipalMode(ctx.store, app.hostname) } });
   },
   "DELETE apps/:": async (_req, ctx, arg, who) => {
     const app = await removeApp(ctx.store, arg);

@@ -35,6 +35,8 @@ export interface ClientAuth {
   subject?: Subject;
   /** When the client's credential was issued (epoch ms), for user revocation. */
   issuedAt?: number;
+  /** The sign-in (org session) a user's app token came from. */
+  signIn?: string;
   decision?: Decision;
   /** Set when the client was let through: the live session's id, also in the audit. */
   sessionId?: string;
@@ -56,7 +58,7 @@ export interface AuthorizeOptions {
  * revocation (userRevokedBefore) is refused, and one without `issuedAt` is refused once the
  * user has been revoked at all.
  */
-export type Identified = { subject: Subject; identity: string; issuedAt?: number };
+export type Identified = { subject: Subject; identity: string; issuedAt?: number; signIn?: string };
 
 /** The client's credentials as a Subject, or why they are not good enough. */
 export async function identify(store: Store, req: Request, ip: string, host: string): Promise<Identified | { reject: Rejection; identity?: string }> {
@@ -78,7 +80,7 @@ export async function identify(store: Store, req: Request, ip: string, host: str
     if (!("reason" in v) && (await getSession(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
     if ("reason" in v) return { reject: { code: Close.unauthenticated, reason: `the sign-in token for ${host} was refused: ${v.reason}; sign in again with \`wicket access login ${host}\`` } };
     const c = v.claims;
-    return { subject: { email: c.email, groups: c.groups, idp: c.idp, amr: c.amr, ip }, identity: c.email, issuedAt: c.iat * 1000 };
+    return { subject: { email: c.email, groups: c.groups, idp: c.idp, amr: c.amr, ip }, identity: c.email, issuedAt: c.iat * 1000, signIn: c.sid };
   }
   return { reject: { code: Close.unauthenticated, reason: `sign-in required for ${host}: run \`wicket access login ${host}\`, or pass a service token with --id and --secret` } };
 }
@@ -145,7 +147,7 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
 
   const who = await identify(store, req, ip, host);
   if ("reject" in who) return refuse(store, { ...base, identity: who.identity ?? "" }, who.reject);
-  const auth: ClientAuth = { ...base, identity: who.identity, subject: who.subject, issuedAt: who.issuedAt };
+  const auth: ClientAuth = { ...base, identity: who.identity, subject: who.subject, issuedAt: who.issuedAt, signIn: who.signIn };
   const revoked = await userRevoked(store, who.subject, who.issuedAt);
   if (revoked) return refuse(store, auth, { code: Close.unauthenticated, reason: revoked });
 

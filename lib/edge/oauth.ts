@@ -174,7 +174,7 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
   }
 
   // The CLI gets its own org session, of the identity that approved, ending when that sign-in ends.
-  const cli = await createSession(ctx.store, { kind: "cli", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, ip, expiresAt: browser.expiresAt });
+  const cli = await createSession(ctx.store, { kind: "cli", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
   const res = await mint(ctx, cli, d.app!, ip);
   if (res.status !== 200) {
     await revokeSession(ctx.store, cli.id);

@@ -3,11 +3,14 @@
 import { log } from "../cli/log.ts";
 import { parseEd25519PublicLine, signUserCert } from "../ssh/format.ts";
 import { randomId } from "../auth/secret.ts";
-import { appPrincipalMode, findApp, sshCA, tokenPrincipal, type Store } from "../store/index.ts";
+import { claimAt } from "../auth/oidc.ts";
+import { appPrincipalMode, findApp, getSession, sshCA, tokenPrincipal, type Store } from "../store/index.ts";
 import { Close } from "../wire/close.ts";
 import type { ClientAuth } from "./authorize.ts";
 
 export const CERT_VALIDITY_MS = 5 * 60_000;
+/** What a principal taken from a claim may be: no blanks, commas or control characters. */
+const PRINCIPAL = /^[^\s,\x00-\x1f\x7f]{1,256}$/;
 /** Certificates start a minute in the past, for clocks that run slow. */
 const CLOCK_SKEW_MS = 60_000;
 
@@ -26,8 +29,13 @@ async function principalFor(store: Store, auth: ClientAuth): Promise<string | { 
   const mode = await appPrincipalMode(store, app!.hostname);
   if (mode === "email") return s.email;
   if (mode.startsWith("claim:")) {
-    const v = (s as { claims?: Record<string, unknown> }).claims?.[mode.slice(6)];
-    return typeof v === "string" && v ? v : { error: `the identity has no "${mode.slice(6)}" claim to name a principal` };
+    // what the identity provider said at sign-in, kept with the session the token came from
+    const name = mode.slice("claim:".length);
+    const session = auth.signIn ? await getSession(store, auth.signIn) : undefined;
+    const v = claimAt(session?.claims ?? {}, name);
+    if (typeof v !== "string" || !v) return { error: `${s.email} signed in with ${s.idp ?? "a provider"} that gave no "${name}" claim, which names the Unix user for ${auth.host}; ask the administrator` };
+    if (!PRINCIPAL.test(v)) return { error: `the "${name}" claim of ${s.email} (${JSON.stringify(v.slice(0, 64))}) is not a Unix user name an SSH certificate can carry` };
+    return v;
   }
   return s.email.split("@")[0]!;
 }

@@ -206,4 +206,12 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 31,
+    name: "what the identity provider said of a signed-in user",
+    statements: [
+      // JSON: the OpenID Connect claims, for principals named by a claim (claim:<name>).
+      `ALTER TABLE org_sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'`,
+    ],
+  },
 ];

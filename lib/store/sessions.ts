@@ -10,8 +10,9 @@ export const SESSION_ID_PREFIX = "wks_";
 
 export type SessionKind = "browser" | "cli";
 
-/** Who signed in, as the policy evaluator sees it (lib/policy Subject, less the IP). */
-export type Identity = { email: string; idp: string; groups: string[]; amr: string[] };
+/** Who signed in, as the policy evaluator sees it (lib/policy Subject, less the IP); `claims`:
+ * what an OpenID Connect provider said of the user besides (none for a PIN sign-in). */
+export type Identity = { email: string; idp: string; groups: string[]; amr: string[]; claims?: Record<string, unknown> };
 
 export type OrgSession = Identity & { id: string; kind: SessionKind; ip: string; createdAt: number; expiresAt: number; revokedAt?: number };
 
@@ -23,6 +24,7 @@ const toSession = (r: any): OrgSession => {
     idp: r.idp,
     groups: JSON.parse(r.groups),
     amr: JSON.parse(r.amr),
+    claims: JSON.parse(r.claims),
     ip: r.ip,
     createdAt: ms(r.created_at),
     expiresAt: ms(r.expires_at),
@@ -45,9 +47,10 @@ export async function createSession(store: Store, s: Identity & { kind: SessionK
   const id = randomId(SESSION_ID_PREFIX, 12);
   const secret = randomSecret();
   const createdAt = Date.now();
-  await store.sql`INSERT INTO org_sessions (id, secret_hash, kind, email, idp, groups, amr, ip, created_at, expires_at)
-    VALUES (${id}, ${hashSecret(secret)}, ${s.kind}, ${s.email}, ${s.idp}, ${JSON.stringify(s.groups)}, ${JSON.stringify(s.amr)}, ${s.ip}, ${createdAt}, ${s.expiresAt})`;
-  return { id, kind: s.kind, email: s.email, idp: s.idp, groups: s.groups, amr: s.amr, ip: s.ip, createdAt, expiresAt: s.expiresAt, token: joinIdSecret(id, secret) };
+  const claims = s.claims ?? {};
+  await store.sql`INSERT INTO org_sessions (id, secret_hash, kind, email, idp, groups, amr, claims, ip, created_at, expires_at)
+    VALUES (${id}, ${hashSecret(secret)}, ${s.kind}, ${s.email}, ${s.idp}, ${JSON.stringify(s.groups)}, ${JSON.stringify(s.amr)}, ${JSON.stringify(claims)}, ${s.ip}, ${createdAt}, ${s.expiresAt})`;
+  return { id, kind: s.kind, email: s.email, idp: s.idp, groups: s.groups, amr: s.amr, claims, ip: s.ip, createdAt, expiresAt: s.expiresAt, token: joinIdSecret(id, secret) };
 }
 
 /** The live (not expired, not revoked) session of this kind that `token` is. */

@@ -68,6 +68,12 @@ export async function setAppPrincipalMode(store: Store, hostname: string, mode: 
   await store.sql`INSERT INTO ssh_app_principals (app, mode) VALUES (${hostname}, ${m})`;
 }
 
+/** Every application's principal setting that is not the default. */
+export async function appPrincipalModes(store: Store): Promise<Map<string, PrincipalMode>> {
+  const rows: { app: string; mode: string }[] = await store.sql`SELECT app, mode FROM ssh_app_principals`;
+  return new Map(rows.map((r) => [r.app, r.mode as PrincipalMode]));
+}
+
 export async function appPrincipalMode(store: Store, app: string): Promise<PrincipalMode> {
   const [row] = await store.sql`SELECT mode FROM ssh_app_principals WHERE app = ${app}`;
   return (row?.mode as PrincipalMode) ?? "localpart";

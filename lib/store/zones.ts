@@ -161,6 +161,8 @@ export async function removeApp(store: Store, hostname: string): Promise<App> {
     const [row] = await tx`SELECT * FROM apps WHERE hostname = ${name}`;
     if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
     await tx`DELETE FROM policies WHERE app = ${name}`;
+    // a new application of the same name starts from the default principal
+    await tx`DELETE FROM ssh_app_principals WHERE app = ${name}`;
     await tx`DELETE FROM apps WHERE hostname = ${name}`;
     await bumpAccessRevision(tx);
     return toApp(row);

@@ -5,7 +5,8 @@
 import Provider from "oidc-provider";
 import { createServer, type Server } from "node:http";
 
-export type OidcUser = { groups: string[] };
+/** `unixUser`: a custom claim, `unix_user`, as a directory may give each person. */
+export type OidcUser = { groups: string[]; unixUser?: string };
 
 export interface TestOidc extends AsyncDisposable {
   issuer: string;
@@ -43,9 +44,9 @@ export async function startOidc(users: Record<string, OidcUser>): Promise<TestOi
           async findAccount(_ctx, id) {
             const user = users[id];
             if (!user) return undefined;
-            return { accountId: id, claims: async () => ({ sub: id, email: id, email_verified: true, groups: user.groups }) };
+            return { accountId: id, claims: async () => ({ sub: id, email: id, email_verified: true, groups: user.groups, ...(user.unixUser ? { unix_user: user.unixUser } : {}) }) };
           },
-          claims: { openid: ["sub"], email: ["email", "email_verified"], groups: ["groups"] },
+          claims: { openid: ["sub", "unix_user"], email: ["email", "email_verified"], groups: ["groups"] },
           // E-mail and groups in the ID token itself, as Okta or Keycloak can be set up to do.
           conformIdTokenClaims: false,
           ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600 },
