@@ -1,6 +1,7 @@
-// wicket edge zone add|list|rm: the domains the edge serves.
+// wicket edge zone add|edit|list|rm: the domains the edge serves.
 import { defineCommand } from "citty";
-import { deleteZone, getZones, postZone, resolveAdminConnection } from "../lib/admin/client.ts";
+import { deleteZone, getZones, patchZone, postZone, resolveAdminConnection } from "../lib/admin/client.ts";
+import { usageError } from "../lib/cli/exit.ts";
 import { repeatedFlag } from "../lib/cli/args.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
 import { adminArgs, logArgs } from "../lib/cli/args.ts";
@@ -19,6 +20,24 @@ const add = defineCommand({
     init(args);
     const zone = await postZone(resolveAdminConnection(args), args.zone, repeatedFlag(rawArgs, "admin", args.admin));
     args.json ? printJson(zone) : printLine(`added zone ${zone.name}${zone.admins?.length ? `, administered by ${zone.admins.join(", ")}` : ""}`);
+  },
+});
+
+const edit = defineCommand({
+  meta: { name: "edit", description: "change who may connect servers to a zone with `wicket tunnel login` (credentials already issued stay valid; `zone rm` revokes them)" },
+  args: {
+    ...common,
+    zone: { type: "positional", description: "the domain", required: true },
+    "add-admin": { type: "string", description: "an e-mail address or group:<name> to add (repeatable)", valueHint: "who" },
+    "remove-admin": { type: "string", description: "an e-mail address or group:<name> to remove (repeatable)", valueHint: "who" },
+  },
+  async run({ args, rawArgs }) {
+    init(args);
+    const addAdmins = repeatedFlag(rawArgs, "add-admin", args["add-admin"]);
+    const removeAdmins = repeatedFlag(rawArgs, "remove-admin", args["remove-admin"]);
+    if (addAdmins.length + removeAdmins.length === 0) throw usageError("say what to change: --add-admin <who> or --remove-admin <who>");
+    const zone = await patchZone(resolveAdminConnection(args), args.zone, { addAdmins, removeAdmins });
+    args.json ? printJson(zone) : printLine(`zone ${zone.name}: ${zone.admins?.length ? `administered by ${zone.admins.join(", ")}` : "no admins (no one can use `wicket tunnel login` for it)"}`);
   },
 });
 
@@ -47,7 +66,7 @@ const rm = defineCommand({
 
 const cmd = defineCommand({
   meta: { name: "zone", description: "manage zones, the domains the edge serves" },
-  subCommands: { add, list, rm },
+  subCommands: { add, edit, list, rm },
 });
 
 export default cmd;

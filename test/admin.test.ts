@@ -26,7 +26,7 @@ import { WicketError } from "../lib/cli/exit.ts";
 import { setupLog } from "../lib/cli/log.ts";
 import { handleAdmin, type AdminContext } from "../lib/edge/admin.ts";
 import { issueCert, loadOrCreateCA } from "../lib/tls/ca.ts";
-import { ensureBootstrapAdminToken, openStore, verifyServiceToken, verifyZoneCredential, type Store } from "../lib/store/index.ts";
+import { ensureBootstrapAdminToken, openStore, verifyServiceToken, verifyZoneCredential, zonesAdministeredBy, type Store } from "../lib/store/index.ts";
 import { expectExit, run } from "./helpers/proc.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 
@@ -280,6 +280,26 @@ describe("the admin commands", () => {
 
     expectExit(await cli("edge-token.ts", "rm", token.id));
     expect(expectExit(await cli("edge-token.ts", "list", "--json")).stdout).not.toContain(token.id);
+  });
+
+  test("zone edit adds and removes who may use `tunnel login` for a zone", async () => {
+    expect(expectExit(await cli("edge-zone.ts", "add", "admins.test", "--admin", "alice@site.test")).stdout).toBe("added zone admins.test, administered by email:alice@site.test\n");
+    const edited = expectExit(await cli("edge-zone.ts", "edit", "admins.test", "--add-admin", "group:ops", "--add-admin", "Bob@Site.test", "--remove-admin", "alice@site.test"));
+    expect(edited.stdout).toBe("zone admins.test: administered by email:bob@site.test, group:ops\n");
+    expect(await zonesAdministeredBy(store, { email: "alice@site.test", groups: [] })).not.toContain("admins.test");
+    expect(await zonesAdministeredBy(store, { email: "carol@site.test", groups: ["ops"] })).toContain("admins.test");
+    expect(expectExit(await cli("edge-zone.ts", "list")).stdout).toMatch(/admins\.test\s+\d{4}-\S+\s+email:bob@site\.test, group:ops\n/);
+
+    const notThere = await cli("edge-zone.ts", "edit", "admins.test", "--remove-admin", "alice@site.test");
+    expect([notThere.code, notThere.stderr]).toEqual([64, "error: email:alice@site.test is not an admin of the zone admins.test; its admins are email:bob@site.test, group:ops\n"]);
+    const bad = await cli("edge-zone.ts", "edit", "admins.test", "--add-admin", "not an address");
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain("is not a zone admin; use an e-mail address");
+    expect((await cli("edge-zone.ts", "edit", "admins.test")).code).toBe(64);
+    expect((await cli("edge-zone.ts", "edit", "nowhere.test", "--add-admin", "group:ops")).code).toBe(64);
+    expect(expectExit(await cli("edge-zone.ts", "edit", "admins.test", "--remove-admin", "group:ops", "--remove-admin", "bob@site.test")).stdout).toBe(
+      "zone admins.test: no admins (no one can use `wicket tunnel login` for it)\n",
+    );
   });
 
   test("a refused token exits 77 with one line on stderr", async () => {

@@ -121,6 +121,9 @@ const seg = encodeURIComponent;
 export type ZoneWithAdmins = Zone & { admins?: string[] };
 export const getZones = async (c: AdminConnection) => (await adminRequest<{ zones: ZoneWithAdmins[] }>(c, "GET", "zones")).zones;
 export const postZone = async (c: AdminConnection, name: string, admins: string[] = []) => (await adminRequest<{ zone: ZoneWithAdmins }>(c, "POST", "zones", admins.length ? { name, admins } : { name })).zone;
+/** Adds and removes the people who may connect servers to a zone with `tunnel login`. */
+export const patchZone = async (c: AdminConnection, name: string, changes: { addAdmins?: string[]; removeAdmins?: string[] }) =>
+  (await adminRequest<{ zone: ZoneWithAdmins }>(c, "PATCH", `zones/${seg(name)}`, changes)).zone;
 export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
 
 /** An application as the admin API shows it: with the principal its SSH certificates name. */

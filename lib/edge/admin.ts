@@ -22,6 +22,8 @@ import {
   addZone,
   addZoneAdmins,
   listZoneAdmins,
+  removeZoneAdmins,
+  getZone,
   parseZoneAdmin,
   createServiceToken,
   createZoneCredential,
@@ -184,6 +186,19 @@ const routes: Record<string, Route> = {
     await record(ctx, who, "zone.add", `added zone ${zone.name}${admins.length ? ` administered by ${admins.join(", ")}` : ""}`, { target: zone.name });
     await zonesChanged(ctx);
     return json(201, { zone });
+  },
+  "PATCH zones/:": async (req, ctx, arg, who) => {
+    const body = await readBody(req);
+    const add = (optStrings(body, "addAdmins") ?? []).map(parseZoneAdmin);
+    const remove = (optStrings(body, "removeAdmins") ?? []).map(parseZoneAdmin);
+    if (add.length + remove.length === 0) throw new HttpError(400, `say what to change: "addAdmins" or "removeAdmins"`);
+    const zone = await getZone(ctx.store, arg);
+    if (!zone) throw new HttpError(404, `there is no zone "${arg}"`);
+    if (remove.length) await removeZoneAdmins(ctx.store, zone.name, remove);
+    const admins = add.length ? await addZoneAdmins(ctx.store, zone.name, add) : await listZoneAdmins(ctx.store, zone.name);
+    const what = [add.length ? `added ${add.join(", ")}` : "", remove.length ? `removed ${remove.join(", ")}` : ""].filter(Boolean).join(" and ");
+    await record(ctx, who, "zone.edit", `${what} as admins of zone ${zone.name}`, { target: zone.name });
+    return json(200, { zone: { ...zone, admins } });
   },
   "DELETE zones/:": async (_req, ctx, arg, who) => {
     const zone = await removeZone(ctx.store, arg);

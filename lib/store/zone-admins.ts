@@ -22,6 +22,18 @@ export async function addZoneAdmins(store: Store, zone: string, principals: stri
   return listZoneAdmins(store, z.name);
 }
 
+/** Takes principals off a zone's admins; one that is not there is an error, named. */
+export async function removeZoneAdmins(store: Store, zone: string, principals: string[]): Promise<string[]> {
+  const z = await getZone(store, zone);
+  if (!z) throw notFound(`there is no zone "${zone}"`);
+  const parsed = principals.map(parseZoneAdmin);
+  const have = await listZoneAdmins(store, z.name);
+  const missing = parsed.find((p) => !have.includes(p));
+  if (missing) throw notFound(`${missing} is not an admin of the zone ${z.name}; its admins are ${have.join(", ") || "none"}`);
+  for (const p of parsed) await store.sql`DELETE FROM zone_admins WHERE zone = ${z.name} AND principal = ${p}`;
+  return listZoneAdmins(store, z.name);
+}
+
 export async function listZoneAdmins(store: Store, zone: string): Promise<string[]> {
   const rows = await store.sql`SELECT principal FROM zone_admins WHERE zone = ${zone} ORDER BY principal`;
   return rows.map((r: any) => r.principal as string);
