@@ -225,13 +225,14 @@ const routes: Record<string, Route> = {
     const b = await readBody(req);
     const mode = sshPrincipal(b);
     const length = sessionLength(b);
+    if (length === undefined && !mode) throw new HttpError(400, `say what to change: "sessionLengthMs" or "sshPrincipal"`);
     const app = await editApp(ctx.store, arg, { sessionLengthMs: length });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
     const changes = [
-      length !== undefined ? `the session length to ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}` : "",
-      mode ? `the SSH principal to ${mode}` : "",
+      length !== undefined ? `session length ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}` : "",
+      mode ? `SSH principal ${mode}` : "",
     ].filter(Boolean);
-    await record(ctx, who, "app.edit", `set ${changes.join(" and ") || "nothing"} of ${app.hostname}`, { target: app.hostname, host: app.hostname });
+    await record(ctx, who, "app.edit", `changed application ${app.hostname}: ${changes.join(", ")}`, { target: app.hostname, host: app.hostname });
     return json(200, { app: { ...app, sshPrincipal: await appPrincipalMode(ctx.store, app.hostname) } });
   },
   "DELETE apps/:": async (_req, ctx, arg, who) => {
