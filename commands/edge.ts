@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { lazy, runCommand, version } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
-  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit, SSH CA", version },
+  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit, SSH CA, signing keys", version },
   subCommands: {
     serve: lazy(() => import("./edge-serve.ts")),
     zone: lazy(() => import("./edge-zone.ts")),
@@ -11,6 +11,7 @@ const cmd = defineCommand({
     policy: lazy(() => import("./edge-policy.ts")),
     "tunnel-cert": lazy(() => import("./edge-tunnel-cert.ts")),
     "ssh-ca": lazy(() => import("./edge-ssh-ca.ts")),
+    "signing-key": lazy(() => import("./edge-signing-key.ts")),
     user: lazy(() => import("./edge-user.ts")),
     session: lazy(() => import("./edge-session.ts")),
     audit: lazy(() => import("./edge-audit.ts")),

@@ -568,3 +568,60 @@ describe("revoking a signed-in user", () => {
     expect(audit).toContain("was revoked");
   }, 90_000);
 });
+
+describe("rotating the key that signs app tokens", () => {
+  const args = () => ["--edge", edge.url, "--ca-file", edge.caFile];
+  const kidOf = (token: string) => JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString("utf8")).kid as string;
+  const dial = (token: string) => dialApp({ hostname: "git.site.test", edge: edge.url, ca, appToken: token, connectTimeoutMs: 10_000 });
+  const refused = (token: string) =>
+    dial(token).then(
+      (ws) => {
+        ws.close();
+        throw new Error("the edge let the token through");
+      },
+      (e) => e as ClosedError,
+    );
+  /** A new token from the org session, with no browser: the cached one is removed first. */
+  const freshToken = async (env: Env) => {
+    rmSync(tokenFile("dana", "git.site.test"), { force: true });
+    return expectExit(await wicket(["access", "token", "git.site.test", ...args()], { env })).stdout.trim();
+  };
+
+  test("rotate keeps older tokens valid; --retire-old refuses them, cuts their live sessions, and the sign-in mints new ones without a browser", async () => {
+    // dana (with bob's IdP account, on a laptop and a browser of her own) signs in once
+    const { env } = laptop("dana");
+    const first = ssh("dana", "git.site.test", "echo signed-in");
+    const page = await openDevicePage("dana", (p) => signInWithIdp(p, "bob@site.test"));
+    await approve(page, "git.site.test", new URL(page.url()).searchParams.get("user_code")!);
+    expect(expectExit(await first).stdout).toBe("signed-in\n");
+    const t1 = readFileSync(tokenFile("dana", "git.site.test"), "utf8").trim();
+    const k1 = kidOf(t1);
+    expect(await edge.admin(["signing-key", "list"])).toMatch(new RegExp(`^${k1}\\s+ES256\\s+\\S+\\s+current$`, "m"));
+
+    const rotated = await edge.admin(["signing-key", "rotate"]);
+    const k2 = /new key (\S+)/.exec(rotated)![1]!;
+    const listed = await edge.admin(["signing-key", "list"]);
+    expect(listed).toMatch(new RegExp(`^${k2}\\s+ES256\\s+\\S+\\s+current$`, "m"));
+    expect(listed).toMatch(new RegExp(`^${k1}\\s+ES256\\s+\\S+\\s+accepted$`, "m"));
+    (await dial(t1)).close(); // signed by the older key, still good
+    const opened = opener.count();
+    const t2 = await freshToken(env);
+    expect(kidOf(t2)).toBe(k2);
+
+    // a live session opened with the first token is cut when its key is retired
+    const live = await dial(t1);
+    const cut = new Promise<{ code: number; reason: string }>((resolve) => (live.onclose = (e) => resolve({ code: e.code, reason: e.reason })));
+    const retired = await edge.admin(["signing-key", "rotate", "--retire-old"]);
+    const k3 = /new key (\S+)/.exec(retired)![1]!;
+    expect(retired).toContain(`retired ${[k1, k2].sort().join(", ")}: their tokens are refused; 1 live session(s) on this node cut`);
+    expect(await cut).toEqual({ code: 4403, reason: expect.stringContaining("was retired") });
+    for (const t of [t1, t2]) expect((await refused(t)).message).toContain("the key that signed it was retired");
+    expect(await edge.admin(["signing-key", "list"])).toMatch(new RegExp(`^${k1}\\s+ES256\\s+\\S+\\s+retired \\d{4}-`, "m"));
+
+    const t3 = await freshToken(env);
+    expect(kidOf(t3)).toBe(k3);
+    (await dial(t3)).close();
+    expect(opener.count()).toBe(opened); // no browser: the sign-in itself was not touched
+    expect(await edge.admin(["audit", "--json"])).toContain("signing-key.rotate");
+  }, 90_000);
+});

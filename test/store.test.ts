@@ -27,8 +27,15 @@ import {
   verifyAdminToken,
   verifyServiceToken,
   verifyZoneCredential,
+  accessRevision,
+  allSigningKeys,
+  listSigningKeys,
+  liveSigningKeyIds,
+  retireSigningKeysExcept,
+  signingKeyRetired,
   type Store,
 } from "../lib/store/index.ts";
+import { rotateSigningKey } from "../lib/auth/jwt.ts";
 import { tempDir } from "./helpers/tmp.ts";
 import { BACKENDS, withStore as withStoreOn, type Backend } from "./helpers/store.ts";
 
@@ -236,6 +243,24 @@ for (const b of BACKENDS) {
           await removeZone(store, "site.test");
           expect(await verifyZoneCredential(store, c.id, c.secret)).toBeUndefined();
           expect((await storeErr(createZoneCredential(store, "site.test"))).kind).toBe("not-found");
+        }));
+    });
+
+    describe("signing keys", () => {
+      test("rotation signs with the new key; retiring the others refuses their tokens and moves the access revision", () =>
+        withStore(async (store) => {
+          const k1 = await rotateSigningKey(store);
+          const k2 = await rotateSigningKey(store);
+          expect((await listSigningKeys(store)).map((k) => k.kid)).toEqual([k2, k1]);
+          const before = await accessRevision(store);
+          expect(await retireSigningKeysExcept(store, k2)).toEqual([k1]);
+          expect(await accessRevision(store)).toBe(before + 1);
+          expect([...(await liveSigningKeyIds(store))]).toEqual([k2]);
+          expect(await signingKeyRetired(store, k1)).toBe(true);
+          expect(await signingKeyRetired(store, k2)).toBe(false);
+          expect((await allSigningKeys(store)).find((k) => k.kid === k1)?.retiredAt).toBeNumber();
+          expect(await retireSigningKeysExcept(store, k2)).toEqual([]); // nothing left to retire: no revision move
+          expect(await accessRevision(store)).toBe(before + 1);
         }));
     });
 

@@ -136,6 +136,11 @@ export const patchApp = async (c: AdminConnection, hostname: string, changes: { 
   (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 
+/** A key that signs (current) or signed app tokens, as `signing-key list` shows it. */
+export type SigningKeyInfo = { kid: string; alg: string; createdAt: number; retiredAt?: number; current: boolean };
+export const getSigningKeys = async (c: AdminConnection) => (await adminRequest<{ keys: SigningKeyInfo[] }>(c, "GET", "signing-keys")).keys;
+export const rotateSigningKey = (c: AdminConnection, retireOld: boolean) => adminRequest<{ kid: string; retired: string[]; sessionsClosed: number }>(c, "POST", "signing-keys", { retireOld });
+
 export const getTokens = async (c: AdminConnection) => (await adminRequest<{ tokens: ServiceToken[] }>(c, "GET", "tokens")).tokens;
 export const postToken = (c: AdminConnection, name: string, extra: { principal?: string } = {}) => adminRequest<ServiceToken & { secret: string }>(c, "POST", "tokens", { name, ...extra });
 export const deleteToken = async (c: AdminConnection, idOrName: string) => (await adminRequest<{ token: ServiceToken }>(c, "DELETE", `tokens/${seg(idOrName)}`)).token;

@@ -2,42 +2,79 @@
 // is the application hostname the token was minted for, so a token for one application is
 // worth nothing at another; the lifetime is the application's session length. The public
 // keys are published as a JWKS for anyone who wants to check a token themselves.
-import { createLocalJWKSet, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from "jose";
+import { createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from "jose";
 import { randomId } from "./secret.ts";
-import { insertSigningKey, listSigningKeys, type Identity, type Store } from "../store/index.ts";
+import { insertSigningKey, signingKeyRetired, listSigningKeys, type Identity, type Store } from "../store/index.ts";
 
 export const APP_TOKEN_ALG = "ES256";
 
 /** What an app token says: the person, their groups and IdP, and the org session it came from. */
 export type AppTokenClaims = Identity & { sid: string; aud: string; exp: number; iat: number; iss: string; jti: string };
 
-type KeyState = { kid: string; privateKey: CryptoKey; jwks: JSONWebKeySet; verifier: ReturnType<typeof createLocalJWKSet>; loadedAt: number };
+type KeyState = { kid: string; privateKey: CryptoKey; jwks: JSONWebKeySet; verifier: ReturnType<typeof createLocalJWKSet> };
+
+/** How long a node signs and verifies with the keys it loaded: a rotation or retirement made
+ * through another node reaches this one within this time. */
+const KEYS_FRESH_MS = 5_000;
+/** A token whose key this node does not know makes it look again, at most this often. */
+const UNKNOWN_KEY_RELOAD_MS = 1_000;
 
 // Per store, so that tests with several edges in one process stay apart.
-const cache = new WeakMap<Store, Promise<KeyState>>();
+const cache = new WeakMap<Store, { state: Promise<KeyState>; loadedAt: number }>();
+
+/** A new key, which signs from now on (the newest live key does); returns its id. */
+async function addSigningKey(store: Store): Promise<string> {
+  const { privateKey, publicKey } = await generateKeyPair(APP_TOKEN_ALG, { extractable: true });
+  const kid = randomId("k", 8);
+  await insertSigningKey(store, { kid, alg: APP_TOKEN_ALG, privateJwk: await exportJWK(privateKey), publicJwk: { ...(await exportJWK(publicKey)), kid, alg: APP_TOKEN_ALG, use: "sig" } });
+  return kid;
+}
 
 async function load(store: Store): Promise<KeyState> {
   let keys = await listSigningKeys(store);
   if (keys.length === 0) {
-    const { privateKey, publicKey } = await generateKeyPair(APP_TOKEN_ALG, { extractable: true });
-    const kid = randomId("k", 8);
-    await insertSigningKey(store, { kid, alg: APP_TOKEN_ALG, privateJwk: await exportJWK(privateKey), publicJwk: { ...(await exportJWK(publicKey)), kid, alg: APP_TOKEN_ALG, use: "sig" } });
+    await addSigningKey(store);
     // Another node may have made one at the same moment: both are kept and both verify.
     keys = await listSigningKeys(store);
   }
   const current = keys[0]!;
   const jwks = { keys: keys.map((k) => k.publicJwk as any) };
-  return { kid: current.kid, privateKey: (await importJWK(current.privateJwk as any, current.alg)) as CryptoKey, jwks, verifier: createLocalJWKSet(jwks), loadedAt: Date.now() };
+  return { kid: current.kid, privateKey: (await importJWK(current.privateJwk as any, current.alg)) as CryptoKey, jwks, verifier: createLocalJWKSet(jwks) };
 }
 
-function keys(store: Store, reload = false): Promise<KeyState> {
-  let p = cache.get(store);
-  if (!p || reload) {
-    p = load(store);
-    p.catch(() => cache.delete(store));
-    cache.set(store, p);
+/** The keys as loaded at most KEYS_FRESH_MS ago (or `maxAgeMs`). */
+function keys(store: Store, maxAgeMs = KEYS_FRESH_MS): Promise<KeyState> {
+  const c = cache.get(store);
+  if (c && Date.now() - c.loadedAt < maxAgeMs) return c.state;
+  const state = load(store);
+  state.catch(() => cache.delete(store));
+  cache.set(store, { state, loadedAt: Date.now() });
+  return state;
+}
+
+/**
+ * Makes a new signing key, which this node signs with at once and every other node within
+ * KEYS_FRESH_MS; tokens signed by the older keys stay valid until they expire, unless the
+ * caller retires those keys (retireSigningKeysExcept). Returns the new key's id.
+ */
+export async function rotateSigningKey(store: Store): Promise<string> {
+  const kid = await addSigningKey(store);
+  await keys(store, 0);
+  return kid;
+}
+
+/** Forgets the loaded keys, so that the next token is checked against the store as it is. */
+export const reloadSigningKeys = (store: Store) => keys(store, 0);
+
+/** Whether the token names a key of ours that was retired. */
+async function retiredKey(store: Store, token: string): Promise<boolean> {
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    return false;
   }
-  return p;
+  return typeof kid === "string" && (await signingKeyRetired(store, kid));
 }
 
 export async function publicJwks(store: Store): Promise<JSONWebKeySet> {
@@ -58,27 +95,31 @@ export async function signAppToken(store: Store, t: { issuer: string; audience: 
     .sign(k.privateKey);
 }
 
-/** The token's claims when it is ours, unexpired and for `audience`; else why not, in a few words. */
-export async function verifyAppToken(store: Store, token: string, audience: string): Promise<{ claims: AppTokenClaims } | { reason: string }> {
-  const verify = async (reload: boolean) => jwtVerify(token, (await keys(store, reload)).verifier, { algorithms: [APP_TOKEN_ALG], audience, requiredClaims: ["exp", "sub", "sid"] });
+/** The token's claims and the id of the key that signed it when it is ours, unexpired and for
+ * `audience`; else why not, in a few words. */
+export async function verifyAppToken(store: Store, token: string, audience: string): Promise<{ claims: AppTokenClaims; kid: string } | { reason: string }> {
+  const verify = async (maxAgeMs?: number) => jwtVerify(token, (await keys(store, maxAgeMs)).verifier, { algorithms: [APP_TOKEN_ALG], audience, requiredClaims: ["exp", "sub", "sid"] });
   try {
     let result;
     try {
-      result = await verify(false);
+      result = await verify();
     } catch (e) {
-      // A key made by another node since this one loaded its keys: look again, at most once a minute.
-      if (!(e instanceof errors.JWKSNoMatchingKey) || Date.now() - (await keys(store)).loadedAt < 60_000) throw e;
-      result = await verify(true);
+      // A key made by another node since this one loaded its keys: look again, at most once a second.
+      if (!(e instanceof errors.JWKSNoMatchingKey)) throw e;
+      result = await verify(UNKNOWN_KEY_RELOAD_MS);
     }
     const p = result.payload as Record<string, unknown>;
     const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
     if (typeof p.email !== "string" || typeof p.idp !== "string") return { reason: "it names no user" };
-    return { claims: { email: p.email, idp: p.idp, groups: strings(p.groups), amr: strings(p.amr), sid: String(p.sid), aud: audience, exp: Number(p.exp), iat: Number(p.iat), iss: String(p.iss), jti: String(p.jti) } };
+    return {
+      claims: { email: p.email, idp: p.idp, groups: strings(p.groups), amr: strings(p.amr), sid: String(p.sid), aud: audience, exp: Number(p.exp), iat: Number(p.iat), iss: String(p.iss), jti: String(p.jti) },
+      kid: String(result.protectedHeader.kid),
+    };
   } catch (e) {
     if (e instanceof errors.JWTExpired) return { reason: "it has expired" };
     if (e instanceof errors.JWTClaimValidationFailed && e.claim === "aud") return { reason: `it is for another application` };
     if (e instanceof errors.JWSSignatureVerificationFailed) return { reason: "its signature does not verify" };
-    if (e instanceof errors.JWKSNoMatchingKey) return { reason: "it was not signed by this edge" };
+    if (e instanceof errors.JWKSNoMatchingKey) return { reason: (await retiredKey(store, token)) ? "the key that signed it was retired" : "it was not signed by this edge" };
     return { reason: "it is not a valid app token" };
   }
 }

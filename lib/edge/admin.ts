@@ -46,7 +46,10 @@ import {
   appPrincipalMode,
   appPrincipalModes,
   setTokenPrincipal,
+  allSigningKeys,
+  retireSigningKeysExcept,
 } from "../store/index.ts";
+import { reloadSigningKeys, rotateSigningKey } from "../auth/jwt.ts";
 import { decide } from "./authorize.ts";
 import type { SessionRegistry } from "./sessions.ts";
 
@@ -337,6 +340,21 @@ const routes: Record<string, Route> = {
     ctx.sessions!.cut(s.id, `session ${s.id} was revoked by an admin`);
     await record(ctx, who, "session.revoke", `revoked session ${s.id} of ${s.identity} to ${s.host} from ${s.ip}`, { target: s.id, sessionId: s.id, host: s.host });
     return json(200, { session: s });
+  },
+
+  "GET signing-keys": async (_req, ctx) => {
+    const keys = await allSigningKeys(ctx.store);
+    const current = keys.find((k) => k.retiredAt === undefined)?.kid;
+    return json(200, { keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, createdAt: k.createdAt, retiredAt: k.retiredAt, current: k.kid === current })) });
+  },
+  "POST signing-keys": async (req, ctx, _arg, who) => {
+    const b = await readBody(req);
+    if (b.retireOld !== undefined && typeof b.retireOld !== "boolean") throw new HttpError(400, `"retireOld" must be true or false`);
+    const kid = await rotateSigningKey(ctx.store);
+    const retired = b.retireOld ? await retireSigningKeysExcept(ctx.store, kid) : [];
+    if (retired.length) await reloadSigningKeys(ctx.store);
+    await record(ctx, who, "signing-key.rotate", `app tokens are signed with the new key ${kid}${retired.length ? `; retired ${retired.join(", ")}, whose tokens are refused from now on` : ""}`, { target: kid });
+    return json(201, { kid, retired, sessionsClosed: retired.length ? await recheck(ctx) : 0 });
   },
 
   "GET user-revocations": async (_req, ctx) => json(200, { revocations: await listUserRevocations(ctx.store) }),

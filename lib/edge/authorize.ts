@@ -11,6 +11,7 @@ import {
   listPolicies,
   revokedServiceTokens,
   userRevokedBefore,
+  liveSigningKeyIds,
   writeAudit,
   type App,
   type StoredPolicy,
@@ -37,6 +38,8 @@ export interface ClientAuth {
   issuedAt?: number;
   /** The sign-in (org session) a user's app token came from. */
   signIn?: string;
+  /** The key that signed a user's app token: retiring it cuts the session. */
+  tokenKey?: string;
   decision?: Decision;
   /** Set when the client was let through: the live session's id, also in the audit. */
   sessionId?: string;
@@ -58,7 +61,7 @@ export interface AuthorizeOptions {
  * revocation (userRevokedBefore) is refused, and one without `issuedAt` is refused once the
  * user has been revoked at all.
  */
-export type Identified = { subject: Subject; identity: string; issuedAt?: number; signIn?: string };
+export type Identified = { subject: Subject; identity: string; issuedAt?: number; signIn?: string; tokenKey?: string };
 
 /** The client's credentials as a Subject, or why they are not good enough. */
 export async function identify(store: Store, req: Request, ip: string, host: string): Promise<Identified | { reject: Rejection; identity?: string }> {
@@ -80,7 +83,7 @@ export async function identify(store: Store, req: Request, ip: string, host: str
     if (!("reason" in v) && (await getSession(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
     if ("reason" in v) return { reject: { code: Close.unauthenticated, reason: `the sign-in token for ${host} was refused: ${v.reason}; sign in again with \`wicket access login ${host}\`` } };
     const c = v.claims;
-    return { subject: { email: c.email, groups: c.groups, idp: c.idp, amr: c.amr, ip }, identity: c.email, issuedAt: c.iat * 1000, signIn: c.sid };
+    return { subject: { email: c.email, groups: c.groups, idp: c.idp, amr: c.amr, ip }, identity: c.email, issuedAt: c.iat * 1000, signIn: c.sid, tokenKey: v.kid };
   }
   return { reject: { code: Close.unauthenticated, reason: `sign-in required for ${host}: run \`wicket access login ${host}\`, or pass a service token with --id and --secret` } };
 }
@@ -147,7 +150,7 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
 
   const who = await identify(store, req, ip, host);
   if ("reject" in who) return refuse(store, { ...base, identity: who.identity ?? "" }, who.reject);
-  const auth: ClientAuth = { ...base, identity: who.identity, subject: who.subject, issuedAt: who.issuedAt, signIn: who.signIn };
+  const auth: ClientAuth = { ...base, identity: who.identity, subject: who.subject, issuedAt: who.issuedAt, signIn: who.signIn, tokenKey: who.tokenKey };
   const revoked = await userRevoked(store, who.subject, who.issuedAt);
   if (revoked) return refuse(store, auth, { code: Close.unauthenticated, reason: revoked });
 
@@ -170,7 +173,7 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
 }
 
 /** What a live session was let in with. */
-export type LiveCredential = { host: string; subject: Subject; issuedAt?: number };
+export type LiveCredential = { host: string; subject: Subject; issuedAt?: number; tokenKey?: string };
 
 /** Lookups shared by one pass over many live sessions. */
 export type RecheckCache = {
@@ -178,6 +181,7 @@ export type RecheckCache = {
   policies: Map<string, Promise<StoredPolicy[]>>;
   revokedTokens?: Set<string>;
   userRevokedBefore: Map<string, number | undefined>;
+  liveKeys?: Promise<Set<string>>;
 };
 
 export const newRecheckCache = (): RecheckCache => ({ apps: new Map(), policies: new Map(), userRevokedBefore: new Map() });
@@ -197,6 +201,9 @@ export async function reauthorize(store: Store, s: LiveCredential, cache: Rechec
   }
   const userReason = await userRevoked(store, s.subject, s.issuedAt, cache.userRevokedBefore);
   if (userReason) return { ok: false, reason: userReason };
+  if (s.tokenKey && !(await (cache.liveKeys ??= liveSigningKeyIds(store))).has(s.tokenKey)) {
+    return { ok: false, reason: "the key that signed its sign-in token was retired; sign in again" };
+  }
 
   let app = cache.apps.get(s.host);
   if (!app) cache.apps.set(s.host, (app = findApp(store, s.host)));

@@ -30,6 +30,7 @@ import { identitySettings, type IdentitySettings } from "./config.ts";
 import { handleOAuth, METADATA_PATH, metadata, type SignInContext } from "./oauth.ts";
 import { handleSignInPages } from "./signin.ts";
 import { pinMailer } from "../auth/otp.ts";
+import { reloadSigningKeys } from "../auth/jwt.ts";
 import { clientIp, parseTrustedProxies } from "./client-ip.ts";
 import { createSessionRegistry } from "./sessions.ts";
 
@@ -112,7 +113,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   };
   const trusted = parseTrustedProxies(opts.trustedProxies);
   const sessions = createSessionRegistry(store);
-  sessions.watch(ACCESS_POLL_MS);
+  // a signing key retired elsewhere stops verifying here at once, not when the keys go stale
+  sessions.watch(ACCESS_POLL_MS, () => reloadSigningKeys(store));
   const retention = opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
   const prune = async () => {
     try {
@@ -163,8 +165,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     sessions.start(d, {
       counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
       close(code, reason) {
-        d.stream?.reset(ResetCode.canceled, reason);
+        // the client hears this code (4403: denied), not the one the stream's own end would give
         ws.close(code, closeReason(reason));
+        d.stream?.reset(ResetCode.canceled, reason);
       },
     });
     const conn = registry.pick(d.host);

@@ -109,7 +109,7 @@ export function createSessionRegistry(store: Store) {
     for (const s of sessions) {
       let r: Recheck;
       try {
-        r = await reauthorize(store, { host: s.auth.host, subject: s.auth.subject, issuedAt: s.auth.issuedAt }, cache);
+        r = await reauthorize(store, s.auth, cache);
       } catch (e) {
         // A store that cannot answer is no reason to throw everyone out; the next pass retries.
         log.warn(`cannot re-check session ${s.id}: ${(e as Error).message}`);
@@ -166,17 +166,18 @@ export function createSessionRegistry(store: Store) {
     cutUser: (email: string, reason: string) => cutWhere((s) => !s.auth.subject.serviceToken && s.auth.subject.email?.toLowerCase() === email.toLowerCase(), reason),
     recheck,
     /**
-     * Polls the store's access revision every `intervalMs` and re-checks the live sessions
-     * when it moved: changes made through another node (or while a session was opening)
-     * reach this node's sessions within about one interval.
+     * Polls the store's access revision every `intervalMs` and, when it moved, calls
+     * `onChange` and re-checks the live sessions: changes made through another node (or
+     * while a session was opening) reach this node's sessions within about one interval.
      */
-    watch(intervalMs: number) {
+    watch(intervalMs: number, onChange?: () => Promise<unknown>) {
       if (timer) return;
       timer = setInterval(async () => {
         try {
           const rev = await accessRevision(store);
           if (rev === seenRevision) return;
           seenRevision = rev;
+          await onChange?.();
           await recheck();
         } catch (e) {
           log.warn(`cannot poll the store for access changes: ${(e as Error).message}`);
