@@ -4,6 +4,7 @@
 // keys are published as a JWKS for anyone who wants to check a token themselves.
 import { createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from "jose";
 import { randomId } from "./secret.ts";
+import { log } from "../cli/log.ts";
 import { insertSigningKey, signingKeyRetired, listSigningKeys, type Identity, type Store } from "../store/index.ts";
 
 export const APP_TOKEN_ALG = "ES256";
@@ -42,12 +43,20 @@ async function load(store: Store): Promise<KeyState> {
   return { kid: current.kid, privateKey: (await importJWK(current.privateJwk as any, current.alg)) as CryptoKey, jwks, verifier: createLocalJWKSet(jwks) };
 }
 
-/** The keys as loaded at most KEYS_FRESH_MS ago (or `maxAgeMs`). */
+/** The keys as loaded at most KEYS_FRESH_MS ago (or `maxAgeMs`). A store that cannot answer
+ * a reload leaves the keys loaded before in use, rather than refusing every token. */
 function keys(store: Store, maxAgeMs = KEYS_FRESH_MS): Promise<KeyState> {
   const c = cache.get(store);
   if (c && Date.now() - c.loadedAt < maxAgeMs) return c.state;
-  const state = load(store);
-  state.catch(() => cache.delete(store));
+  const previous = c?.state;
+  const state = load(store).catch((e: Error) => {
+    if (!previous) {
+      cache.delete(store);
+      throw e;
+    }
+    log.warn(`cannot reload the app-token signing keys, going on with those loaded before: ${e.message}`);
+    return previous;
+  });
   cache.set(store, { state, loadedAt: Date.now() });
   return state;
 }
