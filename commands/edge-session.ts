@@ -24,12 +24,14 @@ const list = defineCommand({
 });
 
 const revoke = defineCommand({
-  meta: { name: "revoke", description: "close a live session now; the client is told it was revoked" },
+  meta: { name: "revoke", description: "close a live session now, on whichever edge node holds it; the client is told it was revoked" },
   args: { ...common, id: { type: "positional", description: "the session's id (see list)", required: true } },
   async run({ args }) {
     init(args);
-    const s = await deleteSession(resolveAdminConnection(args), args.id);
-    args.json ? printJson(s) : printLine(`closed session ${s.id} of ${s.identity} to ${s.host}`);
+    const r = await deleteSession(resolveAdminConnection(args), args.id);
+    const s = r.session;
+    if (args.json) return printJson(r);
+    printLine(r.elsewhere ? `revoked session ${s.id} of ${s.identity} to ${s.host}: another edge node holds it and closes it within a second` : `closed session ${s.id} of ${s.identity} to ${s.host}`);
   },
 });
 

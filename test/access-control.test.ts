@@ -221,7 +221,7 @@ describe("wicket edge session", () => {
 
     const missing = await wicket(["edge", "session", "revoke", a.session.id, "--data-dir", edge.dataDir]);
     expect(missing.code).toBe(64);
-    expect(missing.stderr).toContain(`there is no live session "${a.session.id}" on this edge node`);
+    expect(missing.stderr).toContain(`there is no live session "${a.session.id}": not on this edge node, and the audit shows none open`);
   });
 });
 

@@ -268,6 +268,48 @@ describe("user revocation cuts live sessions", () => {
     }));
 });
 
+describe("a session held by another node of the cluster", () => {
+  test("session revoke through node A cuts the session that node B holds, within 1 s; an id the audit never let in is a 404", () =>
+    withStore("sqlite", async (store, dir) => {
+      await appWithToken(store);
+      await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
+      await ensureBootstrapAdminToken(store, dir);
+      const nodeA = createSessionRegistry(store);
+      const nodeB = createSessionRegistry(store);
+      const ctx: AdminContext = { store, publicUrl: "https://edge.test", onZonesChanged: async () => {}, sessions: nodeA };
+      const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => handleAdmin(req, ctx) });
+      try {
+        const adminToken = (await Bun.file(`${dir}/admin-token`).text()).trim();
+        const del = (id: string) => fetch(`${server.url}api/v1/sessions/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${adminToken}` } });
+        // node B let jdoe in (the decision is in the shared audit) and holds the session
+        const auth = { host: "ssh.site.test", app: "ssh.site.test", ip: "10.0.0.1", identity: "jdoe@example.com", subject: { email: "jdoe@example.com" }, issuedAt: Date.now(), decidedAt: Date.now() };
+        await writeAudit(store, { kind: "decision", allowed: true, identity: auth.identity, email: auth.identity, host: auth.host, app: auth.app, ip: auth.ip, sessionId: "ses_onb", reason: "allowed by policy staff" });
+        const closed = Promise.withResolvers<{ code: number; reason: string; at: number }>();
+        nodeB.start({ ...auth, sessionId: "ses_onb" }, { counters: () => ({ toOrigin: 1, toClient: 2 }), close: (code, reason) => closed.resolve({ code, reason, at: performance.now() }) });
+        nodeB.watch(100);
+
+        const started = performance.now();
+        const res = await del("ses_onb");
+        expect(res.status).toBe(202);
+        expect(await res.json()).toMatchObject({ elsewhere: true, session: { id: "ses_onb", identity: "jdoe@example.com", host: "ssh.site.test", ip: "10.0.0.1" } });
+        const c = await closed.promise;
+        expect([c.code, c.reason]).toEqual([Close.denied, "session ses_onb was revoked by an admin"]);
+        expect(c.at - started).toBeLessThan(1000);
+        expect(nodeB.list()).toEqual([]);
+
+        await nodeB.closeAll("test over"); // waits for node B's audit of the end
+        const unknown = await del("ses_never");
+        expect(unknown.status).toBe(404);
+        expect(((await unknown.json()) as { error: string }).error).toContain("the audit shows none open");
+        expect((await del("ses_onb")).status).toBe(404); // ended: nothing left to revoke
+        expect((await queryAudit(store, { kind: "admin" })).at(-1)).toMatchObject({ action: "session.revoke", reason: "revoked session ses_onb of jdoe@example.com to ssh.site.test from 10.0.0.1, held by another node" });
+      } finally {
+        server.stop(true);
+        await nodeA.closeAll("test over");
+      }
+    }));
+});
+
 describe("a session that opens across an access change", () => {
   test("decided before the change, registered after it: it is re-checked and cut; another user's still stands", () =>
     withStore("sqlite", async (store) => {

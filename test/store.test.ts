@@ -33,6 +33,10 @@ import {
   liveSigningKeyIds,
   retireSigningKeysExcept,
   signingKeyRetired,
+  auditedOpenSession,
+  revokeSessionEverywhere,
+  revokedSessions,
+  writeAudit,
   type Store,
 } from "../lib/store/index.ts";
 import { rotateSigningKey } from "../lib/auth/jwt.ts";
@@ -261,6 +265,24 @@ for (const b of BACKENDS) {
           expect((await allSigningKeys(store)).find((k) => k.kid === k1)?.retiredAt).toBeNumber();
           expect(await retireSigningKeysExcept(store, k2)).toEqual([]); // nothing left to retire: no revision move
           expect(await accessRevision(store)).toBe(before + 1);
+        }));
+    });
+
+    describe("session revocations", () => {
+      test("a session the audit let in and did not end can be revoked for every node; the revision moves", () =>
+        withStore(async (store) => {
+          await writeAudit(store, { kind: "decision", allowed: true, identity: "jdoe@example.com", host: "ssh.site.test", ip: "10.0.0.1", sessionId: "ses_1" });
+          await writeAudit(store, { kind: "decision", allowed: true, identity: "ann@example.com", host: "ssh.site.test", ip: "10.0.0.2", sessionId: "ses_2" });
+          await writeAudit(store, { kind: "session-end", sessionId: "ses_2", reason: "ended normally" });
+          expect(await auditedOpenSession(store, "ses_1")).toMatchObject({ id: "ses_1", identity: "jdoe@example.com", host: "ssh.site.test", ip: "10.0.0.1" });
+          expect(await auditedOpenSession(store, "ses_2")).toBeUndefined(); // ended
+          expect(await auditedOpenSession(store, "ses_9")).toBeUndefined(); // never let in
+          const before = await accessRevision(store);
+          await revokeSessionEverywhere(store, "ses_1", "session ses_1 was revoked by an admin");
+          await revokeSessionEverywhere(store, "ses_1", "again"); // the first reason stays
+          expect(await accessRevision(store)).toBe(before + 2);
+          const ids = Array.from({ length: 2500 }, (_, i) => `ses_x${i}`).concat("ses_1");
+          expect([...(await revokedSessions(store, ids))]).toEqual([["ses_1", "session ses_1 was revoked by an admin"]]);
         }));
     });
 

@@ -183,7 +183,8 @@ export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
 };
 
 export const getSessions = async (c: AdminConnection) => (await adminRequest<{ sessions: SessionInfo[] }>(c, "GET", "sessions")).sessions;
-export const deleteSession = async (c: AdminConnection, id: string) => (await adminRequest<{ session: SessionInfo }>(c, "DELETE", `sessions/${seg(id)}`)).session;
+/** `elsewhere`: another node holds the session; it cuts it within about a second. */
+export const deleteSession = (c: AdminConnection, id: string) => adminRequest<{ session: SessionInfo; elsewhere: boolean }>(c, "DELETE", `sessions/${seg(id)}`);
 
 export const postUserRevocation = (c: AdminConnection, email: string) => adminRequest<{ revocation: UserRevocation; sessionsClosed: number }>(c, "POST", "user-revocations", { email });
 export const getUserRevocations = async (c: AdminConnection) => (await adminRequest<{ revocations: UserRevocation[] }>(c, "GET", "user-revocations")).revocations;

@@ -48,6 +48,8 @@ import {
   setTokenPrincipal,
   allSigningKeys,
   retireSigningKeysExcept,
+  auditedOpenSession,
+  revokeSessionEverywhere,
 } from "../store/index.ts";
 import { reloadSigningKeys, rotateSigningKey } from "../auth/jwt.ts";
 import { decide } from "./authorize.ts";
@@ -335,11 +337,20 @@ const routes: Record<string, Route> = {
 
   "GET sessions": async (_req, ctx) => json(200, { sessions: ctx.sessions?.list() ?? [] }),
   "DELETE sessions/:": async (_req, ctx, arg, who) => {
+    const reason = `session ${arg} was revoked by an admin`;
     const s = ctx.sessions?.get(arg);
-    if (!s) throw new HttpError(404, `there is no live session "${arg}" on this edge node; see "wicket edge session list"`);
-    ctx.sessions!.cut(s.id, `session ${s.id} was revoked by an admin`);
-    await record(ctx, who, "session.revoke", `revoked session ${s.id} of ${s.identity} to ${s.host} from ${s.ip}`, { target: s.id, sessionId: s.id, host: s.host });
-    return json(200, { session: s });
+    if (s) {
+      ctx.sessions!.cut(s.id, reason);
+      await record(ctx, who, "session.revoke", `revoked session ${s.id} of ${s.identity} to ${s.host} from ${s.ip}`, { target: s.id, sessionId: s.id, host: s.host });
+      return json(200, { session: s, elsewhere: false });
+    }
+    // Not here: another node of the cluster may hold it. The audit knows every session let in
+    // and not ended; the node holding it cuts it once it sees the revocation in the store.
+    const open = await auditedOpenSession(ctx.store, arg);
+    if (!open) throw new HttpError(404, `there is no live session "${arg}": not on this edge node, and the audit shows none open by that id; see "wicket edge session list"`);
+    await revokeSessionEverywhere(ctx.store, open.id, reason);
+    await record(ctx, who, "session.revoke", `revoked session ${open.id} of ${open.identity} to ${open.host} from ${open.ip}, held by another node`, { target: open.id, sessionId: open.id, host: open.host });
+    return json(202, { session: { ...open, bytesToOrigin: 0, bytesToClient: 0 }, elsewhere: true });
   },
 
   "GET signing-keys": async (_req, ctx) => {

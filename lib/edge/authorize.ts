@@ -173,7 +173,7 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
 }
 
 /** What a live session was let in with. */
-export type LiveCredential = { host: string; subject: Subject; issuedAt?: number; tokenKey?: string };
+export type LiveCredential = { host: string; subject: Subject; issuedAt?: number; tokenKey?: string; sessionId?: string };
 
 /** Lookups shared by one pass over many live sessions. */
 export type RecheckCache = {
@@ -182,6 +182,8 @@ export type RecheckCache = {
   revokedTokens?: Set<string>;
   userRevokedBefore: Map<string, number | undefined>;
   liveKeys?: Promise<Set<string>>;
+  /** Sessions revoked through any node, and why. */
+  revokedSessions?: Map<string, string>;
 };
 
 export const newRecheckCache = (): RecheckCache => ({ apps: new Map(), policies: new Map(), userRevokedBefore: new Map() });
@@ -194,6 +196,8 @@ export type Recheck = { ok: true } | { ok: false; reason: string; decision?: Dec
  * allowing it. `reason` says why not, for the client and the audit.
  */
 export async function reauthorize(store: Store, s: LiveCredential, cache: RecheckCache = newRecheckCache()): Promise<Recheck> {
+  const revoked = s.sessionId ? cache.revokedSessions?.get(s.sessionId) : undefined;
+  if (revoked) return { ok: false, reason: revoked };
   const token = s.subject.serviceToken;
   if (token) {
     const revoked = cache.revokedTokens ?? (await revokedServiceTokens(store, [token.id]));

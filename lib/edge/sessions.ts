@@ -3,7 +3,7 @@
 // written to the audit with its byte counts, duration and reason.
 import { log } from "../cli/log.ts";
 import type { Subject } from "../policy/evaluate.ts";
-import { accessRevision, revokedServiceTokens, writeAudit, type Store } from "../store/index.ts";
+import { accessRevision, revokedServiceTokens, revokedSessions, writeAudit, type Store } from "../store/index.ts";
 import { Close } from "../wire/close.ts";
 import { newRecheckCache, reauthorize, type ClientAuth, type Recheck } from "./authorize.ts";
 
@@ -105,6 +105,7 @@ export function createSessionRegistry(store: Store) {
     if (sessions.length === 0) return 0;
     const cache = newRecheckCache();
     cache.revokedTokens = await revokedServiceTokens(store, sessions.flatMap((s) => (s.auth.subject.serviceToken ? [s.auth.subject.serviceToken.id] : [])));
+    cache.revokedSessions = await revokedSessions(store, sessions.map((s) => s.id));
     let n = 0;
     for (const s of sessions) {
       let r: Recheck;

@@ -16,3 +16,4 @@ export * from "./ssh.ts";
 export * from "./audit.ts";
 export * from "./revision.ts";
 export * from "./user-revocations.ts";
+export * from "./session-revocations.ts";

@@ -214,4 +214,17 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE org_sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'`,
     ],
   },
+  // 40–49: revocation on every node of a cluster (issue 8).
+  {
+    version: 40,
+    name: "sessions revoked through any node",
+    statements: [
+      // The node that holds the session cuts it when the access revision moves.
+      `CREATE TABLE session_revocations (
+        session_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        revoked_at BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];
