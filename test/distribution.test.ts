@@ -268,10 +268,12 @@ describe("bun run build --all", () => {
     "windows-x64/wicket.exe": /^PE32\+ executable \(console\) x86-64, for MS Windows/,
   };
 
+  let out: string;
+
   test(
     "builds every platform with the right file type, a SHA256SUMS that checks, and macOS signatures that hold",
     async () => {
-      const out = dir.join("cross");
+      out = dir.join("cross");
       expectExit(await run([process.execPath, join(ROOT, "scripts", "build.ts"), "--all", "--out", out], { timeoutMs: 600_000 }));
 
       const types: Record<string, string> = {};
@@ -288,4 +290,15 @@ describe("bun run build --all", () => {
     },
     600_000,
   );
+
+  // CI installs qemu-user-static and Debian's arm64 C library (libc6-arm64-cross) for this.
+  const QEMU = "/usr/bin/qemu-aarch64-static";
+  const ARM64_LIBC = "/usr/aarch64-linux-gnu";
+  test.skipIf(!existsSync(QEMU) || !existsSync(ARM64_LIBC))("the linux-arm64 build runs: --version, ssh-config, and a usage error with its exit code (under qemu-user)", async () => {
+    const arm64 = (...args: string[]) => run([QEMU, "-L", ARM64_LIBC, join(out, "linux-arm64", "wicket"), ...args], { timeoutMs: 120_000 });
+    expect(expectExit(await arm64("--version")).stdout.trim()).toBe(version);
+    expect(expectExit(await arm64("access", "ssh-config", "--hostname", "ssh.site.test")).stdout).toContain("ProxyCommand");
+    const bad = await arm64("access", "ssh", "--hostname", "ssh.site.test", "--id", "only-half");
+    expect([bad.code, bad.stderr.trim().split("\n").length]).toEqual([64, 1]);
+  }, 240_000);
 });
