@@ -30,8 +30,8 @@ const revoke = defineCommand({
     init(args);
     const r = await deleteSession(resolveAdminConnection(args), args.id);
     const s = r.session;
-    if (args.json) return printJson(r);
-    printLine(r.elsewhere ? `revoked session ${s.id} of ${s.identity} to ${s.host}: another edge node holds it and closes it within a second` : `closed session ${s.id} of ${s.identity} to ${s.host}`);
+    if (args.json) return printJson({ ...s, elsewhere: r.elsewhere });
+    printLine(r.elsewhere ? `revoked session ${s.id} of ${s.identity} to ${s.host}: it is not on this edge node; the node that holds it closes it within a second` : `closed session ${s.id} of ${s.identity} to ${s.host}`);
   },
 });
 

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { setupLog } from "../lib/cli/log.ts";
 import * as authorizeModule from "../lib/edge/authorize.ts";
+import * as storeModule from "../lib/store/index.ts";
 import { authorizeClient, reauthorize } from "../lib/edge/authorize.ts";
 import { clientIp, parseTrustedProxies } from "../lib/edge/client-ip.ts";
 import { handleAdmin, type AdminContext } from "../lib/edge/admin.ts";
@@ -265,6 +266,34 @@ describe("user revocation cuts live sessions", () => {
       expect(c.reason).toStartWith("the sign-in of jdoe@example.com was revoked at ");
       expect(c.at - started).toBeLessThan(1000);
       await sessions.closeAll("test over");
+    }));
+});
+
+describe("a re-check that fails", () => {
+  test("is tried again at the next poll, so a change made elsewhere still cuts the session", () =>
+    withStore("sqlite", async (store) => {
+      await appWithToken(store);
+      await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
+      const sessions = createSessionRegistry(store);
+      const closed = Promise.withResolvers<string>();
+      sessions.start(
+        { host: "ssh.site.test", app: "ssh.site.test", ip: "10.0.0.1", identity: "jdoe@example.com", subject: { email: "jdoe@example.com" }, issuedAt: Date.now() - 1000, sessionId: "ses_1", decidedAt: Date.now() },
+        { counters: () => ({ toOrigin: 0, toClient: 0 }), close: (_code, reason) => closed.resolve(reason) },
+      );
+      let failures = 0;
+      const spy = spyOn(storeModule, "revokedSessions").mockImplementationOnce(async () => {
+        failures++;
+        throw new Error("the store did not answer");
+      });
+      try {
+        sessions.watch(20);
+        await revokeUser(store, "jdoe@example.com", "other-node"); // as another node would: store only
+        expect(await closed.promise).toStartWith("the sign-in of jdoe@example.com was revoked at ");
+        expect(failures).toBe(1); // the first pass after the change failed; the next one cut it
+      } finally {
+        spy.mockRestore();
+        await sessions.closeAll("test over");
+      }
     }));
 });
 

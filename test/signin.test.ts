@@ -230,7 +230,7 @@ describe("browser sign-in for ssh", () => {
     // carol signed in by e-mail PIN: allowed in, but nothing names her Unix user
     const r = await wicket(["access", "ssh-gen", "--hostname", "claims.site.test", "--edge", edge.url, "--ca-file", edge.caFile], { env: laptop("carol").env });
     expect(r.code).toBe(77);
-    expect(r.stderr).toContain('gave no "unix_user" claim');
+    expect(r.stderr).toContain('carries no "unix_user" claim');
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 

@@ -106,7 +106,7 @@ export async function signAppToken(store: Store, t: { issuer: string; audience: 
 
 /** The token's claims and the id of the key that signed it when it is ours, unexpired and for
  * `audience`; else why not, in a few words. */
-export async function verifyAppToken(store: Store, token: string, audience: string): Promise<{ claims: AppTokenClaims; kid: string } | { reason: string }> {
+export async function verifyAppToken(store: Store, token: string, audience: string): Promise<{ claims: AppTokenClaims; kid?: string } | { reason: string }> {
   const verify = async (maxAgeMs?: number) => jwtVerify(token, (await keys(store, maxAgeMs)).verifier, { algorithms: [APP_TOKEN_ALG], audience, requiredClaims: ["exp", "sub", "sid"] });
   try {
     let result;
@@ -122,7 +122,7 @@ export async function verifyAppToken(store: Store, token: string, audience: stri
     if (typeof p.email !== "string" || typeof p.idp !== "string") return { reason: "it names no user" };
     return {
       claims: { email: p.email, idp: p.idp, groups: strings(p.groups), amr: strings(p.amr), sid: String(p.sid), aud: audience, exp: Number(p.exp), iat: Number(p.iat), iss: String(p.iss), jti: String(p.jti) },
-      kid: String(result.protectedHeader.kid),
+      kid: result.protectedHeader.kid,
     };
   } catch (e) {
     if (e instanceof errors.JWTExpired) return { reason: "it has expired" };

@@ -10,13 +10,22 @@ export type OidcUser = { email: string; groups: string[]; amr: string[]; claims:
 
 /** The token's own bookkeeping, which says nothing of the user. */
 const NOT_OF_THE_USER = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "s_hash", "auth_time", "azp", "sid", "jti"];
-/** The claims kept with a session are at most this large (JSON); beyond it, only the plain strings. */
+/** The claims kept with a session are at most this large (JSON): the largest go first. */
 const CLAIMS_MAX = 16 * 1024;
 
 function userClaims(all: Record<string, unknown>): Record<string, unknown> {
-  const kept = Object.fromEntries(Object.entries(all).filter(([k]) => !NOT_OF_THE_USER.includes(k)));
-  if (JSON.stringify(kept).length <= CLAIMS_MAX) return kept;
-  return Object.fromEntries(Object.entries(kept).filter(([, v]) => typeof v === "string" && v.length <= 256));
+  const kept = Object.entries(all)
+    .filter(([k]) => !NOT_OF_THE_USER.includes(k))
+    .map(([k, v]) => [k, v, JSON.stringify(v)?.length ?? 0] as const)
+    .sort((a, b) => a[2] - b[2]); // a long groups list goes before a short unix_user does
+  const out: Record<string, unknown> = {};
+  let size = 2;
+  for (const [k, v, n] of kept) {
+    if (size + k.length + n + 4 > CLAIMS_MAX) break;
+    out[k] = v;
+    size += k.length + n + 4;
+  }
+  return out;
 }
 
 /** A sign-in that did not work, in a sentence for the person at the browser. */

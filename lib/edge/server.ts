@@ -74,7 +74,8 @@ export interface Edge {
 
 /** What waits to go to a client, in order: bytes, then perhaps the half-close and the close. */
 type ClientOut = Uint8Array | "fin" | "close";
-type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: ClientOut[]; watch?: Watched };
+/** `cut`: the session was cut (a revocation, a re-check), with the close the client gets. */
+type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: ClientOut[]; watch?: Watched; cut?: { code: number; reason: string } };
 type ConnectorData = { kind: "connector"; zone?: string; ip: string; reject?: { code: number; reason: string }; conn?: ConnectorConn; session?: Session };
 type WsData = ClientData | ConnectorData;
 
@@ -165,9 +166,11 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     sessions.start(d, {
       counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
       close(code, reason) {
-        // the client hears this code (4403: denied), not the one the stream's own end would give
-        ws.close(code, closeReason(reason));
+        // the connector hears the reason with the reset; the client this code (4403: denied),
+        // not the one the stream's own end would give
+        d.cut = { code, reason };
         d.stream?.reset(ResetCode.canceled, reason);
+        ws.close(code, closeReason(reason));
       },
     });
     const conn = registry.pick(d.host);
@@ -206,7 +209,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     // the client stays in `clients` (and watched) until its WebSocket closes, queued bytes sent
     stream.onClose = (code, reason) => {
       void sessions.end(d.sessionId, code === ResetCode.normal ? "ended normally" : `the stream was reset: ${reason || `code ${code}`}`);
-      if (code === ResetCode.normal) later("close");
+      if (d.cut) ws.close(d.cut.code, closeReason(d.cut.reason));
+      else if (code === ResetCode.normal) later("close");
       else if (code === ResetCode.originUnreachable) ws.close(Close.originUnreachable, reason);
       else if (code === ResetCode.goingAway) ws.close(Close.goingAway, reason || "connector went away");
       else ws.close(Close.internal, reason || "stream reset");

@@ -173,15 +173,21 @@ export function createSessionRegistry(store: Store) {
      */
     watch(intervalMs: number, onChange?: () => Promise<unknown>) {
       if (timer) return;
+      let polling = false;
       timer = setInterval(async () => {
+        if (polling) return;
+        polling = true;
         try {
           const rev = await accessRevision(store);
           if (rev === seenRevision) return;
-          seenRevision = rev;
-          await onChange?.();
+          await onChange?.().catch((e: Error) => log.warn(`after an access change: ${e.message}`));
           await recheck();
+          // only now: a pass that failed is tried again at the next tick
+          seenRevision = rev;
         } catch (e) {
           log.warn(`cannot poll the store for access changes: ${(e as Error).message}`);
+        } finally {
+          polling = false;
         }
       }, intervalMs);
       timer.unref?.();

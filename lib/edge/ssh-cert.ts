@@ -33,7 +33,9 @@ async function principalFor(store: Store, auth: ClientAuth): Promise<string | { 
     const name = mode.slice("claim:".length);
     const session = auth.signIn ? await getSession(store, auth.signIn) : undefined;
     const v = claimAt(session?.claims ?? {}, name);
-    if (typeof v !== "string" || !v) return { error: `${s.email} signed in with ${s.idp ?? "a provider"} that gave no "${name}" claim, which names the Unix user for ${auth.host}; ask the administrator` };
+    if (typeof v !== "string" || !v) {
+      return { error: `the sign-in of ${s.email} (with ${s.idp ?? "a provider"}) carries no "${name}" claim, which names the Unix user for ${auth.host}; sign in again if the provider gives it now, or ask the administrator` };
+    }
     if (!PRINCIPAL.test(v)) return { error: `the "${name}" claim of ${s.email} (${JSON.stringify(v.slice(0, 64))}) is not a Unix user name an SSH certificate can carry` };
     return v;
   }

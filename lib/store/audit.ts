@@ -137,6 +137,8 @@ export async function queryAudit(store: Store, q: AuditQuery = {}): Promise<Audi
 
 /** Removes records older than `before` (epoch ms); returns how many went. */
 export async function pruneAudit(store: Store, before: number): Promise<number> {
+  // a revocation matters only while the audit still shows its session open
+  await store.sql`DELETE FROM session_revocations WHERE revoked_at < ${before}`;
   const [row] = await store.sql`SELECT COUNT(*) AS n FROM audit WHERE at < ${before}`;
   if (Number(row.n) === 0) return 0;
   await store.sql`DELETE FROM audit WHERE at < ${before}`;

@@ -214,6 +214,11 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE org_sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '{}'`,
     ],
   },
+  {
+    version: 32,
+    name: "principal settings of applications removed before removal forgot them",
+    statements: [`DELETE FROM ssh_app_principals WHERE app NOT IN (SELECT hostname FROM apps)`],
+  },
   // 40–49: revocation on every node of a cluster (issue 8).
   {
     version: 40,

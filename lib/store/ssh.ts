@@ -64,8 +64,7 @@ export async function setAppPrincipalMode(store: Store, hostname: string, mode: 
   const m = checkPrincipalMode(mode);
   const app = await findApp(store, hostname);
   if (!app || app.hostname !== hostname) throw notFound(`there is no application "${hostname}"`);
-  await store.sql`DELETE FROM ssh_app_principals WHERE app = ${hostname}`;
-  await store.sql`INSERT INTO ssh_app_principals (app, mode) VALUES (${hostname}, ${m})`;
+  await store.sql`INSERT INTO ssh_app_principals (app, mode) VALUES (${hostname}, ${m}) ON CONFLICT (app) DO UPDATE SET mode = excluded.mode`;
 }
 
 /** Every application's principal setting that is not the default. */
