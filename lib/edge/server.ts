@@ -59,6 +59,8 @@ export interface EdgeOptions {
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+/** How often each node with its own CA looks for zones added through another node. */
+const ZONES_POLL_MS = 2_000;
 /** How often each node looks for access changes made elsewhere (another node, or while a session opened). */
 const ACCESS_POLL_MS = 500;
 
@@ -135,6 +137,10 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   let edgeHost = publicUrl ? new URL(publicUrl).hostname.replace(/^\[|\]$/g, "") : "localhost";
   const isEdgeHost = (host: string) => host === edgeHost || host === "localhost" || isIP(host) !== 0;
 
+  /** The zones the listener has certificates for, to notice zones added through another node. */
+  let boundZones = "";
+  const zoneKey = (zones: { name: string }[]) => zones.map((z) => z.name).sort().join(" ");
+
   async function tlsConfig() {
     if (opts.tls.mode === "off") return undefined;
     if (opts.tls.mode === "files") {
@@ -146,7 +152,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     // The edge's own names come first: clients that connect by IP send no SNI and get it.
     const own = [...new Set([edgeHost, "localhost", "127.0.0.1", "::1"])];
     const entries = [{ serverName: edgeHost, ...(await issueCert(ca!, own)) }];
-    for (const z of await listZones(store)) {
+    const zones = await listZones(store);
+    boundZones = zoneKey(zones);
+    for (const z of zones) {
       entries.push({ serverName: `*.${z.name}`, ...(await issueCert(ca!, [z.name, `*.${z.name}`])) });
       entries.push({ ...entries[entries.length - 1]!, serverName: z.name });
     }
@@ -423,6 +431,21 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     servers.add(server);
     old.stop(false);
   }
+  // A zone added or removed through another node of the cluster: certificates for it here too.
+  const zonesTimer =
+    opts.tls.mode === "self-signed"
+      ? setInterval(async () => {
+          try {
+            const now = zoneKey(await listZones(store));
+            if (now === boundZones) return;
+            await rebind();
+            log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
+          } catch (e) {
+            log.warn(`cannot check the store for zones added elsewhere: ${(e as Error).message}`);
+          }
+        }, ZONES_POLL_MS)
+      : undefined;
+  zonesTimer?.unref?.();
 
   log.info(`edge listening on ${scheme}://${listen.hostname}:${port} (public URL ${publicUrl})`);
   let admin: MetricsServer | undefined;
@@ -447,6 +470,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       draining = true;
       metrics.draining.set(1);
       if (pruneTimer) clearInterval(pruneTimer);
+      if (zonesTimer) clearInterval(zonesTimer);
       // No new connections (connectors that move must land elsewhere), then go-away to
       // every connector while the client streams they carry run out.
       for (const s of servers) s.stop(false);
