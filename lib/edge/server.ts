@@ -424,12 +424,19 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   /** New zones need new certificates: Bun cannot swap them on a live listener, so a new
    * listener takes the port (SO_REUSEPORT) and the old one stops accepting but keeps its
    * connections. */
-  async function rebind() {
-    if (opts.tls.mode !== "self-signed") return;
-    const old = server;
-    server = await serve(port);
-    servers.add(server);
-    old.stop(false);
+  // One rebind at a time: two at once would both replace the same old listener, and the
+  // second's predecessor would go on listening on the shared port with its old certificates.
+  let rebinding: Promise<void> = Promise.resolve();
+  function rebind(): Promise<void> {
+    if (opts.tls.mode !== "self-signed") return Promise.resolve();
+    const next = rebinding.then(async () => {
+      const old = server;
+      server = await serve(port);
+      servers.add(server);
+      old.stop(false);
+    });
+    rebinding = next.catch(() => {});
+    return next;
   }
   // A zone added or removed through another node of the cluster: certificates for it here too.
   const zonesTimer =
