@@ -14,10 +14,8 @@ export type AppTokenClaims = Identity & { sid: string; aud: string; exp: number;
 
 type KeyState = { kid: string; privateKey: CryptoKey; jwks: JSONWebKeySet; verifier: ReturnType<typeof createLocalJWKSet> };
 
-/** How long a node signs and verifies with the keys it loaded: a rotation or retirement made
- * through another node reaches this one within this time. */
-const KEYS_FRESH_MS = 5_000;
-/** A token whose key this node does not know makes it look again, at most this often. */
+/** A token whose key this node does not know makes it look again, at most this often (a key
+ * made through another node also reaches this one when the access revision moves). */
 const UNKNOWN_KEY_RELOAD_MS = 1_000;
 
 // Per store, so that tests with several edges in one process stay apart.
@@ -43,9 +41,10 @@ async function load(store: Store): Promise<KeyState> {
   return { kid: current.kid, privateKey: (await importJWK(current.privateJwk as any, current.alg)) as CryptoKey, jwks, verifier: createLocalJWKSet(jwks) };
 }
 
-/** The keys as loaded at most KEYS_FRESH_MS ago (or `maxAgeMs`). A store that cannot answer
- * a reload leaves the keys loaded before in use, rather than refusing every token. */
-function keys(store: Store, maxAgeMs = KEYS_FRESH_MS): Promise<KeyState> {
+/** The keys as loaded at most `maxAgeMs` ago (by default, as loaded until reloadSigningKeys). A
+ * store that cannot answer a reload leaves the keys loaded before in use, rather than refusing
+ * every token. */
+function keys(store: Store, maxAgeMs = Infinity): Promise<KeyState> {
   const c = cache.get(store);
   if (c && Date.now() - c.loadedAt < maxAgeMs) return c.state;
   const previous = c?.state;
@@ -61,19 +60,19 @@ function keys(store: Store, maxAgeMs = KEYS_FRESH_MS): Promise<KeyState> {
   return state;
 }
 
+/** Loads the keys again, so that tokens are signed and checked by the store as it is now. */
+export const reloadSigningKeys = (store: Store) => keys(store, 0);
+
 /**
- * Makes a new signing key, which this node signs with at once and every other node within
- * KEYS_FRESH_MS; tokens signed by the older keys stay valid until they expire, unless the
- * caller retires those keys (retireSigningKeysExcept). Returns the new key's id.
+ * Makes a new signing key, which this node signs with at once and every other node once it
+ * sees the access revision move; tokens signed by the older keys stay valid until they expire,
+ * unless the caller retires those keys (retireSigningKeysExcept). Returns the new key's id.
  */
 export async function rotateSigningKey(store: Store): Promise<string> {
   const kid = await addSigningKey(store);
-  await keys(store, 0);
+  await reloadSigningKeys(store);
   return kid;
 }
-
-/** Forgets the loaded keys, so that the next token is checked against the store as it is. */
-export const reloadSigningKeys = (store: Store) => keys(store, 0);
 
 /** Whether the token names a key of ours that was retired. */
 async function retiredKey(store: Store, token: string): Promise<boolean> {

@@ -59,8 +59,6 @@ export interface EdgeOptions {
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
-/** How often each node with its own CA looks for zones added through another node. */
-const ZONES_POLL_MS = 2_000;
 /** How often each node looks for access changes made elsewhere (another node, or while a session opened). */
 const ACCESS_POLL_MS = 500;
 
@@ -116,8 +114,6 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   };
   const trusted = parseTrustedProxies(opts.trustedProxies);
   const sessions = createSessionRegistry(store);
-  // a signing key retired elsewhere stops verifying here at once, not when the keys go stale
-  sessions.watch(ACCESS_POLL_MS, () => reloadSigningKeys(store));
   const retention = opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
   const prune = async () => {
     try {
@@ -423,9 +419,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   /** New zones need new certificates: Bun cannot swap them on a live listener, so a new
    * listener takes the port (SO_REUSEPORT) and the old one stops accepting but keeps its
-   * connections. */
-  // One rebind at a time: two at once would both replace the same old listener, and the
-  // second's predecessor would go on listening on the shared port with its old certificates.
+   * connections. One rebind at a time: two at once would both replace the same old listener,
+   * and the second's predecessor would go on listening on the shared port with its old
+   * certificates. */
   let rebinding: Promise<void> = Promise.resolve();
   function rebind(): Promise<void> {
     if (opts.tls.mode !== "self-signed") return Promise.resolve();
@@ -438,21 +434,16 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     rebinding = next.catch(() => {});
     return next;
   }
-  // A zone added or removed through another node of the cluster: certificates for it here too.
-  const zonesTimer =
-    opts.tls.mode === "self-signed"
-      ? setInterval(async () => {
-          try {
-            const now = zoneKey(await listZones(store));
-            if (now === boundZones) return;
-            await rebind();
-            log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
-          } catch (e) {
-            log.warn(`cannot check the store for zones added elsewhere: ${(e as Error).message}`);
-          }
-        }, ZONES_POLL_MS)
-      : undefined;
-  zonesTimer?.unref?.();
+  // A change made through any node (this one too): signing keys as the store has them now,
+  // certificates for zones added or removed through another node.
+  sessions.watch(ACCESS_POLL_MS, async () => {
+    await reloadSigningKeys(store);
+    if (opts.tls.mode !== "self-signed") return;
+    const now = zoneKey(await listZones(store));
+    if (now === boundZones) return;
+    await rebind();
+    log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
+  });
 
   log.info(`edge listening on ${scheme}://${listen.hostname}:${port} (public URL ${publicUrl})`);
   let admin: MetricsServer | undefined;
@@ -477,7 +468,6 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       draining = true;
       metrics.draining.set(1);
       if (pruneTimer) clearInterval(pruneTimer);
-      if (zonesTimer) clearInterval(zonesTimer);
       // No new connections (connectors that move must land elsewhere), then go-away to
       // every connector while the client streams they carry run out.
       for (const s of servers) s.stop(false);

@@ -1,7 +1,9 @@
-// The access revision: a counter that every change able to take access away moves (a policy
-// added, edited, moved or removed; a service token revoked; a user revoked; an application
-// removed). Each edge node polls it and re-checks its live sessions when it moves, so a
-// change made through any node reaches the sessions on every node.
+// The access revision: a counter that every change the other edge nodes must act on moves: one
+// able to take access away (a policy added, edited, moved or removed; a service token, a user,
+// a session or a signing key revoked; an application removed), a new signing key, a zone
+// added or removed (its certificate). Each node polls it; when it moves, the node reloads its
+// signing keys and zone certificates and re-checks its live sessions, so a change made
+// through any node reaches every node within about one poll.
 import type { SQL } from "bun";
 import type { Store } from "./open.ts";
 

@@ -48,9 +48,13 @@ export async function listSigningKeys(store: Store): Promise<StoredSigningKey[]>
 }
 
 /** Adds a key, which signs from now on: the newest live key is the current one, so its time is
- * after every other key's, even for two made within one millisecond. */
+ * after every other key's, even for two made within one millisecond. The access revision
+ * moves, so that every node loads it. */
 export async function insertSigningKey(store: Store, k: Omit<StoredSigningKey, "createdAt" | "retiredAt">): Promise<void> {
-  const [row] = await store.sql`SELECT MAX(created_at) AS newest FROM signing_keys`;
-  const createdAt = Math.max(Date.now(), Number(row?.newest ?? 0) + 1);
-  await store.sql`INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at) VALUES (${k.kid}, ${k.alg}, ${JSON.stringify(k.privateJwk)}, ${JSON.stringify(k.publicJwk)}, ${createdAt})`;
+  await store.sql.begin(async (tx) => {
+    const [row] = await tx`SELECT MAX(created_at) AS newest FROM signing_keys`;
+    const createdAt = Math.max(Date.now(), Number(row?.newest ?? 0) + 1);
+    await tx`INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at) VALUES (${k.kid}, ${k.alg}, ${JSON.stringify(k.privateJwk)}, ${JSON.stringify(k.publicJwk)}, ${createdAt})`;
+    await bumpAccessRevision(tx);
+  });
 }

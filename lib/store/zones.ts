@@ -57,7 +57,10 @@ export async function addZone(store: Store, name: string): Promise<Zone> {
   const zone = normalizeDnsName(name, "zone");
   const createdAt = Date.now();
   try {
-    await store.sql`INSERT INTO zones (name, created_at) VALUES (${zone}, ${createdAt})`;
+    await store.sql.begin(async (tx) => {
+      await tx`INSERT INTO zones (name, created_at) VALUES (${zone}, ${createdAt})`;
+      await bumpAccessRevision(tx); // the other nodes issue its certificate
+    });
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`the zone "${zone}" already exists`);
     throw e;
@@ -89,6 +92,7 @@ export async function removeZone(store: Store, name: string): Promise<Zone> {
     }
     await tx`UPDATE zone_credentials SET revoked_at = ${Date.now()} WHERE zone = ${zone} AND revoked_at IS NULL`;
     await tx`DELETE FROM zones WHERE name = ${zone}`;
+    await bumpAccessRevision(tx);
     return toZone(row);
   });
 }
