@@ -5,10 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { SQL } from "bun";
 import { connectTcp, Mode, type TcpClient } from "./helpers/origin.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
-import { PG } from "./helpers/store.ts";
+import { PG, tempDatabase } from "./helpers/store.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type TestEdge } from "./helpers/wicket.ts";
 
@@ -22,16 +21,11 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
   let b: TestEdge;
   let origin: Proc;
   let originPort: number;
-  let db: string;
+  let db: Awaited<ReturnType<typeof tempDatabase>>;
 
   beforeAll(async () => {
-    const admin = new SQL(PG!);
-    db = `wicket_cluster_${crypto.randomUUID().replaceAll("-", "")}`;
-    await admin.unsafe(`CREATE DATABASE ${db}`);
-    await admin.close();
-    const url = new URL(PG!);
-    url.pathname = `/${db}`;
-    const database = ["--database", url.toString()];
+    db = await tempDatabase();
+    const database = ["--database", db.url];
 
     origin = spawnProc([process.execPath, ORIGIN, "serve"], { name: "origin" });
     originPort = Number((await origin.waitForLine(/origin listening on 127\.0\.0\.1 port (\d+)/, { stream: "stdout" }))[1]);
@@ -49,11 +43,7 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
     await b?.[Symbol.asyncDispose]();
     await a?.[Symbol.asyncDispose]();
     if (origin) expect(await origin.stop()).toBe(0);
-    if (db) {
-      const admin = new SQL(PG!);
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-      await admin.close();
-    }
+    await db?.[Symbol.asyncDispose]();
     await dirA?.[Symbol.asyncDispose]();
     await dirB?.[Symbol.asyncDispose]();
   });

@@ -10,22 +10,31 @@ export const PG = process.env.WICKET_TEST_POSTGRES_URL;
 /** SQLite always; PostgreSQL too when a server is given. */
 export const BACKENDS: Backend[] = PG ? ["sqlite", "postgres"] : ["sqlite"];
 
+/** A new, empty database on the PostgreSQL server, dropped when disposed. */
+export async function tempDatabase(): Promise<{ url: string } & AsyncDisposable> {
+  const db = `wicket_test_${crypto.randomUUID().replaceAll("-", "")}`;
+  const admin = new SQL(PG!);
+  await admin.unsafe(`CREATE DATABASE ${db}`);
+  await admin.close();
+  const url = new URL(PG!);
+  url.pathname = `/${db}`;
+  return {
+    url: url.toString(),
+    async [Symbol.asyncDispose]() {
+      const admin = new SQL(PG!);
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await admin.close();
+    },
+  };
+}
+
 export async function withStore(backend: Backend, fn: (store: Store, dir: string) => Promise<void>) {
   await using dir = await tempDir();
   if (backend === "sqlite") {
     await using store = await openStore({ dataDir: dir.path });
     return await fn(store, dir.path);
   }
-  const admin = new SQL(PG!);
-  const db = `wicket_test_${crypto.randomUUID().replaceAll("-", "")}`;
-  await admin.unsafe(`CREATE DATABASE ${db}`);
-  try {
-    const url = new URL(PG!);
-    url.pathname = `/${db}`;
-    await using store = await openStore({ url: url.toString() });
-    await fn(store, dir.path);
-  } finally {
-    await admin.unsafe(`DROP DATABASE ${db} WITH (FORCE)`);
-    await admin.close();
-  }
+  await using db = await tempDatabase();
+  await using store = await openStore({ url: db.url });
+  await fn(store, dir.path);
 }
