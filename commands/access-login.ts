@@ -1,21 +1,11 @@
 // wicket access login <hostname>: sign in through the browser (or reuse the org session) and
 // cache an app token for the application, so that later `ssh` needs nothing.
 import { defineCommand } from "citty";
-import { edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
-import { usageError } from "../lib/cli/exit.ts";
+import { browserArgs, edgeArgs, edgeOf, hostnameArg, logArgs, signInMode } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
-import { readCaFile } from "../lib/cli/values.ts";
 import { jwtClaims } from "../lib/access/files.ts";
 import { appToken } from "../lib/access/signin.ts";
-import { browserArgs, signInMode } from "./access-ssh.ts";
-
-/** The hostname a token command is about, checked. */
-export function hostnameArg(raw: unknown): string {
-  const h = String(raw ?? "").trim().toLowerCase();
-  if (!h) throw usageError("name the application, for example: wicket access login ssh.example.com");
-  return h;
-}
 
 const cmd = defineCommand({
   meta: { name: "login", description: "Sign in for an application through the browser and cache its token" },
@@ -29,7 +19,7 @@ const cmd = defineCommand({
     init(args);
     const hostname = hostnameArg(args.hostname);
     const signal = shutdownSignal();
-    const token = await appToken({ hostname, edge: fromEnv(args.edge, "edge"), ca: await readCaFile(fromEnv(args["ca-file"], "ca-file")), browser: signInMode(args, signal).browser, signal });
+    const token = await appToken({ hostname, ...(await edgeOf(args)), browser: signInMode(args, signal).browser, signal });
     const c = jwtClaims(token);
     log.success(`signed in to ${hostname}${c?.email ? ` as ${c.email}` : ""}${c?.exp ? `, until ${new Date(c.exp * 1000).toISOString()}` : ""}`);
   },

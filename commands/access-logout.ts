@@ -3,14 +3,12 @@
 // copy of the file is worth nothing).
 import { defineCommand } from "citty";
 import { rmSync } from "node:fs";
-import { edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
+import { edgeArgs, edgeOf, hostnameArg, logArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
-import { readCaFile } from "../lib/cli/values.ts";
 import { appTokenPath } from "../lib/paths.ts";
 import { allAppTokenFiles, allOrgSessions } from "../lib/access/files.ts";
 import { discover, revokeToken } from "../lib/access/oauth.ts";
-import { hostnameArg } from "./access-login.ts";
 
 const cmd = defineCommand({
   meta: { name: "logout", description: "Forget an application's token, or (no hostname) every token and sign-in session" },
@@ -27,7 +25,7 @@ const cmd = defineCommand({
       log.success(`forgot the token for ${hostname}`);
       return;
     }
-    const ca = await readCaFile(fromEnv(args["ca-file"], "ca-file"));
+    const { ca } = await edgeOf(args);
     for (const { path, session } of allOrgSessions()) {
       if (session?.issuer && session.refresh_token) {
         try {

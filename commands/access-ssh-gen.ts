@@ -3,7 +3,7 @@ import { init, runCommand } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { sshGen } from "../lib/access/ssh-gen.ts";
 import { appToken } from "../lib/access/signin.ts";
-import { appArgs, dialOptions, signInMode } from "./access-ssh.ts";
+import { appArgs, dialOptions, signInMode } from "../lib/cli/args.ts";
 
 const cmd = defineCommand({
   meta: { name: "ssh-gen", description: "Get a short-lived SSH certificate for an ephemeral key (~/.wicket/<hostname>-key)" },

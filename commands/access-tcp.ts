@@ -1,9 +1,8 @@
 import { defineCommand } from "citty";
-import { fromEnv } from "../lib/cli/args.ts";
+import { appArgs, dialOptions, fromEnv, signInMode } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
 import { serveTcp } from "../lib/access/tcp.ts";
-import { appArgs, dialOptions, signInMode } from "./access-ssh.ts";
 
 const cmd = defineCommand({
   meta: { name: "tcp", description: "Listen locally and carry each connection through the edge to the application" },

@@ -2,11 +2,9 @@
 // a person). Never opens a browser: without a cached token or an org session it fails with
 // exit 77 and says to run `wicket access login`.
 import { defineCommand } from "citty";
-import { edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
+import { edgeArgs, edgeOf, hostnameArg, logArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
-import { readCaFile } from "../lib/cli/values.ts";
 import { appToken } from "../lib/access/signin.ts";
-import { hostnameArg } from "./access-login.ts";
 
 const cmd = defineCommand({
   meta: { name: "token", description: "Print a valid app token for an application (never opens a browser)" },
@@ -18,7 +16,7 @@ const cmd = defineCommand({
   async run({ args }) {
     init(args);
     const hostname = hostnameArg(args.hostname);
-    const token = await appToken({ hostname, edge: fromEnv(args.edge, "edge"), ca: await readCaFile(fromEnv(args["ca-file"], "ca-file")), browser: "never" });
+    const token = await appToken({ hostname, ...(await edgeOf(args)), browser: "never" });
     process.stdout.write(token + "\n");
   },
 });

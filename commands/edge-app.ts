@@ -5,10 +5,9 @@ import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection } from ".
 import { duration, printJson, printLine, printTable, when } from "../lib/admin/output.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { parseDuration } from "../lib/cli/values.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
-const common = { ...logArgs, ...adminArgs } as const;
 
 const sessionLengthArg = {
   "session-length": { type: "string", description: "how long a sign-in to this application lasts, e.g. 8h or 30d (default 24h)", valueHint: "duration" },
@@ -22,7 +21,7 @@ const sessionLength = (raw: string | undefined) => (raw === undefined ? undefine
 const add = defineCommand({
   meta: { name: "add", description: "add an application: a hostname in a zone, or *.<zone> for every host one label under it" },
   args: {
-    ...common,
+    ...adminArgs,
     hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true },
     ...sessionLengthArg,
     ...sshPrincipalArg,
@@ -40,7 +39,7 @@ const add = defineCommand({
 const edit = defineCommand({
   meta: { name: "edit", description: "change an application's settings" },
   args: {
-    ...common,
+    ...adminArgs,
     hostname: { type: "positional", description: "the application's hostname (or '*.zone')", required: true },
     ...sessionLengthArg,
     "default-session-length": { type: "boolean", description: "go back to the edge's default session length", default: false },
@@ -61,7 +60,7 @@ const edit = defineCommand({
 
 const list = defineCommand({
   meta: { name: "list", description: "list applications" },
-  args: { ...common, zone: { type: "string", description: "only the applications of this zone", valueHint: "zone" } },
+  args: { ...adminArgs, zone: { type: "string", description: "only the applications of this zone", valueHint: "zone" } },
   async run({ args }) {
     init(args);
     const apps = await getApps(resolveAdminConnection(args), args.zone);
@@ -73,7 +72,7 @@ const list = defineCommand({
 
 const rm = defineCommand({
   meta: { name: "rm", description: "remove an application and its policies" },
-  args: { ...common, hostname: { type: "positional", description: "the application's hostname", required: true } },
+  args: { ...adminArgs, hostname: { type: "positional", description: "the application's hostname", required: true } },
   async run({ args }) {
     init(args);
     const app = await deleteApp(resolveAdminConnection(args), args.hostname);

@@ -3,10 +3,10 @@
 import { defineCommand } from "citty";
 import { getAudit, resolveAdminConnection } from "../lib/admin/client.ts";
 import { bytes, printLine } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
-import { parseCount, parseDuration } from "../lib/cli/values.ts";
+import { durationMs, parseCount } from "../lib/cli/values.ts";
 import type { AuditQuery, AuditRecord } from "../lib/store/index.ts";
 
 const FOLLOW_EVERY_MS = 1000;
@@ -16,7 +16,8 @@ const FOLLOW_LOOKBACK_MS = 10_000;
 
 /** `1h`, `30m`, `7d` ago, or an ISO 8601 time. */
 function parseSince(raw: string): number {
-  if (/^\d+(\.\d+)?(ms|s|m|h|d)?$/.test(raw.trim())) return Date.now() - parseDuration(raw, "since");
+  const ago = durationMs(raw);
+  if (ago !== undefined) return Date.now() - ago;
   const t = Date.parse(raw);
   if (Number.isNaN(t)) throw usageError(`--since "${raw}" is neither a duration (1h, 7d) nor a time (2024-05-01T12:00:00Z)`);
   return t;
@@ -38,7 +39,6 @@ export function formatRecord(r: AuditRecord): string {
 const cmd = defineCommand({
   meta: { name: "audit", description: "show the audit trail: every decision, session end and admin action, oldest first" },
   args: {
-    ...logArgs,
     ...adminArgs,
     follow: { type: "boolean", description: "keep printing new records as they come", default: false },
     since: { type: "string", description: "only records since then: a duration ago (1h, 7d) or a time (2024-05-01T12:00:00Z)", valueHint: "when" },

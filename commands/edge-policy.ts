@@ -2,12 +2,11 @@
 import { defineCommand } from "citty";
 import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin/client.ts";
 import { describeRules, printJson, printLine, printTable } from "../lib/admin/output.ts";
-import { adminArgs, flagGiven, logArgs, repeatedFlag } from "../lib/cli/args.ts";
+import { adminArgs, flagGiven, repeatedFlag } from "../lib/cli/args.ts";
 import { EXIT, usageError } from "../lib/cli/exit.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { parseRule } from "../lib/policy/evaluate.ts";
 
-const common = { ...logArgs, ...adminArgs } as const;
 const RULE_HINT = "token:<id-or-name> | any-token | everyone | email:<e-mail> | domain:<domain> | group:<group> | idp:<name> | ip:<cidr> | mfa";
 
 const ruleArgs = {
@@ -31,7 +30,7 @@ const closed = (n: number | undefined) => (n ? `; closed ${n} live session${n ==
 const add = defineCommand({
   meta: { name: "add", description: "add a policy to an application; the first policy that matches decides" },
   args: {
-    ...common,
+    ...adminArgs,
     hostname: { type: "positional", description: "the application, e.g. ssh.example.com or '*.example.com'", required: true },
     name: { type: "string", description: "the policy's name, shown in decisions and audit", required: true },
     action: { type: "enum", options: ["allow", "deny"], description: "allow | deny", required: true },
@@ -60,7 +59,7 @@ const add = defineCommand({
 const edit = defineCommand({
   meta: { name: "edit", description: "change a policy: a rule flag replaces all rules of its kind (--exclude '' clears them); live sessions it no longer allows are closed" },
   args: {
-    ...common,
+    ...adminArgs,
     id: { type: "positional", description: "the policy's id (see list)", required: true },
     name: { type: "string", description: "a new name", valueHint: "name" },
     action: { type: "enum", options: ["allow", "deny"], description: "allow | deny" },
@@ -88,7 +87,7 @@ const edit = defineCommand({
 const move = defineCommand({
   meta: { name: "move", description: "move a policy to another place in its application's order" },
   args: {
-    ...common,
+    ...adminArgs,
     id: { type: "positional", description: "the policy's id (see list)", required: true },
     position: { type: "positional", description: "its new place (0 is first; a large number is last)", required: true },
   },
@@ -101,7 +100,7 @@ const move = defineCommand({
 
 const list = defineCommand({
   meta: { name: "list", description: "list policies in evaluation order" },
-  args: { ...common, hostname: { type: "positional", description: "only this application's policies", required: false } },
+  args: { ...adminArgs, hostname: { type: "positional", description: "only this application's policies", required: false } },
   async run({ args }) {
     init(args);
     const policies = await getPolicies(resolveAdminConnection(args), args.hostname);
@@ -116,7 +115,7 @@ const list = defineCommand({
 
 const rm = defineCommand({
   meta: { name: "rm", description: "remove a policy; live sessions no policy allows any more are closed" },
-  args: { ...common, id: { type: "positional", description: "the policy's id (see list)", required: true } },
+  args: { ...adminArgs, id: { type: "positional", description: "the policy's id (see list)", required: true } },
   async run({ args }) {
     init(args);
     const { policy: p, sessionsClosed } = await removePolicy(resolveAdminConnection(args), args.id);
@@ -127,7 +126,7 @@ const rm = defineCommand({
 const test = defineCommand({
   meta: { name: "test", description: "say whether a client would be let in, and by which policy and rule, without connecting; exits 0 if allowed, 77 if denied" },
   args: {
-    ...common,
+    ...adminArgs,
     hostname: { type: "positional", description: "the hostname the client asks for, e.g. ssh.example.com", required: true },
     token: { type: "string", description: "as this service token (id or name)", valueHint: "id-or-name" },
     email: { type: "string", description: "as the user with this e-mail", valueHint: "e-mail" },

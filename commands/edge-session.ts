@@ -3,14 +3,13 @@
 import { defineCommand } from "citty";
 import { deleteSession, getSessions, resolveAdminConnection } from "../lib/admin/client.ts";
 import { bytes, printJson, printLine, printTable, when } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
-const common = { ...logArgs, ...adminArgs } as const;
 
 const list = defineCommand({
   meta: { name: "list", description: "list live sessions on this edge node, oldest first" },
-  args: common,
+  args: adminArgs,
   async run({ args }) {
     init(args);
     const sessions = await getSessions(resolveAdminConnection(args));
@@ -25,7 +24,7 @@ const list = defineCommand({
 
 const revoke = defineCommand({
   meta: { name: "revoke", description: "close a live session now, on whichever edge node holds it; the client is told it was revoked" },
-  args: { ...common, id: { type: "positional", description: "the session's id (see list)", required: true } },
+  args: { ...adminArgs, id: { type: "positional", description: "the session's id (see list)", required: true } },
   async run({ args }) {
     init(args);
     const r = await deleteSession(resolveAdminConnection(args), args.id);

@@ -2,14 +2,13 @@
 import { defineCommand } from "citty";
 import { getSigningKeys, resolveAdminConnection, rotateSigningKey } from "../lib/admin/client.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
-const common = { ...logArgs, ...adminArgs } as const;
 
 const list = defineCommand({
   meta: { name: "list", description: "list the signing keys: the current one, older ones whose tokens are still accepted, retired ones" },
-  args: common,
+  args: adminArgs,
   async run({ args }) {
     init(args);
     const keys = await getSigningKeys(resolveAdminConnection(args));
@@ -22,7 +21,7 @@ const list = defineCommand({
 const rotate = defineCommand({
   meta: { name: "rotate", description: "sign app tokens with a new key from now on; tokens of the older keys stay valid until they expire, or with --retire-old are refused at once" },
   args: {
-    ...common,
+    ...adminArgs,
     "retire-old": { type: "boolean", description: "retire every older key now (a key that may have leaked): their tokens are refused and the sessions they opened are cut; clients get new tokens from their sign-in", default: false },
   },
   async run({ args }) {

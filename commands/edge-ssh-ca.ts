@@ -1,17 +1,23 @@
-// wicket edge ssh-ca: the public key of the edge's SSH CA, for sshd's TrustedUserCAKeys.
+// wicket edge ssh-ca <hostname>: the public key of an application's SSH CA, for the
+// TrustedUserCAKeys of the servers behind it. Each application has its own, so a
+// certificate obtained at one opens no other's servers.
 import { defineCommand } from "citty";
-import { adminRequest, resolveAdminConnection } from "../lib/admin/client.ts";
+import { getSshCA, resolveAdminConnection } from "../lib/admin/client.ts";
 import { printJson, printLine } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
-  meta: { name: "ssh-ca", description: "print the SSH CA public key; put it in the file sshd's TrustedUserCAKeys names" },
-  args: { ...logArgs, ...adminArgs },
+  meta: { name: "ssh-ca", description: "print an application's SSH CA public key; put it in the file sshd's TrustedUserCAKeys names on its servers" },
+  args: {
+    ...adminArgs,
+    hostname: { type: "positional", description: "the application, or a host a *.<zone> application serves (its CA is the wildcard's)", required: true },
+  },
   async run({ args }) {
     init(args);
-    const { publicKey } = await adminRequest<{ publicKey: string }>(resolveAdminConnection(args), "GET", "ssh-ca");
-    args.json ? printJson({ publicKey }) : printLine(publicKey);
+    const ca = await getSshCA(resolveAdminConnection(args), args.hostname);
+    // --json also lists the retired edge-wide key, to find servers that still trust it
+    args.json ? printJson(ca) : printLine(ca.publicKey);
   },
 });
 

@@ -3,16 +3,15 @@
 import { defineCommand } from "citty";
 import { getTokens, postToken, resolveAdminConnection, revokeToken } from "../lib/admin/client.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
-const common = { ...logArgs, ...adminArgs } as const;
 
 const create = defineCommand({
   meta: { name: "create", description: "create a service token; its secret is printed once" },
   args: {
-    ...common,
+    ...adminArgs,
     name: { type: "positional", description: "a name for the token, e.g. ci-deploy", required: true },
     principal: { type: "string", description: "Unix user that this token's short-lived SSH certificates name", valueHint: "user" },
   },
@@ -28,7 +27,7 @@ const create = defineCommand({
 
 const list = defineCommand({
   meta: { name: "list", description: "list service tokens (never their secrets)" },
-  args: common,
+  args: adminArgs,
   async run({ args }) {
     init(args);
     const tokens = await getTokens(resolveAdminConnection(args));
@@ -40,7 +39,7 @@ const list = defineCommand({
 const revokeCommand = (name: string, description: string) =>
   defineCommand({
     meta: { name, description },
-    args: { ...common, token: { type: "positional", description: "the token's id or name", required: true, valueHint: "id-or-name" } },
+    args: { ...adminArgs, token: { type: "positional", description: "the token's id or name", required: true, valueHint: "id-or-name" } },
     async run({ args }) {
       init(args);
       const { token: t, sessionsClosed } = await revokeToken(resolveAdminConnection(args), args.token);

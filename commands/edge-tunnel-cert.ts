@@ -1,33 +1,59 @@
 // wicket edge tunnel-cert <zone> --out cert.pem: a zone credential for a connector, made by
-// an admin instead of through `tunnel login` (for servers without a browser nearby).
+// an admin instead of through `tunnel login` (for servers without a browser nearby);
+// `tunnel-cert list` shows every zone credential, `tunnel-cert revoke <id>` ends one and cuts
+// its connectors.
 import { defineCommand } from "citty";
-import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { postTunnelCert, resolveAdminConnection } from "../lib/admin/client.ts";
-import { printJson, printLine } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { deleteTunnelCert, getTunnelCerts, postTunnelCert, resolveAdminConnection, type AdminConnectionArgs } from "../lib/admin/client.ts";
+import type { ZoneCredential } from "../lib/store/index.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { configError, usageError } from "../lib/cli/exit.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
+import { writePrivate } from "../lib/paths.ts";
+
+/** `tunnel-cert list`: every zone credential, who obtained it, when, last used, expiry. */
+async function list(args: { json?: boolean } & AdminConnectionArgs) {
+  {
+    const creds = await getTunnelCerts(resolveAdminConnection(args));
+    if (args.json) return printJson(creds);
+    const state = (c: ZoneCredential) => (c.revokedAt !== undefined ? `revoked ${when(c.revokedAt)}` : c.expiresAt !== undefined && c.expiresAt <= Date.now() ? "expired" : "live");
+    printTable(
+      ["ID", "ZONE", "OBTAINED BY", "CREATED", "LAST USED", "EXPIRES", "STATE"],
+      creds.map((c) => [c.id, c.zone, c.obtainedBy || "-", when(c.createdAt), c.lastUsedAt ? when(c.lastUsedAt) : "never", c.expiresAt ? when(c.expiresAt) : "never (issued before expiry)", state(c)]),
+      "(no zone credentials)",
+    );
+  }
+}
+
+/** `tunnel-cert revoke <id>`: its connectors are cut on every node within a second and cannot come back. */
+async function revoke(args: { json?: boolean } & AdminConnectionArgs, id: string | undefined) {
+  if (!id) throw usageError("which credential? wicket edge tunnel-cert revoke <id> (ids from `wicket edge tunnel-cert list`)");
+  const c = await deleteTunnelCert(resolveAdminConnection(args), id);
+  args.json ? printJson(c) : printLine(`revoked zone credential ${c.id} of ${c.zone}`);
+}
 
 const cmd = defineCommand({
-  meta: { name: "tunnel-cert", description: "write a zone credential (cert.pem) that lets a connector serve hostnames in a zone" },
+  meta: { name: "tunnel-cert", description: "write a zone credential (cert.pem) that lets a connector serve hostnames in a zone; `tunnel-cert list` and `tunnel-cert revoke <id>` manage them" },
   args: {
-    ...logArgs,
     ...adminArgs,
-    zone: { type: "positional", description: "the zone, e.g. example.com", required: true },
+    zone: { type: "positional", description: "the zone, e.g. example.com (or list, or revoke <id>)", required: true },
     out: { type: "string", description: "where to write the credential (mode 0600)", default: "cert.pem", valueHint: "file" },
     force: { type: "boolean", description: "overwrite an existing file", default: false },
   },
   async run({ args }) {
     init(args);
+    // list and revoke as words where a zone would be: a zone name always has a dot
+    if (args.zone === "list") return list(args);
+    if (args.zone === "revoke") return revoke(args, args._?.[1]);
     const out = resolve(args.out);
-    // Checked before asking, so that no unused credential is made; "wx" below closes the race.
+    // Checked before asking, so that no unused credential is made; the exclusive write below closes the race.
     if (existsSync(out) && !args.force) throw usageError(`${out} already exists; pass --force to overwrite it`);
     const { id, zone, credential } = await postTunnelCert(resolveAdminConnection(args), args.zone);
     try {
-      writeFileSync(out, credential, { mode: 0o600, flag: args.force ? "w" : "wx" });
-      chmodSync(out, 0o600); // an overwritten file keeps its old mode otherwise
+      writePrivate(out, credential, { exclusive: !args.force });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === "EEXIST") throw usageError(`${out} already exists; pass --force to overwrite it`);

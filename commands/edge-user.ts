@@ -4,14 +4,13 @@
 import { defineCommand } from "citty";
 import { getUserRevocations, postUserRevocation, resolveAdminConnection } from "../lib/admin/client.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
-const common = { ...logArgs, ...adminArgs } as const;
 
 const revoke = defineCommand({
   meta: { name: "revoke", description: "revoke a user's sign-ins: live sessions close, tokens issued before now are refused" },
-  args: { ...common, email: { type: "positional", description: "the user's e-mail", required: true } },
+  args: { ...adminArgs, email: { type: "positional", description: "the user's e-mail", required: true } },
   async run({ args }) {
     init(args);
     const { revocation: r, sessionsClosed } = await postUserRevocation(resolveAdminConnection(args), args.email);
@@ -23,7 +22,7 @@ const revoke = defineCommand({
 
 const revocations = defineCommand({
   meta: { name: "revocations", description: "list revoked users, newest first" },
-  args: common,
+  args: adminArgs,
   async run({ args }) {
     init(args);
     const list = await getUserRevocations(resolveAdminConnection(args));

@@ -2,17 +2,15 @@
 import { defineCommand } from "citty";
 import { deleteZone, getZones, patchZone, postZone, resolveAdminConnection } from "../lib/admin/client.ts";
 import { usageError } from "../lib/cli/exit.ts";
-import { repeatedFlag } from "../lib/cli/args.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
-import { adminArgs, logArgs } from "../lib/cli/args.ts";
+import { adminArgs, repeatedFlag } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
-const common = { ...logArgs, ...adminArgs } as const;
 
 const add = defineCommand({
   meta: { name: "add", description: "add a zone, a domain whose hostnames the edge serves" },
   args: {
-    ...common,
+    ...adminArgs,
     zone: { type: "positional", description: "the domain, e.g. example.com", required: true },
     admin: { type: "string", description: "who may connect servers to it with `wicket tunnel login`: an e-mail address or group:<name> (repeatable)", valueHint: "who" },
   },
@@ -26,7 +24,7 @@ const add = defineCommand({
 const edit = defineCommand({
   meta: { name: "edit", description: "change who may connect servers to a zone with `wicket tunnel login` (credentials already issued stay valid; `zone rm` revokes them)" },
   args: {
-    ...common,
+    ...adminArgs,
     zone: { type: "positional", description: "the domain", required: true },
     "add-admin": { type: "string", description: "an e-mail address or group:<name> to add (repeatable)", valueHint: "who" },
     "remove-admin": { type: "string", description: "an e-mail address or group:<name> to remove (repeatable)", valueHint: "who" },
@@ -43,7 +41,7 @@ const edit = defineCommand({
 
 const list = defineCommand({
   meta: { name: "list", description: "list zones" },
-  args: common,
+  args: adminArgs,
   async run({ args }) {
     init(args);
     const zones = await getZones(resolveAdminConnection(args));
@@ -56,7 +54,7 @@ const list = defineCommand({
 
 const rm = defineCommand({
   meta: { name: "rm", description: "remove a zone that no application uses (revokes its tunnel credentials)" },
-  args: { ...common, zone: { type: "positional", description: "the domain", required: true } },
+  args: { ...adminArgs, zone: { type: "positional", description: "the domain", required: true } },
   async run({ args }) {
     init(args);
     const zone = await deleteZone(resolveAdminConnection(args), args.zone);

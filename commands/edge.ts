@@ -9,6 +9,7 @@ const cmd = defineCommand({
     app: lazy(() => import("./edge-app.ts")),
     token: lazy(() => import("./edge-token.ts")),
     policy: lazy(() => import("./edge-policy.ts")),
+    tunnel: lazy(() => import("./edge-tunnel.ts")),
     "tunnel-cert": lazy(() => import("./edge-tunnel-cert.ts")),
     "ssh-ca": lazy(() => import("./edge-ssh-ca.ts")),
     "signing-key": lazy(() => import("./edge-signing-key.ts")),

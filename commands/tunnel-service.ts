@@ -1,12 +1,12 @@
 // wicket tunnel service install|uninstall: run the tunnel as a systemd or launchd service.
 import { defineCommand } from "citty";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { logArgs } from "../lib/cli/args.ts";
 import { configError, usageError } from "../lib/cli/exit.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { wicketCommand } from "../lib/cli/self.ts";
-import { wicketHome } from "../lib/paths.ts";
+import { tunnelConfigPath, tunnelLogPath, wicketHome } from "../lib/paths.ts";
 import { installService, servicePlace, uninstallService, type ServicePlace } from "../lib/tunnel/service.ts";
 import { resolveSettings } from "../lib/tunnel/settings.ts";
 
@@ -27,7 +27,7 @@ const install = defineCommand({
   },
   async run({ args }) {
     init(args);
-    const config = resolve(args.config || join(wicketHome(), "tunnel.yaml"));
+    const config = resolve(args.config || tunnelConfigPath());
     if (!existsSync(config)) {
       throw usageError(`no config file at ${config}; write one (its keys are \`wicket tunnel\`'s flags, see \`wicket tunnel --help\`) or pass --config`);
     }
@@ -40,7 +40,7 @@ const install = defineCommand({
       wicketHome: wicketHome(),
       gracePeriodMs: s.gracePeriodMs,
       scope: where.scope,
-      logPath: where.init === "launchd" ? (where.scope === "system" ? "/Library/Logs/wicket-tunnel.log" : join(wicketHome(), "tunnel.log")) : undefined,
+      logPath: where.init === "launchd" ? (where.scope === "system" ? "/Library/Logs/wicket-tunnel.log" : tunnelLogPath()) : undefined,
     });
     say(`wrote ${r.path}`);
     if (r.enabled) say(`enabled and started it (${r.commands.map((c) => c.join(" ")).join("; ")})`);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../lib/wire/http.ts";
 import type { AuditRecord } from "../lib/store/index.ts";
-import type { SessionInfo } from "../lib/edge/sessions.ts";
+import type { LiveSessionInfo } from "../lib/edge/live-sessions.ts";
 import { expectExit, run, spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
@@ -40,13 +40,13 @@ async function audit(e: TestEdge, args: string[]): Promise<AuditRecord[]> {
   return out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
 }
 
-const sessions = async (e: TestEdge): Promise<SessionInfo[]> => JSON.parse(await e.admin(["session", "list", "--json"]));
+const sessions = async (e: TestEdge): Promise<LiveSessionInfo[]> => JSON.parse(await e.admin(["session", "list", "--json"]));
 
 /**
  * A live ssh session: the remote shell prints "ready" and then echoes its stdin, so the test
  * knows it is up and can check it still carries bytes.
  */
-async function liveSsh(host: string, t: ServiceToken): Promise<{ ssh: Proc; session: SessionInfo }> {
+async function liveSsh(host: string, t: ServiceToken): Promise<{ ssh: Proc; session: LiveSessionInfo }> {
   const client = await sshd.client(host, { proxyCommand: edge.proxyCommand(t) });
   const ssh = spawnProc(["ssh", ...client.args, host, "echo ready; exec cat"], { name: `ssh as ${t.name}`, stdin: "pipe" });
   await ssh.waitForLine(/^ready$/, { stream: "stdout", timeoutMs: 15_000 });
@@ -376,6 +376,7 @@ describe("an audit that cannot be written", () => {
     const client = await sshd.client(HOST, { proxyCommand: edge.proxyCommand(t) });
     // The edge's own SQLite file, opened beside it: take the audit table away, then give it back.
     using db = new Database(`${edge.dataDir}/wicket.db`);
+    db.run("PRAGMA busy_timeout = 5000"); // the edge may be writing (its connectors registering)
     db.run("ALTER TABLE audit RENAME TO audit_away");
     try {
       const r = await run(["ssh", ...client.args, HOST, "echo in"]);

@@ -183,7 +183,7 @@ describe("tunnel credentials", () => {
     const parsed = parseZoneCredential(credential, "cert.pem");
     expect(parsed).toMatchObject({ edge: "https://edge.example.test", zone: "tunnel.test", id, caPem: FAKE_CA_PEM });
     expect(zone).toBe("tunnel.test");
-    expect(await verifyZoneCredential(store, parsed.id, parsed.secret)).toEqual({ zone: "tunnel.test" });
+    expect(await verifyZoneCredential(store, parsed.id, parsed.secret)).toMatchObject({ credential: { id: parsed.id, zone: "tunnel.test" } });
     expect((await wicketErr(postTunnelCert(conn, "missing.test"))).message).toBe(`there is no zone "missing.test"; add it first with "wicket edge zone add missing.test"`);
   });
 
@@ -315,7 +315,7 @@ describe("the admin commands", () => {
     expect(r.stdout).toBe(out + "\n");
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const first = parseZoneCredential(readFileSync(out, "utf8"), out);
-    expect(await verifyZoneCredential(store, first.id, first.secret)).toEqual({ zone: "cert.test" });
+    expect(await verifyZoneCredential(store, first.id, first.secret)).toMatchObject({ credential: { id: first.id, zone: "cert.test" } });
 
     const again = await cli("edge-tunnel-cert.ts", "cert.test", "--out", out);
     expect(again.code).toBe(64);

@@ -10,7 +10,8 @@ import * as storeModule from "../lib/store/index.ts";
 import { authorizeClient, reauthorize } from "../lib/edge/authorize.ts";
 import { clientIp, parseTrustedProxies } from "../lib/edge/client-ip.ts";
 import { handleAdmin, type AdminContext } from "../lib/edge/admin.ts";
-import { createSessionRegistry } from "../lib/edge/sessions.ts";
+import { watchAccess } from "../lib/edge/access-watch.ts";
+import { createLiveSessions } from "../lib/edge/live-sessions.ts";
 import { startEdge } from "../lib/edge/server.ts";
 import {
   accessRevision,
@@ -198,7 +199,7 @@ describe("user revocation cuts live sessions", () => {
       await appWithToken(store);
       await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
       await ensureBootstrapAdminToken(store, dir);
-      const sessions = createSessionRegistry(store);
+      const sessions = createLiveSessions(store);
       const ctx: AdminContext = { store, publicUrl: "https://edge.test", onZonesChanged: async () => {}, sessions };
       const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => handleAdmin(req, ctx) });
       try {
@@ -252,19 +253,20 @@ describe("user revocation cuts live sessions", () => {
     withStore("sqlite", async (store) => {
       await appWithToken(store);
       await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
-      const sessions = createSessionRegistry(store);
+      const sessions = createLiveSessions(store);
       const closed = Promise.withResolvers<{ code: number; reason: string; at: number }>();
       sessions.start(
         { host: "ssh.site.test", app: "ssh.site.test", ip: "10.0.0.1", identity: "jdoe@example.com", subject: { email: "jdoe@example.com" }, issuedAt: Date.now() - 1000, sessionId: "ses_1", decidedAt: Date.now() },
         { counters: () => ({ toOrigin: 1, toClient: 2 }), close: (code, reason) => closed.resolve({ code, reason, at: performance.now() }) },
       );
-      sessions.watch(100);
+      const unwatch = watchAccess(store, 100, sessions.recheck);
       const started = performance.now();
       await revokeUser(store, "jdoe@example.com", "other-node"); // as another node would: store only
       const c = await closed.promise;
       expect(c.code).toBe(Close.denied);
       expect(c.reason).toStartWith("the sign-in of jdoe@example.com was revoked at ");
       expect(c.at - started).toBeLessThan(1000);
+      unwatch();
       await sessions.closeAll("test over");
     }));
 });
@@ -274,7 +276,7 @@ describe("a re-check that fails", () => {
     withStore("sqlite", async (store) => {
       await appWithToken(store);
       await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
-      const sessions = createSessionRegistry(store);
+      const sessions = createLiveSessions(store);
       const closed = Promise.withResolvers<string>();
       sessions.start(
         { host: "ssh.site.test", app: "ssh.site.test", ip: "10.0.0.1", identity: "jdoe@example.com", subject: { email: "jdoe@example.com" }, issuedAt: Date.now() - 1000, sessionId: "ses_1", decidedAt: Date.now() },
@@ -285,13 +287,14 @@ describe("a re-check that fails", () => {
         failures++;
         throw new Error("the store did not answer");
       });
+      const unwatch = watchAccess(store, 20, sessions.recheck);
       try {
-        sessions.watch(20);
         await revokeUser(store, "jdoe@example.com", "other-node"); // as another node would: store only
         expect(await closed.promise).toStartWith("the sign-in of jdoe@example.com was revoked at ");
         expect(failures).toBe(1); // the first pass after the change failed; the next one cut it
       } finally {
         spy.mockRestore();
+        unwatch();
         await sessions.closeAll("test over");
       }
     }));
@@ -303,8 +306,8 @@ describe("a session held by another node of the cluster", () => {
       await appWithToken(store);
       await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
       await ensureBootstrapAdminToken(store, dir);
-      const nodeA = createSessionRegistry(store);
-      const nodeB = createSessionRegistry(store);
+      const nodeA = createLiveSessions(store);
+      const nodeB = createLiveSessions(store);
       const ctx: AdminContext = { store, publicUrl: "https://edge.test", onZonesChanged: async () => {}, sessions: nodeA };
       const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => handleAdmin(req, ctx) });
       try {
@@ -315,7 +318,7 @@ describe("a session held by another node of the cluster", () => {
         await writeAudit(store, { kind: "decision", allowed: true, identity: auth.identity, email: auth.identity, host: auth.host, app: auth.app, ip: auth.ip, sessionId: "ses_onb", reason: "allowed by policy staff" });
         const closed = Promise.withResolvers<{ code: number; reason: string; at: number }>();
         nodeB.start({ ...auth, sessionId: "ses_onb" }, { counters: () => ({ toOrigin: 1, toClient: 2 }), close: (code, reason) => closed.resolve({ code, reason, at: performance.now() }) });
-        nodeB.watch(100);
+        const unwatch = watchAccess(store, 100, nodeB.recheck);
 
         const started = performance.now();
         const res = await del("ses_onb");
@@ -326,6 +329,7 @@ describe("a session held by another node of the cluster", () => {
         expect(c.at - started).toBeLessThan(1000);
         expect(nodeB.list()).toEqual([]);
 
+        unwatch();
         await nodeB.closeAll("test over"); // waits for node B's audit of the end
         const unknown = await del("ses_never");
         expect(unknown.status).toBe(404);
@@ -344,7 +348,7 @@ describe("a session that opens across an access change", () => {
     withStore("sqlite", async (store) => {
       await appWithToken(store);
       await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
-      const sessions = createSessionRegistry(store);
+      const sessions = createLiveSessions(store);
       const decidedBefore = Date.now() - 1000;
       await revokeUser(store, "jdoe@example.com", "test");
       await sessions.recheck(); // this node learns of the change (no session of jdoe is registered yet)
@@ -368,7 +372,7 @@ describe("a session that opens across an access change", () => {
     withStore("sqlite", async (store) => {
       await appWithToken(store);
       await addPolicy(store, { app: "ssh.site.test", name: "staff", action: "allow", include: ["domain:example.com"] });
-      const sessions = createSessionRegistry(store);
+      const sessions = createLiveSessions(store);
       const cut: string[] = [];
       const open = (id: string, email: string, decidedAt: number) =>
         sessions.start(

@@ -73,7 +73,7 @@ describe("wicket edge serve --config", () => {
     writeFileSync(file, `data-dir: ${dir.join("d")}\nidentity-providers:\n  - name: okta\n    type: oidc\n    isuser: https://x\n`);
     const r = await wicket(["edge", "serve", "--config", file, "--listen", "127.0.0.1:0"]);
     expect(r.code).toBe(78);
-    expect(r.stderr.trim()).toBe(`error: ${file}: "identity-providers[0].isuser" is not a known key; known keys here are type, name, display-name, issuer, client-id, client-secret, scopes, groups-claim, ca-file`);
+    expect(r.stderr.trim()).toBe(`error: ${file}: "identity-providers[0].isuser" is not a known key; known keys here are type, name, display-name, issuer, client-id, client-secret, scopes, groups-claim, ca-file, trust-email`);
   });
 
   test("flags override the file; the file fills in what flags do not say", async () => {

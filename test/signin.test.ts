@@ -20,6 +20,7 @@ import { launchChromium, startOpener, type Opener } from "./helpers/browser.ts";
 import { decodeProtectedHeader } from "jose";
 import { dialApp, ClosedError } from "../lib/access/dial.ts";
 import { parseZoneCredential } from "../lib/auth/zone-credential.ts";
+import { PIN_PATTERN } from "../lib/store/sign-in.ts";
 
 let dir: TempDir;
 let sshd: Sshd;
@@ -77,7 +78,7 @@ async function signInWithPin(page: Page, email: string, pinOf: () => Promise<str
 async function pinFromMail(to: string): Promise<string> {
   const mail = await smtp.nextMail();
   expect(mail.to && !Array.isArray(mail.to) ? mail.to.text : "").toBe(to);
-  const m = /\b(\d{6})\b/.exec(mail.text ?? "");
+  const m = new RegExp(`\\b(${PIN_PATTERN})\\b`).exec(mail.text ?? "");
   if (!m) throw new Error(`no PIN in the mail: ${mail.text}`);
   return m[1]!;
 }
@@ -186,7 +187,7 @@ describe("browser sign-in for ssh", () => {
     const page = await openDevicePage("carol", (p) => signInWithPin(p, "carol@site.test", () => pinFromMail("carol@site.test")));
     await approve(page, "git.site.test", new URL(page.url()).searchParams.get("user_code")!);
     expect(expectExit(await sshing).stdout).toBe("pin ok\n");
-    expect(claims(readFileSync(tokenFile("carol", "git.site.test"), "utf8"))).toMatchObject({ email: "carol@site.test", idp: "email", amr: ["otp"] });
+    expect(claims(readFileSync(tokenFile("carol", "git.site.test"), "utf8"))).toMatchObject({ email: "carol@site.test", idp: "email", amr: ["email"] });
   }, 90_000);
 
   test("a group rule lets a member in without a browser, and refuses a non-member: a denial page naming the account, and exit 77 with the same sentence", async () => {
@@ -237,8 +238,8 @@ describe("browser sign-in for ssh", () => {
 
   test("with the printed --short-lived-cert stanza, alice gets in as alice on an sshd that only trusts the CA; not as bob or root", async () => {
     for (const u of ["alice", "bob"]) await ensureUnixUser(u);
-    await using certSshd = await startSshd({ trustedUserCAKeys: (await edge.admin(["ssh-ca"])).trim(), authorizeClientKey: false });
     await edge.admin(["app", "add", "certs.site.test"]);
+    await using certSshd = await startSshd({ trustedUserCAKeys: (await edge.admin(["ssh-ca", "certs.site.test"])).trim(), authorizeClientKey: false });
     await edge.admin(["policy", "add", "certs.site.test", "--name", "people", "--action", "allow", "--include", "domain:site.test"]);
     await edge.tunnel("certs.site.test", `ssh://127.0.0.1:${certSshd.port}`, ["--ha-connections", "1"]);
     const { env } = laptop("alice"); // signed in earlier: her org session mints the token
@@ -326,7 +327,7 @@ describe("browser sign-in for ssh", () => {
     await page.getByLabel("E-mail address").fill("dave@site.test");
     await page.getByRole("button", { name: "Send me a PIN" }).click();
     const pin = await pinFromMail("dave@site.test");
-    const wrong = String((Number(pin) + 1) % 1_000_000).padStart(6, "0");
+    const wrong = (pin[0] === "2" ? "3" : "2") + pin.slice(1);
     const pinId = await page.locator('input[name="pin_id"]').getAttribute("value");
     const csrf = await page.locator('input[name="csrf"]').first().getAttribute("value");
     for (let left = 4; left >= 1; left--) {
@@ -508,7 +509,7 @@ describe("an expired token leads to a new sign-in", () => {
     await short.admin(["app", "add", "ssh.short.test"]);
     await short.admin(["policy", "add", "ssh.short.test", "--name", "people", "--action", "allow", "--include", "email:erin@short.test"]);
     await short.tunnel("ssh.short.test", `ssh://127.0.0.1:${sshd.port}`, ["--ha-connections", "1"]);
-    const pinFromLog = async () => (await short.proc.waitForLine(/the PIN for erin@short\.test is (\d{6})/, { stream: "stderr" }))[1]!;
+    const pinFromLog = async () => (await short.proc.waitForLine(new RegExp(`the PIN for erin@short\\.test is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
 
     const first = ssh("erin", "ssh.short.test", "echo first", short);
     let page = await openDevicePage("erin", (p) => signInWithPin(p, "erin@short.test", pinFromLog));

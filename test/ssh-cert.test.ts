@@ -1,5 +1,5 @@
 // Short-lived certificates: the edge as SSH CA, `access ssh-gen`, and a real sshd that
-// trusts the CA and has no authorized_keys at all.
+// trusts the application's CA and has no authorized_keys at all.
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFile, stat, writeFile } from "node:fs/promises";
@@ -37,10 +37,10 @@ beforeAll(async () => {
   dir = await tempDir("wicket-cert-");
   home = dir.join("home");
   edge = await startEdge({ dir });
-  const ca = (await edge.admin(["ssh-ca"])).trim();
-  sshd = await startSshd({ trustedUserCAKeys: ca, authorizeClientKey: false });
   await edge.admin(["zone", "add", "site.test"]);
   await edge.admin(["app", "add", HOST]);
+  const ca = (await edge.admin(["ssh-ca", HOST])).trim();
+  sshd = await startSshd({ trustedUserCAKeys: ca, authorizeClientKey: false });
   const t = JSON.parse(await edge.admin(["token", "create", "deployer", "--principal", "deploy", "--json"]));
   deploy = { id: t.id, secret: t.secret, name: "deployer" };
   await edge.admin(["policy", "add", HOST, "--name", "ci", "--action", "allow", "--include", "token:deployer"]);
@@ -55,9 +55,9 @@ afterAll(async () => {
 });
 
 describe("short-lived certificates", () => {
-  test("the CA's public key is served on the edge and printed by `edge ssh-ca`", async () => {
-    const printed = (await edge.admin(["ssh-ca"])).trim();
-    const r = await run(["curl", "-sSf", "--cacert", edge.caFile, `${edge.url}/ssh-ca.pub`]);
+  test("the application's CA key is served on its hostname and printed by `edge ssh-ca <hostname>`", async () => {
+    const printed = (await edge.admin(["ssh-ca", HOST])).trim();
+    const r = await run(["curl", "-sSf", "--cacert", edge.caFile, "--resolve", `${HOST}:${edge.port}:127.0.0.1`, `https://${HOST}:${edge.port}/ssh-ca.pub`]);
     expect(r.stdout.trim()).toBe(printed);
     expect(parseEd25519PublicLine(printed)).toBeDefined();
   });
@@ -99,10 +99,10 @@ describe("short-lived certificates", () => {
 
   test("an expired certificate is refused, and ssh-gen replaces it", async () => {
     const key = `${home}/${HOST}-key`;
-    // Sign an already-expired certificate for the current key with the edge's own CA, read
-    // from its store: the edge never issues one, which is the point.
+    // Sign an already-expired certificate for the current key with the application's CA, read
+    // from the edge's store: the edge never issues one, which is the point.
     const db = new Database(`${edge.dataDir}/wicket.db`, { readonly: true });
-    const { private_key } = db.query("SELECT private_key FROM ssh_ca").get() as { private_key: string };
+    const { private_key } = db.query("SELECT private_key FROM ssh_app_cas WHERE app = ?").get(HOST) as { private_key: string };
     db.close();
     const pub = parseEd25519PublicLine(expectExit(await run(["ssh-keygen", "-y", "-f", key])).stdout)!;
     const hourAgo = Date.now() - 3_600_000;

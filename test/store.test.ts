@@ -27,6 +27,9 @@ import {
   verifyAdminToken,
   verifyServiceToken,
   verifyZoneCredential,
+  revokeZoneCredential,
+  revokeZoneCredentialsOf,
+  listZoneCredentials,
   accessRevision,
   allSigningKeys,
   listSigningKeys,
@@ -240,13 +243,30 @@ for (const b of BACKENDS) {
       test("verify gives the zone for the right secret only, and stops when the zone goes", () =>
         withStore(async (store) => {
           await addZone(store, "site.test");
-          const c = await createZoneCredential(store, "site.test");
+          const c = await createZoneCredential(store, "site.test", { obtainedBy: "ann@site.test" });
           expect(c.id).toMatch(/^wzc_/);
-          expect(await verifyZoneCredential(store, c.id, c.secret)).toEqual({ zone: "site.test" });
-          expect(await verifyZoneCredential(store, c.id, "wrong")).toBeUndefined();
+          expect(await verifyZoneCredential(store, c.id, c.secret)).toMatchObject({ credential: { id: c.id, zone: "site.test", obtainedBy: "ann@site.test" } });
+          expect(await verifyZoneCredential(store, c.id, "wrong")).toHaveProperty("refused");
           await removeZone(store, "site.test");
-          expect(await verifyZoneCredential(store, c.id, c.secret)).toBeUndefined();
-          expect((await storeErr(createZoneCredential(store, "site.test"))).kind).toBe("not-found");
+          expect(await verifyZoneCredential(store, c.id, c.secret)).toHaveProperty("refused");
+          expect((await storeErr(createZoneCredential(store, "site.test", { obtainedBy: "ann@site.test" }))).kind).toBe("not-found");
+        }));
+
+      test("a credential expires, can be revoked, and those a person obtained are revoked with them", () =>
+        withStore(async (store) => {
+          await addZone(store, "site.test");
+          const short = await createZoneCredential(store, "site.test", { obtainedBy: "ann@site.test", lifetimeMs: -1 });
+          expect((await verifyZoneCredential(store, short.id, short.secret)) as { refused: string }).toEqual({ refused: expect.stringContaining("expired") });
+          const a = await createZoneCredential(store, "site.test", { obtainedBy: "Ann@site.test" });
+          const b = await createZoneCredential(store, "site.test", { obtainedBy: "bob@site.test" });
+          const before = await accessRevision(store);
+          expect((await revokeZoneCredentialsOf(store, "ann@SITE.test")).sort()).toEqual([short.id, a.id].sort()); // the expired one too
+          expect(await accessRevision(store)).toBeGreaterThan(before);
+          expect(await verifyZoneCredential(store, a.id, a.secret)).toEqual({ refused: expect.stringContaining("was revoked") });
+          expect(await verifyZoneCredential(store, b.id, b.secret)).toHaveProperty("credential");
+          await revokeZoneCredential(store, b.id);
+          expect(await verifyZoneCredential(store, b.id, b.secret)).toHaveProperty("refused");
+          expect((await listZoneCredentials(store)).map((c) => [c.obtainedBy, c.revokedAt !== undefined])).toEqual([["ann@site.test", true], ["Ann@site.test", true], ["bob@site.test", true]]);
         }));
     });
 

@@ -3,7 +3,7 @@ import { createDecoder, readCodeAndText, readU32 } from "../lib/wire/decode.ts";
 import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, receivedFrame, resetFrame, windowFrame } from "../lib/wire/encode.ts";
 import { ProtocolError } from "../lib/wire/errors.ts";
 import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_DATA_CHUNK, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
-import { createSession, type Session, type Stream } from "../lib/wire/mux.ts";
+import { createMux, type Mux, type Stream } from "../lib/wire/mux.ts";
 import { createPacer, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
 
 /** A plain reference encoder, written without the module's helpers, to hold the codec against. */
@@ -104,7 +104,7 @@ describe("a frame sent as two messages (header, then payload)", () => {
     expect(frames[0]!.payload.buffer).toBe(second.buffer); // a view into the message, not a copy
     expect(Buffer.from(frames[0]!.payload).equals(Buffer.from(payload))).toBe(true);
     expect(d.pending).toBe(0);
-  });
+  }, 15_000); // generous: linear work takes well under a second, the old copying took minutes
 
   test("a payload that comes in pieces after its header is joined as before", () => {
     const payload = crypto.getRandomValues(new Uint8Array(1000));
@@ -138,20 +138,58 @@ describe("a frame sent as two messages (header, then payload)", () => {
   });
 });
 
-/** Two sessions wired back to back in memory, with a transport that can be held full. */
+describe("decoder under a trickle", () => {
+  // Before, each piece copied everything pending: 1 MiB in 1-byte pieces was ~5e11 bytes of
+  // copying and never finished within the test's time; now each byte is copied about twice.
+  test("a 1 MiB frame sent one byte per push comes out whole, once", () => {
+    const payload = fillBytes(MAX_PAYLOAD);
+    const wire = dataFrame(7, payload);
+    const d = createDecoder();
+    const out: Frame[] = [];
+    for (let i = 0; i < wire.byteLength; i++) out.push(...d.push(wire.subarray(i, i + 1)));
+    expect(out.length).toBe(1);
+    expect(out[0]!.stream).toBe(7);
+    expect(Buffer.compare(out[0]!.payload, payload)).toBe(0);
+    expect(d.pending).toBe(0);
+  });
+
+  test("frames that straddle pieces of every size keep their bytes after later pushes", () => {
+    const frames = Array.from({ length: 50 }, (_, i) => dataFrame(i + 1, fillBytes(1 + ((i * 7919) % 3000))));
+    const wire = Buffer.concat(frames);
+    for (const step of [1, 3, 9, 10, 11, 64, 4096]) {
+      const d = createDecoder();
+      const out: Frame[] = [];
+      for (let i = 0; i < wire.byteLength; i += step) out.push(...d.push(Uint8Array.from(wire.subarray(i, i + step))));
+      expect(out.map((f) => f.stream)).toEqual(frames.map((_, i) => i + 1));
+      out.forEach((f, i) => expect(Buffer.compare(f.payload, frames[i]!.subarray(HEADER_SIZE))).toBe(0));
+    }
+  });
+});
+
+/** Bytes that differ from place to place, so a misplaced copy shows. */
+function fillBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >>> 8)) & 255;
+  return b;
+}
+
+/** A valid open frame's metadata, for streams whose metadata the test does not look at. */
+const META = { host: "ssh.site.test", client: "127.0.0.1", identity: "test@site.test" };
+
+/** Two muxes wired back to back in memory, with a transport that can be held full. */
 function pair() {
   const links = { edgeFull: false, connFull: false };
-  let edge!: Session;
-  let conn!: Session;
+  let edge!: Mux;
+  let conn!: Mux;
   const accepted: Stream[] = [];
   const queueE: Uint8Array[] = [];
   const edgeSend = (b: Uint8Array) => (links.edgeFull ? queueE.push(b) : conn.receive(b));
-  edge = createSession({
+  edge = createMux({
     role: "edge",
     // as the edge's corked WebSocket does: a data frame's header and payload as two messages
     transport: { send: edgeSend, sendParts: (h, p) => (edgeSend(h), edgeSend(p)), buffered: () => (links.edgeFull ? 1 << 30 : 0), close() {} },
   });
-  conn = createSession({
+  conn = createMux({
     role: "connector",
     transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
     onStream: (s) => accepted.push(s),
@@ -164,10 +202,10 @@ function pair() {
   return { edge, conn, accepted, links, release };
 }
 
-describe("multiplexed session", () => {
+describe("mux", () => {
   test("bytes flow both ways, and half-close then close ends the stream", () => {
     const { edge, accepted } = pair();
-    const s = edge.open({ host: "a" });
+    const s = edge.open({ ...META, host: "a" });
     const got: number[] = [];
     let closed = "";
     s.onData = (b) => (got.push(...b), s.ack(b.byteLength));
@@ -191,7 +229,7 @@ describe("multiplexed session", () => {
 
   test("a sender stops at the window and resumes when the receiver acks", () => {
     const { edge, accepted } = pair();
-    const s = edge.open({});
+    const s = edge.open(META);
     const peer = accepted[0]!;
     let held = 0;
     peer.onData = (b) => (held += b.byteLength); // a sink that does not take the bytes yet
@@ -209,8 +247,8 @@ describe("multiplexed session", () => {
 
   test("a stream's bulk copy does not delay another stream's small write", () => {
     const { edge, accepted, links, release } = pair();
-    const bulk = edge.open({});
-    const keys = edge.open({});
+    const bulk = edge.open(META);
+    const keys = edge.open(META);
     const order: string[] = [];
     accepted[0]!.onData = (b) => (order.push("bulk"), accepted[0]!.ack(b.byteLength));
     accepted[1]!.onData = (b) => (order.push("key"), accepted[1]!.ack(b.byteLength));
@@ -223,8 +261,8 @@ describe("multiplexed session", () => {
 
   test("a peer overrunning the window gets its stream reset, others live on", () => {
     const { edge, conn, accepted } = pair();
-    const a = edge.open({});
-    const b = edge.open({});
+    const a = edge.open(META);
+    const b = edge.open(META);
     let reason = "";
     a.onClose = (_c, r) => (reason = r);
     // the connector side misbehaves: raw data frames past the window
@@ -235,9 +273,24 @@ describe("multiplexed session", () => {
     expect(accepted.length).toBe(2);
   });
 
-  test("garbage from the peer closes the session with a protocol error", () => {
+  test("an exception while handling a frame closes the mux with a protocol error, not half set up", () => {
+    let closedWith: [number, string] | undefined;
+    const s = createMux({
+      role: "edge",
+      transport: { send() {}, buffered: () => 0, close: (c, r) => (closedWith = [c, r]) },
+      onHello() {
+        throw new TypeError("cannot read properties of undefined");
+      },
+    });
+    expect(() => s.receive(helloFrame(1, { hostnames: ["a.site.test"] }))).not.toThrow();
+    expect(s.closed).toBe(true);
+    expect(closedWith?.[0]).toBe(1002);
+    expect(closedWith?.[1]).toContain("cannot read properties of undefined");
+  });
+
+  test("garbage from the peer closes the mux with a protocol error", () => {
     let closedWith = "";
-    const s = createSession({ role: "edge", transport: { send() {}, buffered: () => 0, close: (_c, r) => (closedWith = r) } });
+    const s = createMux({ role: "edge", transport: { send() {}, buffered: () => 0, close: (_c, r) => (closedWith = r) } });
     s.receive(new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
     expect(s.closed).toBe(true);
     expect(closedWith).toContain("protocol error");
@@ -293,10 +346,10 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
   /** An edge and a connector whose edge-to-connector bytes sit "on the wire" until delivered. */
   function wired(connectorHello: Record<string, unknown> | "new") {
     const wire: Uint8Array[] = [];
-    let edge!: Session;
+    let edge!: Mux;
     const accepted: Stream[] = [];
-    edge = createSession({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
-    const conn = createSession({
+    edge = createMux({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    const conn = createMux({
       role: "connector",
       transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
       onStream: (s) => accepted.push(s),
@@ -314,7 +367,7 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
 
   test("a bulk copy keeps at most the allowance on the wire, and every byte arrives in order", () => {
     const { edge, accepted, onWire, deliver } = wired("new");
-    const s = edge.open({});
+    const s = edge.open(META);
     deliver(); // the open
     const peer = accepted[0]!;
     const got: Uint8Array[] = [];
@@ -342,8 +395,8 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
 
   test("a keystroke waits behind the allowance, not behind the bulk copy's whole window", () => {
     const { edge, accepted, deliver } = wired("new");
-    const bulk = edge.open({});
-    const keys = edge.open({});
+    const bulk = edge.open(META);
+    const keys = edge.open(META);
     deliver();
     const order: string[] = [];
     accepted[0]!.onData = (b) => (order.push("bulk"), accepted[0]!.ack(b.byteLength));
@@ -359,7 +412,7 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
   test("bytes in flight for a stream the receiver already closed are still reported, so the connection does not stall", () => {
     const { edge, accepted, onWire, deliver } = wired("new");
     for (let round = 0; round < 4; round++) {
-      const s = edge.open({});
+      const s = edge.open(META);
       deliver(); // the open
       const peer = accepted.at(-1)!;
       s.write(new Uint8Array(2 * PACER_FLOOR)); // the allowance's worth goes on the wire
@@ -367,7 +420,7 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
       peer.reset(6, "client went away"); // the receiver drops the stream with those bytes in flight
       deliver(); // they arrive for a stream it no longer has
     }
-    const last = edge.open({});
+    const last = edge.open(META);
     deliver();
     let got = 0;
     accepted.at(-1)!.onData = (b) => {
@@ -381,10 +434,10 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
 
   test("an older connector (no offer in its hello) is never sent a received frame", () => {
     const wire: Uint8Array[] = [];
-    const edge = createSession({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    const edge = createMux({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
     edge.receive(helloFrame(1, { hostnames: ["a.test"] }));
     edge.hello({}, true);
-    const s = edge.open({});
+    const s = edge.open(META);
     for (let i = 0; i < 8; i++) edge.receive(dataFrame(s.id, new Uint8Array(256 * 1024)));
     const types = wire.map((b) => b[0]);
     expect(types).not.toContain(FrameType.received);
@@ -393,8 +446,8 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
 
   test("a stream out of credit waits outside the line: others' writes go at once, its own write says stop", () => {
     const { edge, accepted } = pair();
-    const stuck = edge.open({});
-    const other = edge.open({});
+    const stuck = edge.open(META);
+    const other = edge.open(META);
     accepted[0]!.onData = () => {}; // a sink that never takes the bytes: no credit comes back
     let got = 0;
     accepted[1]!.onData = (b) => ((got += b.byteLength), accepted[1]!.ack(b.byteLength));
@@ -411,7 +464,7 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
 
   test("a connector that does not offer received frames is not paced: the stream window is the limit", () => {
     const { edge, onWire } = wired({ hostnames: ["a.test"] });
-    const s = edge.open({});
+    const s = edge.open(META);
     s.write(new Uint8Array(INITIAL_WINDOW + 1024));
     expect(onWire()).toBe(INITIAL_WINDOW);
   });

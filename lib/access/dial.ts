@@ -1,7 +1,9 @@
 // The client's one WebSocket per connection: dial the edge for an application hostname, with
 // TLS verifying that hostname, and turn every way it can fail into one sentence and exit code.
-import { configError, deniedError, temporaryError, unreachableError, WicketError } from "../cli/exit.ts";
+import { temporaryError, unreachableError, WicketError } from "../cli/exit.ts";
+import { transportError } from "../cli/http.ts";
 import { Close } from "../wire/close.ts";
+import { CLIENT_HIGH_WATER, ClientMessage, closeError } from "../wire/client.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../wire/http.ts";
 
 export interface DialOptions {
@@ -24,9 +26,6 @@ export class ClosedError extends WicketError {
     super(err.message, err.exitCode);
   }
 }
-
-/** Keep the WebSocket's own buffer this small before reading more from the source. */
-export const HIGH_WATER = 256 * 1024;
 
 /** `https://host[:port]` to connect to for the application: the edge if given, else the hostname. */
 export function appOrigin(opts: DialOptions): string {
@@ -52,41 +51,12 @@ export function appHeaders(opts: DialOptions): Record<string, string> {
 /** TLS options that verify the application hostname, whatever address we connect to. */
 export const appTls = (opts: DialOptions) => ({ servername: opts.hostname, ...(opts.ca ? { ca: opts.ca } : {}) });
 
-/** Maps a failure before the WebSocket opened. */
-export function dialError(message: string, opts: DialOptions): WicketError {
+/** Maps a failure before the WebSocket opened: its error message, or what fetch threw. */
+export function dialError(failure: unknown, opts: DialOptions): WicketError {
   const where = opts.edge ? `the edge at ${opts.edge}` : opts.hostname;
-  const m = message.toLowerCase();
-  if (m.includes("altname") || m.includes("does not match"))
-    return unreachableError(`the certificate of ${where} is not valid for ${opts.hostname}; is ${opts.hostname} served by this edge?`);
-  if (/certificate|self.signed|unable to verify|unable to get|tls|ssl/.test(m))
-    return unreachableError(`cannot verify the TLS certificate of ${where} (${message.replace(/^.*failed: /, "")}); if the edge uses its own CA, pass it with --ca-file`);
-  if (m.includes("expected 101")) return unreachableError(`${where} did not accept a WebSocket (${message.replace(/^.*failed: /, "")}); is this a wicket edge?`);
-  if (m.includes("econnrefused") || m.includes("refused")) return unreachableError(`cannot reach ${where}: connection refused; is the edge running and --edge right?`);
-  if (m.includes("enotfound") || m.includes("dns") || m.includes("getaddrinfo")) return unreachableError(`cannot resolve ${where}; check the hostname or pass --edge`);
-  return unreachableError(`cannot reach ${where}: ${message.replace(/^.*failed: /, "") || "connection failed"}`);
-}
-
-/** Maps how the edge closed an open connection; undefined means a normal end. */
-export function closeError(code: number, reason: string, hostname: string): WicketError | undefined {
-  switch (code) {
-    case Close.normal:
-      return undefined;
-    case Close.unauthenticated:
-    case Close.denied:
-      return deniedError(reason || `access to ${hostname} was denied`);
-    case Close.unknownHost:
-      return configError(reason || `the edge serves no application at ${hostname}`);
-    case Close.noConnector:
-      return temporaryError(reason || `no connector is online for ${hostname}`);
-    case Close.unavailable:
-      return temporaryError(reason || `the edge cannot serve ${hostname} right now; try again later`);
-    case Close.originUnreachable:
-      return temporaryError(reason || `the connector for ${hostname} cannot reach its origin`);
-    case 1006:
-      return temporaryError(`the connection to the edge for ${hostname} was lost`);
-    default:
-      return temporaryError(`the edge closed the connection for ${hostname}: ${reason || `code ${code}`}`);
-  }
+  const message = typeof failure === "string" ? failure : "";
+  if (/expected 101/i.test(message)) return unreachableError(`${where} did not accept a WebSocket (${message.replace(/^.*failed: /, "")}); is this a wicket edge?`);
+  return transportError(failure, { where, ...appTls(opts) });
 }
 
 interface Held {
@@ -118,7 +88,7 @@ export function dialApp(opts: DialOptions): Promise<WebSocket> {
       opened = true;
     };
     ws.onmessage = (ev) => {
-      if (ev.data !== "open") return;
+      if (ev.data !== ClientMessage.open) return;
       clearTimeout(timer);
       ws.onerror = null;
       // Until bridge() takes over, keep what arrives: the origin's first bytes, or its close,
@@ -156,7 +126,7 @@ export function bridge(ws: WebSocket, local: Local, hostname: string) {
   const done = new Promise<void>((resolve, reject) => {
     const onMessage = (data: unknown) => {
       if (typeof data === "string") {
-        if (data === "fin") local.end();
+        if (data === ClientMessage.fin) local.end();
         return;
       }
       if (!local.write(data as Uint8Array)) ws.pause();
@@ -181,19 +151,19 @@ export function bridge(ws: WebSocket, local: Local, hostname: string) {
     send(bytes: Uint8Array): boolean {
       if (ws.readyState !== WebSocket.OPEN) return true;
       ws.send(bytes);
-      return ws.bufferedAmount <= HIGH_WATER;
+      return ws.bufferedAmount <= CLIENT_HIGH_WATER;
     },
     /** Resolves once the WebSocket's buffer has gone down (or it closed). Bun's client
      * WebSocket has no drain event, so this looks every millisecond while it waits. */
     async room() {
-      while (ws.bufferedAmount > HIGH_WATER && ws.readyState === WebSocket.OPEN) await Bun.sleep(1);
+      while (ws.bufferedAmount > CLIENT_HIGH_WATER && ws.readyState === WebSocket.OPEN) await Bun.sleep(1);
     },
     /** The local side has no more to send: half-close towards the origin. */
     end() {
       if (sendFin || ws.readyState !== WebSocket.OPEN) return;
       sendFin = true;
-      ws.send("fin");
+      ws.send(ClientMessage.fin);
     },
-    close: () => ws.close(1000, "client closed"),
+    close: () => ws.close(Close.normal, "client closed"),
   };
 }

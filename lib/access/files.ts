@@ -1,20 +1,11 @@
 // The client's files under ~/.wicket: app tokens and org sessions, written atomically with
 // mode 0600 in directories of mode 0700, read back tolerantly (a damaged file is no file).
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { appTokenPath, orgSessionPath, tokensDir, wicketHome } from "../paths.ts";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { APP_TOKEN_SUFFIX, appTokenPath, ORG_SESSION_SUFFIX, orgSessionPath, tokensDir, wicketHome, writePrivate } from "../paths.ts";
 
 /** Seconds of validity a cached token must still have to be used: a connection needs a moment. */
 const MIN_LEFT_S = 30;
-
-export function writePrivate(path: string, text: string): void {
-  mkdirSync(wicketHome(), { recursive: true, mode: 0o700 });
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  chmodSync(tmp, 0o600); // the umask may have narrowed it further, never widened; make it exact
-  renameSync(tmp, path);
-}
 
 function readText(path: string): string | undefined {
   try {
@@ -71,7 +62,7 @@ export const deleteOrgSession = (issuer: string) => rmSync(orgSessionPath(issuer
 export function allOrgSessions(): { path: string; session?: OrgSessionFile }[] {
   let names: string[] = [];
   try {
-    names = readdirSync(wicketHome()).filter((n) => n.endsWith("-session"));
+    names = readdirSync(wicketHome()).filter((n) => n.endsWith(ORG_SESSION_SUFFIX));
   } catch {
     return [];
   }
@@ -89,7 +80,7 @@ export function allOrgSessions(): { path: string; session?: OrgSessionFile }[] {
 export function allAppTokenFiles(): string[] {
   try {
     return readdirSync(tokensDir())
-      .filter((n) => n.endsWith(".jwt"))
+      .filter((n) => n.endsWith(APP_TOKEN_SUFFIX))
       .map((n) => join(tokensDir(), n));
   } catch {
     return [];

@@ -1,13 +1,12 @@
 // The client side of the edge's OAuth endpoints: find them (RFC 8414 metadata), run the
 // Device Authorization Grant (RFC 8628) and use a refresh token to mint an app token for a
 // resource (RFC 8707). Every failure becomes one sentence and an exit code.
+import type { FetchOptions, FetchResponse } from "ofetch";
 import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
+import { httpClient, requestError } from "../cli/http.ts";
 import { log } from "../cli/log.ts";
+import { CLIENT_ID, DEVICE_GRANT, METADATA_PATH } from "../wire/http.ts";
 import { openBrowser } from "./browser.ts";
-
-export const CLIENT_ID = "wicket";
-const METADATA_PATH = "/.well-known/oauth-authorization-server";
-const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 
 export type ServerMetadata = { issuer: string; device_authorization_endpoint: string; token_endpoint: string; revocation_endpoint?: string };
 
@@ -26,33 +25,30 @@ type OAuthErrorBody = { error?: string; error_description?: string };
 /** What a browser sign-in prints and opens. */
 export type BrowserMode = "open" | "print";
 
-async function request(url: string, ca: string | undefined, init: RequestInit = {}): Promise<Response> {
+/** One request; an HTTP error status is an answer here, not a failure: OAuth errors come as 400 with a body. */
+async function request(url: string, ca: string | undefined, options: FetchOptions<"json"> = {}): Promise<FetchResponse<unknown>> {
+  const peer = { where: new URL(url).host, ca };
   try {
-    return await fetch(url, { ...init, redirect: "error", ...(ca ? { tls: { ca } } : {}) } as RequestInit);
+    return await httpClient(peer).raw(url, { ...options, responseType: "json", ignoreResponseError: true, redirect: "error" });
   } catch (e) {
-    const m = (e as Error).message ?? String(e);
-    const code = (e as { code?: string }).code ?? "";
-    if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO|ALTNAME|HOSTNAME/i.test(code + m)) throw unreachableError(`cannot verify the TLS certificate of ${new URL(url).host} (${code || m}); if the edge uses its own CA, pass it with --ca-file`);
-    throw unreachableError(`cannot reach ${new URL(url).host} (${code || m}); is the edge running and --edge right?`);
+    throw requestError(e, peer);
   }
 }
 
-const form = (fields: Record<string, string>): RequestInit => ({
+const form = (fields: Record<string, string>): FetchOptions<"json"> => ({
   method: "POST",
   headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
   body: new URLSearchParams(fields).toString(),
 });
 
+/** The JSON object the edge answered with, if it did. */
+const jsonObject = (res: FetchResponse<unknown>) => (typeof res._data === "object" && res._data !== null ? res._data : undefined);
+
 /** The edge's OAuth metadata, from `base` (the edge's URL, or `https://<application hostname>`). */
 export async function discover(base: string, ca?: string): Promise<ServerMetadata> {
   const url = new URL(METADATA_PATH, base).href;
   const res = await request(url, ca, { headers: { accept: "application/json" } });
-  let m: Partial<ServerMetadata> | undefined;
-  try {
-    m = res.ok ? ((await res.json()) as Partial<ServerMetadata>) : undefined;
-  } catch {
-    m = undefined;
-  }
+  const m = res.ok ? (jsonObject(res) as Partial<ServerMetadata> | undefined) : undefined;
   if (!m || typeof m.issuer !== "string" || typeof m.token_endpoint !== "string" || typeof m.device_authorization_endpoint !== "string") {
     throw unreachableError(`${new URL(base).host} does not offer browser sign-in (no OAuth metadata at ${METADATA_PATH}); is this a wicket edge?`);
   }
@@ -64,18 +60,16 @@ export async function discover(base: string, ca?: string): Promise<ServerMetadat
   return m as ServerMetadata;
 }
 
-async function oauthJson(res: Response): Promise<TokenResponse & OAuthErrorBody> {
-  try {
-    return (await res.json()) as TokenResponse & OAuthErrorBody;
-  } catch {
-    throw temporaryError(`the edge answered ${res.status} ${res.statusText} without a JSON body; try again`);
-  }
+function oauthJson(res: FetchResponse<unknown>): TokenResponse & OAuthErrorBody {
+  const body = jsonObject(res);
+  if (!body) throw temporaryError(`the edge answered ${res.status} ${res.statusText} without a JSON body; try again`);
+  return body as TokenResponse & OAuthErrorBody;
 }
 
 /** An app token for `hostname` from an org session: ok, or why not. */
 export async function refreshGrant(meta: ServerMetadata, refreshToken: string, hostname: string, ca?: string): Promise<{ token: TokenResponse } | { error: string; description: string }> {
   const res = await request(meta.token_endpoint, ca, form({ grant_type: "refresh_token", client_id: CLIENT_ID, refresh_token: refreshToken, resource: `https://${hostname}` }));
-  const body = await oauthJson(res);
+  const body = oauthJson(res);
   if (res.ok && body.access_token) return { token: body };
   return { error: body.error ?? `http ${res.status}`, description: body.error_description ?? `the edge refused (${res.status})` };
 }
@@ -117,7 +111,7 @@ export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Pr
   const fields: Record<string, string> = { client_id: CLIENT_ID, scope: o.scope };
   if (o.hostname) fields.resource = `https://${o.hostname}`;
   const res = await request(meta.device_authorization_endpoint, o.ca, form(fields));
-  const d = (await oauthJson(res)) as unknown as { device_code?: string; user_code?: string; verification_uri?: string; verification_uri_complete?: string; expires_in?: number; interval?: number } & OAuthErrorBody;
+  const d = oauthJson(res) as unknown as { device_code?: string; user_code?: string; verification_uri?: string; verification_uri_complete?: string; expires_in?: number; interval?: number } & OAuthErrorBody;
   if (!res.ok || !d.device_code || !d.user_code || !d.verification_uri) {
     const why = d.error_description ?? `the edge answered ${res.status}`;
     throw d.error === "invalid_target" ? configError(why) : temporaryError(`cannot start the sign-in: ${why}`);
@@ -131,7 +125,7 @@ export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Pr
   let failures = 0;
   for (;;) {
     await sleep(interval, o.signal);
-    let r: Response;
+    let r: FetchResponse<unknown>;
     try {
       r = await request(meta.token_endpoint, o.ca, form({ grant_type: DEVICE_GRANT, device_code: d.device_code, client_id: CLIENT_ID }));
     } catch (e) {
@@ -141,7 +135,7 @@ export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Pr
       continue;
     }
     failures = 0;
-    const body = await oauthJson(r);
+    const body = oauthJson(r);
     if (r.ok && body.access_token) return body;
     switch (body.error) {
       case "authorization_pending":

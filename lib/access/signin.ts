@@ -5,6 +5,7 @@ import { deniedError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
 import { mkdirSync } from "node:fs";
 import { signInLockPath, wicketHome } from "../paths.ts";
+import { appOrigin } from "./dial.ts";
 import { deleteOrgSession, readAppToken, readOrgSession, saveAppToken, saveOrgSession } from "./files.ts";
 import { withLock } from "../cli/lock.ts";
 import { deviceFlow, discover, refreshGrant, type BrowserMode, type ServerMetadata, type TokenResponse } from "./oauth.ts";
@@ -22,11 +23,7 @@ export type SignInOptions = {
 };
 
 /** Where the edge's metadata is: the edge URL given, else the application hostname itself. */
-export function edgeBase(o: { hostname: string; edge?: string }): string {
-  if (!o.edge) return `https://${o.hostname}`;
-  const u = new URL(o.edge.includes("://") ? o.edge : `https://${o.edge}`);
-  return `${u.protocol === "http:" || u.protocol === "ws:" ? "http" : "https"}://${u.host}`;
-}
+export const edgeBase = (o: { hostname: string; edge?: string }): string => appOrigin(o);
 
 const cached = (o: SignInOptions) => {
   const t = readAppToken(o.hostname);

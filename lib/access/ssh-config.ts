@@ -1,8 +1,7 @@
-import { join, posix, win32 } from "node:path";
-import { wicketHome } from "../paths.ts";
+import { posix, win32 } from "node:path";
+import { sshKeyPaths, sshKeyPathsForAnyHost } from "../paths.ts";
 import { commandLineQuote, wicketCommand } from "../cli/self.ts";
 import { configError } from "../cli/exit.ts";
-import { certPaths } from "./ssh-gen.ts";
 
 export interface StanzaOptions {
   hostname?: string;
@@ -42,7 +41,7 @@ export function sshConfigStanza(opts: StanzaOptions, target: StanzaTarget = {}):
   if (!opts.shortLivedCert) return `Host ${host}\n${proxy}`;
   // `Match exec` runs before authentication: it refreshes the certificate when needed.
   // without a hostname, ssh expands %h in the paths as it does in the Match line
-  const paths = opts.hostname ? certPaths(opts.hostname) : { key: join(wicketHome(), "%h-key"), cert: join(wicketHome(), "%h-key-cert.pub") };
+  const paths = opts.hostname ? sshKeyPaths(opts.hostname) : sshKeyPathsForAnyHost();
   const refresh = wicket("access", "ssh-gen", "--hostname", HOST_TOKEN);
   // ssh_config reads `exec "…"` up to the next double quote, with no escape for one.
   if (refresh.includes('"')) throw configError(`a path in the Match exec line has a double quote in it, which ssh_config cannot carry there: ${refresh}; move it to a path without one`);

@@ -1,10 +1,10 @@
 // `access ssh-gen`: an ephemeral key and a short-lived certificate for it, signed by the
 // edge for the caller's identity, in ~/.wicket/<hostname>-key and <hostname>-key-cert.pub.
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { deniedError, configError, usageError, temporaryError } from "../cli/exit.ts";
+import { mkdir, readFile } from "node:fs/promises";
+import { EXIT, temporaryError, type ExitCode } from "../cli/exit.ts";
+import { httpClient, isRefusal, refusalError, type Refusal } from "../cli/http.ts";
 import { withLock } from "../cli/lock.ts";
-import { safeName, wicketHome } from "../paths.ts";
+import { sshKeyPaths, wicketHome, writePrivate } from "../paths.ts";
 import { certValidBefore, generateEd25519, opensshPrivateKey, publicLine } from "../ssh/format.ts";
 import { SSH_CERT_PATH } from "../wire/http.ts";
 import { appHeaders, appOrigin, appTls, dialError, type DialOptions } from "./dial.ts";
@@ -12,27 +12,21 @@ import { appHeaders, appOrigin, appTls, dialError, type DialOptions } from "./di
 /** A certificate with less left than this is replaced rather than reused. */
 const MIN_REMAINING_MS = 60_000;
 
-export function certPaths(hostname: string) {
-  const key = join(wicketHome(), `${safeName(hostname)}-key`);
-  return { key, cert: `${key}-cert.pub` };
-}
-
 async function validUntil(certPath: string): Promise<Date | undefined> {
   const line = await readFile(certPath, "utf8").catch(() => undefined);
   return line ? certValidBefore(line) : undefined;
 }
 
-async function writePrivate(path: string, text: string) {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await rename(tmp, path);
-}
-
-const STATUS_ERRORS: Record<number, (m: string) => Error> = { 400: usageError, 401: deniedError, 403: deniedError, 404: configError };
+const STATUS_EXITS: Record<number, ExitCode> = { 400: EXIT.usage, 401: EXIT.denied, 403: EXIT.denied, 404: EXIT.config };
+const refused = (hostname: string): Refusal => ({
+  sentence: (said, status) => said ?? `the edge refused to sign a certificate for ${hostname} (HTTP ${status})`,
+  // 404: no such application at this edge, a configuration matter; anything else may pass with time.
+  exit: (status) => STATUS_EXITS[status] ?? EXIT.temporary,
+});
 
 /** `signIn` gives the app token of a signed-in person; asked only when a new certificate is needed. */
 export async function sshGen(opts: DialOptions, signIn?: () => Promise<string>): Promise<{ key: string; cert: string; validBefore: Date; reused: boolean }> {
-  const paths = certPaths(opts.hostname);
+  const paths = sshKeyPaths(opts.hostname);
   await mkdir(wicketHome(), { recursive: true, mode: 0o700 });
   return withLock(`${paths.key}.lock`, async () => {
     const current = await validUntil(paths.cert);
@@ -40,26 +34,18 @@ export async function sshGen(opts: DialOptions, signIn?: () => Promise<string>):
 
     if (!opts.serviceToken && signIn) opts = { ...opts, appToken: await signIn() };
     const { privateKey, raw } = generateEd25519();
-    let res: Response;
+    let body: { certificate?: string } | undefined;
     try {
-      res = await fetch(`${appOrigin(opts)}${SSH_CERT_PATH}`, {
-        method: "POST",
-        headers: { ...appHeaders(opts), "content-type": "application/json" },
-        body: JSON.stringify({ public_key: publicLine(raw) }),
-        tls: appTls(opts),
-      } as RequestInit);
-    } catch (err) {
-      throw dialError((err as Error).message, opts);
+      body = await httpClient(appTls(opts))(`${appOrigin(opts)}${SSH_CERT_PATH}`, { method: "POST", headers: appHeaders(opts), body: { public_key: publicLine(raw) }, responseType: "json" });
+    } catch (e) {
+      // No answer at all reads as a WebSocket that could not connect.
+      throw isRefusal(e) ? refusalError(e, refused(opts.hostname)) : dialError(e, opts);
     }
-    const body = (await res.json().catch(() => ({}))) as { certificate?: string; error?: string };
-    if (!res.ok || !body.certificate) {
-      const make = STATUS_ERRORS[res.status] ?? temporaryError;
-      throw make(body.error ?? `the edge refused to sign a certificate for ${opts.hostname} (HTTP ${res.status})`);
-    }
+    if (typeof body?.certificate !== "string") throw temporaryError(`the edge refused to sign a certificate for ${opts.hostname} (HTTP 200)`);
     // The key first: a certificate never sits beside a key it does not belong to for long,
     // and both are written whole (rename) under the lock.
-    await writePrivate(paths.key, opensshPrivateKey(privateKey, `wicket ${opts.hostname}`));
-    await writePrivate(paths.cert, body.certificate + "\n");
+    writePrivate(paths.key, opensshPrivateKey(privateKey, `wicket ${opts.hostname}`));
+    writePrivate(paths.cert, body.certificate + "\n");
     return { ...paths, validBefore: certValidBefore(body.certificate)!, reused: false };
   });
 }

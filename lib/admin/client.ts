@@ -3,12 +3,13 @@
 // network failures mapped to one sentence and an exit code.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FetchError, ofetch } from "ofetch";
 import { fromEnv } from "../cli/args.ts";
-import { configError, deniedError, EXIT, unreachableError, usageError, WicketError } from "../cli/exit.ts";
+import { ADMIN_TOKEN_FILE, CA_FILE, PUBLIC_URL_FILE } from "../paths.ts";
+import { configError, usageError } from "../cli/exit.ts";
+import { httpClient, requestError, type Peer, type Refusal } from "../cli/http.ts";
 import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
-import type { App, AuditQuery, AuditRecord, ServiceToken, StoredPolicy, UserRevocation, Zone } from "../store/index.ts";
-import type { SessionInfo } from "../edge/sessions.ts";
+import type { App, AuditQuery, AuditRecord, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
+import type { LiveSessionInfo } from "../edge/live-sessions.ts";
 
 export type AdminConnection = {
   /** The edge's base URL, e.g. https://edge.example.com:8443 */
@@ -18,6 +19,8 @@ export type AdminConnection = {
   ca?: string;
   /** Where the CA came from, for error messages. */
   caFile?: string;
+  /** `zone`: the token is a zone credential (`wicket tunnel create|route|list|delete`), not an admin token. */
+  credential?: "zone";
 };
 
 export type AdminConnectionArgs = {
@@ -26,10 +29,6 @@ export type AdminConnectionArgs = {
   "admin-token"?: unknown;
   "data-dir"?: unknown;
 };
-
-export const PUBLIC_URL_FILE = "public-url";
-export const ADMIN_TOKEN_FILE = "admin-token";
-export const CA_FILE = "ca.pem";
 
 function readText(file: string, what: string): string {
   try {
@@ -74,31 +73,23 @@ export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnecti
   return conn;
 }
 
-const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME|ALTNAME/i;
+/** The edge as failures name it; its own CA is in <data-dir>/ca.pem. */
+const peer = (conn: AdminConnection): Peer => ({ where: `the edge at ${conn.baseUrl}`, ca: conn.ca, caFile: conn.caFile, caHint: "for a self-signed edge: <data-dir>/ca.pem" });
 
-function mapError(e: unknown, conn: AdminConnection, method: string, path: string): WicketError {
-  if (e instanceof FetchError && e.response) {
-    const status = e.response.status;
-    const sentence = typeof e.data?.error === "string" ? e.data.error : `${status} ${e.response.statusText}`.trim();
-    if (status === 401 || status === 403) return deniedError("the admin token was refused; pass --admin-token or --data-dir");
-    if (status >= 400 && status < 500) return usageError(sentence);
-    return new WicketError(`the edge failed on ${method} ${path}: ${sentence}`, status === 503 ? EXIT.temporary : EXIT.bug);
-  }
-  const cause = (e as { cause?: unknown })?.cause ?? e;
-  const code = String((cause as { code?: string })?.code ?? "");
-  const message = (cause as Error)?.message ?? String(cause);
-  if (TLS_CODES.test(code) || TLS_CODES.test(message)) {
-    return unreachableError(
-      `cannot verify the TLS certificate of ${conn.baseUrl} (${code || message})${conn.caFile ? ` with the CA in ${conn.caFile}` : ""}; pass the edge's CA with --ca-file (for a self-signed edge: <data-dir>/ca.pem)`,
-    );
-  }
-  return unreachableError(`cannot reach the edge at ${conn.baseUrl} (${code || message}); check --edge and that the edge is running`);
-}
+const refusal = (method: string, path: string, credential?: "zone"): Refusal => ({
+  sentence: (said, status, statusText) => {
+    if ((status === 401 || status === 403) && credential === "zone") return `the edge refused the zone credential: ${said ?? "run `wicket tunnel login` again"}`;
+    if (status === 401 || status === 403) return "the admin token was refused; pass --admin-token or --data-dir";
+    const sentence = said ?? `${status} ${statusText}`.trim();
+    return status < 500 ? sentence : `the edge failed on ${method} ${path}: ${sentence}`;
+  },
+});
 
 /** One admin API call; `path` is relative to /api/v1/. */
-export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+  const edge = peer(conn);
   try {
-    return await ofetch<T>(`${conn.baseUrl}/api/v1/${path}`, {
+    return await httpClient(edge)<T>(`${conn.baseUrl}/api/v1/${path}`, {
       method,
       body: body as Record<string, unknown> | undefined,
       query: query && Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
@@ -108,11 +99,9 @@ export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "PO
       // ofetch reports a network error as status 500.
       retry: method === "GET" ? 1 : 0,
       retryStatusCodes: [500, 502, 503],
-      // ofetch hands unknown options to fetch; Bun's fetch takes `tls`.
-      ...(conn.ca ? { tls: { ca: conn.ca } } : {}),
     });
   } catch (e) {
-    throw mapError(e, conn, method, `/api/v1/${path}`);
+    throw requestError(e, edge, refusal(method, `/api/v1/${path}`, conn.credential));
   }
 }
 
@@ -135,6 +124,9 @@ export const postApp = async (c: AdminConnection, hostname: string, extra: { ses
 export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string }) =>
   (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
+/** The SSH CA of the application serving `hostname` (its wildcard's for a host it covers), and the retired edge-wide key. */
+export type SshCAInfo = { app: string; publicKey: string; retiredEdgeKey: string | null };
+export const getSshCA = (c: AdminConnection, hostname: string) => adminRequest<SshCAInfo>(c, "GET", "ssh-ca", undefined, { hostname });
 
 /** A key that signs (current) or signed app tokens, as `signing-key list` shows it. */
 export type SigningKeyInfo = { kid: string; alg: string; createdAt: number; retiredAt?: number; current: boolean };
@@ -182,12 +174,25 @@ export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
   return (await adminRequest<{ records: AuditRecord[] }>(c, "GET", "audit", undefined, query)).records;
 };
 
-export const getSessions = async (c: AdminConnection) => (await adminRequest<{ sessions: SessionInfo[] }>(c, "GET", "sessions")).sessions;
+export const getSessions = async (c: AdminConnection) => (await adminRequest<{ sessions: LiveSessionInfo[] }>(c, "GET", "sessions")).sessions;
 /** `elsewhere`: another node holds the session; it cuts it within about a second. */
-export const deleteSession = (c: AdminConnection, id: string) => adminRequest<{ session: SessionInfo; elsewhere: boolean }>(c, "DELETE", `sessions/${seg(id)}`);
+export const deleteSession = (c: AdminConnection, id: string) => adminRequest<{ session: LiveSessionInfo; elsewhere: boolean }>(c, "DELETE", `sessions/${seg(id)}`);
 
 export const postUserRevocation = (c: AdminConnection, email: string) => adminRequest<{ revocation: UserRevocation; sessionsClosed: number }>(c, "POST", "user-revocations", { email });
 export const getUserRevocations = async (c: AdminConnection) => (await adminRequest<{ revocations: UserRevocation[] }>(c, "GET", "user-revocations")).revocations;
 
 /** A new zone credential for `zone`, as the text of a cert.pem file. */
 export const postTunnelCert = (c: AdminConnection, zone: string) => adminRequest<{ id: string; zone: string; credential: string }>(c, "POST", "tunnel-certs", { zone });
+
+// Zone credentials and tunnels, as admins see them (every zone), and as a zone credential sees
+// its own zone's tunnels (`credential: "zone"` connections).
+export const getTunnelCerts = async (c: AdminConnection) => (await adminRequest<{ credentials: ZoneCredential[] }>(c, "GET", "tunnel-certs")).credentials;
+export const deleteTunnelCert = async (c: AdminConnection, id: string) => (await adminRequest<{ credential: ZoneCredential }>(c, "DELETE", `tunnel-certs/${seg(id)}`)).credential;
+export type TunnelInfo = Tunnel & { connections: number };
+export const getAllTunnels = async (c: AdminConnection) => (await adminRequest<{ tunnels: TunnelInfo[] }>(c, "GET", "tunnels")).tunnels;
+export const deleteAnyTunnel = async (c: AdminConnection, ref: string) => (await adminRequest<{ tunnel: Tunnel }>(c, "DELETE", `tunnels/${seg(ref)}`)).tunnel;
+export const getZoneTunnels = async (c: AdminConnection) => (await adminRequest<{ tunnels: TunnelInfo[] }>(c, "GET", "zone-tunnels")).tunnels;
+export const postZoneTunnel = (c: AdminConnection, name: string) => adminRequest<{ tunnel: Tunnel; secret: string; edge: string; caPem?: string }>(c, "POST", "zone-tunnels", { name });
+export const deleteZoneTunnel = async (c: AdminConnection, ref: string) => (await adminRequest<{ tunnel: Tunnel }>(c, "DELETE", `zone-tunnels/${seg(ref)}`)).tunnel;
+export const putZoneRoute = async (c: AdminConnection, hostname: string, tunnel: string, overwrite: boolean) =>
+  (await adminRequest<{ route: RouteResult }>(c, "PUT", `zone-routes/${seg(hostname)}`, { tunnel, overwrite })).route;

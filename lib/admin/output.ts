@@ -46,3 +46,12 @@ export function bytes(n: number): string {
   }
   return `${v.toFixed(1)} ${units[i]}`;
 }
+
+/** Named tunnels as `tunnel list` and `edge tunnel list` print them. */
+export function printTunnels(tunnels: { zone: string; name: string; id: string; routes: string[]; connections: number; createdBy: string; createdAt: number }[]) {
+  printTable(
+    ["ZONE", "NAME", "ID", "ROUTES", "CONNECTIONS", "CREATED BY", "CREATED"],
+    tunnels.map((t) => [t.zone, t.name, t.id, t.routes.join(",") || "-", String(t.connections), t.createdBy, when(t.createdAt)]),
+    "(no tunnels)",
+  );
+}

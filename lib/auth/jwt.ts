@@ -37,8 +37,8 @@ async function load(store: Store): Promise<KeyState> {
     keys = await listSigningKeys(store);
   }
   const current = keys[0]!;
-  const jwks = { keys: keys.map((k) => k.publicJwk as any) };
-  return { kid: current.kid, privateKey: (await importJWK(current.privateJwk as any, current.alg)) as CryptoKey, jwks, verifier: createLocalJWKSet(jwks) };
+  const jwks: JSONWebKeySet = { keys: keys.map((k) => k.publicJwk) };
+  return { kid: current.kid, privateKey: (await importJWK(current.privateJwk, current.alg)) as CryptoKey, jwks, verifier: createLocalJWKSet(jwks) };
 }
 
 /** The keys as loaded at most `maxAgeMs` ago (by default, as loaded until reloadSigningKeys). A

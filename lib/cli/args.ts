@@ -1,5 +1,13 @@
-// Argument fragments shared by commands, so each flag is defined once.
+// Argument fragments shared by commands, so each flag is defined once, and how one flag's
+// value is read: from the command line, else its WICKET_<FLAG> environment variable. A
+// command's whole settings, with a config file and defaults, come from ./settings.ts.
 import type { ArgsDef } from "citty";
+import type { SignInMode } from "../access/connect.ts";
+import type { DialOptions } from "../access/dial.ts";
+import { usageError } from "./exit.ts";
+import { readCaFile } from "./values.ts";
+
+export type Env = Record<string, string | undefined>;
 
 export const logArgs = {
   loglevel: { type: "string", description: "silent | error | warn | info | debug", default: "info", valueHint: "level" },
@@ -11,22 +19,67 @@ export const edgeArgs = {
   "ca-file": { type: "string", description: "extra CA certificate to trust, for edges with their own CA (env WICKET_CA_FILE)", valueHint: "file" },
 } as const satisfies ArgsDef;
 
+/** What every `wicket edge` admin command takes: logging, where the edge is, how to authenticate. */
 export const adminArgs = {
+  ...logArgs,
   ...edgeArgs,
   "admin-token": { type: "string", description: "admin API token (env WICKET_ADMIN_TOKEN)", valueHint: "token" },
   "data-dir": { type: "string", description: "edge data directory, to read the bootstrap admin token, CA and URL from", valueHint: "dir" },
   json: { type: "boolean", description: "print JSON for scripts", default: false },
 } as const satisfies ArgsDef;
 
-/** A flag's value, else its WICKET_<FLAG> environment variable, else the aliases given. */
-export function fromEnv(value: unknown, flag: string, ...aliases: string[]): string | undefined {
-  if (typeof value === "string" && value !== "") return value;
-  for (const name of [`WICKET_${flag.toUpperCase().replaceAll("-", "_")}`, ...aliases]) {
-    const v = process.env[name];
-    if (v) return v;
+export const tokenArgs = {
+  id: { type: "string", description: "service token id (env WICKET_SERVICE_TOKEN_ID or TUNNEL_SERVICE_TOKEN_ID)", valueHint: "id" },
+  secret: { type: "string", description: "service token secret (env WICKET_SERVICE_TOKEN_SECRET or TUNNEL_SERVICE_TOKEN_SECRET)", valueHint: "secret" },
+} as const satisfies ArgsDef;
+
+/** How a browser sign-in starts, for the commands that may need one. */
+export const browserArgs = {
+  browser: { type: "boolean", description: "open the sign-in page in the browser; --no-browser only prints its URL (env WICKET_NO_BROWSER=1)", default: true },
+} as const satisfies ArgsDef;
+
+/** The arguments every access command that reaches an application shares. */
+export const appArgs = {
+  hostname: { type: "string", description: "application hostname, e.g. ssh.example.com (in ssh_config: %h)", valueHint: "host" },
+  ...tokenArgs,
+  ...browserArgs,
+  ...edgeArgs,
+  ...logArgs,
+} as const satisfies ArgsDef;
+
+/** The variable that stands for a flag: --ha-connections is WICKET_HA_CONNECTIONS. */
+export const envName = (flag: string) => `WICKET_${flag.toUpperCase().replaceAll("-", "_")}`;
+
+/** A value given on the command line or in the environment, and where: `--edge` or `WICKET_EDGE`. */
+export interface Given {
+  value: string | string[];
+  where: string;
+  from: "flag" | "env";
+}
+
+/** `args[flag]`, else WICKET_<FLAG>, else the aliases, in that order. With `rawArgs`, the flag
+ * may be repeated and every value is kept. */
+export function flagOrEnv(args: Record<string, unknown>, flag: string, opts: { env?: Env; aliases?: readonly string[]; rawArgs?: readonly string[] } = {}): Given | undefined {
+  const value = args[flag];
+  if (opts.rawArgs) {
+    const all = repeatedFlag(opts.rawArgs, flag, value);
+    if (all.length > 0) return { value: all, where: `--${flag}`, from: "flag" };
+  } else if (typeof value === "string" && value !== "") return { value, where: `--${flag}`, from: "flag" };
+  const env = opts.env ?? process.env;
+  for (const name of [envName(flag), ...(opts.aliases ?? [])]) {
+    const v = env[name];
+    if (v) return { value: v, where: name, from: "env" };
   }
   return undefined;
 }
+
+/** A flag's value, else its WICKET_<FLAG> environment variable, else the aliases given. */
+export function fromEnv(value: unknown, flag: string, ...aliases: string[]): string | undefined {
+  return flagOrEnv({ [flag]: value }, flag, { aliases })?.value as string | undefined;
+}
+
+/** Whether a variable turns a switch on ("1" or "true"); anything else leaves it as it was. */
+export const envFlag = (name: string, env: Env = process.env) => ["1", "true"].includes(env[name] ?? "");
 
 // citty 0.2 keeps only the last value of a repeated string flag, so flags that may be given
 // more than once are read from the raw arguments.
@@ -53,4 +106,30 @@ export function flagGiven(rawArgs: readonly string[], name: string): boolean {
     if (a === flag || a.startsWith(flag + "=")) return true;
   }
   return false;
+}
+
+/** The hostname a token command is about, checked. */
+export function hostnameArg(raw: unknown): string {
+  const h = String(raw ?? "").trim().toLowerCase();
+  if (!h) throw usageError("name the application, for example: wicket access login ssh.example.com");
+  return h;
+}
+
+/** The edge and the extra CA from `edgeArgs` (or their variables), the CA file read. */
+export async function edgeOf(args: { edge?: unknown; "ca-file"?: unknown }): Promise<{ edge?: string; ca?: string }> {
+  return { edge: fromEnv(args.edge, "edge"), ca: await readCaFile(fromEnv(args["ca-file"], "ca-file")) };
+}
+
+export function signInMode(args: { browser?: unknown }, signal?: AbortSignal): SignInMode {
+  return { browser: args.browser === false || envFlag("WICKET_NO_BROWSER") ? "print" : "open", signal };
+}
+
+/** The dial options every access command shares: hostname, edge, CA and service token. */
+export async function dialOptions(args: Record<string, unknown>): Promise<DialOptions> {
+  const hostname = String(args.hostname ?? "").toLowerCase();
+  if (!hostname) throw usageError("--hostname is required, for example --hostname ssh.example.com");
+  const id = fromEnv(args.id, "service-token-id", "TUNNEL_SERVICE_TOKEN_ID");
+  const secret = fromEnv(args.secret, "service-token-secret", "TUNNEL_SERVICE_TOKEN_SECRET");
+  if (Boolean(id) !== Boolean(secret)) throw usageError("a service token needs both --id and --secret");
+  return { hostname, ...(await edgeOf(args)), serviceToken: id && secret ? { id, secret } : undefined };
 }

@@ -3,12 +3,18 @@ import { configError, usageError } from "./exit.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "30s", "1m", "500ms", "2h", "90d" or a bare number of seconds. `where` names the value in
- * the message: the flag by default, or for example "tunnel.yaml:3: grace-period:". */
-export function parseDuration(raw: string, flag: string, where = `--${flag}`): number {
+/** "30s", "1m", "500ms", "2h", "90d" or a bare number of seconds, in ms; undefined if it is none of these. */
+export function durationMs(raw: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
-  if (!m) throw usageError(`${where} "${raw}" is not a duration; use for example 30s, 2m, 24h or 90d`);
-  return Number(m[1]) * UNITS[m[2] ?? "s"]!;
+  return m ? Number(m[1]) * UNITS[m[2] ?? "s"]! : undefined;
+}
+
+/** A duration, as `durationMs` reads it. `where` names the value in the message: the flag by
+ * default, or for example "tunnel.yaml:3: grace-period:". */
+export function parseDuration(raw: string, flag: string, where = `--${flag}`): number {
+  const ms = durationMs(raw);
+  if (ms === undefined) throw usageError(`${where} "${raw}" is not a duration; use for example 30s, 2m, 24h or 90d`);
+  return ms;
 }
 
 export function parseCount(raw: string | undefined, flag: string, fallback: number, min = 0, where = `--${flag}`): number {
@@ -25,6 +31,9 @@ export function parseHostPort(raw: string, where: string): { hostname: string; p
   return { hostname: m[1] || "0.0.0.0", port: Number(m[2]) };
 }
 
+/** Why a file could not be read, in the words of a one-line error. */
+export const unreadable = (err: unknown) => ((err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message);
+
 /** Reads a PEM CA file given with --ca-file. */
 export async function readCaFile(path: string | undefined): Promise<string | undefined> {
   if (!path) return undefined;
@@ -33,6 +42,6 @@ export async function readCaFile(path: string | undefined): Promise<string | und
     if (!text.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no PEM certificate in it");
     return text;
   } catch (err) {
-    throw configError(`cannot use --ca-file ${path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+    throw configError(`cannot use --ca-file ${path}: ${unreadable(err)}`);
   }
 }

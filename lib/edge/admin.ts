@@ -23,6 +23,16 @@ import {
   addZoneAdmins,
   listZoneAdmins,
   removeZoneAdmins,
+  revokeZoneCredentialsOf,
+  revokeZoneCredential,
+  listZoneCredentials,
+  listTunnels,
+  deleteTunnel,
+  createTunnel,
+  getTunnel,
+  routeHostname,
+  verifyZoneCredential,
+  type ZoneCredential,
   getZone,
   parseZoneAdmin,
   createServiceToken,
@@ -41,7 +51,8 @@ import {
   type Store,
   checkPrincipal,
   checkPrincipalMode,
-  sshCA,
+  appSshCA,
+  retiredEdgeSshCA,
   setAppPrincipalMode,
   appPrincipalMode,
   appPrincipalModes,
@@ -53,7 +64,9 @@ import {
 } from "../store/index.ts";
 import { reloadSigningKeys, rotateSigningKey } from "../auth/jwt.ts";
 import { decide } from "./authorize.ts";
-import type { SessionRegistry } from "./sessions.ts";
+import type { ConnectorRegistry } from "./connectors.ts";
+import type { LiveSessions } from "./live-sessions.ts";
+import { BODY_LIMITS, BodyTooLarge, readJson } from "./body.ts";
 
 export type AdminContext = {
   store: Store;
@@ -63,8 +76,12 @@ export type AdminContext = {
   caPem?: string;
   /** Called after a zone is added or removed: the edge issues or drops its TLS certificate. */
   onZonesChanged(): Promise<void>;
+  /** How long zone credentials issued here last (ms); default DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS. */
+  credentialLifetimeMs?: number;
+  /** This node's connector connections, counted per tunnel in listings. */
+  connectors?: ConnectorRegistry;
   /** This node's live sessions: cut on revocation and re-checked after policy changes. */
-  sessions?: SessionRegistry;
+  sessions?: LiveSessions;
 };
 
 export const ADMIN_API_PREFIX = "/api/v1/";
@@ -88,8 +105,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 async function readBody(req: Request): Promise<Record<string, unknown>> {
   let body: unknown;
   try {
-    body = await req.json();
-  } catch {
+    body = await readJson(req, BODY_LIMITS.admin);
+  } catch (e) {
+    if (e instanceof BodyTooLarge) throw new HttpError(e.status, e.message);
     throw new HttpError(400, "the request body must be a JSON object");
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new HttpError(400, "the request body must be a JSON object");
@@ -199,10 +217,15 @@ const routes: Record<string, Route> = {
     if (add.length + remove.length === 0) throw new HttpError(400, `say what to change: "addAdmins" or "removeAdmins"`);
     const zone = await getZone(ctx.store, arg);
     if (!zone) throw new HttpError(404, `there is no zone "${arg}"`);
-    if (remove.length) await removeZoneAdmins(ctx.store, zone.name, remove);
+    // an admin removed loses the zone credentials they obtained for it, and their connectors with them
+    const revoked: string[] = [];
+    if (remove.length) {
+      await removeZoneAdmins(ctx.store, zone.name, remove);
+      for (const p of remove.map(parseZoneAdmin)) if (p.startsWith("email:")) revoked.push(...(await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name)));
+    }
     const admins = add.length ? await addZoneAdmins(ctx.store, zone.name, add) : await listZoneAdmins(ctx.store, zone.name);
     const what = [add.length ? `added ${add.join(", ")}` : "", remove.length ? `removed ${remove.join(", ")}` : ""].filter(Boolean).join(" and ");
-    await record(ctx, who, "zone.edit", `${what} as admins of zone ${zone.name}`, { target: zone.name });
+    await record(ctx, who, "zone.edit", `${what} as admins of zone ${zone.name}${revoked.length ? `; revoked their zone credentials ${revoked.join(", ")}` : ""}`, { target: zone.name });
     return json(200, { zone: { ...zone, admins } });
   },
   "DELETE zones/:": async (_req, ctx, arg, who) => {
@@ -246,7 +269,14 @@ const routes: Record<string, Route> = {
     return json(200, { app, sessionsClosed: await recheck(ctx) });
   },
 
-  "GET ssh-ca": async (_req, ctx) => json(200, { publicKey: (await sshCA(ctx.store)).publicKey }),
+  // An application's SSH CA key, and the retired edge-wide one, so servers that trust it can be found.
+  "GET ssh-ca": async (_req, ctx, _arg, _who, url) => {
+    const hostname = url.searchParams.get("hostname");
+    if (!hostname) throw new HttpError(400, `name the application whose SSH CA you want: "wicket edge ssh-ca <hostname>"`);
+    const ca = await appSshCA(ctx.store, hostname);
+    if (!ca) throw new HttpError(404, `there is no application "${hostname}", so no SSH CA; see "wicket edge app list"`);
+    return json(200, { app: ca.app, publicKey: ca.publicKey, retiredEdgeKey: (await retiredEdgeSshCA(ctx.store)) ?? null });
+  },
 
   "GET tokens": async (_req, ctx) => json(200, { tokens: await listServiceTokens(ctx.store) }),
   "POST tokens": async (req, ctx, _arg, who) => {
@@ -372,26 +402,79 @@ const routes: Record<string, Route> = {
   "POST user-revocations": async (req, ctx, _arg, who) => {
     const revocation = await revokeUser(ctx.store, field(await readBody(req), "email"), who.name);
     const cut = ctx.sessions?.cutUser(revocation.email, `the sign-in of ${revocation.email} was revoked by an admin`) ?? [];
-    await record(ctx, who, "user.revoke", `revoked the sign-in of ${revocation.email}, closing ${cut.length} live session${cut.length === 1 ? "" : "s"}`, {
+    const creds = await revokeZoneCredentialsOf(ctx.store, revocation.email);
+    await record(ctx, who, "user.revoke", `revoked the sign-in of ${revocation.email}, closing ${cut.length} live session${cut.length === 1 ? "" : "s"}${creds.length ? `, and the zone credentials ${creds.join(", ")}` : ""}`, {
       target: revocation.email,
       email: revocation.email,
     });
     return json(200, { revocation, sessionsClosed: cut.length });
   },
 
+  "GET tunnel-certs": async (_req, ctx) => json(200, { credentials: await listZoneCredentials(ctx.store) }),
+  "DELETE tunnel-certs/:": async (_req, ctx, arg, who) => {
+    const credential = await revokeZoneCredential(ctx.store, arg);
+    await record(ctx, who, "tunnel-cert.revoke", `revoked zone credential ${credential.id} of ${credential.zone}${credential.obtainedBy ? ` (obtained by ${credential.obtainedBy})` : ""}; its connectors are cut`, { target: credential.id });
+    return json(200, { credential });
+  },
+  "GET tunnels": async (_req, ctx) => {
+    const live = ctx.connectors?.all() ?? [];
+    const tunnels = (await listTunnels(ctx.store)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length }));
+    return json(200, { tunnels });
+  },
+  "DELETE tunnels/:": async (_req, ctx, arg, who) => {
+    const tunnel = await deleteTunnel(ctx.store, arg);
+    await record(ctx, who, "tunnel.delete", `deleted tunnel ${tunnel.name} (${tunnel.id}) of ${tunnel.zone}${tunnel.routes.length ? `, unrouting ${tunnel.routes.join(", ")}` : ""}; its connectors are cut`, { target: tunnel.id });
+    return json(200, { tunnel });
+  },
   "POST tunnel-certs": async (req, ctx, _arg, who) => {
-    const { id, zone, secret } = await createZoneCredential(ctx.store, field(await readBody(req), "zone"));
+    const { id, zone, secret } = await createZoneCredential(ctx.store, field(await readBody(req), "zone"), { obtainedBy: `admin:${who.name}`, lifetimeMs: ctx.credentialLifetimeMs });
     await record(ctx, who, "tunnel-cert.create", `issued zone credential ${id} for ${zone}`, { target: id });
     const credential = formatZoneCredential({ edge: ctx.publicUrl, zone, id, secret, caPem: ctx.caPem });
     return json(201, { id, zone, credential });
   },
 };
 
+/** Routes a zone credential may call: the named tunnels of its own zone (`wicket tunnel
+ * create|route|list|delete`). What they do is audited under the credential's name. */
+type ZoneRoute = (req: Request, ctx: AdminContext, arg: string, cred: ZoneCredential) => Promise<Response>;
+const zoneRoutes: Record<string, ZoneRoute> = {
+  "GET zone-tunnels": async (_req, ctx, _arg, cred) => {
+    const live = ctx.connectors?.all() ?? [];
+    return json(200, { tunnels: (await listTunnels(ctx.store, cred.zone)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length })) });
+  },
+  "POST zone-tunnels": async (req, ctx, _arg, cred) => {
+    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), cred.obtainedBy || cred.id);
+    await recordZone(ctx, cred, "tunnel.create", `created tunnel ${tunnel.name} (${tunnel.id}) in ${tunnel.zone}`, tunnel.id);
+    return json(201, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
+  },
+  "DELETE zone-tunnels/:": async (_req, ctx, arg, cred) => {
+    const tunnel = await deleteTunnel(ctx.store, arg, cred.zone);
+    await recordZone(ctx, cred, "tunnel.delete", `deleted tunnel ${tunnel.name} (${tunnel.id})${tunnel.routes.length ? `, unrouting ${tunnel.routes.join(", ")}` : ""}; its connectors are cut`, tunnel.id);
+    return json(200, { tunnel });
+  },
+  "PUT zone-routes/:": async (req, ctx, arg, cred) => {
+    const body = await readBody(req);
+    const tunnel = await getTunnel(ctx.store, field(body, "tunnel"), cred.zone);
+    if (!tunnel) throw new HttpError(404, `there is no tunnel "${body.tunnel}" in the zone ${cred.zone}; see "wicket tunnel list"`);
+    const r = await routeHostname(ctx.store, tunnel, arg, body.overwrite === true);
+    const what = r.replaced ? `took ${r.hostname} over from tunnel ${r.replaced.name} (${r.replaced.id}) for` : `routed ${r.hostname} to`;
+    await recordZone(ctx, cred, r.replaced ? "tunnel.route-overwrite" : "tunnel.route", `${what} tunnel ${tunnel.name} (${tunnel.id})`, r.hostname);
+    return json(200, { route: r });
+  },
+};
+
+async function recordZone(ctx: AdminContext, cred: ZoneCredential, action: string, reason: string, target: string) {
+  const who = `zone credential ${cred.id}${cred.obtainedBy ? ` of ${cred.obtainedBy}` : ""}`;
+  log.info(`${who}: ${reason}`);
+  await writeAudit(ctx.store, { kind: "admin", actor: who, identity: who, action, reason, target }).catch((e) => log.error(`audit: cannot record "${reason}": ${(e as Error).message}`));
+}
+
 /** Answers a request whose path starts with /api/v1/. */
 export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Response> {
   const url = new URL(req.url);
   const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
   const who = auth ? await verifyAdminToken(ctx.store, auth[1]!) : undefined;
+  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth[1]!);
   if (!who) {
     return json(401, { error: "the admin token is missing or was refused; send Authorization: Bearer <admin token>" }, { "www-authenticate": 'Bearer realm="wicket admin"' });
   }
@@ -407,9 +490,30 @@ export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Resp
   }
   const route = routes[`${req.method} ${segments[0]}${segments.length === 2 ? "/:" : ""}`];
   if (!route) return json(404, { error: `there is no admin API route ${req.method} ${url.pathname}` });
+  return answer(req, url, () => route(req, ctx, arg, who, url));
+}
 
+/** The zone-credential routes: a credential that is not live gets 401 with the reason. */
+async function handleZone(req: Request, url: URL, ctx: AdminContext, bearer: string): Promise<Response> {
+  const m = /^([^.\s]+)\.(\S+)$/.exec(bearer);
+  const r = m ? await verifyZoneCredential(ctx.store, m[1]!, m[2]!) : undefined;
+  if (!r || "refused" in r) return json(401, { error: r?.refused ?? "the zone credential was refused; run `wicket tunnel login`" });
+  const [name, raw] = url.pathname.slice(ADMIN_API_PREFIX.length).replace(/\/+$/, "").split("/");
+  const route = zoneRoutes[`${req.method} ${name}${raw !== undefined ? "/:" : ""}`];
+  if (!route) return json(404, { error: `there is no route ${req.method} ${url.pathname}` });
+  let arg = "";
   try {
-    return await route(req, ctx, arg, who, url);
+    arg = raw === undefined ? "" : decodeURIComponent(raw);
+  } catch {
+    return json(400, { error: `the path ${url.pathname} is not properly encoded` });
+  }
+  return answer(req, url, () => route(req, ctx, arg, r.credential));
+}
+
+/** Runs a route; store and usage errors become their status, anything else a logged 500. */
+async function answer(req: Request, url: URL, run: () => Promise<Response>): Promise<Response> {
+  try {
+    return await run();
   } catch (e) {
     if (e instanceof StoreError) return json(STATUS[e.kind], { error: e.message });
     if (e instanceof HttpError) return json(e.status, { error: e.message });

@@ -20,6 +20,8 @@ import {
 import { Close } from "../wire/close.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../wire/http.ts";
 import { verifyAppToken } from "../auth/jwt.ts";
+import { createDenialLimiter, type DenialLimiter } from "./denials.ts";
+import type { EdgeMetrics } from "./metrics.ts";
 
 export interface Rejection {
   code: number;
@@ -53,6 +55,8 @@ export interface AuthorizeOptions {
   auditFailOpen?: boolean;
   /** What the client asks for: a stream (the default, which gets a session id) or an SSH certificate. */
   purpose?: "stream" | "ssh-certificate";
+  /** Counts what is not audited: hostnames that are no application, denials past their address's limit. */
+  metrics?: Pick<EdgeMetrics, "unknownHost" | "deniesUnaudited">;
 }
 
 /**
@@ -131,8 +135,22 @@ function auditDecision(store: Store, a: ClientAuth, allowed: boolean, reason: st
   });
 }
 
-/** Writes a refusal to the audit and log; a failed write changes nothing, the client is refused anyway. */
-async function refuse(store: Store, a: ClientAuth, reject: Rejection, reason = reject.reason): Promise<ClientAuth> {
+// One limiter per store, that is per edge: the router does not hand one in.
+const denialLimiters = new WeakMap<Store, DenialLimiter>();
+const denialLimiter = (store: Store) => denialLimiters.get(store) ?? denialLimiters.set(store, createDenialLimiter()).get(store)!;
+
+/**
+ * Writes a refusal to the audit and log, unless its address has had its share of denial rows
+ * this minute (lib/edge/denials.ts); a failed write changes nothing, the client is refused anyway.
+ */
+async function refuse(store: Store, a: ClientAuth, reject: Rejection, reason = reject.reason, metrics?: AuthorizeOptions["metrics"]): Promise<ClientAuth> {
+  const verdict = denialLimiter(store).admit(a.ip);
+  if (!verdict.record) {
+    metrics?.deniesUnaudited.inc();
+    log.debug(`deny ${a.host}${a.identity ? ` for ${a.identity}` : ""} from ${a.ip} (not audited: too many denials from ${a.ip}): ${reason}`);
+    return { ...a, reject };
+  }
+  if (verdict.suppressedBefore) reason = `${reason} (and ${verdict.suppressedBefore} earlier denials from ${a.ip} in a minute, not recorded one by one)`;
   log.info(`deny ${a.host}${a.identity ? ` for ${a.identity}` : ""} from ${a.ip}: ${reason}`);
   try {
     await auditDecision(store, a, false, reason);
@@ -142,21 +160,29 @@ async function refuse(store: Store, a: ClientAuth, reject: Rejection, reason = r
   return { ...a, reject };
 }
 
+/** A client its policies let through that is refused all the same (an SSH certificate it cannot have), audited as a denial. */
+export const refuseAllowed = (store: Store, a: ClientAuth, reason: string, metrics?: AuthorizeOptions["metrics"]) => refuse(store, a, { code: Close.denied, reason }, reason, metrics);
+
 export async function authorizeClient(store: Store, req: Request, host: string, ip: string, opts: AuthorizeOptions = {}): Promise<ClientAuth> {
   const base: ClientAuth = { host, ip, identity: "", decidedAt: Date.now() };
   const app = await findApp(store, host);
-  if (!app) return refuse(store, base, { code: Close.unknownHost, reason: noApp(host) });
+  if (!app) {
+    // Anyone can send any Host: a hostname that is no application is counted, not audited.
+    opts.metrics?.unknownHost.inc();
+    log.debug(`deny ${host.slice(0, 256)} from ${ip}: no such application`);
+    return { ...base, reject: { code: Close.unknownHost, reason: noApp(host.slice(0, 256)) } };
+  }
   base.app = app.hostname;
 
   const who = await identify(store, req, ip, host);
-  if ("reject" in who) return refuse(store, { ...base, identity: who.identity ?? "" }, who.reject);
+  if ("reject" in who) return refuse(store, { ...base, identity: who.identity ?? "" }, who.reject, undefined, opts.metrics);
   const auth: ClientAuth = { ...base, identity: who.identity, subject: who.subject, issuedAt: who.issuedAt, signIn: who.signIn, tokenKey: who.tokenKey };
   const revoked = await userRevoked(store, who.subject, who.issuedAt);
-  if (revoked) return refuse(store, auth, { code: Close.unauthenticated, reason: revoked });
+  if (revoked) return refuse(store, auth, { code: Close.unauthenticated, reason: revoked }, undefined, opts.metrics);
 
   const decision = evaluate(await listPolicies(store, app.hostname), who.subject);
   auth.decision = decision;
-  if (!decision.allowed) return refuse(store, auth, { code: Close.denied, reason: decisionMessage(host, decision) }, decision.explanation);
+  if (!decision.allowed) return refuse(store, auth, { code: Close.denied, reason: decisionMessage(host, decision) }, decision.explanation, opts.metrics);
 
   const forCert = opts.purpose === "ssh-certificate";
   if (!forCert) auth.sessionId = randomId("ses_");

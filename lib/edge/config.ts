@@ -18,6 +18,7 @@
 import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
 import { configError } from "../cli/exit.ts";
+import { durationMs, unreadable } from "../cli/values.ts";
 import { DEFAULT_SESSION_LENGTH_MS } from "../store/zones.ts";
 
 export type OtpProvider = { type: "otp"; name: string; displayName: string };
@@ -33,6 +34,8 @@ export type OidcProvider = {
   groupsClaim: string;
   /** Extra CA to trust for this provider, PEM. */
   caPem?: string;
+  /** `trust-email: true`: its e-mail addresses count without `email_verified: true` (a provider that only knows verified ones). */
+  trustEmail?: boolean;
 };
 export type IdentityProvider = OtpProvider | OidcProvider;
 
@@ -51,6 +54,8 @@ export type EdgeFileConfig = {
   "trusted-proxies"?: string[];
   "audit-retention"?: string;
   "audit-fail-open"?: boolean;
+  /** Milliseconds. */
+  "zone-credential-lifetime"?: number;
   metrics?: string;
   /** Milliseconds, like every duration here. */
   "grace-period"?: number;
@@ -131,10 +136,10 @@ const url: Check<string> = (v, key) => {
   return s.replace(/\/+$/, "");
 };
 const duration: Check<number> = (v, key) => {
-  const m = typeof v === "string" ? /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v.trim()) : undefined;
-  if (typeof v === "number" && v > 0) return v * 1000; // a bare number is seconds
-  if (!m || Number(m[1]) <= 0) throw new Bad(key, `must be a duration such as 30s, 15m, 8h or 7d, not ${show(v)}`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms"];
+  // a bare number (YAML's, not text) is seconds; text must carry its unit
+  const ms = typeof v === "number" ? v * 1000 : typeof v === "string" && !/\d$/.test(v.trim()) ? durationMs(v) : undefined;
+  if (ms === undefined || !(ms > 0)) throw new Bad(key, `must be a duration such as 30s, 15m, 8h or 7d, not ${show(v)}`);
+  return ms;
 };
 const oneOf =
   <T extends string>(...options: T[]): Check<T> =>
@@ -197,7 +202,7 @@ const provider: Check<IdentityProvider> = (v, key) => {
   const o = object<Record<string, any>>(
     v,
     key,
-    { type: str, name: idpName, "display-name": str, issuer: url, "client-id": str, "client-secret": str, scopes: stringList, "groups-claim": str, "ca-file": pemFile },
+    { type: str, name: idpName, "display-name": str, issuer: url, "client-id": str, "client-secret": str, scopes: stringList, "groups-claim": str, "ca-file": pemFile, "trust-email": bool },
     ["name", "issuer", "client-id"],
   );
   const scopes: string[] = o.scopes ?? ["openid", "email", "profile"];
@@ -205,6 +210,7 @@ const provider: Check<IdentityProvider> = (v, key) => {
   const p: OidcProvider = { type: "oidc", name: o.name, displayName: o["display-name"] ?? o.name, issuer: o.issuer, clientId: o["client-id"], scopes, groupsClaim: o["groups-claim"] ?? "groups" };
   if (o["client-secret"]) p.clientSecret = o["client-secret"];
   if (o["ca-file"]) p.caPem = o["ca-file"];
+  if (o["trust-email"]) p.trustEmail = true;
   return p;
 };
 
@@ -232,6 +238,7 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   // Checked where the flag is: "0" (keep forever) or a duration.
   "audit-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
   "audit-fail-open": bool,
+  "zone-credential-lifetime": duration,
   metrics: str,
   "grace-period": duration,
   "keepalive-interval": duration,
@@ -263,7 +270,7 @@ export function loadEdgeConfig(file: string): EdgeFileConfig {
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw configError(`cannot read the config file ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+    throw configError(`cannot read the config file ${file}: ${unreadable(e)}`);
   }
   const doc = parseDocument(text);
   const err = doc.errors[0];

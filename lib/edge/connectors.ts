@@ -1,15 +1,20 @@
 // Which connector connections serve which hostname, on this edge node.
-import type { Session } from "../wire/mux.ts";
+import type { Mux } from "../wire/mux.ts";
+import type { ConnectorIdentity } from "./tunnel-claims.ts";
 
+/** A registered connector connection: `id` is the connector process, `tunnel` the named
+ * tunnel whose replicas share its hostnames' streams. */
 export interface ConnectorConn {
   id: string;
   zone: string;
   hostnames: string[];
-  session: Session;
+  tunnel: { id: string; name: string };
+  who: ConnectorIdentity;
+  mux: Mux;
   remote: string;
 }
 
-export function createRegistry() {
+export function createConnectorRegistry() {
   const byHost = new Map<string, Set<ConnectorConn>>();
   return {
     add(c: ConnectorConn) {
@@ -30,14 +35,18 @@ export function createRegistry() {
     pick(hostname: string): ConnectorConn | undefined {
       let best: ConnectorConn | undefined;
       for (const c of byHost.get(hostname) ?? []) {
-        if (c.session.closed || c.session.peerGoingAway) continue;
-        if (!best || c.session.streams.size < best.session.streams.size) best = c;
+        if (c.mux.closed || c.mux.peerGoingAway) continue;
+        if (!best || c.mux.streams.size < best.mux.streams.size) best = c;
       }
       return best;
     },
     all(): ConnectorConn[] {
       return [...new Set([...byHost.values()].flatMap((s) => [...s]))];
     },
+    /** Connections that take new streams (not told to go away by their connector). */
+    up(): number {
+      return this.all().filter((c) => !c.mux.peerGoingAway).length;
+    },
   };
 }
-export type Registry = ReturnType<typeof createRegistry>;
+export type ConnectorRegistry = ReturnType<typeof createConnectorRegistry>;

@@ -1,5 +1,6 @@
 // The edge's metrics, named in one place; served on the admin listener (`edge serve --metrics`).
 import { createRegistry, type Registry } from "../metrics/registry.ts";
+import type { ConnectorRegistry } from "./connectors.ts";
 
 export function createEdgeMetrics(registry: Registry = createRegistry()) {
   return {
@@ -14,7 +15,20 @@ export function createEdgeMetrics(registry: Registry = createRegistry()) {
     bytes: registry.counter("wicket_edge_bytes_total", "Bytes carried, by direction (to_origin, to_client)"),
     clientTimeouts: registry.counter("wicket_edge_client_keepalive_timeouts_total", "Client connections closed because they stopped answering"),
     draining: registry.gauge("wicket_edge_draining", "1 while the edge drains after SIGTERM"),
+    unknownHost: registry.counter("wicket_edge_unknown_host_total", "Client upgrades and certificate requests for a hostname that is no application (counted, not audited)"),
+    deniesUnaudited: registry.counter("wicket_edge_denials_unaudited_total", "Denials not written to the audit because their address passed its limit of denial rows a minute"),
+    rateLimited: registry.counter("wicket_edge_rate_limited_total", "Sign-in requests refused by a rate limit, by endpoint (pin_request, pin_guess, device_code)"),
   };
 }
 
 export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;
+
+/** The gauges that follow connector connections and client streams. */
+export function refreshGauges(metrics: EdgeMetrics, connectors: ConnectorRegistry, streamsOpen: number) {
+  const all = connectors.all();
+  const up = connectors.up();
+  metrics.connections.set(up, { state: "up" });
+  metrics.connections.set(all.length - up, { state: "draining" });
+  metrics.connectors.set(new Set(all.map((c) => c.id)).size);
+  metrics.streamsOpen.set(streamsOpen);
+}

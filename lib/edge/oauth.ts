@@ -27,6 +27,10 @@ import {
 } from "../store/index.ts";
 import type { IdentitySettings } from "./config.ts";
 import type { PinMailer } from "../auth/otp.ts";
+import { CLIENT_ID, DEVICE_GRANT, DEVICE_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH, VERIFY_PATH } from "../wire/http.ts";
+import type { EdgeMetrics } from "./metrics.ts";
+import { admit, createSignInLimits, retryAfter, type SignInLimits } from "./rate-limit.ts";
+import { BODY_LIMITS, BodyTooLarge, readText } from "./body.ts";
 
 export type SignInContext = {
   store: Store;
@@ -34,19 +38,18 @@ export type SignInContext = {
   publicUrl: () => string;
   /** The edge's own CA (self-signed TLS), bundled into zone credentials. */
   caPem?: string;
+  /** How long the zone credentials `tunnel login` gets last (ms). */
+  credentialLifetimeMs?: number;
   identity: IdentitySettings;
   mailer?: PinMailer;
+  metrics?: EdgeMetrics;
+  /** The rate limits' state; made on first use by `limitsOf`. */
+  limits?: SignInLimits;
 };
 
-/** The one client: the wicket CLI, a public client (RFC 8628 3.1: no secret on a device). */
-export const CLIENT_ID = "wicket";
-export const METADATA_PATH = "/.well-known/oauth-authorization-server";
-export const JWKS_PATH = "/.well-known/jwks.json";
-export const DEVICE_PATH = "/oauth/device";
-export const TOKEN_PATH = "/oauth/token";
-export const REVOKE_PATH = "/oauth/revoke";
-export const VERIFY_PATH = "/device";
-const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+/** This edge's sign-in rate limits (in memory, lib/edge/rate-limit.ts). */
+export const limitsOf = (ctx: SignInContext): SignInLimits => (ctx.limits ??= createSignInLimits({ refused: ctx.metrics?.rateLimited }));
+
 const SLOW_DOWN_STEP_MS = 5_000;
 
 const json = (status: number, body: unknown) => Response.json(body, { status, headers: { "cache-control": "no-store", pragma: "no-cache" } });
@@ -99,9 +102,15 @@ function resourceHost(raw: string | null): string | undefined {
   }
 }
 
-async function form(req: Request): Promise<URLSearchParams | undefined> {
-  if (!(req.headers.get("content-type") ?? "").startsWith("application/x-www-form-urlencoded")) return undefined;
-  return new URLSearchParams(await req.text());
+/** The posted form, or the OAuth error that answers a request without one. */
+async function form(req: Request): Promise<URLSearchParams | Response> {
+  if (!(req.headers.get("content-type") ?? "").startsWith("application/x-www-form-urlencoded")) return oauthError("invalid_request", "send the request as application/x-www-form-urlencoded");
+  try {
+    return new URLSearchParams(await readText(req, BODY_LIMITS.form));
+  } catch (e) {
+    if (e instanceof BodyTooLarge) return oauthError("invalid_request", e.message, e.status);
+    throw e;
+  }
 }
 
 /** An app token for `host` from a CLI org session, if the policy allows. */
@@ -119,8 +128,15 @@ async function mint(ctx: SignInContext, session: OrgSession, host: string, ip: s
 
 async function deviceAuthorization(req: Request, ctx: SignInContext, ip: string): Promise<Response> {
   const f = await form(req);
-  if (!f) return oauthError("invalid_request", "send the request as application/x-www-form-urlencoded");
+  if (f instanceof Response) return f;
   if (f.get("client_id") !== CLIENT_ID) return oauthError("invalid_client", `unknown client; this edge serves the wicket CLI (client_id=${CLIENT_ID})`, 401);
+  // Before the store is asked anything: a flood is refused from memory (counted in the metrics, not logged).
+  const wait = admit(limitsOf(ctx), "device_code", ip);
+  if (wait > 0) {
+    const res = oauthError("slow_down", `too many sign-ins were started from this address or on this edge; try again in ${retryAfter(wait)} seconds`, 429);
+    res.headers.set("retry-after", retryAfter(wait));
+    return res;
+  }
   const scope = String(f.get("scope") ?? "app");
   let app: string | undefined;
   if (scope === "app") {
@@ -167,7 +183,7 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
   if (d.purpose === "tunnel") {
     // Checked again: the person may have lost the zone since they picked it.
     if (!d.zone || !(await zonesAdministeredBy(ctx.store, browser)).includes(d.zone)) return oauthError("access_denied", `${browser.email} does not administer the zone ${d.zone}`);
-    const cred = await createZoneCredential(ctx.store, d.zone);
+    const cred = await createZoneCredential(ctx.store, d.zone, { obtainedBy: browser.email, lifetimeMs: ctx.credentialLifetimeMs });
     log.info(`tunnel login: ${browser.email} got zone credential ${cred.id} for ${cred.zone}, from ${ip}`);
     const credential = formatZoneCredential({ edge: ctx.publicUrl(), zone: cred.zone, id: cred.id, secret: cred.secret, caPem: ctx.caPem });
     return json(200, { access_token: credential, token_type: "N_A", issued_token_type: "urn:wicket:zone-credential", zone: cred.zone, email: browser.email });
@@ -186,7 +202,7 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
 
 async function token(req: Request, ctx: SignInContext, ip: string): Promise<Response> {
   const f = await form(req);
-  if (!f) return oauthError("invalid_request", "send the request as application/x-www-form-urlencoded");
+  if (f instanceof Response) return f;
   if (f.get("client_id") !== CLIENT_ID) return oauthError("invalid_client", `unknown client; this edge serves the wicket CLI (client_id=${CLIENT_ID})`, 401);
   const grant = f.get("grant_type");
   if (grant === DEVICE_GRANT) return deviceToken(f, ctx, ip);
@@ -202,7 +218,7 @@ async function token(req: Request, ctx: SignInContext, ip: string): Promise<Resp
 
 async function revoke(req: Request, ctx: SignInContext): Promise<Response> {
   const f = await form(req);
-  if (!f) return oauthError("invalid_request", "send the request as application/x-www-form-urlencoded");
+  if (f instanceof Response) return f;
   const session = await verifySession(ctx.store, String(f.get("token") ?? ""), "cli");
   if (session) {
     await revokeSession(ctx.store, session.id);

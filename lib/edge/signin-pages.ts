@@ -38,7 +38,7 @@ ${form(
   "/sign-in/pin",
   o.csrf,
   { pin_id: o.pinId, return: o.returnTo },
-  `<p><label for="pin">PIN</label><br><input id="pin" name="pin" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required></p>${button("Sign in")}`,
+  `<p><label for="pin">PIN</label><br><input id="pin" name="pin" autocapitalize="characters" spellcheck="false" maxlength="16" autocomplete="one-time-code" required></p>${button("Sign in")}`,
 )}
 <p><a href="/sign-in?return=${encodeURIComponent(o.returnTo)}">Send a new PIN</a></p>`,
     o.error ? 400 : 200,
@@ -98,4 +98,13 @@ export function donePage(title: string, text: string): Response {
 
 export function errorPage(title: string, text: string, status = 400): Response {
   return page(title, `<h1>${esc(title)}</h1><p role="alert">${esc(text)}</p>`, status);
+}
+
+const inWords = (s: number) => (s < 90 ? `${s} ${s === 1 ? "second" : "seconds"}` : `${Math.ceil(s / 60)} minutes`);
+
+/** A request a rate limit refused: 429, with Retry-After in seconds and the same wait in words. */
+export function tooManyPage(text: string, retryAfterSeconds: string): Response {
+  const res = errorPage("Too many attempts", `${text} Try again in ${inWords(Number(retryAfterSeconds))}.`, 429);
+  res.headers.set("retry-after", retryAfterSeconds);
+  return res;
 }

@@ -22,8 +22,11 @@ import {
 } from "../store/index.ts";
 import type { OidcProvider, OtpProvider } from "./config.ts";
 import { cookie, CSRF_COOKIE, csrfOk, csrfToken, readCookies, safeReturn, SESSION_COOKIE } from "./cookies.ts";
-import { decide, revokedUser, VERIFY_PATH, type SignInContext } from "./oauth.ts";
-import { confirmAppPage, deniedPage, donePage, enterCodePage, errorPage, pickZonePage, pinPage, signInPage } from "./signin-pages.ts";
+import { decide, limitsOf, revokedUser, type SignInContext } from "./oauth.ts";
+import { admit, guessFailed, guessSucceeded, retryAfter } from "./rate-limit.ts";
+import { VERIFY_PATH } from "../wire/http.ts";
+import { confirmAppPage, deniedPage, donePage, enterCodePage, errorPage, pickZonePage, pinPage, signInPage, tooManyPage } from "./signin-pages.ts";
+import { BODY_LIMITS, BodyTooLarge, readText } from "./body.ts";
 
 const PIN_WINDOW_MS = 15 * 60_000;
 const PINS_PER_WINDOW = 5;
@@ -67,7 +70,13 @@ async function establish(ctx: SignInContext, who: Identity, ip: string, returnTo
 
 async function postedForm(req: Request, ctx: SignInContext): Promise<URLSearchParams | Response> {
   if (!(req.headers.get("content-type") ?? "").startsWith("application/x-www-form-urlencoded")) return errorPage("Bad request", "This form could not be read; go back and try again.");
-  const f = new URLSearchParams(await req.text());
+  let f: URLSearchParams;
+  try {
+    f = new URLSearchParams(await readText(req, BODY_LIMITS.form));
+  } catch (e) {
+    if (e instanceof BodyTooLarge) return errorPage("Request too large", "This form sent more than a sign-in needs; go back and try again.", e.status);
+    throw e;
+  }
   if (!csrfOk(req, f, new URL(ctx.publicUrl()).origin)) return errorPage("Form expired", "This form is stale or came from another site; go back, reload the page and try again.", 403);
   return f;
 }
@@ -79,6 +88,9 @@ async function sendPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip:
   const email = String(f.get("email") ?? "").trim().toLowerCase();
   if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) || email.length > 254) return showSignIn(req, ctx, returnTo, "That is not an e-mail address; check it and try again.", email);
   if (!ctx.mailer) return showSignIn(req, ctx, returnTo, "This edge cannot send e-mail (no SMTP is configured); ask your administrator, or use another way to sign in.", email);
+  // Before the store or the mail server is asked anything: each PIN is a mail we send.
+  const wait = admit(limitsOf(ctx), "pin_request", ip);
+  if (wait > 0) return tooManyPage("Too many PINs were asked for from your address, or on this edge.", retryAfter(wait));
   if ((await countRecentPins(ctx.store, email, Date.now() - PIN_WINDOW_MS)) >= PINS_PER_WINDOW) {
     return showSignIn(req, ctx, returnTo, `Too many PINs were sent to ${email} in the last ${PIN_WINDOW_MS / 60_000} minutes; wait a few minutes and try again.`, email);
   }
@@ -98,8 +110,16 @@ async function checkPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip
   const returnTo = safeReturn(f.get("return"));
   const pinId = String(f.get("pin_id") ?? "");
   const browser = readCookies(req)[CSRF_COOKIE]!;
+  const limits = limitsOf(ctx);
+  const wait = admit(limits, "pin_guess", ip);
+  if (wait > 0) return tooManyPage("Too many PINs were tried from your address, or on this edge.", retryAfter(wait));
   const r = await verifyPin(ctx.store, pinId, String(f.get("pin") ?? "").trim(), browser);
-  if (r.ok) return establish(ctx, { email: r.email, idp: otpProvider(ctx)?.name ?? "email", groups: [], amr: ["otp"] }, ip, returnTo);
+  if (r.ok) {
+    guessSucceeded(limits, ip);
+    // One factor, the mailbox: "email", not "otp", which policies read as a second factor (`mfa`).
+    return establish(ctx, { email: r.email, idp: otpProvider(ctx)?.name ?? "email", groups: [], amr: ["email"] }, ip, returnTo);
+  }
+  guessFailed(limits, ip);
   if (r.why === "wrong") {
     const minutes = Math.round(ctx.identity.pinLifetimeMs / 60_000) || 1;
     return pinPage({ email: r.email, pinId, returnTo, csrf: browser, minutes, error: `That PIN is wrong; ${r.left} ${r.left === 1 ? "try" : "tries"} left.` });

@@ -1,16 +1,18 @@
 // The edge as SSH CA: a caller allowed to reach an application gets a certificate for an
-// ephemeral key, valid for minutes, naming the Unix user it may log in as.
+// ephemeral key, valid for minutes, naming the Unix user it may log in as, signed by that
+// application's own CA so that no other application's server accepts it.
 import { log } from "../cli/log.ts";
 import { parseEd25519PublicLine, signUserCert } from "../ssh/format.ts";
+import { emailPrincipalProblem, userPrincipalProblem } from "../ssh/principal.ts";
 import { randomId } from "../auth/secret.ts";
 import { claimAt } from "../auth/oidc.ts";
-import { appPrincipalMode, findApp, getSession, sshCA, tokenPrincipal, type Store } from "../store/index.ts";
+import { appPrincipalMode, appSshCA, findApp, getSession, tokenPrincipal, type Store } from "../store/index.ts";
 import { Close } from "../wire/close.ts";
-import type { ClientAuth } from "./authorize.ts";
+import { SSH_CA_PATH } from "../wire/http.ts";
+import { refuseAllowed, type ClientAuth } from "./authorize.ts";
+import { BODY_LIMITS, BodyTooLarge, readJson } from "./body.ts";
 
 export const CERT_VALIDITY_MS = 5 * 60_000;
-/** What a principal taken from a claim may be: no blanks, commas or control characters. */
-const PRINCIPAL = /^[^\s,\x00-\x1f\x7f]{1,256}$/;
 /** Certificates start a minute in the past, for clocks that run slow. */
 const CLOCK_SKEW_MS = 60_000;
 
@@ -18,16 +20,25 @@ const json = (status: number, body: unknown) => new Response(JSON.stringify(body
 
 const STATUS: Record<number, number> = { [Close.unauthenticated]: 401, [Close.denied]: 403, [Close.unknownHost]: 404, [Close.unavailable]: 503 };
 
-/** The principal for an allowed subject, or a sentence saying why there is none. */
+/**
+ * The principal for an allowed subject, or a sentence saying why there is none. Whatever
+ * names it (an admin, the e-mail someone signed in with, a provider's claim), it is checked
+ * here, as the certificate is made: a Unix user name that is no system account, or in
+ * `email` mode such a name @ a DNS domain (lib/ssh/principal.ts).
+ */
 async function principalFor(store: Store, auth: ClientAuth): Promise<string | { error: string }> {
   const s = auth.subject!;
+  const checked = (p: string, problem: string | undefined) => (problem ? { error: `no SSH certificate for ${auth.identity} on ${auth.host}: ${problem}` } : p);
   if (s.serviceToken) {
-    return (await tokenPrincipal(store, s.serviceToken.id)) ?? { error: `the service token "${s.serviceToken.name}" has no SSH principal; create it with --principal <unix-user>` };
+    const p = await tokenPrincipal(store, s.serviceToken.id);
+    return p ? checked(p, userPrincipalProblem(p)) : { error: `the service token "${s.serviceToken.name}" has no SSH principal; create it with --principal <unix-user>` };
   }
   if (!s.email) return { error: "the signed-in identity has no e-mail address to name a principal" };
   const app = await findApp(store, auth.host);
   const mode = await appPrincipalMode(store, app!.hostname);
-  if (mode === "email") return s.email;
+  // e-mail addresses are compared without case, Unix user names are lower case
+  const email = s.email.toLowerCase();
+  if (mode === "email") return checked(email, emailPrincipalProblem(email));
   if (mode.startsWith("claim:")) {
     // what the identity provider said at sign-in, kept with the session the token came from
     const name = mode.slice("claim:".length);
@@ -36,30 +47,52 @@ async function principalFor(store: Store, auth: ClientAuth): Promise<string | { 
     if (typeof v !== "string" || !v) {
       return { error: `the sign-in of ${s.email} (with ${s.idp ?? "a provider"}) carries no "${name}" claim, which names the Unix user for ${auth.host}; sign in again if the provider gives it now, or ask the administrator` };
     }
-    if (!PRINCIPAL.test(v)) return { error: `the "${name}" claim of ${s.email} (${JSON.stringify(v.slice(0, 64))}) is not a Unix user name an SSH certificate can carry` };
-    return v;
+    const problem = userPrincipalProblem(v);
+    return checked(v, problem && `the "${name}" claim of ${s.email} is refused: ${problem}`);
   }
-  return s.email.split("@")[0]!;
+  const local = email.slice(0, email.lastIndexOf("@"));
+  return checked(local, userPrincipalProblem(local));
 }
 
 export async function handleSshCert(req: Request, store: Store, auth: ClientAuth): Promise<Response> {
   if (auth.reject) return json(STATUS[auth.reject.code] ?? 403, { error: auth.reject.reason });
   let body: { public_key?: unknown };
   try {
-    body = (await req.json()) as typeof body;
-  } catch {
+    body = ((await readJson(req, BODY_LIMITS.sshCert)) ?? {}) as typeof body;
+  } catch (e) {
+    if (e instanceof BodyTooLarge) return json(e.status, { error: e.message });
     return json(400, { error: "the request body must be JSON: {\"public_key\": \"ssh-ed25519 AAAA…\"}" });
   }
   const key = typeof body.public_key === "string" ? parseEd25519PublicLine(body.public_key) : undefined;
   if (!key) return json(400, { error: "public_key is not a valid ssh-ed25519 public key" });
   const principal = await principalFor(store, auth);
-  if (typeof principal !== "string") return json(403, principal);
+  if (typeof principal !== "string") {
+    await refuseAllowed(store, auth, principal.error);
+    return json(403, principal);
+  }
   const grant = randomId("grant_");
   const now = Date.now();
   const validBefore = new Date(now + CERT_VALIDITY_MS);
   // sshd logs the key id on login, so it names who and which grant.
   const keyId = `${auth.identity} ${grant}`;
-  const certificate = signUserCert({ ca: (await sshCA(store)).key, publicKey: key, keyId, principals: [principal], validAfter: new Date(now - CLOCK_SKEW_MS), validBefore });
+  const ca = await appSshCA(store, auth.host);
+  if (!ca) return json(404, { error: `${auth.host} is no longer an application of this edge` }); // removed since the request was authorized
+  const certificate = signUserCert({ ca: ca.key, publicKey: key, keyId, principals: [principal], validAfter: new Date(now - CLOCK_SKEW_MS), validBefore });
   log.info(`ssh certificate for ${auth.identity} as ${principal} on ${auth.host} from ${auth.ip}, valid until ${validBefore.toISOString()} (${grant})`);
   return json(200, { certificate, principal, valid_before: validBefore.toISOString(), key_id: keyId });
 }
+
+const text = (status: number, body: string) => new Response(body + "\n", { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+
+/** `https://<application>/ssh-ca.pub`: the application's CA key, for sshd's TrustedUserCAKeys. */
+export async function serveAppSshCA(store: Store, host: string): Promise<Response> {
+  const ca = await appSshCA(store, host);
+  return ca ? text(200, ca.publicKey) : text(404, `${host} is no application of this edge, so it has no SSH CA.`);
+}
+
+/**
+ * `/ssh-ca.pub` on the edge's own host, where the edge-wide CA was: gone, and said so, so that
+ * a provisioning script fails instead of installing a key that signs nothing.
+ */
+export const edgeSshCAGone = () =>
+  text(410, `Each application has its own SSH CA: trust https://<application>${SSH_CA_PATH}, or what "wicket edge ssh-ca <application>" prints.`);

@@ -117,11 +117,21 @@ export interface UserCertRequest {
   serial?: bigint;
 }
 
-// The permissions an ordinary `ssh-keygen -s` user certificate carries.
-const EXTENSIONS = ["permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty", "permit-user-rc"];
+// What a certificate permits: a terminal and port forwarding, as Cloudflare Access's do.
+// Agent forwarding, X11 and ~/.ssh/rc, which an ordinary `ssh-keygen -s` certificate also
+// permits, are left out: each hands the server more of the client than a login needs.
+// In lexical order, as PROTOCOL.certkeys asks.
+const CERT_EXTENSIONS = ["permit-port-forwarding", "permit-pty"] as const;
+
+// The last line of defence under lib/ssh/principal.ts: principals are read as lists split at
+// commas (`ssh-keygen -n`, sshd's `principals=`), so no principal with a comma, a blank or a
+// control character is ever signed.
+const SIGNABLE_PRINCIPAL = /^[^\s,\x00-\x1f\x7f]{1,256}$/;
 
 /** A user certificate signed by the CA, as the one-line `…-cert.pub` file. */
 export function signUserCert(req: UserCertRequest): string {
+  const bad = req.principals.find((p) => !SIGNABLE_PRINCIPAL.test(p));
+  if (bad !== undefined || !req.principals.length) throw new Error(`refusing to sign a certificate for the principal ${JSON.stringify(bad ?? "")}`);
   const seconds = (d: Date) => BigInt(Math.floor(d.getTime() / 1000));
   const body = pack(
     str(ED25519_CERT),
@@ -134,7 +144,7 @@ export function signUserCert(req: UserCertRequest): string {
     u64(seconds(req.validAfter)),
     u64(seconds(req.validBefore)),
     str(""), // critical options: none
-    str(pack(...EXTENSIONS.flatMap((e) => [str(e), str("")]))),
+    str(pack(...CERT_EXTENSIONS.flatMap((e) => [str(e), str("")]))),
     str(""), // reserved
     str(publicBlob(rawPublic(req.ca))),
   );

@@ -1,15 +1,16 @@
 // Admin API tokens, `<id>.<secret>`. On its first start the edge makes one and leaves it in
 // `<dataDir>/admin-token` (0600) for the admin commands run on the same machine.
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ADMIN_TOKEN_FILE, writePrivate } from "../paths.ts";
 import { ADMIN_TOKEN_ID_PREFIX, hashSecret, joinIdSecret, randomId, randomSecret, splitIdSecret, verifySecret } from "../auth/secret.ts";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms } from "./open.ts";
 import { conflict, invalid } from "./errors.ts";
 
 export type AdminToken = { id: string; name: string; createdAt: number };
 
-export const ADMIN_TOKEN_FILE = "admin-token";
+type AdminTokenRow = { id: string; name: string; secret_hash: string; created_at: BigIntColumn };
+
 export const BOOTSTRAP_ADMIN_TOKEN_NAME = "bootstrap";
 
 /** A new admin token; `token` (`<id>.<secret>`) is the only copy there will be. */
@@ -34,7 +35,7 @@ export async function createAdminToken(store: Store, name: string): Promise<Admi
  */
 export async function ensureBootstrapAdminToken(store: Store, dataDir: string): Promise<{ created: boolean; path: string }> {
   const path = join(dataDir, ADMIN_TOKEN_FILE);
-  const [row] = await store.sql`SELECT COUNT(*) AS n FROM admin_tokens`;
+  const [row]: { n: BigIntColumn }[] = await store.sql`SELECT COUNT(*) AS n FROM admin_tokens`;
   if (Number(row.n) > 0) return { created: false, path };
   let token: string;
   try {
@@ -44,11 +45,7 @@ export async function ensureBootstrapAdminToken(store: Store, dataDir: string): 
     if ((e as { kind?: string }).kind === "conflict") return { created: false, path };
     throw e;
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, token + "\n", { mode: 0o600 });
-  chmodSync(tmp, 0o600); // the mode above is filtered by the umask; make it exact
-  renameSync(tmp, path);
+  writePrivate(path, token + "\n");
   return { created: true, path };
 }
 
@@ -56,7 +53,7 @@ export async function ensureBootstrapAdminToken(store: Store, dataDir: string): 
 export async function verifyAdminToken(store: Store, token: string): Promise<AdminToken | undefined> {
   const parts = typeof token === "string" ? splitIdSecret(token.trim()) : undefined;
   if (!parts) return undefined;
-  const [row] = await store.sql`SELECT id, name, created_at, secret_hash FROM admin_tokens WHERE id = ${parts.id}`;
+  const [row]: AdminTokenRow[] = await store.sql`SELECT id, name, created_at, secret_hash FROM admin_tokens WHERE id = ${parts.id}`;
   if (!row || !verifySecret(parts.secret, row.secret_hash)) return undefined;
   return { id: row.id, name: row.name, createdAt: ms(row.created_at) };
 }

@@ -2,7 +2,7 @@
 // row each. Rows are written before what they record takes effect where that is possible
 // (a decision before its stream opens), queried by the admin API, and pruned after the
 // retention period.
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { ms, msOrUndefined } from "./open.ts";
 import { invalid } from "./errors.ts";
 
@@ -79,6 +79,13 @@ const COLUMNS: [keyof AuditEntry, string][] = [
 ];
 const NUMERIC = new Set<keyof AuditEntry>(["bytesToOrigin", "bytesToClient", "durationMs"]);
 
+// Much of what a record holds comes from whoever connected (a Host header, a token id, the
+// reason that repeats them): each text is cut to a bound, in characters, so no row grows
+// with what a client sends.
+const MAX_TEXT = 1024;
+const MAX_REASON = 2048;
+const bounded = (v: string, max: number) => (v.length > max ? `${v.slice(0, max - 1)}…` : v);
+
 // Ids sort in the order records were made on one node: the time, a per-process counter and
 // a random tail (so that two nodes writing in the same millisecond do not collide).
 let seq = 0;
@@ -94,13 +101,16 @@ export async function writeAudit(store: Store, entry: AuditEntry, at = Date.now(
   const row: Record<string, unknown> = { id, at };
   for (const [key, col] of COLUMNS) {
     const v = entry[key];
-    row[col] = v === undefined ? null : key === "allowed" ? (v ? 1 : 0) : v;
+    row[col] = v === undefined ? null : key === "allowed" ? (v ? 1 : 0) : typeof v === "string" ? bounded(v, key === "reason" ? MAX_REASON : MAX_TEXT) : v;
   }
   await store.sql`INSERT INTO audit ${store.sql(row)}`;
   return { ...entry, id, at };
 }
 
-function toRecord(r: any): AuditRecord {
+/** A row of the audit table: its id and time, and a column per entry field (COLUMNS), NULL where unused. */
+type AuditRow = { id: string; at: BigIntColumn; [column: string]: string | number | null };
+
+function toRecord(r: AuditRow): AuditRecord {
   const rec: Record<string, unknown> = { id: r.id, at: ms(r.at) };
   for (const [key, col] of COLUMNS) {
     const v = r[col];
@@ -131,7 +141,7 @@ export async function queryAudit(store: Store, q: AuditQuery = {}): Promise<Audi
     where.push(sql`(host = ${h} OR app = ${h})`);
   }
   const cond = where.reduce((a, b) => sql`${a} AND ${b}`);
-  const rows = await sql`SELECT * FROM (SELECT * FROM audit WHERE ${cond} ORDER BY id DESC LIMIT ${limit}) AS newest ORDER BY id`;
+  const rows: AuditRow[] = await sql`SELECT * FROM (SELECT * FROM audit WHERE ${cond} ORDER BY id DESC LIMIT ${limit}) AS newest ORDER BY id`;
   return rows.map(toRecord);
 }
 
@@ -139,7 +149,7 @@ export async function queryAudit(store: Store, q: AuditQuery = {}): Promise<Audi
 export async function pruneAudit(store: Store, before: number): Promise<number> {
   // a revocation matters only while the audit still shows its session open
   await store.sql`DELETE FROM session_revocations WHERE revoked_at < ${before}`;
-  const [row] = await store.sql`SELECT COUNT(*) AS n FROM audit WHERE at < ${before}`;
+  const [row]: { n: BigIntColumn }[] = await store.sql`SELECT COUNT(*) AS n FROM audit WHERE at < ${before}`;
   if (Number(row.n) === 0) return 0;
   await store.sql`DELETE FROM audit WHERE at < ${before}`;
   return Number(row.n);

@@ -2,7 +2,7 @@
 // device code (a secret: only its hash is stored) and polls; the person types or follows the
 // short user code in a browser and approves. A code is redeemed at most once.
 import { hashSecret, randomId, randomSecret } from "../auth/secret.ts";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
 
 export type DevicePurpose = "app" | "tunnel";
@@ -28,7 +28,24 @@ export type DeviceCode = {
   expiresAt: number;
 };
 
-const toDevice = (r: any): DeviceCode => {
+type DeviceCodeRow = {
+  id: string;
+  code_hash: string;
+  user_code: string;
+  purpose: DevicePurpose;
+  app: string | null;
+  client_ip: string;
+  status: DeviceStatus;
+  reason: string | null;
+  session_id: string | null;
+  zone: string | null;
+  interval_ms: BigIntColumn;
+  last_poll_at: BigIntColumn | null;
+  created_at: BigIntColumn;
+  expires_at: BigIntColumn;
+};
+
+const toDevice = (r: DeviceCodeRow): DeviceCode => {
   const d: DeviceCode = { id: r.id, userCode: r.user_code, purpose: r.purpose, clientIp: r.client_ip, status: r.status, intervalMs: ms(r.interval_ms), createdAt: ms(r.created_at), expiresAt: ms(r.expires_at) };
   if (r.app) d.app = r.app;
   if (r.reason) d.reason = r.reason;
@@ -84,13 +101,13 @@ export async function createDeviceCode(store: Store, d: { purpose: DevicePurpose
 export async function findDeviceByUserCode(store: Store, userCode: string): Promise<DeviceCode | undefined> {
   const code = normalizeUserCode(userCode);
   if (!code) return undefined;
-  const [row] = await store.sql`SELECT * FROM device_codes WHERE user_code = ${code}`;
+  const [row]: DeviceCodeRow[] = await store.sql`SELECT * FROM device_codes WHERE user_code = ${code}`;
   return row ? toDevice(row) : undefined;
 }
 
 export async function findDeviceByCode(store: Store, deviceCode: string): Promise<DeviceCode | undefined> {
   if (typeof deviceCode !== "string" || !deviceCode) return undefined;
-  const [row] = await store.sql`SELECT * FROM device_codes WHERE code_hash = ${hashSecret(deviceCode)}`;
+  const [row]: DeviceCodeRow[] = await store.sql`SELECT * FROM device_codes WHERE code_hash = ${hashSecret(deviceCode)}`;
   return row ? toDevice(row) : undefined;
 }
 

@@ -17,3 +17,4 @@ export * from "./audit.ts";
 export * from "./revision.ts";
 export * from "./user-revocations.ts";
 export * from "./session-revocations.ts";
+export * from "./tunnels.ts";

@@ -232,4 +232,56 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  // 50–59: named tunnels, and zone credentials that expire and can be revoked (issue 13).
+  {
+    version: 50,
+    name: "named tunnels, their routes, and zone credentials with an owner and an expiry",
+    statements: [
+      `CREATE TABLE tunnels (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (zone, name)
+      )`,
+      // A hostname is served by exactly one tunnel (cloudflared's DNS record).
+      `CREATE TABLE tunnel_routes (
+        hostname TEXT PRIMARY KEY,
+        tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX tunnel_routes_tunnel ON tunnel_routes (tunnel_id)`,
+      // Who obtained the credential (an e-mail, or "admin:<token name>"), when it ends and when it was last used.
+      `ALTER TABLE zone_credentials ADD COLUMN obtained_by TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE zone_credentials ADD COLUMN expires_at BIGINT`,
+      `ALTER TABLE zone_credentials ADD COLUMN last_used_at BIGINT`,
+    ],
+  },
+  // 60–69: an SSH CA per application (issue 14).
+  {
+    version: 60,
+    name: "an SSH certificate authority per application",
+    statements: [
+      // A certificate obtained at one application must open no other application's server.
+      // The edge-wide ssh_ca stays, signing nothing, so its public key can still be read.
+      `CREATE TABLE ssh_app_cas (
+        app TEXT PRIMARY KEY REFERENCES apps(hostname) ON DELETE CASCADE,
+        private_key TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+    ],
+  },
+  // 70–79: honest authentication methods (issue 14).
+  {
+    version: 70,
+    name: "e-mail PIN sign-ins are one factor",
+    statements: [
+      // A PIN by e-mail was recorded as "otp", which counts as a second factor for --require mfa.
+      // PIN sign-ins carry no provider claims; those of OpenID Connect keep what their provider said.
+      `UPDATE org_sessions SET amr = '["email"]' WHERE amr = '["otp"]' AND claims = '{}'`,
+    ],
+  },
 ];

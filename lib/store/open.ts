@@ -4,6 +4,7 @@ import { SQL } from "bun";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { configError, WicketError } from "../cli/exit.ts";
+import { DB_FILE } from "../paths.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 export type Store = {
@@ -16,8 +17,6 @@ export type Store = {
 };
 
 export type StoreOptions = { dataDir: string } | { url: string };
-
-export const DB_FILE = "wicket.db";
 
 // Any constant will do: it only has to be the same on every node of a cluster, so that
 // two nodes starting at once migrate one after the other.
@@ -100,9 +99,12 @@ export async function schemaVersions(store: Store): Promise<number[]> {
   return rows.map((r) => Number(r.version));
 }
 
-/** Epoch milliseconds from a BIGINT column (PostgreSQL returns those as strings). */
-export const ms = (v: unknown): number => Number(v);
-export const msOrUndefined = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
+/** A BIGINT column as the driver returns it: a number from SQLite, a string from PostgreSQL. */
+export type BigIntColumn = number | string;
+
+/** Epoch milliseconds from a BIGINT column. */
+export const ms = (v: BigIntColumn): number => Number(v);
+export const msOrUndefined = (v: BigIntColumn | null | undefined): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 
 /** Whether an error is a unique-constraint violation, on either adapter. */
 export function isUniqueViolation(e: unknown): boolean {

@@ -2,7 +2,7 @@
 // text; the evaluator in lib/policy decides with them.
 import { randomId } from "../auth/secret.ts";
 import { toRule, type Policy, type PolicyAction, type PolicyRules, type Rule } from "../policy/evaluate.ts";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms } from "./open.ts";
 import { conflict, invalid, notFound } from "./errors.ts";
 import { getServiceToken } from "./service-tokens.ts";
@@ -30,8 +30,11 @@ function parseRules(rules: unknown[] | undefined, what: string): Rule[] {
   return rules.map(toRule);
 }
 
-function toPolicy(r: any): StoredPolicy {
-  const rules = JSON.parse(r.rules);
+/** `rules` is JSON text: the include, exclude and require lists. */
+type PolicyRow = { id: string; app: string; name: string; action: PolicyAction; position: number; rules: string; created_at: BigIntColumn };
+
+function toPolicy(r: PolicyRow): StoredPolicy {
+  const rules: Partial<PolicyRules> = JSON.parse(r.rules);
   return {
     id: r.id,
     app: r.app,
@@ -92,7 +95,7 @@ export async function addPolicy(store: Store, p: NewPolicy): Promise<StoredPolic
   if (rules.include.length === 0) throw invalid(`a policy needs at least one include rule, e.g. --include token:ci`);
   const index = checkPosition(p.position);
 
-  const [appRow] = await store.sql`SELECT hostname FROM apps WHERE hostname = ${app}`;
+  const [appRow]: { hostname: string }[] = await store.sql`SELECT hostname FROM apps WHERE hostname = ${app}`;
   if (!appRow) throw notFound(`there is no application "${app}"; add it first with "wicket edge app add ${app}"`);
   await checkTokens(store, rules);
 
@@ -125,7 +128,7 @@ export type PolicyChanges = {
 
 /** Changes a policy's name, action, rules or place in the order; what is not given stays. */
 export async function editPolicy(store: Store, id: string, changes: PolicyChanges): Promise<StoredPolicy> {
-  const [row] = await store.sql`SELECT * FROM policies WHERE id = ${id}`;
+  const [row]: PolicyRow[] = await store.sql`SELECT * FROM policies WHERE id = ${id}`;
   if (!row) throw notFound(`there is no policy "${id}"; see "wicket edge policy list"`);
   const old = toPolicy(row);
   const name = changes.name === undefined ? old.name : checkName(changes.name);
@@ -153,14 +156,14 @@ export async function editPolicy(store: Store, id: string, changes: PolicyChange
 
 /** Policies in evaluation order: of one application, or of all (grouped by application). */
 export async function listPolicies(store: Store, app?: string): Promise<StoredPolicy[]> {
-  const rows = app
+  const rows: PolicyRow[] = app
     ? await store.sql`SELECT * FROM policies WHERE app = ${app.trim().toLowerCase().replace(/\.$/, "")} ORDER BY position, created_at, id`
     : await store.sql`SELECT * FROM policies ORDER BY app, position, created_at, id`;
   return rows.map(toPolicy);
 }
 
 export async function removePolicy(store: Store, id: string): Promise<StoredPolicy> {
-  const [row] = await store.sql`SELECT * FROM policies WHERE id = ${id}`;
+  const [row]: PolicyRow[] = await store.sql`SELECT * FROM policies WHERE id = ${id}`;
   if (!row) throw notFound(`there is no policy "${id}"; see "wicket edge policy list"`);
   await store.sql.begin(async (tx) => {
     await tx`DELETE FROM policies WHERE id = ${id}`;

@@ -5,7 +5,7 @@
 // signing keys and zone certificates and re-checks its live sessions, so a change made
 // through any node reaches every node within about one poll.
 import type { SQL } from "bun";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 
 /** Moves the revision; call inside the transaction that made the change, when there is one. */
 export async function bumpAccessRevision(sql: SQL): Promise<void> {
@@ -13,6 +13,6 @@ export async function bumpAccessRevision(sql: SQL): Promise<void> {
 }
 
 export async function accessRevision(store: Store): Promise<number> {
-  const [row] = await store.sql`SELECT revision FROM access_revision WHERE id = 1`;
+  const [row]: { revision: BigIntColumn }[] = await store.sql`SELECT revision FROM access_revision WHERE id = 1`;
   return row ? Number(row.revision) : 0;
 }

@@ -1,7 +1,7 @@
 // Service tokens: a random id and secret for CI jobs. The store keeps only the secret's
 // hash; the secret is shown once, when the token is created.
 import { hashSecret, randomId, randomSecret, SERVICE_TOKEN_ID_PREFIX, verifySecret } from "../auth/secret.ts";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
 import { conflict, invalid, notFound } from "./errors.ts";
 import { bumpAccessRevision } from "./revision.ts";
@@ -10,7 +10,10 @@ export type ServiceToken = { id: string; name: string; createdAt: number; revoke
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const toToken = (r: any): ServiceToken => {
+type ServiceTokenRow = { id: string; name: string; created_at: BigIntColumn; revoked_at: BigIntColumn | null };
+type SecretRow = ServiceTokenRow & { secret_hash: string };
+
+const toToken = (r: ServiceTokenRow): ServiceToken => {
   const t: ServiceToken = { id: r.id, name: r.name, createdAt: ms(r.created_at) };
   const revokedAt = msOrUndefined(r.revoked_at);
   if (revokedAt !== undefined) t.revokedAt = revokedAt;
@@ -43,7 +46,7 @@ export async function createServiceToken(store: Store, name: string): Promise<Se
 
 /** Live tokens, oldest first; revoked ones too with `includeRevoked`. */
 export async function listServiceTokens(store: Store, opts: { includeRevoked?: boolean } = {}): Promise<ServiceToken[]> {
-  const rows = opts.includeRevoked
+  const rows: ServiceTokenRow[] = opts.includeRevoked
     ? await store.sql`SELECT id, name, created_at, revoked_at FROM service_tokens ORDER BY created_at, id`
     : await store.sql`SELECT id, name, created_at, revoked_at FROM service_tokens WHERE revoked_at IS NULL ORDER BY created_at, id`;
   return rows.map(toToken);
@@ -51,7 +54,7 @@ export async function listServiceTokens(store: Store, opts: { includeRevoked?: b
 
 /** The live token with this id or name. */
 export async function getServiceToken(store: Store, idOrName: string): Promise<ServiceToken | undefined> {
-  const [row] = await store.sql`SELECT id, name, created_at, revoked_at FROM service_tokens WHERE revoked_at IS NULL AND (id = ${idOrName} OR name = ${idOrName})`;
+  const [row]: ServiceTokenRow[] = await store.sql`SELECT id, name, created_at, revoked_at FROM service_tokens WHERE revoked_at IS NULL AND (id = ${idOrName} OR name = ${idOrName})`;
   return row ? toToken(row) : undefined;
 }
 
@@ -70,7 +73,7 @@ export async function removeServiceToken(store: Store, idOrName: string): Promis
 /** The live token when `secret` is its secret, else undefined. */
 export async function verifyServiceToken(store: Store, id: string, secret: string): Promise<ServiceToken | undefined> {
   if (typeof id !== "string" || typeof secret !== "string" || !id || !secret) return undefined;
-  const [row] = await store.sql`SELECT id, name, created_at, revoked_at, secret_hash FROM service_tokens WHERE id = ${id} AND revoked_at IS NULL`;
+  const [row]: SecretRow[] = await store.sql`SELECT id, name, created_at, revoked_at, secret_hash FROM service_tokens WHERE id = ${id} AND revoked_at IS NULL`;
   if (!row || !verifySecret(secret, row.secret_hash)) return undefined;
   return toToken(row);
 }
@@ -81,7 +84,7 @@ export async function verifyServiceToken(store: Store, id: string, secret: strin
  */
 export async function authenticateServiceToken(store: Store, id: string, secret: string): Promise<{ token: ServiceToken } | { revoked: ServiceToken } | undefined> {
   if (typeof id !== "string" || typeof secret !== "string" || !id || !secret) return undefined;
-  const [row] = await store.sql`SELECT id, name, created_at, revoked_at, secret_hash FROM service_tokens WHERE id = ${id}`;
+  const [row]: SecretRow[] = await store.sql`SELECT id, name, created_at, revoked_at, secret_hash FROM service_tokens WHERE id = ${id}`;
   if (!row || !verifySecret(secret, row.secret_hash)) return undefined;
   const token = toToken(row);
   return token.revokedAt === undefined ? { token } : { revoked: token };
@@ -91,7 +94,7 @@ export async function authenticateServiceToken(store: Store, id: string, secret:
 export async function revokedServiceTokens(store: Store, ids: readonly string[]): Promise<Set<string>> {
   const out = new Set<string>();
   for (const id of new Set(ids)) {
-    const [row] = await store.sql`SELECT revoked_at FROM service_tokens WHERE id = ${id}`;
+    const [row]: Pick<ServiceTokenRow, "revoked_at">[] = await store.sql`SELECT revoked_at FROM service_tokens WHERE id = ${id}`;
     if (!row || row.revoked_at !== null) out.add(id);
   }
   return out;

@@ -2,7 +2,7 @@
 // an admin may ask another node to cut it. That node writes the revocation here and moves the
 // access revision; the node holding the session sees the revision move, re-checks its
 // sessions and cuts this one, within about one poll interval.
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { ms } from "./open.ts";
 import { bumpAccessRevision } from "./revision.ts";
 
@@ -10,7 +10,7 @@ import { bumpAccessRevision } from "./revision.ts";
 export type AuditedSession = { id: string; identity: string; host: string; ip: string; startedAt: number };
 
 export async function auditedOpenSession(store: Store, id: string): Promise<AuditedSession | undefined> {
-  const [row] = await store.sql`SELECT session_id, identity, host, ip, at FROM audit
+  const [row]: { session_id: string; identity: string | null; host: string | null; ip: string | null; at: BigIntColumn }[] = await store.sql`SELECT session_id, identity, host, ip, at FROM audit
     WHERE session_id = ${id} AND kind = 'decision' AND allowed = 1
       AND NOT EXISTS (SELECT 1 FROM audit e WHERE e.session_id = ${id} AND e.kind = 'session-end')`;
   return row ? { id: row.session_id, identity: row.identity ?? "", host: row.host ?? "", ip: row.ip ?? "", startedAt: ms(row.at) } : undefined;

@@ -3,7 +3,7 @@
 // the refresh token a client keeps to mint app tokens without a browser. Both end when the
 // browser sign-in would have: a CLI session never outlives the sign-in that approved it.
 import { hashSecret, joinIdSecret, randomId, randomSecret, splitIdSecret, verifySecret } from "../auth/secret.ts";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { ms, msOrUndefined } from "./open.ts";
 
 export const SESSION_ID_PREFIX = "wks_";
@@ -16,7 +16,23 @@ export type Identity = { email: string; idp: string; groups: string[]; amr: stri
 
 export type OrgSession = Identity & { id: string; kind: SessionKind; ip: string; createdAt: number; expiresAt: number; revokedAt?: number };
 
-const toSession = (r: any): OrgSession => {
+/** `groups`, `amr` and `claims` are JSON text. */
+type OrgSessionRow = {
+  id: string;
+  secret_hash: string;
+  kind: SessionKind;
+  email: string;
+  idp: string;
+  groups: string;
+  amr: string;
+  claims: string;
+  ip: string;
+  created_at: BigIntColumn;
+  expires_at: BigIntColumn;
+  revoked_at: BigIntColumn | null;
+};
+
+const toSession = (r: OrgSessionRow): OrgSession => {
   const s: OrgSession = {
     id: r.id,
     kind: r.kind,
@@ -37,7 +53,7 @@ const toSession = (r: any): OrgSession => {
 /** Records a sign-in: the user's row is made on the first one. */
 export async function recordSignIn(store: Store, email: string, idp: string): Promise<void> {
   const now = Date.now();
-  const [row] = await store.sql`SELECT email FROM users WHERE email = ${email}`;
+  const [row]: { email: string }[] = await store.sql`SELECT email FROM users WHERE email = ${email}`;
   if (row) await store.sql`UPDATE users SET idp = ${idp}, last_sign_in_at = ${now} WHERE email = ${email}`;
   else await store.sql`INSERT INTO users (email, idp, created_at, last_sign_in_at) VALUES (${email}, ${idp}, ${now}, ${now}) ON CONFLICT (email) DO NOTHING`;
 }
@@ -57,13 +73,13 @@ export async function createSession(store: Store, s: Identity & { kind: SessionK
 export async function verifySession(store: Store, token: string | undefined, kind: SessionKind): Promise<OrgSession | undefined> {
   const parts = token ? splitIdSecret(token.trim()) : undefined;
   if (!parts || !parts.id.startsWith(SESSION_ID_PREFIX)) return undefined;
-  const [row] = await store.sql`SELECT * FROM org_sessions WHERE id = ${parts.id} AND kind = ${kind} AND revoked_at IS NULL AND expires_at > ${Date.now()}`;
+  const [row]: OrgSessionRow[] = await store.sql`SELECT * FROM org_sessions WHERE id = ${parts.id} AND kind = ${kind} AND revoked_at IS NULL AND expires_at > ${Date.now()}`;
   if (!row || !verifySecret(parts.secret, row.secret_hash)) return undefined;
   return toSession(row);
 }
 
 export async function getSession(store: Store, id: string): Promise<OrgSession | undefined> {
-  const [row] = await store.sql`SELECT * FROM org_sessions WHERE id = ${id}`;
+  const [row]: OrgSessionRow[] = await store.sql`SELECT * FROM org_sessions WHERE id = ${id}`;
   return row ? toSession(row) : undefined;
 }
 

@@ -3,11 +3,14 @@
 // started it (a hash of its CSRF cookie), so a PIN or a callback cannot be used elsewhere.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { hashSecret, randomId } from "../auth/secret.ts";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { ms } from "./open.ts";
 
 /** Wrong guesses a PIN takes before it is locked. */
 export const PIN_ATTEMPTS = 5;
+
+type PinRow = { id: string; email: string; pin_hash: string; browser_hash: string; attempts: number; created_at: BigIntColumn; expires_at: BigIntColumn; used_at: BigIntColumn | null };
+type OidcLoginRow = { state_hash: string; idp: string; nonce: string; code_verifier: string; browser_hash: string; return_to: string; created_at: BigIntColumn; expires_at: BigIntColumn };
 
 const pinHash = (id: string, pin: string) => createHash("sha256").update(`${id}:${pin}`).digest("hex");
 
@@ -17,17 +20,28 @@ function sameHex(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** A uniformly random 6-digit PIN. */
+/**
+ * PIN characters: digits and capitals without 0, 1, I and O, which read alike. There are 32,
+ * so a random byte maps to one without bias, and 8 of them make 32^8 = 2^40 PINs: with the
+ * edge's guess limits (lib/edge/rate-limit.ts) guessing one is hopeless.
+ */
+export const PIN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+export const PIN_LENGTH = 8;
+/** A PIN as mailed, as the source of a regular expression. */
+export const PIN_PATTERN = `[${PIN_ALPHABET}]{${PIN_LENGTH}}`;
+const PIN_RE = new RegExp(`^${PIN_PATTERN}$`);
+
+/** A uniformly random PIN. */
 export function randomPin(): string {
-  for (;;) {
-    const n = crypto.getRandomValues(new Uint32Array(1))[0]!;
-    if (n < 4_294_000_000) return String(n % 1_000_000).padStart(6, "0"); // 4_294_000_000 is a multiple of 10^6
-  }
+  return Array.from(crypto.getRandomValues(new Uint8Array(PIN_LENGTH)), (b) => PIN_ALPHABET[b % PIN_ALPHABET.length]).join(""); // 256 = 8 × 32
 }
+
+/** A PIN as a person may type it: lower case, spaces and dashes do not matter. */
+export const normalizePin = (typed: string) => typed.toUpperCase().replace(/[\s-]/g, "");
 
 /** PINs sent to this address since `since`, for rate limiting. */
 export async function countRecentPins(store: Store, email: string, since: number): Promise<number> {
-  const [row] = await store.sql`SELECT COUNT(*) AS n FROM pins WHERE email = ${email} AND created_at > ${since}`;
+  const [row]: { n: BigIntColumn }[] = await store.sql`SELECT COUNT(*) AS n FROM pins WHERE email = ${email} AND created_at > ${since}`;
   return Number(row.n);
 }
 
@@ -49,18 +63,19 @@ export type PinResult = { ok: true; email: string } | { ok: false; why: "wrong";
  */
 export async function verifyPin(store: Store, id: string, pin: string, browser: string): Promise<PinResult> {
   const now = Date.now();
-  const [row] = await store.sql`UPDATE pins SET attempts = attempts + 1
+  const [row]: Pick<PinRow, "email" | "pin_hash" | "browser_hash" | "attempts">[] = await store.sql`UPDATE pins SET attempts = attempts + 1
     WHERE id = ${id} AND attempts < ${PIN_ATTEMPTS} AND used_at IS NULL AND expires_at > ${now}
     RETURNING email, pin_hash, browser_hash, attempts`;
   if (!row) {
-    const [r] = await store.sql`SELECT attempts, used_at, expires_at FROM pins WHERE id = ${id}`;
+    const [r]: Pick<PinRow, "attempts" | "used_at" | "expires_at">[] = await store.sql`SELECT attempts, used_at, expires_at FROM pins WHERE id = ${id}`;
     if (!r) return { ok: false, why: "unknown" };
     if (r.used_at !== null && r.used_at !== undefined) return { ok: false, why: "used" };
     if (Number(r.attempts) >= PIN_ATTEMPTS) return { ok: false, why: "locked" };
     return { ok: false, why: ms(r.expires_at) <= now ? "expired" : "unknown" };
   }
+  const typed = normalizePin(pin);
   // A PIN from another browser counts as a wrong guess: it is not this browser's to use.
-  const good = sameHex(row.browser_hash, hashSecret(browser)) && /^\d{6}$/.test(pin) && sameHex(row.pin_hash, pinHash(id, pin));
+  const good = sameHex(row.browser_hash, hashSecret(browser)) && PIN_RE.test(typed) && sameHex(row.pin_hash, pinHash(id, typed));
   if (!good) {
     const left = PIN_ATTEMPTS - Number(row.attempts);
     return left > 0 ? { ok: false, why: "wrong", left, email: row.email } : { ok: false, why: "locked" };
@@ -81,7 +96,7 @@ export async function saveOidcLogin(store: Store, state: string, browser: string
 /** The login that `state` started in this browser, removed so it can be completed once. */
 export async function takeOidcLogin(store: Store, state: string, browser: string): Promise<OidcLogin | undefined> {
   if (!state) return undefined;
-  const [row] = await store.sql`DELETE FROM oidc_logins WHERE state_hash = ${hashSecret(state)} RETURNING *`;
+  const [row]: OidcLoginRow[] = await store.sql`DELETE FROM oidc_logins WHERE state_hash = ${hashSecret(state)} RETURNING *`;
   if (!row || ms(row.expires_at) < Date.now() || !sameHex(row.browser_hash, hashSecret(browser))) return undefined;
   return { idp: row.idp, nonce: row.nonce, codeVerifier: row.code_verifier, returnTo: row.return_to };
 }

@@ -1,12 +1,14 @@
 // User revocation, keyed by e-mail: credentials a user was issued before the revocation
 // (app tokens, the org session) are refused from then on; signing in again afterwards
 // gives new ones, which the policies then judge as usual.
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { ms } from "./open.ts";
 import { invalid } from "./errors.ts";
 import { bumpAccessRevision } from "./revision.ts";
 
 export type UserRevocation = { email: string; revokedBefore: number; revokedBy?: string };
+
+type UserRevocationRow = { email: string; revoked_before: BigIntColumn; revoked_by: string | null };
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
 
@@ -34,11 +36,11 @@ export async function revokeUser(store: Store, email: string, by?: string, at = 
  */
 export async function userRevokedBefore(store: Store, email: string): Promise<number | undefined> {
   const e = String(email ?? "").trim().toLowerCase();
-  const [row] = await store.sql`SELECT revoked_before FROM user_revocations WHERE email = ${e}`;
+  const [row]: Pick<UserRevocationRow, "revoked_before">[] = await store.sql`SELECT revoked_before FROM user_revocations WHERE email = ${e}`;
   return row ? ms(row.revoked_before) : undefined;
 }
 
 export async function listUserRevocations(store: Store): Promise<UserRevocation[]> {
-  const rows = await store.sql`SELECT email, revoked_before, revoked_by FROM user_revocations ORDER BY revoked_before DESC, email`;
-  return rows.map((r: any) => (r.revoked_by ? { email: r.email, revokedBefore: ms(r.revoked_before), revokedBy: r.revoked_by } : { email: r.email, revokedBefore: ms(r.revoked_before) }));
+  const rows: UserRevocationRow[] = await store.sql`SELECT email, revoked_before, revoked_by FROM user_revocations ORDER BY revoked_before DESC, email`;
+  return rows.map((r) => (r.revoked_by ? { email: r.email, revokedBefore: ms(r.revoked_before), revokedBy: r.revoked_by } : { email: r.email, revokedBefore: ms(r.revoked_before) }));
 }

@@ -35,13 +35,13 @@ export async function removeZoneAdmins(store: Store, zone: string, principals: s
 }
 
 export async function listZoneAdmins(store: Store, zone: string): Promise<string[]> {
-  const rows = await store.sql`SELECT principal FROM zone_admins WHERE zone = ${zone} ORDER BY principal`;
-  return rows.map((r: any) => r.principal as string);
+  const rows: { principal: string }[] = await store.sql`SELECT principal FROM zone_admins WHERE zone = ${zone} ORDER BY principal`;
+  return rows.map((r) => r.principal);
 }
 
 /** The zones this person administers, by e-mail or by any of their groups. */
 export async function zonesAdministeredBy(store: Store, who: { email: string; groups: string[] }): Promise<string[]> {
   const principals = [`email:${who.email.toLowerCase()}`, ...who.groups.map((g) => `group:${g}`)];
-  const rows = await store.sql`SELECT DISTINCT zone FROM zone_admins WHERE principal IN ${store.sql(principals)} ORDER BY zone`;
-  return rows.map((r: any) => r.zone as string);
+  const rows: { zone: string }[] = await store.sql`SELECT DISTINCT zone FROM zone_admins WHERE principal IN ${store.sql(principals)} ORDER BY zone`;
+  return rows.map((r) => r.zone);
 }

@@ -1,51 +1,109 @@
 // Zone credentials: what `tunnel login` saves as cert.pem, letting a connector claim
 // hostnames in one zone. The store keeps only the secret's hash.
 import { hashSecret, randomId, randomSecret, verifySecret, ZONE_CREDENTIAL_ID_PREFIX } from "../auth/secret.ts";
-import type { Store } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
 import { ms, msOrUndefined } from "./open.ts";
 import { notFound } from "./errors.ts";
 import { getZone } from "./zones.ts";
+import { bumpAccessRevision } from "./revision.ts";
 
-export type ZoneCredential = { id: string; zone: string; createdAt: number; revokedAt?: number };
+/** `obtainedBy`: the e-mail of who signed in for it (`tunnel login`), or `admin:<token>`;
+ * `expiresAt` is absent for credentials issued before credentials expired (revoke and reissue those). */
+export type ZoneCredential = { id: string; zone: string; obtainedBy: string; createdAt: number; expiresAt?: number; lastUsedAt?: number; revokedAt?: number };
 
-const toCredential = (r: any): ZoneCredential => {
-  const c: ZoneCredential = { id: r.id, zone: r.zone, createdAt: ms(r.created_at) };
-  const revokedAt = msOrUndefined(r.revoked_at);
-  if (revokedAt !== undefined) c.revokedAt = revokedAt;
+type ZoneCredentialRow = { id: string; zone: string; obtained_by: string; created_at: BigIntColumn; expires_at: BigIntColumn | null; last_used_at: BigIntColumn | null; revoked_at: BigIntColumn | null };
+
+/** How long a zone credential lasts unless the edge is told otherwise. */
+export const DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS = 365 * 86_400_000;
+
+const toCredential = (r: ZoneCredentialRow): ZoneCredential => {
+  const c: ZoneCredential = { id: r.id, zone: r.zone, obtainedBy: r.obtained_by, createdAt: ms(r.created_at) };
+  for (const [key, v] of [["expiresAt", r.expires_at], ["lastUsedAt", r.last_used_at], ["revokedAt", r.revoked_at]] as const) {
+    const at = msOrUndefined(v);
+    if (at !== undefined) c[key] = at;
+  }
   return c;
 };
 
 /** A new credential for an existing zone; the secret in the result is the only copy there will be. */
-export async function createZoneCredential(store: Store, zone: string): Promise<{ id: string; zone: string; secret: string }> {
+export async function createZoneCredential(
+  store: Store,
+  zone: string,
+  opts: { obtainedBy: string; lifetimeMs?: number },
+): Promise<{ id: string; zone: string; secret: string; expiresAt: number }> {
   const z = await getZone(store, zone);
   if (!z) throw notFound(`there is no zone "${zone}"; add it first with "wicket edge zone add ${zone}"`);
   const id = randomId(ZONE_CREDENTIAL_ID_PREFIX);
   const secret = randomSecret();
-  await store.sql`INSERT INTO zone_credentials (id, zone, secret_hash, created_at) VALUES (${id}, ${z.name}, ${hashSecret(secret)}, ${Date.now()})`;
-  return { id, zone: z.name, secret };
+  const now = Date.now();
+  const expiresAt = now + (opts.lifetimeMs ?? DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS);
+  await store.sql`INSERT INTO zone_credentials (id, zone, secret_hash, created_at, obtained_by, expires_at) VALUES (${id}, ${z.name}, ${hashSecret(secret)}, ${now}, ${opts.obtainedBy}, ${expiresAt})`;
+  return { id, zone: z.name, secret, expiresAt };
 }
 
-/** The zone a live credential is for, when `secret` is its secret and the zone still exists. */
-export async function verifyZoneCredential(store: Store, id: string, secret: string): Promise<{ zone: string } | undefined> {
-  if (typeof id !== "string" || typeof secret !== "string" || !id || !secret) return undefined;
-  const [row] = await store.sql`
-    SELECT c.zone, c.secret_hash FROM zone_credentials c JOIN zones z ON z.name = c.zone
-    WHERE c.id = ${id} AND c.revoked_at IS NULL`;
-  if (!row || !verifySecret(secret, row.secret_hash)) return undefined;
-  return { zone: row.zone };
+/** Why a credential no longer lets a connector in, or undefined while it does. */
+export function credentialRefusal(c: Pick<ZoneCredential, "id" | "revokedAt" | "expiresAt">, now = Date.now()): string | undefined {
+  if (c.revokedAt !== undefined) return `the zone credential ${c.id} was revoked`;
+  if (c.expiresAt !== undefined && c.expiresAt <= now) return `the zone credential ${c.id} expired on ${new Date(c.expiresAt).toISOString()}`;
+  return undefined;
 }
 
-export async function listZoneCredentials(store: Store, zone?: string): Promise<ZoneCredential[]> {
-  const rows = zone
-    ? await store.sql`SELECT id, zone, created_at, revoked_at FROM zone_credentials WHERE zone = ${zone} ORDER BY created_at, id`
-    : await store.sql`SELECT id, zone, created_at, revoked_at FROM zone_credentials ORDER BY created_at, id`;
+/** A credential by id while its zone exists, whatever its state. */
+export async function getZoneCredential(store: Store, id: string): Promise<ZoneCredential | undefined> {
+  const [row]: ZoneCredentialRow[] = await store.sql`
+    SELECT c.id, c.zone, c.obtained_by, c.created_at, c.expires_at, c.last_used_at, c.revoked_at
+    FROM zone_credentials c JOIN zones z ON z.name = c.zone WHERE c.id = ${id}`;
+  return row ? toCredential(row) : undefined;
+}
+
+/**
+ * The credential `id` when `secret` is its secret, it is live (not revoked, not expired) and
+ * its zone exists; else the reason it is refused. Marks it used.
+ */
+export async function verifyZoneCredential(store: Store, id: string, secret: string): Promise<{ credential: ZoneCredential } | { refused: string }> {
+  const unknown = { refused: "the zone credential was refused; get a new one with `wicket tunnel login` or `wicket edge tunnel-cert`" };
+  if (typeof id !== "string" || typeof secret !== "string" || !id || !secret) return unknown;
+  const [row]: (ZoneCredentialRow & { secret_hash: string })[] = await store.sql`
+    SELECT c.id, c.zone, c.obtained_by, c.created_at, c.expires_at, c.last_used_at, c.revoked_at, c.secret_hash
+    FROM zone_credentials c JOIN zones z ON z.name = c.zone WHERE c.id = ${id}`;
+  if (!row || !verifySecret(secret, row.secret_hash)) return unknown;
+  const credential = toCredential(row);
+  const refusal = credentialRefusal(credential);
+  if (refusal) return { refused: `${refusal}; get a new one with \`wicket tunnel login\`` };
+  // "last used" to the minute: a connector's several connections make one write, not one each
+  const now = Date.now();
+  if (credential.lastUsedAt !== undefined && now - credential.lastUsedAt < 60_000) return { credential };
+  await store.sql`UPDATE zone_credentials SET last_used_at = ${now} WHERE id = ${id}`;
+  return { credential: { ...credential, lastUsedAt: now } };
+}
+
+export async function listZoneCredentials(store: Store): Promise<ZoneCredential[]> {
+  const rows: ZoneCredentialRow[] = await store.sql`SELECT id, zone, obtained_by, created_at, expires_at, last_used_at, revoked_at FROM zone_credentials ORDER BY created_at`;
   return rows.map(toCredential);
 }
 
 export async function revokeZoneCredential(store: Store, id: string): Promise<ZoneCredential> {
-  const [row] = await store.sql`SELECT id, zone, created_at, revoked_at FROM zone_credentials WHERE id = ${id} AND revoked_at IS NULL`;
-  if (!row) throw notFound(`there is no live zone credential "${id}"`);
+  const [row]: ZoneCredentialRow[] = await store.sql`SELECT id, zone, obtained_by, created_at, expires_at, last_used_at, revoked_at FROM zone_credentials WHERE id = ${id} AND revoked_at IS NULL`;
+  if (!row) throw notFound(`there is no live zone credential "${id}"; see "wicket edge tunnel-cert list"`);
   const revokedAt = Date.now();
-  await store.sql`UPDATE zone_credentials SET revoked_at = ${revokedAt} WHERE id = ${id}`;
+  await store.sql.begin(async (tx) => {
+    await tx`UPDATE zone_credentials SET revoked_at = ${revokedAt} WHERE id = ${id}`;
+    await bumpAccessRevision(tx);
+  });
   return { ...toCredential(row), revokedAt };
+}
+
+/** Revokes the live credentials `email` obtained (in `zone`, or in any); returns their ids. */
+export async function revokeZoneCredentialsOf(store: Store, email: string, zone?: string): Promise<string[]> {
+  const who = email.toLowerCase();
+  const rows: { id: string }[] = zone
+    ? await store.sql`SELECT id FROM zone_credentials WHERE lower(obtained_by) = ${who} AND zone = ${zone} AND revoked_at IS NULL`
+    : await store.sql`SELECT id FROM zone_credentials WHERE lower(obtained_by) = ${who} AND revoked_at IS NULL`;
+  if (rows.length === 0) return [];
+  const now = Date.now();
+  await store.sql.begin(async (tx) => {
+    for (const r of rows) await tx`UPDATE zone_credentials SET revoked_at = ${now} WHERE id = ${r.id}`;
+    await bumpAccessRevision(tx);
+  });
+  return rows.map((r) => r.id);
 }

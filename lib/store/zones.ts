@@ -1,7 +1,7 @@
 // Zones (the domains the edge serves) and applications (a hostname in a zone, or the
 // `*.zone` wildcard), and finding the application that serves a hostname.
-import type { Store } from "./open.ts";
-import { isUniqueViolation, ms } from "./open.ts";
+import type { BigIntColumn, Store } from "./open.ts";
+import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
 import { conflict, invalid, notFound } from "./errors.ts";
 import { bumpAccessRevision } from "./revision.ts";
 
@@ -47,9 +47,12 @@ function tryNormalize(hostname: string): string | undefined {
   }
 }
 
-const toZone = (r: any): Zone => ({ name: r.name, createdAt: ms(r.created_at) });
-const toApp = (r: any): App => {
-  const own = r.session_length_ms === null || r.session_length_ms === undefined ? undefined : Number(r.session_length_ms);
+type ZoneRow = { name: string; created_at: BigIntColumn };
+type AppRow = { hostname: string; zone: string; created_at: BigIntColumn; session_length_ms: BigIntColumn | null };
+
+const toZone = (r: ZoneRow): Zone => ({ name: r.name, createdAt: ms(r.created_at) });
+const toApp = (r: AppRow): App => {
+  const own = msOrUndefined(r.session_length_ms);
   return { hostname: r.hostname, zone: r.zone, createdAt: ms(r.created_at), sessionLengthMs: own ?? DEFAULT_SESSION_LENGTH_MS, sessionLengthSet: own !== undefined };
 };
 
@@ -68,14 +71,20 @@ export async function addZone(store: Store, name: string): Promise<Zone> {
   return { name: zone, createdAt };
 }
 
+/** The zone `hostname` lies in, by the store's zones now (see zoneFor). */
+export async function zoneOfHostname(store: Store, hostname: string): Promise<string | undefined> {
+  return zoneFor(hostname, (await listZones(store)).map((z) => z.name));
+}
+
 export async function listZones(store: Store): Promise<Zone[]> {
-  return (await store.sql`SELECT name, created_at FROM zones ORDER BY name`).map(toZone);
+  const rows: ZoneRow[] = await store.sql`SELECT name, created_at FROM zones ORDER BY name`;
+  return rows.map(toZone);
 }
 
 export async function getZone(store: Store, name: string): Promise<Zone | undefined> {
   const zone = tryNormalize(name);
   if (!zone) return undefined;
-  const [row] = await store.sql`SELECT name, created_at FROM zones WHERE name = ${zone}`;
+  const [row]: ZoneRow[] = await store.sql`SELECT name, created_at FROM zones WHERE name = ${zone}`;
   return row ? toZone(row) : undefined;
 }
 
@@ -83,7 +92,7 @@ export async function getZone(store: Store, name: string): Promise<Zone | undefi
 export async function removeZone(store: Store, name: string): Promise<Zone> {
   const zone = normalizeDnsName(name, "zone");
   return store.sql.begin(async (tx) => {
-    const [row] = await tx`SELECT name, created_at FROM zones WHERE name = ${zone}`;
+    const [row]: ZoneRow[] = await tx`SELECT name, created_at FROM zones WHERE name = ${zone}`;
     if (!row) throw notFound(`there is no zone "${zone}"; see "wicket edge zone list"`);
     const apps: { hostname: string }[] = await tx`SELECT hostname FROM apps WHERE zone = ${zone} ORDER BY hostname`;
     if (apps.length > 0) {
@@ -97,8 +106,9 @@ export async function removeZone(store: Store, name: string): Promise<Zone> {
   });
 }
 
-/** The zone an application hostname lies in: the longest zone it equals or is under. */
-function zoneFor(hostname: string, zones: string[]): string | undefined {
+/** The zone a hostname lies in: the longest zone it equals or is under. This is the one rule
+ * that says whose a hostname is (applications, tunnel routes, connector claims). */
+export function zoneFor(hostname: string, zones: string[]): string | undefined {
   return zones.filter((z) => hostname === z || hostname.endsWith("." + z)).sort((a, b) => b.length - a.length)[0];
 }
 
@@ -133,7 +143,7 @@ export async function addApp(store: Store, hostname: string, opts: { sessionLeng
 /** Changes an application's settings; `sessionLengthMs: null` goes back to the default. */
 export async function editApp(store: Store, hostname: string, changes: { sessionLengthMs?: number | null }): Promise<App> {
   const name = String(hostname).trim().toLowerCase().replace(/\.$/, "");
-  const [row] = await store.sql`SELECT * FROM apps WHERE hostname = ${name}`;
+  const [row]: AppRow[] = await store.sql`SELECT * FROM apps WHERE hostname = ${name}`;
   if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
   if (changes.sessionLengthMs !== undefined) {
     const v = changes.sessionLengthMs === null ? null : checkSessionLength(changes.sessionLengthMs)!;
@@ -152,7 +162,7 @@ export async function appSessionLength(store: Store, hostname: string): Promise<
 }
 
 export async function listApps(store: Store, zone?: string): Promise<App[]> {
-  const rows = zone
+  const rows: AppRow[] = zone
     ? await store.sql`SELECT * FROM apps WHERE zone = ${normalizeDnsName(zone, "zone")} ORDER BY hostname`
     : await store.sql`SELECT * FROM apps ORDER BY hostname`;
   return rows.map(toApp);
@@ -162,7 +172,7 @@ export async function listApps(store: Store, zone?: string): Promise<App[]> {
 export async function removeApp(store: Store, hostname: string): Promise<App> {
   const name = String(hostname).trim().toLowerCase().replace(/\.$/, "");
   return store.sql.begin(async (tx) => {
-    const [row] = await tx`SELECT * FROM apps WHERE hostname = ${name}`;
+    const [row]: AppRow[] = await tx`SELECT * FROM apps WHERE hostname = ${name}`;
     if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
     await tx`DELETE FROM policies WHERE app = ${name}`;
     // a new application of the same name starts from the default principal
@@ -183,7 +193,7 @@ export async function findApp(store: Store, hostname: string): Promise<App | und
   if (!name) return undefined;
   const dot = name.indexOf(".");
   const wildcard = dot > 0 ? `*.${name.slice(dot + 1)}` : undefined;
-  const rows = await store.sql`SELECT * FROM apps WHERE hostname = ${name} OR hostname = ${wildcard ?? name}`;
-  const row = rows.find((r: any) => r.hostname === name) ?? rows[0];
+  const rows: AppRow[] = await store.sql`SELECT * FROM apps WHERE hostname = ${name} OR hostname = ${wildcard ?? name}`;
+  const row = rows.find((r) => r.hostname === name) ?? rows[0];
   return row ? toApp(row) : undefined;
 }

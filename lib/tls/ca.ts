@@ -1,9 +1,10 @@
 // `--tls self-signed`: a private CA kept in the data directory that issues certificates for the
 // edge's own host and for every zone, so clients verify application hostnames with --ca-file.
 import type { X509Certificate } from "@peculiar/x509";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isIP } from "node:net";
+import { CA_FILE, CA_KEY_FILE, writePrivate } from "../paths.ts";
 
 /** @peculiar/x509, loaded on first use and after the reflect-metadata polyfill it needs: as
  * static imports, a lazily loaded command could evaluate them in the wrong order. */
@@ -39,8 +40,8 @@ async function importKey(pem: string): Promise<CryptoKey> {
 /** Loads the CA from `<dataDir>/ca.pem` and `ca-key.pem`, creating both on first use. */
 export async function loadOrCreateCA(dataDir: string): Promise<CA> {
   const x509 = await loadX509();
-  const certPath = join(dataDir, "ca.pem");
-  const keyPath = join(dataDir, "ca-key.pem");
+  const certPath = join(dataDir, CA_FILE);
+  const keyPath = join(dataDir, CA_KEY_FILE);
   try {
     const [certPem, keyPem] = await Promise.all([readFile(certPath, "utf8"), readFile(keyPath, "utf8")]);
     return { certPem, cert: new x509.X509Certificate(certPem), key: await importKey(keyPem) };
@@ -61,10 +62,8 @@ export async function loadOrCreateCA(dataDir: string): Promise<CA> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const certPem = cert.toString("pem");
-  await writeFile(keyPath, await exportKey(keys.privateKey), { mode: 0o600 });
-  await chmod(keyPath, 0o600);
+  writePrivate(keyPath, await exportKey(keys.privateKey));
   await writeFile(certPath, certPem + "\n", { mode: 0o644 });
   return { certPem, cert, key: keys.privateKey };
 }

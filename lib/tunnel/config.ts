@@ -12,18 +12,14 @@
 //     - service: refuse                   # the catch-all, last
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from "yaml";
 import { configError, WicketError } from "../cli/exit.ts";
+import type { FileValue } from "../cli/settings.ts";
+import { unreadable } from "../cli/values.ts";
 import { parseIngressHostname, type Ingress } from "./ingress.ts";
 import { parseOrigin, type Origin } from "./origin.ts";
 
-/** A value from the file and where it was: "tunnel.yaml:3: grace-period:". */
-export interface FileValue {
-  value: string | string[];
-  where: string;
-}
-
 export interface TunnelFile {
   path: string;
-  values: Map<string, FileValue>;
+  values: Map<string, FileValue<string | string[]>>;
   /** `wheres[i]` says where rule i's hostname is, for errors found later (the zone check). */
   ingress?: { rules: Ingress[]; wheres: string[]; catchAll?: Origin; where: string };
 }
@@ -42,8 +38,7 @@ export async function loadTunnelFile(path: string, keys: readonly string[]): Pro
   try {
     text = await Bun.file(path).text();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw configError(`cannot read the config file ${path}: ${code === "ENOENT" ? "no such file" : (err as Error).message}; check --config`);
+    throw configError(`cannot read the config file ${path}: ${unreadable(err)}; check --config`);
   }
   return parseTunnelFile(text, path, keys);
 }

@@ -9,9 +9,10 @@ import { hostname as machineName } from "node:os";
 import { log } from "../cli/log.ts";
 import { configError, deniedError, unreachableError, WicketError } from "../cli/exit.ts";
 import type { Readiness } from "../metrics/server.ts";
-import { Close } from "../wire/close.ts";
-import { ResetCode } from "../wire/frame.ts";
-import { createSession, DEFAULT_KEEPALIVE, KEEPALIVE_CLOSE, type Session, type Stream } from "../wire/mux.ts";
+import { Close, closeReason } from "../wire/close.ts";
+import { ResetCode, type OpenMeta } from "../wire/frame.ts";
+import { clientTransport } from "../wire/ws-transport.ts";
+import { createMux, DEFAULT_KEEPALIVE, type Mux, type Stream } from "../wire/mux.ts";
 import { resolveEdgeTargets, type EdgeTarget, type Lookup } from "./edges.ts";
 import { routeStream, type Ingress } from "./ingress.ts";
 import { createTunnelMetrics, type TunnelMetrics } from "./metrics.ts";
@@ -58,7 +59,7 @@ const MIN_STAY_MS = 1_000;
 
 /** Close codes after which retrying cannot help: the operator must act. */
 function fatal(code: number, reason: string): WicketError | undefined {
-  if (code === Close.unauthenticated) return deniedError(`the edge refused the zone credential: ${reason}`);
+  if (code === Close.unauthenticated) return deniedError(`the edge refused this connector's credentials: ${reason}`);
   if (code === Close.denied) return deniedError(`the edge refused this connector: ${reason}`);
   if (code === Close.versionMismatch) return configError(reason);
   return undefined;
@@ -70,7 +71,7 @@ export const backoffDelay = (attempt: number, baseMs: number, capMs: number) => 
 interface Conn {
   index: number;
   target: EdgeTarget;
-  session?: Session;
+  mux?: Mux;
   registered: boolean;
   registeredAt: number;
   /** The edge said go-away: a replacement is opening, this one serves its streams out. */
@@ -101,9 +102,9 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
   const stopSignal = AbortSignal.any([opts.signal, stopAll.signal]);
   const stopping = () => stopSignal.aborted;
 
-  const routable = (c: Conn) => c.registered && !c.moved && !draining && !!c.session && !c.session.closed && !c.session.peerGoingAway;
+  const routable = (c: Conn) => c.registered && !c.moved && !draining && !!c.mux && !c.mux.closed && !c.mux.peerGoingAway;
   const countUp = () => [...conns].filter(routable).length;
-  const liveStreams = () => [...conns].reduce((n, c) => n + (c.session && !c.session.closed ? c.session.streams.size : 0), 0);
+  const liveStreams = () => [...conns].reduce((n, c) => n + (c.mux && !c.mux.closed ? c.mux.streams.size : 0), 0);
   const refresh = () => {
     metrics.connections.set(countUp());
     metrics.streamsOpen.set(liveStreams());
@@ -111,11 +112,11 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
 
   /** A connection that takes no new streams closes once its last stream ends. */
   const closeIfIdle = (c: Conn) => {
-    if ((c.moved || draining) && c.session && c.session.streams.size === 0) c.close(draining ? "connector stopped" : "moved to a new connection");
+    if ((c.moved || draining) && c.mux && c.mux.streams.size === 0) c.close(draining ? "connector stopped" : "moved to a new connection");
   };
 
-  function serveStream(c: Conn, stream: Stream, meta: Record<string, unknown>) {
-    const host = String(meta.host ?? "");
+  function serveStream(c: Conn, stream: Stream, meta: OpenMeta) {
+    const host = meta.host;
     const origin = routeStream(opts.ingress, opts.catchAll, host);
     metrics.streams.inc();
     if (!origin) {
@@ -164,8 +165,8 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
         close(reason) {
           why ||= reason;
           if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-          else if (conn.session) conn.session.close(reason);
-          else ws.close(1000, reason.slice(0, 120));
+          else if (conn.mux) conn.mux.close(reason);
+          else ws.close(Close.normal, closeReason(reason));
         },
       };
       conns.add(conn);
@@ -180,10 +181,10 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
       }, CONNECT_TIMEOUT_MS);
 
       const pollDrain = () => {
-        if (drainTimer || !conn.session?.waiting) return;
+        if (drainTimer || !conn.mux?.waiting) return;
         drainTimer = setInterval(() => {
-          conn.session?.drained();
-          if (!conn.session?.waiting) {
+          conn.mux?.drained();
+          if (!conn.mux?.waiting) {
             clearInterval(drainTimer);
             drainTimer = undefined;
           }
@@ -192,26 +193,15 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
 
       ws.onopen = () => {
         clearTimeout(connectTimer);
-        conn.session = createSession({
+        conn.mux = createMux({
           role: "connector",
-          transport: {
-            send(b) {
-              if (ws.readyState !== WebSocket.OPEN) return;
-              ws.send(b);
-              // a stream may now wait for room: look after this burst of writes
+          // a stream may now wait for room: look after this burst of writes
+          transport: clientTransport(ws, {
+            onSend() {
               if (!drainTimer && ws.bufferedAmount > 0) queueMicrotask(pollDrain);
             },
-            buffered: () => ws.bufferedAmount,
-            close(code, reason) {
-              if (code === KEEPALIVE_CLOSE) {
-                // a stalled peer would never answer a close handshake
-                why ||= reason;
-                ws.terminate();
-                return;
-              }
-              ws.close(code === 1002 ? 1002 : code >= 4000 ? code : 1000, reason);
-            },
-          },
+            onDrop: (reason) => void (why ||= reason),
+          }),
           pingIntervalMs: keepalive.intervalMs,
           deadAfterMs: keepalive.timeoutMs,
           onHello(_v, _meta, ack) {
@@ -220,7 +210,7 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
             conn.registeredAt = Date.now();
             log.info(`connection ${index} registered with ${target.label} for ${hostnames.join(", ")}`);
             if (draining) {
-              conn.session!.goAway(ResetCode.goingAway, "connector is shutting down");
+              conn.mux!.goAway(ResetCode.goingAway, "connector is shutting down");
               closeIfIdle(conn);
             }
             refresh();
@@ -229,7 +219,7 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
           onGoAway(_code, reason) {
             if (stopping()) return;
             conn.moved = true;
-            const live = conn.session!.streams.size;
+            const live = conn.mux!.streams.size;
             log.info(`edge ${target.label} asked connection ${index} to move (${reason}); opening a new connection now${live ? `, the ${plural(live, "live stream")} here continue until they end` : ""}`);
             metrics.lost.inc({ reason: "moved" });
             refresh();
@@ -237,10 +227,10 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
             closeIfIdle(conn);
           },
         });
-        conn.session.hello({ hostnames, connector: connectorId, index });
+        conn.mux.hello({ hostnames, connector: connectorId, index });
       };
       ws.onmessage = (ev) => {
-        conn.session?.receive(ev.data as Uint8Array);
+        conn.mux?.receive(ev.data as Uint8Array);
         pollDrain();
       };
       ws.onerror = (ev) => {
@@ -251,7 +241,7 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
         clearTimeout(connectTimer);
         if (drainTimer) clearInterval(drainTimer);
         const reason = why || ev.reason || errorMessage || `closed with code ${ev.code}`;
-        conn.session?.close(reason);
+        conn.mux?.close(reason);
         conns.delete(conn);
         if (conn.registered && !conn.moved) metrics.lost.inc({ reason: why.startsWith("peer stopped answering") ? "keepalive" : "closed" });
         refresh();
@@ -317,7 +307,7 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
     draining = true;
     metrics.draining.set(1);
     refresh();
-    for (const c of conns) c.session?.goAway(ResetCode.goingAway, "connector is shutting down");
+    for (const c of conns) c.mux?.goAway(ResetCode.goingAway, "connector is shutting down");
     const live = liveStreams();
     if (live === 0) log.info("draining: told the edge to send no new streams; no live streams, stopping now");
     else log.info(`draining: told the edge to send no new streams; ${plural(live, "live stream")} may continue up to ${opts.gracePeriodMs / 1000} s; signal again to stop at once`);
@@ -348,9 +338,6 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
     done: run(),
   };
 }
-
-/** Runs a tunnel until it drains (resolves) or gives up (rejects). */
-export const runTunnel = (opts: TunnelOptions) => startTunnel(opts).done;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

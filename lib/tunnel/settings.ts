@@ -1,12 +1,12 @@
-// What `wicket tunnel` runs with, from four places in this order: the flag, its WICKET_<FLAG>
-// environment variable, the --config file's key of the same name, the default. Every error
-// names where the bad value came from.
+// What `wicket tunnel` runs with: its flags, and how lib/cli/settings.ts reads them (flag,
+// WICKET_<FLAG>, the --config file's key, the default) into checked settings.
 import { resolve } from "node:path";
 import type { ArgsDef } from "citty";
-import { edgeArgs, logArgs, repeatedFlag } from "../cli/args.ts";
-import { configError, usageError, WicketError } from "../cli/exit.ts";
+import { edgeArgs, logArgs, type Env } from "../cli/args.ts";
+import { usageError } from "../cli/exit.ts";
 import { LOG_LEVELS } from "../cli/log.ts";
-import { parseCount, parseDuration, parseHostPort } from "../cli/values.ts";
+import { settingsFrom } from "../cli/settings.ts";
+import { parseHostPort } from "../cli/values.ts";
 import { originCertPath } from "../paths.ts";
 import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
 import { loadTunnelFile, type TunnelFile } from "./config.ts";
@@ -60,69 +60,15 @@ export interface TunnelSettings {
   logFormat: string;
 }
 
-interface Raw {
-  value: string | string[];
-  where: string;
-  from: "flag" | "env" | "file";
-}
+/** cloudflared's name for the credential's variable, still honoured. */
+export const ENV_ALIASES: Partial<Record<TunnelFlag, string[]>> = { origincert: ["TUNNEL_ORIGIN_CERT"] };
 
-const ENV_ALIASES: Partial<Record<TunnelFlag, string[]>> = { origincert: ["TUNNEL_ORIGIN_CERT"] };
-export const envName = (flag: string) => `WICKET_${flag.toUpperCase().replaceAll("-", "_")}`;
-
-
-export async function resolveSettings(args: Record<string, unknown>, rawArgs: string[], env: Record<string, string | undefined> = process.env): Promise<TunnelSettings> {
-  const fromFlagOrEnv = (key: TunnelFlag): Raw | undefined => {
-    if (key === "edge") {
-      const all = repeatedFlag(rawArgs, "edge");
-      if (all.length > 0) return { value: all, where: "--edge", from: "flag" };
-    } else if (typeof args[key] === "string" && args[key] !== "") return { value: args[key] as string, where: `--${key}`, from: "flag" };
-    for (const name of [envName(key), ...(ENV_ALIASES[key] ?? [])]) {
-      const v = env[name];
-      if (v) return { value: v, where: name, from: "env" };
-    }
-    return undefined;
-  };
-
-  const configRaw = fromFlagOrEnv("config");
-  const configFile = configRaw ? resolve(configRaw.value as string) : undefined;
+export async function resolveSettings(args: Record<string, unknown>, rawArgs: string[], env: Env = process.env): Promise<TunnelSettings> {
+  const sources = { args, rawArgs, env, aliases: ENV_ALIASES, repeatable: ["edge"] };
+  const configText = settingsFrom(sources).text("config");
+  const configFile = configText ? resolve(configText) : undefined;
   const file: TunnelFile | undefined = configFile ? await loadTunnelFile(configFile, TUNNEL_KEYS) : undefined;
-
-  const raw = (key: TunnelFlag): Raw | undefined => {
-    const r = fromFlagOrEnv(key);
-    if (r) return r;
-    const f = file?.values.get(key);
-    return f ? { ...f, from: "file" } : undefined;
-  };
-  /** Parses a value; a bad flag is a usage error (64), a bad environment or file value a configuration error (78). */
-  const parse = <T>(r: Raw, f: (text: string, where: string) => T): T => {
-    try {
-      return f(Array.isArray(r.value) ? r.value.join(",") : r.value, r.where);
-    } catch (err) {
-      if (!(err instanceof WicketError)) throw err;
-      throw r.from === "flag" ? usageError(err.message) : configError(err.message);
-    }
-  };
-  const text = (key: TunnelFlag) => {
-    const r = raw(key);
-    return r && parse(r, (t) => t);
-  };
-  const duration = (key: TunnelFlag, fallback: number) => {
-    const r = raw(key);
-    return r ? parse(r, (t, where) => parseDuration(t, key, where)) : fallback;
-  };
-  const count = (key: TunnelFlag, fallback: number, min: number) => {
-    const r = raw(key);
-    return r ? parse(r, (t, where) => parseCount(t, key, fallback, min, where)) : fallback;
-  };
-  const oneOf = (key: TunnelFlag, options: readonly string[], fallback: string) => {
-    const r = raw(key);
-    return r
-      ? parse(r, (t, where) => {
-          if (!options.includes(t)) throw usageError(`${where} "${t}" is not one of ${options.join(", ")}`);
-          return t;
-        })
-      : fallback;
-  };
+  const { raw, blame, parse, get, text, duration, count, oneOf, keepalive } = settingsFrom({ ...sources, file: (key) => file?.values.get(key) });
 
   // what to serve: --hostname/--url, or the file's ingress list
   const hostRaw = raw("hostname");
@@ -132,7 +78,7 @@ export async function resolveSettings(args: Record<string, unknown>, rawArgs: st
   let ingressWhere: string[];
   if (file?.ingress && (hostRaw || urlRaw)) {
     const other = (hostRaw ?? urlRaw)!;
-    throw (other.from === "flag" ? usageError : configError)(`${other.where} and the ingress list (${file.ingress.where.replace(/:$/, "")}) both say what to serve; use one of them`);
+    throw blame(other)(`${other.where} and the ingress list (${file.ingress.where.replace(/:$/, "")}) both say what to serve; use one of them`);
   }
   if (file?.ingress) {
     ingress = file.ingress.rules;
@@ -140,7 +86,7 @@ export async function resolveSettings(args: Record<string, unknown>, rawArgs: st
     ingressWhere = file.ingress.wheres;
   } else {
     if (!hostRaw) {
-      if (urlRaw) throw (urlRaw.from === "flag" ? usageError : configError)(`${urlRaw.where} needs a hostname to serve: add --hostname, or use an ingress list in --config`);
+      if (urlRaw) throw blame(urlRaw)(`${urlRaw.where} needs a hostname to serve: add --hostname, or use an ingress list in --config`);
       throw usageError("--hostname is required, for example --hostname ssh.example.com (or an ingress list in a --config file)");
     }
     const hostname = parse(hostRaw, (t, where) => {
@@ -155,31 +101,20 @@ export async function resolveSettings(args: Record<string, unknown>, rawArgs: st
     ingressWhere = [hostRaw.where];
   }
 
-  const edgeRaw = raw("edge");
-  const edges = edgeRaw
-    ? parse(edgeRaw, (t, where) => {
-        const list = t.split(",").map((s) => s.trim()).filter(Boolean);
-        if (list.length === 0) throw usageError(`${where} is empty; give the edge's URL, for example https://edge.example.com`);
-        for (const u of list) {
-          let ok = false;
-          try {
-            ok = ["https:", "http:", "wss:", "ws:"].includes(new URL(u).protocol);
-          } catch {}
-          if (!ok) throw usageError(`${where} "${u}" is not an edge URL; use for example https://edge.example.com`);
-        }
-        return list;
-      })
-    : undefined;
-
-  const keepalive = {
-    intervalMs: duration("keepalive-interval", DEFAULT_KEEPALIVE.intervalMs),
-    timeoutMs: duration("keepalive-timeout", DEFAULT_KEEPALIVE.timeoutMs),
-  };
-  if (keepalive.intervalMs <= 0 || keepalive.timeoutMs <= keepalive.intervalMs) {
-    throw usageError(`the keepalive timeout (${keepalive.timeoutMs / 1000} s) must be longer than its interval (${keepalive.intervalMs / 1000} s), and the interval above zero`);
-  }
-  const metricsRaw = raw("metrics");
-  const metrics = metricsRaw ? parse(metricsRaw, (t, where) => (parseHostPort(t, where), t)) : undefined;
+  const edges = get("edge", (t, where) => {
+    const list = t.split(",").map((s) => s.trim()).filter(Boolean);
+    if (list.length === 0) throw usageError(`${where} is empty; give the edge's URL, for example https://edge.example.com`);
+    for (const u of list) {
+      let ok = false;
+      try {
+        ok = ["https:", "http:", "wss:", "ws:"].includes(new URL(u).protocol);
+      } catch {}
+      if (!ok) throw usageError(`${where} "${u}" is not an edge URL; use for example https://edge.example.com`);
+    }
+    return list;
+  });
+  const keepaliveMs = keepalive(DEFAULT_KEEPALIVE);
+  const metrics = get("metrics", (t, where) => (parseHostPort(t, where), t));
   const retriesRaw = raw("retries");
 
   return {
@@ -193,7 +128,7 @@ export async function resolveSettings(args: Record<string, unknown>, rawArgs: st
     haConnections: count("ha-connections", 4, 1),
     gracePeriodMs: duration("grace-period", 30_000),
     retries: retriesRaw ? count("retries", 0, 0) : Infinity,
-    keepalive,
+    keepalive: keepaliveMs,
     metrics,
     logfile: text("logfile"),
     loglevel: oneOf("loglevel", LOG_LEVELS, "info"),

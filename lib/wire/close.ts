@@ -1,10 +1,15 @@
 // WebSocket close codes between the client and the edge, and between connector and edge.
-// Each maps to one sentence and one exit code on the client (lib/access/errors.ts).
+// Each maps to one sentence and one exit code on the client (closeError in lib/wire/client.ts).
 export const Close = {
   normal: 1000,
   goingAway: 1001,
   protocolError: 1002,
+  /** Never sent: what a peer sees when a close frame carried no code. */
+  noStatus: 1005,
+  /** Never sent: what a peer sees when the connection ended without a close frame. */
+  abnormal: 1006,
   internal: 1011,
+  /** The peer stopped answering pings: the connection is dropped without a handshake. */
   keepaliveTimeout: 4000,
   badRequest: 4400,
   unauthenticated: 4401,

@@ -1,7 +1,7 @@
 // Takes WebSocket messages as they come (partial frames, several frames) and yields whole,
 // checked frames. Anything malformed throws ProtocolError; it never reads out of bounds.
 import { ProtocolError } from "./errors.ts";
-import { FrameType, FRAME_TYPE_NAMES, HEADER_SIZE, MAX_PAYLOAD, type Frame } from "./frame.ts";
+import { FrameType, FRAME_TYPE_NAMES, HEADER_SIZE, MAX_PAYLOAD, type Frame, type HelloMeta, type OpenMeta } from "./frame.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -40,43 +40,76 @@ function header(buf: Uint8Array, off: number) {
 const frame = (h: ReturnType<typeof header>, payload: Uint8Array): Frame => check({ type: h.type, flags: h.flags, stream: h.stream, payload });
 
 export function createDecoder(): Decoder {
-  let buf: Uint8Array = new Uint8Array(0);
+  // An incomplete frame waits in `acc` (its first `len` bytes used). A chunk is appended in
+  // place, and `acc` is sized for the whole frame once its header is in, so a frame trickled in
+  // tiny pieces costs time linear in its size, not a copy of everything pending per piece.
+  let acc = new Uint8Array(0);
+  let len = 0;
+
+  /** Whole frames from `buf`; returns how many bytes they took. */
+  function parse(buf: Uint8Array, frames: Frame[]): number {
+    let off = 0;
+    while (buf.byteLength - off >= HEADER_SIZE) {
+      const h = header(buf, off);
+      if (buf.byteLength - off < HEADER_SIZE + h.length) break;
+      frames.push(frame(h, buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + h.length)));
+      off += HEADER_SIZE + h.length;
+    }
+    return off;
+  }
+
+  /** Keeps an incomplete tail in a buffer of its own (frames handed out may point into the old one). */
+  function keep(tail: Uint8Array) {
+    const size = tail.byteLength >= HEADER_SIZE ? HEADER_SIZE + header(tail, 0).length : HEADER_SIZE;
+    acc = new Uint8Array(Math.max(size, tail.byteLength));
+    acc.set(tail);
+    len = tail.byteLength;
+  }
+
+  function append(chunk: Uint8Array) {
+    const needed = len + chunk.byteLength;
+    if (needed > acc.byteLength) {
+      const grown = new Uint8Array(Math.max(needed, acc.byteLength * 2));
+      grown.set(acc.subarray(0, len));
+      acc = grown;
+    }
+    acc.set(chunk, len);
+    len = needed;
+  }
+
   return {
     get pending() {
-      return buf.byteLength;
+      return len;
     },
     push(chunk) {
       const frames: Frame[] = [];
       // A header that came alone, and its payload at the start of this chunk (a sender that
       // writes them as two messages): the payload is taken from the chunk as it is, uncopied.
-      if (buf.byteLength === HEADER_SIZE) {
-        const h = header(buf, 0);
+      if (len === HEADER_SIZE) {
+        const h = header(acc, 0);
         if (chunk.byteLength >= h.length) {
           frames.push(frame(h, chunk.subarray(0, h.length)));
           chunk = chunk.subarray(h.length);
-          buf = new Uint8Array(0);
+          len = 0;
         }
       }
-      buf = buf.byteLength === 0 ? chunk : concat(buf, chunk);
-      let off = 0;
-      while (buf.byteLength - off >= HEADER_SIZE) {
-        const h = header(buf, off);
-        if (buf.byteLength - off < HEADER_SIZE + h.length) break;
-        frames.push(frame(h, buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + h.length)));
-        off += HEADER_SIZE + h.length;
+      if (len === 0) {
+        // nothing pending: frames point into the caller's chunk; only a tail is copied
+        const used = parse(chunk, frames);
+        if (used < chunk.byteLength) keep(chunk.subarray(used));
+        return frames;
       }
-      // keep only the incomplete tail, copied so the caller's chunk can be reused
-      buf = off === buf.byteLength ? new Uint8Array(0) : off === 0 && buf !== chunk ? buf : buf.slice(off);
+      append(chunk);
+      if (len >= HEADER_SIZE && len >= HEADER_SIZE + header(acc, 0).length) {
+        const buf = acc.subarray(0, len);
+        const used = parse(buf, frames);
+        len = 0;
+        if (used < buf.byteLength) keep(buf.subarray(used));
+        else acc = new Uint8Array(0);
+      }
       return frames;
     },
   };
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
 }
 
 export const readU32 = (p: Uint8Array) => new DataView(p.buffer, p.byteOffset, p.byteLength).getUint32(0);
@@ -91,12 +124,36 @@ export function readCodeAndText(p: Uint8Array): { code: number; text: string } {
   }
 }
 
-export function readJson<T>(p: Uint8Array): T {
+function readObject(text: string, what: string): Record<string, unknown> {
+  let v: unknown;
   try {
-    const v = JSON.parse(utf8.decode(p));
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
-    return v as T;
+    v = JSON.parse(text);
   } catch {
-    throw new ProtocolError("frame metadata is not a JSON object");
+    throw new ProtocolError(`${what} metadata is not JSON`);
   }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ProtocolError(`${what} metadata is not a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+const optional = (v: Record<string, unknown>, key: string, type: "string" | "number" | "boolean", what: string) => {
+  if (v[key] !== undefined && typeof v[key] !== type) throw new ProtocolError(`${what} metadata: ${key} is not a ${type}`);
+};
+
+/** An open frame's metadata, checked: a peer's bad metadata is a protocol error, not a crash later. */
+export function readOpenMeta(p: Uint8Array): OpenMeta {
+  const v = readObject(utf8.decode(p), "open");
+  for (const key of ["host", "client", "identity"]) if (typeof v[key] !== "string") throw new ProtocolError(`open metadata: ${key} is not a string`);
+  optional(v, "session", "string", "open");
+  return v as unknown as OpenMeta;
+}
+
+/** A hello frame: the peer's protocol version and its checked metadata. */
+export function readHello(p: Uint8Array): { version: number; meta: HelloMeta } {
+  const { code: version, text } = readCodeAndText(p);
+  const v = text ? readObject(text, "hello") : {};
+  for (const key of ["connector", "edge"]) optional(v, key, "string", "hello");
+  optional(v, "index", "number", "hello");
+  optional(v, "received", "boolean", "hello");
+  if (v.hostnames !== undefined && !(Array.isArray(v.hostnames) && v.hostnames.every((h) => typeof h === "string"))) throw new ProtocolError("hello metadata: hostnames is not a list of names");
+  return { version, meta: v as HelloMeta };
 }

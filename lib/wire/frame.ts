@@ -35,6 +35,28 @@ export interface Frame {
   payload: Uint8Array;
 }
 
+/** An open frame's metadata: what the edge tells a connector about a new stream. */
+export interface OpenMeta {
+  /** The application hostname the client asked for. */
+  host: string;
+  /** The client's address as the edge saw it. */
+  client: string;
+  /** Who the client is (an e-mail, or a service token's name). */
+  identity: string;
+  /** The live session this stream belongs to, for audit on the connector's side. */
+  session?: string;
+}
+
+/** A hello's metadata. The connector's names what it serves; the edge's answer names the edge.
+ * `received: true` offers received frames (lib/wire/pacer.ts). */
+export interface HelloMeta {
+  hostnames?: string[];
+  connector?: string;
+  index?: number;
+  edge?: string;
+  received?: boolean;
+}
+
 /** Codes carried by reset and go-away frames. */
 export const ResetCode = {
   normal: 0,

@@ -7,3 +7,16 @@ export const CLIENT_SECRET_HEADER = "wicket-access-client-secret";
 export const SSH_CERT_PATH = "/.well-known/wicket/ssh-cert";
 /** On the edge's host: the SSH CA's public key, for sshd's TrustedUserCAKeys. */
 export const SSH_CA_PATH = "/ssh-ca.pub";
+
+// OAuth between the CLI and the edge (lib/access/oauth.ts, lib/edge/oauth.ts).
+/** The one client: the wicket CLI, a public client (RFC 8628 3.1: no secret on a device). */
+export const CLIENT_ID = "wicket";
+/** RFC 8414 server metadata, on the edge's host and on every application's. */
+export const METADATA_PATH = "/.well-known/oauth-authorization-server";
+export const JWKS_PATH = "/.well-known/jwks.json";
+export const DEVICE_PATH = "/oauth/device";
+export const TOKEN_PATH = "/oauth/token";
+export const REVOKE_PATH = "/oauth/revoke";
+/** Where a person confirms a device code in the browser. */
+export const VERIFY_PATH = "/device";
+export const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";

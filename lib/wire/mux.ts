@@ -1,17 +1,18 @@
-// One multiplexed connection between the edge and a connector: streams with credit windows
+// One multiplexed connection (a mux) between the edge and a connector: streams with credit windows
 // over a WebSocket. The same code runs on both ends; only the edge opens streams.
 //
 // Flow control, the rule everything here follows: a byte is either on the transport, queued
 // on a stream that told its writer to stop (write() returned false), or not yet read from its
 // source. The receiver returns credit only once its sink took the bytes (Stream.ack), so a slow
 // sink holds its own stream back and no other.
-import { createDecoder, readCodeAndText, readJson, readU32 } from "./decode.ts";
+import { createDecoder, readCodeAndText, readHello, readOpenMeta, readU32 } from "./decode.ts";
 import { dataFrame, dataHeader, finFrame, goAwayFrame, helloFrame, openFrame, pingFrame, receivedFrame, resetFrame, windowFrame } from "./encode.ts";
 import { ProtocolError } from "./errors.ts";
-import { Flag, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK, PROTOCOL_VERSION, ResetCode, type Frame } from "./frame.ts";
+import { Flag, FrameType, INITIAL_WINDOW, MAX_DATA_CHUNK, PROTOCOL_VERSION, ResetCode, type Frame, type HelloMeta, type OpenMeta } from "./frame.ts";
+import { Close } from "./close.ts";
 import { createPacer, REPORT_EVERY, type Pacer } from "./pacer.ts";
 
-/** What the session needs from a WebSocket. */
+/** What the mux needs from a WebSocket. */
 export interface Transport {
   send(bytes: Uint8Array): void;
   /** A data frame as its header and its payload, for a transport that can write the two
@@ -25,10 +26,8 @@ export interface Transport {
 /** Keepalive of connector connections on both ends: a dead or stalled peer is noticed
  * within `timeoutMs` (plus one check period, an eighth of it) and its connection dropped. */
 export const DEFAULT_KEEPALIVE = { intervalMs: 2_000, timeoutMs: 6_000 } as const;
-/** The close code a session gives its transport when the peer stopped answering. */
-export const KEEPALIVE_CLOSE = 4000;
 
-export interface SessionOptions {
+export interface MuxOptions {
   transport: Transport;
   /** The edge opens streams; the connector accepts them. */
   role: "edge" | "connector";
@@ -36,11 +35,11 @@ export interface SessionOptions {
   highWater?: number;
   window?: number;
   /** Send a ping this often, and give up on a peer silent for `deadAfterMs` (the transport's
-   * close() then gets code 4000 and should drop the connection without a handshake). */
+   * close() then gets Close.keepaliveTimeout and should drop the connection without a handshake). */
   pingIntervalMs?: number;
   deadAfterMs?: number;
-  onStream?(stream: Stream, meta: Record<string, unknown>): void;
-  onHello?(version: number, meta: Record<string, unknown>, ack: boolean): void;
+  onStream?(stream: Stream, meta: OpenMeta): void;
+  onHello?(version: number, meta: HelloMeta, ack: boolean): void;
   onGoAway?(code: number, reason: string): void;
   onClose?(reason: string): void;
 }
@@ -52,13 +51,13 @@ export interface StreamEvents {
   onEnd?(): void;
   /** The queue emptied after write() returned false: the source may resume. */
   onDrain?(): void;
-  /** The stream is over: fully closed both ways, reset by either side, or the session died. */
+  /** The stream is over: fully closed both ways, reset by either side, or the mux closed. */
   onClose?(code: number, reason: string): void;
 }
 
 export interface Stream extends StreamEvents {
   readonly id: number;
-  readonly meta: Record<string, unknown>;
+  readonly meta: OpenMeta;
   /** Queues bytes; false means stop reading the source until onDrain. */
   write(bytes: Uint8Array): boolean;
   /** Half-close after everything queued has gone. */
@@ -70,14 +69,15 @@ export interface Stream extends StreamEvents {
   readonly bytesOut: number;
 }
 
-export interface Session {
+export interface Mux {
   receive(chunk: Uint8Array): void;
   /** The transport drained: send what waited for it. */
   drained(): void;
-  open(meta: Record<string, unknown>): Stream;
-  hello(meta: Record<string, unknown>, ack?: boolean): void;
+  open(meta: OpenMeta): Stream;
+  hello(meta: HelloMeta, ack?: boolean): void;
   goAway(code: number, reason: string): void;
-  close(reason: string): void;
+  /** Ends every stream and closes the transport with `code` (default: normal). */
+  close(reason: string, code?: number): void;
   readonly streams: ReadonlyMap<number, Stream>;
   readonly closed: boolean;
   readonly goingAway: boolean;
@@ -104,7 +104,7 @@ interface StreamState extends Stream {
   _out: number;
 }
 
-export function createSession(opts: SessionOptions): Session {
+export function createMux(opts: MuxOptions): Mux {
   const { transport, role } = opts;
   const highWater = opts.highWater ?? 256 * 1024;
   const window = opts.window ?? INITIAL_WINDOW;
@@ -209,7 +209,7 @@ export function createSession(opts: SessionOptions): Session {
     return s.queued === 0;
   }
 
-  function makeStream(id: number, meta: Record<string, unknown>): StreamState {
+  function makeStream(id: number, meta: OpenMeta): StreamState {
     const s: StreamState = {
       id,
       meta,
@@ -268,19 +268,13 @@ export function createSession(opts: SessionOptions): Session {
   function protocolError(message: string) {
     if (closed) return;
     send(goAwayFrame(ResetCode.protocolError, message));
-    close(`protocol error: ${message}`, 1002);
+    close(`protocol error: ${message}`, Close.protocolError);
   }
 
   function onFrame(f: Frame) {
     switch (f.type) {
       case FrameType.hello: {
-        const { code: version, text } = readCodeAndText(f.payload);
-        let meta: Record<string, unknown> = {};
-        try {
-          meta = text ? JSON.parse(text) : {};
-        } catch {
-          throw new ProtocolError("hello metadata is not JSON");
-        }
+        const { version, meta } = readHello(f.payload);
         if (meta.received === true && !pacer) {
           pacer = createPacer();
           sendPing(); // a first round trip for the pacer
@@ -306,7 +300,7 @@ export function createSession(opts: SessionOptions): Session {
       case FrameType.open: {
         if (role === "edge") throw new ProtocolError("connector tried to open a stream");
         if (streams.has(f.stream)) throw new ProtocolError(`stream ${f.stream} opened twice`);
-        const meta = readJson<Record<string, unknown>>(f.payload);
+        const meta = readOpenMeta(f.payload);
         // Opens that arrive after our go-away were sent before the peer read it: the peer
         // routes nothing new here once it has, so these are served like any live stream.
         const s = makeStream(f.stream, meta);
@@ -352,7 +346,7 @@ export function createSession(opts: SessionOptions): Session {
     }
   }
 
-  // One timer per session, checking a few times per timeout so that a silent peer is
+  // One timer per mux, checking a few times per timeout so that a silent peer is
   // declared dead close to `deadAfterMs`, not up to a whole ping interval later.
   let lastPing = 0;
   /** Our ping carries the time it left; the answer gives the round trip. */
@@ -367,7 +361,7 @@ export function createSession(opts: SessionOptions): Session {
         () => {
           const now = Date.now();
           if (now - lastHeard > deadAfter) {
-            close(`peer stopped answering: nothing heard for ${((now - lastHeard) / 1000).toFixed(1)} s (keepalive timeout ${deadAfter / 1000} s)`, KEEPALIVE_CLOSE);
+            close(`peer stopped answering: nothing heard for ${((now - lastHeard) / 1000).toFixed(1)} s (keepalive timeout ${deadAfter / 1000} s)`, Close.keepaliveTimeout);
             return;
           }
           if (now - lastPing >= opts.pingIntervalMs!) {
@@ -380,7 +374,7 @@ export function createSession(opts: SessionOptions): Session {
     : undefined;
   pingTimer?.unref?.();
 
-  function close(reason: string, code = 1000) {
+  function close(reason: string, code: number = Close.normal) {
     if (closed) return;
     closed = true;
     if (pingTimer) clearInterval(pingTimer);
@@ -425,8 +419,9 @@ export function createSession(opts: SessionOptions): Session {
           unreported = 0;
         }
       } catch (err) {
-        if (err instanceof ProtocolError) protocolError(err.message);
-        else throw err;
+        // Whatever went wrong while handling a frame ends this connection, never leaves it
+        // half set up: a peer's bad frame is its protocol error, our own failure says so too.
+        protocolError(err instanceof ProtocolError ? err.message : `the frame could not be handled (${(err as Error)?.message ?? err})`);
       }
     },
     drained() {

@@ -5,8 +5,11 @@
 import Provider from "oidc-provider";
 import { createServer, type Server } from "node:http";
 
-/** `unixUser`: a custom claim, `unix_user`, as a directory may give each person. */
-export type OidcUser = { groups: string[]; unixUser?: string };
+/**
+ * `unixUser`: a custom claim, `unix_user`, as a directory may give each person.
+ * `emailVerified`: the `email_verified` claim; true unless set, and not sent at all when "absent".
+ */
+export type OidcUser = { groups: string[]; unixUser?: string; emailVerified?: boolean | "absent" };
 
 export interface TestOidc extends AsyncDisposable {
   issuer: string;
@@ -44,7 +47,8 @@ export async function startOidc(users: Record<string, OidcUser>): Promise<TestOi
           async findAccount(_ctx, id) {
             const user = users[id];
             if (!user) return undefined;
-            return { accountId: id, claims: async () => ({ sub: id, email: id, email_verified: true, groups: user.groups, ...(user.unixUser ? { unix_user: user.unixUser } : {}) }) };
+            const verified = user.emailVerified === "absent" ? {} : { email_verified: user.emailVerified ?? true };
+            return { accountId: id, claims: async () => ({ sub: id, email: id, ...verified, groups: user.groups, ...(user.unixUser ? { unix_user: user.unixUser } : {}) }) };
           },
           claims: { openid: ["sub", "unix_user"], email: ["email", "email_verified"], groups: ["groups"] },
           // E-mail and groups in the ID token itself, as Okta or Keycloak can be set up to do.

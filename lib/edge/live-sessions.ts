@@ -3,11 +3,11 @@
 // written to the audit with its byte counts, duration and reason.
 import { log } from "../cli/log.ts";
 import type { Subject } from "../policy/evaluate.ts";
-import { accessRevision, revokedServiceTokens, revokedSessions, writeAudit, type Store } from "../store/index.ts";
+import { revokedServiceTokens, revokedSessions, writeAudit, type Store } from "../store/index.ts";
 import { Close } from "../wire/close.ts";
 import { newRecheckCache, reauthorize, type ClientAuth, type Recheck } from "./authorize.ts";
 
-export type SessionInfo = {
+export type LiveSessionInfo = {
   id: string;
   host: string;
   app?: string;
@@ -18,7 +18,7 @@ export type SessionInfo = {
   bytesToClient: number;
 };
 
-export interface SessionHooks {
+export interface LiveSessionHooks {
   /** Bytes so far, client to origin and back. */
   counters(): { toOrigin: number; toClient: number };
   /** Closes the client's WebSocket with this code and reason, and resets its stream. */
@@ -29,24 +29,22 @@ type Live = {
   id: string;
   auth: ClientAuth & { subject: Subject };
   startedAt: number;
-  hooks: SessionHooks;
+  hooks: LiveSessionHooks;
 };
 
 /** Extra audit fields for a session cut by a decision (a policy change). */
 type EndDetail = { policyId?: string; policyName?: string; rule?: string };
 
-export function createSessionRegistry(store: Store) {
+export function createLiveSessions(store: Store) {
   const live = new Map<string, Live>();
   const writes = new Set<Promise<unknown>>();
-  let seenRevision: number | undefined;
-  let timer: Timer | undefined;
   let checking: Promise<number> | undefined;
   // When access last changed as far as this node knows (a revocation here, or the store's
   // revision moving). A session whose decision is older than that, registered only now,
   // missed the cut and is re-checked.
   let changedAt = 0;
 
-  const info = (s: Live): SessionInfo => {
+  const info = (s: Live): LiveSessionInfo => {
     const c = s.hooks.counters();
     return { id: s.id, host: s.auth.host, app: s.auth.app, identity: s.auth.identity, ip: s.auth.ip, startedAt: s.startedAt, bytesToOrigin: c.toOrigin, bytesToClient: c.toClient };
   };
@@ -139,7 +137,7 @@ export function createSessionRegistry(store: Store) {
 
   return {
     /** Registers the session of an allowed client (it must have a sessionId). */
-    start(auth: ClientAuth, hooks: SessionHooks): SessionInfo | undefined {
+    start(auth: ClientAuth, hooks: LiveSessionHooks): LiveSessionInfo | undefined {
       if (!auth.sessionId || !auth.subject) {
         log.error(`a client to ${auth.host} was let through without a session id; it is not tracked`);
         return undefined;
@@ -157,7 +155,7 @@ export function createSessionRegistry(store: Store) {
       const s = live.get(id);
       return s ? info(s) : undefined;
     },
-    list: (): SessionInfo[] => [...live.values()].map(info).sort((a, b) => a.startedAt - b.startedAt),
+    list: (): LiveSessionInfo[] => [...live.values()].map(info).sort((a, b) => a.startedAt - b.startedAt),
     get size() {
       return live.size;
     },
@@ -166,40 +164,12 @@ export function createSessionRegistry(store: Store) {
     /** Cuts the sessions of a user (by e-mail, any case); returns their ids. */
     cutUser: (email: string, reason: string) => cutWhere((s) => !s.auth.subject.serviceToken && s.auth.subject.email?.toLowerCase() === email.toLowerCase(), reason),
     recheck,
-    /**
-     * Polls the store's access revision every `intervalMs` and, when it moved, calls
-     * `onChange` and re-checks the live sessions: changes made through another node (or
-     * while a session was opening) reach this node's sessions within about one interval.
-     */
-    watch(intervalMs: number, onChange?: () => Promise<unknown>) {
-      if (timer) return;
-      let polling = false;
-      timer = setInterval(async () => {
-        if (polling) return;
-        polling = true;
-        try {
-          const rev = await accessRevision(store);
-          if (rev === seenRevision) return;
-          await onChange?.().catch((e: Error) => log.warn(`after an access change: ${e.message}`));
-          await recheck();
-          // only now: a pass that failed is tried again at the next tick
-          seenRevision = rev;
-        } catch (e) {
-          log.warn(`cannot poll the store for access changes: ${(e as Error).message}`);
-        } finally {
-          polling = false;
-        }
-      }, intervalMs);
-      timer.unref?.();
-    },
-    /** Stops polling, ends every session with `reason` (code 1001) and waits for the audit writes. */
+    /** Ends every session with `reason` (code 1001) and waits for the audit writes. */
     async closeAll(reason: string) {
-      if (timer) clearInterval(timer);
-      timer = undefined;
       for (const id of [...live.keys()]) cut(id, reason, {}, Close.goingAway);
       await Promise.all([...writes]);
     },
   };
 }
 
-export type SessionRegistry = ReturnType<typeof createSessionRegistry>;
+export type LiveSessions = ReturnType<typeof createLiveSessions>;

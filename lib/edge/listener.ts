@@ -1,0 +1,111 @@
+// The edge's one HTTPS listener: TLS from certificate files, from the edge's own CA (a
+// certificate for the edge's host and one per zone), or none behind a TLS-terminating proxy.
+// A zone added or removed needs new certificates; Bun cannot swap them on a live listener, so
+// a new listener takes the port (SO_REUSEPORT) and the old one stops accepting but keeps its
+// connections.
+import type { Server, WebSocketHandler } from "bun";
+import { configError } from "../cli/exit.ts";
+import { log } from "../cli/log.ts";
+import { listZones, type Store } from "../store/index.ts";
+import { issueCert, type CA } from "../tls/ca.ts";
+import { BODY_LIMITS } from "./body.ts";
+
+export type TlsMode = { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+
+export interface ListenerOptions<D> {
+  hostname: string;
+  port: number;
+  tls: TlsMode;
+  /** With self-signed TLS: the CA that issues the certificates. */
+  ca?: CA;
+  store: Store;
+  /** The edge's own host name, which gets the first certificate. */
+  edgeHost(): string;
+  fetch(req: Request, server: Server<D>): Promise<Response | undefined>;
+  websocket: WebSocketHandler<D>;
+}
+
+const zoneKey = (zones: { name: string }[]) => zones.map((z) => z.name).sort().join(" ");
+
+async function tlsConfig(opts: ListenerOptions<unknown>, store: Store) {
+  const { tls, ca } = opts;
+  if (tls.mode === "off") return { tls: undefined, zones: "" };
+  if (tls.mode === "files") {
+    const [cert, key] = await Promise.all([Bun.file(tls.cert).text(), Bun.file(tls.key).text()]).catch((e) => {
+      throw configError(`cannot read the TLS certificate or key: ${e.message}`);
+    });
+    return { tls: { cert, key }, zones: "" };
+  }
+  // The edge's own names come first: clients that connect by IP send no SNI and get it.
+  const edgeHost = opts.edgeHost();
+  const own = [...new Set([edgeHost, "localhost", "127.0.0.1", "::1"])];
+  const entries = [{ serverName: edgeHost, ...(await issueCert(ca!, own)) }];
+  const zones = await listZones(store);
+  for (const z of zones) {
+    entries.push({ serverName: `*.${z.name}`, ...(await issueCert(ca!, [z.name, `*.${z.name}`])) });
+    entries.push({ ...entries[entries.length - 1]!, serverName: z.name });
+  }
+  return { tls: entries, zones: zoneKey(zones) };
+}
+
+export async function listen<D>(opts: ListenerOptions<D>) {
+  const servers = new Set<Server<D>>(); // rebind() leaves older listeners serving their connections
+  /** The zones the listener has certificates for, to notice zones added through another node. */
+  let boundZones = "";
+  const serve = async (port: number) => {
+    const { tls, zones } = await tlsConfig(opts as ListenerOptions<unknown>, opts.store);
+    boundZones = zones;
+    const server = Bun.serve<D>({
+      hostname: opts.hostname,
+      port,
+      reusePort: true,
+      maxRequestBodySize: BODY_LIMITS.listener,
+      tls,
+      fetch: opts.fetch,
+      websocket: opts.websocket,
+      error(err) {
+        log.error(`request failed: ${err.message}`);
+        log.debug(err.stack ?? "");
+        return new Response("internal error\n", { status: 500 });
+      },
+    });
+    servers.add(server);
+    return server;
+  };
+
+  let server = await serve(opts.port);
+  const port = server.port!;
+
+  /** One rebind at a time: two at once would both replace the same old listener, and the
+   * second's predecessor would go on listening on the shared port with its old certificates. */
+  let rebinding: Promise<void> = Promise.resolve();
+  function rebind(): Promise<void> {
+    if (opts.tls.mode !== "self-signed") return Promise.resolve();
+    const next = rebinding.then(async () => {
+      const old = server;
+      server = await serve(port);
+      old.stop(false);
+    });
+    rebinding = next.catch(() => {});
+    return next;
+  }
+
+  return {
+    port,
+    rebind,
+    /** Rebinds when the store's zones differ from those the certificates name (a change made
+     * through another node). */
+    async zonesMaybeChanged() {
+      if (opts.tls.mode !== "self-signed") return;
+      const now = zoneKey(await listZones(opts.store));
+      if (now === boundZones) return;
+      await rebind();
+      log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
+    },
+    /** Stops accepting; `closeActive` also drops the connections already open. */
+    stop(closeActive: boolean) {
+      for (const s of servers) s.stop(closeActive);
+    },
+  };
+}
+export type Listener = Awaited<ReturnType<typeof listen>>;

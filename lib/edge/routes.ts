@@ -1,0 +1,73 @@
+// The request router. The edge's own host serves health, the admin API, the connector
+// endpoint, downloads, the OAuth endpoints and the sign-in pages; every other host is an
+// application: its SSH certificate endpoint and SSH CA key, client upgrades, the metadata
+// that leads a client to the sign-in, and a page that explains what the hostname is.
+import type { Server } from "bun";
+import { isIP } from "node:net";
+import { findApp, type Store } from "../store/index.ts";
+import { CONNECT_PATH, METADATA_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../wire/http.ts";
+import { handleAdmin, type AdminContext } from "./admin.ts";
+import { authorizeClient, type AuthorizeOptions } from "./authorize.ts";
+import { clientIp, type TrustedProxies } from "./client-ip.ts";
+import { clientData, type ClientData } from "./client-stream.ts";
+import { authorizeConnector, type ConnectorData } from "./connector-endpoint.ts";
+import { isDownloadPath, serveDownloads } from "./downloads.ts";
+import { handleOAuth, metadata, type SignInContext } from "./oauth.ts";
+import { edgeHomePage, sshAppPage, unknownHostPage } from "./pages.ts";
+import { handleSignInPages } from "./signin.ts";
+import { edgeSshCAGone, handleSshCert, serveAppSshCA } from "./ssh-cert.ts";
+
+export type WsData = ClientData | ConnectorData;
+
+export interface RouteContext {
+  store: Store;
+  publicUrl(): string;
+  /** The edge's own host name (from the public URL). */
+  edgeHost(): string;
+  trustedProxies: TrustedProxies;
+  signIn: SignInContext;
+  admin: Omit<AdminContext, "publicUrl">;
+  downloadsDir?: string;
+  auditFailOpen?: boolean;
+  metrics?: AuthorizeOptions["metrics"];
+}
+
+/** The Host header's name: no port, no IPv6 brackets, lower case. */
+export const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
+
+export function createRouter(ctx: RouteContext) {
+  const isEdgeHost = (host: string) => host === ctx.edgeHost() || host === "localhost" || isIP(host) !== 0;
+  const upgradeOr400 = (srv: Server<WsData>, req: Request, data: WsData) => (srv.upgrade(req, { data }) ? undefined : new Response("WebSocket upgrade failed\n", { status: 400 }));
+
+  async function edgeHostRoute(req: Request, url: URL, srv: Server<WsData>, ip: string, upgrade: boolean): Promise<Response | undefined> {
+    if (url.pathname === "/healthz") return new Response("ok\n");
+    if (url.pathname === SSH_CA_PATH) return edgeSshCAGone();
+    if (url.pathname.startsWith("/api/")) return handleAdmin(req, { ...ctx.admin, publicUrl: ctx.publicUrl() });
+    if (url.pathname === CONNECT_PATH && upgrade) return upgradeOr400(srv, req, await authorizeConnector(ctx.store, req, ip));
+    if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: ctx.downloadsDir, publicUrl: ctx.publicUrl() });
+    if (url.pathname === "/") return edgeHomePage();
+    const signInResponse = (await handleOAuth(req, url, ctx.signIn, ip)) ?? (await handleSignInPages(req, url, ctx.signIn, ip));
+    return signInResponse ?? new Response("not found\n", { status: 404 });
+  }
+
+  async function appHostRoute(req: Request, url: URL, srv: Server<WsData>, ip: string, upgrade: boolean, host: string): Promise<Response | undefined> {
+    const authorize = (purpose?: "ssh-certificate") => authorizeClient(ctx.store, req, host, ip, { auditFailOpen: ctx.auditFailOpen, purpose, metrics: ctx.metrics });
+    if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, ctx.store, await authorize("ssh-certificate"));
+    if (url.pathname === SSH_CA_PATH && !upgrade) return serveAppSshCA(ctx.store, host);
+    if (upgrade) return upgradeOr400(srv, req, clientData(await authorize()));
+    // A client that knows only the application's hostname finds the edge's sign-in here.
+    if (url.pathname === METADATA_PATH) return Response.json(metadata(ctx.publicUrl()), { headers: { "cache-control": "no-store" } });
+    return (await findApp(ctx.store, host)) ? sshAppPage(host) : unknownHostPage(host);
+  }
+
+  return async function route(req: Request, srv: Server<WsData>): Promise<Response | undefined> {
+    // Bun builds req.url from the Host header: one that names no host ("", "a b") is the client's error
+    const url = URL.parse(req.url);
+    if (!url) return new Response("bad request: the Host header names no host\n", { status: 400 });
+    const host = hostOf(req);
+    const ip = clientIp(srv.requestIP(req)?.address ?? "", req.headers.get("x-forwarded-for"), ctx.trustedProxies);
+    const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (isEdgeHost(host)) return edgeHostRoute(req, url, srv, ip, upgrade);
+    return appHostRoute(req, url, srv, ip, upgrade, host);
+  };
+}

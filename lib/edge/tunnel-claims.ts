@@ -1,0 +1,131 @@
+// Whose hostname is it: a connector authenticates as a named tunnel (its id and secret) or
+// with a zone credential (cert.pem, the seed's one-line form), and may serve only hostnames
+// whose longest zone is its zone and that are routed to its tunnel. An unrouted hostname is
+// routed to the claiming tunnel; a hostname routed to another tunnel is refused. Every
+// registration and refusal is an audit record.
+import { log } from "../cli/log.ts";
+import {
+  createTunnel,
+  credentialRefusal,
+  getTunnel,
+  getZoneCredential,
+  listTunnels,
+  normalizeDnsName,
+  routeHostname,
+  routeOf,
+  StoreError,
+  verifyTunnelSecret,
+  verifyZoneCredential,
+  writeAudit,
+  zoneOfHostname,
+  type Store,
+  type ZoneCredential,
+} from "../store/index.ts";
+import { TUNNEL_ID_PREFIX } from "../store/tunnels.ts";
+
+/** At most this many hostnames in one hello. */
+export const MAX_HOSTNAMES = 256;
+
+/** Who a connector connection is, from its upgrade request. */
+export type ConnectorIdentity =
+  | { kind: "tunnel"; tunnel: { id: string; name: string; zone: string } }
+  | { kind: "zone-credential"; credential: ZoneCredential };
+
+export const zoneOfIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? who.tunnel.zone : who.credential.zone);
+/** How the audit and the logs name the connector's credential. */
+export const describeIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? `tunnel ${who.tunnel.name} (${who.tunnel.id})` : `zone credential ${who.credential.id}${who.credential.obtainedBy ? ` of ${who.credential.obtainedBy}` : ""}`);
+/** Whose tunnels a zone credential makes and reuses: the person who obtained it, or the credential itself. */
+const ownerOf = (c: ZoneCredential) => c.obtainedBy || c.id;
+
+/** Checks `Authorization: Bearer <id>.<secret>`: a tunnel's credentials or a zone credential. */
+export async function identifyConnector(store: Store, authorization: string): Promise<ConnectorIdentity | { refused: string }> {
+  const m = /^Bearer ([^.\s]+)\.(\S+)$/.exec(authorization);
+  if (!m) return { refused: "the connector sent no credential; run `wicket tunnel login`, or pass the tunnel's token" };
+  if (m[1]!.startsWith(TUNNEL_ID_PREFIX)) {
+    const tunnel = await verifyTunnelSecret(store, m[1]!, m[2]!);
+    return tunnel ? { kind: "tunnel", tunnel } : { refused: "the tunnel's credentials were refused (deleted, or a wrong secret); create it again with `wicket tunnel create`" };
+  }
+  const r = await verifyZoneCredential(store, m[1]!, m[2]!);
+  return "credential" in r ? { kind: "zone-credential", credential: r.credential } : r;
+}
+
+export type Claim = { tunnel: { id: string; name: string }; hostnames: string[] };
+
+/** Checks the hello's hostnames and routes them to the connector's tunnel; a refusal says why. */
+export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: string[], ip: string): Promise<Claim | { refused: string }> {
+  const zone = zoneOfIdentity(who);
+  const audit = (action: string, reason: string, target?: string) =>
+    writeAudit(store, { kind: "admin", identity: describeIdentity(who), actor: describeIdentity(who), action, reason: reason.slice(0, 1000), target: target?.slice(0, 1000), ip }).catch((e) =>
+      log.error(`audit: cannot record "${reason}": ${(e as Error).message}`),
+    );
+  const refuse = async (reason: string, target?: string) => {
+    await audit("tunnel.refuse", reason, target);
+    log.warn(`refused a connector from ${ip} (${describeIdentity(who)}): ${reason}`);
+    return { refused: reason };
+  };
+  if (raw.length === 0) return refuse("the connector claimed no hostname");
+  if (raw.length > MAX_HOSTNAMES) return refuse(`the connector claimed ${raw.length} hostnames; at most ${MAX_HOSTNAMES} fit on one connection`);
+  const hostnames: string[] = [];
+  for (const h of raw) {
+    let name: string;
+    try {
+      name = normalizeDnsName(h);
+    } catch {
+      return refuse(`"${String(h).slice(0, 100)}" is not a hostname`);
+    }
+    const owner = await zoneOfHostname(store, name);
+    if (owner !== zone) return refuse(owner && owner !== zone && name.endsWith(`.${zone}`) ? `hostname ${name} belongs to the zone ${owner}, not ${zone} of this credential` : `hostname ${name} is outside the zone ${zone} of this credential`, name);
+    if (!hostnames.includes(name)) hostnames.push(name);
+  }
+  const tunnel = who.kind === "tunnel" ? who.tunnel : await tunnelOfCredential(store, who.credential, hostnames);
+  if ("refused" in tunnel) return refuse(tunnel.refused);
+  for (const h of hostnames) {
+    try {
+      const r = await routeHostname(store, { ...tunnel, zone }, h);
+      if (r.tunnel.id !== tunnel.id) return refuse(`${h} is routed to the tunnel "${r.tunnel.name}"`, h);
+    } catch (e) {
+      if (e instanceof StoreError) return refuse(e.message, h);
+      throw e;
+    }
+  }
+  await audit("tunnel.register", `${describeIdentity(who)} registered a connection from ${ip} for ${hostnames.join(", ")} as tunnel ${tunnel.name} (${tunnel.id})`, hostnames.join(" "));
+  return { tunnel: { id: tunnel.id, name: tunnel.name }, hostnames };
+}
+
+/** The seed's form: a zone credential serves through the tunnel its owner already has for one
+ * of these hostnames, else a new one named after the first. */
+async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: string[]): Promise<{ id: string; name: string; zone: string } | { refused: string }> {
+  const owner = ownerOf(c);
+  for (const h of hostnames) {
+    const routed = await routeOf(store, h);
+    if (!routed) continue;
+    const t = await getTunnel(store, routed.id);
+    if (t?.createdBy === owner) return t;
+    return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of someone else; to add a replica, run \`wicket tunnel run --token <its token>\` (\`wicket tunnel token ${routed.name}\` prints it)` };
+  }
+  const mine = (await listTunnels(store, c.zone)).find((t) => t.createdBy === owner && t.name === hostnames[0]);
+  if (mine) return mine;
+  try {
+    return (await createTunnel(store, c.zone, hostnames[0]!, owner)).tunnel;
+  } catch (e) {
+    if (!(e instanceof StoreError)) throw e;
+    return (await createTunnel(store, c.zone, `${hostnames[0]}-${c.id.slice(-6)}`, owner)).tunnel;
+  }
+}
+
+/** Why a registered connection may no longer serve, or undefined while it may: its credential
+ * revoked or expired, its tunnel deleted, or a hostname routed elsewhere. */
+export async function recheckClaim(store: Store, who: ConnectorIdentity, claim: Claim): Promise<string | undefined> {
+  if (who.kind === "zone-credential") {
+    const c = await getZoneCredential(store, who.credential.id);
+    if (!c) return `the zone ${who.credential.zone} of this credential was removed`;
+    const refusal = credentialRefusal(c);
+    if (refusal) return refusal;
+  }
+  if (!(await getTunnel(store, claim.tunnel.id))) return `the tunnel ${claim.tunnel.name} (${claim.tunnel.id}) was deleted`;
+  for (const h of claim.hostnames) {
+    const r = await routeOf(store, h);
+    if (r?.id !== claim.tunnel.id) return `${h} is now routed to ${r ? `the tunnel "${r.name}"` : "no tunnel"}`;
+  }
+  return undefined;
+}

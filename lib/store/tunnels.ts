@@ -1,0 +1,120 @@
+// Named tunnels (cloudflared's model): a tunnel is an id and a secret in one zone; a route
+// binds a hostname to exactly one tunnel; every replica of a tunnel shares its streams and no
+// other tunnel gets them. Taking a route from another tunnel is an explicit overwrite.
+import { hashSecret, randomId, randomSecret, verifySecret } from "../auth/secret.ts";
+import { conflict, invalid, notFound } from "./errors.ts";
+import type { BigIntColumn, Store } from "./open.ts";
+import { isUniqueViolation, ms } from "./open.ts";
+import { bumpAccessRevision } from "./revision.ts";
+import { normalizeDnsName, zoneOfHostname } from "./zones.ts";
+
+export const TUNNEL_ID_PREFIX = "wtn_";
+/** A tunnel's name: what `tunnel create NAME` takes, unique in its zone. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export type Tunnel = { id: string; name: string; zone: string; createdBy: string; createdAt: number; routes: string[] };
+type TunnelRow = { id: string; name: string; zone: string; created_by: string; created_at: BigIntColumn };
+
+const toTunnel = (r: TunnelRow, routes: string[]): Tunnel => ({ id: r.id, name: r.name, zone: r.zone, createdBy: r.created_by, createdAt: ms(r.created_at), routes });
+
+async function withRoutes(store: Store, rows: TunnelRow[]): Promise<Tunnel[]> {
+  if (rows.length === 0) return [];
+  const routes: { hostname: string; tunnel_id: string }[] = await store.sql`SELECT hostname, tunnel_id FROM tunnel_routes ORDER BY hostname`;
+  return rows.map((r) => toTunnel(r, routes.filter((x) => x.tunnel_id === r.id).map((x) => x.hostname)));
+}
+
+export function checkTunnelName(name: string): string {
+  const n = String(name ?? "").trim();
+  if (!NAME.test(n)) throw invalid(`"${name}" is not a valid tunnel name; use letters, digits, ".", "_" and "-", up to 63 characters`);
+  return n;
+}
+
+/** A new tunnel in `zone`; the secret in the result is the only copy there will be. `createdBy`: the zone credential (or admin) that made it. */
+export async function createTunnel(store: Store, zone: string, name: string, createdBy: string): Promise<{ tunnel: Tunnel; secret: string }> {
+  const n = checkTunnelName(name);
+  const id = randomId(TUNNEL_ID_PREFIX);
+  const secret = randomSecret();
+  const createdAt = Date.now();
+  try {
+    await store.sql`INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at) VALUES (${id}, ${n}, ${zone}, ${hashSecret(secret)}, ${createdBy}, ${createdAt})`;
+  } catch (e) {
+    if (isUniqueViolation(e)) throw conflict(`the zone ${zone} already has a tunnel named "${n}"; pick another name, or delete it first with "wicket tunnel delete ${n}"`);
+    throw e;
+  }
+  return { tunnel: { id, name: n, zone, createdBy, createdAt, routes: [] }, secret };
+}
+
+export async function listTunnels(store: Store, zone?: string): Promise<Tunnel[]> {
+  const rows: TunnelRow[] = zone ? await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} ORDER BY name` : await store.sql`SELECT * FROM tunnels ORDER BY zone, name`;
+  return withRoutes(store, rows);
+}
+
+/** A tunnel by id, or by name within `zone`. */
+export async function getTunnel(store: Store, ref: string, zone?: string): Promise<Tunnel | undefined> {
+  const rows: TunnelRow[] = zone
+    ? await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} AND (id = ${ref} OR name = ${ref})`
+    : await store.sql`SELECT * FROM tunnels WHERE id = ${ref}`;
+  return (await withRoutes(store, rows.slice(0, 1)))[0];
+}
+
+/** The tunnel id when `secret` is the tunnel's secret. */
+export async function verifyTunnelSecret(store: Store, id: string, secret: string): Promise<{ id: string; name: string; zone: string } | undefined> {
+  if (typeof id !== "string" || typeof secret !== "string" || !id.startsWith(TUNNEL_ID_PREFIX) || !secret) return undefined;
+  const [row]: (TunnelRow & { secret_hash: string })[] = await store.sql`SELECT * FROM tunnels WHERE id = ${id}`;
+  if (!row || !verifySecret(secret, row.secret_hash)) return undefined;
+  return { id: row.id, name: row.name, zone: row.zone };
+}
+
+/** Removes a tunnel and its routes; live connections are cut when the nodes see the revision move. */
+export async function deleteTunnel(store: Store, ref: string, zone?: string): Promise<Tunnel> {
+  const t = await getTunnel(store, ref, zone);
+  if (!t) throw notFound(`there is no tunnel "${ref}"${zone ? ` in the zone ${zone}` : ""}; see "wicket tunnel list"`);
+  await store.sql.begin(async (tx) => {
+    await tx`DELETE FROM tunnel_routes WHERE tunnel_id = ${t.id}`;
+    await tx`DELETE FROM tunnels WHERE id = ${t.id}`;
+    await bumpAccessRevision(tx);
+  });
+  return t;
+}
+
+/** The tunnel a hostname is routed to, if any. */
+export async function routeOf(store: Store, hostname: string): Promise<{ id: string; name: string } | undefined> {
+  const [row]: { id: string; name: string }[] = await store.sql`
+    SELECT t.id, t.name FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE r.hostname = ${hostname}`;
+  return row;
+}
+
+export type RouteResult = { hostname: string; tunnel: { id: string; name: string }; replaced?: { id: string; name: string } };
+
+/**
+ * Routes `hostname` to the tunnel. The hostname's longest zone must be the tunnel's zone (a
+ * parent zone's tunnel cannot take a nested zone's name). A hostname routed to another tunnel
+ * is refused unless `overwrite`; the replaced tunnel's connections lose it at the next re-check.
+ */
+export async function routeHostname(store: Store, tunnel: { id: string; name: string; zone: string }, hostname: string, overwrite = false): Promise<RouteResult> {
+  const name = normalizeDnsName(hostname);
+  const zone = await zoneOfHostname(store, name);
+  if (zone !== tunnel.zone) {
+    throw invalid(zone ? `${name} belongs to the zone ${zone}, not ${tunnel.zone}: a tunnel of ${tunnel.zone} cannot serve it` : `${name} is not in any zone of this edge; it must lie in ${tunnel.zone}`);
+  }
+  return store.sql.begin(async (tx) => {
+    const [old]: { id: string; name: string }[] = await tx`SELECT t.id, t.name FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE r.hostname = ${name}`;
+    if (old?.id === tunnel.id) return { hostname: name, tunnel: { id: tunnel.id, name: tunnel.name } };
+    if (old && !overwrite) {
+      throw conflict(`${name} is routed to the tunnel "${old.name}" (${old.id}); run that tunnel to serve it (wicket tunnel run ${old.name}), or take it over with --overwrite`);
+    }
+    if (old) {
+      await tx`UPDATE tunnel_routes SET tunnel_id = ${tunnel.id}, created_at = ${Date.now()} WHERE hostname = ${name}`;
+      await bumpAccessRevision(tx);
+    } else {
+      try {
+        await tx`INSERT INTO tunnel_routes (hostname, tunnel_id, created_at) VALUES (${name}, ${tunnel.id}, ${Date.now()})`;
+      } catch (e) {
+        // another tunnel routed it at the same moment
+        if (isUniqueViolation(e)) throw conflict(`${name} was just routed to another tunnel; see "wicket tunnel list"`);
+        throw e;
+      }
+    }
+    return { hostname: name, tunnel: { id: tunnel.id, name: tunnel.name }, ...(old ? { replaced: old } : {}) };
+  });
+}

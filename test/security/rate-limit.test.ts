@@ -1,0 +1,107 @@
+// The sign-in limits on their own: token buckets and the guess back-off, with a clock the
+// test moves by hand.
+import { describe, expect, test } from "bun:test";
+import { createRegistry } from "../../lib/metrics/registry.ts";
+import { admit, createSignInLimits, failedGuess, fullBucket, GUESS_BACKOFF, guessFailed, guessSucceeded, refill, retryAfter, takeToken, waitMs, type Endpoint, type Failures, type Limit } from "../../lib/edge/rate-limit.ts";
+
+const spec = { capacity: 5, perMs: 10_000 }; // a token every 2 s
+
+/** Limits with the clock at `clock.t`, and the same small bucket on every endpoint. */
+function limits(o: { perAddress?: typeof spec; global?: typeof spec; maxAddresses?: number } = {}) {
+  const clock = { t: 1_000_000 };
+  const limit: Limit = { perAddress: o.perAddress ?? spec, global: o.global ?? { capacity: 1000, perMs: 1000 } };
+  const all = { pin_request: limit, pin_guess: limit, device_code: limit } satisfies Record<Endpoint, Limit>;
+  const refused = createRegistry().counter("refused_total", "refusals");
+  return { clock, refused, l: createSignInLimits({ now: () => clock.t, limits: all, refused, maxAddresses: o.maxAddresses }) };
+}
+
+describe("a token bucket", () => {
+  test("holds its capacity, empties one token at a time, and says how long until the next", () => {
+    let b = fullBucket(spec, 0);
+    for (let i = 0; i < 5; i++) {
+      expect(waitMs(b, spec)).toBe(0);
+      b = takeToken(b);
+    }
+    expect(waitMs(b, spec)).toBe(2_000);
+    b = refill(b, spec, 1_500);
+    expect(waitMs(b, spec)).toBe(500);
+    b = refill(b, spec, 2_000);
+    expect(waitMs(b, spec)).toBe(0);
+  });
+
+  test("refills no higher than its capacity, and a clock that goes back adds nothing", () => {
+    const b = refill(takeToken(fullBucket(spec, 0)), spec, 1_000_000);
+    expect(b.tokens).toBe(5);
+    const back = refill({ tokens: 0, at: 5_000 }, spec, 1_000);
+    expect(back).toEqual({ tokens: 0, at: 5_000 });
+  });
+});
+
+describe("admit", () => {
+  test("refuses an address past its share with the wait, takes nothing when it refuses, and counts the refusal", () => {
+    const { clock, refused, l } = limits();
+    for (let i = 0; i < 5; i++) expect(admit(l, "pin_request", "192.0.2.1")).toBe(0);
+    expect(admit(l, "pin_request", "192.0.2.1")).toBe(2_000);
+    expect(admit(l, "pin_request", "192.0.2.1")).toBe(2_000);
+    expect(refused.get({ endpoint: "pin_request" })).toBe(2);
+    expect(admit(l, "pin_request", "192.0.2.2")).toBe(0); // another address has its own bucket
+    expect(admit(l, "device_code", "192.0.2.1")).toBe(0); // and each endpoint its own
+    clock.t += 2_000;
+    expect(admit(l, "pin_request", "192.0.2.1")).toBe(0);
+  });
+
+  test("refuses everyone once the edge-wide bucket is empty, whatever their address", () => {
+    const { l } = limits({ global: { capacity: 3, perMs: 60_000 } });
+    for (let i = 0; i < 3; i++) expect(admit(l, "pin_guess", `192.0.2.${i}`)).toBe(0);
+    expect(admit(l, "pin_guess", "198.51.100.1")).toBe(20_000);
+  });
+
+  test("tracks at most maxAddresses, forgetting the least recently seen", () => {
+    const { l } = limits({ maxAddresses: 3 });
+    for (let i = 0; i < 5; i++) admit(l, "pin_request", "192.0.2.1");
+    for (const ip of ["192.0.2.2", "192.0.2.3", "192.0.2.4"]) admit(l, "pin_request", ip);
+    expect([...l.addresses.pin_request.keys()]).toEqual(["192.0.2.2", "192.0.2.3", "192.0.2.4"]);
+    for (let i = 0; i < 50; i++) guessFailed(l, `203.0.113.${i}`);
+    expect(l.failures.size).toBe(3);
+  });
+});
+
+describe("the guess back-off", () => {
+  test("lets the free wrong guesses through, then doubles the wait with each further one, up to the cap", () => {
+    let f: Failures | undefined;
+    const waits: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      f = failedGuess(f, 0);
+      waits.push(f.until - f.at);
+    }
+    expect(waits.slice(0, GUESS_BACKOFF.free)).toEqual(Array(GUESS_BACKOFF.free).fill(0));
+    expect(waits.slice(GUESS_BACKOFF.free, GUESS_BACKOFF.free + 4)).toEqual([1_000, 2_000, 4_000, 8_000]);
+    expect(waits.at(-1)).toBe(GUESS_BACKOFF.maxMs);
+  });
+
+  test("is forgotten after a quiet spell", () => {
+    let f: Failures | undefined;
+    for (let i = 0; i < 8; i++) f = failedGuess(f, 0);
+    expect(failedGuess(f, GUESS_BACKOFF.forgetMs).count).toBe(1);
+  });
+
+  test("holds back one address's guesses until its wait is over, and a right guess ends it", () => {
+    const { clock, l } = limits({ perAddress: { capacity: 100, perMs: 1000 } });
+    for (let i = 0; i <= GUESS_BACKOFF.free; i++) {
+      expect(admit(l, "pin_guess", "192.0.2.9")).toBe(0);
+      guessFailed(l, "192.0.2.9");
+    }
+    expect(admit(l, "pin_guess", "192.0.2.9")).toBe(1_000);
+    expect(admit(l, "pin_guess", "192.0.2.10")).toBe(0);
+    expect(admit(l, "pin_request", "192.0.2.9")).toBe(0); // the back-off is for guesses only
+    clock.t += 1_000;
+    expect(admit(l, "pin_guess", "192.0.2.9")).toBe(0);
+    guessSucceeded(l, "192.0.2.9");
+    guessFailed(l, "192.0.2.9");
+    expect(admit(l, "pin_guess", "192.0.2.9")).toBe(0);
+  });
+});
+
+test("Retry-After is whole seconds, at least one", () => {
+  expect([retryAfter(1), retryAfter(999), retryAfter(1000), retryAfter(1001), retryAfter(90_000)]).toEqual(["1", "1", "1", "2", "90"]);
+});

@@ -1,0 +1,245 @@
+// Attacks on signing in, by someone with nothing but network access to the edge: flooding PIN
+// requests (each a mail through our SMTP), guessing PINs, flooding device codes, passing a
+// one-factor PIN sign-in off as MFA, an identity provider that never verified the address, and
+// a return path that turns into another site after one pass. Each runs against the real edge.
+//
+// The edge trusts 127.0.0.1 as a proxy here, so each test can speak from addresses of its own
+// (X-Forwarded-For): that is how one attacker looks like thousands of clients, and how the
+// tests keep out of each other's per-address buckets.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "../helpers/browser.ts";
+import { metricsUrl, scrape } from "../helpers/metrics.ts";
+import { startOidc } from "../helpers/oidc.ts";
+import { tempDir, type TempDir } from "../helpers/tmp.ts";
+import { startEdge, type TestEdge } from "../helpers/wicket.ts";
+import { safeReturn } from "../../lib/edge/cookies.ts";
+import { SIGN_IN_LIMITS, GUESS_BACKOFF } from "../../lib/edge/rate-limit.ts";
+import { PIN_PATTERN } from "../../lib/store/sign-in.ts";
+
+let dir: TempDir;
+let edge: TestEdge;
+let ca: string;
+let metrics: string;
+
+/** An edge that logs PINs (--dev, no SMTP) and believes X-Forwarded-For from 127.0.0.1. */
+async function pinEdge(d: TempDir, name: string): Promise<TestEdge> {
+  const config = d.join(`${name}.yaml`);
+  writeFileSync(config, "dev: true\ntrusted-proxies: 127.0.0.1\n");
+  return startEdge({ dir: d, extra: ["--config", config, "--metrics", "127.0.0.1:0"] });
+}
+
+type Answer = { status: number; headers: Headers; text: string };
+
+/** One client of an edge: its address, and the CSRF cookie its browser would hold. */
+async function client(e: TestEdge, ip: string) {
+  const caPem = readFileSync(e.caFile, "utf8");
+  const send = async (path: string, init: RequestInit & { cookie?: string } = {}): Promise<Answer> => {
+    const headers = new Headers(init.headers);
+    headers.set("x-forwarded-for", ip);
+    if (init.cookie) headers.set("cookie", init.cookie);
+    const res = await fetch(`${e.url}${path}`, { ...init, headers, redirect: "manual", tls: { ca: caPem } } as RequestInit);
+    return { status: res.status, headers: res.headers, text: await res.text() };
+  };
+  const page = await send("/sign-in");
+  const csrf = /__Host-wicket-csrf=([^;]+)/.exec(page.headers.get("set-cookie") ?? "")![1]!;
+  let cookie = `__Host-wicket-csrf=${csrf}`;
+  const form = (path: string, fields: Record<string, string>) =>
+    send(path, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ csrf, return: "/", ...fields }), cookie });
+  return {
+    ip,
+    get: (path: string) => send(path, { cookie }),
+    askPin: (email: string) => form("/sign-in/email", { email }),
+    async guess(pinId: string, pin: string) {
+      const a = await form("/sign-in/pin", { pin_id: pinId, pin });
+      const session = /__Host-wicket-session=([^;]+)/.exec(a.headers.get("set-cookie") ?? "");
+      if (session) cookie += `; __Host-wicket-session=${session[1]}`;
+      return a;
+    },
+    startDevice: (fields: Record<string, string>) => form("/oauth/device", { client_id: "wicket", ...fields }),
+  };
+}
+
+const pinIdIn = (html: string) => /name="pin_id" value="([^"]+)"/.exec(html)?.[1];
+const pinFromLog = async (e: TestEdge, email: string) =>
+  (await e.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
+const refused = async (endpoint: string) => (await scrape(metrics)).get("wicket_edge_rate_limited_total", { endpoint });
+
+beforeAll(async () => {
+  dir = await tempDir("wicket-abuse-");
+  edge = await pinEdge(dir, "edge");
+  ca = readFileSync(edge.caFile, "utf8");
+  metrics = await metricsUrl(edge.proc);
+}, 30_000);
+
+afterAll(async () => {
+  await edge?.[Symbol.asyncDispose]();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+describe("PIN requests", () => {
+  test("one client asking PINs for many invented addresses gets 429 with Retry-After after its share; no PIN is made or mailed for a refused request; other clients are still served", async () => {
+    const attacker = await client(edge, "203.0.113.1");
+    const share = SIGN_IN_LIMITS.pin_request.perAddress.capacity;
+    const answers: Answer[] = [];
+    for (let i = 0; i < share + 10; i++) answers.push(await attacker.askPin(`u${i}@flood.test`));
+    expect(answers.map((a) => a.status)).toEqual([...Array(share).fill(200), ...Array(10).fill(429)]);
+    const last = answers.at(-1)!;
+    expect(Number(last.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(last.text).toContain("Too many PINs");
+    expect(pinIdIn(last.text)).toBeUndefined();
+    expect(await refused("pin_request")).toBe(10);
+
+    const someone = await client(edge, "198.51.100.7");
+    expect((await someone.askPin("real@site.test")).status).toBe(200);
+    await pinFromLog(edge, "real@site.test");
+    // Every PIN the edge made was logged (mailed) before its page was sent: none for the refused ten.
+    expect(edge.proc.stderr().match(/the PIN for u\d+@flood\.test is/g)).toHaveLength(share);
+  });
+
+  test("PIN requests from thousands of addresses meet the edge-wide limit", async () => {
+    await using own = await tempDir("wicket-abuse-global-");
+    await using e = await pinEdge(own, "global");
+    const all = SIGN_IN_LIMITS.pin_request.global.capacity;
+    const statuses: number[] = [];
+    for (let i = 0; i < all + 20 && !statuses.includes(429); i++) {
+      const c = await client(e, `10.${(i >> 8) & 255}.${i & 255}.9`);
+      statuses.push((await c.askPin(`v${i}@flood.test`)).status);
+    }
+    // Every request came from a new address: only the global bucket can have refused it.
+    expect(statuses.at(-1)).toBe(429);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(all);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThan(all + 20);
+  }, 60_000);
+});
+
+describe("PIN guesses", () => {
+  test("guessing from one client gets 429 with Retry-After once its free tries are spent; a client elsewhere is not held back", async () => {
+    const attacker = await client(edge, "203.0.113.2");
+    const pinId = pinIdIn((await attacker.askPin("victim@site.test")).text)!;
+    const pin = await pinFromLog(edge, "victim@site.test");
+    const wrong = (pin[0] === "2" ? "3" : "2") + pin.slice(1);
+
+    const statuses: number[] = [];
+    let refusal: Answer | undefined;
+    for (let i = 0; i < 12 && !refusal; i++) {
+      const a = await attacker.guess(pinId, wrong);
+      statuses.push(a.status);
+      if (a.status === 429) refusal = a;
+    }
+    // The free tries, one more that starts the back-off, then a refusal from memory.
+    expect(statuses).toEqual([...Array(GUESS_BACKOFF.free + 1).fill(400), 429]);
+    expect(refusal!.headers.get("retry-after")).toBe("1");
+    expect(refusal!.text).toContain("Too many PINs were tried");
+    expect((await attacker.guess(pinId, wrong)).status).toBe(429); // still waiting: a refusal does not reset the clock
+    expect(await refused("pin_guess")).toBe(2);
+
+    const elsewhere = await client(edge, "198.51.100.8");
+    const other = pinIdIn((await elsewhere.askPin("someone@site.test")).text)!;
+    const right = await pinFromLog(edge, "someone@site.test");
+    const ok = await elsewhere.guess(other, right.toLowerCase()); // as typed: case does not matter
+    expect([ok.status, ok.headers.get("location")]).toEqual([303, "/"]);
+  });
+});
+
+describe("device codes", () => {
+  test("a flood of device codes from one client gets 429 slow_down with Retry-After; another client still gets one", async () => {
+    const attacker = await client(edge, "203.0.113.3");
+    const share = SIGN_IN_LIMITS.device_code.perAddress.capacity;
+    const answers: Answer[] = [];
+    for (let i = 0; i < share + 5; i++) answers.push(await attacker.startDevice({ scope: "tunnel" }));
+    expect(answers.map((a) => a.status)).toEqual([...Array(share).fill(200), ...Array(5).fill(429)]);
+    const last = answers.at(-1)!;
+    expect(JSON.parse(last.text)).toMatchObject({ error: "slow_down", error_description: expect.stringContaining("try again in") });
+    expect(Number(last.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await refused("device_code")).toBe(5);
+
+    const someone = await client(edge, "198.51.100.9");
+    expect((await someone.startDevice({ scope: "tunnel" })).status).toBe(200);
+  });
+});
+
+describe("what a sign-in proves", () => {
+  test("a PIN sign-in is one factor: it does not satisfy --require mfa, and does satisfy the same policy without it", async () => {
+    await edge.admin(["zone", "add", "mfa.test"]);
+    for (const [host, extra] of [
+      ["mfa.mfa.test", ["--require", "mfa"]],
+      ["plain.mfa.test", []],
+    ] as const) {
+      await edge.admin(["app", "add", host]);
+      await edge.admin(["policy", "add", host, "--name", "people", "--action", "allow", "--include", "domain:site.test", ...extra]);
+    }
+    const person = await client(edge, "198.51.100.10");
+    const pinId = pinIdIn((await person.askPin("pat@site.test")).text)!;
+    expect((await person.guess(pinId, await pinFromLog(edge, "pat@site.test"))).status).toBe(303);
+
+    const confirmation = async (host: string) => {
+      const d = JSON.parse((await person.startDevice({ scope: "app", resource: `https://${host}` })).text);
+      return person.get(`/device?user_code=${encodeURIComponent(d.user_code)}`);
+    };
+    const mfa = await confirmation("mfa.mfa.test");
+    expect(mfa.status).toBe(403);
+    expect(mfa.text).toContain("pat@site.test");
+    expect(mfa.text).toContain("mfa.mfa.test");
+    expect((await confirmation("plain.mfa.test")).status).toBe(200);
+  });
+
+  test("an ID token without email_verified is refused, unless the provider's config has trust-email", async () => {
+    const [strict, trusting] = await Promise.all([startOidc({ "nora@idp.test": { groups: [], emailVerified: "absent" } }), startOidc({ "nora@idp.test": { groups: [], emailVerified: "absent" } })]);
+    await using own = await tempDir("wicket-abuse-oidc-");
+    const config = own.join("oidc.yaml");
+    const provider = (name: string, p: typeof strict, extra = "") =>
+      `  - { name: ${name}, type: oidc, display-name: ${name}, issuer: ${p.issuer}, client-id: ${p.clientId}, client-secret: ${p.clientSecret}, scopes: [openid, email]${extra} }\n`;
+    writeFileSync(config, `identity-providers:\n${provider("strict", strict)}${provider("trusting", trusting, ", trust-email: true")}`);
+    await using e = await startEdge({ dir: own, extra: ["--config", config] });
+    strict.register([`${e.url}/sign-in/oidc/strict/callback`]);
+    trusting.register([`${e.url}/sign-in/oidc/trusting/callback`]);
+    let browser: Browser | undefined;
+    try {
+      browser = await launchChromium();
+      const signIn = async (name: string) => {
+        const context = await browser!.newContext({ ignoreHTTPSErrors: true }); // the edge's self-signed CA
+        const page = await context.newPage();
+        await page.goto(`${e.url}/sign-in`);
+        await page.getByRole("button", { name: `Sign in with ${name}` }).click();
+        await page.locator('input[name="login"]').fill("nora@idp.test");
+        await page.locator('input[name="password"]').fill("anything");
+        await page.getByRole("button", { name: "Sign-in" }).click();
+        await page.getByRole("button", { name: "Continue" }).click(); // the provider's consent page
+        // Back at the edge: its sign-in page with the reason, or signed in and sent on to "/".
+        await page.waitForURL((u) => u.origin === e.url);
+        const alert = (await page.locator('[role="alert"]').count()) ? await page.locator('[role="alert"]').textContent() : undefined;
+        return { alert, at: new URL(page.url()), session: (await context.cookies(e.url)).some((c) => c.name === "__Host-wicket-session") };
+      };
+      const refused = await signIn("strict");
+      expect(refused.alert).toContain("does not say the e-mail address nora@idp.test is verified");
+      expect(refused.session).toBe(false);
+      const trusted = await signIn("trusting");
+      expect([trusted.session, trusted.at.origin, trusted.at.pathname]).toEqual([true, e.url, "/"]);
+    } finally {
+      await browser?.close();
+      await Promise.all([strict.stop(), trusting.stop()]);
+    }
+  }, 60_000);
+});
+
+describe("return paths", () => {
+  const nasty = ["/.//evil.example", "/./evil.example", "/%2e//evil.example", "/a/..//evil.example", "/%2E%2E//evil.example/x?y", "/x/.././/evil.example", `/${'"'.repeat(200)}`, "//evil.example", "/\\evil.example"];
+
+  test("safeReturn is safe after one pass, and a second pass changes nothing", () => {
+    for (const raw of nasty) {
+      const once = safeReturn(raw);
+      expect({ raw, once, offSite: once.startsWith("//") }).toEqual({ raw, once, offSite: false });
+      expect({ raw, twice: safeReturn(once) }).toEqual({ raw, twice: once });
+    }
+  });
+
+  test("the sign-in page never carries a return path to another site", async () => {
+    for (const raw of nasty) {
+      const res = await fetch(`${edge.url}/sign-in?return=${encodeURIComponent(raw)}`, { tls: { ca } } as RequestInit);
+      const value = /name="return" value="([^"]*)"/.exec(await res.text())![1]!;
+      expect({ raw, offSite: value.startsWith("//") }).toEqual({ raw, offSite: false });
+    }
+  });
+});

@@ -1,0 +1,269 @@
+// Named tunnels and the hostnames they own, tried as an attacker with a credential would: a
+// parent zone's credential, a second tunnel, a revoked credential, a deleted tunnel. Each of
+// these got streams (or kept them) before named tunnels; now each is refused or cut, says why,
+// and exits 77. Real edge, real connectors, real `access tcp` clients.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { formatZoneCredential } from "../lib/auth/zone-credential.ts";
+import { createZoneCredential, openStore, queryAudit, type Store } from "../lib/store/index.ts";
+import { Close } from "../lib/wire/close.ts";
+import { EXIT } from "../lib/cli/exit.ts";
+import { spawnProc, type Proc } from "./helpers/proc.ts";
+import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { startEdge, WICKET, wicket, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
+
+let dir: TempDir;
+let edge: TestEdge;
+let store: Store;
+/** Every tunnel command of a test runs as the same user, with this ~/.wicket. */
+let env: Record<string, string>;
+let cert: string;
+const origins: { stop(closeActive?: boolean): void }[] = [];
+
+/** A TCP origin that says its name to each connection, then closes it. */
+function origin(name: string): string {
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        s.end(`${name}\n`);
+      },
+      data() {},
+    },
+  });
+  origins.push(server);
+  return `tcp://127.0.0.1:${server.port}`;
+}
+
+/** Which origin each of `n` connections through `access tcp` reached. */
+async function reached(hostname: string, token: ServiceToken, n: number): Promise<string[]> {
+  const local = await edge.accessTcp(hostname, token);
+  try {
+    const one = () =>
+      new Promise<string>((resolve, reject) => {
+        let text = "";
+        Bun.connect({
+          hostname: "127.0.0.1",
+          port: local.port,
+          socket: {
+            data: (_s, b) => void (text += b.toString()),
+            close: () => resolve(text.trim()),
+            error: (_s, e) => reject(e),
+          },
+        }).catch(reject);
+      });
+    return await Promise.all(Array.from({ length: n }, one));
+  } finally {
+    await local.proc.stop();
+  }
+}
+
+const tunnelCmd = (args: string[]) => wicket(["tunnel", ...args, "--origincert", cert], { env });
+const run = (args: string[], name = "tunnel run") => spawnProc([WICKET, "tunnel", ...args], { name, env });
+const registered = (p: Proc) => p.waitForLine(/connection \d+ registered/, { stream: "stderr", timeoutMs: 15_000 });
+
+beforeAll(async () => {
+  dir = await tempDir("wicket-tunnels-");
+  edge = await startEdge({ dir });
+  env = { WICKET_HOME: dir.join("home"), WICKET_CA_FILE: edge.caFile };
+  await edge.app("first.site.test"); // adds the zone site.test
+  cert = await edge.tunnelCert("site.test");
+  store = await openStore({ dataDir: edge.dataDir });
+});
+
+afterAll(async () => {
+  await store?.close?.();
+  for (const o of origins) o.stop(true);
+  await edge?.[Symbol.asyncDispose]();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+describe("a connector's claim", () => {
+  test("a parent zone's credential cannot claim a hostname of a nested zone (77, and the audit has the refusal)", async () => {
+    const token = await edge.app("ssh.team.site.test", "team.site.test");
+    const p = run(["--hostname", "ssh.team.site.test", "--url", origin("intruder"), "--origincert", cert], "parent-zone connector");
+    expect(await p.exited).toBe(EXIT.denied);
+    expect(p.stderr()).toContain("ssh.team.site.test belongs to the zone team.site.test, not site.test");
+    const refusals = await queryAudit(store, { kind: "admin" });
+    expect(refusals.some((r) => r.action === "tunnel.refuse" && r.target === "ssh.team.site.test")).toBe(true);
+    // and no stream of the nested zone's application went anywhere
+    const client = await wicket(["access", "ssh", "--hostname", "ssh.team.site.test", "--edge", edge.url, "--ca-file", edge.caFile, "--id", token.id, "--secret", token.secret], { stdin: "" });
+    expect(client.code).toBe(EXIT.temporary);
+    expect(client.stderr).toContain("no connector is online for ssh.team.site.test");
+  });
+
+  test("a second tunnel cannot take a routed hostname; every stream reaches the owner's origin while both run", async () => {
+    const token = await edge.app("db.site.test");
+    await edge.app("other.site.test");
+    expect((await tunnelCmd(["create", "owner"])).code).toBe(0);
+    expect((await tunnelCmd(["create", "thief"])).code).toBe(0);
+    expect((await tunnelCmd(["route", "owner", "db.site.test"])).code).toBe(0);
+
+    const refused = await tunnelCmd(["route", "thief", "db.site.test"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`db.site.test is routed to the tunnel "owner"`);
+
+    await using owner = run(["run", "owner", "--hostname", "db.site.test", "--url", origin("owner")], "owner");
+    await registered(owner);
+    // the thief serves its own hostname and claims the owner's too: refused as a whole
+    const thief = run(["run", "thief", "--hostname", "db.site.test", "--url", origin("thief")], "thief");
+    expect(await thief.exited).toBe(EXIT.denied);
+    expect(thief.stderr()).toContain(`db.site.test is routed to the tunnel "owner"`);
+    await using honest = run(["run", "thief", "--hostname", "other.site.test", "--url", origin("thief")], "thief, own hostname");
+    await registered(honest);
+
+    const seen = await reached("db.site.test", token, 40);
+    expect(new Set(seen)).toEqual(new Set(["owner"]));
+    const audit = await queryAudit(store, { kind: "admin" });
+    expect(audit.some((r) => r.action === "tunnel.register" && r.target === "db.site.test")).toBe(true);
+  });
+
+  test("replicas of one tunnel share its streams and survive each other's restart", async () => {
+    const token = await edge.app("web.site.test");
+    expect((await tunnelCmd(["create", "web"])).code).toBe(0);
+    expect((await tunnelCmd(["route", "web", "web.site.test"])).code).toBe(0);
+    const t = await wicket(["tunnel", "token", "web"], { env });
+    expect(t.code).toBe(0);
+    const tunnelToken = t.stdout.trim();
+
+    await using a = run(["run", "--token", tunnelToken, "--hostname", "web.site.test", "--url", origin("web")], "replica a");
+    let b = run(["run", "web", "--hostname", "web.site.test", "--url", origin("web")], "replica b");
+    await Promise.all([registered(a), registered(b)]);
+    expect(await reached("web.site.test", token, 10)).toEqual(Array(10).fill("web"));
+    expect(await b.stop()).toBe(0);
+    expect(await reached("web.site.test", token, 10)).toEqual(Array(10).fill("web"));
+    b = run(["run", "web", "--hostname", "web.site.test", "--url", origin("web")], "replica b again");
+    await registered(b);
+    expect(await a.stop()).toBe(0);
+    expect(await reached("web.site.test", token, 10)).toEqual(Array(10).fill("web"));
+    expect(await b.stop()).toBe(0);
+  });
+});
+
+describe("a credential taken away", () => {
+  /** A connector with a zone credential obtained by `who`, registered. */
+  async function connectorOf(who: string, hostname: string) {
+    const c = await createZoneCredential(store, "site.test", { obtainedBy: who });
+    const file = dir.join(`cert-${crypto.randomUUID()}.pem`);
+    await Bun.write(file, formatZoneCredential({ edge: edge.url, zone: c.zone, id: c.id, secret: c.secret }));
+    const p = run(["--hostname", hostname, "--url", origin(hostname), "--origincert", file], `connector of ${who}`);
+    await registered(p);
+    return { id: c.id, file, proc: p };
+  }
+
+  /** The connector exits 77 within a second of `act`, saying `why`; its restart is refused too. */
+  async function cutBy(c: { file: string; proc: Proc }, hostname: string, act: () => Promise<unknown>, why: string) {
+    const started = performance.now();
+    await act();
+    expect(await c.proc.exited).toBe(EXIT.denied);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(c.proc.stderr()).toContain(why);
+    const again = run(["--hostname", hostname, "--url", origin(hostname), "--origincert", c.file], "restarted connector");
+    expect(await again.exited).toBe(EXIT.denied);
+    expect(again.stderr()).toContain(why);
+  }
+
+  test("edge tunnel-cert revoke cuts the live connector, and it cannot come back", async () => {
+    await edge.app("a.site.test");
+    const c = await connectorOf("ann@site.test", "a.site.test");
+    const listed = JSON.parse(await edge.admin(["tunnel-cert", "list", "--json"])) as { id: string; obtainedBy: string }[];
+    expect(listed.find((x) => x.id === c.id)?.obtainedBy).toBe("ann@site.test");
+    await cutBy(c, "a.site.test", () => edge.admin(["tunnel-cert", "revoke", c.id]), "was revoked");
+  });
+
+  test("removing a zone admin revokes the credentials they obtained and cuts their connectors", async () => {
+    await edge.app("b.site.test");
+    await edge.admin(["zone", "edit", "site.test", "--add-admin", "bob@site.test"]);
+    const c = await connectorOf("bob@site.test", "b.site.test");
+    await cutBy(c, "b.site.test", () => edge.admin(["zone", "edit", "site.test", "--remove-admin", "bob@site.test"]), "was revoked");
+  });
+
+  test("user revoke revokes that person's zone credentials and cuts their connectors", async () => {
+    await edge.app("c.site.test");
+    const c = await connectorOf("cat@site.test", "c.site.test");
+    await cutBy(c, "c.site.test", () => edge.admin(["user", "revoke", "cat@site.test"]), "was revoked");
+  });
+
+  test("tunnel delete cuts the tunnel's connectors, and its credentials no longer work", async () => {
+    await edge.app("d.site.test");
+    expect((await tunnelCmd(["create", "doomed"])).code).toBe(0);
+    const p = run(["run", "doomed", "--hostname", "d.site.test", "--url", origin("doomed")], "doomed");
+    await registered(p);
+    const started = performance.now();
+    expect((await tunnelCmd(["delete", "doomed"])).code).toBe(0);
+    expect(await p.exited).toBe(EXIT.denied);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(p.stderr()).toContain("was deleted");
+    const again = run(["run", "doomed", "--hostname", "d.site.test", "--url", origin("doomed")], "doomed again");
+    expect(await again.exited).toBe(EXIT.denied);
+    expect(again.stderr()).toContain("refused");
+  });
+});
+
+describe("the connector endpoint under abuse", () => {
+  /** A raw connector WebSocket with the test's zone credential; resolves its close. */
+  async function rawConnector(send: (ws: WebSocket) => void): Promise<{ code: number; reason: string }> {
+    const text = await Bun.file(cert).text();
+    const body = JSON.parse(Buffer.from(text.split("\n").slice(1, -1).join("").split("-----")[0]!, "base64").toString()) as { id: string; secret: string };
+    return new Promise((resolve) => {
+      const ws = new WebSocket(`${edge.url.replace(/^http/, "ws")}/connect`, { headers: { authorization: `Bearer ${body.id}.${body.secret}` }, tls: { ca: Bun.file(edge.caFile) } } as never);
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => send(ws);
+      ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
+    });
+  }
+  const hello = (meta: unknown) => {
+    const json = Buffer.from(typeof meta === "string" ? meta : JSON.stringify(meta));
+    const b = new Uint8Array(10 + 2 + json.byteLength);
+    const v = new DataView(b.buffer);
+    b[0] = 0; // hello
+    v.setUint32(6, 2 + json.byteLength);
+    v.setUint16(10, 1);
+    b.set(json, 12);
+    return b;
+  };
+
+  test("a hello whose metadata is not an object is a protocol error", async () => {
+    for (const meta of ["[1,2]", '"x"', "null", "{"]) expect((await rawConnector((ws) => ws.send(hello(meta)))).code).toBe(Close.protocolError);
+  });
+
+  test("a second hello on one connection is a protocol error", async () => {
+    await edge.app("h.site.test");
+    const r = await rawConnector((ws) => {
+      ws.send(hello({ hostnames: ["h.site.test"], connector: "raw" }));
+      ws.send(hello({ hostnames: ["h.site.test"], connector: "raw" }));
+    });
+    expect(r.code).toBe(Close.protocolError);
+  });
+
+  test("10,000 hostnames are refused with a reason; a 1 MiB frame sent one byte per message is taken in; the edge still serves", async () => {
+    // another tenant, served before and after: its connect time is printed, not asserted
+    const token = await edge.app("after.site.test");
+    await using p = run(["--hostname", "after.site.test", "--url", origin("after"), "--origincert", cert], "another tenant");
+    await registered(p);
+    const timed = async () => {
+      const t0 = performance.now();
+      expect(await reached("after.site.test", token, 5)).toEqual(Array(5).fill("after"));
+      return performance.now() - t0;
+    };
+    const before = await timed();
+
+    const many = await rawConnector((ws) => ws.send(hello({ hostnames: Array.from({ length: 10_000 }, (_, i) => `h${i}.site.test`), connector: "raw" })));
+    expect(many.code).toBe(Close.denied);
+    expect(many.reason).toContain("at most 256");
+
+    // a hello frame whose 1 MiB payload comes one byte per WebSocket message: the decoder
+    // takes it in linear time, then refuses it (its metadata is no JSON)
+    const big = new Uint8Array(10 + (1 << 20));
+    new DataView(big.buffer).setUint32(6, 1 << 20);
+    big.fill(32, 12);
+    const trickle = await rawConnector((ws) => {
+      for (let i = 0; i < big.byteLength; i++) ws.send(big.subarray(i, i + 1));
+    });
+    expect(trickle.code).toBe(Close.protocolError);
+
+    // and the other tenant is served as before
+    const after = await timed();
+    console.log(`another tenant's 5 connections through access tcp: ${before.toFixed(0)} ms before the abuse, ${after.toFixed(0)} ms after`);
+  });
+});
