@@ -15,6 +15,8 @@ const cmd = defineCommand({
     "signing-key": lazy(() => import("./edge-signing-key.ts")),
     user: lazy(() => import("./edge-user.ts")),
     session: lazy(() => import("./edge-session.ts")),
+    node: lazy(() => import("./edge-node.ts")),
+    cert: lazy(() => import("./edge-cert.ts")),
     audit: lazy(() => import("./edge-audit.ts")),
   },
 });

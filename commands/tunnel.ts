@@ -4,19 +4,19 @@ import { fromEnv } from "../lib/cli/args.ts";
 import { log, setLogFile, setupLog } from "../lib/cli/log.ts";
 import { runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
 import { readCaFile } from "../lib/cli/values.ts";
-import { parseZoneCredential } from "../lib/auth/zone-credential.ts";
 import { createRegistry, processMetrics } from "../lib/metrics/registry.ts";
 import { serveMetrics, type Readiness } from "../lib/metrics/server.ts";
 import { startTunnel } from "../lib/tunnel/connector.ts";
 import { createTunnelMetrics } from "../lib/tunnel/metrics.ts";
-import { resolveSettings, tunnelArgs, type TunnelSettings } from "../lib/tunnel/settings.ts";
-import { decodeTunnelToken, findTunnelCredentials } from "../lib/tunnel/named.ts";
+import { namedTunnelArgs, resolveSettings, tunnelArgs } from "../lib/tunnel/settings.ts";
+import { connectorCredential } from "../lib/tunnel/named.ts";
 import named from "./tunnel-named.ts";
 import login from "./tunnel-login.ts";
 import service from "./tunnel-service.ts";
+import doctor from "./tunnel-doctor.ts";
 
 /** Serves the ingress rules with `credential` (a zone credential, or a named tunnel's id and secret) until a drain ends it. */
-async function serve(args: Record<string, unknown>, rawArgs: string[], credentialOf: (s: TunnelSettings) => Promise<ServeCredential>) {
+async function serve(args: Record<string, unknown>, rawArgs: string[], named: { token?: string; name?: string } = {}) {
   // plain defaults until the settings (which check these values too) are read
   setupLog("info", process.env.WICKET_LOG_FORMAT === "json" ? "json" : "text");
   const s = await resolveSettings(args, rawArgs);
@@ -28,7 +28,7 @@ async function serve(args: Record<string, unknown>, rawArgs: string[], credentia
       throw configError(`cannot open the log file ${s.logfile}: ${(err as Error).message}`);
     }
   }
-  const cred = await credentialOf(s);
+  const cred = await connectorCredential({ ...named, origincert: s.origincert });
   s.ingress.forEach(({ hostname }, i) => {
     if (hostname !== cred.zone && !hostname.endsWith(`.${cred.zone}`)) {
       throw deniedError(`${s.ingressWhere[i]} ${hostname} is outside the zone ${cred.zone} of ${cred.source}; use a name under ${cred.zone}`);
@@ -68,34 +68,20 @@ async function serve(args: Record<string, unknown>, rawArgs: string[], credentia
   log.info("tunnel stopped");
 }
 
-type ServeCredential = { id: string; secret: string; zone: string; edge: string; caPem?: string; source: string; tunnel?: string };
-
-/** The seed's form: a zone credential file; the edge creates or reuses a tunnel for its hostnames. */
-async function zoneCredential(s: TunnelSettings): Promise<ServeCredential> {
-  const text = await Bun.file(s.origincert).text().catch(() => {
-    throw configError(`cannot read the zone credential ${s.origincert}; run \`wicket tunnel login\` or pass --origincert`);
-  });
-  return { ...parseZoneCredential(text), source: s.origincert };
-}
-
 const run = defineCommand({
   meta: { name: "run", description: "run a named tunnel: with its credentials from `tunnel create` (by NAME) or a --token from `tunnel token`" },
   args: {
-    name: { type: "positional", description: "the tunnel's name or id (credentials in ~/.wicket/<id>.json)", required: false },
-    token: { type: "string", description: "the tunnel's token from `wicket tunnel token NAME` (env WICKET_TUNNEL_TOKEN or TUNNEL_TOKEN)", valueHint: "token" },
+    ...namedTunnelArgs,
     ...tunnelArgs,
   },
   async run({ args, rawArgs }) {
     const token = fromEnv(args.token, "tunnel-token", "TUNNEL_TOKEN");
     if (!token && !args.name) throw usageError("which tunnel? pass its NAME (wicket tunnel run NAME) or --token from `wicket tunnel token NAME`");
-    await serve(args, rawArgs, async () => {
-      const c = token ? decodeTunnelToken(token) : findTunnelCredentials(String(args.name));
-      return { ...c, source: `tunnel ${c.name}`, tunnel: c.name };
-    });
+    await serve(args, rawArgs, { token, name: args.name ? String(args.name) : undefined });
   },
 });
 
-const subCommands = { login, service, run, ...named };
+const subCommands = { login, service, run, doctor, ...named };
 
 const cmd = defineCommand({
   meta: { name: "tunnel", description: "Connect this machine's SSH (or any TCP) server to the edge, with no inbound port", version },
@@ -104,7 +90,7 @@ const cmd = defineCommand({
   async run({ args, rawArgs }) {
     // citty runs this after a subcommand too: `wicket tunnel login|service|run|…` is done by then.
     if (args._?.[0] && args._[0] in subCommands) return;
-    await serve(args, rawArgs, zoneCredential);
+    await serve(args, rawArgs);
   },
 });
 

@@ -6,7 +6,7 @@ import { lazy, runCommand, version } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
   meta: { name: "wicket", description: "Identity-aware SSH access to machines with no inbound ports", version },
-  subCommands: { tunnel: lazy(() => import("./tunnel.ts")), access: lazy(() => import("./access.ts")), edge: lazy(() => import("./edge.ts")) },
+  subCommands: { tunnel: lazy(() => import("./tunnel.ts")), access: lazy(() => import("./access.ts")), edge: lazy(() => import("./edge.ts")), doctor: lazy(() => import("./doctor.ts")) },
 });
 
 export default cmd;

@@ -27,12 +27,12 @@ export const orgSessionPath = (issuer: string) => join(wicketHome(), `${safeName
 export const signInLockPath = (issuer: string) => `${orgSessionPath(issuer)}.lock`;
 
 /** The ephemeral key `access ssh-gen` makes for a hostname, and its certificate beside it. */
-export const sshKeyPaths = (hostname: string) => keyPaths(safeName(hostname));
+export const sshKeyPaths = (hostname: string, home = wicketHome()) => keyPaths(safeName(hostname), home);
 /** The same with `%h` for the hostname, for ssh_config, where ssh expands it. */
-export const sshKeyPathsForAnyHost = () => keyPaths("%h");
+export const sshKeyPathsForAnyHost = (home = wicketHome()) => keyPaths("%h", home);
 
-function keyPaths(name: string): { key: string; cert: string } {
-  const key = join(wicketHome(), `${name}-key`);
+function keyPaths(name: string, home: string): { key: string; cert: string } {
+  const key = join(home, `${name}-key`);
   return { key, cert: `${key}-cert.pub` };
 }
 

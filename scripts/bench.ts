@@ -1,9 +1,12 @@
 // `bun run bench` (or `npm run bench`; both build first): how fast wicket carries SSH and TCP,
 // each figure measured beside its peer in the same run, since absolute numbers drift between
 // machines. Everything runs on 127.0.0.1 and is started here: a throwaway sshd, a second
-// sshd as an OpenSSH jump host, TCP origins, an edge, connectors (scripts/bench/rig.ts).
+// sshd as an OpenSSH jump host, TCP origins, an edge, connectors (scripts/bench/rig.ts); and,
+// where a PostgreSQL server is named (WICKET_BENCH_POSTGRES_URL or WICKET_TEST_POSTGRES_URL),
+// three edge nodes on a throwaway database of it for the "through a peer node" group
+// (scripts/bench/peers.ts); without one that group is reported as skipped.
 //
-//   bun run bench            the full run (about 3–5 minutes on 2 cores)
+//   bun run bench            the full run (about 4–6 minutes on 2 cores)
 //   bun run bench --quick    a reduced set in under a minute (CI prints it; nothing is asserted)
 //
 // Prints the table, writes the raw figures to bench-results/<date>[-quick].json, and after a
@@ -15,6 +18,7 @@ import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { binarySizes, connectionSetup, fairness, manyStreams, sshBulk, tcpBulk, versionStartup } from "./bench/measure.ts";
 import { chartSvg, derive, markdownReport, targets, textReport, type BenchResults } from "./bench/report.ts";
+import { peerBulk, peerSetup, revokeToCut, startPeerRig } from "./bench/peers.ts";
 import { CIPHER, startRig, type Rig } from "./bench/rig.ts";
 import { GiB, MiB } from "./bench/stats.ts";
 import { machineBusySeconds, ownCpuSeconds } from "./bench/procfs.ts";
@@ -24,8 +28,14 @@ const README_BEGIN = "<!-- bench:begin (written by `bun run bench`) -->";
 const README_END = "<!-- bench:end -->";
 
 const PLANS = {
-  full: { sshBytes: GiB, tcpBytes: GiB, bulkRuns: 5, setupRuns: 30, versionRuns: 30, streams: [1000, 10_000], streamBytes: 16 * 1024, echoes: 2000 },
-  quick: { sshBytes: 128 * MiB, tcpBytes: 128 * MiB, bulkRuns: 3, setupRuns: 8, versionRuns: 10, streams: [200], streamBytes: 16 * 1024, echoes: 300 },
+  full: {
+    sshBytes: GiB, tcpBytes: GiB, bulkRuns: 5, setupRuns: 30, versionRuns: 30, streams: [1000, 10_000], streamBytes: 16 * 1024, echoes: 2000,
+    peers: { sshBytes: GiB, bulkRuns: 5, setupRuns: 30, revokeRuns: 10 },
+  },
+  quick: {
+    sshBytes: 128 * MiB, tcpBytes: 128 * MiB, bulkRuns: 3, setupRuns: 8, versionRuns: 10, streams: [200], streamBytes: 16 * 1024, echoes: 300,
+    peers: { sshBytes: 64 * MiB, bulkRuns: 3, setupRuns: 8, revokeRuns: 2 },
+  },
 };
 
 const USAGE = "usage: bun run bench [--quick]   (npm run bench -- --quick)";
@@ -46,6 +56,32 @@ function machine(): BenchResults["machine"] {
 const log = (msg: string) => console.error(`bench: ${msg}`);
 /** Set on SIGINT/SIGTERM: what fails after it is the interruption, not a measurement. */
 let stopping = false;
+/** What an interruption must stop: the rig, and the peer nodes while their group runs. */
+const running = new Set<AsyncDisposable>();
+
+/** The "through a peer node" group, on three nodes of its own that stop when it ends. */
+async function measurePeers(rig: Rig, plan: (typeof PLANS)["full"]["peers"]): Promise<BenchResults["peers"]> {
+  const peers = await startPeerRig(log, rig.sshd);
+  if ("skipped" in peers) {
+    log(`through a peer node: skipped (${peers.skipped})`);
+    return peers;
+  }
+  running.add(peers);
+  const t0 = performance.now();
+  try {
+    log(`through a peer node: ssh H true, ${plan.setupRuns} runs through node 1 and through node 2`);
+    const setup = await peerSetup(peers, plan.setupRuns);
+    log(`through a peer node: SSH bulk, ${plan.sshBytes / MiB} MiB, ${plan.bulkRuns} runs through node 1 and through node 2`);
+    const bulk = await peerBulk(peers, plan.sshBytes, plan.bulkRuns);
+    log(`through a peer node: revoke through node 3 to the cut on node 2, ${plan.revokeRuns} runs by token and by session`);
+    const revokeToCutMs = await revokeToCut(peers, plan.revokeRuns);
+    log(`through a peer node: done in ${Math.round((performance.now() - t0) / 1000)} s`);
+    return { setup, ...bulk, revokeToCutMs };
+  } finally {
+    running.delete(peers);
+    await peers[Symbol.asyncDispose]();
+  }
+}
 
 async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]; version: string }): Promise<BenchResults> {
   const plan = PLANS[mode];
@@ -59,6 +95,7 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
   const tcp = await tcpBulk(rig, plan.tcpBytes, plan.bulkRuns);
   log(`SSH bulk, ${plan.sshBytes / MiB} MiB, ${plan.bulkRuns} runs on each path`);
   const ssh = await sshBulk(rig, plan.sshBytes, plan.bulkRuns);
+  const peers = await measurePeers(rig, plan.peers);
   return {
     date: new Date().toISOString(),
     mode,
@@ -72,6 +109,7 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
     fairness: fair,
     tcpBulk: tcp,
     sshBulk: ssh,
+    peers,
     sizes: binarySizes(),
   };
 }
@@ -113,12 +151,14 @@ async function main(argv: string[]): Promise<number> {
   const version = await versionStartup(PLANS[mode].versionRuns);
 
   const rig = await startRig(log);
-  // The rig's processes must not outlive an interrupted run.
+  running.add(rig);
+  // The rig's processes (and the peer nodes, with their database) must not outlive an
+  // interrupted run.
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     log(`${sig}: stopping`);
-    void Promise.resolve(rig[Symbol.asyncDispose]()).finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+    void Promise.allSettled([...running].map((r) => r[Symbol.asyncDispose]())).finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -127,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     results = await measure(rig, mode, version);
   } finally {
+    running.delete(rig);
     await rig[Symbol.asyncDispose]();
   }
   results.machine.loadAtStart = loadAtStart;

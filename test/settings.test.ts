@@ -135,7 +135,7 @@ describe("wicket edge serve's settings", () => {
 
   test("its errors", () => {
     expect(failure(() => resolveServeSettings({ "tls-cert": "c.pem" }, [], {}))).toEqual({ code: 64, message: "--tls-cert and --tls-key go together" });
-    expect(failure(() => resolveServeSettings({ tls: "maybe" }, [], {}))).toEqual({ code: 64, message: '--tls "maybe" is not a mode; use self-signed or off, or give --tls-cert and --tls-key' });
+    expect(failure(() => resolveServeSettings({ tls: "maybe" }, [], {}))).toEqual({ code: 64, message: '--tls "maybe" is not a mode; use self-signed, acme or off, or give --tls-cert and --tls-key' });
     expect(failure(() => resolveServeSettings({}, [], { WICKET_AUDIT_RETENTION: "forever" }))).toEqual({ code: 78, message: 'WICKET_AUDIT_RETENTION "forever" is not a duration; use for example 30s, 2m, 24h or 90d' });
     expect(failure(() => resolveServeSettings({ config: "/nonexistent/edge.yaml" }, [], {}))).toEqual({ code: 78, message: "cannot read the config file /nonexistent/edge.yaml: no such file" });
   });

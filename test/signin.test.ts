@@ -288,17 +288,23 @@ describe("browser sign-in for ssh", () => {
     expect(readFileSync(file, "utf8").trim()).not.toBe(forged);
   }, 90_000);
 
-  test("`tunnel login`: the zone picked in the browser gives a credential that `wicket tunnel` serves a hostname with", async () => {
+  test("`tunnel login`: the code typed and the zone picked in the browser give a credential that `wicket tunnel` serves a hostname with", async () => {
     await edge.admin(["zone", "add", "ops.test", "--admin", "group:ops"]);
     const { home, env } = laptop("server");
-    const login = wicket(["tunnel", "login", "--edge", edge.url, "--ca-file", edge.caFile], { env, timeoutMs: 90_000 });
-    const page = await openDevicePage("alice");
+    await using login = spawnProc([WICKET, "tunnel", "login", "--edge", edge.url, "--ca-file", edge.caFile], { env, name: "tunnel login" });
+    // No pre-filled link for a zone credential: the page opens empty and the code is typed.
+    const [, code] = await login.waitForLine(/type the code ([A-Z]{4}-[A-Z]{4})/, { stream: "stderr", timeoutMs: 30_000 });
+    const page = await (await browserOf("alice")).newPage();
+    await page.goto(await opener.nextUrl());
+    await page.getByLabel("Code").fill(code!);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await expect(page.locator("#user-code").textContent()).resolves.toBe(code!);
     await page.getByRole("button", { name: "Connect servers to ops.test" }).click();
     await page.getByRole("heading", { name: "Server connected" }).waitFor();
     await page.close();
-    const r = expectExit(await login);
+    expect(await login.exited, login.output()).toBe(0);
     const certPath = join(home, "cert.pem");
-    expect(r.stdout.trim()).toBe(certPath);
+    expect(login.stdout().trim()).toBe(certPath);
     expect(mode(certPath)).toBe(0o600);
     const cred = parseZoneCredential(readFileSync(certPath, "utf8"));
     expect(cred.zone).toBe("ops.test");

@@ -133,7 +133,7 @@ export function bridge(ws: WebSocket, local: Local, hostname: string) {
     };
     const onClose = (code: number, reason: string) => {
       const err = closeError(code, reason, hostname);
-      if (err) reject(err);
+      if (err) reject(new ClosedError(err, code));
       else resolve();
     };
     const held = early.get(ws);

@@ -117,7 +117,9 @@ export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Pr
     throw d.error === "invalid_target" ? configError(why) : temporaryError(`cannot start the sign-in: ${why}`);
   }
   const url = d.verification_uri_complete ?? d.verification_uri;
-  process.stderr.write(`To sign in for ${o.what}, open this page and check that it shows the code ${d.user_code}:\n  ${url}\n`);
+  // Without the complete URI (a zone credential), the person types the code into the page.
+  const step = d.verification_uri_complete ? `check that it shows the code ${d.user_code}` : `type the code ${d.user_code}`;
+  process.stderr.write(`To sign in for ${o.what}, open this page and ${step}:\n  ${url}\n`);
   if (o.browser === "open" && !openBrowser(url)) process.stderr.write("(no browser could be opened here: open the page on any device)\n");
 
   let interval = Math.max(1, d.interval ?? 5) * 1000;

@@ -16,6 +16,8 @@ export interface StanzaTarget {
   platform?: NodeJS.Platform;
   /** argv prefix that runs wicket. */
   command?: string[];
+  /** Where the reader's wicket keeps its keys, if not this process's (the edge's page: `~/.wicket`). */
+  home?: string;
 }
 
 const HOST_TOKEN = "%h";
@@ -41,7 +43,7 @@ export function sshConfigStanza(opts: StanzaOptions, target: StanzaTarget = {}):
   if (!opts.shortLivedCert) return `Host ${host}\n${proxy}`;
   // `Match exec` runs before authentication: it refreshes the certificate when needed.
   // without a hostname, ssh expands %h in the paths as it does in the Match line
-  const paths = opts.hostname ? sshKeyPaths(opts.hostname) : sshKeyPathsForAnyHost();
+  const paths = opts.hostname ? sshKeyPaths(opts.hostname, target.home) : sshKeyPathsForAnyHost(target.home);
   const refresh = wicket("access", "ssh-gen", "--hostname", HOST_TOKEN);
   // ssh_config reads `exec "…"` up to the next double quote, with no escape for one.
   if (refresh.includes('"')) throw configError(`a path in the Match exec line has a double quote in it, which ssh_config cannot carry there: ${refresh}; move it to a path without one`);

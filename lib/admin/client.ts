@@ -8,7 +8,7 @@ import { ADMIN_TOKEN_FILE, CA_FILE, PUBLIC_URL_FILE } from "../paths.ts";
 import { configError, usageError } from "../cli/exit.ts";
 import { httpClient, requestError, type Peer, type Refusal } from "../cli/http.ts";
 import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
-import type { App, AuditQuery, AuditRecord, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
+import type { AcmeCertificate, App, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
 import type { LiveSessionInfo } from "../edge/live-sessions.ts";
 
 export type AdminConnection = {
@@ -21,6 +21,10 @@ export type AdminConnection = {
   caFile?: string;
   /** `zone`: the token is a zone credential (`wicket tunnel create|route|list|delete`), not an admin token. */
   credential?: "zone";
+  /** The edge's own name, when `baseUrl` names one node of a cluster by its address: the TLS name and Host sent. */
+  servername?: string;
+  /** Gives up on the request when it fires. */
+  signal?: AbortSignal;
 };
 
 export type AdminConnectionArgs = {
@@ -74,7 +78,7 @@ export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnecti
 }
 
 /** The edge as failures name it; its own CA is in <data-dir>/ca.pem. */
-const peer = (conn: AdminConnection): Peer => ({ where: `the edge at ${conn.baseUrl}`, ca: conn.ca, caFile: conn.caFile, caHint: "for a self-signed edge: <data-dir>/ca.pem" });
+const peer = (conn: AdminConnection): Peer => ({ where: `the edge at ${conn.baseUrl}`, ca: conn.ca, caFile: conn.caFile, servername: conn.servername, caHint: "for a self-signed edge: <data-dir>/ca.pem" });
 
 const refusal = (method: string, path: string, credential?: "zone"): Refusal => ({
   sentence: (said, status, statusText) => {
@@ -93,7 +97,8 @@ export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "PO
       method,
       body: body as Record<string, unknown> | undefined,
       query: query && Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
-      headers: { authorization: `Bearer ${conn.token}`, accept: "application/json" },
+      headers: { authorization: `Bearer ${conn.token}`, accept: "application/json", ...(conn.servername ? { host: conn.servername } : {}) },
+      signal: conn.signal,
       // A kept-alive connection can be closed by the edge just as a request goes out (it
       // does so when it re-binds for a new zone's certificate): reads are safe to retry.
       // ofetch reports a network error as status 500.
@@ -174,9 +179,18 @@ export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
   return (await adminRequest<{ records: AuditRecord[] }>(c, "GET", "audit", undefined, query)).records;
 };
 
-export const getSessions = async (c: AdminConnection) => (await adminRequest<{ sessions: LiveSessionInfo[] }>(c, "GET", "sessions")).sessions;
+/** A live session, with the id of the node that holds it (none on a single SQLite node). */
+export type NodeSession = LiveSessionInfo & { node?: string };
+/** A live node that did not answer `session list` in time: its sessions are missing from the list. */
+export type UnreachableNode = { node: string; peerUrl: string; error: string };
+/** Every node's live sessions; `scope: "node"`, only those of the node answering. `unreachable` only where there are peers to ask. */
+export const getSessions = (c: AdminConnection, scope?: "node") =>
+  adminRequest<{ sessions: NodeSession[]; unreachable?: UnreachableNode[] }>(c, "GET", "sessions", undefined, { scope });
 /** `elsewhere`: another node holds the session; it cuts it within about a second. */
 export const deleteSession = (c: AdminConnection, id: string) => adminRequest<{ session: LiveSessionInfo; elsewhere: boolean }>(c, "DELETE", `sessions/${seg(id)}`);
+
+/** The cluster's live nodes; `registry: false` on SQLite, where the one node keeps no registry. */
+export const getNodes = (c: AdminConnection) => adminRequest<{ nodes: EdgeNode[]; registry: boolean }>(c, "GET", "nodes");
 
 export const postUserRevocation = (c: AdminConnection, email: string) => adminRequest<{ revocation: UserRevocation; sessionsClosed: number }>(c, "POST", "user-revocations", { email });
 export const getUserRevocations = async (c: AdminConnection) => (await adminRequest<{ revocations: UserRevocation[] }>(c, "GET", "user-revocations")).revocations;
@@ -196,3 +210,8 @@ export const postZoneTunnel = (c: AdminConnection, name: string) => adminRequest
 export const deleteZoneTunnel = async (c: AdminConnection, ref: string) => (await adminRequest<{ tunnel: Tunnel }>(c, "DELETE", `zone-tunnels/${seg(ref)}`)).tunnel;
 export const putZoneRoute = async (c: AdminConnection, hostname: string, tunnel: string, overwrite: boolean) =>
   (await adminRequest<{ route: RouteResult }>(c, "PUT", `zone-routes/${seg(hostname)}`, { tunnel, overwrite })).route;
+
+/** An ACME certificate as `edge cert list` shows it: no key, no PEM. */
+export type CertInfo = Omit<AcmeCertificate, "certPem" | "keyPem">;
+export const getCerts = (c: AdminConnection) => adminRequest<{ certs: CertInfo[]; acme: boolean }>(c, "GET", "certs");
+export const renewCert = async (c: AdminConnection, name: string) => (await adminRequest<{ cert: CertInfo }>(c, "POST", `certs/${seg(name)}`, {})).cert;

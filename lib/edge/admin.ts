@@ -61,12 +61,18 @@ import {
   retireSigningKeysExcept,
   auditedOpenSession,
   revokeSessionEverywhere,
+  listNodes,
+  listAcmeCertificates,
+  type AcmeCertificate,
 } from "../store/index.ts";
 import { reloadSigningKeys, rotateSigningKey } from "../auth/jwt.ts";
 import { decide } from "./authorize.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
 import type { LiveSessions } from "./live-sessions.ts";
 import { BODY_LIMITS, BodyTooLarge, readJson } from "./body.ts";
+import { clusterSessions, type ClusterNode } from "./cluster-sessions.ts";
+import type { Acme } from "./acme.ts";
+import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
 
 export type AdminContext = {
   store: Store;
@@ -82,6 +88,10 @@ export type AdminContext = {
   connectors?: ConnectorRegistry;
   /** This node's live sessions: cut on revocation and re-checked after policy changes. */
   sessions?: LiveSessions;
+  /** This node in the cluster's registry (PostgreSQL); undefined on a single SQLite node. */
+  node?: () => ClusterNode | undefined;
+  /** With --tls acme: the certificates' orders (`edge cert renew`). */
+  acme?: () => Acme | undefined;
 };
 
 export const ADMIN_API_PREFIX = "/api/v1/";
@@ -194,6 +204,9 @@ function auditQuery(url: URL) {
     limit: num("limit"),
   };
 }
+
+/** A certificate without its key. */
+const certInfo = ({ keyPem: _key, certPem: _cert, ...c }: AcmeCertificate) => c;
 
 /** The audit fields that name a policy. */
 const policyTarget = (p: { id: string; app: string; name: string }) => ({ target: p.id, host: p.app, policyId: p.id, policyName: p.name });
@@ -365,7 +378,14 @@ const routes: Record<string, Route> = {
 
   "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
 
-  "GET sessions": async (_req, ctx) => json(200, { sessions: ctx.sessions?.list() ?? [] }),
+  // Every node's sessions: this node asks the others (scope=node) with the caller's token.
+  "GET sessions": async (req, ctx, _arg, _who, url) => {
+    const node = ctx.node?.();
+    const own = (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: node?.id }));
+    if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: own });
+    const token = /^Bearer\s+(\S+)/i.exec(req.headers.get("authorization") ?? "")![1]!;
+    return json(200, await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: new URL(ctx.publicUrl).hostname.replace(/^\[|\]$/g, "") }));
+  },
   "DELETE sessions/:": async (_req, ctx, arg, who) => {
     const reason = `session ${arg} was revoked by an admin`;
     const s = ctx.sessions?.get(arg);
@@ -382,6 +402,18 @@ const routes: Record<string, Route> = {
     await record(ctx, who, "session.revoke", `revoked session ${open.id} of ${open.identity} to ${open.host} from ${open.ip}, held by another node`, { target: open.id, sessionId: open.id, host: open.host });
     return json(202, { session: { ...open, bytesToOrigin: 0, bytesToClient: 0 }, elsewhere: true });
   },
+
+  // ACME certificates (issue 19): what is held, and a renewal now.
+  "GET certs": async (_req, ctx) => json(200, { certs: (await listAcmeCertificates(ctx.store)).map(certInfo), acme: Boolean(ctx.acme?.()) }),
+  "POST certs/:": async (_req, ctx, name, who) => {
+    const acme = ctx.acme?.();
+    if (!acme) throw new HttpError(409, "this edge does not get its certificates from ACME; run it with --tls acme");
+    const cert = certInfo(await acme.renew(name).catch((e: Error) => Promise.reject(new HttpError(409, e.message))));
+    await record(ctx, who, "cert.renew", cert.lastError ? `asked to renew the certificate for ${name}, which failed: ${cert.lastError}` : `renewed the certificate for ${name}`, { target: name });
+    return json(cert.lastError ? 502 : 200, cert.lastError ? { error: `the certificate for ${name} could not be renewed: ${cert.lastError}`, cert } : { cert });
+  },
+
+  "GET nodes": async (_req, ctx) => json(200, { nodes: await listNodes(ctx.store, ctx.node?.()?.freshMs ?? DEFAULT_KEEPALIVE.timeoutMs), registry: ctx.store.adapter === "postgres" }),
 
   "GET signing-keys": async (_req, ctx) => {
     const keys = await allSigningKeys(ctx.store);

@@ -93,7 +93,7 @@ export async function identify(store: Store, req: Request, ip: string, host: str
 }
 
 /** Why a user's credential no longer counts, or undefined when it does. */
-async function userRevoked(store: Store, subject: Subject, issuedAt: number | undefined, cache?: Map<string, number | undefined>): Promise<string | undefined> {
+export async function userRevoked(store: Store, subject: Subject, issuedAt: number | undefined, cache?: Map<string, number | undefined>): Promise<string | undefined> {
   if (!subject.email || subject.serviceToken) return undefined;
   const email = subject.email.toLowerCase();
   let before: number | undefined;

@@ -7,7 +7,7 @@ import { log } from "../cli/log.ts";
 import { CLIENT_HIGH_WATER, ClientMessage, closeForReset } from "../wire/client.ts";
 import { Close, closeReason } from "../wire/close.ts";
 import { ResetCode } from "../wire/frame.ts";
-import type { Stream } from "../wire/mux.ts";
+import type { Mux, Stream } from "../wire/mux.ts";
 import type { ClientAuth } from "./authorize.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
 import type { createKeepalive, Watched } from "./keepalive.ts";
@@ -17,7 +17,7 @@ import type { EdgeMetrics } from "./metrics.ts";
 /** What waits to go to a client, in order: bytes, then perhaps the half-close and the close. */
 type ClientOut = Uint8Array | typeof ClientMessage.fin | "close";
 /** `cut`: the session was cut (a revocation, a re-check), with the close the client gets. */
-export type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: ClientOut[]; watch?: Watched; cut?: { code: number; reason: string } };
+export type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: ClientOut[]; watch?: Watched; cut?: { code: number; reason: string }; closed?: boolean; finished?: boolean };
 export type ClientSocket = ServerWebSocket<ClientData>;
 
 /** What client streams share on a node. */
@@ -30,6 +30,8 @@ export interface ClientRoom {
   clients: Set<ClientSocket>;
   /** A client or connector came or went: gauges, and the drain waiting for the last one. */
   changed(): void;
+  /** In a cluster: a peer link to a node that holds a connector for the hostname. */
+  peers?: { pick(hostname: string): Promise<Mux | undefined> };
 }
 
 /** The upgrade's data for a client, once authorizeClient has decided. */
@@ -51,13 +53,32 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
     },
   });
   const conn = room.connectors.pick(d.host);
-  if (!conn) {
+  if (conn) return attach(ws, room, conn.mux);
+  const refuse = () => {
     room.metrics.noConnector.inc();
     const reason = `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`;
     void room.liveSessions.end(d.sessionId, reason);
-    return ws.close(Close.noConnector, closeReason(reason));
-  }
-  const stream = conn.mux.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
+    ws.close(Close.noConnector, closeReason(reason));
+  };
+  if (!room.peers) return refuse();
+  // another node of the cluster may hold it: the stream goes over the peer link
+  room.peers.pick(d.host).then(
+    (mux) => {
+      if (d.closed || d.cut) return;
+      if (mux) attach(ws, room, mux);
+      else refuse();
+    },
+    (e: Error) => {
+      log.warn(`cannot reach the cluster's peers for ${d.host}: ${e.message}`);
+      if (!d.closed && !d.cut) refuse();
+    },
+  );
+}
+
+/** Opens the client's stream on `mux` (a connector's connection, or a peer link) and pumps it. */
+function attach(ws: ClientSocket, room: ClientRoom, mux: Mux) {
+  const d = ws.data;
+  const stream = mux.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
   d.stream = stream;
   room.clients.add(ws);
   room.metrics.streams.inc();
@@ -110,9 +131,15 @@ export function clientMessage(ws: ClientSocket, msg: string | Buffer, room: Clie
   if (!s) return;
   if (ws.data.watch) room.keepalive.heard(ws.data.watch);
   if (typeof msg === "string") {
-    if (msg === ClientMessage.fin) s.end();
+    if (msg === ClientMessage.fin) {
+      ws.data.finished = true;
+      s.end();
+    }
     return;
   }
+  // the stream takes no more after the client's own fin: waiting for room that never comes
+  // would stop reading this socket, and its close, for good
+  if (ws.data.finished) return ws.close(Close.protocolError, "bytes after fin");
   room.metrics.bytes.inc({ direction: "to_origin" }, msg.byteLength);
   if (!s.write(msg)) ws.pause();
 }
@@ -129,6 +156,7 @@ export function clientPong(ws: ClientSocket, room: ClientRoom) {
 
 export function clientClosed(ws: ClientSocket, code: number, reason: string, room: ClientRoom) {
   const d = ws.data;
+  d.closed = true;
   room.clients.delete(ws);
   if (d.watch) room.keepalive.remove(d.watch);
   // Close.abnormal: the client's process ended without a close frame (ssh hangs up on its

@@ -6,8 +6,12 @@
 //   listen: 0.0.0.0:443
 //   public-url: https://edge.example.com
 //   data-dir: /var/lib/wicket
-//   tls: self-signed                 # or off; or tls-cert + tls-key
+//   tls: self-signed                 # or acme, or off; or tls-cert + tls-key
+//   acme-email: ops@example.com      # with tls: acme; also acme-directory, acme-ca-file,
+//   acme-http-listen: ":80"          #   acme-http-listen (HTTP-01), acme-dns-hook (DNS-01)
 //   metrics: 127.0.0.1:9091          # /metrics, /ready, /healthz on their own listener
+//   name: Example Corp               # who is asking, on every page (default: the public host)
+//   logo: /etc/wicket/logo.svg       # shown beside the name; svg, png, jpeg, webp or gif
 //   grace-period: 30s                # on SIGTERM, how long client sessions may continue
 //   session-length: 24h              # one sign-in lasts this long (browser and CLI)
 //   app-session-length: 8h           # an app token lasts this long (never past the sign-in)
@@ -16,6 +20,7 @@
 //     - { name: email, type: otp }
 //     - { name: okta, type: oidc, issuer: https://example.okta.com, client-id: …, client-secret: …, groups-claim: groups }
 import { readFileSync } from "node:fs";
+import { extname } from "node:path";
 import { parseDocument } from "yaml";
 import { configError } from "../cli/exit.ts";
 import { durationMs, unreadable } from "../cli/values.ts";
@@ -39,15 +44,44 @@ export type OidcProvider = {
 };
 export type IdentityProvider = OtpProvider | OidcProvider;
 
+/** An image the edge serves at LOGO_PATH (lib/edge/pages.ts). */
+export type Logo = { file: string; type: string; bytes: Uint8Array };
+/** Who is asking: the organisation's name and logo on every page the edge serves. */
+export type Brand = { name?: string; logo?: Logo };
+
+const LOGO_TYPES: Record<string, string> = { ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".gif": "image/gif" };
+// A logo is read once and held in memory; a page header needs nothing bigger.
+const LOGO_MAX_BYTES = 256 * 1024;
+
+/** The logo file, read and checked; a string says why it cannot be used. */
+export function readLogo(file: string): Logo | string {
+  const type = LOGO_TYPES[extname(file).toLowerCase()];
+  if (!type) return `${file} is not an image wicket serves; use a .svg, .png, .jpg, .webp or .gif file`;
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    return `cannot read ${file}: ${unreadable(e)}`;
+  }
+  if (bytes.length > LOGO_MAX_BYTES) return `${file} is ${Math.ceil(bytes.length / 1024)} KiB; a logo may be at most ${LOGO_MAX_BYTES / 1024} KiB`;
+  return { file, type, bytes };
+}
+
 export type SmtpSettings = { host: string; port: number; secure: boolean; user?: string; password?: string; from: string; caPem?: string };
 
 /** What the file may say; everything optional, flags and defaults fill the rest. */
 export type EdgeFileConfig = {
   listen?: string;
   "public-url"?: string;
+  "peer-url"?: string;
   "data-dir"?: string;
   database?: string;
-  tls?: "self-signed" | "off";
+  tls?: "self-signed" | "off" | "acme";
+  "acme-email"?: string;
+  "acme-directory"?: string;
+  "acme-ca-file"?: string;
+  "acme-http-listen"?: string;
+  "acme-dns-hook"?: string;
   "tls-cert"?: string;
   "tls-key"?: string;
   "downloads-dir"?: string;
@@ -57,6 +91,8 @@ export type EdgeFileConfig = {
   /** Milliseconds. */
   "zone-credential-lifetime"?: number;
   metrics?: string;
+  name?: string;
+  logo?: Logo;
   /** Milliseconds, like every duration here. */
   "grace-period"?: number;
   "keepalive-interval"?: number;
@@ -81,6 +117,8 @@ export type IdentitySettings = {
   pinLifetimeMs: number;
   smtp?: SmtpSettings;
   providers: IdentityProvider[];
+  /** Who is asking (`name`, `logo`): every page the edge serves shows it. */
+  brand?: Brand;
 };
 
 export const DEFAULT_OTP: OtpProvider = { type: "otp", name: "email", displayName: "E-mail (one-time PIN)" };
@@ -228,9 +266,15 @@ const providers: Check<IdentityProvider[]> = (v, key) => {
 const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   listen: str,
   "public-url": url,
+  "peer-url": url,
   "data-dir": str,
   database: str,
-  tls: oneOf("self-signed", "off"),
+  tls: oneOf("self-signed", "off", "acme"),
+  "acme-email": str,
+  "acme-directory": (v, key) => (v === "staging" || v === "letsencrypt" ? v : url(v, key)),
+  "acme-ca-file": str,
+  "acme-http-listen": str,
+  "acme-dns-hook": str,
   "tls-cert": str,
   "tls-key": str,
   "downloads-dir": str,
@@ -240,6 +284,12 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   "audit-fail-open": bool,
   "zone-credential-lifetime": duration,
   metrics: str,
+  name: (v, key) => str(v, key).trim(),
+  logo: (v, key) => {
+    const logo = readLogo(str(v, key));
+    if (typeof logo === "string") throw new Bad(key, logo);
+    return logo;
+  },
   "grace-period": duration,
   "keepalive-interval": duration,
   "keepalive-timeout": duration,

@@ -107,9 +107,3 @@ export async function recheckConnectors(store: Store, connectors: ConnectorRegis
     c.mux.close(why, Close.denied);
   }
 }
-
-export const connectorMessage = (ws: ConnectorSocket, msg: string | Buffer) => {
-  if (typeof msg !== "string") ws.data.mux?.receive(msg);
-};
-export const connectorDrained = (ws: ConnectorSocket) => ws.data.mux?.drained();
-export const connectorClosed = (ws: ConnectorSocket, code: number, reason: string) => ws.data.mux?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`);

@@ -26,6 +26,12 @@ export function installScriptFor(publicUrl: string): string {
   return installScript.replace(URL_LINE, () => `WICKET_EDGE_DOWNLOAD_URL=${posixQuote(downloads)}`);
 }
 
+/** The line that installs wicket on Windows from this edge (PowerShell; README's "On Windows"). */
+export function powershellInstallFor(publicUrl: string): string {
+  const downloads = new URL(DOWNLOAD_PREFIX, publicUrl).href.replace(/\/$/, "").replaceAll("'", "''");
+  return `$ProgressPreference='SilentlyContinue'; $u='${downloads}'; $d="$env:LOCALAPPDATA\\Programs\\wicket"; $f="$env:TEMP\\wicket.exe"; New-Item -ItemType Directory -Force $d | Out-Null; Invoke-WebRequest "$u/windows-x64/wicket.exe" -OutFile $f -UseBasicParsing; $want=((Invoke-RestMethod "$u/SHA256SUMS") -split "\`n" | Where-Object { $_ -match ' \\*?windows-x64/wicket\\.exe$' }) -replace ' .*'; if ((Get-FileHash $f -Algorithm SHA256).Hash -ne $want) { Remove-Item $f; throw 'wicket: checksum mismatch, nothing installed' }; Move-Item -Force $f "$d\\wicket.exe"; $p=[Environment]::GetEnvironmentVariable('Path','User'); if (($p -split ';') -notcontains $d) { [Environment]::SetEnvironmentVariable('Path', "$p;$d", 'User') }; & "$d\\wicket.exe" --version`;
+}
+
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body + "\n", { status, headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store", ...headers } });
 }

@@ -1,16 +1,18 @@
 // The edge's one HTTPS listener: TLS from certificate files, from the edge's own CA (a
-// certificate for the edge's host and one per zone), or none behind a TLS-terminating proxy.
-// A zone added or removed needs new certificates; Bun cannot swap them on a live listener, so
+// certificate for the edge's host and one per zone), from ACME (the store's certificates for
+// the edge's host and each application, lib/edge/acme.ts), or none behind a TLS-terminating
+// proxy. A zone added or removed, or a certificate ordered, needs new certificates; Bun cannot swap them on a live listener, so
 // a new listener takes the port (SO_REUSEPORT) and the old one stops accepting but keeps its
 // connections.
 import type { Server, WebSocketHandler } from "bun";
 import { configError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
-import { listZones, type Store } from "../store/index.ts";
-import { issueCert, type CA } from "../tls/ca.ts";
+import { listZones, servedAcmeCertificates, type Store } from "../store/index.ts";
+import { issueCert, newCA, type CA, type IssuedCert } from "../tls/ca.ts";
+import type { AcmeSettings } from "./acme.ts";
 import { BODY_LIMITS } from "./body.ts";
 
-export type TlsMode = { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "off" };
+export type TlsMode = { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "acme"; acme: AcmeSettings } | { mode: "off" };
 
 export interface ListenerOptions<D> {
   hostname: string;
@@ -27,6 +29,22 @@ export interface ListenerOptions<D> {
 
 const zoneKey = (zones: { name: string }[]) => zones.map((z) => z.name).sort().join(" ");
 
+/** Until ACME has issued the edge host's certificate, a stand-in nobody trusts (made once). */
+let standIn: Promise<IssuedCert> | undefined;
+const standInCert = (host: string) => (standIn ??= newCA().then((ca) => issueCert(ca, [host])));
+
+/** ACME mode: the store's certificates, the edge host's first (clients without SNI get it). */
+async function acmeTls(store: Store, edgeHost: string) {
+  const { certs, key } = await servedAcmeCertificates(store);
+  const own = certs.find((c) => c.name === edgeHost);
+  const first = own ? { cert: own.certPem, key: own.keyPem } : await standInCert(edgeHost);
+  const rest = certs.filter((c) => c !== own).map((c) => ({ serverName: c.name, cert: c.certPem, key: c.keyPem }));
+  return { tls: [{ serverName: edgeHost, ...first }, ...rest], zones: key };
+}
+
+/** What the certificates were made from: the zones (self-signed), the stored certificates (ACME). */
+const boundKeyNow = async (tls: TlsMode, store: Store) => (tls.mode === "acme" ? (await servedAcmeCertificates(store)).key : zoneKey(await listZones(store)));
+
 async function tlsConfig(opts: ListenerOptions<unknown>, store: Store) {
   const { tls, ca } = opts;
   if (tls.mode === "off") return { tls: undefined, zones: "" };
@@ -36,6 +54,7 @@ async function tlsConfig(opts: ListenerOptions<unknown>, store: Store) {
     });
     return { tls: { cert, key }, zones: "" };
   }
+  if (tls.mode === "acme") return acmeTls(store, opts.edgeHost());
   // The edge's own names come first: clients that connect by IP send no SNI and get it.
   const edgeHost = opts.edgeHost();
   const own = [...new Set([edgeHost, "localhost", "127.0.0.1", "::1"])];
@@ -80,7 +99,7 @@ export async function listen<D>(opts: ListenerOptions<D>) {
    * second's predecessor would go on listening on the shared port with its old certificates. */
   let rebinding: Promise<void> = Promise.resolve();
   function rebind(): Promise<void> {
-    if (opts.tls.mode !== "self-signed") return Promise.resolve();
+    if (opts.tls.mode !== "self-signed" && opts.tls.mode !== "acme") return Promise.resolve();
     const next = rebinding.then(async () => {
       const old = server;
       server = await serve(port);
@@ -94,13 +113,14 @@ export async function listen<D>(opts: ListenerOptions<D>) {
     port,
     rebind,
     /** Rebinds when the store's zones differ from those the certificates name (a change made
-     * through another node). */
+     * through another node), or, with ACME, when the store's certificates changed. */
     async zonesMaybeChanged() {
-      if (opts.tls.mode !== "self-signed") return;
-      const now = zoneKey(await listZones(opts.store));
+      if (opts.tls.mode !== "self-signed" && opts.tls.mode !== "acme") return;
+      const now = await boundKeyNow(opts.tls, opts.store);
       if (now === boundZones) return;
       await rebind();
-      log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
+      if (opts.tls.mode === "acme") log.info(`serving the store's ACME certificates now: ${now.replace(/@\d+/g, "") || "none"}`);
+      else log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
     },
     /** Stops accepting; `closeActive` also drops the connections already open. */
     stop(closeActive: boolean) {

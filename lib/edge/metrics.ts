@@ -18,6 +18,8 @@ export function createEdgeMetrics(registry: Registry = createRegistry()) {
     unknownHost: registry.counter("wicket_edge_unknown_host_total", "Client upgrades and certificate requests for a hostname that is no application (counted, not audited)"),
     deniesUnaudited: registry.counter("wicket_edge_denials_unaudited_total", "Denials not written to the audit because their address passed its limit of denial rows a minute"),
     rateLimited: registry.counter("wicket_edge_rate_limited_total", "Sign-in requests refused by a rate limit, by endpoint (pin_request, pin_guess, device_code)"),
+    acmeOrders: registry.counter("wicket_edge_acme_orders_total", "ACME certificate orders, by result (issued, failed)"),
+    certificateExpiry: registry.gauge("wicket_edge_certificate_expiry_timestamp_seconds", "When each ACME certificate expires (Unix seconds), by name"),
   };
 }
 

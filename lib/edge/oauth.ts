@@ -154,7 +154,9 @@ async function deviceAuthorization(req: Request, ctx: SignInContext, ip: string)
     device_code: d.deviceCode,
     user_code: d.userCode,
     verification_uri: verify,
-    verification_uri_complete: `${verify}?user_code=${encodeURIComponent(d.userCode)}`,
+    // A zone credential is approved only with the code typed: a pre-filled link is one anyone
+    // can start and send to an admin (RFC 8628 5.4: the complete URI is optional).
+    ...(scope === "app" ? { verification_uri_complete: `${verify}?user_code=${encodeURIComponent(d.userCode)}` } : {}),
     expires_in: Math.floor(identity.deviceLifetimeMs / 1000),
     interval: Math.ceil(identity.pollIntervalMs / 1000),
   });

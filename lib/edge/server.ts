@@ -5,6 +5,7 @@
 import type { ServerWebSocket } from "bun";
 import { mkdir, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { PUBLIC_URL_FILE } from "../paths.ts";
 import { pinMailer } from "../auth/otp.ts";
@@ -21,15 +22,21 @@ import { ACCESS_POLL_MS, watchAccess } from "./access-watch.ts";
 import { parseTrustedProxies } from "./client-ip.ts";
 import { clientClosed, clientDrained, clientMessage, clientPong, openClient, queuedForClients, type ClientRoom, type ClientSocket } from "./client-stream.ts";
 import { identitySettings, type IdentitySettings } from "./config.ts";
-import { connectorClosed, connectorDrained, connectorMessage, openConnector, recheckConnectors, type ConnectorRoom, type ConnectorSocket } from "./connector-endpoint.ts";
+import { openConnector, recheckConnectors, type ConnectorData, type ConnectorRoom, type ConnectorSocket } from "./connector-endpoint.ts";
 import { createConnectorRegistry } from "./connectors.ts";
 import { checkDownloadsDir } from "./downloads.ts";
 import { createChanges, drainConnections } from "./drain.ts";
 import { createKeepalive } from "./keepalive.ts";
 import { listen, type TlsMode } from "./listener.ts";
+import { startAcme, type Acme } from "./acme.ts";
 import { createLiveSessions } from "./live-sessions.ts";
 import { createEdgeMetrics, refreshGauges } from "./metrics.ts";
 import { createRouter, type WsData } from "./routes.ts";
+import { joinCluster, type Cluster } from "./cluster.ts";
+import { openPeer, type PeerData, type PeerRoom, type PeerSocket } from "./peer-endpoint.ts";
+import { serverMuxSocket } from "../wire/ws-transport.ts";
+import { ResetCode } from "../wire/frame.ts";
+import { randomId } from "../auth/secret.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -53,6 +60,8 @@ export interface EdgeOptions {
   auditFailOpen?: boolean;
   /** How long audit records are kept (ms); 0 keeps them forever. Default 90 days. */
   auditRetentionMs?: number;
+  /** Where peer nodes reach this one (PostgreSQL clusters); default its listen address. */
+  peerUrl?: string;
   /** How long zone credentials issued from now on last (ms). Default a year. */
   zoneCredentialLifetimeMs?: number;
 }
@@ -67,6 +76,14 @@ export interface Edge {
   metricsUrl?: string;
   /** Stops accepting, tells connectors to move, lets client streams run up to `graceMs`, closes. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** This node's own address: the listen address, or, listening on every interface, the first
+ * non-loopback IPv4 address (127.0.0.1 on a machine with none). */
+function ownUrl(scheme: string, hostname: string, port: number): string {
+  let h = hostname;
+  if (h === "0.0.0.0" || h === "::") h = Object.values(networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal)?.address ?? "127.0.0.1";
+  return `${scheme}://${isIP(h) === 6 ? `[${h}]` : h}:${port}`;
 }
 
 /** Removes audit records older than the retention now and every hour; returns the stop. */
@@ -113,12 +130,26 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   metrics.registry.gauge("wicket_edge_client_queued_bytes", "Bytes held for clients that read slower than their origin sends (the edge's queues and socket buffers)", () => queuedForClients(clients));
   const keepalive = opts.keepalive ?? DEFAULT_KEEPALIVE;
   const clientRoom: ClientRoom = { connectors, liveSessions, metrics, keepalive: createKeepalive(keepalive), clients, changed };
-  const connectorRoom: ConnectorRoom = { store, connectors, metrics, keepalive, draining: () => draining, publicUrl: () => publicUrl, changed };
+  let cluster: Cluster | undefined;
+  let acme: Acme | undefined;
+  const connectorRoom: ConnectorRoom = {
+    store,
+    connectors,
+    metrics,
+    keepalive,
+    draining: () => draining,
+    publicUrl: () => publicUrl,
+    changed() {
+      changed();
+      cluster?.changed();
+    },
+  };
+  const peerRoom: PeerRoom = { connectors, keepalive, links: new Set() };
   const stopPruning = await keepAuditFor(store, opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS);
 
   const identity = opts.identity ?? identitySettings({});
   const credentialLifetimeMs = opts.zoneCredentialLifetimeMs;
-  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, mailer: pinMailer(identity.smtp, identity.dev, () => new URL(publicUrl).host), metrics };
+  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, mailer: pinMailer(identity.smtp, identity.dev, () => identity.brand?.name ?? new URL(publicUrl).host), metrics };
   if (!signIn.mailer && identity.providers.some((p) => p.type === "otp")) log.warn("no SMTP is configured: sign-in by e-mail PIN will not work (configure smtp, or run with --dev to log PINs)");
 
   const route = createRouter({
@@ -127,13 +158,20 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     edgeHost,
     trustedProxies: parseTrustedProxies(opts.trustedProxies),
     signIn,
-    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, onZonesChanged: () => listener.rebind(), sessions: liveSessions, connectors },
+    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, onZonesChanged: () => listener.rebind(), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
     downloadsDir: opts.downloadsDir,
     auditFailOpen: opts.auditFailOpen,
     metrics,
+    clusterSecret: () => cluster?.secret,
   });
   const isClient = (ws: ServerWebSocket<WsData>): ws is ClientSocket => ws.data.kind === "client";
-  const asConnector = (ws: ServerWebSocket<WsData>) => ws as ConnectorSocket;
+  /** A connector's or a peer's socket: it carries a mux. */
+  const muxed = (ws: ServerWebSocket<WsData>) => ws as ServerWebSocket<ConnectorData | PeerData>;
+  const open = (ws: ServerWebSocket<WsData>) => {
+    if (isClient(ws)) openClient(ws, clientRoom);
+    else if (ws.data.kind === "connector") openConnector(ws as ConnectorSocket, connectorRoom);
+    else openPeer(ws as PeerSocket, peerRoom);
+  };
   const listener = await listen<WsData>({
     hostname: address.hostname,
     port: address.port,
@@ -150,11 +188,11 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       // keepalive is ours (mux pings for connectors, createKeepalive for clients)
       idleTimeout: 0,
       sendPings: false,
-      open: (ws) => (isClient(ws) ? openClient(ws, clientRoom) : openConnector(asConnector(ws), connectorRoom)),
-      message: (ws, msg) => (isClient(ws) ? clientMessage(ws, msg, clientRoom) : connectorMessage(asConnector(ws), msg)),
-      drain: (ws) => (isClient(ws) ? clientDrained(ws, clientRoom) : connectorDrained(asConnector(ws))),
+      open,
+      message: (ws, msg) => (isClient(ws) ? clientMessage(ws, msg, clientRoom) : serverMuxSocket.message(muxed(ws), msg)),
+      drain: (ws) => (isClient(ws) ? clientDrained(ws, clientRoom) : serverMuxSocket.drain(muxed(ws))),
       pong: (ws) => (isClient(ws) ? clientPong(ws, clientRoom) : undefined),
-      close: (ws, code, reason) => (isClient(ws) ? clientClosed(ws, code, reason, clientRoom) : connectorClosed(asConnector(ws), code, reason)),
+      close: (ws, code, reason) => (isClient(ws) ? clientClosed(ws, code, reason, clientRoom) : serverMuxSocket.close(muxed(ws), code, reason)),
     },
   }).catch((err) => {
     throw configError(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
@@ -165,6 +203,15 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     host = hostIn(publicUrl);
   }
   await writeFile(join(opts.dataDir, PUBLIC_URL_FILE), publicUrl + "\n");
+  if (opts.tls.mode === "acme") acme = await startAcme({ store, settings: opts.tls.acme, metrics, edgeHost, publicUrl: () => publicUrl });
+
+  // Several nodes on one PostgreSQL store: a client may arrive where its connector is not.
+  if (store.adapter === "postgres") {
+    const peerUrl = opts.peerUrl ?? ownUrl(scheme, address.hostname, listener.port);
+    cluster = await joinCluster({ store, nodeId: randomId("wnd_"), peerUrl, version: opts.version ?? "dev", keepalive, connectors, servername: edgeHost(), caPem: ca?.certPem });
+    clientRoom.peers = cluster;
+    log.info(`cluster: this node is ${cluster.nodeId}; peers reach it at ${peerUrl}`);
+  }
 
   // A change made through any node (this one too): signing keys as the store has them now,
   // certificates for zones added or removed through another node, connectors and live sessions
@@ -172,6 +219,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const stopWatching = watchAccess(store, ACCESS_POLL_MS, async () => {
     await reloadSigningKeys(store).catch((e: Error) => log.warn(`after an access change: ${e.message}`));
     await listener.zonesMaybeChanged().catch((e: Error) => log.warn(`after an access change: ${e.message}`));
+    void acme?.sync(); // an application added or removed: ordered (or forgotten) in the background
     await recheckConnectors(store, connectors);
     await liveSessions.recheck();
   });
@@ -197,11 +245,15 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       draining = true;
       metrics.draining.set(1);
       stopPruning();
-      // No new connections: connectors that move must land elsewhere.
+      // No new connections: connectors that move must land elsewhere; peers stop sending clients.
+      await cluster?.leave();
+      for (const link of peerRoom.links) link.goAway(ResetCode.goingAway, "node is shutting down");
       listener.stop(false);
       await drainConnections({ connectors, clients, changes, changed }, graceMs);
       stopWatching();
       await liveSessions.closeAll("the edge is shutting down");
+      cluster?.close();
+      acme?.stop();
       listener.stop(true);
       admin?.stop();
       await store.close?.();

@@ -1,46 +1,57 @@
 // The sign-in pages: plain HTML forms that work without JavaScript, each with a label per
-// field and the CSRF token in a hidden field. Every value shown is escaped.
+// field and the CSRF token in a hidden field. Every value shown is escaped. Each page names who
+// is asking (`Site`: the organisation's name and logo) in the frame lib/edge/pages.ts draws.
 import type { IdentityProvider } from "./config.ts";
-import { esc, page } from "./pages.ts";
+import { errorPage, esc, page, type Site } from "./pages.ts";
 
 const hidden = (fields: Record<string, string>) => Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join("");
 
 /** A POST form with the CSRF token; `inner` holds its inputs and buttons. */
-function form(action: string, csrf: string, fields: Record<string, string>, inner: string): string {
-  return `<form method="post" action="${esc(action)}">${hidden({ csrf, ...fields })}${inner}</form>`;
+function form(action: string, csrf: string, fields: Record<string, string>, inner: string, cls?: string): string {
+  return `<form method="post" action="${esc(action)}"${cls ? ` class="${cls}"` : ""}>${hidden({ csrf, ...fields })}${inner}</form>`;
 }
 
-const button = (label: string, name?: string, value?: string) => `<p><button type="submit"${name ? ` name="${esc(name)}" value="${esc(value ?? "")}"` : ""}>${esc(label)}</button></p>`;
+type ButtonKind = "primary" | "secondary" | "link";
+const button = (label: string, o: { name?: string; value?: string; kind?: ButtonKind; wide?: boolean } = {}) => {
+  const cls = [o.kind && o.kind !== "primary" ? o.kind : "", o.wide ? "wide" : ""].filter(Boolean).join(" ");
+  return `<button type="submit"${cls ? ` class="${cls}"` : ""}${o.name ? ` name="${esc(o.name)}" value="${esc(o.value ?? "")}"` : ""}>${esc(label)}</button>`;
+};
+const actions = (...buttons: string[]) => `<div class="actions">${buttons.join("")}</div>`;
 
-const notice = (text?: string, role: "alert" | "status" = "alert") => (text ? `<p role="${role}"><strong>${esc(text)}</strong></p>` : "");
+const notice = (text?: string, role: "alert" | "status" = "alert") => (text ? `<p class="notice${role === "status" ? " status" : ""}" role="${role}">${esc(text)}</p>` : "");
 
-export function signInPage(o: { edge: string; providers: IdentityProvider[]; returnTo: string; csrf: string; error?: string; email?: string }): Response {
+const field = (id: string, label: string, input: string) => `<div class="field"><label for="${esc(id)}">${esc(label)}</label>${input}</div>`;
+
+export function signInPage(site: Site, o: { providers: IdentityProvider[]; returnTo: string; csrf: string; error?: string; email?: string }): Response {
   const parts = o.providers.map((p) =>
     p.type === "oidc"
-      ? form(`/sign-in/oidc/${p.name}`, o.csrf, { return: o.returnTo }, button(`Sign in with ${p.displayName}`))
+      ? form(`/sign-in/oidc/${p.name}`, o.csrf, { return: o.returnTo }, actions(button(`Sign in with ${p.displayName}`, { wide: true })))
       : form(
           `/sign-in/email`,
           o.csrf,
           { return: o.returnTo, idp: p.name },
-          `<p><label for="email-${esc(p.name)}">E-mail address</label><br>
-<input id="email-${esc(p.name)}" name="email" type="email" autocomplete="email" required value="${esc(o.email ?? "")}"></p>${button("Send me a PIN")}`,
+          field(`email-${p.name}`, "E-mail address", `<input id="email-${esc(p.name)}" name="email" type="email" autocomplete="email" required value="${esc(o.email ?? "")}">`) +
+            actions(button("Send me a PIN", { wide: true, kind: o.providers.length > 1 ? "secondary" : "primary" })) +
+            `<p class="muted">We e-mail you a PIN to type on the next page.</p>`,
         ),
   );
-  return page(`Sign in to ${o.edge}`, `<h1>Sign in to ${esc(o.edge)}</h1>${notice(o.error)}${parts.join("\n<hr>\n")}`, o.error ? 400 : 200);
+  const title = `Sign in to ${site.name}`;
+  return page(site, title, `<h1>${esc(title)}</h1>${notice(o.error)}${parts.join('\n<div class="or">or</div>\n')}`, o.error ? 400 : 200);
 }
 
-export function pinPage(o: { email: string; pinId: string; returnTo: string; csrf: string; minutes: number; error?: string }): Response {
+export function pinPage(site: Site, o: { email: string; pinId: string; returnTo: string; csrf: string; minutes: number; error?: string }): Response {
   return page(
+    site,
     "Enter your PIN",
     `<h1>Enter your PIN</h1>${notice(o.error)}
-<p>We sent a PIN to <strong>${esc(o.email)}</strong>. It works once, for ${o.minutes} minutes.</p>
+<p class="lead">We sent a PIN to <strong>${esc(o.email)}</strong>. It works once, for ${o.minutes} minutes.</p>
 ${form(
   "/sign-in/pin",
   o.csrf,
   { pin_id: o.pinId, return: o.returnTo },
-  `<p><label for="pin">PIN</label><br><input id="pin" name="pin" autocapitalize="characters" spellcheck="false" maxlength="16" autocomplete="one-time-code" required></p>${button("Sign in")}`,
+  field("pin", "PIN", `<input id="pin" name="pin" class="code" autofocus autocapitalize="characters" spellcheck="false" maxlength="16" autocomplete="one-time-code" required>`) + actions(button("Sign in", { wide: true })),
 )}
-<p><a href="/sign-in?return=${encodeURIComponent(o.returnTo)}">Send a new PIN</a></p>`,
+<p class="muted">No mail? Look in your spam folder, or <a href="/sign-in?return=${encodeURIComponent(o.returnTo)}">send a new PIN</a>.</p>`,
     o.error ? 400 : 200,
   );
 }
@@ -48,63 +59,92 @@ ${form(
 export type Who = { email: string; idp: string };
 
 const signedInAs = (who: Who, csrf: string) =>
-  `<p>You are signed in as <strong>${esc(who.email)}</strong> (with ${esc(who.idp)}).</p>${form("/sign-out", csrf, {}, button("Sign out"))}`;
+  `<div class="signed-in">You are signed in as <strong>${esc(who.email)}</strong> (with ${esc(who.idp)}). ${form("/sign-out", csrf, {}, button("Sign out", { kind: "link" }))}</div>`;
 
-export function enterCodePage(csrf: string, error?: string): Response {
+/** Where the person types the code from their terminal; a POST, so a link cannot fill it in. */
+export function enterCodePage(site: Site, o: { token: string; error?: string; notice?: string }): Response {
   return page(
+    site,
     "Enter the code",
-    `<h1>Enter the code from your terminal</h1>${notice(error)}
-<form method="get" action="/device"><p><label for="user_code">Code</label><br><input id="user_code" name="user_code" autocomplete="off" required></p>${button("Continue")}</form>`,
-    error ? 400 : 200,
+    `<h1>Enter the code from your terminal</h1>${notice(o.error)}${notice(o.notice, "status")}
+<p>The wicket command you ran shows a code of eight letters. Type it here to see what it asks for.</p>
+${form("/device", o.token, { action: "continue" }, field("user_code", "Code", `<input id="user_code" name="user_code" class="code" autofocus autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="16" required>`) + actions(button("Continue", { wide: true })))}`,
+    o.error ? 400 : 200,
   );
 }
 
-export function confirmAppPage(o: { userCode: string; app: string; ip: string; at: number; who: Who; csrf: string }): Response {
+/** A device request as a page shows it: its code, and where and when it was made. */
+export type DeviceRequest = { userCode: string; ip: string; at: number; who: Who; csrf: string; token: string; browserIp: string };
+
+const utc = (at: number) => new Date(at).toUTCString().replace("GMT", "UTC");
+const ago = (at: number) => {
+  const s = Math.max(0, Math.round((Date.now() - at) / 1000));
+  return s < 5 ? "just now" : `${inWords(s)} ago`;
+};
+
+/** Where the request came from, in words: when, from which address, and whether that is this browser's. */
+function requestedFrom(r: DeviceRequest): string {
+  const same = r.ip === r.browserIp;
+  return `<h2>Where the request came from</h2>
+<p id="requested-from">It was made <strong>${esc(ago(r.at))}</strong> (${esc(utc(r.at))}) by a computer at the internet address <strong><code>${esc(r.ip)}</code></strong>.
+${same ? "That is the same address this browser is using." : `That is <strong>not</strong> the address this browser is using (<code>${esc(r.browserIp)}</code>). That is expected when the command runs on another machine, such as a server; if you did not run it yourself, choose Deny.`}</p>
+<p>Your terminal shows the code <code id="user-code" class="code-shown">${esc(r.userCode)}</code>. Approve only if you started this yourself and see the same code there. If someone sent you a link or a code to approve, choose Deny.</p>`;
+}
+
+export function confirmAppPage(site: Site, o: DeviceRequest & { app: string; sessionEnds: number }): Response {
   return page(
-    `Sign in to ${o.app}`,
+    site,
+    `Sign in to ${o.app}?`,
     `<h1>Sign in to <code>${esc(o.app)}</code>?</h1>
-<p>A wicket command asks to connect to <strong>${esc(o.app)}</strong> as you.</p>
-<dl><dt>Code</dt><dd><code id="user-code">${esc(o.userCode)}</code></dd>
-<dt>Application</dt><dd><code>${esc(o.app)}</code></dd>
-<dt>Requested from</dt><dd><code>${esc(o.ip)}</code> at ${esc(new Date(o.at).toISOString())}</dd></dl>
-<p>Approve only if your terminal shows this same code and you started this yourself.</p>
-${form("/device", o.csrf, { user_code: o.userCode }, button("Approve", "action", "approve") + button("Deny", "action", "deny"))}
+<p class="lead">A wicket command on a computer at the internet address <strong>${esc(o.ip)}</strong> asks to connect to the application <strong>${esc(o.app)}</strong> as you, <strong>${esc(o.who.email)}</strong>.</p>
+<p id="grant" class="notice status"><strong>Approving signs that computer in as you to every application on this edge that you may reach</strong>, not only <code>${esc(o.app)}</code>, without asking you again, until ${esc(utc(o.sessionEnds))} (unless it signs out with <code>wicket access logout</code>, or an administrator revokes it).</p>
+${requestedFrom(o)}
+${form("/device", o.token, { user_code: o.userCode }, actions(button("Approve", { name: "action", value: "approve" }), button("Deny", { name: "action", value: "deny", kind: "secondary" })))}
 ${signedInAs(o.who, o.csrf)}`,
   );
 }
 
-export function pickZonePage(o: { userCode: string; zones: string[]; ip: string; at: number; who: Who; csrf: string }): Response {
-  const choices = o.zones.map((z) => button(`Connect servers to ${z}`, "zone", z)).join("");
+const lasting = (ms: number) => (ms >= 2 * 86_400_000 ? `${Math.round(ms / 86_400_000)} days` : inWords(Math.round(ms / 1000)));
+
+export function pickZonePage(site: Site, o: DeviceRequest & { zones: string[]; credentialMs: number }): Response {
+  const choices = o.zones.map((z) => `<li><p>${esc(zoneGrant(z, o.credentialMs))}</p>${button(`Connect servers to ${z}`, { name: "zone", value: z })}</li>`).join("");
   return page(
+    site,
     "Connect a server",
-    `<h1>Connect a server to this edge</h1>
-<p><code>wicket tunnel login</code> asks for a credential that lets a server serve hostnames in one zone.</p>
-<dl><dt>Code</dt><dd><code id="user-code">${esc(o.userCode)}</code></dd>
-<dt>Requested from</dt><dd><code>${esc(o.ip)}</code> at ${esc(new Date(o.at).toISOString())}</dd></dl>
-<p>Pick the zone, if your terminal shows this same code:</p>
-${form("/device", o.csrf, { user_code: o.userCode, action: "approve" }, choices)}
-${form("/device", o.csrf, { user_code: o.userCode }, button("Deny", "action", "deny"))}
+    `<h1>Connect a server to this edge?</h1>
+<p id="grant" class="notice status"><code>wicket tunnel login</code> asks for <strong>a zone credential that lets a server serve hostnames in a zone</strong> you administer. Whoever holds it can put a server behind any hostname in that zone, and people who connect to those hostnames reach that server. It lasts ${esc(lasting(o.credentialMs))}, until an administrator revokes it.</p>
+${requestedFrom(o)}
+<h2>Approve for one zone</h2>
+${form("/device", o.token, { user_code: o.userCode, action: "approve" }, `<ul class="choices">${choices}</ul>`)}
+${form("/device", o.token, { user_code: o.userCode }, actions(button("Deny", { name: "action", value: "deny", kind: "secondary" })))}
 ${signedInAs(o.who, o.csrf)}`,
   );
 }
 
-export function deniedPage(o: { sentence: string; who: Who; csrf: string }): Response {
-  return page("Access denied", `<h1>Access denied</h1><p role="alert" id="reason">${esc(o.sentence)}</p>${signedInAs(o.who, o.csrf)}`, 403);
+/** What approving a zone gives, in one sentence. */
+export const zoneGrant = (zone: string, credentialMs: number) =>
+  `A zone credential that lets a server serve hostnames in zone ${zone} (such as ssh.${zone}) for ${lasting(credentialMs)}.`;
+
+export function deniedPage(site: Site, o: { sentence: string; who: Who; csrf: string }): Response {
+  return page(
+    site,
+    "Access denied",
+    `<h1>Access denied</h1><p class="notice" role="alert" id="reason">${esc(o.sentence)}</p>
+<p>If you think you should have access, ask your administrator and tell them the sentence above. If you meant to use another account, sign out and sign in again with it.</p>
+${signedInAs(o.who, o.csrf)}`,
+    403,
+  );
 }
 
-export function donePage(title: string, text: string): Response {
-  return page(title, `<h1>${esc(title)}</h1><p role="status">${esc(text)}</p>`);
-}
-
-export function errorPage(title: string, text: string, status = 400): Response {
-  return page(title, `<h1>${esc(title)}</h1><p role="alert">${esc(text)}</p>`, status);
+export function donePage(site: Site, title: string, text: string): Response {
+  return page(site, title, `<h1>${esc(title)}</h1><p class="notice ok" role="status">${esc(text)}</p>`);
 }
 
 const inWords = (s: number) => (s < 90 ? `${s} ${s === 1 ? "second" : "seconds"}` : `${Math.ceil(s / 60)} minutes`);
 
 /** A request a rate limit refused: 429, with Retry-After in seconds and the same wait in words. */
-export function tooManyPage(text: string, retryAfterSeconds: string): Response {
-  const res = errorPage("Too many attempts", `${text} Try again in ${inWords(Number(retryAfterSeconds))}.`, 429);
+export function tooManyPage(site: Site, text: string, retryAfterSeconds: string): Response {
+  const res = errorPage(site, "Too many attempts", `${text} Try again in ${inWords(Number(retryAfterSeconds))}.`, 429);
   res.headers.set("retry-after", retryAfterSeconds);
   return res;
 }

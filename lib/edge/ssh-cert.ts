@@ -26,7 +26,7 @@ const STATUS: Record<number, number> = { [Close.unauthenticated]: 401, [Close.de
  * here, as the certificate is made: a Unix user name that is no system account, or in
  * `email` mode such a name @ a DNS domain (lib/ssh/principal.ts).
  */
-async function principalFor(store: Store, auth: ClientAuth): Promise<string | { error: string }> {
+export async function principalFor(store: Store, auth: ClientAuth): Promise<string | { error: string }> {
   const s = auth.subject!;
   const checked = (p: string, problem: string | undefined) => (problem ? { error: `no SSH certificate for ${auth.identity} on ${auth.host}: ${problem}` } : p);
   if (s.serviceToken) {

@@ -18,3 +18,5 @@ export * from "./revision.ts";
 export * from "./user-revocations.ts";
 export * from "./session-revocations.ts";
 export * from "./tunnels.ts";
+export * from "./nodes.ts";
+export * from "./acme.ts";

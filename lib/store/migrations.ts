@@ -284,4 +284,66 @@ export const MIGRATIONS: Migration[] = [
       `UPDATE org_sessions SET amr = '["email"]' WHERE amr = '["otp"]' AND claims = '{}'`,
     ],
   },
+  // 80–89: edge nodes that route to each other (issue 15).
+  {
+    version: 80,
+    name: "the cluster's nodes, what each holds connectors for, and the secret of their peer links",
+    statements: [
+      `CREATE TABLE edge_nodes (
+        id TEXT PRIMARY KEY,
+        peer_url TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL,
+        draining INTEGER NOT NULL DEFAULT 0
+      )`,
+      `CREATE TABLE node_hostnames (
+        node_id TEXT NOT NULL REFERENCES edge_nodes(id) ON DELETE CASCADE,
+        hostname TEXT NOT NULL,
+        connections INTEGER NOT NULL,
+        PRIMARY KEY (node_id, hostname)
+      )`,
+      `CREATE INDEX node_hostnames_hostname ON node_hostnames (hostname)`,
+      // One row: what a node shows a peer to be let onto its peer endpoint.
+      `CREATE TABLE cluster_secret (
+        id INTEGER PRIMARY KEY,
+        secret TEXT NOT NULL
+      )`,
+    ],
+  },
+  // 90–99: ACME certificates (issue 19).
+  {
+    version: 90,
+    name: "ACME: the account, the certificates of the edge's host and applications, and HTTP-01 answers",
+    statements: [
+      // One account per ACME directory; its key is the account.
+      `CREATE TABLE acme_accounts (
+        directory TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      // A row per name the edge wants a certificate for; cert_pem is NULL until the first order
+      // succeeds. retry_at: when to try again after failures (NULL: at two thirds of the lifetime).
+      `CREATE TABLE acme_certificates (
+        name TEXT PRIMARY KEY,
+        cert_pem TEXT,
+        key_pem TEXT,
+        issuer TEXT,
+        not_before BIGINT,
+        not_after BIGINT,
+        renewed_at BIGINT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        retry_at BIGINT,
+        last_error TEXT,
+        last_attempt_at BIGINT
+      )`,
+      // HTTP-01 answers, in the store because the CA may ask any node of a cluster.
+      `CREATE TABLE acme_challenges (
+        token TEXT PRIMARY KEY,
+        key_authorization TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];

@@ -132,7 +132,10 @@ export async function addApp(store: Store, hostname: string, opts: { sessionLeng
   }
   const createdAt = Date.now();
   try {
-    await store.sql`INSERT INTO apps (hostname, zone, created_at, session_length_ms) VALUES (${name}, ${zone}, ${createdAt}, ${sessionLength ?? null})`;
+    await store.sql.begin(async (tx) => {
+      await tx`INSERT INTO apps (hostname, zone, created_at, session_length_ms) VALUES (${name}, ${zone}, ${createdAt}, ${sessionLength ?? null})`;
+      await bumpAccessRevision(tx); // with --tls acme, the nodes order its certificate
+    });
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`the application "${name}" already exists`);
     throw e;

@@ -48,6 +48,15 @@ export async function loadOrCreateCA(dataDir: string): Promise<CA> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
+  const { certPem, cert, key } = await newCA();
+  writePrivate(keyPath, await exportKey(key));
+  await writeFile(certPath, certPem + "\n", { mode: 0o644 });
+  return { certPem, cert, key };
+}
+
+/** A new CA, kept nowhere: the caller stores it, or uses it for a stand-in certificate. */
+export async function newCA(): Promise<CA> {
+  const x509 = await loadX509();
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -62,10 +71,7 @@ export async function loadOrCreateCA(dataDir: string): Promise<CA> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  const certPem = cert.toString("pem");
-  writePrivate(keyPath, await exportKey(keys.privateKey));
-  await writeFile(certPath, certPem + "\n", { mode: 0o644 });
-  return { certPem, cert, key: keys.privateKey };
+  return { certPem: cert.toString("pem"), cert, key: keys.privateKey };
 }
 
 /** A server certificate for DNS names and IP addresses, signed by the CA, valid for a year. */

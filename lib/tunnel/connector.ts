@@ -50,9 +50,6 @@ export interface Tunnel {
 
 /** A TLS or TCP handshake that has not finished after this is abandoned and retried. */
 const CONNECT_TIMEOUT_MS = 15_000;
-/** How often a connection whose WebSocket is full checks whether it drained (Bun's client
- * WebSocket has no drain event). */
-const DRAIN_POLL_MS = 2;
 /** A connection that moved away sooner than this after registering counts as a failure, so
  * that an edge which keeps sending go-away cannot make the connector spin. */
 const MIN_STAY_MS = 1_000;
@@ -155,7 +152,6 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
       let settled = false;
       let why = ""; // our own reason for ending it, when we did
       let errorMessage = "";
-      let drainTimer: Timer | undefined;
       const conn: Conn = {
         index,
         target,
@@ -180,28 +176,13 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
         ws.terminate();
       }, CONNECT_TIMEOUT_MS);
 
-      const pollDrain = () => {
-        if (drainTimer || !conn.mux?.waiting) return;
-        drainTimer = setInterval(() => {
-          conn.mux?.drained();
-          if (!conn.mux?.waiting) {
-            clearInterval(drainTimer);
-            drainTimer = undefined;
-          }
-        }, DRAIN_POLL_MS);
-      };
+      const transport = clientTransport(ws, () => conn.mux, { onDrop: (reason) => void (why ||= reason) });
 
       ws.onopen = () => {
         clearTimeout(connectTimer);
         conn.mux = createMux({
           role: "connector",
-          // a stream may now wait for room: look after this burst of writes
-          transport: clientTransport(ws, {
-            onSend() {
-              if (!drainTimer && ws.bufferedAmount > 0) queueMicrotask(pollDrain);
-            },
-            onDrop: (reason) => void (why ||= reason),
-          }),
+          transport,
           pingIntervalMs: keepalive.intervalMs,
           deadAfterMs: keepalive.timeoutMs,
           onHello(_v, _meta, ack) {
@@ -231,7 +212,7 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
       };
       ws.onmessage = (ev) => {
         conn.mux?.receive(ev.data as Uint8Array);
-        pollDrain();
+        transport.poll();
       };
       ws.onerror = (ev) => {
         // "WebSocket connection to 'wss://…' failed: Failed to connect" says the URL twice in our lines
@@ -239,7 +220,7 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
       };
       ws.onclose = (ev) => {
         clearTimeout(connectTimer);
-        if (drainTimer) clearInterval(drainTimer);
+        transport.stop();
         const reason = why || ev.reason || errorMessage || `closed with code ${ev.code}`;
         conn.mux?.close(reason);
         conns.delete(conn);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { parseZoneCredential } from "../auth/zone-credential.ts";
 import type { AdminConnection } from "../admin/client.ts";
 import { configError, usageError } from "../cli/exit.ts";
+import { unreadable } from "../cli/values.ts";
 import { tunnelCredentialsPath, wicketHome, writePrivate } from "../paths.ts";
 import { TUNNEL_ID_PREFIX } from "../store/tunnels.ts";
 
@@ -73,4 +74,22 @@ export function findTunnelCredentials(ref: string): TunnelCredentials {
     if (c.id === ref || c.name === ref) return c;
   }
   throw configError(`no credentials for the tunnel "${ref}" in ${wicketHome()}; create it with \`wicket tunnel create ${ref}\`, or pass --token from \`wicket tunnel token ${ref}\``);
+}
+
+/** What a connector presents to the edge (`Bearer <id>.<secret>`), and where it came from. */
+export type ConnectorCredential = { id: string; secret: string; zone: string; edge: string; caPem?: string; source: string; tunnel?: string };
+
+/**
+ * The credential `tunnel` runs with: a named tunnel's (its token, or its name or id with
+ * credentials in ~/.wicket), else the zone credential file (the seed's form).
+ */
+export async function connectorCredential(o: { token?: string; name?: string; origincert: string }): Promise<ConnectorCredential> {
+  if (o.token || o.name) {
+    const c = o.token ? decodeTunnelToken(o.token) : findTunnelCredentials(o.name!);
+    return { ...c, source: `tunnel ${c.name} (${c.id})`, tunnel: c.name };
+  }
+  const text = await Bun.file(o.origincert).text().catch((e: Error) => {
+    throw configError(`cannot read the zone credential ${o.origincert} (${unreadable(e)}); run \`wicket tunnel login\` or pass --origincert`);
+  });
+  return { ...parseZoneCredential(text, o.origincert), source: `zone credential ${o.origincert}` };
 }

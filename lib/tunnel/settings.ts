@@ -37,6 +37,12 @@ export const tunnelArgs = {
   "log-format": { ...logArgs["log-format"], default: undefined, description: "text | json (default text)" },
 } as const satisfies ArgsDef;
 
+/** Which named tunnel (`tunnel run`, `tunnel doctor`): by name with its credentials on this machine, or by token. */
+export const namedTunnelArgs = {
+  name: { type: "positional", description: "the tunnel's name or id (credentials in ~/.wicket/<id>.json)", required: false },
+  token: { type: "string", description: "the tunnel's token from `wicket tunnel token NAME` (env WICKET_TUNNEL_TOKEN or TUNNEL_TOKEN)", valueHint: "token" },
+} as const satisfies ArgsDef;
+
 export type TunnelFlag = keyof typeof tunnelArgs;
 export const TUNNEL_KEYS = Object.keys(tunnelArgs) as TunnelFlag[];
 

@@ -22,6 +22,9 @@ export function closeForReset(code: number, reason: string): { code: number; rea
       return { code: Close.normal, reason: "closed" };
     case ResetCode.originUnreachable:
       return { code: Close.originUnreachable, reason };
+    case ResetCode.refused:
+      // a connector (or a peer node) that does not serve the hostname after all
+      return { code: Close.noConnector, reason: reason || "no connector serves this hostname" };
     case ResetCode.goingAway:
       return { code: Close.goingAway, reason: reason || "connector went away" };
     default:

@@ -20,3 +20,14 @@ export const REVOKE_PATH = "/oauth/revoke";
 /** Where a person confirms a device code in the browser. */
 export const VERIFY_PATH = "/device";
 export const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+
+// Edge <-> edge (a cluster on PostgreSQL): a node dials a peer's PEER_PATH with the cluster
+// secret as a bearer token and its node id in NODE_HEADER; the link is the connector wire
+// (lib/wire/mux.ts), the dialing node opening the streams.
+export const PEER_PATH = "/peer";
+export const NODE_HEADER = "wicket-node";
+
+/** `wicket doctor` asks here (GET): on an application's hostname, the edge's version, the
+ * application and, for the caller's own credentials, their decision and the connectors; on the
+ * edge's host, whether a connector's credential is live (lib/edge/doctor.ts, lib/wire/doctor.ts). */
+export const DOCTOR_PATH = "/.well-known/wicket/doctor";

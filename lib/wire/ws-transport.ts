@@ -3,7 +3,7 @@
 // close code reaches each.
 import type { ServerWebSocket } from "bun";
 import { Close } from "./close.ts";
-import type { Transport } from "./mux.ts";
+import type { Mux, Transport } from "./mux.ts";
 
 /** The edge's end: a data frame's header and payload go out corked, so uWS writes them
  * together without joining (copying) them. */
@@ -21,15 +21,44 @@ export function serverTransport(ws: ServerWebSocket<unknown>): Transport {
   };
 }
 
-/** The connector's end. `onSend` runs after each frame queued: the client WebSocket has no
- * drain event, so its owner watches the buffer go down itself. `onDrop` runs before a
- * stalled connection is dropped, with the mux's reason. */
-export function clientTransport(ws: WebSocket, hooks: { onSend?(): void; onDrop?(reason: string): void } = {}): Transport {
+/** The edge's WebSocket handlers for a socket that carries a mux (a connector's or a peer's). */
+export const serverMuxSocket = {
+  message(ws: ServerWebSocket<{ mux?: Mux }>, msg: string | Buffer) {
+    if (typeof msg !== "string") ws.data.mux?.receive(msg);
+  },
+  drain: (ws: ServerWebSocket<{ mux?: Mux }>) => ws.data.mux?.drained(),
+  close: (ws: ServerWebSocket<{ mux?: Mux }>, code: number, reason: string) => ws.data.mux?.close(`connection closed (${code}${reason ? ` ${reason}` : ""})`),
+};
+
+/** How often a client WebSocket that a mux waits on is checked for having drained: Bun's
+ * client WebSocket has no drain event. */
+const DRAIN_POLL_MS = 2;
+
+/**
+ * The dialing end (a connector, or a node dialing a peer) over Bun's client WebSocket. It
+ * watches the buffer go down itself while the mux waits on it (`mux()` gives the mux once
+ * made), and stops that with `stop()`. `onDrop` runs before a stalled connection is dropped,
+ * with the mux's reason.
+ */
+export function clientTransport(ws: WebSocket, mux: () => Mux | undefined, hooks: { onDrop?(reason: string): void } = {}): Transport & { poll(): void; stop(): void } {
+  let timer: Timer | undefined;
+  const poll = () => {
+    if (timer || !mux()?.waiting) return;
+    timer = setInterval(() => {
+      mux()?.drained();
+      if (!mux()?.waiting) stop();
+    }, DRAIN_POLL_MS);
+  };
+  const stop = () => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+  };
   return {
     send(b) {
       if (ws.readyState !== WebSocket.OPEN) return;
       ws.send(b);
-      hooks.onSend?.();
+      // a stream may now wait for room: look after this burst of writes
+      if (!timer && ws.bufferedAmount > 0) queueMicrotask(poll);
     },
     buffered: () => ws.bufferedAmount,
     close(code, reason) {
@@ -41,5 +70,8 @@ export function clientTransport(ws: WebSocket, hooks: { onSend?(): void; onDrop?
       // a client may send only 1000 and the application range; 1002 is ours to pass on
       ws.close(code === Close.protocolError || code >= 4000 ? code : Close.normal, reason);
     },
+    /** Look now whether the mux can send again (after a message came in, say). */
+    poll,
+    stop,
   };
 }

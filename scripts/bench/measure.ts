@@ -9,13 +9,14 @@ import { expectExit, run, spawnProc } from "../../test/helpers/proc.ts";
 import { DIST } from "../../test/helpers/bin.ts";
 import { download, fillRandom, upload } from "../../test/helpers/origin.ts";
 import { WICKET } from "../../test/helpers/wicket.ts";
+import type { TempDir } from "../../test/helpers/tmp.ts";
 import { ORIGIN_SCRIPT, TCP_HOST, type Rig, type SshPath } from "./rig.ts";
 import { cpuSeconds, resetPeak, statusKiB, watchPeak } from "./procfs.ts";
 import { GiB, MiB } from "./stats.ts";
 
-const WARMUP_BYTES = 32 * MiB;
+export const WARMUP_BYTES = 32 * MiB;
 
-async function timed<T>(f: () => Promise<T>): Promise<number> {
+export async function timed<T>(f: () => Promise<T>): Promise<number> {
   const t0 = performance.now();
   await f();
   return performance.now() - t0;
@@ -267,28 +268,28 @@ export interface SshBulkResult {
 
 /** A sparse file of `bytes` zeros: ssh reads it from disk cache for free, and encrypts it, so
  * its content changes nothing on the way. */
-async function zeros(rig: Rig, bytes: number): Promise<string> {
-  const path = rig.dir.join(`zeros-${bytes}`);
+export async function zeros(dir: TempDir, bytes: number): Promise<string> {
+  const path = dir.join(`zeros-${bytes}`);
   await writeFile(path, "");
   await truncate(path, bytes);
   return path;
 }
 
-/** One `ssh H 'cat > /dev/null'` with `file` as stdin; returns ms and, through wicket, the peak
+/** One `ssh H 'cat > /dev/null'` with `file` as stdin; returns ms and, with `watch`, the peak
  * resident size of the `access ssh` it ran as ProxyCommand. */
-async function sshCat(p: SshPath, file: string): Promise<{ ms: number; peakKiB: number }> {
+export async function sshCat(p: { name: string; args: string[] }, file: string, watch = p.name === "wicket"): Promise<{ ms: number; peakKiB: number }> {
   const t0 = performance.now();
   const proc = spawnProc(["ssh", ...p.args, "cat > /dev/null"], { stdin: Bun.file(file), name: `ssh (${p.name})` });
-  const watch = p.name === "wicket" ? watchPeak(proc.pid, WICKET) : undefined;
+  const peak = watch ? watchPeak(proc.pid, WICKET) : undefined;
   const code = await proc.subprocess.exited;
   const ms = performance.now() - t0;
-  const peakKiB = watch?.stop() ?? 0;
+  const peakKiB = peak?.stop() ?? 0;
   if ((await proc.exited) !== 0) throw new Error(`ssh through ${p.name} failed with exit code ${code}\n${proc.output()}`);
   return { ms, peakKiB };
 }
 
 export async function sshBulk(rig: Rig, bytes: number, runs: number): Promise<SshBulkResult> {
-  const [file, warm] = await Promise.all([zeros(rig, bytes), zeros(rig, WARMUP_BYTES)]);
+  const [file, warm] = await Promise.all([zeros(rig.dir, bytes), zeros(rig.dir, WARMUP_BYTES)]);
   const paths = Object.values(rig.ssh);
   for (const p of paths) await sshCat(p, warm);
   const procs = { edge: rig.edge.proc.pid, connector: rig.sshConnector.pid };

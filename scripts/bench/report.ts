@@ -1,6 +1,7 @@
 // From raw figures to what people read: the table (text for the terminal, Markdown for the
-// README), the targets of issue 6 marked met or not, and a hand-drawn SVG bar chart.
+// README), the targets of issues 6 and 15 marked met or not, and a hand-drawn SVG bar chart.
 import type { FairnessResult, SshBulkResult, StreamsResult, TcpBulkResult } from "./measure.ts";
+import type { PeersResult } from "./peers.ts";
 import { mibPerSec, MiB, summarize, type Summary } from "./stats.ts";
 
 export interface BenchResults {
@@ -18,13 +19,26 @@ export interface BenchResults {
     othersCpuShare: number;
   };
   software: { wicket: string; bun: string; openssh: string };
-  params: { sshBytes: number; tcpBytes: number; bulkRuns: number; setupRuns: number; versionRuns: number; streams: number[]; streamBytes: number; echoes: number; cipher: string };
+  params: {
+    sshBytes: number;
+    tcpBytes: number;
+    bulkRuns: number;
+    setupRuns: number;
+    versionRuns: number;
+    streams: number[];
+    streamBytes: number;
+    echoes: number;
+    cipher: string;
+    peers: { sshBytes: number; bulkRuns: number; setupRuns: number; revokeRuns: number };
+  };
   version: { ms: number[] };
   setup: { direct: number[]; jump: number[]; wicket: number[] };
   streams: StreamsResult[];
   fairness: FairnessResult;
   tcpBulk: TcpBulkResult;
   sshBulk: SshBulkResult;
+  /** Through a peer node (issue 15), or why it was not measured. */
+  peers: PeersResult | { skipped: string };
   sizes: Record<string, number>;
 }
 
@@ -46,6 +60,15 @@ export function derive(r: BenchResults) {
     edgePerStreamKiB: (s.edgeKiB.open - s.edgeKiB.before) / s.streams,
     connectorPerStreamKiB: (s.connectorKiB.open - s.connectorKiB.before) / s.streams,
   });
+  const peers = (p: PeersResult) => {
+    const bulk = { node1: rates(p.bulkBytes, p.bulkMs["node 1"]), node2: rates(p.bulkBytes, p.bulkMs["node 2"]) };
+    const setup = { node1: summarize(p.setup["node 1"]), node2: summarize(p.setup["node 2"]) };
+    return {
+      bulk: { node1: summarize(bulk.node1), node2: summarize(bulk.node2), ratio: summarize(ratios(bulk.node2, bulk.node1)) },
+      setup: { ...setup, addedMs: setup.node2.median - setup.node1.median, addedP95Ms: setup.node2.p95 - setup.node1.p95 },
+      revoke: { token: summarize(p.revokeToCutMs.token), session: summarize(p.revokeToCutMs.session), all: summarize([...p.revokeToCutMs.token, ...p.revokeToCutMs.session]) },
+    };
+  };
   return {
     ssh: {
       direct: summarize(ssh.direct),
@@ -61,9 +84,11 @@ export function derive(r: BenchResults) {
     version: summarize(r.version.ms),
     streams: r.streams.map(perStream),
     echo: { idle: summarize(r.fairness.idleMs), loaded: summarize(r.fairness.loadedMs), bulkMiBs: r.fairness.bulkMiBs },
+    peers: "skipped" in r.peers ? { skipped: r.peers.skipped } : peers(r.peers),
   };
 }
 export type Derived = ReturnType<typeof derive>;
+type PeersDerived = Exclude<Derived["peers"], { skipped: string }>;
 
 // ---- targets --------------------------------------------------------------------------
 
@@ -79,7 +104,7 @@ export interface Target {
 
 const verdict = (must: boolean, aim: boolean): Verdict => (aim && must ? "aim" : must ? "must" : "not met");
 
-/** The targets table of issue 6, each against this run's figure. */
+/** The targets of issues 6 and 15, each against this run's figure. */
 export function targets(r: BenchResults, d: Derived): Target[] {
   const x = (v: number) => `${v.toFixed(2)}×`;
   const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -109,6 +134,17 @@ export function targets(r: BenchResults, d: Derived): Target[] {
   });
   const p99 = d.echo.loaded.p99;
   out.push({ name: "echo p99 under a bulk copy on the same connector", must: "≤ 20 ms", aim: "≤ 5 ms", measured: ms(p99), verdict: verdict(p99 <= 20, p99 <= 5) });
+  // issue 15 names one figure for each, which is the must; it names no aim
+  const p = d.peers;
+  const peerTargets: [name: string, must: string, measured: (p: PeersDerived) => number, met: (v: number) => boolean, show: (v: number) => string][] = [
+    ["SSH bulk through a peer node vs the direct node", "≥ 0.7×", (p) => p.bulk.ratio.median, (v) => v >= 0.7, x],
+    ["`ssh H true` added by a peer node, median", "≤ 10 ms", (p) => p.setup.addedMs, (v) => v <= 10, ms],
+    ["revoke through one node to the cut on another, median", "≤ 200 ms", (p) => p.revoke.all.median, (v) => v <= 200, ms],
+  ];
+  for (const [name, must, measured, met, show] of peerTargets) {
+    if ("skipped" in p) out.push({ name, must, aim: "—", measured: "skipped (no PostgreSQL; see the table)", verdict: "not measured" });
+    else out.push({ name, must, aim: "—", measured: show(measured(p)), verdict: verdict(met(measured(p)), false) });
+  }
   void r;
   return out;
 }
@@ -149,6 +185,7 @@ function rows(r: BenchResults, d: Derived): Row[] {
     time("wicket (service token)", d.setup.wicket),
     { label: "wicket overhead (median − median)", median: `${one(d.setup.overheadMs)} ms`, range: `p95 − p95: ${one(d.setup.overheadP95Ms)} ms` },
     time("wicket --version", d.version),
+    ...peerRows(r, d),
   ];
   for (const s of d.streams) {
     out.push(
@@ -177,6 +214,29 @@ function rows(r: BenchResults, d: Derived): Row[] {
   return out;
 }
 
+/** Through a peer node: three edge nodes on one PostgreSQL database, the connector on node 1. */
+function peerRows(r: BenchResults, d: Derived): Row[] {
+  const p = d.peers;
+  if ("skipped" in p || "skipped" in r.peers) return [{ section: `through a peer node: skipped (${"skipped" in p ? p.skipped : "?"})` }];
+  const raw = r.peers;
+  const rate = (label: string, s: Summary): Row => ({ label, median: `${int(s.median)} MiB/s`, range: range(s, int) });
+  const time = (label: string, s: Summary): Row => ({ label, median: `${one(s.median)} ms`, range: `${range(s, one)}, p95 ${one(s.p95)}` });
+  const q = r.params.peers;
+  return [
+    {
+      section: `through a peer node: three edge nodes on one PostgreSQL database, the connector on node 1; clients at node 1 (direct) and at node 2 (forwarded over its peer link to node 1), in turns`,
+    },
+    rate(`SSH bulk ${size(raw.bulkBytes)}, direct node (${q.bulkRuns} runs)`, p.bulk.node1),
+    rate("SSH bulk, through a peer node", p.bulk.node2),
+    { label: "through a peer node ÷ direct node", median: `${two(p.bulk.ratio.median)}×`, range: range(p.bulk.ratio, two) },
+    time(`\`ssh H true\`, direct node (${q.setupRuns} runs)`, p.setup.node1),
+    time("`ssh H true`, through a peer node", p.setup.node2),
+    { label: "added by the peer node (median − median)", median: `${one(p.setup.addedMs)} ms`, range: `p95 − p95: ${one(p.setup.addedP95Ms)} ms` },
+    time(`\`edge token revoke\` through node 3 → session on node 2 cut (${q.revokeRuns} runs)`, p.revoke.token),
+    time("`edge session revoke` through node 3 → session on node 2 cut", p.revoke.session),
+  ];
+}
+
 export function textReport(r: BenchResults, d: Derived, t: Target[]): string {
   const rs = rows(r, d);
   const w = Math.max(...rs.map((x) => ("label" in x ? x.label.length : 0)));
@@ -187,7 +247,7 @@ export function textReport(r: BenchResults, d: Derived, t: Target[]): string {
   ];
   const tw = Math.max(...t.map((x) => x.name.length));
   const mark = (v: Verdict) => (v === "aim" ? "met, aim too" : v === "must" ? "met" : v === "not met" ? "NOT MET" : v);
-  lines.push("\ntargets (issue 6): measured, must / aim", ...t.map((x) => `  ${x.name.padEnd(tw)}  ${x.measured}  (${x.must} / ${x.aim})  ${mark(x.verdict)}`));
+  lines.push("\ntargets (issues 6 and 15): measured, must / aim", ...t.map((x) => `  ${x.name.padEnd(tw)}  ${x.measured}  (${x.must} / ${x.aim})  ${mark(x.verdict)}`));
   return `${lines.join("\n")}\n`;
 }
 
@@ -256,6 +316,15 @@ export function chartSvg(r: BenchResults, d: Derived): string {
       unit: "ms",
       bars: [bar("direct ssh", d.setup.direct), bar("ssh -J jump host", d.setup.jump), bar("wicket", d.setup.wicket, `${d.setup.overheadMs >= 0 ? "+" : "−"}${Math.abs(d.setup.overheadMs).toFixed(1)} ms over direct`)],
     },
+    ...("skipped" in d.peers
+      ? []
+      : [
+          {
+            title: `SSH bulk through a peer node, ${size((r.peers as PeersResult).bulkBytes)}, edge nodes on PostgreSQL (higher is better)`,
+            unit: "MiB/s",
+            bars: [bar("client at node 1", d.peers.bulk.node1), bar("client at node 2", d.peers.bulk.node2, `forwarded to node 1: ${x(d.peers.bulk.ratio)} direct`)],
+          },
+        ]),
     {
       title: "64-byte echo round trip on one stream, p99 (lower is better)",
       unit: "ms",

@@ -7,13 +7,14 @@ import type { TempDir } from "./tmp.ts";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 
-export async function launchChromium(): Promise<Browser> {
+/** `args`: more Chromium switches, e.g. --host-resolver-rules to reach application hostnames. */
+export async function launchChromium(args: string[] = []): Promise<Browser> {
   // launch() gives the browser a fresh, temporary --user-data-dir of its own.
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
     chromiumSandbox: false, // --no-sandbox: tests run as root in CI
-    args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", ...args],
   });
 }
 
