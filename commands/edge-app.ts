@@ -1,7 +1,8 @@
 // wicket edge app add|edit|list|rm: the hostnames (or *.zone wildcards) that lead to
-// connectors, and how long a sign-in to each lasts.
+// connectors, how long a sign-in to each lasts, and SSH in the browser for it.
 import { defineCommand } from "citty";
-import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection } from "../lib/admin/client.ts";
+import { lineFingerprint as fingerprintOf } from "../lib/ssh/format.ts";
+import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection, type AppInfo } from "../lib/admin/client.ts";
 import { duration, printJson, printLine, printTable, when } from "../lib/admin/output.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { parseDuration } from "../lib/cli/values.ts";
@@ -16,6 +17,22 @@ const sessionLengthArg = {
 const sshPrincipalArg = {
   "ssh-principal": { type: "string", description: "the Unix user a signed-in user's SSH certificates name: localpart (default), email, or claim:<name> (a claim of the OpenID Connect provider)", valueHint: "mode" },
 } as const;
+const browserArgs = {
+  "browser-ssh": { type: "boolean", description: "open a terminal for signed-in people who browse to https://<hostname>/ (the edge is the SSH client, with a short-lived certificate); --no-browser-ssh turns it off" },
+  record: { type: "boolean", description: "record each browser terminal session (asciicast v2, `wicket edge recording`); a session whose recording cannot be written does not run" },
+  "record-input": { type: "boolean", description: "with --record: record keystrokes too (passwords typed at prompts included)" },
+} as const;
+
+/** The browser settings the flags name (a flag not given changes nothing). */
+const browserSettings = (args: { "browser-ssh"?: boolean; record?: boolean; "record-input"?: boolean; "accept-host-key"?: boolean }) => ({
+  ...(args["browser-ssh"] !== undefined ? { browserSsh: args["browser-ssh"] } : {}),
+  ...(args.record !== undefined ? { record: args.record } : {}),
+  ...(args["record-input"] !== undefined ? { recordInput: args["record-input"] } : {}),
+  ...(args["accept-host-key"] ? { acceptHostKey: true } : {}),
+});
+
+const browserWords = (a: AppInfo) => (a.browserSsh ? `browser SSH${a.record ? `, recorded${a.recordInput ? " with input" : ""}` : ""}` : "-");
+
 const sessionLength = (raw: string | undefined) => (raw === undefined ? undefined : parseDuration(raw, "session-length"));
 
 const add = defineCommand({
@@ -25,12 +42,14 @@ const add = defineCommand({
     hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true },
     ...sessionLengthArg,
     ...sshPrincipalArg,
+    ...browserArgs,
   },
   async run({ args }) {
     init(args);
     const app = await postApp(resolveAdminConnection(args), args.hostname, {
       sessionLengthMs: sessionLength(args["session-length"]),
       ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
+      ...browserSettings(args),
     });
     args.json ? printJson(app) : printLine(`added application ${app.hostname} (zone ${app.zone}); allow someone in with: wicket edge policy add ${app.hostname.startsWith("*") ? `'${app.hostname}'` : app.hostname} --name N --action allow --include R`);
   },
@@ -44,17 +63,23 @@ const edit = defineCommand({
     ...sessionLengthArg,
     "default-session-length": { type: "boolean", description: "go back to the edge's default session length", default: false },
     ...sshPrincipalArg,
+    ...browserArgs,
+    "accept-host-key": { type: "boolean", description: "trust the host key the server offered in place of the pinned one (check it first: a changed key can be an attack)" },
   },
   async run({ args }) {
     init(args);
     if (args["session-length"] !== undefined && args["default-session-length"]) throw usageError("pass --session-length or --default-session-length, not both");
     const length = args["default-session-length"] ? null : sessionLength(args["session-length"]);
-    if (length === undefined && !args["ssh-principal"]) throw usageError("say what to change: --session-length <duration>, --default-session-length or --ssh-principal <mode>");
+    const browser = browserSettings(args);
+    if (length === undefined && !args["ssh-principal"] && !Object.keys(browser).length) {
+      throw usageError("say what to change: --session-length <duration>, --default-session-length, --ssh-principal <mode>, --[no-]browser-ssh, --[no-]record, --[no-]record-input or --accept-host-key");
+    }
     const app = await patchApp(resolveAdminConnection(args), args.hostname, {
       ...(length !== undefined ? { sessionLengthMs: length } : {}),
       ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
+      ...browser,
     });
-    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${duration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${app.sshPrincipal}`);
+    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${duration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${app.sshPrincipal}${browserWords(app) === "-" ? "" : `; ${browserWords(app)}`}${app.hostKey ? `; host key ${app.hostKey.split(" ")[0]} ${fingerprintOf(app.hostKey)}` : ""}`);
   },
 });
 
@@ -66,7 +91,19 @@ const list = defineCommand({
     const apps = await getApps(resolveAdminConnection(args), args.zone);
     args.json
       ? printJson(apps)
-      : printTable(["hostname", "zone", "session", "ssh principal", "created"], apps.map((a) => [a.hostname, a.zone, duration(a.sessionLengthMs) + (a.sessionLengthSet ? "" : " (default)"), a.sshPrincipal, when(a.createdAt)]), "no applications; add one with: wicket edge app add <hostname>");
+      : printTable(
+          ["hostname", "zone", "session", "ssh principal", "browser", "host key", "created"],
+          apps.map((a) => [
+            a.hostname,
+            a.zone,
+            duration(a.sessionLengthMs) + (a.sessionLengthSet ? "" : " (default)"),
+            a.sshPrincipal,
+            browserWords(a),
+            (a.hostKey ? fingerprintOf(a.hostKey) : "-") + (a.refusedHostKey ? ` (refused ${fingerprintOf(a.refusedHostKey)})` : ""),
+            when(a.createdAt),
+          ]),
+          "no applications; add one with: wicket edge app add <hostname>",
+        );
   },
 });
 

@@ -31,7 +31,7 @@ export function formatRecord(r: AuditRecord): string {
   if (r.kind === "admin") return cols("admin", r.host, r.actor, undefined, r.sessionId, `${r.action}: ${r.reason}`);
   if (r.kind === "session-end") {
     const how = `${bytes(r.bytesToOrigin ?? 0)} up, ${bytes(r.bytesToClient ?? 0)} down, ${((r.durationMs ?? 0) / 1000).toFixed(1)} s`;
-    return cols("end", r.host, r.identity, r.ip, r.sessionId, `${how}: ${r.reason}`);
+    return cols("end", r.host, r.identity, r.ip, r.sessionId, `${how}: ${r.reason}${r.recording ? ` (recording ${r.recording})` : ""}`);
   }
   return cols(r.allowed ? "allow" : "deny", r.host, r.identity, r.ip, r.sessionId, r.reason);
 }

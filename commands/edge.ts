@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { lazy, runCommand, version } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
-  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit, SSH CA, signing keys", version },
+  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit, recordings, SSH CA, signing keys", version },
   subCommands: {
     serve: lazy(() => import("./edge-serve.ts")),
     zone: lazy(() => import("./edge-zone.ts")),
@@ -18,6 +18,7 @@ const cmd = defineCommand({
     node: lazy(() => import("./edge-node.ts")),
     cert: lazy(() => import("./edge-cert.ts")),
     audit: lazy(() => import("./edge-audit.ts")),
+    recording: lazy(() => import("./edge-recording.ts")),
   },
 });
 

@@ -16,7 +16,7 @@ import { execSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
-import { binarySizes, connectionSetup, fairness, manyStreams, sshBulk, tcpBulk, versionStartup } from "./bench/measure.ts";
+import { aesGcmRate, binarySizes, connectionSetup, fairness, manyStreams, sshBulk, sshParallel, tcpBulk, versionStartup } from "./bench/measure.ts";
 import { chartSvg, derive, markdownReport, targets, textReport, type BenchResults } from "./bench/report.ts";
 import { peerBulk, peerSetup, revokeToCut, startPeerRig } from "./bench/peers.ts";
 import { CIPHER, startRig, type Rig } from "./bench/rig.ts";
@@ -29,11 +29,11 @@ const README_END = "<!-- bench:end -->";
 
 const PLANS = {
   full: {
-    sshBytes: GiB, tcpBytes: GiB, bulkRuns: 5, setupRuns: 30, versionRuns: 30, streams: [1000, 10_000], streamBytes: 16 * 1024, echoes: 2000,
+    sshBytes: GiB, tcpBytes: GiB, bulkRuns: 5, setupRuns: 30, versionRuns: 30, streams: [1000, 10_000], streamBytes: 16 * 1024, echoes: 2000, parallel: { copies: 4, runs: 3 },
     peers: { sshBytes: GiB, bulkRuns: 5, setupRuns: 30, revokeRuns: 10 },
   },
   quick: {
-    sshBytes: 128 * MiB, tcpBytes: 128 * MiB, bulkRuns: 3, setupRuns: 8, versionRuns: 10, streams: [200], streamBytes: 16 * 1024, echoes: 300,
+    sshBytes: 128 * MiB, tcpBytes: 128 * MiB, bulkRuns: 3, setupRuns: 8, versionRuns: 10, streams: [200], streamBytes: 16 * 1024, echoes: 300, parallel: { copies: 4, runs: 2 },
     peers: { sshBytes: 64 * MiB, bulkRuns: 3, setupRuns: 8, revokeRuns: 2 },
   },
 };
@@ -91,10 +91,14 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
   const streams = await manyStreams(rig, plan.streams, plan.streamBytes);
   log(`fairness: ${plan.echoes} echoes alone, then beside a bulk copy`);
   const fair = await fairness(rig, plan.echoes);
+  log("the AES-GCM floor: openssl speed -evp aes-128-gcm");
+  const aesGcmBytesPerSec = await aesGcmRate();
   log(`raw TCP bulk, ${plan.tcpBytes / MiB} MiB each way, ${plan.bulkRuns} runs`);
   const tcp = await tcpBulk(rig, plan.tcpBytes, plan.bulkRuns);
   log(`SSH bulk, ${plan.sshBytes / MiB} MiB, ${plan.bulkRuns} runs on each path`);
   const ssh = await sshBulk(rig, plan.sshBytes, plan.bulkRuns);
+  log(`SSH bulk, ${plan.parallel.copies} copies at once through one connector, ${plan.sshBytes / MiB} MiB in all, ${plan.parallel.runs} runs, beside as many direct`);
+  const parallel = await sshParallel(rig, plan.sshBytes, plan.parallel.copies, plan.parallel.runs);
   const peers = await measurePeers(rig, plan.peers);
   return {
     date: new Date().toISOString(),
@@ -109,6 +113,8 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
     fairness: fair,
     tcpBulk: tcp,
     sshBulk: ssh,
+    sshParallel: parallel,
+    floor: { aesGcmBytesPerSec },
     peers,
     sizes: binarySizes(),
   };

@@ -60,6 +60,18 @@ function targetsFor(file: string, out: string, opts: { all: boolean; everyComman
   return PLATFORMS.map((p) => ({ name: `${p.name}/${name}`, platform: p, outfile: join(out, p.name, exeName(p, name)) }));
 }
 
+// ssh2 (SSH in the browser) tries two native addons and works without them: cpu-features (to
+// order its ciphers) and its own sshcrypto.node. Built by npm on this machine, either would be
+// embedded for this platform only; each becomes a module that throws, so every binary takes
+// ssh2's pure-JavaScript path.
+const noNativeAddons: import("bun").BunPlugin = {
+  name: "no native addons",
+  setup(b) {
+    b.onResolve({ filter: /^cpu-features$|sshcrypto\.node$/ }, (a) => ({ path: a.path, namespace: "no-native" }));
+    b.onLoad({ filter: /.*/, namespace: "no-native" }, () => ({ contents: `throw new Error("native addons are not bundled");`, loader: "js" }));
+  },
+};
+
 async function compile(entry: string, t: Target, version: string, runtimes: Map<string, string>): Promise<void> {
   const result = await Bun.build({
     entrypoints: [entry],
@@ -74,6 +86,7 @@ async function compile(entry: string, t: Target, version: string, runtimes: Map<
       autoloadPackageJson: false,
     },
     define: { WICKET_VERSION: JSON.stringify(version) },
+    plugins: [noNativeAddons],
     format: "esm",
     // Measured with scripts/measure-build.ts on linux-x64 (2 cores; median of 25 runs of
     // `wicket --version` / `wicket access ssh-config`; the Bun runtime is ~107 MB of the size):

@@ -4,7 +4,10 @@
 // and exits 77. Real edge, real connectors, real `access tcp` clients.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { formatZoneCredential } from "../lib/auth/zone-credential.ts";
-import { createZoneCredential, openStore, queryAudit, type Store } from "../lib/store/index.ts";
+import { createZoneCredential, openStore, queryAudit, routeOf, type Store } from "../lib/store/index.ts";
+import { helloFrame, pingFrame } from "../lib/wire/encode.ts";
+import { createDecoder } from "../lib/wire/decode.ts";
+import { Flag, FrameType } from "../lib/wire/frame.ts";
 import { Close } from "../lib/wire/close.ts";
 import { EXIT } from "../lib/cli/exit.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
@@ -198,6 +201,92 @@ describe("a credential taken away", () => {
     expect(await again.exited).toBe(EXIT.denied);
     expect(again.stderr()).toContain("refused");
   });
+});
+
+describe("found in review", () => {
+  // Each of these held before the fix (see the closing note of issue 13's review).
+  test("the one-liner's four connections on a new hostname make one tunnel, and all register", async () => {
+    for (const host of ["r1.site.test", "r2.site.test", "r3.site.test"]) {
+      await edge.app(host);
+      await using p = run(["--hostname", host, "--url", origin(host), "--origincert", cert, "--ha-connections", "4"], `four at once to ${host}`);
+      for (let i = 0; i < 4; i++) await registered(p);
+      const tunnels = (JSON.parse(await edge.admin(["tunnel", "list", "--json"])) as { name: string; routes: string[] }[]).filter((t) => t.name.startsWith(host));
+      expect(tunnels).toEqual([expect.objectContaining({ name: host, routes: [host] })]);
+    }
+  }, 60_000);
+
+  test("a hostname longer than a tunnel name still works in the one-liner", async () => {
+    const host = `${"l".repeat(60)}.site.test`;
+    await edge.admin(["app", "add", host]);
+    const token = { ...(JSON.parse(await edge.admin(["token", "create", "long", "--json"])) as { id: string; secret: string }), name: "long" };
+    await edge.admin(["policy", "add", host, "--name", "allow long", "--action", "allow", "--include", "token:long"]);
+    await using p = run(["--hostname", host, "--url", origin("long"), "--origincert", cert], "long hostname");
+    await registered(p);
+    expect(await reached(host, token, 2)).toEqual(["long", "long"]);
+  });
+
+  test("a tunnel may not be named like a tunnel id", async () => {
+    const r = await tunnelCmd(["create", "wtn_0123456789abcdef"]);
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toContain("may not start with wtn_");
+  });
+
+  test("a connection that has not said hello when its credential is revoked is refused when it does", async () => {
+    await edge.app("late.site.test");
+    const c = await createZoneCredential(store, "site.test", { obtainedBy: "eve@site.test" });
+    const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
+      const ws = new WebSocket(`${edge.url.replace(/^http/, "ws")}/connect`, { headers: { authorization: `Bearer ${c.id}.${c.secret}` }, tls: { ca: Bun.file(edge.caFile) } } as never);
+      ws.onopen = async () => {
+        await edge.admin(["tunnel-cert", "revoke", c.id]); // while the connection waits
+        ws.send(helloFrame(1, { hostnames: ["late.site.test"], connector: "late" }));
+      };
+      ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
+    });
+    expect(closed.code).toBe(Close.denied);
+    expect(closed.reason).toContain("was revoked");
+    expect(await routeOf(store, "late.site.test")).toBeUndefined();
+  });
+
+  test("user revoke deletes the tunnels that person made, and cuts their connectors", async () => {
+    await edge.app("dan.site.test");
+    const c = await createZoneCredential(store, "site.test", { obtainedBy: "dan@site.test" });
+    const danCert = dir.join("cert-dan.pem");
+    await Bun.write(danCert, formatZoneCredential({ edge: edge.url, zone: c.zone, id: c.id, secret: c.secret }));
+    const danEnv = { WICKET_HOME: dir.join("home-dan"), WICKET_CA_FILE: edge.caFile };
+    expect((await wicket(["tunnel", "create", "dans", "--origincert", danCert], { env: danEnv })).code).toBe(0);
+    expect((await wicket(["tunnel", "route", "dans", "dan.site.test", "--origincert", danCert], { env: danEnv })).code).toBe(0);
+    const p = spawnProc([WICKET, "tunnel", "run", "dans", "--hostname", "dan.site.test", "--url", origin("dan")], { name: "dan's tunnel", env: danEnv });
+    await registered(p);
+    await edge.admin(["user", "revoke", "dan@site.test"]);
+    expect(await p.exited).toBe(EXIT.denied);
+    expect(p.stderr()).toContain("was deleted");
+    expect((JSON.parse(await edge.admin(["tunnel", "list", "--json"])) as { name: string }[]).some((t) => t.name === "dans")).toBe(false);
+  });
+
+  test("a zone added inside the credential's zone takes its hostnames from the parent's tunnel", async () => {
+    await edge.app("x.later.site.test", "site.test");
+    const p = run(["--hostname", "x.later.site.test", "--url", origin("parent"), "--origincert", cert], "parent's tunnel");
+    await registered(p);
+    await edge.admin(["zone", "add", "later.site.test"]);
+    expect(await p.exited).toBe(EXIT.denied);
+    expect(p.stderr()).toContain("now belongs to the zone later.site.test");
+  });
+
+  test("a connection that answers pings but never says hello is closed", async () => {
+    const text = await Bun.file(cert).text();
+    const body = JSON.parse(Buffer.from(text.split("\n").slice(1, -1).join("").split("-----")[0]!, "base64").toString()) as { id: string; secret: string };
+    const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
+      const ws = new WebSocket(`${edge.url.replace(/^http/, "ws")}/connect`, { headers: { authorization: `Bearer ${body.id}.${body.secret}` }, tls: { ca: Bun.file(edge.caFile) } } as never);
+      ws.binaryType = "arraybuffer";
+      const decoder = createDecoder();
+      // alive (so the keepalive keeps it), but silent about what it serves
+      ws.onmessage = (e) => {
+        for (const f of decoder.push(new Uint8Array(e.data as ArrayBuffer))) if (f.type === FrameType.ping && !(f.flags & Flag.ack)) ws.send(pingFrame(f.payload, true));
+      };
+      ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
+    });
+    expect(closed).toEqual({ code: Close.protocolError, reason: expect.stringContaining("no hello within 10 s") });
+  }, 20_000);
 });
 
 describe("the connector endpoint under abuse", () => {

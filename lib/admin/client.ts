@@ -8,7 +8,7 @@ import { ADMIN_TOKEN_FILE, CA_FILE, PUBLIC_URL_FILE } from "../paths.ts";
 import { configError, usageError } from "../cli/exit.ts";
 import { httpClient, requestError, type Peer, type Refusal } from "../cli/http.ts";
 import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
-import type { AcmeCertificate, App, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
+import type { AcmeCertificate, App, Recording, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
 import type { LiveSessionInfo } from "../edge/live-sessions.ts";
 
 export type AdminConnection = {
@@ -121,14 +121,20 @@ export const patchZone = async (c: AdminConnection, name: string, changes: { add
 export const deleteZone = async (c: AdminConnection, name: string) => (await adminRequest<{ zone: Zone }>(c, "DELETE", `zones/${seg(name)}`)).zone;
 
 /** An application as the admin API shows it: with the principal its SSH certificates name. */
-export type AppInfo = App & { sshPrincipal: string };
+/** `hostKey`: the server's key pinned for SSH in the browser; `refusedHostKey`: a different one it offered since. */
+export type AppInfo = App & { sshPrincipal: string; browserSsh?: boolean; record?: boolean; recordInput?: boolean; hostKey?: string | null; refusedHostKey?: string | null };
+/** SSH in the browser and its recordings, as `app add|edit` set them. */
+export type BrowserSshSettings = { browserSsh?: boolean; record?: boolean; recordInput?: boolean; acceptHostKey?: boolean };
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: AppInfo[] }>(c, "GET", "apps", undefined, { zone })).apps;
-export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } = {}) =>
+export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } & BrowserSshSettings = {}) =>
   (await adminRequest<{ app: AppInfo }>(c, "POST", "apps", { hostname, ...extra })).app;
 /** `sessionLengthMs: null` goes back to the edge's default. */
-export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string }) =>
+export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string } & BrowserSshSettings) =>
   (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
+export const getRecordings = async (c: AdminConnection, q: { user?: string; host?: string; limit?: string } = {}) => (await adminRequest<{ recordings: Recording[] }>(c, "GET", "recordings", undefined, q)).recordings;
+/** A recording's asciicast v2 text. */
+export const getRecordingCast = (c: AdminConnection, id: string) => adminRequest<string>(c, "GET", `recordings/${seg(id)}`);
 /** The SSH CA of the application serving `hostname` (its wildcard's for a host it covers), and the retired edge-wide key. */
 export type SshCAInfo = { app: string; publicKey: string; retiredEdgeKey: string | null };
 export const getSshCA = (c: AdminConnection, hostname: string) => adminRequest<SshCAInfo>(c, "GET", "ssh-ca", undefined, { hostname });

@@ -64,6 +64,13 @@ import {
   listNodes,
   listAcmeCertificates,
   type AcmeCertificate,
+  allBrowserSsh,
+  browserSsh,
+  getRecording,
+  listRecordings,
+  setBrowserSsh,
+  type BrowserSsh,
+  type BrowserSshChanges,
 } from "../store/index.ts";
 import { reloadSigningKeys, rotateSigningKey } from "../auth/jwt.ts";
 import { decide } from "./authorize.ts";
@@ -137,6 +144,10 @@ async function zonesChanged(ctx: AdminContext) {
   }
 }
 
+/** For the audit: the zone credentials revoked and tunnels deleted with a person. */
+const revokedWhat = (r: { credentials: string[]; tunnels: string[] }) =>
+  (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") + (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "");
+
 type Route = (req: Request, ctx: AdminContext, arg: string, who: AdminToken, url: URL) => Promise<Response>;
 
 /**
@@ -182,6 +193,28 @@ function sshPrincipal(b: Record<string, unknown>): string | undefined {
   if (typeof b.sshPrincipal !== "string") throw new HttpError(400, `"sshPrincipal" must be localpart, email or claim:<name>`);
   return checkPrincipalMode(b.sshPrincipal);
 }
+
+/** Browser SSH settings asked for (`browserSsh`, `record`, `recordInput`, `acceptHostKey`), checked; undefined when none. */
+function browserChanges(b: Record<string, unknown>): BrowserSshChanges | undefined {
+  const out: BrowserSshChanges = {};
+  for (const [k, to] of [["browserSsh", "enabled"], ["record", "record"], ["recordInput", "recordInput"], ["acceptHostKey", "acceptHostKey"]] as const) {
+    if (b[k] === undefined) continue;
+    if (typeof b[k] !== "boolean") throw new HttpError(400, `"${k}" must be true or false`);
+    out[to] = b[k] as boolean;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** What an application shows of its browser SSH settings. */
+const browserInfo = (s: BrowserSsh) => ({ browserSsh: s.enabled, record: s.record, recordInput: s.recordInput, hostKey: s.hostKey ?? null, refusedHostKey: s.refusedHostKey ?? null });
+
+const browserWords = (c: BrowserSshChanges) =>
+  [
+    c.enabled !== undefined ? `browser SSH ${c.enabled ? "on" : "off"}` : "",
+    c.record !== undefined ? `recording ${c.record ? "on" : "off"}` : "",
+    c.recordInput !== undefined ? `recording input ${c.recordInput ? "on" : "off"}` : "",
+    c.acceptHostKey ? "accepted the server's new host key" : "",
+  ].filter(Boolean);
 
 function auditQuery(url: URL) {
   const p = url.searchParams;
@@ -230,15 +263,21 @@ const routes: Record<string, Route> = {
     if (add.length + remove.length === 0) throw new HttpError(400, `say what to change: "addAdmins" or "removeAdmins"`);
     const zone = await getZone(ctx.store, arg);
     if (!zone) throw new HttpError(404, `there is no zone "${arg}"`);
-    // an admin removed loses the zone credentials they obtained for it, and their connectors with them
-    const revoked: string[] = [];
+    // an admin removed loses the zone credentials they obtained for it and the tunnels they made,
+    // and their connectors with them
+    const revoked = { credentials: [] as string[], tunnels: [] as string[] };
     if (remove.length) {
       await removeZoneAdmins(ctx.store, zone.name, remove);
-      for (const p of remove.map(parseZoneAdmin)) if (p.startsWith("email:")) revoked.push(...(await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name)));
+      for (const p of remove.map(parseZoneAdmin)) {
+        if (!p.startsWith("email:")) continue;
+        const r = await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name);
+        revoked.credentials.push(...r.credentials);
+        revoked.tunnels.push(...r.tunnels);
+      }
     }
     const admins = add.length ? await addZoneAdmins(ctx.store, zone.name, add) : await listZoneAdmins(ctx.store, zone.name);
     const what = [add.length ? `added ${add.join(", ")}` : "", remove.length ? `removed ${remove.join(", ")}` : ""].filter(Boolean).join(" and ");
-    await record(ctx, who, "zone.edit", `${what} as admins of zone ${zone.name}${revoked.length ? `; revoked their zone credentials ${revoked.join(", ")}` : ""}`, { target: zone.name });
+    await record(ctx, who, "zone.edit", `${what} as admins of zone ${zone.name}${revokedWhat(revoked)}`, { target: zone.name });
     return json(200, { zone: { ...zone, admins } });
   },
   "DELETE zones/:": async (_req, ctx, arg, who) => {
@@ -251,30 +290,37 @@ const routes: Record<string, Route> = {
   "GET apps": async (_req, ctx, _arg, _who, url) => {
     const modes = await appPrincipalModes(ctx.store);
     const apps = await listApps(ctx.store, url.searchParams.get("zone") || undefined);
-    return json(200, { apps: apps.map((a) => ({ ...a, sshPrincipal: modes.get(a.hostname) ?? "localpart" })) });
+    const browser = await allBrowserSsh(ctx.store);
+    return json(200, { apps: apps.map((a) => ({ ...a, sshPrincipal: modes.get(a.hostname) ?? "localpart", ...browserInfo(browser.get(a.hostname) ?? { enabled: false, record: false, recordInput: false }) })) });
   },
   "POST apps": async (req, ctx, _arg, who) => {
     const b = await readBody(req);
     const mode = sshPrincipal(b);
+    const browser = browserChanges(b);
+    if (browser?.acceptHostKey) throw new HttpError(400, `a new application has no host key to accept`);
     const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
-    const extras = [app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "", mode ? `SSH principal ${mode}` : ""].filter(Boolean).join(", ");
+    const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : await browserSsh(ctx.store, app.hostname);
+    const extras = [app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "", mode ? `SSH principal ${mode}` : "", ...(browser ? browserWords(browser) : [])].filter(Boolean).join(", ");
     await record(ctx, who, "app.add", `added application ${app.hostname}${extras ? ` (${extras})` : ""}`, { target: app.hostname, host: app.hostname });
-    return json(201, { app: { ...app, sshPrincipal: mode ?? "localpart" } });
+    return json(201, { app: { ...app, sshPrincipal: mode ?? "localpart", ...browserInfo(settings) } });
   },
   "PATCH apps/:": async (req, ctx, arg, who) => {
     const b = await readBody(req);
     const mode = sshPrincipal(b);
     const length = sessionLength(b);
-    if (length === undefined && !mode) throw new HttpError(400, `say what to change: "sessionLengthMs" or "sshPrincipal"`);
+    const browser = browserChanges(b);
+    if (length === undefined && !mode && !browser) throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "browserSsh", "record", "recordInput" or "acceptHostKey"`);
     const app = await editApp(ctx.store, arg, { sessionLengthMs: length });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
+    const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : await browserSsh(ctx.store, app.hostname);
     const changes = [
       length !== undefined ? `session length ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}` : "",
       mode ? `SSH principal ${mode}` : "",
+      ...(browser ? browserWords(browser) : []),
     ].filter(Boolean);
     await record(ctx, who, "app.edit", `changed application ${app.hostname}: ${changes.join(", ")}`, { target: app.hostname, host: app.hostname });
-    return json(200, { app: { ...app, sshPrincipal: await appPrincipalMode(ctx.store, app.hostname) } });
+    return json(200, { app: { ...app, sshPrincipal: await appPrincipalMode(ctx.store, app.hostname), ...browserInfo(settings) } });
   },
   "DELETE apps/:": async (_req, ctx, arg, who) => {
     const app = await removeApp(ctx.store, arg);
@@ -376,6 +422,16 @@ const routes: Record<string, Route> = {
     return json(200, { host, app: app?.hostname ?? null, subject, decision, message: decisionMessage(host, decision) });
   },
 
+  "GET recordings": async (_req, ctx, _arg, _who, url) => {
+    const limit = url.searchParams.get("limit");
+    return json(200, { recordings: await listRecordings(ctx.store, { user: url.searchParams.get("user") || undefined, host: url.searchParams.get("host") || undefined, limit: limit ? Number(limit) : undefined }) });
+  },
+  // the asciicast itself, as text: `wicket edge recording export <id> > x.cast`
+  "GET recordings/:": async (_req, ctx, arg) => {
+    const rec = await getRecording(ctx.store, arg);
+    if (!rec) throw new HttpError(404, `there is no recording "${arg}"; see "wicket edge recording list"`);
+    return new Response(rec.data, { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+  },
   "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
 
   // Every node's sessions: this node asks the others (scope=node) with the caller's token.
@@ -434,8 +490,8 @@ const routes: Record<string, Route> = {
   "POST user-revocations": async (req, ctx, _arg, who) => {
     const revocation = await revokeUser(ctx.store, field(await readBody(req), "email"), who.name);
     const cut = ctx.sessions?.cutUser(revocation.email, `the sign-in of ${revocation.email} was revoked by an admin`) ?? [];
-    const creds = await revokeZoneCredentialsOf(ctx.store, revocation.email);
-    await record(ctx, who, "user.revoke", `revoked the sign-in of ${revocation.email}, closing ${cut.length} live session${cut.length === 1 ? "" : "s"}${creds.length ? `, and the zone credentials ${creds.join(", ")}` : ""}`, {
+    const revoked = await revokeZoneCredentialsOf(ctx.store, revocation.email);
+    await record(ctx, who, "user.revoke", `revoked the sign-in of ${revocation.email}, closing ${cut.length} live session${cut.length === 1 ? "" : "s"}${revokedWhat(revoked)}`, {
       target: revocation.email,
       email: revocation.email,
     });

@@ -3,6 +3,8 @@
 // connectors change), and reaches the nodes that hold a hostname it lacks over peer links: one
 // multiplexed WebSocket per peer, dialed on first need, authenticated with the cluster secret.
 // On SQLite there is one node and none of this runs.
+import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import { log } from "../cli/log.ts";
 import { clusterSecret, heartbeatNode, nodesServing, pruneNodes, registerNode, removeNode, type Store } from "../store/index.ts";
 import { ResetCode } from "../wire/frame.ts";
@@ -22,6 +24,14 @@ export interface ClusterOptions {
   /** The TLS name the nodes' certificates carry (the edge's public host), and the CA to trust. */
   servername: string;
   caPem?: string;
+}
+
+/** This node's own address: the listen address, or, listening on every interface, the first
+ * non-loopback IPv4 address (127.0.0.1 on a machine with none). */
+export function ownUrl(scheme: string, hostname: string, port: number): string {
+  let h = hostname;
+  if (h === "0.0.0.0" || h === "::") h = Object.values(networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal)?.address ?? "127.0.0.1";
+  return `${scheme}://${isIP(h) === 6 ? `[${h}]` : h}:${port}`;
 }
 
 /** How long a peer link may take to open before the client is told no connector is online. */

@@ -87,6 +87,7 @@ export type EdgeFileConfig = {
   "downloads-dir"?: string;
   "trusted-proxies"?: string[];
   "audit-retention"?: string;
+  "recording-retention"?: string;
   "audit-fail-open"?: boolean;
   /** Milliseconds. */
   "zone-credential-lifetime"?: number;
@@ -281,6 +282,7 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   "trusted-proxies": (v, key) => (typeof v === "string" ? v.split(",").map((s) => s.trim()) : stringList(v, key)),
   // Checked where the flag is: "0" (keep forever) or a duration.
   "audit-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
+  "recording-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
   "audit-fail-open": bool,
   "zone-credential-lifetime": duration,
   metrics: str,

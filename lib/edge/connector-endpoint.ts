@@ -15,7 +15,7 @@ import type { ConnectorConn, ConnectorRegistry } from "./connectors.ts";
 import type { EdgeMetrics } from "./metrics.ts";
 
 /** `hello`: the one hello was seen (a second is a protocol error). */
-export type ConnectorData = { kind: "connector"; who?: ConnectorIdentity; ip: string; reject?: { code: number; reason: string }; hello?: boolean; conn?: ConnectorConn; mux?: Mux };
+export type ConnectorData = { kind: "connector"; who?: ConnectorIdentity; ip: string; reject?: { code: number; reason: string }; hello?: boolean; conn?: ConnectorConn; mux?: Mux; timer?: Timer };
 export type ConnectorSocket = ServerWebSocket<ConnectorData>;
 
 /** What connector connections share on a node. */
@@ -32,6 +32,14 @@ export interface ConnectorRoom {
 
 /** Connections of one tunnel on one node: replicas and their HA connections, with room to spare. */
 export const MAX_CONNECTIONS_PER_TUNNEL = 128;
+/** A connection must say hello this soon after it opened, or it is closed: a credential holder
+ * cannot park connections that nobody re-checks. */
+export const HELLO_DEADLINE_MS = 10_000;
+/** setTimeout's longest delay; a later expiry re-arms the timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A name a peer chose, fit for a log line: printable ASCII, 100 characters at most. */
+export const printable = (text: string) => text.replace(/[^\x20-\x7e]/g, "?").slice(0, 100);
 
 /** Checks the credential in the upgrade request; a refusal is told after the upgrade. */
 export async function authorizeConnector(store: Store, req: Request, ip: string): Promise<ConnectorData> {
@@ -52,9 +60,10 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
     onHello(version, meta) {
       if (d.hello) throw new ProtocolError("a second hello on one connection");
       d.hello = true;
+      clearTimeout(d.timer);
       if (room.draining()) return ws.close(Close.goingAway, "this edge is shutting down; connect to another node");
       if (version !== PROTOCOL_VERSION) return ws.close(Close.versionMismatch, `this edge speaks protocol ${PROTOCOL_VERSION}, the connector ${version}; upgrade the older one`);
-      void register(ws, room, meta.connector ?? "?", meta.hostnames ?? []).catch((e: Error) => {
+      void register(ws, room, printable(meta.connector ?? "?"), meta.hostnames ?? []).catch((e: Error) => {
         log.error(`registering a connector from ${d.ip}: ${e.message}`);
         ws.close(Close.unavailable, "the edge cannot register this connector right now; it will retry");
       });
@@ -64,6 +73,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
       log.info(`connector ${d.conn?.id} is draining (${reason}): no new streams go to this connection; its ${mux.streams.size} live stream(s) continue`);
     },
     onClose(reason) {
+      clearTimeout(d.timer);
       const conn = d.conn;
       if (conn) {
         room.connectors.remove(conn);
@@ -78,6 +88,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
     },
   });
   d.mux = mux;
+  d.timer = setTimeout(() => mux.close(`no hello within ${HELLO_DEADLINE_MS / 1000} s`, Close.protocolError), HELLO_DEADLINE_MS);
 }
 
 /** Claims the hello's hostnames for the connection's tunnel, then routes streams to it. */
@@ -89,21 +100,46 @@ async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: str
   if (room.connectors.all().filter((c) => c.tunnel.id === claim.tunnel.id).length >= MAX_CONNECTIONS_PER_TUNNEL) {
     return ws.close(Close.denied, closeReason(`the tunnel ${claim.tunnel.name} already has ${MAX_CONNECTIONS_PER_TUNNEL} connections to this edge`));
   }
-  d.conn = { id: connector, zone: zoneOfIdentity(d.who!), hostnames: claim.hostnames, tunnel: claim.tunnel, who: d.who!, mux: d.mux!, remote: d.ip };
-  room.connectors.add(d.conn);
+  const conn: ConnectorConn = { id: connector, zone: zoneOfIdentity(d.who!), hostnames: claim.hostnames, tunnel: claim.tunnel, who: d.who!, mux: d.mux!, remote: d.ip };
+  d.conn = conn;
+  room.connectors.add(conn);
+  // A change that landed between the claim and now was re-checked without this connection:
+  // check it once more, now that any later change will find it in the registry.
+  if (await cut(room.store, room.connectors, conn)) return;
   d.mux!.hello({ edge: room.publicUrl() }, true);
   room.changed();
+  if (conn.who.kind === "zone-credential" && conn.who.credential.expiresAt !== undefined) cutAtExpiry(d, room, conn, conn.who.credential.expiresAt);
   log.info(`connector ${connector} from ${d.ip} serves ${claim.hostnames.join(", ")} as tunnel ${claim.tunnel.name}`);
+}
+
+/** A zone credential that expires ends its connections then; nothing else moves at that moment.
+ * The timer lives on the socket's data, cleared when the connection closes. */
+function cutAtExpiry(d: ConnectorData, room: ConnectorRoom, conn: ConnectorConn, expiresAt: number) {
+  const left = expiresAt - Date.now();
+  d.timer = setTimeout(() => (left > MAX_TIMER_MS ? cutAtExpiry(d, room, conn, expiresAt) : void cut(room.store, room.connectors, conn)), Math.min(Math.max(left, 0), MAX_TIMER_MS));
+  d.timer.unref?.();
+}
+
+/** Re-checks one connection and cuts it when it may no longer serve; true when cut. */
+async function cut(store: Store, connectors: ConnectorRegistry, c: ConnectorConn, checked?: Map<string, Promise<string | undefined>>): Promise<boolean> {
+  // replicas of one tunnel with one credential and the same hostnames are checked once per pass
+  const key = `${c.who.kind === "tunnel" ? c.who.tunnel.id : c.who.credential.id} ${c.tunnel.id} ${c.hostnames.join(" ")}`;
+  let check = checked?.get(key);
+  if (!check) {
+    check = recheckClaim(store, c.who, { tunnel: c.tunnel, hostnames: c.hostnames });
+    checked?.set(key, check);
+  }
+  const why = await check;
+  if (!why || c.mux.closed) return false;
+  log.info(`cutting connector ${c.id} from ${c.remote} (${describeIdentity(c.who)}): ${why}`);
+  await writeAudit(store, { kind: "admin", identity: describeIdentity(c.who), action: "tunnel.cut", reason: `cut the connection from ${c.remote}: ${why}`, target: c.hostnames.join(" "), ip: c.remote }).catch(() => {});
+  connectors.remove(c);
+  c.mux.close(why, Close.denied);
+  return true;
 }
 
 /** Access changed: cuts the connections whose credential, tunnel or routes no longer let them serve. */
 export async function recheckConnectors(store: Store, connectors: ConnectorRegistry) {
-  for (const c of connectors.all()) {
-    const why = await recheckClaim(store, c.who, { tunnel: c.tunnel, hostnames: c.hostnames });
-    if (!why || c.mux.closed) continue;
-    log.info(`cutting connector ${c.id} from ${c.remote} (${describeIdentity(c.who)}): ${why}`);
-    await writeAudit(store, { kind: "admin", identity: describeIdentity(c.who), action: "tunnel.cut", reason: `cut the connection from ${c.remote}: ${why}`, target: c.hostnames.join(" "), ip: c.remote }).catch(() => {});
-    connectors.remove(c);
-    c.mux.close(why, Close.denied);
-  }
+  const checked = new Map<string, Promise<string | undefined>>();
+  for (const c of connectors.all()) await cut(store, connectors, c, checked);
 }

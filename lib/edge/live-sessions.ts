@@ -23,6 +23,8 @@ export interface LiveSessionHooks {
   counters(): { toOrigin: number; toClient: number };
   /** Closes the client's WebSocket with this code and reason, and resets its stream. */
   close(code: number, reason: string): void;
+  /** The session's recording, named in the audit record of its end (browser terminals). */
+  recording?(): string | undefined;
 }
 
 type Live = {
@@ -70,6 +72,7 @@ export function createLiveSessions(store: Store) {
       bytesToClient: i.bytesToClient,
       durationMs,
       reason,
+      recording: s.hooks.recording?.(),
       ...detail,
     })
       .catch((e) => log.error(`audit: cannot record the end of session ${s.id}: ${(e as Error).message}`))

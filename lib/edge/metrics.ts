@@ -19,6 +19,10 @@ export function createEdgeMetrics(registry: Registry = createRegistry()) {
     deniesUnaudited: registry.counter("wicket_edge_denials_unaudited_total", "Denials not written to the audit because their address passed its limit of denial rows a minute"),
     rateLimited: registry.counter("wicket_edge_rate_limited_total", "Sign-in requests refused by a rate limit, by endpoint (pin_request, pin_guess, device_code)"),
     acmeOrders: registry.counter("wicket_edge_acme_orders_total", "ACME certificate orders, by result (issued, failed)"),
+    terminalsOpen: registry.gauge("wicket_edge_browser_terminals_open", "Browser terminals (SSH in the browser) open now"),
+    terminals: registry.counter("wicket_edge_browser_terminals_total", "Browser terminals opened since start, by result (connected, refused, failed)"),
+    recordings: registry.counter("wicket_edge_recordings_total", "Recordings of browser terminal sessions started"),
+    recordingBytes: registry.counter("wicket_edge_recording_bytes_total", "Bytes of asciicast written to recordings"),
     certificateExpiry: registry.gauge("wicket_edge_certificate_expiry_timestamp_seconds", "When each ACME certificate expires (Unix seconds), by name"),
   };
 }

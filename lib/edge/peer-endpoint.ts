@@ -11,6 +11,7 @@ import { NODE_HEADER } from "../wire/http.ts";
 import { serverTransport } from "../wire/ws-transport.ts";
 import { checkClusterSecret } from "../store/index.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
+import { printable } from "./connector-endpoint.ts";
 
 export type PeerData = { kind: "peer"; node: string; ip: string; reject?: { code: number; reason: string }; mux?: Mux };
 export type PeerSocket = ServerWebSocket<PeerData>;
@@ -24,7 +25,7 @@ export interface PeerRoom {
 
 /** Checks the cluster secret in the upgrade request; `secret` undefined: this node is in no cluster. */
 export function authorizePeer(req: Request, ip: string, secret: string | undefined): PeerData {
-  const node = (req.headers.get(NODE_HEADER) ?? "?").slice(0, 100);
+  const node = printable(req.headers.get(NODE_HEADER) ?? "?");
   const m = /^Bearer (\S+)$/.exec(req.headers.get("authorization") ?? "");
   if (!secret || !m || !checkClusterSecret(m[1]!, secret)) {
     log.warn(`refused a peer link from ${ip} (node ${node}): ${secret ? "wrong or missing cluster secret" : "this edge is in no cluster"}`);

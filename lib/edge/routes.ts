@@ -19,9 +19,11 @@ import { createHandshakes, enter, refusedResponse, type HandshakeLimits } from "
 import { handleOAuth, metadata, type SignInContext } from "./oauth.ts";
 import { busyPage, edgeErrorPage, edgeHomePage, LOGO_PATH, logoResponse, notFoundPage, siteOf, sshAppPage, unknownHostPage, wantsPage, withSecurityHeaders } from "./pages.ts";
 import { handleSignInPages } from "./signin.ts";
+import type { TerminalData } from "./browser-ssh.ts";
+import { appTerminalRoute, edgeTerminalRoute, type TerminalRouteContext } from "./browser-ssh-routes.ts";
 import { edgeSshCAGone, handleSshCert, serveAppSshCA } from "./ssh-cert.ts";
 
-export type WsData = ClientData | ConnectorData | PeerData;
+export type WsData = ClientData | ConnectorData | PeerData | TerminalData;
 
 export interface RouteContext {
   /** In a cluster: the secret peer nodes present at PEER_PATH. */
@@ -50,6 +52,7 @@ export function createRouter(ctx: RouteContext) {
   const site = () => siteOf(ctx.signIn.identity.brand, ctx.publicUrl());
   const logo = () => logoResponse(ctx.signIn.identity.brand?.logo);
   const upgradeOr400 = (srv: Server<WsData>, req: Request, data: WsData) => (srv.upgrade(req, { data }) ? undefined : new Response("WebSocket upgrade failed\n", { status: 400 }));
+  const terminalCtx = (srv: Server<WsData>, req: Request): TerminalRouteContext => ({ store: ctx.store, signIn: ctx.signIn, site, auditFailOpen: ctx.auditFailOpen, metrics: ctx.metrics, upgrade: (data) => upgradeOr400(srv, req, data) });
 
   async function edgeHostRoute(req: Request, url: URL, srv: Server<WsData>, ip: string, upgrade: boolean): Promise<Response | undefined> {
     if (url.pathname === SSH_CA_PATH) return edgeSshCAGone();
@@ -60,7 +63,7 @@ export function createRouter(ctx: RouteContext) {
     if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: ctx.downloadsDir, publicUrl: ctx.publicUrl() });
     if (url.pathname === "/") return edgeHomePage(site());
     if (url.pathname === LOGO_PATH) return logo();
-    const signInResponse = (await handleOAuth(req, url, ctx.signIn, ip)) ?? (await handleSignInPages(req, url, ctx.signIn, ip));
+    const signInResponse = (await edgeTerminalRoute(req, url, ip, terminalCtx(srv, req))) ?? (await handleOAuth(req, url, ctx.signIn, ip)) ?? (await handleSignInPages(req, url, ctx.signIn, ip));
     return signInResponse ?? (wantsPage(req) ? notFoundPage(site()) : new Response("not found\n", { status: 404 }));
   }
 
@@ -69,6 +72,9 @@ export function createRouter(ctx: RouteContext) {
     if (url.pathname === SSH_CERT_PATH && req.method === "POST") return handleSshCert(req, ctx.store, await authorize("ssh-certificate"));
     if (url.pathname === SSH_CA_PATH && !upgrade) return serveAppSshCA(ctx.store, host);
     if (url.pathname === DOCTOR_PATH && !upgrade) return appDoctor(req, ctx.admin, host, ip);
+    // SSH in the browser, where the application has it on (lib/edge/browser-ssh-routes.ts)
+    const terminal = await appTerminalRoute(req, url, ip, upgrade, host, terminalCtx(srv, req));
+    if (terminal !== false) return terminal;
     if (upgrade) return upgradeOr400(srv, req, clientData(await authorize()));
     // A client that knows only the application's hostname finds the edge's sign-in here.
     if (url.pathname === METADATA_PATH) return Response.json(metadata(ctx.publicUrl()), { headers: { "cache-control": "no-store" } });

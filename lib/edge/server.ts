@@ -2,10 +2,8 @@
 // health, the admin API and the connector endpoint; every other host is an application whose
 // WebSocket upgrades become streams to the connector that serves it. startEdge opens the
 // store, builds the rooms below and wires them; each room is a module of its own.
-import type { ServerWebSocket } from "bun";
 import { mkdir, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { PUBLIC_URL_FILE } from "../paths.ts";
 import { pinMailer } from "../auth/otp.ts";
@@ -15,14 +13,14 @@ import { log } from "../cli/log.ts";
 import { parseHostPort } from "../cli/values.ts";
 import { processMetrics } from "../metrics/registry.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
-import { ensureBootstrapAdminToken, openStore, pruneAudit, type Store } from "../store/index.ts";
+import { ensureBootstrapAdminToken, openStore, pruneAudit, pruneRecordings, type Store } from "../store/index.ts";
 import { loadOrCreateCA } from "../tls/ca.ts";
 import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
 import { ACCESS_POLL_MS, watchAccess } from "./access-watch.ts";
 import { parseTrustedProxies } from "./client-ip.ts";
-import { clientClosed, clientDrained, clientMessage, clientPong, openClient, queuedForClients, type ClientRoom, type ClientSocket } from "./client-stream.ts";
+import { queuedForClients, type ClientRoom, type ClientSocket } from "./client-stream.ts";
 import { identitySettings, type IdentitySettings } from "./config.ts";
-import { openConnector, recheckConnectors, type ConnectorData, type ConnectorRoom, type ConnectorSocket } from "./connector-endpoint.ts";
+import { recheckConnectors, type ConnectorRoom } from "./connector-endpoint.ts";
 import { createConnectorRegistry } from "./connectors.ts";
 import { checkDownloadsDir } from "./downloads.ts";
 import { createChanges, drainConnections } from "./drain.ts";
@@ -32,11 +30,13 @@ import { startAcme, type Acme } from "./acme.ts";
 import { createLiveSessions } from "./live-sessions.ts";
 import { createEdgeMetrics, refreshGauges } from "./metrics.ts";
 import { createRouter, type WsData } from "./routes.ts";
-import { joinCluster, type Cluster } from "./cluster.ts";
-import { openPeer, type PeerData, type PeerRoom, type PeerSocket } from "./peer-endpoint.ts";
-import { serverMuxSocket } from "../wire/ws-transport.ts";
+import { joinCluster, ownUrl, type Cluster } from "./cluster.ts";
+import { keepFor } from "./retention.ts";
+import type { PeerRoom } from "./peer-endpoint.ts";
+import { socketHandlers } from "./sockets.ts";
 import { ResetCode } from "../wire/frame.ts";
 import { randomId } from "../auth/secret.ts";
+import type { TerminalRoom } from "./browser-ssh.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -60,6 +60,8 @@ export interface EdgeOptions {
   auditFailOpen?: boolean;
   /** How long audit records are kept (ms); 0 keeps them forever. Default 90 days. */
   auditRetentionMs?: number;
+  /** How long recordings of browser terminal sessions are kept (ms); 0 keeps them forever. Default 30 days. */
+  recordingRetentionMs?: number;
   /** Where peer nodes reach this one (PostgreSQL clusters); default its listen address. */
   peerUrl?: string;
   /** How long zone credentials issued from now on last (ms). Default a year. */
@@ -67,6 +69,7 @@ export interface EdgeOptions {
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+export const DEFAULT_RECORDING_RETENTION_MS = 30 * 86_400_000;
 
 export interface Edge {
   url: string;
@@ -78,30 +81,7 @@ export interface Edge {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** This node's own address: the listen address, or, listening on every interface, the first
- * non-loopback IPv4 address (127.0.0.1 on a machine with none). */
-function ownUrl(scheme: string, hostname: string, port: number): string {
-  let h = hostname;
-  if (h === "0.0.0.0" || h === "::") h = Object.values(networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal)?.address ?? "127.0.0.1";
-  return `${scheme}://${isIP(h) === 6 ? `[${h}]` : h}:${port}`;
-}
 
-/** Removes audit records older than the retention now and every hour; returns the stop. */
-async function keepAuditFor(store: Store, retentionMs: number): Promise<() => void> {
-  if (retentionMs <= 0) return () => {};
-  const prune = async () => {
-    try {
-      const n = await pruneAudit(store, Date.now() - retentionMs);
-      if (n > 0) log.info(`audit: removed ${n} records older than the retention period`);
-    } catch (e) {
-      log.warn(`audit: pruning failed: ${(e as Error).message}`);
-    }
-  };
-  await prune();
-  const timer = setInterval(prune, Math.min(retentionMs, 3_600_000));
-  timer.unref?.();
-  return () => clearInterval(timer);
-}
 
 export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -145,7 +125,9 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     },
   };
   const peerRoom: PeerRoom = { connectors, keepalive, links: new Set() };
-  const stopPruning = await keepAuditFor(store, opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS);
+  const stopPruningAudit = await keepFor("audit", opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS, (before) => pruneAudit(store, before));
+  const stopPruningRecordings = await keepFor("recordings", opts.recordingRetentionMs ?? DEFAULT_RECORDING_RETENTION_MS, (before) => pruneRecordings(store, before));
+  const stopPruning = () => (stopPruningAudit(), stopPruningRecordings());
 
   const identity = opts.identity ?? identitySettings({});
   const credentialLifetimeMs = opts.zoneCredentialLifetimeMs;
@@ -164,14 +146,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     metrics,
     clusterSecret: () => cluster?.secret,
   });
-  const isClient = (ws: ServerWebSocket<WsData>): ws is ClientSocket => ws.data.kind === "client";
-  /** A connector's or a peer's socket: it carries a mux. */
-  const muxed = (ws: ServerWebSocket<WsData>) => ws as ServerWebSocket<ConnectorData | PeerData>;
-  const open = (ws: ServerWebSocket<WsData>) => {
-    if (isClient(ws)) openClient(ws, clientRoom);
-    else if (ws.data.kind === "connector") openConnector(ws as ConnectorSocket, connectorRoom);
-    else openPeer(ws as PeerSocket, peerRoom);
-  };
+  // a browser's terminal (SSH in the browser, lib/edge/browser-ssh.ts)
+  const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0 };
   const listener = await listen<WsData>({
     hostname: address.hostname,
     port: address.port,
@@ -180,20 +156,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     store,
     edgeHost,
     fetch: route,
-    websocket: {
-      maxPayloadLength: 16 * 1024 * 1024,
-      backpressureLimit: 64 * 1024 * 1024,
-      closeOnBackpressureLimit: false,
-      perMessageDeflate: false,
-      // keepalive is ours (mux pings for connectors, createKeepalive for clients)
-      idleTimeout: 0,
-      sendPings: false,
-      open,
-      message: (ws, msg) => (isClient(ws) ? clientMessage(ws, msg, clientRoom) : serverMuxSocket.message(muxed(ws), msg)),
-      drain: (ws) => (isClient(ws) ? clientDrained(ws, clientRoom) : serverMuxSocket.drain(muxed(ws))),
-      pong: (ws) => (isClient(ws) ? clientPong(ws, clientRoom) : undefined),
-      close: (ws, code, reason) => (isClient(ws) ? clientClosed(ws, code, reason, clientRoom) : serverMuxSocket.close(muxed(ws), code, reason)),
-    },
+    websocket: socketHandlers({ client: clientRoom, terminal: terminalRoom, connector: connectorRoom, peer: peerRoom }),
   }).catch((err) => {
     throw configError(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
   });
@@ -220,8 +183,8 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     await reloadSigningKeys(store).catch((e: Error) => log.warn(`after an access change: ${e.message}`));
     await listener.zonesMaybeChanged().catch((e: Error) => log.warn(`after an access change: ${e.message}`));
     void acme?.sync(); // an application added or removed: ordered (or forgotten) in the background
+    await liveSessions.recheck(); // people first: their cut is promised within a second
     await recheckConnectors(store, connectors);
-    await liveSessions.recheck();
   });
 
   log.info(`edge listening on ${scheme}://${address.hostname}:${listener.port} (public URL ${publicUrl})`);

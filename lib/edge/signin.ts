@@ -50,7 +50,8 @@ function withCookies(res: Response, ...setCookies: (string | undefined)[]): Resp
 /** Who is asking, for the pages: the configured name and logo, else the public host. */
 const site = (ctx: SignInContext): Site => siteOf(ctx.identity.brand, ctx.publicUrl());
 
-async function browserSession(req: Request, ctx: SignInContext): Promise<OrgSession | undefined> {
+/** This browser's org session on the edge's host, unless it ended or its user was revoked since. */
+export async function browserSession(req: Request, ctx: SignInContext): Promise<OrgSession | undefined> {
   const s = await verifySession(ctx.store, readCookies(req)[SESSION_COOKIE], "browser");
   return s && !(await revokedUser(ctx.store, s)) ? s : undefined;
 }

@@ -5,11 +5,10 @@
 // registration and refusal is an audit record.
 import { log } from "../cli/log.ts";
 import {
-  createTunnel,
   credentialRefusal,
+  ensureTunnel,
   getTunnel,
   getZoneCredential,
-  listTunnels,
   normalizeDnsName,
   routeHostname,
   routeOf,
@@ -21,7 +20,8 @@ import {
   type Store,
   type ZoneCredential,
 } from "../store/index.ts";
-import { TUNNEL_ID_PREFIX } from "../store/tunnels.ts";
+import { TUNNEL_ID_PREFIX, tunnelNameFor } from "../store/tunnels.ts";
+import { hashSecret } from "../auth/secret.ts";
 
 /** At most this many hostnames in one hello. */
 export const MAX_HOSTNAMES = 256;
@@ -63,6 +63,9 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
     log.warn(`refused a connector from ${ip} (${describeIdentity(who)}): ${reason}`);
     return { refused: reason };
   };
+  // checked again now: the credential may have been revoked since the connection opened
+  const gone = await credentialGone(store, who);
+  if (gone) return refuse(gone);
   if (raw.length === 0) return refuse("the connector claimed no hostname");
   if (raw.length > MAX_HOSTNAMES) return refuse(`the connector claimed ${raw.length} hostnames; at most ${MAX_HOSTNAMES} fit on one connection`);
   const hostnames: string[] = [];
@@ -77,7 +80,13 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
     if (owner !== zone) return refuse(owner && owner !== zone && name.endsWith(`.${zone}`) ? `hostname ${name} belongs to the zone ${owner}, not ${zone} of this credential` : `hostname ${name} is outside the zone ${zone} of this credential`, name);
     if (!hostnames.includes(name)) hostnames.push(name);
   }
-  const tunnel = who.kind === "tunnel" ? who.tunnel : await tunnelOfCredential(store, who.credential, hostnames);
+  let tunnel: Awaited<ReturnType<typeof tunnelOfCredential>>;
+  try {
+    tunnel = who.kind === "tunnel" ? who.tunnel : await tunnelOfCredential(store, who.credential, hostnames);
+  } catch (e) {
+    if (e instanceof StoreError) return refuse(e.message);
+    throw e;
+  }
   if ("refused" in tunnel) return refuse(tunnel.refused);
   for (const h of hostnames) {
     try {
@@ -93,7 +102,8 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
 }
 
 /** The seed's form: a zone credential serves through the tunnel its owner already has for one
- * of these hostnames, else a new one named after the first. */
+ * of these hostnames, else the owner's tunnel named after the first (made once, however many
+ * connections ask at the same moment). */
 async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: string[]): Promise<{ id: string; name: string; zone: string } | { refused: string }> {
   const owner = ownerOf(c);
   for (const h of hostnames) {
@@ -103,29 +113,32 @@ async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: st
     if (t?.createdBy === owner) return t;
     return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of someone else; to add a replica, run \`wicket tunnel run --token <its token>\` (\`wicket tunnel token ${routed.name}\` prints it)` };
   }
-  const mine = (await listTunnels(store, c.zone)).find((t) => t.createdBy === owner && t.name === hostnames[0]);
-  if (mine) return mine;
-  try {
-    return (await createTunnel(store, c.zone, hostnames[0]!, owner)).tunnel;
-  } catch (e) {
-    if (!(e instanceof StoreError)) throw e;
-    return (await createTunnel(store, c.zone, `${hostnames[0]}-${c.id.slice(-6)}`, owner)).tunnel;
-  }
+  // the name may be another owner's: then one with a suffix of this owner's own
+  const mine = (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!), owner)) ?? (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!, `-${hashSecret(owner).slice(0, 6)}`), owner));
+  return mine ?? { refused: `no tunnel name is free for ${hostnames[0]}; create one with \`wicket tunnel create NAME\` and run it` };
 }
 
 /** Why a registered connection may no longer serve, or undefined while it may: its credential
  * revoked or expired, its tunnel deleted, or a hostname routed elsewhere. */
 export async function recheckClaim(store: Store, who: ConnectorIdentity, claim: Claim): Promise<string | undefined> {
-  if (who.kind === "zone-credential") {
-    const c = await getZoneCredential(store, who.credential.id);
-    if (!c) return `the zone ${who.credential.zone} of this credential was removed`;
-    const refusal = credentialRefusal(c);
-    if (refusal) return refusal;
-  }
+  const gone = await credentialGone(store, who);
+  if (gone) return gone;
   if (!(await getTunnel(store, claim.tunnel.id))) return `the tunnel ${claim.tunnel.name} (${claim.tunnel.id}) was deleted`;
+  const zone = zoneOfIdentity(who);
   for (const h of claim.hostnames) {
     const r = await routeOf(store, h);
     if (r?.id !== claim.tunnel.id) return `${h} is now routed to ${r ? `the tunnel "${r.name}"` : "no tunnel"}`;
+    // a zone added inside this one takes its hostnames with it
+    const owner = await zoneOfHostname(store, h);
+    if (owner !== zone) return `${h} now belongs to the zone ${owner ?? "(none)"}, not ${zone}`;
   }
   return undefined;
+}
+
+/** Why the credential a connection presented no longer lets it in, or undefined. */
+async function credentialGone(store: Store, who: ConnectorIdentity): Promise<string | undefined> {
+  if (who.kind === "tunnel") return (await getTunnel(store, who.tunnel.id)) ? undefined : `the tunnel ${who.tunnel.name} (${who.tunnel.id}) was deleted`;
+  const c = await getZoneCredential(store, who.credential.id);
+  if (!c) return `the zone ${who.credential.zone} of this credential was removed`;
+  return credentialRefusal(c);
 }

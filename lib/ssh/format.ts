@@ -1,7 +1,7 @@
 // OpenSSH's binary encodings (RFC 4251 §5) and the key and certificate formats built on
 // them: an Ed25519 public key line, the unencrypted openssh-key-v1 private key file, and
 // user certificates (PROTOCOL.certkeys). Held against ssh-keygen and sshd in the tests.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 
 export const ED25519 = "ssh-ed25519";
 export const ED25519_CERT = "ssh-ed25519-cert-v01@openssh.com";
@@ -67,6 +67,10 @@ export function rawPublic(key: KeyObject): Uint8Array {
 }
 
 export const publicBlob = (raw: Uint8Array) => pack(str(ED25519), str(raw));
+/** A key's fingerprint as ssh-keygen -l prints it: `SHA256:` and the unpadded base64 of its blob's SHA-256. */
+export const fingerprint = (blob: Uint8Array) => `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+/** The fingerprint of a one-line public key (`ssh-ed25519 AAAA…`). */
+export const lineFingerprint = (line: string) => fingerprint(Buffer.from(line.trim().split(/\s+/)[1] ?? "", "base64"));
 export const publicLine = (raw: Uint8Array, comment = "") => `${ED25519} ${b64(publicBlob(raw))}${comment ? ` ${comment}` : ""}`;
 
 /** Parses an `ssh-ed25519 AAAA… [comment]` line; undefined if it is not a valid Ed25519 key. */

@@ -36,6 +36,8 @@ export type AuditEntry = {
   actor?: string;
   action?: string;
   target?: string;
+  /** Session ends of browser terminals: the recording of the session (`wicket edge recording export`). */
+  recording?: string;
 };
 
 export type AuditRecord = AuditEntry & { id: string; at: number };
@@ -76,6 +78,7 @@ const COLUMNS: [keyof AuditEntry, string][] = [
   ["actor", "actor"],
   ["action", "action"],
   ["target", "target"],
+  ["recording", "recording_id"],
 ];
 const NUMERIC = new Set<keyof AuditEntry>(["bytesToOrigin", "bytesToClient", "durationMs"]);
 

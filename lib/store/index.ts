@@ -20,3 +20,5 @@ export * from "./session-revocations.ts";
 export * from "./tunnels.ts";
 export * from "./nodes.ts";
 export * from "./acme.ts";
+export * from "./browser-ssh.ts";
+export * from "./recordings.ts";

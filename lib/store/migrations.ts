@@ -346,4 +346,45 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  // 100–109: SSH in the browser, and recordings of those sessions (issue 16).
+  {
+    version: 100,
+    name: "browser SSH per application, its pinned host key, sign-in hand-offs, recordings",
+    statements: [
+      // A row per application that opted in; host_key is pinned on first use (NULL until then).
+      `CREATE TABLE browser_ssh_apps (
+        app TEXT PRIMARY KEY REFERENCES apps(hostname) ON DELETE CASCADE,
+        enabled INTEGER NOT NULL DEFAULT 0,
+        record INTEGER NOT NULL DEFAULT 0,
+        record_input INTEGER NOT NULL DEFAULT 0,
+        host_key TEXT,
+        host_key_pinned_at BIGINT,
+        refused_host_key TEXT
+      )`,
+      // One-time codes that carry a browser's sign-in from the edge's host to an application's.
+      `CREATE TABLE browser_handoffs (
+        code_hash TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        token TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      // asciicast v2, appended as the session runs; ended_at NULL while it does.
+      `CREATE TABLE recordings (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        app TEXT NOT NULL,
+        host TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        email TEXT,
+        principal TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        bytes BIGINT NOT NULL DEFAULT 0,
+        input INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL
+      )`,
+      `CREATE INDEX recordings_started ON recordings (started_at)`,
+      `ALTER TABLE audit ADD COLUMN recording_id TEXT`,
+    ],
+  },
 ];

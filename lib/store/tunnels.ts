@@ -23,15 +23,35 @@ async function withRoutes(store: Store, rows: TunnelRow[]): Promise<Tunnel[]> {
   return rows.map((r) => toTunnel(r, routes.filter((x) => x.tunnel_id === r.id).map((x) => x.hostname)));
 }
 
+/** Tunnels one zone may have: far more than a team runs, few enough that a credential cannot fill the store. */
+export const MAX_TUNNELS_PER_ZONE = 1000;
+
 export function checkTunnelName(name: string): string {
   const n = String(name ?? "").trim();
   if (!NAME.test(n)) throw invalid(`"${name}" is not a valid tunnel name; use letters, digits, ".", "_" and "-", up to 63 characters`);
+  // a name that looks like an id could be mistaken for another tunnel's
+  if (n.startsWith(TUNNEL_ID_PREFIX)) throw invalid(`"${name}" is not a valid tunnel name: names may not start with ${TUNNEL_ID_PREFIX}, which tunnel ids do`);
   return n;
+}
+
+/** The seed form's tunnel name for a hostname: the hostname itself, or, past the name's 63
+ * characters, its start and a hash of the whole. */
+export function tunnelNameFor(hostname: string, suffix = ""): string {
+  const name = hostname + suffix;
+  if (name.length <= 63) return name;
+  const hash = hashSecret(name).slice(0, 10);
+  return `${hostname.slice(0, 63 - 11).replace(/[.-]+$/, "")}-${hash}`;
+}
+
+async function checkRoom(store: Store, zone: string) {
+  const [row]: { n: BigIntColumn }[] = await store.sql`SELECT count(*) AS n FROM tunnels WHERE zone = ${zone}`;
+  if (Number(row?.n ?? 0) >= MAX_TUNNELS_PER_ZONE) throw conflict(`the zone ${zone} already has ${MAX_TUNNELS_PER_ZONE} tunnels; delete some with "wicket tunnel delete"`);
 }
 
 /** A new tunnel in `zone`; the secret in the result is the only copy there will be. `createdBy`: the zone credential (or admin) that made it. */
 export async function createTunnel(store: Store, zone: string, name: string, createdBy: string): Promise<{ tunnel: Tunnel; secret: string }> {
   const n = checkTunnelName(name);
+  await checkRoom(store, zone);
   const id = randomId(TUNNEL_ID_PREFIX);
   const secret = randomSecret();
   const createdAt = Date.now();
@@ -44,6 +64,22 @@ export async function createTunnel(store: Store, zone: string, name: string, cre
   return { tunnel: { id, name: n, zone, createdBy, createdAt, routes: [] }, secret };
 }
 
+/**
+ * The tunnel named `name` in `zone` made by `owner`, created if there is none: many connections
+ * of one owner asking at once get the one tunnel. Undefined when the name is another owner's.
+ */
+export async function ensureTunnel(store: Store, zone: string, name: string, owner: string): Promise<Tunnel | undefined> {
+  const n = checkTunnelName(name);
+  await checkRoom(store, zone);
+  await store.sql`
+    INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at)
+    VALUES (${randomId(TUNNEL_ID_PREFIX)}, ${n}, ${zone}, ${hashSecret(randomSecret())}, ${owner}, ${Date.now()})
+    ON CONFLICT (zone, name) DO NOTHING`;
+  const [row]: TunnelRow[] = await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} AND name = ${n}`;
+  if (!row || row.created_by !== owner) return undefined;
+  return (await withRoutes(store, [row]))[0];
+}
+
 export async function listTunnels(store: Store, zone?: string): Promise<Tunnel[]> {
   const rows: TunnelRow[] = zone ? await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} ORDER BY name` : await store.sql`SELECT * FROM tunnels ORDER BY zone, name`;
   return withRoutes(store, rows);
@@ -54,7 +90,9 @@ export async function getTunnel(store: Store, ref: string, zone?: string): Promi
   const rows: TunnelRow[] = zone
     ? await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} AND (id = ${ref} OR name = ${ref})`
     : await store.sql`SELECT * FROM tunnels WHERE id = ${ref}`;
-  return (await withRoutes(store, rows.slice(0, 1)))[0];
+  // an id is an id: never a name (names may not look like one)
+  const row = rows.find((r) => r.id === ref) ?? rows[0];
+  return (await withRoutes(store, row ? [row] : []))[0];
 }
 
 /** The tunnel id when `secret` is the tunnel's secret. */
@@ -97,24 +135,25 @@ export async function routeHostname(store: Store, tunnel: { id: string; name: st
   if (zone !== tunnel.zone) {
     throw invalid(zone ? `${name} belongs to the zone ${zone}, not ${tunnel.zone}: a tunnel of ${tunnel.zone} cannot serve it` : `${name} is not in any zone of this edge; it must lie in ${tunnel.zone}`);
   }
-  return store.sql.begin(async (tx) => {
-    const [old]: { id: string; name: string }[] = await tx`SELECT t.id, t.name FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE r.hostname = ${name}`;
-    if (old?.id === tunnel.id) return { hostname: name, tunnel: { id: tunnel.id, name: tunnel.name } };
-    if (old && !overwrite) {
-      throw conflict(`${name} is routed to the tunnel "${old.name}" (${old.id}); run that tunnel to serve it (wicket tunnel run ${old.name}), or take it over with --overwrite`);
-    }
-    if (old) {
-      await tx`UPDATE tunnel_routes SET tunnel_id = ${tunnel.id}, created_at = ${Date.now()} WHERE hostname = ${name}`;
-      await bumpAccessRevision(tx);
-    } else {
-      try {
-        await tx`INSERT INTO tunnel_routes (hostname, tunnel_id, created_at) VALUES (${name}, ${tunnel.id}, ${Date.now()})`;
-      } catch (e) {
-        // another tunnel routed it at the same moment
-        if (isUniqueViolation(e)) throw conflict(`${name} was just routed to another tunnel; see "wicket tunnel list"`);
-        throw e;
+  const mine = { hostname: name, tunnel: { id: tunnel.id, name: tunnel.name } };
+  try {
+    return await store.sql.begin(async (tx) => {
+      const [old]: { id: string; name: string }[] = await tx`SELECT t.id, t.name FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE r.hostname = ${name}`;
+      if (old?.id === tunnel.id) return mine;
+      if (old && !overwrite) {
+        throw conflict(`${name} is routed to the tunnel "${old.name}" (${old.id}); run that tunnel to serve it (wicket tunnel run ${old.name}), or take it over with --overwrite`);
       }
-    }
-    return { hostname: name, tunnel: { id: tunnel.id, name: tunnel.name }, ...(old ? { replaced: old } : {}) };
-  });
+      if (old) {
+        await tx`UPDATE tunnel_routes SET tunnel_id = ${tunnel.id}, created_at = ${Date.now()} WHERE hostname = ${name}`;
+        await bumpAccessRevision(tx);
+      } else await tx`INSERT INTO tunnel_routes (hostname, tunnel_id, created_at) VALUES (${name}, ${tunnel.id}, ${Date.now()})`;
+      return { ...mine, ...(old ? { replaced: old } : {}) };
+    });
+  } catch (e) {
+    if (!isUniqueViolation(e)) throw e;
+    // routed at the same moment: by another connection of this tunnel (fine), or by another tunnel
+    const now = await routeOf(store, name);
+    if (now?.id === tunnel.id) return mine;
+    throw conflict(`${name} was just routed to the tunnel "${now?.name ?? "?"}"; see "wicket tunnel list"`);
+  }
 }

@@ -93,17 +93,25 @@ export async function revokeZoneCredential(store: Store, id: string): Promise<Zo
   return { ...toCredential(row), revokedAt };
 }
 
-/** Revokes the live credentials `email` obtained (in `zone`, or in any); returns their ids. */
-export async function revokeZoneCredentialsOf(store: Store, email: string, zone?: string): Promise<string[]> {
+/**
+ * Revokes the live credentials `email` obtained (in `zone`, or in any) and deletes the tunnels
+ * they made with them (`tunnel create`, or the seed form's), whose own secrets would otherwise
+ * outlive them. Returns what went, for the audit.
+ */
+export async function revokeZoneCredentialsOf(store: Store, email: string, zone?: string): Promise<{ credentials: string[]; tunnels: string[] }> {
   const who = email.toLowerCase();
-  const rows: { id: string }[] = zone
+  const creds: { id: string }[] = zone
     ? await store.sql`SELECT id FROM zone_credentials WHERE lower(obtained_by) = ${who} AND zone = ${zone} AND revoked_at IS NULL`
     : await store.sql`SELECT id FROM zone_credentials WHERE lower(obtained_by) = ${who} AND revoked_at IS NULL`;
-  if (rows.length === 0) return [];
+  const tunnels: { id: string; name: string }[] = zone
+    ? await store.sql`SELECT id, name FROM tunnels WHERE lower(created_by) = ${who} AND zone = ${zone}`
+    : await store.sql`SELECT id, name FROM tunnels WHERE lower(created_by) = ${who}`;
+  if (creds.length + tunnels.length === 0) return { credentials: [], tunnels: [] };
   const now = Date.now();
   await store.sql.begin(async (tx) => {
-    for (const r of rows) await tx`UPDATE zone_credentials SET revoked_at = ${now} WHERE id = ${r.id}`;
+    for (const r of creds) await tx`UPDATE zone_credentials SET revoked_at = ${now} WHERE id = ${r.id}`;
+    for (const t of tunnels) await tx`DELETE FROM tunnels WHERE id = ${t.id}`;
     await bumpAccessRevision(tx);
   });
-  return rows.map((r) => r.id);
+  return { credentials: creds.map((r) => r.id), tunnels: tunnels.map((t) => `${t.name} (${t.id})`) };
 }

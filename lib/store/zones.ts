@@ -100,6 +100,8 @@ export async function removeZone(store: Store, name: string): Promise<Zone> {
       throw conflict(`the zone "${zone}" still has ${apps.length === 1 ? "an application" : `${apps.length} applications`} (${names}); remove ${apps.length === 1 ? "it" : "them"} first with "wicket edge app rm"`);
     }
     await tx`UPDATE zone_credentials SET revoked_at = ${Date.now()} WHERE zone = ${zone} AND revoked_at IS NULL`;
+    // its tunnels go too: a zone added again later starts with none of the old tenant's
+    await tx`DELETE FROM tunnels WHERE zone = ${zone}`;
     await tx`DELETE FROM zones WHERE name = ${zone}`;
     await bumpAccessRevision(tx);
     return toZone(row);

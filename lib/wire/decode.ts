@@ -58,9 +58,11 @@ export function createDecoder(): Decoder {
     return off;
   }
 
-  /** Keeps an incomplete tail in a buffer of its own (frames handed out may point into the old one). */
+  /** Keeps an incomplete tail in a buffer of its own (frames handed out may point into the old one).
+   * A header alone is kept alone: its payload most often comes whole in the next chunk (the edge
+   * corks a header and its payload as two messages), and is then taken from there uncopied. */
   function keep(tail: Uint8Array) {
-    const size = tail.byteLength >= HEADER_SIZE ? HEADER_SIZE + header(tail, 0).length : HEADER_SIZE;
+    const size = tail.byteLength > HEADER_SIZE ? HEADER_SIZE + header(tail, 0).length : HEADER_SIZE;
     acc = new Uint8Array(Math.max(size, tail.byteLength));
     acc.set(tail);
     len = tail.byteLength;
@@ -69,7 +71,9 @@ export function createDecoder(): Decoder {
   function append(chunk: Uint8Array) {
     const needed = len + chunk.byteLength;
     if (needed > acc.byteLength) {
-      const grown = new Uint8Array(Math.max(needed, acc.byteLength * 2));
+      // the whole frame once its header is in, else double: each byte is copied about twice
+      const whole = len >= HEADER_SIZE ? HEADER_SIZE + header(acc, 0).length : 0;
+      const grown = new Uint8Array(Math.max(needed, whole, acc.byteLength * 2));
       grown.set(acc.subarray(0, len));
       acc = grown;
     }

@@ -53,12 +53,23 @@ export function clientTransport(ws: WebSocket, mux: () => Mux | undefined, hooks
     if (timer) clearInterval(timer);
     timer = undefined;
   };
+  // A data frame is joined in this one buffer, reused: Bun's client WebSocket copies what it
+  // sends (it masks it on the way), so a fresh buffer per frame only cost page faults and GC.
+  let scratch = new Uint8Array(0);
+  const send = (b: Uint8Array) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(b);
+    // a stream may now wait for room: look after this burst of writes
+    if (!timer && ws.bufferedAmount > 0) queueMicrotask(poll);
+  };
   return {
-    send(b) {
-      if (ws.readyState !== WebSocket.OPEN) return;
-      ws.send(b);
-      // a stream may now wait for room: look after this burst of writes
-      if (!timer && ws.bufferedAmount > 0) queueMicrotask(poll);
+    send,
+    sendParts(h, p) {
+      const n = h.byteLength + p.byteLength;
+      if (scratch.byteLength < n) scratch = new Uint8Array(Math.max(n, 256 * 1024 + 64));
+      scratch.set(h);
+      scratch.set(p, h.byteLength);
+      send(scratch.subarray(0, n));
     },
     buffered: () => ws.bufferedAmount,
     close(code, reason) {

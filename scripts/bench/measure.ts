@@ -310,7 +310,45 @@ export async function sshBulk(rig: Rig, bytes: number, runs: number): Promise<Ss
   return out;
 }
 
-// ---- 6. sizes -------------------------------------------------------------------------
+/** `copies` SSH bulk copies at once through one connector (each `bytes / copies`), beside as
+ * many direct ones, in turns; each run's time is until the last copy ended. */
+export interface SshParallelResult {
+  copies: number;
+  /** All copies together. */
+  bytes: number;
+  ms: { direct: number[]; wicket: number[] };
+  cpuPerGiB: CpuPerGiB;
+}
+
+export async function sshParallel(rig: Rig, bytes: number, copies: number, runs: number): Promise<SshParallelResult> {
+  const file = await zeros(rig.dir, bytes / copies);
+  const paths = [rig.ssh.direct, rig.ssh.wicket];
+  const all = (p: SshPath) => timed(() => Promise.all(Array.from({ length: copies }, () => sshCat(p, file, false))));
+  for (const p of paths) await all(p); // warm-up
+  const cpu = cpuMeter({ edge: rig.edge.proc.pid, connector: rig.sshConnector.pid });
+  const out: SshParallelResult = { copies, bytes, ms: { direct: [], wicket: [] }, cpuPerGiB: {} };
+  for (let i = 0; i < runs; i++) for (const p of paths) out.ms[p.name as "direct" | "wicket"].push(await all(p));
+  out.cpuPerGiB = cpu.perGiB(runs * bytes);
+  return out;
+}
+
+// ---- 6. the AES-GCM floor -------------------------------------------------------------
+
+/** AES-GCM passes a byte takes through each wicket process: the client encrypts towards the
+ * edge, the edge decrypts it and encrypts it again towards the connector, the connector
+ * decrypts it (and the same the other way). */
+export const AES_PASSES: Record<string, number> = { edge: 2, connector: 1, "access tcp": 1, "access ssh": 1 };
+
+/** Bytes per second one core encrypts with AES-128-GCM in 16 KiB blocks (TLS records), by
+ * `openssl speed`; NaN where openssl cannot tell. */
+export async function aesGcmRate(seconds = 2): Promise<number> {
+  const r = await run(["openssl", "speed", "-mr", "-evp", "aes-128-gcm", "-bytes", "16384", "-seconds", String(seconds)]);
+  // machine-readable: "+F:<n>:AES-128-GCM:<bytes per second>"
+  const m = /^\+F:\d+:[^:]+:([\d.]+)/m.exec(r.stdout);
+  return m ? Number(m[1]) : NaN;
+}
+
+// ---- 7. sizes -------------------------------------------------------------------------
 
 /** Sizes of the built executables, dist/wicket first. */
 export function binarySizes(): Record<string, number> {

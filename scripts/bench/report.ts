@@ -1,8 +1,8 @@
 // From raw figures to what people read: the table (text for the terminal, Markdown for the
 // README), the targets of issues 6 and 15 marked met or not, and a hand-drawn SVG bar chart.
-import type { FairnessResult, SshBulkResult, StreamsResult, TcpBulkResult } from "./measure.ts";
+import { AES_PASSES, type FairnessResult, type SshBulkResult, type SshParallelResult, type StreamsResult, type TcpBulkResult } from "./measure.ts";
 import type { PeersResult } from "./peers.ts";
-import { mibPerSec, MiB, summarize, type Summary } from "./stats.ts";
+import { GiB, mibPerSec, MiB, summarize, type Summary } from "./stats.ts";
 
 export interface BenchResults {
   date: string;
@@ -28,6 +28,7 @@ export interface BenchResults {
     streams: number[];
     streamBytes: number;
     echoes: number;
+    parallel: { copies: number; runs: number };
     cipher: string;
     peers: { sshBytes: number; bulkRuns: number; setupRuns: number; revokeRuns: number };
   };
@@ -37,6 +38,9 @@ export interface BenchResults {
   fairness: FairnessResult;
   tcpBulk: TcpBulkResult;
   sshBulk: SshBulkResult;
+  sshParallel: SshParallelResult;
+  /** What the cryptography alone costs: AES-128-GCM on one core, by `openssl speed`. */
+  floor: { aesGcmBytesPerSec: number };
   /** Through a peer node (issue 15), or why it was not measured. */
   peers: PeersResult | { skipped: string };
   sizes: Record<string, number>;
@@ -69,7 +73,12 @@ export function derive(r: BenchResults) {
       revoke: { token: summarize(p.revokeToCutMs.token), session: summarize(p.revokeToCutMs.session), all: summarize([...p.revokeToCutMs.token, ...p.revokeToCutMs.session]) },
     };
   };
+  const par = { direct: rates(r.sshParallel.bytes, r.sshParallel.ms.direct), wicket: rates(r.sshParallel.bytes, r.sshParallel.ms.wicket) };
+  const aesSecondsPerGiB = GiB / r.floor.aesGcmBytesPerSec;
   return {
+    parallel: { direct: summarize(par.direct), wicket: summarize(par.wicket), ratio: summarize(ratios(par.wicket, par.direct)) },
+    /** CPU seconds per GiB that AES-GCM alone takes in a process, by its passes. */
+    floor: { aesSecondsPerGiB, of: (process: string) => (AES_PASSES[process] ?? NaN) * aesSecondsPerGiB },
     ssh: {
       direct: summarize(ssh.direct),
       jump: summarize(ssh.jump),
@@ -164,6 +173,10 @@ function rows(r: BenchResults, d: Derived): Row[] {
   const ratio = (label: string, s: Summary): Row => ({ label, median: `${two(s.median)}×`, range: range(s, two) });
   const time = (label: string, s: Summary): Row => ({ label, median: `${one(s.median)} ms`, range: `${range(s, one)}, p95 ${one(s.p95)}` });
   const kib = (label: string, v: number): Row => ({ label, median: `${(v / 1024).toFixed(1)} MiB`, range: "" });
+  const cpuRow = (label: string, process: string, v: number): Row => {
+    const floor = d.floor.of(process);
+    return { label, median: `${two(v)} s`, range: `AES-GCM floor ${two(floor)} s (${AES_PASSES[process]} pass${AES_PASSES[process] === 1 ? "" : "es"}), ${(v / floor).toFixed(1)}× it` };
+  };
   const out: Row[] = [
     { section: `SSH bulk: ${size(r.sshBulk.bytes)} through \`ssh H 'cat > /dev/null'\`, ${r.params.cipher}, ${r.params.bulkRuns} runs each` },
     rate("direct ssh", d.ssh.direct),
@@ -172,6 +185,10 @@ function rows(r: BenchResults, d: Derived): Row[] {
     ratio("wicket ÷ jump host", d.ssh.vsJump),
     ratio("wicket ÷ direct", d.ssh.vsDirect),
     ratio("jump host ÷ direct", d.ssh.jumpVsDirect),
+    { section: `SSH bulk, ${r.sshParallel.copies} copies at once: ${size(r.sshParallel.bytes)} in all through one connector (${size(r.sshParallel.bytes / r.sshParallel.copies)} each), ${r.params.parallel.runs} runs each` },
+    rate("direct ssh, all copies together", d.parallel.direct),
+    rate("wicket, all copies together", d.parallel.wicket),
+    ratio("wicket ÷ direct", d.parallel.ratio),
     { section: `raw TCP bulk: ${size(r.tcpBulk.bytes)} through \`wicket access tcp\` vs direct loopback TCP, ${r.params.bulkRuns} runs each` },
     rate("upload, direct", d.up.direct),
     rate("upload, wicket", d.up.wicket),
@@ -203,9 +220,12 @@ function rows(r: BenchResults, d: Derived): Row[] {
     { section: "peak resident memory (VmHWM) during the bulk runs" },
     ...Object.entries(r.sshBulk.peakKiB).map(([p, v]) => kib(`${p}, SSH bulk`, v)),
     ...Object.entries(r.tcpBulk.peakKiB).map(([p, v]) => kib(`${p}, TCP bulk`, v)),
-    { section: "CPU time per GiB through wicket (user + system; 2 cores bound the sum)" },
-    ...Object.entries(r.sshBulk.cpuPerGiB).map(([p, v]): Row => ({ label: `${p}, SSH bulk`, median: `${two(v)} s`, range: "" })),
-    ...Object.entries(r.tcpBulk.cpuPerGiB).map(([p, v]): Row => ({ label: `${p}, TCP bulk`, median: `${two(v)} s`, range: "" })),
+    {
+      section: `CPU time per GiB through wicket (user + system; 2 cores bound the sum), beside its AES-GCM floor: AES-128-GCM at ${(r.floor.aesGcmBytesPerSec / 1e9).toFixed(2)} GB/s on one core (openssl speed, this run) is ${two(d.floor.aesSecondsPerGiB)} s per GiB a pass, ${two(4 * d.floor.aesSecondsPerGiB)} s for the 4 passes a byte takes`,
+    },
+    ...Object.entries(r.sshBulk.cpuPerGiB).map(([p, v]) => cpuRow(`${p}, SSH bulk`, p, v)),
+    ...Object.entries(r.sshParallel.cpuPerGiB).map(([p, v]) => cpuRow(`${p}, SSH bulk, ${r.sshParallel.copies} copies at once`, p, v)),
+    ...Object.entries(r.tcpBulk.cpuPerGiB).map(([p, v]) => cpuRow(`${p}, TCP bulk`, p, v)),
     { section: "binary size" },
     ...Object.entries(r.sizes)
       .filter(([name]) => name === "wicket")

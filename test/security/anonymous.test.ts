@@ -114,7 +114,7 @@ describe("repeated denials from one address", () => {
       await addZone(store, "site.test");
       await addApp(store, APP);
       let now = 1_000_000;
-      const limiter = createDenialLimiter({ perAddress: 3, windowMs: 60_000, maxAddresses: 2 }, () => now);
+      const limiter = createDenialLimiter({ perAddress: 3, windowMs: 60_000, maxAddresses: 2, total: 100 }, () => now);
       expect(Array.from({ length: 5 }, () => limiter.admit("203.0.113.1").record)).toEqual([true, true, true, false, false]);
       expect(limiter.admit("203.0.113.2").record).toBe(true);
       expect(limiter.admit("203.0.113.3").record).toBe(false); // two addresses followed already
@@ -129,6 +129,20 @@ describe("repeated denials from one address", () => {
       expect((await queryAudit(store, { denied: true })).length).toBe(n);
       expect(metrics.deniesUnaudited.get()).toBe(15);
     }));
+});
+
+describe("denials from many addresses", () => {
+  // each address stays inside its own share; before the edge-wide cap, 10,000 addresses (one
+  // IPv6 prefix is enough) could each write theirs
+  test("write no more than the edge-wide share a window, however many addresses send them", () => {
+    let now = 5_000_000;
+    const limiter = createDenialLimiter({ perAddress: 3, windowMs: 60_000, maxAddresses: 10_000, total: 50 }, () => now);
+    const written = Array.from({ length: 1_000 }, (_, i) => limiter.admit(`2001:db8::${i.toString(16)}`).record).filter(Boolean).length;
+    expect(written).toBe(50);
+    expect(limiter.suppressed()).toBe(950);
+    now += 60_000;
+    expect(limiter.admit("2001:db8::ffff").record).toBe(true); // a new window
+  });
 });
 
 describe("audited text", () => {

@@ -1,0 +1,172 @@
+// The HTTP side of SSH in the browser. On an application's hostname (with --browser-ssh): the
+// terminal page, the one-time code that brings the browser's sign-in over from the edge's host,
+// and the terminal's WebSocket upgrade, same-origin only. On the edge's host: the hand-off that
+// signs the browser in (the usual sign-in pages) and sends it back, and the recordings'
+// playback page for the admins of the recording's zone.
+import { timingSafeEqual } from "node:crypto";
+import { signAppToken } from "../auth/jwt.ts";
+import { log } from "../cli/log.ts";
+import {
+  browserSsh,
+  createHandoff,
+  findApp,
+  getRecording,
+  takeHandoff,
+  zonesAdministeredBy,
+  type Store,
+} from "../store/index.ts";
+import { authorizeClient, decide, identify, refuseAllowed, type AuthorizeOptions, type ClientAuth } from "./authorize.ts";
+import type { TerminalData } from "./browser-ssh.ts";
+import { cookie, CSRF_COOKIE, csrfToken, readCookies, sessionFormToken } from "./cookies.ts";
+import { decide as decideSignIn, type SignInContext } from "./oauth.ts";
+import { errorPage, wantsPage, type Site } from "./pages.ts";
+import { deniedPage } from "./signin-pages.ts";
+import { browserSession } from "./signin.ts";
+import { principalFor } from "./ssh-cert.ts";
+import { playerPage, terminalAsset, terminalPage } from "./terminal-page.ts";
+import { APP_COOKIE, sizeParam, TERMINAL_SESSION_PATH, TERMINAL_SOCKET_PATH } from "./terminal-protocol.ts";
+import { decisionMessage } from "../policy/evaluate.ts";
+
+/** The edge's host path that signs a browser in for an application and sends it back. */
+export const HANDOFF_PATH = "/browser-ssh";
+export const RECORDINGS_PATH = "/recordings/";
+
+export type TerminalRouteContext = {
+  store: Store;
+  signIn: SignInContext;
+  site(): Site;
+  auditFailOpen?: boolean;
+  metrics?: AuthorizeOptions["metrics"];
+  /** Upgrades the request with this data; undefined when it did. */
+  upgrade(data: TerminalData): Response | undefined;
+};
+
+const redirect = (to: string, setCookie?: string) => new Response(null, { status: 303, headers: { location: to, "cache-control": "no-store", ...(setCookie ? { "set-cookie": setCookie } : {}) } });
+
+/** The app token in the application host's cookie, as the Authorization header authorizeClient reads. */
+function withAppToken(req: Request): Request {
+  const token = readCookies(req)[APP_COOKIE];
+  const headers = new Headers(req.headers);
+  headers.delete("authorization");
+  if (token && /^[A-Za-z0-9_.-]+$/.test(token)) headers.set("authorization", `Bearer ${token}`);
+  return new Request(req.url, { headers });
+}
+
+/** The edge's host URL that signs this browser in for `host` and comes back. */
+const handoffUrl = (ctx: TerminalRouteContext, host: string) => `${ctx.signIn.publicUrl()}${HANDOFF_PATH}?host=${encodeURIComponent(host)}`;
+
+/**
+ * On an application's hostname: the terminal's routes when the application has browser SSH on,
+ * else false (the router goes on to the explanatory page). undefined: upgraded.
+ */
+export async function appTerminalRoute(req: Request, url: URL, ip: string, upgrade: boolean, host: string, ctx: TerminalRouteContext): Promise<Response | undefined | false> {
+  const p = url.pathname;
+  // "/" is the terminal for a browser's page only: a CLI client's upgrade there is a stream as ever
+  const page = p === "/" && !upgrade && wantsPage(req);
+  if (!page && p !== TERMINAL_SOCKET_PATH && p !== TERMINAL_SESSION_PATH && !p.startsWith("/assets/terminal/")) return false;
+  const app = await findApp(ctx.store, host);
+  if (!app || !(await browserSsh(ctx.store, app.hostname)).enabled) return false;
+  const asset = terminalAsset(p);
+  if (asset) return asset;
+  if (p === TERMINAL_SESSION_PATH) {
+    const token = await takeHandoff(ctx.store, host, url.searchParams.get("code") ?? "");
+    if (!token) return errorPage(ctx.site(), "Sign-in link expired", "This sign-in link was already used or has expired. Open the address of the server again to sign in.", 400);
+    const exp = (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number }).exp * 1000;
+    return redirect("/", cookie(APP_COOKIE, token, exp - Date.now()));
+  }
+  if (p === TERMINAL_SOCKET_PATH) {
+    if (!upgrade) return new Response("this is the terminal's WebSocket\n", { status: 426 });
+    return terminalUpgrade(req, url, ip, host, ctx);
+  }
+  if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
+  // the page: who is signed in here, and whether the policies let them in now
+  const who = await identify(ctx.store, withAppToken(req), ip, host);
+  if ("reject" in who) return redirect(handoffUrl(ctx, host), cookie(APP_COOKIE, "", 0));
+  const { decision } = await decide(ctx.store, host, who.subject);
+  if (!decision.allowed) return errorPage(ctx.site(), "Access denied", decisionMessage(host, decision), 403);
+  const principal = await principalFor(ctx.store, { host, ip, identity: who.identity, subject: who.subject, signIn: who.signIn });
+  if (typeof principal !== "string") return errorPage(ctx.site(), "No SSH user for you", principal.error, 403);
+  const { token: csrf, setCookie } = csrfToken(req);
+  const res = terminalPage(ctx.site(), { host, who: who.identity, principal, token: sessionFormToken(csrf, readCookies(req)[APP_COOKIE]!) });
+  if (setCookie) res.headers.append("set-cookie", setCookie);
+  return res;
+}
+
+/** The terminal's upgrade: from a page of this very origin, with this browser's form token; then the CLI's decision and audit. */
+async function terminalUpgrade(req: Request, url: URL, ip: string, host: string, ctx: TerminalRouteContext): Promise<Response | undefined> {
+  const c = readCookies(req);
+  const origin = req.headers.get("origin");
+  const token = url.searchParams.get("token") ?? "";
+  const expected = c[CSRF_COOKIE] && c[APP_COOKIE] ? sessionFormToken(c[CSRF_COOKIE], c[APP_COOKIE]) : undefined;
+  if (origin !== url.origin || !expected || expected.length !== token.length || !timingSafeEqual(Buffer.from(expected), Buffer.from(token))) {
+    log.info(`terminal upgrade for ${host} from ${ip} refused: ${origin !== url.origin ? `origin ${JSON.stringify(origin)} is not ${url.origin}` : "no valid form token"}`);
+    return new Response("refused: the terminal opens only from its own page\n", { status: 403 });
+  }
+  const app = (await findApp(ctx.store, host))!;
+  const settings = await browserSsh(ctx.store, app.hostname);
+  let auth: ClientAuth = await authorizeClient(ctx.store, withAppToken(req), host, ip, { auditFailOpen: ctx.auditFailOpen, metrics: ctx.metrics });
+  let principal = "";
+  if (!auth.reject) {
+    const p = await principalFor(ctx.store, auth);
+    if (typeof p === "string") principal = p;
+    else auth = await refuseAllowed(ctx.store, auth, p.error, ctx.metrics);
+  }
+  const cols = sizeParam(url.searchParams.get("cols"), 80, 1000);
+  const rows = sizeParam(url.searchParams.get("rows"), 24, 500);
+  return ctx.upgrade({ ...auth, kind: "terminal", principal, cols, rows, record: settings.record, recordInput: settings.recordInput, s: {} });
+}
+
+const signInFirst = (back: string) => redirect(`/sign-in?return=${encodeURIComponent(back)}`);
+
+/** On the edge's host: the hand-off, the playback page and its asciicast, the bundled assets. */
+export async function edgeTerminalRoute(req: Request, url: URL, ip: string, ctx: TerminalRouteContext): Promise<Response | undefined> {
+  const p = url.pathname;
+  const asset = terminalAsset(p);
+  if (asset) return asset;
+  if (p === HANDOFF_PATH && req.method === "GET") return handoff(req, url, ip, ctx);
+  if (p.startsWith(RECORDINGS_PATH) && req.method === "GET") return recording(req, p.slice(RECORDINGS_PATH.length), ctx);
+  return undefined;
+}
+
+async function handoff(req: Request, url: URL, ip: string, ctx: TerminalRouteContext): Promise<Response> {
+  const host = (url.searchParams.get("host") ?? "").toLowerCase();
+  const app = await findApp(ctx.store, host);
+  if (!app || !(await browserSsh(ctx.store, app.hostname)).enabled) return errorPage(ctx.site(), "No terminal here", `The edge offers no terminal in the browser for ${host}.`, 404);
+  const session = await browserSession(req, ctx.signIn);
+  if (!session) return signInFirst(`${HANDOFF_PATH}?host=${encodeURIComponent(host)}`);
+  // someone the policy refuses is told so here, and no token, stream or SSH connection is made
+  const d = await decideSignIn(ctx.store, host, session, ip);
+  if (!d.allowed) {
+    const { token, setCookie } = csrfToken(req);
+    const res = deniedPage(ctx.site(), { sentence: d.sentence, who: { email: session.email, idp: session.idp }, csrf: token });
+    if (setCookie) res.headers.append("set-cookie", setCookie);
+    return res;
+  }
+  const length = d.app.sessionLengthSet ? d.app.sessionLengthMs : ctx.signIn.identity.appSessionMs;
+  const expiresAt = Math.min(Date.now() + length, session.expiresAt);
+  const token = await signAppToken(ctx.store, { issuer: ctx.signIn.publicUrl(), audience: host, identity: session, sessionId: session.id, expiresAt });
+  const code = await createHandoff(ctx.store, host, token);
+  // the application is served by this same listener: the public URL's scheme and port
+  const back = new URL(ctx.signIn.publicUrl());
+  back.hostname = host;
+  back.pathname = TERMINAL_SESSION_PATH;
+  back.search = `?code=${encodeURIComponent(code)}`;
+  return redirect(back.href);
+}
+
+/** `/recordings/<id>` (the page) and `/recordings/<id>.cast` (the asciicast), for the admins of its zone. */
+async function recording(req: Request, rest: string, ctx: TerminalRouteContext): Promise<Response> {
+  const m = /^(rec_[A-Za-z0-9_-]{1,64})(\.cast)?$/.exec(rest);
+  if (!m) return errorPage(ctx.site(), "No such recording", "There is no recording at this address.", 404);
+  const session = await browserSession(req, ctx.signIn);
+  if (!session) return signInFirst(`${RECORDINGS_PATH}${rest}`);
+  const rec = await getRecording(ctx.store, m[1]!);
+  const app = rec && (await findApp(ctx.store, rec.host));
+  const zones = await zonesAdministeredBy(ctx.store, session);
+  if (!rec || !app || !zones.includes(app.zone)) {
+    return errorPage(ctx.site(), "No such recording", `There is no recording ${m[1]} that ${session.email} may see: recordings are shown to the admins of their application's zone.`, 404);
+  }
+  if (m[2]) return new Response(rec.data, { headers: { "content-type": "application/x-asciicast; charset=utf-8", "cache-control": "no-store" } });
+  const when = new Date(rec.startedAt).toISOString();
+  return playerPage(ctx.site(), { id: rec.id, title: `${rec.identity} as ${rec.principal} on ${rec.host}, ${when}${rec.endedAt ? "" : " (still running)"}`, src: `${RECORDINGS_PATH}${rec.id}.cast` });
+}

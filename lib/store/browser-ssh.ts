@@ -1,0 +1,97 @@
+// SSH in the browser, per application (issue 16): whether it is on, whether its sessions are
+// recorded, the server's host key pinned on first use, and the one-time codes that carry a
+// browser's sign-in from the edge's own host to the application's hostname.
+import { hashSecret, randomSecret } from "../auth/secret.ts";
+import type { BigIntColumn, Store } from "./open.ts";
+import { msOrUndefined } from "./open.ts";
+import { invalid, notFound } from "./errors.ts";
+import { bumpAccessRevision } from "./revision.ts";
+import { findApp } from "./zones.ts";
+
+export type BrowserSsh = {
+  enabled: boolean;
+  record: boolean;
+  recordInput: boolean;
+  /** `ssh-ed25519 AAAA…`: the server's key, pinned the first time a session reached it. */
+  hostKey?: string;
+  hostKeyPinnedAt?: number;
+  /** The last key a server offered that was not the pinned one, for `app edit --accept-host-key`. */
+  refusedHostKey?: string;
+};
+
+type Row = { enabled: number; record: number; record_input: number; host_key: string | null; host_key_pinned_at: BigIntColumn | null; refused_host_key: string | null };
+
+const OFF: BrowserSsh = { enabled: false, record: false, recordInput: false };
+
+const toSettings = (r: Row | undefined): BrowserSsh =>
+  r
+    ? {
+        enabled: Number(r.enabled) === 1,
+        record: Number(r.record) === 1,
+        recordInput: Number(r.record_input) === 1,
+        hostKey: r.host_key ?? undefined,
+        hostKeyPinnedAt: msOrUndefined(r.host_key_pinned_at),
+        refusedHostKey: r.refused_host_key ?? undefined,
+      }
+    : { ...OFF };
+
+/** The settings of the application (hostname or `*.zone`, as stored). */
+export async function browserSsh(store: Store, app: string): Promise<BrowserSsh> {
+  const [row]: Row[] = await store.sql`SELECT * FROM browser_ssh_apps WHERE app = ${app}`;
+  return toSettings(row);
+}
+
+/** Every application's settings that are not all off. */
+export async function allBrowserSsh(store: Store): Promise<Map<string, BrowserSsh>> {
+  const rows: (Row & { app: string })[] = await store.sql`SELECT * FROM browser_ssh_apps`;
+  return new Map(rows.map((r) => [r.app, toSettings(r)]));
+}
+
+export type BrowserSshChanges = { enabled?: boolean; record?: boolean; recordInput?: boolean; acceptHostKey?: boolean };
+
+export async function setBrowserSsh(store: Store, hostname: string, c: BrowserSshChanges): Promise<BrowserSsh> {
+  const app = await findApp(store, hostname);
+  if (!app || app.hostname !== hostname) throw notFound(`there is no application "${hostname}"`);
+  const now = await browserSsh(store, hostname);
+  const next = { enabled: c.enabled ?? now.enabled, record: c.record ?? now.record, recordInput: c.recordInput ?? now.recordInput };
+  if (next.recordInput && !next.record) throw invalid("--record-input records keystrokes into a recording: pass --record as well");
+  if (c.acceptHostKey && !now.refusedHostKey && !now.hostKey) throw invalid(`${hostname} has no host key to accept: none was pinned or refused yet`);
+  // accepting: the key the server offered last becomes the pin (none offered: the next one seen is)
+  const hostKey = c.acceptHostKey ? (now.refusedHostKey ?? null) : (now.hostKey ?? null);
+  const pinnedAt = c.acceptHostKey ? (hostKey ? Date.now() : null) : (now.hostKeyPinnedAt ?? null);
+  await store.sql.begin(async (tx) => {
+    await tx`INSERT INTO browser_ssh_apps (app, enabled, record, record_input, host_key, host_key_pinned_at, refused_host_key)
+      VALUES (${hostname}, ${next.enabled ? 1 : 0}, ${next.record ? 1 : 0}, ${next.recordInput ? 1 : 0}, ${hostKey}, ${pinnedAt}, ${null})
+      ON CONFLICT (app) DO UPDATE SET enabled = excluded.enabled, record = excluded.record, record_input = excluded.record_input,
+        host_key = excluded.host_key, host_key_pinned_at = excluded.host_key_pinned_at, refused_host_key = ${c.acceptHostKey ? null : (now.refusedHostKey ?? null)}`;
+    await bumpAccessRevision(tx); // a terminal open on an application that turned browser SSH off is cut
+  });
+  return browserSsh(store, hostname);
+}
+
+/**
+ * Checks `offered` against the application's pin: pins it when there is none yet (the first
+ * to pin wins, on any node), remembers it as refused when it differs.
+ */
+export async function checkHostKey(store: Store, app: string, offered: string): Promise<{ ok: true } | { ok: false; pinned: string }> {
+  await store.sql`UPDATE browser_ssh_apps SET host_key = ${offered}, host_key_pinned_at = ${Date.now()} WHERE app = ${app} AND host_key IS NULL`;
+  const s = await browserSsh(store, app);
+  if (s.hostKey === offered) return { ok: true };
+  await store.sql`UPDATE browser_ssh_apps SET refused_host_key = ${offered} WHERE app = ${app}`;
+  return { ok: false, pinned: s.hostKey ?? "" };
+}
+
+/** A one-time code for `host` that `takeHandoff` turns into `token` once, within `lifetimeMs`. */
+export async function createHandoff(store: Store, host: string, token: string, lifetimeMs = 60_000): Promise<string> {
+  const code = randomSecret();
+  const now = Date.now();
+  await store.sql`DELETE FROM browser_handoffs WHERE expires_at < ${now}`;
+  await store.sql`INSERT INTO browser_handoffs (code_hash, host, token, expires_at) VALUES (${hashSecret(code)}, ${host}, ${token}, ${now + lifetimeMs})`;
+  return code;
+}
+
+export async function takeHandoff(store: Store, host: string, code: string): Promise<string | undefined> {
+  const hash = hashSecret(code);
+  const [row]: { host: string; token: string; expires_at: BigIntColumn }[] = await store.sql`DELETE FROM browser_handoffs WHERE code_hash = ${hash} RETURNING host, token, expires_at`;
+  return row && row.host === host && Number(row.expires_at) > Date.now() ? row.token : undefined;
+}
