@@ -1,5 +1,6 @@
 // wicket edge app add|edit|list|rm: the hostnames (or *.zone wildcards) that lead to
-// connectors, how long a sign-in to each lasts, and SSH in the browser for it.
+// connectors, how long a sign-in to each lasts, what its SSH certificates name and permit,
+// and SSH in the browser for it.
 import { defineCommand } from "citty";
 import { lineFingerprint as fingerprintOf } from "../lib/ssh/format.ts";
 import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection, type AppInfo } from "../lib/admin/client.ts";
@@ -17,6 +18,26 @@ const sessionLengthArg = {
 const sshPrincipalArg = {
   "ssh-principal": { type: "string", description: "the Unix user a signed-in user's SSH certificates name: localpart (default), email, or claim:<name> (a claim of the OpenID Connect provider)", valueHint: "mode" },
 } as const;
+const sshCertArgs = {
+  "allow-system-principals": { type: "boolean", description: "let SSH certificates name root and other system accounts (refused by default); --no-allow-system-principals refuses them again" },
+  "ssh-extensions": { type: "string", description: "what SSH certificates permit besides a terminal and port forwarding: a comma list of agent, x11 and user-rc, or none", valueHint: "list" },
+} as const;
+
+/** The certificate settings the flags name (a flag not given changes nothing). */
+const sshCertSettings = (args: { "allow-system-principals"?: boolean; "ssh-extensions"?: string }) => {
+  const raw = args["ssh-extensions"]?.trim();
+  const list = raw === undefined ? undefined : raw === "none" ? [] : raw.split(",").map((e) => e.trim()).filter(Boolean);
+  if (list?.length === 0 && raw !== "none") throw usageError(`--ssh-extensions takes a comma list of agent, x11 and user-rc, or none`);
+  return {
+    ...(args["allow-system-principals"] !== undefined ? { allowSystemPrincipals: args["allow-system-principals"] } : {}),
+    ...(list ? { sshExtensions: list } : {}),
+  };
+};
+
+/** The principal setting, and what certificates allow beyond the defaults only when set: scripts read the plain line. */
+const principalWords = (a: AppInfo) => `${a.sshPrincipal}${a.allowSystemPrincipals ? " (system accounts allowed)" : ""}`;
+const extensionWords = (a: AppInfo) => (a.sshExtensions?.length ? a.sshExtensions.join(",") : "");
+
 const browserArgs = {
   "browser-ssh": { type: "boolean", description: "open a terminal for signed-in people who browse to https://<hostname>/ (the edge is the SSH client, with a short-lived certificate); --no-browser-ssh turns it off" },
   record: { type: "boolean", description: "record each browser terminal session (asciicast v2, `wicket edge recording`); a session whose recording cannot be written does not run" },
@@ -42,6 +63,7 @@ const add = defineCommand({
     hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true },
     ...sessionLengthArg,
     ...sshPrincipalArg,
+    ...sshCertArgs,
     ...browserArgs,
   },
   async run({ args }) {
@@ -49,6 +71,7 @@ const add = defineCommand({
     const app = await postApp(resolveAdminConnection(args), args.hostname, {
       sessionLengthMs: sessionLength(args["session-length"]),
       ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
+      ...sshCertSettings(args),
       ...browserSettings(args),
     });
     args.json ? printJson(app) : printLine(`added application ${app.hostname} (zone ${app.zone}); allow someone in with: wicket edge policy add ${app.hostname.startsWith("*") ? `'${app.hostname}'` : app.hostname} --name N --action allow --include R`);
@@ -63,6 +86,7 @@ const edit = defineCommand({
     ...sessionLengthArg,
     "default-session-length": { type: "boolean", description: "go back to the edge's default session length", default: false },
     ...sshPrincipalArg,
+    ...sshCertArgs,
     ...browserArgs,
     "accept-host-key": { type: "boolean", description: "trust the host key the server offered in place of the pinned one (check it first: a changed key can be an attack)" },
   },
@@ -70,16 +94,21 @@ const edit = defineCommand({
     init(args);
     if (args["session-length"] !== undefined && args["default-session-length"]) throw usageError("pass --session-length or --default-session-length, not both");
     const length = args["default-session-length"] ? null : sessionLength(args["session-length"]);
+    const cert = sshCertSettings(args);
     const browser = browserSettings(args);
-    if (length === undefined && !args["ssh-principal"] && !Object.keys(browser).length) {
-      throw usageError("say what to change: --session-length <duration>, --default-session-length, --ssh-principal <mode>, --[no-]browser-ssh, --[no-]record, --[no-]record-input or --accept-host-key");
+    if (length === undefined && !args["ssh-principal"] && !Object.keys(cert).length && !Object.keys(browser).length) {
+      throw usageError(
+        "say what to change: --session-length <duration>, --default-session-length, --ssh-principal <mode>, --[no-]allow-system-principals, --ssh-extensions <list>, --[no-]browser-ssh, --[no-]record, --[no-]record-input or --accept-host-key",
+      );
     }
     const app = await patchApp(resolveAdminConnection(args), args.hostname, {
       ...(length !== undefined ? { sessionLengthMs: length } : {}),
       ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
+      ...cert,
       ...browser,
     });
-    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${duration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${app.sshPrincipal}${browserWords(app) === "-" ? "" : `; ${browserWords(app)}`}${app.hostKey ? `; host key ${app.hostKey.split(" ")[0]} ${fingerprintOf(app.hostKey)}` : ""}`);
+    const extensions = extensionWords(app);
+    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${duration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${principalWords(app)}${extensions ? `; SSH extensions: ${extensions}` : ""}${browserWords(app) === "-" ? "" : `; ${browserWords(app)}`}${app.hostKey ? `; host key ${app.hostKey.split(" ")[0]} ${fingerprintOf(app.hostKey)}` : ""}`);
   },
 });
 
@@ -97,7 +126,7 @@ const list = defineCommand({
             a.hostname,
             a.zone,
             duration(a.sessionLengthMs) + (a.sessionLengthSet ? "" : " (default)"),
-            a.sshPrincipal,
+            principalWords(a) + (extensionWords(a) ? `, extensions ${extensionWords(a)}` : ""),
             browserWords(a),
             (a.hostKey ? fingerprintOf(a.hostKey) : "-") + (a.refusedHostKey ? ` (refused ${fingerprintOf(a.refusedHostKey)})` : ""),
             when(a.createdAt),

@@ -13,7 +13,7 @@ import { connect, type PeerCertificate } from "node:tls";
 import { challengeFor, dueAt, LETS_ENCRYPT_STAGING, renewAt, retryDelay } from "../lib/edge/acme.ts";
 import { resolveServeSettings } from "../lib/edge/settings.ts";
 import { issueCert, newCA } from "../lib/tls/ca.ts";
-import { freePort } from "./helpers/ports.ts";
+import { freePort, listening } from "./helpers/ports.ts";
 import { expectExit, run, spawnProc, type Proc } from "./helpers/proc.ts";
 import { shellQuote, startSshd, type Sshd } from "./helpers/sshd.ts";
 import { PG, tempDatabase } from "./helpers/store.ts";
@@ -57,8 +57,11 @@ async function startPebble(dir: TempDir, validitySeconds: number): Promise<Pebbl
   chmodSync(hook, 0o755);
   const cts = spawnProc(["pebble-challtestsrv", "-management", `127.0.0.1:${ctsPort}`, "-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv6", ""], { name: "challtestsrv" });
   await cts.waitForLine(/Starting management server/, { timeoutMs: 10_000 });
+  await listening(ctsPort); // the line comes before the listener binds
   const proc = spawnProc(["pebble", "-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`], { name: "pebble", env: { PEBBLE_VA_NOSLEEP: "1", PEBBLE_VA_ALWAYS_VALID: "0", PEBBLE_WFE_NONCEREJECT: "0" } });
   await proc.waitForLine(/ACME directory available/, { timeoutMs: 10_000 });
+  // pebble logs its addresses before its listeners accept: wait for both ports
+  await Promise.all([listening(acmePort), listening(mgmtPort)]);
   const root = await fetch(`https://127.0.0.1:${mgmtPort}/roots/0`, { tls: { ca: ca.certPem } });
   expect(root.status).toBe(200);
   writeFileSync(rootFile, await root.text());

@@ -123,13 +123,15 @@ export const deleteZone = async (c: AdminConnection, name: string) => (await adm
 /** An application as the admin API shows it: with the principal its SSH certificates name. */
 /** `hostKey`: the server's key pinned for SSH in the browser; `refusedHostKey`: a different one it offered since. */
 export type AppInfo = App & { sshPrincipal: string; browserSsh?: boolean; record?: boolean; recordInput?: boolean; hostKey?: string | null; refusedHostKey?: string | null };
+/** What the application's SSH certificates may name and permit: `sshExtensions` from agent, x11 and user-rc (`[]`: a terminal and port forwarding only). */
+export type SshCertSettings = { allowSystemPrincipals?: boolean; sshExtensions?: string[] };
 /** SSH in the browser and its recordings, as `app add|edit` set them. */
 export type BrowserSshSettings = { browserSsh?: boolean; record?: boolean; recordInput?: boolean; acceptHostKey?: boolean };
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: AppInfo[] }>(c, "GET", "apps", undefined, { zone })).apps;
-export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } & BrowserSshSettings = {}) =>
+export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings = {}) =>
   (await adminRequest<{ app: AppInfo }>(c, "POST", "apps", { hostname, ...extra })).app;
 /** `sessionLengthMs: null` goes back to the edge's default. */
-export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string } & BrowserSshSettings) =>
+export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings) =>
   (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 export const getRecordings = async (c: AdminConnection, q: { user?: string; host?: string; limit?: string } = {}) => (await adminRequest<{ recordings: Recording[] }>(c, "GET", "recordings", undefined, q)).recordings;

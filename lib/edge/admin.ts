@@ -64,6 +64,7 @@ import {
   listNodes,
   listAcmeCertificates,
   type AcmeCertificate,
+  type App,
   allBrowserSsh,
   browserSsh,
   getRecording,
@@ -194,6 +195,26 @@ function sshPrincipal(b: Record<string, unknown>): string | undefined {
   return checkPrincipalMode(b.sshPrincipal);
 }
 
+/** What the application's SSH certificates may name and permit (`allowSystemPrincipals`, `sshExtensions`), as asked; the store checks the names. */
+function certChanges(b: Record<string, unknown>): { allowSystemPrincipals?: boolean; sshExtensions?: string[] } {
+  const out: { allowSystemPrincipals?: boolean; sshExtensions?: string[] } = {};
+  if (b.allowSystemPrincipals !== undefined) {
+    if (typeof b.allowSystemPrincipals !== "boolean") throw new HttpError(400, `"allowSystemPrincipals" must be true or false`);
+    out.allowSystemPrincipals = b.allowSystemPrincipals;
+  }
+  if (b.sshExtensions !== undefined) {
+    if (!Array.isArray(b.sshExtensions) || b.sshExtensions.some((e) => typeof e !== "string")) throw new HttpError(400, `"sshExtensions" must be a list of agent, x11 and user-rc ([] for none)`);
+    out.sshExtensions = b.sshExtensions as string[];
+  }
+  return out;
+}
+
+const certWords = (a: App, c: { allowSystemPrincipals?: boolean; sshExtensions?: string[] }) =>
+  [
+    c.allowSystemPrincipals !== undefined ? `system-account principals ${a.allowSystemPrincipals ? "allowed" : "refused"}` : "",
+    c.sshExtensions !== undefined ? `SSH extensions ${a.sshExtensions.join(",") || "none"}` : "",
+  ].filter(Boolean);
+
 /** Browser SSH settings asked for (`browserSsh`, `record`, `recordInput`, `acceptHostKey`), checked; undefined when none. */
 function browserChanges(b: Record<string, unknown>): BrowserSshChanges | undefined {
   const out: BrowserSshChanges = {};
@@ -297,11 +318,19 @@ const routes: Record<string, Route> = {
     const b = await readBody(req);
     const mode = sshPrincipal(b);
     const browser = browserChanges(b);
+    const cert = certChanges(b);
     if (browser?.acceptHostKey) throw new HttpError(400, `a new application has no host key to accept`);
-    const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined });
+    const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined, ...cert });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
     const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : await browserSsh(ctx.store, app.hostname);
-    const extras = [app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "", mode ? `SSH principal ${mode}` : "", ...(browser ? browserWords(browser) : [])].filter(Boolean).join(", ");
+    const extras = [
+      app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "",
+      mode ? `SSH principal ${mode}` : "",
+      ...certWords(app, cert),
+      ...(browser ? browserWords(browser) : []),
+    ]
+      .filter(Boolean)
+      .join(", ");
     await record(ctx, who, "app.add", `added application ${app.hostname}${extras ? ` (${extras})` : ""}`, { target: app.hostname, host: app.hostname });
     return json(201, { app: { ...app, sshPrincipal: mode ?? "localpart", ...browserInfo(settings) } });
   },
@@ -310,13 +339,17 @@ const routes: Record<string, Route> = {
     const mode = sshPrincipal(b);
     const length = sessionLength(b);
     const browser = browserChanges(b);
-    if (length === undefined && !mode && !browser) throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "browserSsh", "record", "recordInput" or "acceptHostKey"`);
-    const app = await editApp(ctx.store, arg, { sessionLengthMs: length });
+    const cert = certChanges(b);
+    if (length === undefined && !mode && !browser && !Object.keys(cert).length) {
+      throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "allowSystemPrincipals", "sshExtensions", "browserSsh", "record", "recordInput" or "acceptHostKey"`);
+    }
+    const app = await editApp(ctx.store, arg, { sessionLengthMs: length, ...cert });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
     const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : await browserSsh(ctx.store, app.hostname);
     const changes = [
       length !== undefined ? `session length ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}` : "",
       mode ? `SSH principal ${mode}` : "",
+      ...certWords(app, cert),
       ...(browser ? browserWords(browser) : []),
     ].filter(Boolean);
     await record(ctx, who, "app.edit", `changed application ${app.hostname}: ${changes.join(", ")}`, { target: app.hostname, host: app.hostname });

@@ -8,9 +8,9 @@ import type { ServerWebSocket } from "bun";
 import { Duplex } from "node:stream";
 import { Client, type ClientChannel } from "ssh2";
 import { log } from "../cli/log.ts";
-import { fingerprint, generateEd25519, lineFingerprint, opensshPrivateKey, signUserCert } from "../ssh/format.ts";
+import { fingerprint, generateEd25519, lineFingerprint, opensshPrivateKey } from "../ssh/format.ts";
 import { useCertificate } from "../ssh/ssh2-cert.ts";
-import { appSshCA, checkHostKey, type Store } from "../store/index.ts";
+import { checkHostKey, type Store } from "../store/index.ts";
 import { CLIENT_HIGH_WATER } from "../wire/client.ts";
 import { Close, closeReason } from "../wire/close.ts";
 import { ResetCode } from "../wire/frame.ts";
@@ -19,7 +19,7 @@ import type { ClientAuth } from "./authorize.ts";
 import type { ClientRoom } from "./client-stream.ts";
 import type { Watched } from "./keepalive.ts";
 import { startRecorder, type Recorder } from "./recorder.ts";
-import { CERT_VALIDITY_MS } from "./ssh-cert.ts";
+import { issueUserCert } from "./ssh-cert.ts";
 import { parseUp, type TerminalDown } from "./terminal-protocol.ts";
 
 /** What the upgrade decided, and the session's moving parts once it runs. */
@@ -121,15 +121,13 @@ function hostKeyLine(blob: Buffer): string {
 async function connectSsh(ws: TerminalSocket, room: TerminalRoom, mux: Mux) {
   const d = ws.data;
   const r = room.clients;
-  const ca = await appSshCA(room.store, d.host);
-  if (!ca) return finish(ws, room, Close.denied, `${d.host} is no longer an application of this edge`);
+  const key = generateEd25519();
+  // sshd logs the key id on login: who, which session, and that it was a browser
+  const issued = await issueUserCert(room.store, d.host, { publicKey: key.raw, keyId: `${d.identity} ${d.sessionId} browser`, principal: d.principal });
+  if (!issued) return finish(ws, room, Close.denied, `${d.host} is no longer an application of this edge`);
   const stream = mux.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
   d.s.stream = stream;
   r.metrics.streams.inc();
-  const key = generateEd25519();
-  const now = Date.now();
-  // sshd logs the key id on login: who, which session, and that it was a browser
-  const cert = signUserCert({ ca: ca.key, publicKey: key.raw, keyId: `${d.identity} ${d.sessionId} browser`, principals: [d.principal], validAfter: new Date(now - 60_000), validBefore: new Date(now + CERT_VALIDITY_MS) });
   const ssh = new Client();
   d.s.ssh = ssh;
   ssh.on("ready", () => {
@@ -183,7 +181,7 @@ async function connectSsh(ws: TerminalSocket, room: TerminalRoom, mux: Mux) {
       );
     },
   } as Parameters<Client["connect"]>[0]);
-  useCertificate(ssh, key.privateKey, cert);
+  useCertificate(ssh, key.privateKey, issued.certificate);
 }
 
 /** A mux stream as the socket ssh2 reads and writes: writes wait for the stream's credit, reads return it at once (ssh2 keeps its own window). */

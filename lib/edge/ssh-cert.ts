@@ -23,22 +23,24 @@ const STATUS: Record<number, number> = { [Close.unauthenticated]: 401, [Close.de
 /**
  * The principal for an allowed subject, or a sentence saying why there is none. Whatever
  * names it (an admin, the e-mail someone signed in with, a provider's claim), it is checked
- * here, as the certificate is made: a Unix user name that is no system account, or in
- * `email` mode such a name @ a DNS domain (lib/ssh/principal.ts).
+ * here, as the certificate is made: a Unix user name that is no system account (unless the
+ * application allows them), or in `email` mode such a name @ a DNS domain (lib/ssh/principal.ts).
  */
 export async function principalFor(store: Store, auth: ClientAuth): Promise<string | { error: string }> {
   const s = auth.subject!;
+  const app = await findApp(store, auth.host);
+  if (!app) return { error: `${auth.host} is no longer an application of this edge` }; // removed since the request was authorized
+  const opts = { allowSystem: app.allowSystemPrincipals };
   const checked = (p: string, problem: string | undefined) => (problem ? { error: `no SSH certificate for ${auth.identity} on ${auth.host}: ${problem}` } : p);
   if (s.serviceToken) {
     const p = await tokenPrincipal(store, s.serviceToken.id);
-    return p ? checked(p, userPrincipalProblem(p)) : { error: `the service token "${s.serviceToken.name}" has no SSH principal; create it with --principal <unix-user>` };
+    return p ? checked(p, userPrincipalProblem(p, opts)) : { error: `the service token "${s.serviceToken.name}" has no SSH principal; create it with --principal <unix-user>` };
   }
   if (!s.email) return { error: "the signed-in identity has no e-mail address to name a principal" };
-  const app = await findApp(store, auth.host);
-  const mode = await appPrincipalMode(store, app!.hostname);
+  const mode = await appPrincipalMode(store, app.hostname);
   // e-mail addresses are compared without case, Unix user names are lower case
   const email = s.email.toLowerCase();
-  if (mode === "email") return checked(email, emailPrincipalProblem(email));
+  if (mode === "email") return checked(email, emailPrincipalProblem(email, opts));
   if (mode.startsWith("claim:")) {
     // what the identity provider said at sign-in, kept with the session the token came from
     const name = mode.slice("claim:".length);
@@ -47,11 +49,27 @@ export async function principalFor(store: Store, auth: ClientAuth): Promise<stri
     if (typeof v !== "string" || !v) {
       return { error: `the sign-in of ${s.email} (with ${s.idp ?? "a provider"}) carries no "${name}" claim, which names the Unix user for ${auth.host}; sign in again if the provider gives it now, or ask the administrator` };
     }
-    const problem = userPrincipalProblem(v);
+    const problem = userPrincipalProblem(v, opts);
     return checked(v, problem && `the "${name}" claim of ${s.email} is refused: ${problem}`);
   }
   const local = email.slice(0, email.lastIndexOf("@"));
-  return checked(local, userPrincipalProblem(local));
+  return checked(local, userPrincipalProblem(local, opts));
+}
+
+/**
+ * A certificate for `principal`'s key, valid for CERT_VALIDITY_MS, signed by the CA of the
+ * application serving `host` with the extensions that application allows: the one way the
+ * edge makes certificates, for `access ssh` and for the browser terminal alike. Undefined once
+ * no application serves `host`.
+ */
+export async function issueUserCert(store: Store, host: string, req: { publicKey: Uint8Array; keyId: string; principal: string }): Promise<{ certificate: string; validBefore: Date } | undefined> {
+  const app = await findApp(store, host);
+  const ca = app && (await appSshCA(store, app.hostname));
+  if (!app || !ca) return undefined;
+  const now = Date.now();
+  const validBefore = new Date(now + CERT_VALIDITY_MS);
+  const certificate = signUserCert({ ca: ca.key, publicKey: req.publicKey, keyId: req.keyId, principals: [req.principal], validAfter: new Date(now - CLOCK_SKEW_MS), validBefore, extras: app.sshExtensions });
+  return { certificate, validBefore };
 }
 
 export async function handleSshCert(req: Request, store: Store, auth: ClientAuth): Promise<Response> {
@@ -71,13 +89,11 @@ export async function handleSshCert(req: Request, store: Store, auth: ClientAuth
     return json(403, principal);
   }
   const grant = randomId("grant_");
-  const now = Date.now();
-  const validBefore = new Date(now + CERT_VALIDITY_MS);
   // sshd logs the key id on login, so it names who and which grant.
   const keyId = `${auth.identity} ${grant}`;
-  const ca = await appSshCA(store, auth.host);
-  if (!ca) return json(404, { error: `${auth.host} is no longer an application of this edge` }); // removed since the request was authorized
-  const certificate = signUserCert({ ca: ca.key, publicKey: key, keyId, principals: [principal], validAfter: new Date(now - CLOCK_SKEW_MS), validBefore });
+  const issued = await issueUserCert(store, auth.host, { publicKey: key, keyId, principal });
+  if (!issued) return json(404, { error: `${auth.host} is no longer an application of this edge` }); // removed since the request was authorized
+  const { certificate, validBefore } = issued;
   log.info(`ssh certificate for ${auth.identity} as ${principal} on ${auth.host} from ${auth.ip}, valid until ${validBefore.toISOString()} (${grant})`);
   return json(200, { certificate, principal, valid_before: validBefore.toISOString(), key_id: keyId });
 }

@@ -119,18 +119,28 @@ export interface UserCertRequest {
   validAfter: Date;
   validBefore: Date;
   serial?: bigint;
+  /** What the application permits beyond a terminal and port forwarding. */
+  extras?: readonly CertExtra[];
 }
 
 // What a certificate permits: a terminal and port forwarding, as Cloudflare Access's do.
 // Agent forwarding, X11 and ~/.ssh/rc, which an ordinary `ssh-keygen -s` certificate also
-// permits, are left out: each hands the server more of the client than a login needs.
-// In lexical order, as PROTOCOL.certkeys asks.
+// permits, are left out unless the application allows them: each hands the server more of
+// the client than a login needs.
 const CERT_EXTENSIONS = ["permit-port-forwarding", "permit-pty"] as const;
+
+/** The extensions an application may add, by the names `--ssh-extensions` takes. */
+export const CERT_EXTRAS = { agent: "permit-agent-forwarding", x11: "permit-X11-forwarding", "user-rc": "permit-user-rc" } as const;
+export type CertExtra = keyof typeof CERT_EXTRAS;
+export const isCertExtra = (name: string): name is CertExtra => Object.hasOwn(CERT_EXTRAS, name);
 
 // The last line of defence under lib/ssh/principal.ts: principals are read as lists split at
 // commas (`ssh-keygen -n`, sshd's `principals=`), so no principal with a comma, a blank or a
 // control character is ever signed.
 const SIGNABLE_PRINCIPAL = /^[^\s,\x00-\x1f\x7f]{1,256}$/;
+
+/** The defaults and the extras, once each, in lexical (byte) order as PROTOCOL.certkeys asks. */
+const extensionNames = (extras: readonly CertExtra[]) => [...new Set([...CERT_EXTENSIONS, ...extras.map((e) => CERT_EXTRAS[e])])].sort();
 
 /** A user certificate signed by the CA, as the one-line `…-cert.pub` file. */
 export function signUserCert(req: UserCertRequest): string {
@@ -148,7 +158,7 @@ export function signUserCert(req: UserCertRequest): string {
     u64(seconds(req.validAfter)),
     u64(seconds(req.validBefore)),
     str(""), // critical options: none
-    str(pack(...CERT_EXTENSIONS.flatMap((e) => [str(e), str("")]))),
+    str(pack(...extensionNames(req.extras ?? []).flatMap((e) => [str(e), str("")]))),
     str(""), // reserved
     str(publicBlob(rawPublic(req.ca))),
   );

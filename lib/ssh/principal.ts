@@ -27,21 +27,28 @@ export const isSystemAccount = (name: string) => SYSTEM_ACCOUNTS.has(name) || na
 
 const shown = (p: string) => JSON.stringify(p.length > 64 ? `${p.slice(0, 64)}…` : p);
 
+/**
+ * What an application allows beyond the rule: `allowSystem` lets a certificate name a system
+ * account (`wicket edge app edit --allow-system-principals`). The user-name rule holds anyway.
+ */
+export type PrincipalOptions = { allowSystem?: boolean };
+
 /** Why `name` cannot be a Unix user's principal, in one sentence; undefined when it can. */
-export function userPrincipalProblem(name: string): string | undefined {
+export function userPrincipalProblem(name: string, opts: PrincipalOptions = {}): string | undefined {
   if (!USER_NAME.test(name)) return `${shown(name)} is not a Unix user name (lower-case letters, digits, "_", "-" and ".", starting with a letter or "_", at most 32), so no SSH certificate names it`;
-  if (isSystemAccount(name)) return `${shown(name)} is a system account, and the edge issues no SSH certificates for system accounts`;
+  if (isSystemAccount(name) && !opts.allowSystem) return `${shown(name)} is a system account, and the edge issues no SSH certificates for system accounts`;
   return undefined;
 }
 
 /**
  * Why `email` cannot be an `email`-mode principal; undefined when it can. Its local part
- * follows the user-name rule (system accounts refused too: an AuthorizedPrincipalsFile that
- * maps `root@…` to root is the mistake this guards against) and its domain is a DNS name.
+ * follows the user-name rule (system accounts refused too, unless allowed: an
+ * AuthorizedPrincipalsFile that maps `root@…` to root is the mistake this guards against) and
+ * its domain is a DNS name.
  */
-export function emailPrincipalProblem(email: string): string | undefined {
+export function emailPrincipalProblem(email: string, opts: PrincipalOptions = {}): string | undefined {
   const at = email.lastIndexOf("@");
   if (at < 1 || !DOMAIN.test(email.slice(at + 1))) return `${shown(email)} is not an e-mail address an SSH certificate can name`;
-  const local = userPrincipalProblem(email.slice(0, at));
+  const local = userPrincipalProblem(email.slice(0, at), opts);
   return local && `the user part of ${shown(email)} is refused: ${local}`;
 }

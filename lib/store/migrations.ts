@@ -387,4 +387,14 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE audit ADD COLUMN recording_id TEXT`,
     ],
   },
+  // 110–119: what an application's SSH certificates may name and permit (issue 14).
+  {
+    version: 110,
+    name: "per application: SSH certificates for system accounts, and extensions beyond the defaults",
+    statements: [
+      `ALTER TABLE apps ADD COLUMN allow_system_principals INTEGER NOT NULL DEFAULT 0`,
+      // a comma list of agent, x11, user-rc ('' for none: a terminal and port forwarding only)
+      `ALTER TABLE apps ADD COLUMN ssh_extensions TEXT NOT NULL DEFAULT ''`,
+    ],
+  },
 ];

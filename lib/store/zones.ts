@@ -4,13 +4,26 @@ import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
 import { conflict, invalid, notFound } from "./errors.ts";
 import { bumpAccessRevision } from "./revision.ts";
+import { CERT_EXTRAS, isCertExtra, type CertExtra } from "../ssh/format.ts";
 
 export type Zone = { name: string; createdAt: number };
 /**
  * `sessionLengthMs`: how long a sign-in to the application lasts (the lifetime of the app
  * tokens the edge issues for it); the edge's default unless set for the application.
+ * `allowSystemPrincipals`: its SSH certificates may name root and other system accounts;
+ * `sshExtensions`: what they permit beyond a terminal and port forwarding.
  */
-export type App = { hostname: string; zone: string; createdAt: number; sessionLengthMs: number; sessionLengthSet: boolean };
+export type App = {
+  hostname: string;
+  zone: string;
+  createdAt: number;
+  sessionLengthMs: number;
+  sessionLengthSet: boolean;
+  allowSystemPrincipals: boolean;
+  sshExtensions: CertExtra[];
+};
+/** What `addApp` and `editApp` set besides the hostname. */
+export type AppSettings = { sessionLengthMs?: number; allowSystemPrincipals?: boolean; sshExtensions?: readonly string[] };
 
 /** The session length of an application that has none of its own. */
 export const DEFAULT_SESSION_LENGTH_MS = 24 * 3_600_000;
@@ -23,6 +36,13 @@ function checkSessionLength(v: number | undefined): number | undefined {
     throw invalid(`the session length must be from 1 minute to 365 days, e.g. 24h or 30d`);
   }
   return v;
+}
+
+/** The extensions named, checked, once each and in a fixed order; `[]` for the defaults only. */
+export function checkSshExtensions(names: readonly string[]): CertExtra[] {
+  const bad = names.find((n) => !isCertExtra(n));
+  if (bad !== undefined) throw invalid(`"${bad}" is not an SSH certificate extension an application can allow; use ${Object.keys(CERT_EXTRAS).join(", ")} or none`);
+  return (Object.keys(CERT_EXTRAS) as CertExtra[]).filter((e) => names.includes(e));
 }
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -48,12 +68,27 @@ function tryNormalize(hostname: string): string | undefined {
 }
 
 type ZoneRow = { name: string; created_at: BigIntColumn };
-type AppRow = { hostname: string; zone: string; created_at: BigIntColumn; session_length_ms: BigIntColumn | null };
+type AppRow = {
+  hostname: string;
+  zone: string;
+  created_at: BigIntColumn;
+  session_length_ms: BigIntColumn | null;
+  allow_system_principals: BigIntColumn;
+  ssh_extensions: string;
+};
 
 const toZone = (r: ZoneRow): Zone => ({ name: r.name, createdAt: ms(r.created_at) });
 const toApp = (r: AppRow): App => {
   const own = msOrUndefined(r.session_length_ms);
-  return { hostname: r.hostname, zone: r.zone, createdAt: ms(r.created_at), sessionLengthMs: own ?? DEFAULT_SESSION_LENGTH_MS, sessionLengthSet: own !== undefined };
+  return {
+    hostname: r.hostname,
+    zone: r.zone,
+    createdAt: ms(r.created_at),
+    sessionLengthMs: own ?? DEFAULT_SESSION_LENGTH_MS,
+    sessionLengthSet: own !== undefined,
+    allowSystemPrincipals: Number(r.allow_system_principals) !== 0,
+    sshExtensions: r.ssh_extensions ? checkSshExtensions(r.ssh_extensions.split(",")) : [],
+  };
 };
 
 export async function addZone(store: Store, name: string): Promise<Zone> {
@@ -115,8 +150,10 @@ export function zoneFor(hostname: string, zones: string[]): string | undefined {
 }
 
 /** Adds an application: a hostname in an existing zone (the zone itself, a subdomain of it) or `*.<zone>`. */
-export async function addApp(store: Store, hostname: string, opts: { sessionLengthMs?: number } = {}): Promise<App> {
+export async function addApp(store: Store, hostname: string, opts: AppSettings = {}): Promise<App> {
   const sessionLength = checkSessionLength(opts.sessionLengthMs);
+  const system = opts.allowSystemPrincipals ? 1 : 0;
+  const extensions = checkSshExtensions(opts.sshExtensions ?? []).join(",");
   const raw = String(hostname).trim().toLowerCase();
   const zones = (await listZones(store)).map((z) => z.name);
   let name: string;
@@ -135,25 +172,40 @@ export async function addApp(store: Store, hostname: string, opts: { sessionLeng
   const createdAt = Date.now();
   try {
     await store.sql.begin(async (tx) => {
-      await tx`INSERT INTO apps (hostname, zone, created_at, session_length_ms) VALUES (${name}, ${zone}, ${createdAt}, ${sessionLength ?? null})`;
+      await tx`INSERT INTO apps (hostname, zone, created_at, session_length_ms, allow_system_principals, ssh_extensions)
+        VALUES (${name}, ${zone}, ${createdAt}, ${sessionLength ?? null}, ${system}, ${extensions})`;
       await bumpAccessRevision(tx); // with --tls acme, the nodes order its certificate
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`the application "${name}" already exists`);
     throw e;
   }
-  return toApp({ hostname: name, zone, created_at: createdAt, session_length_ms: sessionLength ?? null });
+  return toApp({ hostname: name, zone, created_at: createdAt, session_length_ms: sessionLength ?? null, allow_system_principals: system, ssh_extensions: extensions });
 }
 
-/** Changes an application's settings; `sessionLengthMs: null` goes back to the default. */
-export async function editApp(store: Store, hostname: string, changes: { sessionLengthMs?: number | null }): Promise<App> {
+/**
+ * Changes an application's settings; `sessionLengthMs: null` goes back to the default,
+ * `sshExtensions: []` to a terminal and port forwarding only.
+ */
+export async function editApp(store: Store, hostname: string, changes: Omit<AppSettings, "sessionLengthMs"> & { sessionLengthMs?: number | null }): Promise<App> {
   const name = String(hostname).trim().toLowerCase().replace(/\.$/, "");
   const [row]: AppRow[] = await store.sql`SELECT * FROM apps WHERE hostname = ${name}`;
   if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
+  // all checked before anything changes
+  const extensions = changes.sshExtensions && checkSshExtensions(changes.sshExtensions).join(",");
   if (changes.sessionLengthMs !== undefined) {
     const v = changes.sessionLengthMs === null ? null : checkSessionLength(changes.sessionLengthMs)!;
     await store.sql`UPDATE apps SET session_length_ms = ${v} WHERE hostname = ${name}`;
     row.session_length_ms = v;
+  }
+  if (changes.allowSystemPrincipals !== undefined) {
+    const v = changes.allowSystemPrincipals ? 1 : 0;
+    await store.sql`UPDATE apps SET allow_system_principals = ${v} WHERE hostname = ${name}`;
+    row.allow_system_principals = v;
+  }
+  if (extensions !== undefined) {
+    await store.sql`UPDATE apps SET ssh_extensions = ${extensions} WHERE hostname = ${name}`;
+    row.ssh_extensions = extensions;
   }
   return toApp(row);
 }

@@ -7,3 +7,18 @@ export function freePort(): number {
   listener.stop(true);
   return port;
 }
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port` (a server that logs its
+ * address before it binds); rejects after `timeoutMs`. */
+export async function listening(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then(
+      (s) => (s.end(), true),
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the next attempt, not a wait for time to pass
+  }
+}

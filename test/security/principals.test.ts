@@ -95,6 +95,38 @@ describe("a signed-in user's principal", () => {
   });
 });
 
+describe("an application that allows system principals", () => {
+  const ROOTY = "rooty.site.test";
+
+  test("root@site.test gets no root certificate by default, one once the app allows system principals, and none again after --no-allow-system-principals", async () => {
+    await edge.admin(["app", "add", ROOTY]);
+    await edge.admin(["policy", "add", ROOTY, "--name", "people", "--action", "allow", "--include", "domain:site.test"]);
+    expect(await certificateFor(ROOTY, "root@site.test")).toMatchObject({ status: 403, body: { error: expect.stringContaining(`"root" is a system account`) } });
+
+    expect(await edge.admin(["app", "edit", ROOTY, "--allow-system-principals"])).toBe(`${ROOTY}: sign-ins last 24h (the default); SSH principal: localpart (system accounts allowed)\n`);
+    expect(await edge.admin(["app", "list"])).toMatch(/rooty\.site\.test\s+site\.test\s+24h \(default\)\s+localpart \(system accounts allowed\)\s/);
+    const root = await certificateFor(ROOTY, "root@site.test");
+    expect(root).toMatchObject({ status: 200, body: { principal: "root" } });
+    expect(root.body.certificate).toStartWith("ssh-ed25519-cert-v01@openssh.com ");
+    // only this application: the others still refuse root
+    expect((await certificateFor(APPS.localpart, "root@site.test")).status).toBe(403);
+
+    expect(await edge.admin(["app", "edit", ROOTY, "--no-allow-system-principals"])).toBe(`${ROOTY}: sign-ins last 24h (the default); SSH principal: localpart\n`);
+    expect((await certificateFor(ROOTY, "root@site.test")).status).toBe(403);
+  });
+
+  test("even then, a,b and names that are no Unix user are refused", async () => {
+    const APP = "rooty-email.site.test";
+    await edge.admin(["app", "add", APP, "--ssh-principal", "email", "--allow-system-principals"]);
+    await edge.admin(["policy", "add", APP, "--name", "people", "--action", "allow", "--include", "domain:site.test"]);
+    expect(await certificateFor(APP, "root@site.test")).toMatchObject({ status: 200, body: { principal: "root@site.test" } });
+    for (const email of ["a,b@site.test", "a b@site.test", "-x@site.test"]) {
+      const r = await certificateFor(APP, email);
+      expect({ email, status: r.status, certificate: r.body.certificate }).toEqual({ email, status: 403, certificate: undefined });
+    }
+  });
+});
+
 describe("a service token's principal", () => {
   test("cannot be a system account or a list", async () => {
     for (const p of ["root", "a,b", "nobody"]) {
@@ -109,6 +141,13 @@ describe("the rule", () => {
   test("user names: lower case, a letter or _ first, at most 32; system accounts refused", () => {
     for (const ok of ["alice", "a", "first.last", "deploy-bot", "u1"]) expect(userPrincipalProblem(ok)).toBeUndefined();
     for (const bad of ["", "root", "a,b", "Alice", "1abc", "-x", ".x", "a b", "a@b", "a".repeat(33), "_apt", "systemd-resolve", "nobody"]) expect(userPrincipalProblem(bad)).toBeString();
+  });
+
+  test("an application that allows system accounts lifts that refusal and no other", () => {
+    for (const ok of ["root", "nobody", "_apt", "systemd-resolve", "alice"]) expect(userPrincipalProblem(ok, { allowSystem: true })).toBeUndefined();
+    for (const bad of ["", "a,b", "Root", "a b", "a".repeat(33)]) expect(userPrincipalProblem(bad, { allowSystem: true })).toBeString();
+    expect(emailPrincipalProblem("root@site.test", { allowSystem: true })).toBeUndefined();
+    expect(emailPrincipalProblem("a,b@site.test", { allowSystem: true })).toBeString();
   });
 
   test("e-mail principals: such a user name @ a DNS domain", () => {

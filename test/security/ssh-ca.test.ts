@@ -139,4 +139,30 @@ describe("an SSH CA per application", () => {
     // signed by A's CA: its fingerprint is the one ssh-keygen shows
     expect(l).toContain(`Signing CA: ED25519 ${await fingerprint(await caOf(A))}`);
   });
+
+  test("--ssh-extensions agent,x11 adds permit-agent-forwarding and permit-X11-forwarding; none goes back to the defaults", async () => {
+    const key = `${home}/${A}-key`;
+    const extensionsOfNewCert = async () => {
+      await rm(`${key}-cert.pub`, { force: true }); // a new certificate, not the one kept from before
+      expectExit(await wicket(["access", "ssh-gen", "--hostname", A, "--edge", edge.url, "--ca-file", edge.caFile], { env: env() }));
+      const l = expectExit(await run(["ssh-keygen", "-L", "-f", `${key}-cert.pub`])).stdout;
+      return l.slice(l.indexOf("Extensions:")).split("\n").slice(1).map((x) => x.trim()).filter(Boolean);
+    };
+    expect(await edge.admin(["app", "edit", A, "--ssh-extensions", "agent,x11"])).toBe(`${A}: sign-ins last 24h (the default); SSH principal: localpart; SSH extensions: agent,x11\n`);
+    expect(await edge.admin(["app", "list"])).toMatch(new RegExp(`${A.replaceAll(".", "\\.")}\\s+site\\.test\\s+24h \\(default\\)\\s+localpart, extensions agent,x11\\s`));
+    try {
+      expect(await extensionsOfNewCert()).toEqual(["permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty"]);
+      // and sshd takes it (the extensions in the order PROTOCOL.certkeys asks)
+      const login = await run(["ssh", ...(await sshdA.client(A, { user: "deploy", identityFile: key, certificateFile: `${key}-cert.pub` })).args, A, "whoami"]);
+      expect([login.code, login.stdout]).toEqual([0, "deploy\n"]);
+      const bad = await wicket(["edge", "app", "edit", A, "--ssh-extensions", "agent,root-shell", "--data-dir", edge.dataDir]);
+      expect([bad.code, bad.stderr.trim()]).toEqual([64, 'error: "root-shell" is not an SSH certificate extension an application can allow; use agent, x11, user-rc or none']);
+    } finally {
+      expect(await edge.admin(["app", "edit", A, "--ssh-extensions", "none"])).toBe(`${A}: sign-ins last 24h (the default); SSH principal: localpart\n`);
+    }
+    const defaults = await extensionsOfNewCert();
+    expect(defaults).toEqual(["permit-port-forwarding", "permit-pty"]);
+    expect(defaults).not.toContain("permit-agent-forwarding");
+    expect(defaults).not.toContain("permit-X11-forwarding");
+  });
 });
