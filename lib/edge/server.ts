@@ -3,7 +3,6 @@
 // WebSocket upgrades become streams to the connector that serves it. startEdge opens the
 // store, builds the rooms below and wires them; each room is a module of its own.
 import { mkdir, writeFile } from "node:fs/promises";
-import { isIP } from "node:net";
 import { join } from "node:path";
 import { PUBLIC_URL_FILE } from "../paths.ts";
 import { pinMailer } from "../auth/otp.ts";
@@ -13,9 +12,9 @@ import { log } from "../cli/log.ts";
 import { parseHostPort } from "../cli/values.ts";
 import { processMetrics } from "../metrics/registry.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
-import { ensureBootstrapAdminToken, openStore, pruneAudit, pruneRecordings, type Store } from "../store/index.ts";
+import { ensureBootstrapAdminToken, openStore, type Store } from "../store/index.ts";
 import { loadOrCreateCA } from "../tls/ca.ts";
-import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
+import { DEFAULT_KEEPALIVE, type Mux } from "../wire/mux.ts";
 import { ACCESS_POLL_MS, watchAccess } from "./access-watch.ts";
 import { parseTrustedProxies } from "./client-ip.ts";
 import { queuedForClients, type ClientRoom, type ClientSocket } from "./client-stream.ts";
@@ -25,13 +24,13 @@ import { createConnectorRegistry } from "./connectors.ts";
 import { checkDownloadsDir } from "./downloads.ts";
 import { createChanges, drainConnections } from "./drain.ts";
 import { createKeepalive } from "./keepalive.ts";
-import { listen, type TlsMode } from "./listener.ts";
+import { listen, type Listener, type TlsMode } from "./listener.ts";
 import { startAcme, type Acme } from "./acme.ts";
-import { createLiveSessions } from "./live-sessions.ts";
-import { createEdgeMetrics, refreshGauges } from "./metrics.ts";
+import { createLiveSessions, type LiveSessions } from "./live-sessions.ts";
+import { createEdgeMetrics, refreshGauges, type EdgeMetrics } from "./metrics.ts";
 import { createRouter, type WsData } from "./routes.ts";
 import { joinCluster, ownUrl, type Cluster } from "./cluster.ts";
-import { keepFor } from "./retention.ts";
+import { keepRecords } from "./retention.ts";
 import type { PeerRoom } from "./peer-endpoint.ts";
 import { socketHandlers } from "./sockets.ts";
 import { ResetCode } from "../wire/frame.ts";
@@ -125,9 +124,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     },
   };
   const peerRoom: PeerRoom = { connectors, keepalive, links: new Set() };
-  const stopPruningAudit = await keepFor("audit", opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS, (before) => pruneAudit(store, before));
-  const stopPruningRecordings = await keepFor("recordings", opts.recordingRetentionMs ?? DEFAULT_RECORDING_RETENTION_MS, (before) => pruneRecordings(store, before));
-  const stopPruning = () => (stopPruningAudit(), stopPruningRecordings());
+  const stopPruning = await keepRecords(store, opts.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS, opts.recordingRetentionMs ?? DEFAULT_RECORDING_RETENTION_MS);
 
   const identity = opts.identity ?? identitySettings({});
   const credentialLifetimeMs = opts.zoneCredentialLifetimeMs;
@@ -161,8 +158,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     throw configError(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
   });
   if (!publicUrl) {
-    const h = address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname;
-    publicUrl = `${scheme}://${isIP(h) === 6 ? `[${h}]` : h}:${listener.port}`;
+    publicUrl = ownUrl(scheme, address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname, listener.port);
     host = hostIn(publicUrl);
   }
   await writeFile(join(opts.dataDir, PUBLIC_URL_FILE), publicUrl + "\n");
@@ -199,27 +195,49 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       throw err;
     }
   }
+  const stopping = { metrics, stopPruning, cluster, peerLinks: peerRoom.links, listener, drain: { connectors, clients, changes, changed }, stopWatching, liveSessions, acme, admin, store };
   return {
     url: publicUrl,
     port: listener.port,
     store,
     metricsUrl: admin?.url,
-    async stop(graceMs = 0) {
+    stop(graceMs = 0) {
       draining = true;
-      metrics.draining.set(1);
-      stopPruning();
-      // No new connections: connectors that move must land elsewhere; peers stop sending clients.
-      await cluster?.leave();
-      for (const link of peerRoom.links) link.goAway(ResetCode.goingAway, "node is shutting down");
-      listener.stop(false);
-      await drainConnections({ connectors, clients, changes, changed }, graceMs);
-      stopWatching();
-      await liveSessions.closeAll("the edge is shutting down");
-      cluster?.close();
-      acme?.stop();
-      listener.stop(true);
-      admin?.stop();
-      await store.close?.();
+      return stopEdge(stopping, graceMs);
     },
   };
+}
+
+/** Stops accepting, tells peers and connectors to move, lets client streams run up to
+ * `graceMs`, then closes everything, the store last. */
+async function stopEdge(
+  e: {
+    metrics: EdgeMetrics;
+    stopPruning(): void;
+    cluster?: Cluster;
+    peerLinks: Set<Mux>;
+    listener: Listener;
+    drain: Parameters<typeof drainConnections>[0];
+    stopWatching(): unknown;
+    liveSessions: LiveSessions;
+    acme?: Acme;
+    admin?: MetricsServer;
+    store: Store;
+  },
+  graceMs: number,
+) {
+  e.metrics.draining.set(1);
+  e.stopPruning();
+  // No new connections: connectors that move must land elsewhere; peers stop sending clients.
+  await e.cluster?.leave();
+  for (const link of e.peerLinks) link.goAway(ResetCode.goingAway, "node is shutting down");
+  e.listener.stop(false);
+  await drainConnections(e.drain, graceMs);
+  await e.stopWatching();
+  await e.liveSessions.closeAll("the edge is shutting down");
+  e.cluster?.close();
+  e.acme?.stop();
+  e.listener.stop(true);
+  e.admin?.stop();
+  await e.store.close?.();
 }
