@@ -569,6 +569,8 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     return json(201, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
   },
   "DELETE zone-tunnels/:": async (_req, ctx, arg, cred) => {
+    const found = await getTunnel(ctx.store, arg, cred.zone);
+    if (found) ownTunnel(found, cred);
     const tunnel = await deleteTunnel(ctx.store, arg, cred.zone);
     await recordZone(ctx, cred, "tunnel.delete", `deleted tunnel ${tunnel.name} (${tunnel.id})${tunnel.routes.length ? `, unrouting ${tunnel.routes.join(", ")}` : ""}; its connectors are cut`, tunnel.id);
     return json(200, { tunnel });
@@ -577,12 +579,19 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     const body = await readBody(req);
     const tunnel = await getTunnel(ctx.store, field(body, "tunnel"), cred.zone);
     if (!tunnel) throw new HttpError(404, `there is no tunnel "${body.tunnel}" in the zone ${cred.zone}; see "wicket tunnel list"`);
+    ownTunnel(tunnel, cred);
     const r = await routeHostname(ctx.store, tunnel, arg, body.overwrite === true);
     const what = r.replaced ? `took ${r.hostname} over from tunnel ${r.replaced.name} (${r.replaced.id}) for` : `routed ${r.hostname} to`;
     await recordZone(ctx, cred, r.replaced ? "tunnel.route-overwrite" : "tunnel.route", `${what} tunnel ${tunnel.name} (${tunnel.id})`, r.hostname);
     return json(200, { route: r });
   },
 };
+
+/** A credential manages its owner's tunnels only; an admin manages any (`wicket edge tunnel rm`). */
+function ownTunnel(tunnel: { name: string; createdBy: string }, cred: ZoneCredential) {
+  const owner = cred.obtainedBy || cred.id;
+  if (tunnel.createdBy !== owner) throw new HttpError(403, `the tunnel "${tunnel.name}" belongs to ${tunnel.createdBy}, not to ${owner}; ask them, or an admin (wicket edge tunnel rm)`);
+}
 
 async function recordZone(ctx: AdminContext, cred: ZoneCredential, action: string, reason: string, target: string) {
   const who = `zone credential ${cred.id}${cred.obtainedBy ? ` of ${cred.obtainedBy}` : ""}`;

@@ -170,6 +170,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     cluster = await joinCluster({ store, nodeId: randomId("wnd_"), peerUrl, version: opts.version ?? "dev", keepalive, connectors, servername: edgeHost(), caPem: ca?.certPem });
     clientRoom.peers = cluster;
     log.info(`cluster: this node is ${cluster.nodeId}; peers reach it at ${peerUrl}`);
+    if (!peerUrl.startsWith("https:")) log.warn("cluster: peer links run over plain HTTP (tls: off): the cluster secret and every forwarded stream cross the network unencrypted; keep the nodes on a private network, or give them TLS");
   }
 
   // A change made through any node (this one too): signing keys as the store has them now,
