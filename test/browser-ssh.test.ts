@@ -23,6 +23,10 @@ const HK = `hk.${ZONE}`;
 const ALICE = `alice@${ZONE}`;
 const BOB = `bob@${ZONE}`;
 const CAROL = `carol@${ZONE}`;
+/** The edge with a short idle timeout: a zone of its own, so no cookie of the other edge's reaches it. */
+const IDLE_ZONE = "idle.test";
+const IDLE_APP = `ssh.${IDLE_ZONE}`;
+const DAVE = `alice@${IDLE_ZONE}`;
 /** Where the screenshots go: kept after the run. */
 const shots = process.env.WICKET_SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), "wicket-terminal-screenshots-"));
 
@@ -32,8 +36,8 @@ let sshd: Sshd;
 let browser: Browser;
 const contexts = new Map<string, BrowserContext>();
 
-const appUrl = (host: string) => `https://${host}:${edge.port}/`;
-const pinFor = async (email: string) => (await edge.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
+const appUrl = (host: string, e = edge) => `https://${host}:${e.port}/`;
+const pinFor = async (email: string, e = edge) => (await e.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
 
 /** One browser profile per person: its cookies are that person's sign-in. */
 async function browserOf(who: string): Promise<BrowserContext> {
@@ -43,13 +47,13 @@ async function browserOf(who: string): Promise<BrowserContext> {
 }
 
 /** Opens the application in `who`'s browser, signing in with a PIN if the edge asks. */
-async function open(who: string, host = APP): Promise<Page> {
+async function open(who: string, host = APP, e = edge): Promise<Page> {
   const page = await (await browserOf(who)).newPage();
-  await page.goto(appUrl(host));
+  await page.goto(appUrl(host, e));
   if (new URL(page.url()).pathname === "/sign-in") {
     await page.getByLabel("E-mail address").fill(who);
     await page.getByRole("button", { name: "Send me a PIN" }).click();
-    await page.getByLabel("PIN").fill(await pinFor(who));
+    await page.getByLabel("PIN").fill(await pinFor(who, e));
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL((u) => u.hostname === host || u.pathname !== "/sign-in/pin");
   }
@@ -85,8 +89,8 @@ async function runIn(page: Page, command: string, want: RegExp): Promise<string>
   throw new Error(`no line matching ${want} after "${command}"; the terminal shows:\n${lines.filter(Boolean).join("\n")}`);
 }
 
-const closedWhy = async (page: Page) => {
-  await page.locator("#closed").waitFor({ state: "visible", timeout: 20_000 });
+const closedWhy = async (page: Page, timeout = 20_000) => {
+  await page.locator("#closed").waitFor({ state: "visible", timeout });
   return (await page.locator("#why").textContent()) ?? "";
 };
 
@@ -99,7 +103,7 @@ beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   const config = dir.join("edge.yaml");
   writeFileSync(config, `dev: true\nidentity-providers:\n  - { name: email, type: otp }\n`);
-  [edge, browser] = await Promise.all([startEdge({ dir, extra: ["--config", config] }), launchChromium([`--host-resolver-rules=MAP *.${ZONE} 127.0.0.1`])]);
+  [edge, browser] = await Promise.all([startEdge({ dir, extra: ["--config", config] }), launchChromium([`--host-resolver-rules=MAP *.${ZONE} 127.0.0.1,MAP *.${IDLE_ZONE} 127.0.0.1`])]);
   await edge.admin(["zone", "add", ZONE, "--admin", ALICE]);
   await edge.admin(["app", "add", APP, "--browser-ssh", "--record"]);
   await edge.admin(["policy", "add", APP, "--name", "people", "--action", "allow", "--include", `email:${ALICE}`, "--include", `email:${BOB}`]);
@@ -289,6 +293,68 @@ describe("the server's host key", () => {
     await page.getByRole("button", { name: "Reconnect" }).click();
     await connected(page);
     expect(await runIn(page, "id -un", /^\w+$/)).toBe("alice");
+    await page.close();
+  });
+});
+
+describe("a terminal without input", () => {
+  let idleDir: TempDir;
+  let idle: TestEdge;
+  let idleSshd: Sshd;
+
+  beforeAll(async () => {
+    idleDir = await tempDir("wicket-browser-ssh-idle-");
+    const config = idleDir.join("edge.yaml");
+    writeFileSync(config, `dev: true\nidentity-providers:\n  - { name: email, type: otp }\n`);
+    idle = await startEdge({ dir: idleDir, extra: ["--config", config, "--terminal-idle-timeout", "2s"] });
+    await idle.admin(["zone", "add", IDLE_ZONE]);
+    await idle.admin(["app", "add", IDLE_APP, "--browser-ssh"]);
+    await idle.admin(["policy", "add", IDLE_APP, "--name", "people", "--action", "allow", "--include", `email:${DAVE}`]);
+    idleSshd = await startSshd({ trustedUserCAKeys: (await idle.admin(["ssh-ca", IDLE_APP])).trim(), authorizeClientKey: false });
+    await idle.tunnel(IDLE_APP, `ssh://127.0.0.1:${idleSshd.port}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await idle?.[Symbol.asyncDispose]();
+    await idleSshd?.[Symbol.asyncDispose]();
+    await idleDir?.[Symbol.asyncDispose]();
+  });
+
+  test("is closed after the idle timeout: the page says so with Reconnect, the SSH session ends, and the audit says idle", async () => {
+    const page = await open(DAVE, IDLE_APP, idle);
+    await connected(page);
+    const t0 = Date.now();
+    expect(await closedWhy(page, 10_000)).toBe("The terminal was closed after 2 seconds without input.");
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await page.getByRole("button", { name: "Reconnect" }).isVisible()).toBe(true);
+    await idleSshd.proc.waitForLine(/Disconnected from user alice|Received disconnect from/, { stream: "stderr", timeoutMs: 10_000 });
+    let end: { reason?: string } | undefined;
+    for (let i = 0; i < 20 && !end; i++) {
+      const audit = (await idle.admin(["audit", "--json", "--host", IDLE_APP])).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      end = audit.find((r: { kind: string }) => r.kind === "session-end"); // written as the session ends
+    }
+    expect(end).toMatchObject({ identity: DAVE, reason: "idle for 2s" });
+    await page.close();
+  });
+
+  test("typing winds the clock back; output from the server does not", async () => {
+    const page = await open(DAVE, IDLE_APP, idle);
+    await connected(page);
+    await page.locator("#terminal").click();
+    // a keystroke every second for three seconds, longer than the timeout: still open
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.type(`#${i}`);
+      await page.waitForTimeout(1000); // the gap between keystrokes is what is under test
+    }
+    expect(await page.locator("body").getAttribute("data-state")).toBe("connected");
+    expect(await page.locator("#closed").isHidden()).toBe(true);
+    // then a command that prints without end, and no more input: closed all the same
+    await page.keyboard.type("\nn=0; while :; do n=$((n+1)); echo tick-$n; sleep 0.2; done\n");
+    const typed = Date.now();
+    expect(await closedWhy(page, 10_000)).toBe("The terminal was closed after 2 seconds without input.");
+    expect(Date.now() - typed).toBeGreaterThan(1500);
+    const shown = await screen(page);
+    expect(shown.filter((l) => /^tick-\d+$/.test(l)).length, shown.filter(Boolean).join("\n")).toBeGreaterThan(3);
     await page.close();
   });
 });

@@ -114,21 +114,22 @@ describe("wicket edge serve's settings", () => {
   test("the defaults", () => {
     const s = resolveServeSettings({}, [], {});
     expect(s.gracePeriodMs).toBe(30_000);
-    expect(s.edge).toMatchObject({ listen: "127.0.0.1:8443", tls: { mode: "self-signed" }, keepalive: { intervalMs: 2000, timeoutMs: 6000 }, auditRetentionMs: 90 * 86_400_000, auditFailOpen: false });
+    expect(s.edge).toMatchObject({ listen: "127.0.0.1:8443", tls: { mode: "self-signed" }, keepalive: { intervalMs: 2000, timeoutMs: 6000 }, auditRetentionMs: 90 * 86_400_000, auditFailOpen: false, terminalIdleTimeoutMs: 30 * 60_000 });
     expect(s.edge.identity?.dev).toBe(false);
   });
 
   test("flags over variables over the file, which is checked before any of it is used", async () => {
     await using dir = await tempDir();
     const file = dir.join("edge.yaml");
-    writeFileSync(file, ["listen: 0.0.0.0:443", "grace-period: 1m", "keepalive-interval: 3s", "keepalive-timeout: 9s", "tls: off", "dev: true", "audit-fail-open: true", "audit-retention: 0", "trusted-proxies: [10.0.0.0/8, 192.0.2.1]"].join("\n"));
+    writeFileSync(file, ["listen: 0.0.0.0:443", "grace-period: 1m", "keepalive-interval: 3s", "keepalive-timeout: 9s", "tls: off", "dev: true", "audit-fail-open: true", "audit-retention: 0", "terminal-idle-timeout: 0", "trusted-proxies: [10.0.0.0/8, 192.0.2.1]"].join("\n"));
     const fromFile = resolveServeSettings({ config: file }, [], {});
     expect(fromFile.gracePeriodMs).toBe(60_000);
-    expect(fromFile.edge).toMatchObject({ listen: "0.0.0.0:443", tls: { mode: "off" }, keepalive: { intervalMs: 3000, timeoutMs: 9000 }, auditRetentionMs: 0, auditFailOpen: true, trustedProxies: ["10.0.0.0/8", "192.0.2.1"] });
+    expect(fromFile.edge).toMatchObject({ listen: "0.0.0.0:443", tls: { mode: "off" }, keepalive: { intervalMs: 3000, timeoutMs: 9000 }, auditRetentionMs: 0, terminalIdleTimeoutMs: 0, auditFailOpen: true, trustedProxies: ["10.0.0.0/8", "192.0.2.1"] });
     expect(fromFile.edge.identity?.dev).toBe(true);
 
     const over = resolveServeSettings({ listen: "127.0.0.1:0", "grace-period": "5s", dev: false }, ["--listen", "127.0.0.1:0", "--grace-period", "5s", "--no-dev"], { WICKET_CONFIG: file, WICKET_LISTEN: "127.0.0.1:1", WICKET_TLS: "self-signed", WICKET_TRUSTED_PROXIES: "127.0.0.1" });
     expect(over.gracePeriodMs).toBe(5000);
+    expect(resolveServeSettings({ "terminal-idle-timeout": "15m" }, ["--terminal-idle-timeout", "15m"], { WICKET_CONFIG: file }).edge.terminalIdleTimeoutMs).toBe(15 * 60_000);
     expect(over.edge).toMatchObject({ listen: "127.0.0.1:0", tls: { mode: "self-signed" }, trustedProxies: ["127.0.0.1"] });
     expect(over.edge.identity?.dev).toBe(false);
   });

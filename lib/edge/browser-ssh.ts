@@ -7,6 +7,7 @@
 import type { ServerWebSocket } from "bun";
 import { Duplex } from "node:stream";
 import { Client, type ClientChannel } from "ssh2";
+import { duration } from "../admin/output.ts";
 import { log } from "../cli/log.ts";
 import { fingerprint, generateEd25519, lineFingerprint, opensshPrivateKey } from "../ssh/format.ts";
 import { useCertificate } from "../ssh/ssh2-cert.ts";
@@ -30,20 +31,28 @@ export type TerminalData = ClientAuth & {
   rows: number;
   record: boolean;
   recordInput: boolean;
-  s: { ssh?: Client; channel?: ClientChannel; stream?: Stream; recorder?: Recorder; watch?: Watched; ended?: boolean; why?: string; exit?: string };
+  s: { ssh?: Client; channel?: ClientChannel; stream?: Stream; recorder?: Recorder; watch?: Watched; idle?: Idle; ended?: boolean; why?: string; exit?: string };
 };
 export type TerminalSocket = ServerWebSocket<TerminalData>;
 
-/** The client room, read when a terminal opens (a cluster's peers are set after start), and the store. */
-export type TerminalRoom = { clients: ClientRoom; store: Store; open: number };
+/** The client room, read when a terminal opens (a cluster's peers are set after start), the store,
+ * and how long a terminal may go without input before it is closed (ms; 0: never). */
+export type TerminalRoom = { clients: ClientRoom; store: Store; open: number; idleMs: number };
+
+export const DEFAULT_TERMINAL_IDLE_MS = 30 * 60_000;
+
+/** The last input, and the one timer that checks it (not one per keystroke). */
+type Idle = { last: number; timer?: ReturnType<typeof setTimeout> };
 
 const send = (ws: TerminalSocket, m: TerminalDown) => ws.send(JSON.stringify(m));
 
-/** Ends the terminal once: the browser hears why, the SSH connection and the stream go, the live session and the recording end. */
-function finish(ws: TerminalSocket, room: TerminalRoom, code: number, reason: string) {
+/** Ends the terminal once: the browser hears why, the SSH connection and the stream go, the live
+ * session and the recording end; the audit records `audited`, the browser's sentence unless given. */
+function finish(ws: TerminalSocket, room: TerminalRoom, code: number, reason: string, audited = reason) {
   const d = ws.data;
   if (d.s.ended) return;
   d.s.ended = true;
+  clearTimeout(d.s.idle?.timer);
   try {
     send(ws, { type: "closed", reason });
     ws.close(code, closeReason(reason));
@@ -54,7 +63,27 @@ function finish(ws: TerminalSocket, room: TerminalRoom, code: number, reason: st
   d.s.stream?.reset(ResetCode.canceled, reason);
   r.metrics.terminalsOpen.set(--room.open);
   // the recording is finished before the session's end names it in the audit
-  void (d.s.recorder?.close() ?? Promise.resolve()).then(() => r.liveSessions.end(d.sessionId, reason));
+  void (d.s.recorder?.close() ?? Promise.resolve()).then(() => r.liveSessions.end(d.sessionId, audited));
+}
+
+const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+
+/** The idle clock, from the shell's start: only the person's input winds it back. Output does
+ * not: a `top` left running in an unattended tab is exactly what an idle timeout is for. */
+function watchIdle(ws: TerminalSocket, room: TerminalRoom) {
+  const ms = room.idleMs;
+  if (ms <= 0) return;
+  const idle: Idle = { last: Date.now() };
+  ws.data.s.idle = idle;
+  // a timer waits at most 2^31-1 ms (about 24 days): a longer timeout takes several
+  const wait = (left: number) => (idle.timer = setTimeout(check, Math.min(left, 2 ** 31 - 1)));
+  const check = () => {
+    const left = idle.last + ms - Date.now();
+    if (left > 0) return void wait(left);
+    const span = ms % 60_000 === 0 ? plural(ms / 60_000, "minute") : plural(Math.round(ms / 1000), "second");
+    finish(ws, room, Close.normal, `The terminal was closed after ${span} without input.`, `idle for ${duration(ms)}`);
+  };
+  wait(ms);
 }
 
 export function openTerminal(ws: TerminalSocket, room: TerminalRoom) {
@@ -138,6 +167,7 @@ async function connectSsh(ws: TerminalSocket, room: TerminalRoom, mux: Mux) {
       r.metrics.terminals.inc({ result: "connected" });
       log.info(`terminal ${d.sessionId}: ${d.identity} is ${d.principal} on ${d.host}${d.s.recorder ? ` (recording ${d.s.recorder.id})` : ""}`);
       send(ws, { type: "status", state: "connected" });
+      watchIdle(ws, room);
       const out = (b: Buffer) => {
         d.s.recorder?.output(b);
         ws.send(b);
@@ -227,6 +257,7 @@ export function terminalMessage(ws: TerminalSocket, msg: string | Buffer, room: 
     d.s.recorder?.resize(m.cols, m.rows);
     return;
   }
+  if (d.s.idle) d.s.idle.last = Date.now();
   if (d.recordInput) d.s.recorder?.input(msg);
   ch.write(msg);
 }

@@ -13,6 +13,7 @@
 //   name: Example Corp               # who is asking, on every page (default: the public host)
 //   logo: /etc/wicket/logo.svg       # shown beside the name; svg, png, jpeg, webp or gif
 //   grace-period: 30s                # on SIGTERM, how long client sessions may continue
+//   terminal-idle-timeout: 30m       # a browser terminal without input this long is closed; 0 never
 //   session-length: 24h              # one sign-in lasts this long (browser and CLI)
 //   app-session-length: 8h           # an app token lasts this long (never past the sign-in)
 //   smtp: { host: smtp.example.com, port: 587, user: wicket, password: "…", from: "wicket <no-reply@example.com>" }
@@ -88,6 +89,8 @@ export type EdgeFileConfig = {
   "trusted-proxies"?: string[];
   "audit-retention"?: string;
   "recording-retention"?: string;
+  /** "0" (never) or a duration, read where the flag is. */
+  "terminal-idle-timeout"?: string;
   "audit-fail-open"?: boolean;
   /** Milliseconds. */
   "zone-credential-lifetime"?: number;
@@ -283,6 +286,7 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   // Checked where the flag is: "0" (keep forever) or a duration.
   "audit-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
   "recording-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
+  "terminal-idle-timeout": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
   "audit-fail-open": bool,
   "zone-credential-lifetime": duration,
   metrics: str,

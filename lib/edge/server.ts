@@ -35,7 +35,7 @@ import type { PeerRoom } from "./peer-endpoint.ts";
 import { socketHandlers } from "./sockets.ts";
 import { ResetCode } from "../wire/frame.ts";
 import { randomId } from "../auth/secret.ts";
-import type { TerminalRoom } from "./browser-ssh.ts";
+import { DEFAULT_TERMINAL_IDLE_MS, type TerminalRoom } from "./browser-ssh.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -65,6 +65,8 @@ export interface EdgeOptions {
   peerUrl?: string;
   /** How long zone credentials issued from now on last (ms). Default a year. */
   zoneCredentialLifetimeMs?: number;
+  /** A browser terminal with no input this long is closed (ms); 0 never. Default 30 minutes. */
+  terminalIdleTimeoutMs?: number;
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
@@ -144,7 +146,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     clusterSecret: () => cluster?.secret,
   });
   // a browser's terminal (SSH in the browser, lib/edge/browser-ssh.ts)
-  const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0 };
+  const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0, idleMs: opts.terminalIdleTimeoutMs ?? DEFAULT_TERMINAL_IDLE_MS };
   const listener = await listen<WsData>({
     hostname: address.hostname,
     port: address.port,

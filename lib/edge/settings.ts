@@ -11,6 +11,7 @@ import { defaultEdgeDataDir } from "../paths.ts";
 import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
 import { acmeDirectory, type AcmeSettings } from "./acme.ts";
 import { identitySettings, loadEdgeConfig, readLogo, type EdgeFileConfig, type Logo } from "./config.ts";
+import { DEFAULT_TERMINAL_IDLE_MS } from "./browser-ssh.ts";
 import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_RECORDING_RETENTION_MS, type EdgeOptions } from "./server.ts";
 import { DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS } from "../store/zone-credentials.ts";
 
@@ -37,6 +38,7 @@ export const serveArgs = {
   "trusted-proxies": { type: "string", description: "proxies whose X-Forwarded-For gives the client's address, comma-separated IPs or CIDR ranges (env WICKET_TRUSTED_PROXIES); nobody else's is believed", valueHint: "cidr,..." },
   "audit-retention": { type: "string", description: "how long audit records are kept, e.g. 90d (the default); 0 keeps them forever (env WICKET_AUDIT_RETENTION)", valueHint: "duration" },
   "recording-retention": { type: "string", description: "how long recordings of browser terminal sessions are kept, e.g. 30d (the default); 0 keeps them forever (env WICKET_RECORDING_RETENTION)", valueHint: "duration" },
+  "terminal-idle-timeout": { type: "string", description: "close a browser terminal that has had no input for this long, e.g. 30m (the default); 0 never (env WICKET_TERMINAL_IDLE_TIMEOUT)", valueHint: "duration" },
   "peer-url": { type: "string", description: "with several nodes on PostgreSQL: where the other nodes reach this one, e.g. https://10.0.0.5:8443 (default: its listen address) (env WICKET_PEER_URL)", valueHint: "url" },
   "zone-credential-lifetime": { type: "string", description: "how long a zone credential from `tunnel login` or `edge tunnel-cert` lasts, e.g. 90d (default 365d) (env WICKET_ZONE_CREDENTIAL_LIFETIME)", valueHint: "duration" },
   name: { type: "string", description: "the organisation's name on every page the edge shows, e.g. \"Example Corp\" (default: the public host) (env WICKET_NAME)", valueHint: "text" },
@@ -119,6 +121,8 @@ export function resolveServeSettings(args: Record<string, unknown>, rawArgs: rea
       recordingRetentionMs: duration("recording-retention", DEFAULT_RECORDING_RETENTION_MS),
       auditFailOpen: bool("audit-fail-open"),
       zoneCredentialLifetimeMs: duration("zone-credential-lifetime", DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS),
+      // "0" is a duration of 0: never
+      terminalIdleTimeoutMs: duration("terminal-idle-timeout", DEFAULT_TERMINAL_IDLE_MS),
     },
     gracePeriodMs,
   };
