@@ -182,7 +182,13 @@ describe.skipIf(!HAVE_PEBBLE)("an edge with certificates from Pebble", () => {
     pebble = await startPebble(dir, 45);
     root = readFileSync(pebble.rootFile, "utf8");
     sshd = await startSshd();
-    edge = await startAcmeEdge(dir, pebble);
+    // what `install.sh` installs: this machine's build and its SHA256SUMS
+    const downloads = dir.join("downloads");
+    const platform = `linux-${process.arch}`;
+    mkdirSync(join(downloads, platform), { recursive: true });
+    copyFileSync(WICKET, join(downloads, platform, "wicket"));
+    writeFileSync(join(downloads, "SHA256SUMS"), expectExit(await run(["sha256sum", `${platform}/wicket`], { cwd: downloads })).stdout);
+    edge = await startAcmeEdge(dir, pebble, ["--downloads-dir", downloads]);
     await issued(edge.proc, EDGE_HOST);
   }, 60_000);
 
@@ -231,6 +237,12 @@ describe.skipIf(!HAVE_PEBBLE)("an edge with certificates from Pebble", () => {
     expect({ code: r.code, out: r.stdout.trim(), err: r.code ? r.stderr : "" }).toEqual({ code: 0, out: "hello-over-acme", err: "" });
     const curl = await run(["curl", "-fsS", "--cacert", pebble.rootFile, "--resolve", `${EDGE_HOST}:${edge.port}:127.0.0.1`, `${edge.url}/healthz`]);
     expect({ code: curl.code, err: curl.stderr }).toEqual({ code: 0, err: "" });
+    // curl | sh, with Pebble's root as the only trust added (a real CA's would be in the system's)
+    const bin = dir.join("bin");
+    const q = shellQuote;
+    const install = await run(["/bin/sh", "-c", `curl -fsSL --cacert ${q(pebble.rootFile)} ${q(`${edge.url}/install.sh`)} | sh`], { env: { WICKET_CA_FILE: pebble.rootFile, WICKET_INSTALL_DIR: bin, WICKET_DOWNLOAD_URL: undefined }, timeoutMs: 60_000 });
+    expect({ code: install.code, err: install.code ? install.stderr : "" }).toEqual({ code: 0, err: "" });
+    expect(expectExit(await run([join(bin, "wicket"), "--version"])).stdout.trim()).toBe(expectExit(await wicket(["--version"])).stdout.trim());
   }, 60_000);
 
   test("a short lifetime renews the certificate without dropping a live session", async () => {
