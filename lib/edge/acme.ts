@@ -5,7 +5,7 @@
 // forgotten when its application is removed. Results go to the store, whose access revision
 // tells every node to serve them (lib/edge/listener.ts). TLS-ALPN-01 is not offered: Bun's
 // listener cannot negotiate the acme-tls/1 protocol (see the README).
-import * as acme from "acme-client";
+import type * as AcmeClient from "acme-client";
 import { Agent } from "node:https";
 import { isIP } from "node:net";
 import { configError } from "../cli/exit.ts";
@@ -58,7 +58,9 @@ const MAX_SLEEP_MS = 3_600_000;
 interface AcmeRoom {
   store: Store;
   settings: AcmeSettings;
-  client: acme.Client;
+  client: AcmeClient.Client;
+  /** acme-client, loaded when ACME starts: an edge without `--tls acme` never loads it. */
+  lib: typeof AcmeClient;
   metrics: EdgeMetrics;
   edgeHost(): string;
   timer?: ReturnType<typeof setTimeout>;
@@ -115,7 +117,8 @@ const fmtDuration = (ms: number) => (ms >= 2 * 86_400_000 ? `${Math.round(ms / 8
 /** One order with the CA: a fresh key, the challenge answered, the chain. */
 async function order(room: AcmeRoom, name: string) {
   const type = challengeFor(name, room.settings);
-  const [keyPem, csr] = await acme.crypto.createCsr({ altNames: [name] }, await acme.crypto.createPrivateEcdsaKey());
+  const { crypto } = room.lib;
+  const [keyPem, csr] = await crypto.createCsr({ altNames: [name] }, await crypto.createPrivateEcdsaKey());
   const certPem = await room.client.auto({
     csr,
     email: room.settings.email,
@@ -132,7 +135,7 @@ async function order(room: AcmeRoom, name: string) {
       await runDnsHook(room.settings.dnsHook!, "cleanup", dns01RecordName(authz.identifier.value), keyAuthorization).catch((e: Error) => log.warn(`acme: ${e.message}`));
     },
   });
-  const info = acme.crypto.readCertificateInfo(certPem);
+  const info = crypto.readCertificateInfo(certPem);
   return { name, certPem, keyPem: keyPem.toString(), issuer: info.issuer.commonName ?? "", notBefore: info.notBefore.getTime(), notAfter: info.notAfter.getTime() };
 }
 
@@ -219,6 +222,7 @@ export async function startAcme(opts: { store: Store; settings: AcmeSettings; me
   const ca = await readCaFile(settings.caFile).catch((e: Error) => {
     throw configError(e.message.replace("--ca-file", "--acme-ca-file"));
   });
+  const acme = await import("acme-client");
   // acme-client's one HTTP client: trust the directory's CA, and leave retries to our backoff.
   if (ca) acme.axios.defaults.httpsAgent = new Agent({ ca });
   Object.assign((acme.axios.defaults as { acmeSettings?: object }).acmeSettings ?? {}, { retryMaxAttempts: 2, retryDefaultDelay: 1 });
@@ -226,7 +230,7 @@ export async function startAcme(opts: { store: Store; settings: AcmeSettings; me
   const client = new acme.Client({ directoryUrl: settings.directory, accountKey, backoffMin: 500, backoffMax: 10_000 });
   const http = settings.httpListen ? serveHttp01(settings.httpListen, store, opts.publicUrl) : undefined;
   if (http) log.info(`acme: answering HTTP-01 on http://${http.hostname}:${http.port} (everything else there is redirected to HTTPS)`);
-  const room: AcmeRoom = { store, settings, client, metrics: opts.metrics, edgeHost: opts.edgeHost, stopped: false, again: false };
+  const room: AcmeRoom = { store, settings, client, lib: acme, metrics: opts.metrics, edgeHost: opts.edgeHost, stopped: false, again: false };
   void sync(room);
   return {
     sync: () => sync(room),

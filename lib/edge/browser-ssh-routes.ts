@@ -23,8 +23,12 @@ import { errorPage, wantsPage, type Site } from "./pages.ts";
 import { deniedPage } from "./signin-pages.ts";
 import { browserSession } from "./signin.ts";
 import { principalFor } from "./ssh-cert.ts";
-import { playerPage, terminalAsset, terminalPage } from "./terminal-page.ts";
-import { APP_COOKIE, sizeParam, TERMINAL_SESSION_PATH, TERMINAL_SOCKET_PATH } from "./terminal-protocol.ts";
+import { APP_COOKIE, sizeParam, TERMINAL_ASSETS, TERMINAL_SESSION_PATH, TERMINAL_SOCKET_PATH } from "./terminal-protocol.ts";
+
+/** The terminal's pages and bundled assets (xterm.js, the player: a few hundred KiB of text),
+ * loaded with the first terminal: an edge that serves none never holds them. */
+const pages = () => import("./terminal-page.ts");
+const asset = async (p: string) => (p.startsWith(TERMINAL_ASSETS) ? (await pages()).terminalAsset(p) : undefined);
 import { decisionMessage } from "../policy/evaluate.ts";
 
 /** The edge's host path that signs a browser in for an application and sends it back. */
@@ -63,11 +67,11 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   const p = url.pathname;
   // "/" is the terminal for a browser's page only: a CLI client's upgrade there is a stream as ever
   const page = p === "/" && !upgrade && wantsPage(req);
-  if (!page && p !== TERMINAL_SOCKET_PATH && p !== TERMINAL_SESSION_PATH && !p.startsWith("/assets/terminal/")) return false;
+  if (!page && p !== TERMINAL_SOCKET_PATH && p !== TERMINAL_SESSION_PATH && !p.startsWith(TERMINAL_ASSETS)) return false;
   const app = await findApp(ctx.store, host);
   if (!app || !(await browserSsh(ctx.store, app.hostname)).enabled) return false;
-  const asset = terminalAsset(p);
-  if (asset) return asset;
+  const bundled = await asset(p);
+  if (bundled) return bundled;
   if (p === TERMINAL_SESSION_PATH) {
     const token = await takeHandoff(ctx.store, host, url.searchParams.get("code") ?? "");
     if (!token) return errorPage(ctx.site(), "Sign-in link expired", "This sign-in link was already used or has expired. Open the address of the server again to sign in.", 400);
@@ -87,7 +91,7 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   const principal = await principalFor(ctx.store, { host, ip, identity: who.identity, subject: who.subject, signIn: who.signIn });
   if (typeof principal !== "string") return errorPage(ctx.site(), "No SSH user for you", principal.error, 403);
   const { token: csrf, setCookie } = csrfToken(req);
-  const res = terminalPage(ctx.site(), { host, who: who.identity, principal, token: sessionFormToken(csrf, readCookies(req)[APP_COOKIE]!) });
+  const res = (await pages()).terminalPage(ctx.site(), { host, who: who.identity, principal, token: sessionFormToken(csrf, readCookies(req)[APP_COOKIE]!) });
   if (setCookie) res.headers.append("set-cookie", setCookie);
   return res;
 }
@@ -121,8 +125,8 @@ const signInFirst = (back: string) => redirect(`/sign-in?return=${encodeURICompo
 /** On the edge's host: the hand-off, the playback page and its asciicast, the bundled assets. */
 export async function edgeTerminalRoute(req: Request, url: URL, ip: string, ctx: TerminalRouteContext): Promise<Response | undefined> {
   const p = url.pathname;
-  const asset = terminalAsset(p);
-  if (asset) return asset;
+  const bundled = await asset(p);
+  if (bundled) return bundled;
   if (p === HANDOFF_PATH && req.method === "GET") return handoff(req, url, ip, ctx);
   if (p.startsWith(RECORDINGS_PATH) && req.method === "GET") return recording(req, p.slice(RECORDINGS_PATH.length), ctx);
   return undefined;
@@ -168,5 +172,5 @@ async function recording(req: Request, rest: string, ctx: TerminalRouteContext):
   }
   if (m[2]) return new Response(rec.data, { headers: { "content-type": "application/x-asciicast; charset=utf-8", "cache-control": "no-store" } });
   const when = new Date(rec.startedAt).toISOString();
-  return playerPage(ctx.site(), { id: rec.id, title: `${rec.identity} as ${rec.principal} on ${rec.host}, ${when}${rec.endedAt ? "" : " (still running)"}`, src: `${RECORDINGS_PATH}${rec.id}.cast` });
+  return (await pages()).playerPage(ctx.site(), { id: rec.id, title: `${rec.identity} as ${rec.principal} on ${rec.host}, ${when}${rec.endedAt ? "" : " (still running)"}`, src: `${RECORDINGS_PATH}${rec.id}.cast` });
 }

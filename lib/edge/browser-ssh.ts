@@ -6,11 +6,10 @@
 // application on first use; a different one ends the session until an admin accepts it.
 import type { ServerWebSocket } from "bun";
 import { Duplex } from "node:stream";
-import { Client, type ClientChannel } from "ssh2";
+import type { Client, ClientChannel } from "ssh2";
 import { duration } from "../admin/output.ts";
 import { log } from "../cli/log.ts";
 import { fingerprint, generateEd25519, lineFingerprint, opensshPrivateKey } from "../ssh/format.ts";
-import { useCertificate } from "../ssh/ssh2-cert.ts";
 import { checkHostKey, type Store } from "../store/index.ts";
 import { CLIENT_HIGH_WATER } from "../wire/client.ts";
 import { Close, closeReason } from "../wire/close.ts";
@@ -157,6 +156,8 @@ async function connectSsh(ws: TerminalSocket, room: TerminalRoom, mux: Mux) {
   const stream = mux.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
   d.s.stream = stream;
   r.metrics.streams.inc();
+  // ssh2 loads with the first terminal: an edge that serves none never loads it
+  const [{ Client }, { useCertificate }] = await Promise.all([import("ssh2"), import("../ssh/ssh2-cert.ts")]);
   const ssh = new Client();
   d.s.ssh = ssh;
   ssh.on("ready", () => {

@@ -12,9 +12,9 @@ import fitJs from "@xterm/addon-fit/lib/addon-fit.js" with { type: "text" };
 import playerCss from "asciinema-player/dist/bundle/asciinema-player.css" with { type: "text" };
 import playerJs from "asciinema-player/dist/bundle/asciinema-player.min.js" with { type: "text" };
 import { esc, type Site } from "./pages.ts";
-import { TERMINAL_SOCKET_PATH } from "./terminal-protocol.ts";
+import { TERMINAL_ASSETS, TERMINAL_SOCKET_PATH } from "./terminal-protocol.ts";
 
-export const TERMINAL_ASSETS = "/assets/terminal/";
+export { TERMINAL_ASSETS };
 
 /** The page's own script: the terminal, its socket, resizes, and what a closed connection says. */
 const TERMINAL_JS = `(function () {

@@ -26,3 +26,6 @@ export const sizeParam = (raw: string | null, fallback: number, max: number) => 
   const n = Number(raw);
   return Number.isInteger(n) && n >= 1 && n <= max ? n : fallback;
 };
+
+/** Where the edge serves the terminal's and the player's scripts and styles (bundled: no CDN). */
+export const TERMINAL_ASSETS = "/assets/terminal/";
