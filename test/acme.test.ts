@@ -115,15 +115,23 @@ function servedCert(port: number, servername: string, ca: string): Promise<PeerC
 /** How many times the edges' logs say `name` was issued. */
 const countIssued = (procs: Proc[], name: string) => procs.flatMap((p) => p.stderr().split("\n")).filter((l) => l.includes(`acme: certificate for ${name} issued by`)).length;
 
-/** Until the edges have issued `name` at least `times` times in all, and served the result. */
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Until the edges have issued `name` at least `times` times in all, and every one of them
+ * serves the result: its listener takes the store's certificates again and says so. */
 async function issued(procs: Proc | Proc[], name: string, times = 1, timeoutMs = 30_000) {
   const all = Array.isArray(procs) ? procs : [procs];
-  const end = Date.now() + timeoutMs;
-  while (countIssued(all, name) < times) {
-    if (Date.now() > end || all.some((p) => p.exitCode !== undefined)) throw new Error(`${name} was not issued ${times} time(s) within ${timeoutMs} ms:\n${all.map((p) => p.output()).join("\n")}`);
-    await Bun.sleep(100);
-  }
-  await Bun.sleep(1_500); // the store's revision reaches every node's listener
+  const wait = (p: Proc, re: RegExp) => p.waitForLine(re, { stream: "stderr", timeoutMs });
+  // one edge: each issuance in turn (with several, whichever orders it is not known beforehand)
+  if (all.length === 1) while (countIssued(all, name) < times) await wait(all[0]!, new RegExp(`acme: certificate for ${escape(name)} issued by`));
+  const serving = new RegExp(`serving the store's ACME certificates now: .*${escape(name)}`);
+  // served since its latest issuance here (a line another wait may have read already counts)
+  const served = (p: Proc) => {
+    const lines = p.stderr().split("\n");
+    return lines.slice(Math.max(0, lines.findLastIndex((l) => l.includes(`acme: certificate for ${name} issued by`)))).some((l) => serving.test(l));
+  };
+  await Promise.all(all.map((p) => (served(p) ? undefined : wait(p, serving))));
+  if (countIssued(all, name) < times) throw new Error(`${name} was served but not issued ${times} time(s):\n${all.map((p) => p.output()).join("\n")}`);
 }
 
 describe("when to order", () => {
@@ -276,17 +284,19 @@ describe.skipIf(!HAVE_PEBBLE || !PG)("two edge nodes on PostgreSQL", () => {
     await using db = await tempDatabase();
     const pebble = await startPebble(dir, 3600);
     const root = readFileSync(pebble.rootFile, "utf8");
-    const a = await startAcmeEdge(dir, pebble, ["--database", db.url], "edge-a");
+    const a = await startAcmeEdge(dir, pebble, ["--database", db.url, "--loglevel", "debug"], "edge-a");
     mkdirSync(dir.join("edge-b"), { recursive: true, mode: 0o700 });
     copyFileSync(join(a.dataDir, "admin-token"), join(dir.join("edge-b"), "admin-token"));
-    const b = await startAcmeEdge(dir, pebble, ["--database", db.url], "edge-b");
+    const b = await startAcmeEdge(dir, pebble, ["--database", db.url, "--loglevel", "debug"], "edge-b");
     try {
       await issued([a.proc, b.proc], EDGE_HOST);
       await a.admin(["zone", "add", "pg.test"]);
       await a.admin(["app", "add", "one.pg.test"]);
       await b.admin(["app", "add", "two.pg.test"]);
       for (const name of ["one.pg.test", "two.pg.test"]) await issued([a.proc, b.proc], name);
-      await Bun.sleep(2_000); // a second order, had there been one, would have shown by now
+      // a second order would come from a node's check after it saw the certificates: wait for
+      // a whole check on each node that began after it served them
+      for (const node of [a, b]) await node.proc.waitForLine(/acme: every certificate checked against the store/, { stream: "stderr", timeoutMs: 30_000 });
       for (const name of [EDGE_HOST, "one.pg.test", "two.pg.test"]) {
         expect({ name, orders: countIssued([a.proc, b.proc], name) }).toEqual({ name, orders: 1 });
         for (const node of [a, b]) {

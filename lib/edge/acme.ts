@@ -211,6 +211,7 @@ function sync(room: AcmeRoom): Promise<void> {
       }
     } while (room.again && !room.stopped);
     await schedule(room).catch((e: Error) => log.warn(`acme: ${e.message}`));
+    log.debug("acme: every certificate checked against the store");
   };
   room.pass = run().finally(() => (room.pass = undefined));
   return room.pass;
