@@ -298,7 +298,14 @@ describe("browser sign-in for ssh", () => {
     await page.goto(await opener.nextUrl());
     await page.getByLabel("Code").fill(code!);
     await page.getByRole("button", { name: "Continue" }).click();
-    await expect(page.locator("#user-code").textContent()).resolves.toBe(code!);
+    // on a failure, say which page came instead (this step has failed now and then: see the issue notes)
+    const shown = await page
+      .locator("#user-code")
+      .textContent()
+      .catch(async (e: Error) => {
+        throw new Error(`${e.message}\nthe browser shows ${page.url()}:\n${await page.locator("body").innerText().catch(() => "(no page)")}\nopener pending: ${opener.pending().join(", ")}`);
+      });
+    expect(shown).toBe(code!);
     await page.getByRole("button", { name: "Connect servers to ops.test" }).click();
     await page.getByRole("heading", { name: "Server connected" }).waitFor();
     await page.close();
