@@ -2,12 +2,13 @@
 // as the DNS it resolves names with (every name is 127.0.0.1 there, and TXT records are set
 // through its HTTP API, which the DNS hook below calls). Pebble issues short-lived certificates
 // so that renewal happens within the test. What is shown: certificates for the edge's host and
-// two applications over HTTP-01, a wildcard over DNS-01, ssh through the tunnel and curl with
-// Pebble's root as the only added trust, renewal without a dropped session, Pebble down at
-// renewal (a warning, the old certificate still served), and two nodes on PostgreSQL ordering
-// each name once. TLS-ALPN-01 is not shown: Bun's listener cannot answer acme-tls/1.
+// two applications over TLS-ALPN-01 on the edge's own port (and ssh, curl and a client's
+// address through its front), for three over HTTP-01, a wildcard over DNS-01, ssh through the
+// tunnel and curl with Pebble's root as the only added trust, renewal without a dropped
+// session, Pebble down at renewal (a warning, the old certificate still served), and two nodes
+// on PostgreSQL ordering each name once.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
 import { challengeFor, dueAt, LETS_ENCRYPT_STAGING, renewAt, retryDelay } from "../lib/edge/acme.ts";
@@ -31,6 +32,8 @@ interface Pebble {
   rootFile: string;
   /** Where Pebble asks for HTTP-01 answers (the edge's --acme-http-listen). */
   httpPort: number;
+  /** Where Pebble asks for TLS-ALPN-01 answers (the --listen of an edge that answers them). */
+  tlsPort: number;
   /** A DNS-01 hook that sets TXT records in challtestsrv. */
   hook: string;
   proc: Proc;
@@ -70,6 +73,7 @@ async function startPebble(dir: TempDir, validitySeconds: number): Promise<Pebbl
     tlsCaFile,
     rootFile,
     httpPort,
+    tlsPort,
     hook,
     proc,
     async stop() {
@@ -88,12 +92,14 @@ interface AcmeEdge {
   stop(): Promise<number>;
 }
 
-async function startAcmeEdge(dir: TempDir, pebble: Pebble, extra: string[] = [], name = "edge"): Promise<AcmeEdge> {
-  const port = freePort();
+/** `alpn`: answer TLS-ALPN-01 on the edge's own port (Pebble's tlsPort) instead of HTTP-01. */
+async function startAcmeEdge(dir: TempDir, pebble: Pebble, extra: string[] = [], name = "edge", alpn = false): Promise<AcmeEdge> {
+  const port = alpn ? pebble.tlsPort : freePort();
   const dataDir = dir.join(name);
   const url = `https://${EDGE_HOST}:${port}`;
   const args = ["edge", "serve", "--listen", `127.0.0.1:${port}`, "--public-url", url, "--data-dir", dataDir, "--tls", "acme", "--acme-email", "ops@wicket.test"];
-  args.push("--acme-directory", pebble.directory, "--acme-ca-file", pebble.tlsCaFile, "--acme-http-listen", `127.0.0.1:${pebble.httpPort}`, "--acme-dns-hook", pebble.hook, ...extra);
+  args.push("--acme-directory", pebble.directory, "--acme-ca-file", pebble.tlsCaFile, "--acme-dns-hook", pebble.hook, ...extra);
+  if (!alpn) args.push("--acme-http-listen", `127.0.0.1:${pebble.httpPort}`);
   const proc = spawnProc([WICKET, ...args], { name });
   await proc.waitForLine(/edge listening on/, { stream: "stderr", timeoutMs: 15_000 });
   const admin = async (a: string[]) => expectExit(await wicket(["edge", ...a, "--data-dir", dataDir, "--ca-file", pebble.rootFile])).stdout;
@@ -147,10 +153,10 @@ describe("when to order", () => {
   });
 
   test("a wildcard needs the DNS hook, and the error says so", () => {
-    expect(() => challengeFor("*.site.test", { httpListen: ":80" })).toThrow(/\*\.site\.test is a wildcard, which ACME CAs prove only by DNS-01: give the edge --acme-dns-hook/);
-    expect(challengeFor("*.site.test", { dnsHook: "/bin/hook" })).toBe("dns-01");
-    expect(challengeFor("ssh.site.test", { httpListen: ":80", dnsHook: "/bin/hook" })).toBe("http-01");
-    expect(challengeFor("ssh.site.test", { dnsHook: "/bin/hook" })).toBe("dns-01");
+    expect(() => challengeFor("*.site.test", { challenge: "http-01" })).toThrow(/\*\.site\.test is a wildcard, which ACME CAs prove only by DNS-01: give the edge --acme-dns-hook/);
+    expect(challengeFor("*.site.test", { challenge: "tls-alpn-01", dnsHook: "/bin/hook" })).toBe("dns-01");
+    expect(challengeFor("ssh.site.test", { challenge: "http-01", dnsHook: "/bin/hook" })).toBe("http-01");
+    expect(challengeFor("ssh.site.test", { challenge: "tls-alpn-01", dnsHook: "/bin/hook" })).toBe("tls-alpn-01");
   });
 
   test("edge.yaml's acme keys are the flags'; staging names Let's Encrypt's staging directory", async () => {
@@ -159,20 +165,33 @@ describe("when to order", () => {
     writeFileSync(file, `public-url: https://edge.site.test\ntls: acme\nacme-email: ops@site.test\nacme-directory: staging\nacme-http-listen: ":80"\nacme-dns-hook: /etc/wicket/hook\n`);
     expect(resolveServeSettings({ config: file }, [], {}).edge.tls).toEqual({
       mode: "acme",
-      acme: { email: "ops@site.test", directory: LETS_ENCRYPT_STAGING, httpListen: "0.0.0.0:80", dnsHook: "/etc/wicket/hook" },
+      acme: { email: "ops@site.test", challenge: "http-01", directory: LETS_ENCRYPT_STAGING, httpListen: "0.0.0.0:80", dnsHook: "/etc/wicket/hook" },
     });
+    // TLS-ALPN-01 on the edge's own port is the default without an HTTP-01 listener
+    writeFileSync(file, `public-url: https://edge.site.test\ntls: acme\nacme-email: ops@site.test\n`);
+    expect(resolveServeSettings({ config: file }, [], {}).edge.tls).toMatchObject({ acme: { challenge: "tls-alpn-01" } });
+    writeFileSync(file, `public-url: https://edge.site.test\ntls: acme\nacme-email: ops@site.test\nacme-challenge: dns-01\nacme-dns-hook: /etc/wicket/hook\n`);
+    expect(resolveServeSettings({ config: file }, [], {}).edge.tls).toMatchObject({ acme: { challenge: "dns-01" } });
     const flags = resolveServeSettings({ config: file, "acme-directory": "https://ca.internal/dir" }, ["--acme-directory", "https://ca.internal/dir"], {}).edge.tls;
     expect(flags).toMatchObject({ acme: { directory: "https://ca.internal/dir" } });
   });
 
-  test("--tls acme without an e-mail, a DNS name or a challenge is a usage error", async () => {
+  test("--tls acme without an e-mail, a DNS name, or what its challenge needs is a usage error", async () => {
     const r1 = await wicket(["edge", "serve", "--tls", "acme", "--public-url", "https://edge.site.test"]);
     expect(r1.code).toBe(64);
     expect(r1.stderr).toContain("--tls acme needs --acme-email");
     const r2 = await wicket(["edge", "serve", "--tls", "acme", "--acme-email", "a@b.test", "--public-url", "https://127.0.0.1:8443"]);
     expect(r2.stderr).toContain("--tls acme needs --public-url with the edge's DNS name");
-    const r3 = await wicket(["edge", "serve", "--tls", "acme", "--acme-email", "a@b.test", "--public-url", "https://edge.site.test"]);
-    expect(r3.stderr).toContain("--tls acme needs a challenge it can answer");
+    const acme = ["edge", "serve", "--tls", "acme", "--acme-email", "a@b.test", "--public-url", "https://edge.site.test"];
+    for (const [args, said] of [
+      [["--acme-challenge", "http-01"], "--acme-challenge http-01 needs --acme-http-listen"],
+      [["--acme-challenge", "dns-01"], "--acme-challenge dns-01 needs --acme-dns-hook"],
+      [["--acme-challenge", "tls-sni-01"], '--acme-challenge "tls-sni-01" is not a challenge type; use tls-alpn-01, http-01 or dns-01'],
+    ] as const) {
+      const r = await wicket([...acme, ...args]);
+      expect({ code: r.code, err: r.stderr.trim() }).toEqual({ code: 64, err: expect.stringContaining(said) });
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    }
   });
 });
 
@@ -208,7 +227,7 @@ describe.skipIf(!HAVE_PEBBLE)("an edge with certificates from Pebble", () => {
     await dir?.remove();
   });
 
-  test("the edge's host and two applications get certificates over HTTP-01, a wildcard over DNS-01 through the hook", async () => {
+  test("the edge's host and two applications get certificates over HTTP-01 (with --acme-http-listen), a wildcard over DNS-01 through the hook", async () => {
     await edge.admin(["zone", "add", "site.test"]);
     await edge.admin(["zone", "add", "wild.test"]);
     for (const app of ["ssh.site.test", "git.site.test", "*.wild.test"]) await edge.admin(["app", "add", app]);
@@ -307,6 +326,71 @@ describe.skipIf(!HAVE_PEBBLE || !PG)("two edge nodes on PostgreSQL", () => {
     } finally {
       await a.stop();
       await b.stop();
+      await pebble.stop();
+    }
+  }, 90_000);
+});
+
+/** A TLS handshake to the edge offering only `acme-tls/1`, as an ACME CA validates: the protocol and certificate it got, or why not. */
+function alpnHandshake(port: number, servername: string): Promise<{ alpn: string | false; san?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port, servername, ALPNProtocols: ["acme-tls/1"], rejectUnauthorized: false }, () => {
+      resolve({ alpn: s.alpnProtocol ?? false, san: s.getPeerCertificate().subjectaltname });
+      s.end();
+    });
+    s.on("error", (e) => resolve({ alpn: false, error: e.message }));
+    s.on("close", () => resolve({ alpn: false, error: "closed" }));
+  });
+}
+
+describe.skipIf(!HAVE_PEBBLE)("TLS-ALPN-01 on the edge's own port (no port 80)", () => {
+  test("the edge's host and two applications get certificates; ssh, curl and the client's address pass the front; a stranger's acme-tls/1 gets nothing", async () => {
+    await using dir = await tempDir("wicket-acme-alpn-");
+    const pebble = await startPebble(dir, 3600);
+    const root = readFileSync(pebble.rootFile, "utf8");
+    await using sshd = await startSshd();
+    const edge = await startAcmeEdge(dir, pebble, ["--loglevel", "debug"], "edge", true);
+    let tunnel: Proc | undefined;
+    try {
+      await issued(edge.proc, EDGE_HOST);
+      await edge.admin(["zone", "add", "alpn.test"]);
+      const apps = ["ssh.alpn.test", "git.alpn.test"];
+      for (const app of apps) await edge.admin(["app", "add", app]);
+      for (const app of apps) await issued(edge.proc, app);
+      for (const name of [EDGE_HOST, ...apps]) {
+        const c = await servedCert(edge.port, name, root);
+        expect({ name, authorized: c.authorized, san: c.subjectaltname }).toEqual({ name, authorized: true, san: `DNS:${name}` });
+        expect(c.issuer.CN).toStartWith("Pebble Intermediate CA");
+        expect(edge.proc.stderr()).toContain(`acme: answering a TLS-ALPN-01 validation for ${name} from 127.0.0.1`);
+      }
+      expect(existsSync(dir.join("dns-hook.log"))).toBe(false); // no name went another way
+
+      // acme-tls/1 with no challenge pending: no handshake, no certificate, nothing ordered or written
+      const before = countIssued([edge.proc], "ssh.alpn.test");
+      for (const name of ["ssh.alpn.test", "stranger.alpn.test"]) expect(await alpnHandshake(edge.port, name)).toMatchObject({ alpn: false });
+      expect(countIssued([edge.proc], "ssh.alpn.test")).toBe(before);
+      expect(edge.proc.stderr()).not.toContain("stranger.alpn.test");
+
+      // ssh through the front: a connector and a client, each over a WebSocket it splices
+      const token = JSON.parse(await edge.admin(["token", "create", "ci", "--json"]));
+      await edge.admin(["policy", "add", "ssh.alpn.test", "--name", "ci", "--action", "allow", "--include", "token:ci"]);
+      const certFile = dir.join("cert.pem");
+      await edge.admin(["tunnel-cert", "alpn.test", "--out", certFile]);
+      tunnel = spawnProc([WICKET, "tunnel", "--hostname", "ssh.alpn.test", "--url", `ssh://127.0.0.1:${sshd.port}`, "--origincert", certFile, "--ca-file", pebble.rootFile], { name: "tunnel" });
+      await tunnel.waitForLine(/connection \d+ registered/, { stream: "stderr", timeoutMs: 15_000 });
+      const proxy = [WICKET, "access", "ssh", "--hostname", "%h", "--edge", edge.url, "--ca-file", pebble.rootFile, "--id", token.id, "--secret", token.secret].map(shellQuote).join(" ");
+      const payload = dir.join("payload");
+      writeFileSync(payload, Buffer.alloc(8 << 20, 7));
+      const r = await sshd.ssh(["sh", "-c", "'cat > /dev/null; echo through-the-front'"], { host: "ssh.alpn.test", proxyCommand: proxy, stdin: readFileSync(payload) });
+      expect({ code: r.code, out: r.stdout.trim(), err: r.code ? r.stderr : "" }).toEqual({ code: 0, out: "through-the-front", err: "" });
+
+      // the edge sees the client's own address, not the front's loopback connection
+      const curl = await run(["curl", "-fsS", "--interface", "127.0.0.2", "--cacert", pebble.rootFile, "--resolve", `${EDGE_HOST}:${edge.port}:127.0.0.1`, "-d", "client_id=wicket&scope=tunnel", `${edge.url}/oauth/device`]);
+      expect({ code: curl.code, err: curl.stderr }).toEqual({ code: 0, err: "" });
+      await edge.proc.waitForLine(/device sign-in \S+ started from 127\.0\.0\.2 for tunnel login/, { stream: "stderr", timeoutMs: 5_000 });
+    } finally {
+      await tunnel?.stop();
+      await edge.stop();
       await pebble.stop();
     }
   }, 90_000);

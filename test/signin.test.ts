@@ -297,15 +297,12 @@ describe("browser sign-in for ssh", () => {
     const page = await (await browserOf("alice")).newPage();
     await page.goto(await opener.nextUrl());
     await page.getByLabel("Code").fill(code!);
-    await page.getByRole("button", { name: "Continue" }).click();
-    // on a failure, say which page came instead (this step has failed now and then: see the issue notes)
-    const shown = await page
-      .locator("#user-code")
-      .textContent()
-      .catch(async (e: Error) => {
-        throw new Error(`${e.message}\nthe browser shows ${page.url()}:\n${await page.locator("body").innerText().catch(() => "(no page)")}\nopener pending: ${opener.pending().join(", ")}`);
-      });
-    expect(shown).toBe(code!);
+    // the edge's answer to the typed code, so that a failure says what came instead of the
+    // zone picker (this step failed twice in many CI runs, and never alone)
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/device"), page.getByRole("button", { name: "Continue" }).click()]);
+    const said = `POST /device: ${answer.status()}\n${await answer.text().catch(() => "(no body)")}\nopener pending: ${opener.pending().join(", ")}`;
+    expect(answer.status(), said).toBe(200);
+    expect(await page.locator("#user-code").textContent({ timeout: 10_000 }), said).toBe(code!);
     await page.getByRole("button", { name: "Connect servers to ops.test" }).click();
     await page.getByRole("heading", { name: "Server connected" }).waitFor();
     await page.close();

@@ -11,6 +11,11 @@ import { parseHostPort } from "../cli/values.ts";
 import { getAcmeChallenge, type Store } from "../store/index.ts";
 
 export const HTTP01_PREFIX = "/.well-known/acme-challenge/";
+/** An HTTP-01 token as CAs make them (base64url); anything else is not looked up. */
+const HTTP01_TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Where a TLS-ALPN-01 challenge's key authorization is kept, beside HTTP-01's tokens (which cannot contain ":"). */
+export const alpnChallengeToken = (name: string) => `tls-alpn-01:${name}`;
 const HOOK_TIMEOUT_MS = 5 * 60_000;
 
 /**
@@ -27,7 +32,8 @@ export function serveHttp01(address: string, store: Store, publicUrl: () => stri
       async fetch(req) {
         const url = new URL(req.url);
         if (url.pathname.startsWith(HTTP01_PREFIX)) {
-          const answer = await getAcmeChallenge(store, url.pathname.slice(HTTP01_PREFIX.length));
+          const token = url.pathname.slice(HTTP01_PREFIX.length);
+          const answer = HTTP01_TOKEN.test(token) ? await getAcmeChallenge(store, token) : undefined;
           return answer ? new Response(answer, { headers: { "content-type": "application/octet-stream" } }) : new Response("no such challenge\n", { status: 404 });
         }
         const target = new URL(url.pathname + url.search, publicUrl());

@@ -3,8 +3,9 @@
 // those in the store (never a client's SNI, so a stranger cannot make us order); a name is
 // ordered when it appears, renewed at two thirds of its lifetime, retried with backoff, and
 // forgotten when its application is removed. Results go to the store, whose access revision
-// tells every node to serve them (lib/edge/listener.ts). TLS-ALPN-01 is not offered: Bun's
-// listener cannot negotiate the acme-tls/1 protocol (see the README).
+// tells every node to serve them (lib/edge/listener.ts). Names are proved by TLS-ALPN-01 on the
+// edge's own port (lib/edge/tls-front.ts), by HTTP-01 on a plain-HTTP listener, or by DNS-01
+// through a hook (lib/edge/acme-challenges.ts); a wildcard only by DNS-01.
 import type * as AcmeClient from "acme-client";
 import { Agent } from "node:https";
 import { isIP } from "node:net";
@@ -15,6 +16,7 @@ import {
   acmeAccountKey,
   deleteAcmeChallenge,
   getAcmeCertificate,
+  getAcmeChallenge,
   listAcmeCertificates,
   listApps,
   putAcmeChallenge,
@@ -25,14 +27,20 @@ import {
   type AcmeCertificate,
   type Store,
 } from "../store/index.ts";
-import { dns01RecordName, runDnsHook, serveHttp01 } from "./acme-challenges.ts";
+import { alpnChallengeToken, dns01RecordName, runDnsHook, serveHttp01 } from "./acme-challenges.ts";
 import type { EdgeMetrics } from "./metrics.ts";
+import type { ChallengeCert } from "./tls-front.ts";
 
 export const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
+export type AcmeChallenge = "tls-alpn-01" | "http-01" | "dns-01";
+export const ACME_CHALLENGES: readonly AcmeChallenge[] = ["tls-alpn-01", "http-01", "dns-01"];
+
 export type AcmeSettings = {
   email: string;
+  /** How names other than wildcards are proved. */
+  challenge: AcmeChallenge;
   /** The directory URL (Let's Encrypt's by default). */
   directory: string;
   /** A CA to trust for the directory's own HTTPS (a private ACME server). */
@@ -75,6 +83,8 @@ export interface Acme {
   sync(): Promise<void>;
   /** Orders `name` now, due or not; the stored result. */
   renew(name: string): Promise<AcmeCertificate>;
+  /** The TLS-ALPN-01 certificate for `name` while the CA validates it (any node may be asked). */
+  alpnChallenge(name: string): Promise<ChallengeCert | undefined>;
   stop(): void;
 }
 
@@ -101,15 +111,10 @@ export async function wantedNames(store: Store, edgeHost: string): Promise<strin
   return [...new Set([...(isIP(edgeHost) ? [] : [edgeHost]), ...apps])];
 }
 
-/** The challenge that proves `name`: DNS-01 for a wildcard (the only one a CA accepts), else HTTP-01 when there is a listener for it. */
-export function challengeFor(name: string, s: Pick<AcmeSettings, "httpListen" | "dnsHook">): "http-01" | "dns-01" {
-  if (name.startsWith("*.")) {
-    if (!s.dnsHook) throw new Error(`${name} is a wildcard, which ACME CAs prove only by DNS-01: give the edge --acme-dns-hook /path/to/script (called with present|cleanup, the record name and its value)`);
-    return "dns-01";
-  }
-  if (s.httpListen) return "http-01";
-  if (s.dnsHook) return "dns-01";
-  throw new Error(`no ACME challenge can prove ${name}: give the edge --acme-http-listen :80 or --acme-dns-hook`);
+/** The challenge that proves `name`: DNS-01 for a wildcard (the only one a CA accepts), else the edge's. */
+export function challengeFor(name: string, s: Pick<AcmeSettings, "challenge" | "dnsHook">): AcmeChallenge {
+  if (name.startsWith("*.") && !s.dnsHook) throw new Error(`${name} is a wildcard, which ACME CAs prove only by DNS-01: give the edge --acme-dns-hook /path/to/script (called with present|cleanup, the record name and its value)`);
+  return name.startsWith("*.") ? "dns-01" : s.challenge;
 }
 
 const fmtDuration = (ms: number) => (ms >= 2 * 86_400_000 ? `${Math.round(ms / 86_400_000)}d` : ms >= 2 * 3_600_000 ? `${Math.round(ms / 3_600_000)}h` : ms >= 120_000 ? `${Math.round(ms / 60_000)}m` : `${Math.max(0, Math.round(ms / 1000))}s`);
@@ -127,11 +132,15 @@ async function order(room: AcmeRoom, name: string) {
     // acme-client's own check resolves names through the system's DNS, which need not be the CA's.
     skipChallengeVerification: true,
     async challengeCreateFn(authz, challenge, keyAuthorization) {
-      if (challenge.type === "http-01") return putAcmeChallenge(room.store, challenge.token, keyAuthorization);
+      const type = challenge.type as AcmeChallenge;
+      if (type === "http-01") return putAcmeChallenge(room.store, challenge.token, keyAuthorization);
+      if (type === "tls-alpn-01") return putAcmeChallenge(room.store, alpnChallengeToken(authz.identifier.value), keyAuthorization);
       await runDnsHook(room.settings.dnsHook!, "present", dns01RecordName(authz.identifier.value), keyAuthorization);
     },
     async challengeRemoveFn(authz, challenge, keyAuthorization) {
-      if (challenge.type === "http-01") return deleteAcmeChallenge(room.store, challenge.token);
+      const type = challenge.type as AcmeChallenge;
+      if (type === "http-01") return deleteAcmeChallenge(room.store, challenge.token);
+      if (type === "tls-alpn-01") return deleteAcmeChallenge(room.store, alpnChallengeToken(authz.identifier.value));
       await runDnsHook(room.settings.dnsHook!, "cleanup", dns01RecordName(authz.identifier.value), keyAuthorization).catch((e: Error) => log.warn(`acme: ${e.message}`));
     },
   });
@@ -233,8 +242,23 @@ export async function startAcme(opts: { store: Store; settings: AcmeSettings; me
   if (http) log.info(`acme: answering HTTP-01 on http://${http.hostname}:${http.port} (everything else there is redirected to HTTPS)`);
   const room: AcmeRoom = { store, settings, client, lib: acme, metrics: opts.metrics, edgeHost: opts.edgeHost, stopped: false, again: false };
   void sync(room);
+  // one certificate per challenge, made when the CA first asks (it asks several times, from several places)
+  const alpnCerts = new Map<string, Promise<ChallengeCert>>();
   return {
     sync: () => sync(room),
+    async alpnChallenge(name) {
+      const keyAuthorization = await getAcmeChallenge(store, alpnChallengeToken(name));
+      if (!keyAuthorization) return undefined;
+      const key = `${name} ${keyAuthorization}`;
+      let made = alpnCerts.get(key);
+      if (!made) {
+        if (alpnCerts.size >= 64) alpnCerts.clear(); // challenges are few and short-lived
+        const authz = { identifier: { type: "dns", value: name } } as AcmeClient.Authorization;
+        made = acme.crypto.createAlpnCertificate(authz, keyAuthorization).then(([keyPem, certPem]) => ({ key: keyPem.toString(), cert: certPem.toString() }));
+        alpnCerts.set(key, made);
+      }
+      return made;
+    },
     async renew(name) {
       const c = (await listAcmeCertificates(store)).find((x) => x.name === name);
       if (!c) throw new Error(`there is no certificate for ${name}: the edge orders them for its own host and its applications`);

@@ -8,6 +8,7 @@
 //   data-dir: /var/lib/wicket
 //   tls: self-signed                 # or acme, or off; or tls-cert + tls-key
 //   acme-email: ops@example.com      # with tls: acme; also acme-directory, acme-ca-file,
+//   acme-challenge: tls-alpn-01      #   acme-challenge (tls-alpn-01 on this port, the default),
 //   acme-http-listen: ":80"          #   acme-http-listen (HTTP-01), acme-dns-hook (DNS-01)
 //   metrics: 127.0.0.1:9091          # /metrics, /ready, /healthz on their own listener
 //   name: Example Corp               # who is asking, on every page (default: the public host)
@@ -81,6 +82,7 @@ export type EdgeFileConfig = {
   "acme-email"?: string;
   "acme-directory"?: string;
   "acme-ca-file"?: string;
+  "acme-challenge"?: string;
   "acme-http-listen"?: string;
   "acme-dns-hook"?: string;
   "tls-cert"?: string;
@@ -277,6 +279,7 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   "acme-email": str,
   "acme-directory": (v, key) => (v === "staging" || v === "letsencrypt" ? v : url(v, key)),
   "acme-ca-file": str,
+  "acme-challenge": oneOf("tls-alpn-01", "http-01", "dns-01"),
   "acme-http-listen": str,
   "acme-dns-hook": str,
   "tls-cert": str,

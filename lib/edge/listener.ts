@@ -3,14 +3,16 @@
 // the edge's host and each application, lib/edge/acme.ts), or none behind a TLS-terminating
 // proxy. A zone added or removed, or a certificate ordered, needs new certificates; Bun cannot swap them on a live listener, so
 // a new listener takes the port (SO_REUSEPORT) and the old one stops accepting but keeps its
-// connections.
-import type { Server, WebSocketHandler } from "bun";
+// connections. With ACME's TLS-ALPN-01, the public port is a front (lib/edge/tls-front.ts) and
+// the HTTPS listener is on 127.0.0.1 behind it.
+import type { Server, SocketAddress, WebSocketHandler } from "bun";
 import { configError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
 import { listZones, servedAcmeCertificates, type Store } from "../store/index.ts";
 import { issueCert, newCA, type CA, type IssuedCert } from "../tls/ca.ts";
 import type { AcmeSettings } from "./acme.ts";
 import { BODY_LIMITS } from "./body.ts";
+import { startFront, type ChallengeCert, type Front } from "./tls-front.ts";
 
 export type TlsMode = { mode: "self-signed" } | { mode: "files"; cert: string; key: string } | { mode: "acme"; acme: AcmeSettings } | { mode: "off" };
 
@@ -25,7 +27,11 @@ export interface ListenerOptions<D> {
   edgeHost(): string;
   fetch(req: Request, server: Server<D>): Promise<Response | undefined>;
   websocket: WebSocketHandler<D>;
+  /** With ACME's TLS-ALPN-01: the challenge's certificate for a name the CA asks about. */
+  alpnChallenge?(name: string): Promise<ChallengeCert | undefined>;
 }
+
+const LOOPBACK = new Set(["127.0.0.1", "::ffff:127.0.0.1"]);
 
 const zoneKey = (zones: { name: string }[]) => zones.map((z) => z.name).sort().join(" ");
 
@@ -71,11 +77,11 @@ export async function listen<D>(opts: ListenerOptions<D>) {
   const servers = new Set<Server<D>>(); // rebind() leaves older listeners serving their connections
   /** The zones the listener has certificates for, to notice zones added through another node. */
   let boundZones = "";
-  const serve = async (port: number) => {
+  const serve = async ({ hostname, port }: { hostname: string; port: number }) => {
     const { tls, zones } = await tlsConfig(opts as ListenerOptions<unknown>, opts.store);
     boundZones = zones;
     const server = Bun.serve<D>({
-      hostname: opts.hostname,
+      hostname,
       port,
       reusePort: true,
       maxRequestBodySize: BODY_LIMITS.listener,
@@ -92,8 +98,19 @@ export async function listen<D>(opts: ListenerOptions<D>) {
     return server;
   };
 
-  let server = await serve(opts.port);
+  // TLS-ALPN-01: the HTTPS listener on a loopback port of its own, the front on the public one
+  const fronted = opts.tls.mode === "acme" && opts.tls.acme.challenge === "tls-alpn-01";
+  const bind = { hostname: opts.hostname, port: opts.port };
+  if (fronted) Object.assign(bind, { hostname: "127.0.0.1", port: 0 });
+  let server = await serve(bind);
   const port = server.port!;
+  let front: Front | undefined;
+  try {
+    if (fronted) front = startFront({ hostname: opts.hostname, port: opts.port, upstreamPort: () => port, challenge: async (name) => opts.alpnChallenge?.(name) });
+  } catch (e) {
+    server.stop(true);
+    throw e;
+  }
 
   /** One rebind at a time: two at once would both replace the same old listener, and the
    * second's predecessor would go on listening on the shared port with its old certificates. */
@@ -102,7 +119,7 @@ export async function listen<D>(opts: ListenerOptions<D>) {
     if (opts.tls.mode !== "self-signed" && opts.tls.mode !== "acme") return Promise.resolve();
     const next = rebinding.then(async () => {
       const old = server;
-      server = await serve(port);
+      server = await serve({ hostname: bind.hostname, port });
       old.stop(false);
     });
     rebinding = next.catch(() => {});
@@ -110,7 +127,10 @@ export async function listen<D>(opts: ListenerOptions<D>) {
   }
 
   return {
-    port,
+    /** The public port (the front's, when there is one). */
+    port: front?.port ?? port,
+    /** The client's address for the HTTPS listener's peer: through the front, the front's client. */
+    peerAddress: (peer: SocketAddress | null) => (peer && front && LOOPBACK.has(peer.address) ? front.peerOf(peer.port) : undefined) ?? peer?.address ?? "",
     rebind,
     /** Rebinds when the store's zones differ from those the certificates name (a change made
      * through another node), or, with ACME, when the store's certificates changed. */
@@ -124,6 +144,7 @@ export async function listen<D>(opts: ListenerOptions<D>) {
     },
     /** Stops accepting; `closeActive` also drops the connections already open. */
     stop(closeActive: boolean) {
+      front?.stop(closeActive);
       for (const s of servers) s.stop(closeActive);
     },
   };

@@ -2,7 +2,7 @@
 // endpoint, downloads, the OAuth endpoints and the sign-in pages; every other host is an
 // application: its SSH certificate endpoint and SSH CA key, client upgrades, the metadata
 // that leads a client to the sign-in, and a page that explains what the hostname is.
-import type { Server } from "bun";
+import type { Server, SocketAddress } from "bun";
 import { isIP } from "node:net";
 import { log } from "../cli/log.ts";
 import { findApp, type Store } from "../store/index.ts";
@@ -40,6 +40,8 @@ export interface RouteContext {
   metrics?: AuthorizeOptions["metrics"];
   /** Requests in progress per client address and in all (lib/edge/handshakes.ts). */
   handshakeLimits?: HandshakeLimits;
+  /** The address of the listener's peer: the client, or whom the TLS-ALPN front connected for. */
+  peerAddress?(peer: SocketAddress | null): string;
 }
 
 /** The Host header's name: no port, no IPv6 brackets, lower case. */
@@ -89,7 +91,8 @@ export function createRouter(ctx: RouteContext) {
     const url = URL.parse(req.url);
     if (!url) return new Response("bad request: the Host header names no host\n", { status: 400 });
     const host = hostOf(req);
-    const ip = clientIp(srv.requestIP(req)?.address ?? "", req.headers.get("x-forwarded-for"), ctx.trustedProxies);
+    const peer = srv.requestIP(req);
+    const ip = clientIp(ctx.peerAddress ? ctx.peerAddress(peer) : (peer?.address ?? ""), req.headers.get("x-forwarded-for"), ctx.trustedProxies);
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     const edge = isEdgeHost(host);
     if (edge && url.pathname === "/healthz") return new Response("ok\n"); // the probe works while the limit below refuses

@@ -144,6 +144,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     auditFailOpen: opts.auditFailOpen,
     metrics,
     clusterSecret: () => cluster?.secret,
+    peerAddress: (peer) => listener.peerAddress(peer),
   });
   // a browser's terminal (SSH in the browser, lib/edge/browser-ssh.ts)
   const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0, idleMs: opts.terminalIdleTimeoutMs ?? DEFAULT_TERMINAL_IDLE_MS };
@@ -156,6 +157,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     edgeHost,
     fetch: route,
     websocket: socketHandlers({ client: clientRoom, terminal: terminalRoom, connector: connectorRoom, peer: peerRoom }),
+    alpnChallenge: async (name) => acme?.alpnChallenge(name),
   }).catch((err) => {
     throw configError(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
   });

@@ -9,7 +9,7 @@ import { usageError } from "../cli/exit.ts";
 import { settingsFrom } from "../cli/settings.ts";
 import { defaultEdgeDataDir } from "../paths.ts";
 import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
-import { acmeDirectory, type AcmeSettings } from "./acme.ts";
+import { ACME_CHALLENGES, acmeDirectory, type AcmeChallenge, type AcmeSettings } from "./acme.ts";
 import { identitySettings, loadEdgeConfig, readLogo, type EdgeFileConfig, type Logo } from "./config.ts";
 import { DEFAULT_TERMINAL_IDLE_MS } from "./browser-ssh.ts";
 import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_RECORDING_RETENTION_MS, type EdgeOptions } from "./server.ts";
@@ -27,6 +27,7 @@ export const serveArgs = {
   "acme-email": { type: "string", description: "with --tls acme: the ACME account's contact address (env WICKET_ACME_EMAIL)", valueHint: "email" },
   "acme-directory": { type: "string", description: "with --tls acme: the ACME directory URL, or staging for Let's Encrypt's staging directory (default: Let's Encrypt)", valueHint: "url" },
   "acme-ca-file": { type: "string", description: "with --tls acme: a CA to trust for the ACME directory's own HTTPS (a private ACME server)", valueHint: "file" },
+  "acme-challenge": { type: "string", description: "with --tls acme: how names are proved, tls-alpn-01 (on the edge's own port; the default) | http-01 (needs --acme-http-listen; its default) | dns-01 (needs --acme-dns-hook); wildcards always use dns-01", valueHint: "type" },
   "acme-http-listen": { type: "string", description: "with --tls acme: answer HTTP-01 challenges here, e.g. :80, and redirect other plain HTTP to HTTPS", valueHint: "host:port" },
   "acme-dns-hook": { type: "string", description: "with --tls acme: a script for DNS-01 (needed for wildcard applications), called with present|cleanup, the record name and its value", valueHint: "file" },
   metrics: { type: "string", description: "serve /metrics, /ready and /healthz on this separate address, e.g. 127.0.0.1:9091 (env WICKET_METRICS)", valueHint: "host:port" },
@@ -55,9 +56,11 @@ function acmeSettings(text: (flag: string) => string | undefined): AcmeSettings 
   if (!publicUrl || isIP(new URL(publicUrl).hostname.replace(/^\[|\]$/g, ""))) throw usageError("--tls acme needs --public-url with the edge's DNS name, e.g. https://edge.example.com, for its certificate");
   const httpListen = text("acme-http-listen");
   const dnsHook = text("acme-dns-hook");
-  // TLS-ALPN-01 would need only port 443, but Bun's listener cannot answer the acme-tls/1 protocol.
-  if (!httpListen && !dnsHook) throw usageError("--tls acme needs a challenge it can answer: --acme-http-listen :80 (HTTP-01) or --acme-dns-hook /path/to/script (DNS-01)");
-  const s: AcmeSettings = { email, directory: acmeDirectory(text("acme-directory")) };
+  const challenge = (text("acme-challenge") ?? (httpListen ? "http-01" : "tls-alpn-01")) as AcmeChallenge;
+  if (!ACME_CHALLENGES.includes(challenge)) throw usageError(`--acme-challenge "${challenge}" is not a challenge type; use tls-alpn-01, http-01 or dns-01`);
+  if (challenge === "http-01" && !httpListen) throw usageError("--acme-challenge http-01 needs --acme-http-listen, e.g. :80, where the CA asks for the answers");
+  if (challenge === "dns-01" && !dnsHook) throw usageError("--acme-challenge dns-01 needs --acme-dns-hook /path/to/script, which publishes the TXT records");
+  const s: AcmeSettings = { email, challenge, directory: acmeDirectory(text("acme-directory")) };
   const caFile = text("acme-ca-file");
   if (caFile) s.caFile = resolve(caFile);
   if (httpListen) s.httpListen = httpListen.startsWith(":") ? `0.0.0.0${httpListen}` : httpListen;
