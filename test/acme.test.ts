@@ -99,7 +99,7 @@ async function startAcmeEdge(dir: TempDir, pebble: Pebble, extra: string[] = [],
   const url = `https://${EDGE_HOST}:${port}`;
   const args = ["edge", "serve", "--listen", `127.0.0.1:${port}`, "--public-url", url, "--data-dir", dataDir, "--tls", "acme", "--acme-email", "ops@wicket.test"];
   args.push("--acme-directory", pebble.directory, "--acme-ca-file", pebble.tlsCaFile, "--acme-dns-hook", pebble.hook, ...extra);
-  if (!alpn) args.push("--acme-http-listen", `127.0.0.1:${pebble.httpPort}`);
+  args.push(...(alpn ? ["--acme-challenge", "tls-alpn-01"] : ["--acme-http-listen", `127.0.0.1:${pebble.httpPort}`]));
   const proc = spawnProc([WICKET, ...args], { name });
   await proc.waitForLine(/edge listening on/, { stream: "stderr", timeoutMs: 15_000 });
   const admin = async (a: string[]) => expectExit(await wicket(["edge", ...a, "--data-dir", dataDir, "--ca-file", pebble.rootFile])).stdout;
@@ -170,8 +170,10 @@ describe("when to order", () => {
     // TLS-ALPN-01 on the edge's own port is the default without an HTTP-01 listener
     writeFileSync(file, `public-url: https://edge.site.test\ntls: acme\nacme-email: ops@site.test\n`);
     expect(resolveServeSettings({ config: file }, [], {}).edge.tls).toMatchObject({ acme: { challenge: "tls-alpn-01" } });
-    writeFileSync(file, `public-url: https://edge.site.test\ntls: acme\nacme-email: ops@site.test\nacme-challenge: dns-01\nacme-dns-hook: /etc/wicket/hook\n`);
+    // what a DNS hook alone meant before TLS-ALPN-01 (every name over DNS-01) it still means
+    writeFileSync(file, `public-url: https://edge.site.test\ntls: acme\nacme-email: ops@site.test\nacme-dns-hook: /etc/wicket/hook\n`);
     expect(resolveServeSettings({ config: file }, [], {}).edge.tls).toMatchObject({ acme: { challenge: "dns-01" } });
+    expect(resolveServeSettings({ config: file, "acme-challenge": "tls-alpn-01" }, ["--acme-challenge", "tls-alpn-01"], {}).edge.tls).toMatchObject({ acme: { challenge: "tls-alpn-01", dnsHook: "/etc/wicket/hook" } });
     const flags = resolveServeSettings({ config: file, "acme-directory": "https://ca.internal/dir" }, ["--acme-directory", "https://ca.internal/dir"], {}).edge.tls;
     expect(flags).toMatchObject({ acme: { directory: "https://ca.internal/dir" } });
   });

@@ -27,7 +27,7 @@ export const serveArgs = {
   "acme-email": { type: "string", description: "with --tls acme: the ACME account's contact address (env WICKET_ACME_EMAIL)", valueHint: "email" },
   "acme-directory": { type: "string", description: "with --tls acme: the ACME directory URL, or staging for Let's Encrypt's staging directory (default: Let's Encrypt)", valueHint: "url" },
   "acme-ca-file": { type: "string", description: "with --tls acme: a CA to trust for the ACME directory's own HTTPS (a private ACME server)", valueHint: "file" },
-  "acme-challenge": { type: "string", description: "with --tls acme: how names are proved, tls-alpn-01 (on the edge's own port; the default) | http-01 (needs --acme-http-listen; its default) | dns-01 (needs --acme-dns-hook); wildcards always use dns-01", valueHint: "type" },
+  "acme-challenge": { type: "string", description: "with --tls acme: how names other than wildcards (always dns-01) are proved: tls-alpn-01 (on the edge's own port) | http-01 (needs --acme-http-listen) | dns-01 (needs --acme-dns-hook); default http-01 with --acme-http-listen, else dns-01 with --acme-dns-hook, else tls-alpn-01", valueHint: "type" },
   "acme-http-listen": { type: "string", description: "with --tls acme: answer HTTP-01 challenges here, e.g. :80, and redirect other plain HTTP to HTTPS", valueHint: "host:port" },
   "acme-dns-hook": { type: "string", description: "with --tls acme: a script for DNS-01 (needed for wildcard applications), called with present|cleanup, the record name and its value", valueHint: "file" },
   metrics: { type: "string", description: "serve /metrics, /ready and /healthz on this separate address, e.g. 127.0.0.1:9091 (env WICKET_METRICS)", valueHint: "host:port" },
@@ -56,7 +56,8 @@ function acmeSettings(text: (flag: string) => string | undefined): AcmeSettings 
   if (!publicUrl || isIP(new URL(publicUrl).hostname.replace(/^\[|\]$/g, ""))) throw usageError("--tls acme needs --public-url with the edge's DNS name, e.g. https://edge.example.com, for its certificate");
   const httpListen = text("acme-http-listen");
   const dnsHook = text("acme-dns-hook");
-  const challenge = (text("acme-challenge") ?? (httpListen ? "http-01" : "tls-alpn-01")) as AcmeChallenge;
+  // the default keeps what an edge.yaml from before TLS-ALPN-01 meant: HTTP-01 with a listener for it, else DNS-01 with a hook
+  const challenge = (text("acme-challenge") ?? (httpListen ? "http-01" : dnsHook ? "dns-01" : "tls-alpn-01")) as AcmeChallenge;
   if (!ACME_CHALLENGES.includes(challenge)) throw usageError(`--acme-challenge "${challenge}" is not a challenge type; use tls-alpn-01, http-01 or dns-01`);
   if (challenge === "http-01" && !httpListen) throw usageError("--acme-challenge http-01 needs --acme-http-listen, e.g. :80, where the CA asks for the answers");
   if (challenge === "dns-01" && !dnsHook) throw usageError("--acme-challenge dns-01 needs --acme-dns-hook /path/to/script, which publishes the TXT records");
