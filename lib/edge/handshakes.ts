@@ -17,9 +17,10 @@ export type HandshakeLimits = { perAddress: number; total: number };
  * 100 at a time, stays well inside); far below what would hold the store or memory hostage. */
 export const HANDSHAKE_LIMITS: HandshakeLimits = { perAddress: 256, total: 2048 };
 
-export type Handshakes = { limits: HandshakeLimits; byAddress: Map<string, number>; total: number };
+export type Handshakes = { limits: HandshakeLimits; byAddress: Map<string, number>; total: number; onFull?(who: Refusal, ip: string): void };
 
-export const createHandshakes = (limits: HandshakeLimits = HANDSHAKE_LIMITS): Handshakes => ({ limits, byAddress: new Map(), total: 0 });
+/** `onFull`: once each time an address's share, or the edge's, becomes full (not per refusal). */
+export const createHandshakes = (limits: HandshakeLimits = HANDSHAKE_LIMITS, onFull?: Handshakes["onFull"]): Handshakes => ({ limits, byAddress: new Map(), total: 0, onFull });
 
 /** Whose share is used up: this address's, or the edge's. */
 export type Refusal = "address" | "edge";
@@ -31,6 +32,8 @@ export function enter(h: Handshakes, ip: string): { release: () => void } | { re
   if (h.total >= h.limits.total) return { refused: "edge" };
   h.byAddress.set(ip, mine + 1);
   h.total++;
+  if (mine + 1 === h.limits.perAddress) h.onFull?.("address", ip);
+  if (h.total === h.limits.total) h.onFull?.("edge", ip);
   let released = false;
   return {
     release() {

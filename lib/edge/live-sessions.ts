@@ -37,6 +37,36 @@ type Live = {
 /** Extra audit fields for a session cut by a decision (a policy change). */
 type EndDetail = { policyId?: string; policyName?: string; rule?: string };
 
+const info = (s: Live): LiveSessionInfo => {
+  const c = s.hooks.counters();
+  return { id: s.id, host: s.auth.host, app: s.auth.app, identity: s.auth.identity, ip: s.auth.ip, startedAt: s.startedAt, bytesToOrigin: c.toOrigin, bytesToClient: c.toClient };
+};
+
+/** The audit record of a session's end, and the log line that says so. */
+function ending(s: Live, reason: string, detail: EndDetail) {
+  const i = info(s);
+  const durationMs = Date.now() - s.startedAt;
+  const line = `session ${s.id} of ${i.identity} to ${i.host} ended after ${Math.round(durationMs / 1000)} s (${i.bytesToOrigin} B up, ${i.bytesToClient} B down): ${reason}`;
+  const { subject } = s.auth;
+  const record = {
+    kind: "session-end" as const,
+    identity: i.identity,
+    email: subject.serviceToken ? undefined : subject.email?.toLowerCase(),
+    tokenId: subject.serviceToken?.id,
+    host: i.host,
+    app: i.app,
+    ip: i.ip,
+    sessionId: s.id,
+    bytesToOrigin: i.bytesToOrigin,
+    bytesToClient: i.bytesToClient,
+    durationMs,
+    reason,
+    recording: s.hooks.recording?.(),
+    ...detail,
+  };
+  return { line, record };
+}
+
 export function createLiveSessions(store: Store) {
   const live = new Map<string, Live>();
   const writes = new Set<Promise<unknown>>();
@@ -46,35 +76,14 @@ export function createLiveSessions(store: Store) {
   // missed the cut and is re-checked.
   let changedAt = 0;
 
-  const info = (s: Live): LiveSessionInfo => {
-    const c = s.hooks.counters();
-    return { id: s.id, host: s.auth.host, app: s.auth.app, identity: s.auth.identity, ip: s.auth.ip, startedAt: s.startedAt, bytesToOrigin: c.toOrigin, bytesToClient: c.toClient };
-  };
-
   /** Ends a session once (later calls do nothing) and writes its end to the audit. */
   function end(id: string | undefined, reason: string, detail: EndDetail = {}): Promise<void> {
     const s = id ? live.get(id) : undefined;
     if (!s) return Promise.resolve();
     live.delete(s.id);
-    const i = info(s);
-    const durationMs = Date.now() - s.startedAt;
-    log.info(`session ${s.id} of ${i.identity} to ${i.host} ended after ${Math.round(durationMs / 1000)} s (${i.bytesToOrigin} B up, ${i.bytesToClient} B down): ${reason}`);
-    const w = writeAudit(store, {
-      kind: "session-end",
-      identity: i.identity,
-      email: s.auth.subject.serviceToken ? undefined : s.auth.subject.email?.toLowerCase(),
-      tokenId: s.auth.subject.serviceToken?.id,
-      host: i.host,
-      app: i.app,
-      ip: i.ip,
-      sessionId: s.id,
-      bytesToOrigin: i.bytesToOrigin,
-      bytesToClient: i.bytesToClient,
-      durationMs,
-      reason,
-      recording: s.hooks.recording?.(),
-      ...detail,
-    })
+    const { line, record } = ending(s, reason, detail);
+    log.info(line);
+    const w = writeAudit(store, record)
       .catch((e) => log.error(`audit: cannot record the end of session ${s.id}: ${(e as Error).message}`))
       .finally(() => writes.delete(w));
     writes.add(w);

@@ -48,7 +48,13 @@ export interface RouteContext {
 export const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
 
 export function createRouter(ctx: RouteContext) {
-  const handshakes = createHandshakes(ctx.handshakeLimits);
+  const handshakes = createHandshakes(ctx.handshakeLimits, (who, ip) =>
+    log.warn(
+      who === "address"
+        ? `${ip} has ${handshakes.limits.perAddress} requests in progress, its share: more from it get 429 until some finish (many people behind one proxy? list it in trusted-proxies)`
+        : `the edge has ${handshakes.limits.total} requests in progress, its share: more get 503 until some finish`,
+    ),
+  );
   const isEdgeHost = (host: string) => host === ctx.edgeHost() || host === "localhost" || isIP(host) !== 0;
   /** Who is asking, for the pages: the configured name and logo (lib/edge/config.ts), else the public host. */
   const site = () => siteOf(ctx.signIn.identity.brand, ctx.publicUrl());
