@@ -205,4 +205,107 @@ describe("the front's splice", () => {
       up.stop();
     }
   });
+
+  test("a client that resets right after a request still has its address while the listener reads that request", async () => {
+    // the listener reads only after the client is gone: the mapping must outlive the client
+    const seen: (string | undefined)[] = [];
+    const first = Promise.withResolvers<void>();
+    const second = Promise.withResolvers<void>();
+    let front: ReturnType<typeof startFront> | undefined;
+    const up = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(s, chunk) {
+          seen.push(front!.peerOf(s.remotePort));
+          if (new TextDecoder().decode(chunk).includes("second")) second.resolve();
+          else first.resolve();
+        },
+      },
+    });
+    front = startFront({ hostname: "127.0.0.1", port: 0, upstreamPort: () => up.port, challenge: async () => undefined });
+    try {
+      const s = await Bun.connect({ hostname: "127.0.0.1", port: front.port, socket: { data() {} } });
+      s.write("\x16\x03\x01\x00\x05first");
+      await first.promise;
+      s.write("second");
+      s.terminate(); // a reset, right after the second request
+      await second.promise;
+      expect(seen.every((a) => a === "127.0.0.1")).toBe(true);
+    } finally {
+      front.stop(true);
+      up.stop(true);
+    }
+  });
+
+  test("a client that stops reading is dropped after the stall timeout, and so is its loopback connection", async () => {
+    // the listener sends a large answer; the client never reads it
+    const upClosed = Promise.withResolvers<void>();
+    const big = new Uint8Array(64 << 20);
+    const up = Bun.listen<{ off: number }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          s.data = { off: 0 };
+        },
+        data(s) {
+          const pump = () => {
+            while (s.data.off < big.length) {
+              const n = s.write(big.subarray(s.data.off));
+              if (n <= 0) return;
+              s.data.off += n;
+            }
+          };
+          pump();
+        },
+        drain(s) {
+          while (s.data.off < big.length) {
+            const n = s.write(big.subarray(s.data.off));
+            if (n <= 0) return;
+            s.data.off += n;
+          }
+        },
+        close: () => upClosed.resolve(),
+      },
+    });
+    const front = startFront({ hostname: "127.0.0.1", port: 0, upstreamPort: () => up.port, challenge: async () => undefined, stallTimeoutS: 1 });
+    try {
+      const clientClosed = Promise.withResolvers<void>();
+      const s = await Bun.connect({ hostname: "127.0.0.1", port: front.port, socket: { data() {}, close: () => clientClosed.resolve() } });
+      s.pause(); // reads nothing, ever
+      s.write("\x16\x03\x01\x00\x05hello");
+      await Promise.all([upClosed.promise, clientClosed.promise]);
+    } finally {
+      front.stop(true);
+      up.stop(true);
+    }
+  }, 30_000);
+
+  test("a flood of acme-tls/1 hellos for a name without a challenge costs one lookup a second; a name that is no hostname, none", async () => {
+    const up = hashingUpstream();
+    const asked: string[] = [];
+    const front = startFront({ hostname: "127.0.0.1", port: 0, upstreamPort: () => up.port, challenge: async (name) => void asked.push(name) });
+    const hello = (servername: string) =>
+      new Promise<string>((resolve) => {
+        const s = connect({ host: "127.0.0.1", port: front.port, servername, ALPNProtocols: ["acme-tls/1"], rejectUnauthorized: false }, () => resolve("handshake"));
+        s.on("error", (e) => resolve(e.message));
+        s.on("close", () => resolve("closed"));
+      });
+    try {
+      // the first ones may race to the store together; after that the answer is remembered
+      const answers = await Promise.all(Array.from({ length: 20 }, () => hello("flood.site.test")));
+      expect(answers.every((a) => a !== "handshake")).toBe(true);
+      const looked = asked.length;
+      expect(looked).toBeGreaterThanOrEqual(1);
+      for (let i = 0; i < 5; i++) expect(await hello("flood.site.test")).not.toBe("handshake");
+      expect(asked.length).toBe(looked);
+      expect(await hello("under_score.site.test")).not.toBe("handshake");
+      expect(asked).not.toContain("under_score.site.test");
+      expect(up.peers).toEqual([]);
+    } finally {
+      front.stop(true);
+      up.stop();
+    }
+  });
 });

@@ -255,6 +255,7 @@ export async function startAcme(opts: { store: Store; settings: AcmeSettings; me
         if (alpnCerts.size >= 64) alpnCerts.clear(); // challenges are few and short-lived
         const authz = { identifier: { type: "dns", value: name } } as AcmeClient.Authorization;
         made = acme.crypto.createAlpnCertificate(authz, keyAuthorization).then(([keyPem, certPem]) => ({ key: keyPem.toString(), cert: certPem.toString() }));
+        made.catch(() => alpnCerts.delete(key)); // the next validation tries again
         alpnCerts.set(key, made);
       }
       return made;

@@ -31,7 +31,8 @@ export interface ListenerOptions<D> {
   alpnChallenge?(name: string): Promise<ChallengeCert | undefined>;
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "::ffff:127.0.0.1"]);
+/** The client's address when the front cannot say it: matches no address, no range, no trusted proxy. */
+export const UNKNOWN_PEER = "unknown";
 
 const zoneKey = (zones: { name: string }[]) => zones.map((z) => z.name).sort().join(" ");
 
@@ -130,7 +131,9 @@ export async function listen<D>(opts: ListenerOptions<D>) {
     /** The public port (the front's, when there is one). */
     port: front?.port ?? port,
     /** The client's address for the HTTPS listener's peer: through the front, the front's client. */
-    peerAddress: (peer: SocketAddress | null) => (peer && front && LOOPBACK.has(peer.address) ? front.peerOf(peer.port) : undefined) ?? peer?.address ?? "",
+    // Behind the front every peer is the front: one it cannot name (there should be none) is
+    // "unknown", never the loopback address that trusted-proxies or an ip: rule might believe.
+    peerAddress: (peer: SocketAddress | null) => (front ? ((peer && front.peerOf(peer.port)) ?? UNKNOWN_PEER) : (peer?.address ?? "")),
     rebind,
     /** Rebinds when the store's zones differ from those the certificates name (a change made
      * through another node), or, with ACME, when the store's certificates changed. */

@@ -17,6 +17,8 @@ import { log } from "../cli/log.ts";
 export const ACME_TLS_ALPN = "acme-tls/1";
 /** A ClientHello that has not come in whole after this is dropped. */
 const HELLO_TIMEOUT_S = 10;
+/** A spliced connection whose one end takes nothing (or, its peer gone, does not close) for this long is dropped. */
+const STALL_S = 60;
 /** One TLS record: the most a ClientHello is read to before the connection is spliced as it is. */
 const MAX_RECORD = 5 + 16_384;
 /** A responder nobody has used for this long is stopped. */
@@ -93,14 +95,27 @@ export interface Front {
   stop(closeActive: boolean): void;
 }
 
-/** Each end of a splice: the other end, what this end's socket has not taken yet, and whether it is gone. */
-type End = { other?: Socket<End>; out: Uint8Array[]; endAfter: boolean; closeAfter: boolean; ended: boolean; closed: boolean; onClose?: () => void };
+/** Each end of a splice: the other end, what this end's socket has not taken yet, and how it is ending. */
+type End = {
+  other?: Socket<End>;
+  out: Uint8Array[];
+  /** Half-close this end once `out` is written: its peer finished sending. */
+  endAfter: boolean;
+  /** Its peer is gone: what this end still sends is dropped, and it is half-closed once `out` is written. */
+  orphan: boolean;
+  ended: boolean;
+  closed: boolean;
+  /** The stall timeout, in seconds. */
+  stallS: number;
+  onClose?: () => void;
+};
 /** The client's end: its address, and its first bytes until the front knows where they go. */
-type Conn = End & { peer: string; head?: Uint8Array; routed: boolean; held: Uint8Array[] };
+type Conn = End & { peer: string; hello?: { buf: Uint8Array; n: number }; routed: boolean; held: Uint8Array[] };
 
-const newEnd = (): End => ({ out: [], endAfter: false, closeAfter: false, ended: false, closed: false });
+const newEnd = (stallS: number): End => ({ out: [], endAfter: false, orphan: false, ended: false, closed: false, stallS });
 
-/** Writes what waits for `to`; true when nothing is left. */
+/** Writes what waits for `to`; true when nothing is left. While something waits, `to` has the
+ * stall timeout: a peer that stops reading is not held forever. */
 function flush(to: Socket<End>): boolean {
   const e = to.data;
   while (e.out.length > 0) {
@@ -108,33 +123,40 @@ function flush(to: Socket<End>): boolean {
     const n = Math.max(0, to.write(head));
     if (n < head.byteLength) {
       e.out[0] = head.subarray(n);
+      to.timeout(e.stallS);
       return false;
     }
     e.out.shift();
   }
-  if (e.closeAfter) to.end();
-  else if (e.endAfter) to.shutdown();
+  if (e.endAfter || e.orphan) {
+    to.shutdown();
+    // an orphan's peer may never close its side: it gets the stall timeout to do so
+    if (e.orphan) to.timeout(e.stallS);
+  } else to.timeout(0);
   return true;
 }
 
 /** Bytes from `from` to the other end; `from` stops being read while the other end is full. */
 function forward(from: Socket<End>, bytes: Uint8Array) {
+  if (from.data.orphan) return; // nobody to give them to
   const to = from.data.other;
   if (!to) {
-    // still being routed: kept for the other end (the client is paused, so this is bounded)
-    (from.data as Conn).held?.push(bytes.slice());
+    // still being routed: kept for the other end (the client is paused, so at most a chunk or two)
+    (from.data as Conn).held?.push(bytes);
     return;
   }
   if (to.data.out.length === 0) {
     const n = Math.max(0, to.write(bytes));
     if (n === bytes.byteLength) return;
     bytes = bytes.subarray(n);
+    to.timeout(to.data.stallS);
   }
-  to.data.out.push(bytes.slice()); // Bun may reuse the chunk it handed us
+  to.data.out.push(bytes); // Bun hands each data event a buffer of its own
   from.pause();
 }
 
-/** `s` ended (`close`: or is gone): the other end ends once it has taken what waits for it. */
+/** `s` ended (`close`: or is gone): the other end is half-closed once it has written what waits
+ * for it, so the listener behind still reads a request the client sent before it left. */
 function finish(s: Socket<End>, close: boolean) {
   s.data.ended = true;
   if (close) {
@@ -142,10 +164,18 @@ function finish(s: Socket<End>, close: boolean) {
     s.data.onClose?.();
   }
   const to = s.data.other;
-  if (!to) return;
-  if (close) to.data.closeAfter = true;
-  else to.data.endAfter = true;
+  if (!to || to.data.closed) return;
+  if (close) {
+    to.data.orphan = true;
+    to.resume(); // what it sends from now on is dropped, until it closes
+  } else to.data.endAfter = true;
   if (to.data.out.length === 0) flush(to);
+}
+
+/** Nothing moved for a stall timeout: both ends go. */
+function stalled(s: Socket<End>) {
+  s.terminate();
+  s.data.other?.terminate();
 }
 
 const spliceHandlers = {
@@ -155,22 +185,23 @@ const spliceHandlers = {
   },
   end: (s: Socket<End>) => finish(s, false),
   close: (s: Socket<End>) => finish(s, true),
+  timeout: stalled,
   error() {}, // close() follows
 };
 
 /** Connects `client` (whose first bytes are `head`) to 127.0.0.1:`port`, both ways; `ports`
- * remembers whose the loopback connection is while it lasts. */
+ * remembers whose the loopback connection is until it closes. */
 async function splice(client: Socket<Conn>, head: Uint8Array, port: number, ports?: Map<number, string>) {
   client.pause();
-  const end = newEnd();
+  const end = newEnd(client.data.stallS);
   let up: Socket<End>;
   try {
     up = await Bun.connect<End>({ hostname: "127.0.0.1", port, allowHalfOpen: true, data: end, socket: spliceHandlers });
   } catch (e) {
     log.debug(`front: cannot reach the listener on port ${port}: ${(e as Error).message}`);
-    return void client.end();
+    return void client.terminate();
   }
-  if (client.data.closed) return void up.end(); // the client left meanwhile
+  if (client.data.closed || end.closed) return void up.terminate(); // the client left meanwhile
   if (ports) {
     const local = up.localPort;
     ports.set(local, client.data.peer);
@@ -181,8 +212,7 @@ async function splice(client: Socket<Conn>, head: Uint8Array, port: number, port
   end.out.push(head, ...client.data.held);
   client.data.held = [];
   if (client.data.ended) end.endAfter = true; // the client already finished sending
-  flush(up);
-  client.resume();
+  if (flush(up)) client.resume();
 }
 
 /** The wire form of one ALPN protocol name, as Bun.listen's ALPNProtocols takes it. */
@@ -208,8 +238,10 @@ function createResponders() {
           port: 0,
           tls: { cert: c.cert, key: c.key, ALPNProtocols: alpnWire(ACME_TLS_ALPN) },
           socket: {
+            open: (s) => s.timeout(HELLO_TIMEOUT_S), // a handshake takes milliseconds
             data() {},
             handshake: (s) => void s.end(), // the CA checks the certificate and hangs up
+            timeout: (s) => s.terminate(),
             error() {},
           },
         });
@@ -224,27 +256,69 @@ function createResponders() {
   };
 }
 
+/** A name as it may appear in SNI and in an application: letters, digits, hyphens, dots. */
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** How long "no challenge for this name" is believed, so a flood of acme-tls/1 hellos costs one store read a name a second. */
+const NO_CHALLENGE_MS = 1_000;
+
 /**
  * The front on `hostname:port`: ACME validations to `challenge(name)`'s responder, everything
  * else to the HTTPS listener at 127.0.0.1:`upstreamPort()`.
  */
-export function startFront(o: { hostname: string; port: number; upstreamPort(): number; challenge(name: string): Promise<ChallengeCert | undefined>; helloTimeoutS?: number }): Front {
+export function startFront(o: {
+  hostname: string;
+  port: number;
+  upstreamPort(): number;
+  challenge(name: string): Promise<ChallengeCert | undefined>;
+  /** Shorter timeouts, for tests. */
+  helloTimeoutS?: number;
+  stallTimeoutS?: number;
+}): Front {
   const ports = new Map<number, string>(); // the front's local port toward the listener → the client's address
   const responders = createResponders();
+  const none = new Map<string, number>(); // names without a challenge → until when that is believed
+
+  async function challenge(name: string): Promise<ChallengeCert | undefined> {
+    if (!HOSTNAME.test(name) || (none.get(name) ?? 0) > Date.now()) return undefined;
+    const c = await o.challenge(name).catch((e: Error) => void log.warn(`acme: cannot read the TLS-ALPN-01 challenge for ${name}: ${e.message}`));
+    if (!c) {
+      if (none.size >= 1024) none.clear();
+      none.set(name, Date.now() + NO_CHALLENGE_MS);
+    }
+    return c;
+  }
 
   async function route(s: Socket<Conn>, head: Uint8Array) {
     s.data.routed = true;
-    s.timeout(0);
     const hello = parseClientHello(head);
-    const acme = hello && hello !== "more" && hello.sni && hello.alpn.includes(ACME_TLS_ALPN);
-    if (!acme) return splice(s, head, o.upstreamPort(), ports);
-    // Only the CA offers acme-tls/1 (RFC 8737 section 3); without a challenge for the name there is nothing to answer.
+    if (!(hello && hello !== "more" && hello.sni && hello.alpn.includes(ACME_TLS_ALPN))) {
+      s.timeout(0); // from here the listener behind keeps time
+      return splice(s, head, o.upstreamPort(), ports);
+    }
+    // Only the CA offers acme-tls/1 (RFC 8737 section 3); without a challenge for the name
+    // there is nothing to answer. The hello timeout still runs: a slow store does not hold it.
     s.pause();
-    const name = hello.sni!;
-    const c = await o.challenge(name).catch((e: Error) => void log.warn(`acme: cannot read the TLS-ALPN-01 challenge for ${name}: ${e.message}`));
-    if (!c) return void s.end();
-    log.debug(`acme: answering a TLS-ALPN-01 validation for ${name} from ${s.data.peer}`);
-    return splice(s, head, responders.portFor(name, c));
+    const c = await challenge(hello.sni);
+    if (!c || s.data.closed) return void s.terminate();
+    log.debug(`acme: answering a TLS-ALPN-01 validation for ${hello.sni} from ${s.data.peer}`);
+    return splice(s, head, responders.portFor(hello.sni, c));
+  }
+
+  /** The client's first bytes, gathered in one buffer (not joined again per chunk) until the ClientHello is whole. */
+  function gather(s: Socket<Conn>, chunk: Uint8Array): Uint8Array | undefined {
+    let h = s.data.hello;
+    if (!h) {
+      if (parseClientHello(chunk) !== "more") return chunk;
+      h = s.data.hello = { buf: new Uint8Array(MAX_RECORD), n: 0 };
+    }
+    const take = Math.min(chunk.byteLength, MAX_RECORD - h.n);
+    h.buf.set(chunk.subarray(0, take), h.n);
+    h.n += take;
+    if (take < chunk.byteLength) s.data.held.push(chunk.subarray(take));
+    const head = h.buf.subarray(0, h.n);
+    if (parseClientHello(head) === "more" && h.n < MAX_RECORD) return undefined;
+    s.data.hello = undefined;
+    return head;
   }
 
   const listener: TCPSocketListener<Conn> = Bun.listen<Conn>({
@@ -253,22 +327,21 @@ export function startFront(o: { hostname: string; port: number; upstreamPort(): 
     allowHalfOpen: true,
     socket: {
       open(s) {
-        s.data = { ...newEnd(), peer: s.remoteAddress, routed: false, held: [] };
+        s.data = { ...newEnd(o.stallTimeoutS ?? STALL_S), peer: s.remoteAddress, routed: false, held: [] };
         s.timeout(o.helloTimeoutS ?? HELLO_TIMEOUT_S);
       },
       data(s, chunk) {
         if (s.data.routed) return forward(s as Socket<End>, chunk);
-        const head = s.data.head ? Buffer.concat([s.data.head, chunk]) : chunk.slice();
-        if (parseClientHello(head) === "more" && head.length < MAX_RECORD) return void (s.data.head = head);
-        s.data.head = undefined;
-        void route(s, head);
+        const head = gather(s, chunk);
+        if (!head) return;
+        route(s, head).catch((e: Error) => {
+          log.warn(`front: cannot route a connection from ${s.data.peer}: ${e.message}`);
+          s.terminate();
+        });
       },
-      drain(s) {
-        spliceHandlers.drain(s as Socket<End>);
-      },
-      timeout(s) {
-        if (!s.data.routed) s.end(); // no whole ClientHello in time
-      },
+      drain: (s) => spliceHandlers.drain(s as Socket<End>),
+      // no whole ClientHello in time (Bun checks timeouts every few seconds), or a stall
+      timeout: (s) => stalled(s as Socket<End>),
       end: (s) => finish(s as Socket<End>, false),
       close: (s) => finish(s as Socket<End>, true),
       error() {},
