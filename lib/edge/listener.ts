@@ -130,9 +130,9 @@ export async function listen<D>(opts: ListenerOptions<D>) {
   return {
     /** The public port (the front's, when there is one). */
     port: front?.port ?? port,
-    /** The client's address for the HTTPS listener's peer: through the front, the front's client. */
-    // Behind the front every peer is the front: one it cannot name (there should be none) is
-    // "unknown", never the loopback address that trusted-proxies or an ip: rule might believe.
+    /** The client's address for the HTTPS listener's peer. Behind the front every peer is the
+     * front, which names its client; one it cannot name (there should be none) is "unknown",
+     * never the loopback address that trusted-proxies or an ip: rule might believe. */
     peerAddress: (peer: SocketAddress | null) => (front ? ((peer && front.peerOf(peer.port)) ?? UNKNOWN_PEER) : (peer?.address ?? "")),
     rebind,
     /** Rebinds when the store's zones differ from those the certificates name (a change made
