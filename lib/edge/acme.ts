@@ -240,6 +240,7 @@ export async function startAcme(opts: { store: Store; settings: AcmeSettings; me
   const client = new acme.Client({ directoryUrl: settings.directory, accountKey, backoffMin: 500, backoffMax: 10_000 });
   const http = settings.httpListen ? serveHttp01(settings.httpListen, store, opts.publicUrl) : undefined;
   if (http) log.info(`acme: answering HTTP-01 on http://${http.hostname}:${http.port} (everything else there is redirected to HTTPS)`);
+  if (settings.challenge === "tls-alpn-01") log.info("acme: answering TLS-ALPN-01 on this edge's port (the CA connects to port 443 of each name: it must reach this listener)");
   const room: AcmeRoom = { store, settings, client, lib: acme, metrics: opts.metrics, edgeHost: opts.edgeHost, stopped: false, again: false };
   void sync(room);
   // one certificate per challenge, made when the CA first asks (it asks several times, from several places)
