@@ -34,6 +34,9 @@ export interface ListenerOptions<D> {
 /** The client's address when the front cannot say it: matches no address, no range, no trusted proxy. */
 export const UNKNOWN_PEER = "unknown";
 
+/** The ACME certificates the listener serves, by name (the key's "@<not-after>" left out). */
+const logServing = (key: string) => log.info(`serving the store's ACME certificates now: ${key.replace(/@\d+/g, "") || "none"}`);
+
 const zoneKey = (zones: { name: string }[]) => zones.map((z) => z.name).sort().join(" ");
 
 /** Until ACME has issued the edge host's certificate, a stand-in nobody trusts (made once). */
@@ -105,6 +108,8 @@ export async function listen<D>(opts: ListenerOptions<D>) {
   if (fronted) Object.assign(bind, { hostname: "127.0.0.1", port: 0 });
   let server = await serve(bind);
   const port = server.port!;
+  // what a node serves from the start (certificates another node ordered before it started)
+  if (opts.tls.mode === "acme" && boundZones) logServing(boundZones);
   let front: Front | undefined;
   try {
     if (fronted) front = startFront({ hostname: opts.hostname, port: opts.port, upstreamPort: () => port, challenge: async (name) => opts.alpnChallenge?.(name) });
@@ -142,7 +147,7 @@ export async function listen<D>(opts: ListenerOptions<D>) {
       const now = await boundKeyNow(opts.tls, opts.store);
       if (now === boundZones) return;
       await rebind();
-      if (opts.tls.mode === "acme") log.info(`serving the store's ACME certificates now: ${now.replace(/@\d+/g, "") || "none"}`);
+      if (opts.tls.mode === "acme") logServing(now);
       else log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
     },
     /** Stops accepting; `closeActive` also drops the connections already open. */
