@@ -309,12 +309,18 @@ describe.skipIf(!HAVE_PEBBLE || !PG)("two edge nodes on PostgreSQL", () => {
     mkdirSync(dir.join("edge-b"), { recursive: true, mode: 0o700 });
     copyFileSync(join(a.dataDir, "admin-token"), join(dir.join("edge-b"), "admin-token"));
     const b = await startAcmeEdge(dir, pebble, ["--database", db.url, "--loglevel", "debug"], "edge-b");
+    // an order that fails (a busy CI machine) is tried again after 30 s, by design: each wait
+    // allows for one retry, and a failure shows both nodes' logs
+    const both = async (name: string) =>
+      issued([a.proc, b.proc], name, 1, 75_000).catch((e: Error) => {
+        throw new Error(`${e.message.split("\n")[0]}\n${a.proc.output()}\n${b.proc.output()}`);
+      });
     try {
-      await issued([a.proc, b.proc], EDGE_HOST);
+      await both(EDGE_HOST);
       await a.admin(["zone", "add", "pg.test"]);
       await a.admin(["app", "add", "one.pg.test"]);
       await b.admin(["app", "add", "two.pg.test"]);
-      for (const name of ["one.pg.test", "two.pg.test"]) await issued([a.proc, b.proc], name);
+      for (const name of ["one.pg.test", "two.pg.test"]) await both(name);
       // a second order would come from a node's check after it saw the certificates: wait for
       // a whole check on each node that began after it served them
       for (const node of [a, b]) await node.proc.waitForLine(/acme: every certificate checked against the store/, { stream: "stderr", timeoutMs: 30_000 });
@@ -330,7 +336,7 @@ describe.skipIf(!HAVE_PEBBLE || !PG)("two edge nodes on PostgreSQL", () => {
       await b.stop();
       await pebble.stop();
     }
-  }, 90_000);
+  }, 240_000);
 });
 
 /** A TLS handshake to the edge offering only `acme-tls/1`, as an ACME CA validates: the protocol and certificate it got, or why not. */
