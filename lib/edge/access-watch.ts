@@ -6,6 +6,7 @@
 // (one node) the poll is the mechanism. A pass that fails is tried again at the next tick.
 import { log } from "../cli/log.ts";
 import { ACCESS_CHANNEL, accessRevision, type Store } from "../store/index.ts";
+import { coalesced } from "./coalesce.ts";
 
 /** How often each node looks for access changes made elsewhere (another node, or while a session opened). */
 export const ACCESS_POLL_MS = 500;
@@ -19,36 +20,25 @@ export const ACCESS_SAFETY_NET_MS = 5_000;
  */
 export function watchAccess(store: Store, intervalMs: number, onChange: () => Promise<unknown>, { safetyNetMs = ACCESS_SAFETY_NET_MS } = {}): () => Promise<void> {
   let seen: number | undefined;
-  let running = false;
-  let again = false; // a notification arrived during a pass, which may have read the old revision
   let failed = false;
   let lastPass = 0;
   let pushed = false;
   let stopped = false;
 
-  async function check() {
+  // a notification during a pass, which may have read the old revision, makes another
+  const check = coalesced(async () => {
     if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
     try {
-      do {
-        again = false;
-        lastPass = Date.now();
-        const rev = await accessRevision(store);
-        if (rev !== seen) await onChange();
-        seen = rev; // only now: a pass that failed is tried again
-        failed = false;
-      } while (again && !stopped);
+      lastPass = Date.now();
+      const rev = await accessRevision(store);
+      if (rev !== seen) await onChange();
+      seen = rev; // only now: a pass that failed is tried again
+      failed = false;
     } catch (e) {
       failed = true;
       log.warn(`cannot check the store for access changes: ${(e as Error).message}`);
-    } finally {
-      running = false;
     }
-  }
+  });
 
   const timer = setInterval(() => {
     if (pushed && !failed && Date.now() - lastPass < safetyNetMs) return;

@@ -28,6 +28,7 @@ import {
   type Store,
 } from "../store/index.ts";
 import { alpnChallengeToken, dns01RecordName, runDnsHook, serveHttp01 } from "./acme-challenges.ts";
+import { coalesced } from "./coalesce.ts";
 import type { EdgeMetrics } from "./metrics.ts";
 import type { ChallengeCert } from "./tls-front.ts";
 
@@ -73,9 +74,8 @@ interface AcmeRoom {
   edgeHost(): string;
   timer?: ReturnType<typeof setTimeout>;
   stopped: boolean;
-  /** One pass at a time; a request during one runs another after it. */
-  pass?: Promise<void>;
-  again: boolean;
+  /** A check, one at a time; a request during one runs another after it. */
+  sync: () => Promise<void>;
 }
 
 export interface Acme {
@@ -201,29 +201,20 @@ async function schedule(room: AcmeRoom) {
   const now = Date.now();
   const next = Math.min(now + MAX_SLEEP_MS, ...(await listAcmeCertificates(room.store)).map((c) => dueAt(c, now)));
   clearTimeout(room.timer);
-  room.timer = setTimeout(() => void sync(room), Math.max(1_000, next - now));
+  room.timer = setTimeout(() => void room.sync(), Math.max(1_000, next - now));
   room.timer.unref?.();
 }
 
-function sync(room: AcmeRoom): Promise<void> {
-  if (room.pass) {
-    room.again = true;
-    return room.pass;
+/** One check of every certificate, then the timer for the next: run by `room.sync`. */
+async function check(room: AcmeRoom) {
+  if (room.stopped) return;
+  try {
+    await pass(room);
+  } catch (e) {
+    log.warn(`acme: cannot check the certificates: ${(e as Error).message}`);
   }
-  const run = async () => {
-    do {
-      room.again = false;
-      try {
-        await pass(room);
-      } catch (e) {
-        log.warn(`acme: cannot check the certificates: ${(e as Error).message}`);
-      }
-    } while (room.again && !room.stopped);
-    await schedule(room).catch((e: Error) => log.warn(`acme: ${e.message}`));
-    log.debug("acme: every certificate checked against the store");
-  };
-  room.pass = run().finally(() => (room.pass = undefined));
-  return room.pass;
+  await schedule(room).catch((e: Error) => log.warn(`acme: ${e.message}`));
+  log.debug("acme: every certificate checked against the store");
 }
 
 /** Starts ACME for the edge: the account, the HTTP-01 listener if asked for, the renewal loop. */
@@ -241,12 +232,13 @@ export async function startAcme(opts: { store: Store; settings: AcmeSettings; me
   const http = settings.httpListen ? serveHttp01(settings.httpListen, store, opts.publicUrl) : undefined;
   if (http) log.info(`acme: answering HTTP-01 on http://${http.hostname}:${http.port} (everything else there is redirected to HTTPS)`);
   if (settings.challenge === "tls-alpn-01") log.info("acme: answering TLS-ALPN-01 on this edge's port (the CA connects to port 443 of each name: it must reach this listener)");
-  const room: AcmeRoom = { store, settings, client, lib: acme, metrics: opts.metrics, edgeHost: opts.edgeHost, stopped: false, again: false };
-  void sync(room);
+  const room: AcmeRoom = { store, settings, client, lib: acme, metrics: opts.metrics, edgeHost: opts.edgeHost, stopped: false, sync: () => Promise.resolve() };
+  room.sync = coalesced(() => check(room));
+  void room.sync();
   // one certificate per challenge, made when the CA first asks (it asks several times, from several places)
   const alpnCerts = new Map<string, Promise<ChallengeCert>>();
   return {
-    sync: () => sync(room),
+    sync: () => room.sync(),
     async alpnChallenge(name) {
       const keyAuthorization = await getAcmeChallenge(store, alpnChallengeToken(name));
       if (!keyAuthorization) return undefined;

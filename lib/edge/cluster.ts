@@ -11,6 +11,7 @@ import { ResetCode } from "../wire/frame.ts";
 import { NODE_HEADER, PEER_PATH } from "../wire/http.ts";
 import { createMux, type Mux } from "../wire/mux.ts";
 import { clientTransport } from "../wire/ws-transport.ts";
+import { coalesced } from "./coalesce.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
 
 export interface ClusterOptions {
@@ -48,22 +49,9 @@ export async function joinCluster(opts: ClusterOptions) {
     for (const c of connectors.all()) if (!c.mux.peerGoingAway) for (const h of c.hostnames) m.set(h, (m.get(h) ?? 0) + 1);
     return m;
   };
-  let beating: Promise<void> | undefined;
-  let again = false;
-  const beat = () => {
-    if (beating) return void (again = true);
-    beating = heartbeatNode(store, nodeId, hostnames(), draining)
-      .catch((e: Error) => log.warn(`cluster: cannot record this node's heartbeat: ${e.message}`))
-      .finally(() => {
-        beating = undefined;
-        if (again) {
-          again = false;
-          beat();
-        }
-      });
-  };
+  const beat = coalesced(() => heartbeatNode(store, nodeId, hostnames(), draining).catch((e: Error) => log.warn(`cluster: cannot record this node's heartbeat: ${e.message}`)));
   const timer = setInterval(() => {
-    beat();
+    void beat();
     void pruneNodes(store, keepalive.timeoutMs * 10).catch(() => {});
   }, keepalive.intervalMs);
   timer.unref?.();
@@ -141,7 +129,8 @@ export async function joinCluster(opts: ClusterOptions) {
     async leave() {
       draining = true;
       clearInterval(timer);
-      await beating;
+      await beat(); // the registry says draining until the node is removed
+
       await removeNode(store, nodeId).catch((e: Error) => log.warn(`cluster: cannot remove this node from the registry: ${e.message}`));
       for (const l of links.values()) void l.then((m) => m.goAway(ResetCode.goingAway, "node is shutting down"), () => {});
     },
