@@ -308,4 +308,27 @@ describe("the front's splice", () => {
       up.stop();
     }
   });
+
+  test("a ClientHello that arrives a few bytes at a time is read whole", async () => {
+    const hello = await nodeHello("slow.site.test", ["acme-tls/1"]);
+    const up = hashingUpstream();
+    const asked = Promise.withResolvers<string>();
+    const front = startFront({ hostname: "127.0.0.1", port: 0, upstreamPort: () => up.port, challenge: async (name) => void asked.resolve(name) });
+    try {
+      const s = await Bun.connect({ hostname: "127.0.0.1", port: front.port, socket: { data() {} } });
+      s.setNoDelay(true);
+      // each piece its own segment: the front sees many small chunks
+      for (let i = 0; i < hello.length; i += 7) {
+        s.write(hello.subarray(i, i + 7));
+        s.flush();
+        await new Promise((r) => setImmediate(r)); // a turn between pieces, not a wait for time
+      }
+      expect(await asked.promise).toBe("slow.site.test");
+      s.end();
+      expect(up.peers).toEqual([]);
+    } finally {
+      front.stop(true);
+      up.stop();
+    }
+  });
 });

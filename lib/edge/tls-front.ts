@@ -304,14 +304,21 @@ export function startFront(o: {
     return splice(s, head, responders.portFor(hello.sni, c));
   }
 
-  /** The client's first bytes, gathered in one buffer (not joined again per chunk) until the ClientHello is whole. */
+  /** The client's first bytes, gathered in one buffer (not joined again per chunk) until the
+   * ClientHello is whole. The buffer grows with what came, so a client that announces a large
+   * record and sends little costs little. */
   function gather(s: Socket<Conn>, chunk: Uint8Array): Uint8Array | undefined {
     let h = s.data.hello;
     if (!h) {
       if (parseClientHello(chunk) !== "more") return chunk;
-      h = s.data.hello = { buf: new Uint8Array(MAX_RECORD), n: 0 };
+      h = s.data.hello = { buf: new Uint8Array(0), n: 0 };
     }
     const take = Math.min(chunk.byteLength, MAX_RECORD - h.n);
+    if (h.n + take > h.buf.byteLength) {
+      const grown = new Uint8Array(Math.min(MAX_RECORD, Math.max(h.n + take, 2 * h.buf.byteLength, 512)));
+      grown.set(h.buf.subarray(0, h.n));
+      h.buf = grown;
+    }
     h.buf.set(chunk.subarray(0, take), h.n);
     h.n += take;
     if (take < chunk.byteLength) s.data.held.push(chunk.subarray(take));
