@@ -119,14 +119,19 @@ export async function listen<D>(opts: ListenerOptions<D>) {
   }
 
   /** One rebind at a time: two at once would both replace the same old listener, and the
-   * second's predecessor would go on listening on the shared port with its old certificates. */
-  let rebinding: Promise<void> = Promise.resolve();
-  function rebind(): Promise<void> {
-    if (opts.tls.mode !== "self-signed" && opts.tls.mode !== "acme") return Promise.resolve();
+   * second's predecessor would go on listening on the shared port with its old certificates.
+   * A rebind whose turn comes when the certificates already match the store is skipped: the
+   * admin's own rebind and the watcher's for the same change made two, and a request queued at
+   * the listener the second one closed was reset. Whether it rebound. */
+  let rebinding: Promise<unknown> = Promise.resolve();
+  function rebind(): Promise<boolean> {
+    if (opts.tls.mode !== "self-signed" && opts.tls.mode !== "acme") return Promise.resolve(false);
     const next = rebinding.then(async () => {
+      if ((await boundKeyNow(opts.tls, opts.store)) === boundZones) return false;
       const old = server;
       server = await serve({ hostname: bind.hostname, port });
       old.stop(false);
+      return true;
     });
     rebinding = next.catch(() => {});
     return next;
@@ -143,12 +148,9 @@ export async function listen<D>(opts: ListenerOptions<D>) {
     /** Rebinds when the store's zones differ from those the certificates name (a change made
      * through another node), or, with ACME, when the store's certificates changed. */
     async zonesMaybeChanged() {
-      if (opts.tls.mode !== "self-signed" && opts.tls.mode !== "acme") return;
-      const now = await boundKeyNow(opts.tls, opts.store);
-      if (now === boundZones) return;
-      await rebind();
-      if (opts.tls.mode === "acme") logServing(now);
-      else log.info(`the zones in the store changed (now: ${now || "none"}): certificates issued for them`);
+      if (!(await rebind())) return;
+      if (opts.tls.mode === "acme") logServing(boundZones);
+      else log.info(`the zones in the store changed (now: ${boundZones || "none"}): certificates issued for them`);
     },
     /** Stops accepting; `closeActive` also drops the connections already open. */
     stop(closeActive: boolean) {

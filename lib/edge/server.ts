@@ -139,7 +139,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     edgeHost,
     trustedProxies: parseTrustedProxies(opts.trustedProxies),
     signIn,
-    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, onZonesChanged: () => listener.rebind(), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
+    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, onZonesChanged: async () => void (await listener.rebind()), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
     downloadsDir: opts.downloadsDir,
     auditFailOpen: opts.auditFailOpen,
     metrics,
