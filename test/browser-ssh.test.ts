@@ -97,6 +97,13 @@ const closedWhy = async (page: Page, timeout = 20_000) => {
 /** The lines of sshd's log so far. */
 const sshdLog = (s: Sshd = sshd) => s.proc.stderr().split("\n");
 
+/** A browser-SSH application on `e` that lets in `people` (e-mail addresses): the SSH CA its servers trust. */
+async function terminalApp(e: TestEdge, host: string, people: string[], extra: string[] = []): Promise<string> {
+  await e.admin(["app", "add", host, "--browser-ssh", ...extra]);
+  await e.admin(["policy", "add", host, "--name", "people", "--action", "allow", ...people.flatMap((p) => ["--include", `email:${p}`])]);
+  return (await e.admin(["ssh-ca", host])).trim();
+}
+
 beforeAll(async () => {
   for (const u of ["alice", "bob"]) await ensureUnixUser(u);
   dir = await tempDir("wicket-browser-ssh-");
@@ -105,9 +112,7 @@ beforeAll(async () => {
   writeFileSync(config, `dev: true\nidentity-providers:\n  - { name: email, type: otp }\n`);
   [edge, browser] = await Promise.all([startEdge({ dir, extra: ["--config", config] }), launchChromium([`--host-resolver-rules=MAP *.${ZONE} 127.0.0.1,MAP *.${IDLE_ZONE} 127.0.0.1`])]);
   await edge.admin(["zone", "add", ZONE, "--admin", ALICE]);
-  await edge.admin(["app", "add", APP, "--browser-ssh", "--record"]);
-  await edge.admin(["policy", "add", APP, "--name", "people", "--action", "allow", "--include", `email:${ALICE}`, "--include", `email:${BOB}`]);
-  sshd = await startSshd({ trustedUserCAKeys: (await edge.admin(["ssh-ca", APP])).trim(), authorizeClientKey: false });
+  sshd = await startSshd({ trustedUserCAKeys: await terminalApp(edge, APP, [ALICE, BOB], ["--record"]), authorizeClientKey: false });
   await edge.tunnel(APP, `ssh://127.0.0.1:${sshd.port}`);
   console.error(`terminal screenshots: ${shots}`);
 }, 60_000);
@@ -251,9 +256,7 @@ describe("the server's host key", () => {
   let tunnel: Proc;
 
   beforeAll(async () => {
-    await edge.admin(["app", "add", HK, "--browser-ssh"]);
-    await edge.admin(["policy", "add", HK, "--name", "people", "--action", "allow", "--include", `email:${ALICE}`]);
-    const ca = (await edge.admin(["ssh-ca", HK])).trim();
+    const ca = await terminalApp(edge, HK, [ALICE]);
     [a, b] = await Promise.all([startSshd({ trustedUserCAKeys: ca, authorizeClientKey: false }), startSshd({ trustedUserCAKeys: ca, authorizeClientKey: false })]);
   });
 
@@ -308,9 +311,7 @@ describe("a terminal without input", () => {
     writeFileSync(config, `dev: true\nidentity-providers:\n  - { name: email, type: otp }\n`);
     idle = await startEdge({ dir: idleDir, extra: ["--config", config, "--terminal-idle-timeout", "2s"] });
     await idle.admin(["zone", "add", IDLE_ZONE]);
-    await idle.admin(["app", "add", IDLE_APP, "--browser-ssh"]);
-    await idle.admin(["policy", "add", IDLE_APP, "--name", "people", "--action", "allow", "--include", `email:${DAVE}`]);
-    idleSshd = await startSshd({ trustedUserCAKeys: (await idle.admin(["ssh-ca", IDLE_APP])).trim(), authorizeClientKey: false });
+    idleSshd = await startSshd({ trustedUserCAKeys: await terminalApp(idle, IDLE_APP, [DAVE]), authorizeClientKey: false });
     await idle.tunnel(IDLE_APP, `ssh://127.0.0.1:${idleSshd.port}`);
   }, 60_000);
 

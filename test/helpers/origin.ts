@@ -130,6 +130,12 @@ function flushEcho(s: Socket<ServerConn>) {
   else s.resume();
 }
 
+/** A slow reader's pause: the socket is not read for `ms`, the process goes on with the rest. */
+function readLater(s: Socket<any>, ms: number) {
+  s.pause();
+  setTimeout(() => s.resume(), ms);
+}
+
 function onServerData(s: Socket<ServerConn>, chunk: Uint8Array) {
   const c = s.data;
   if (!c.mode) {
@@ -146,7 +152,8 @@ function onServerData(s: Socket<ServerConn>, chunk: Uint8Array) {
       c.hasher?.update(chunk);
       if (c.mode === Mode.slowSink && c.count >= c.nextPause) {
         // a reader that falls behind: its socket fills and the writer's writes come back short
-        Bun.sleepSync(SLOW_SINK.pauseMs);
+        // (the pause is this reader's pace, which nothing in the test waits on)
+        readLater(s, SLOW_SINK.pauseMs);
         c.nextPause += SLOW_SINK.everyBytes;
       }
       return;
@@ -226,7 +233,7 @@ export interface TcpClient {
  * A TCP connection whose incoming bytes go to `onData` (the chunk's memory is reused by Bun
  * after the call: copy what you keep).
  */
-export function connectTcp(port: number, onData: (chunk: Uint8Array) => void, host = "127.0.0.1"): Promise<TcpClient> {
+export function connectTcp(port: number, onData: (chunk: Uint8Array, sock: Socket<undefined>) => void, host = "127.0.0.1"): Promise<TcpClient> {
   let sock: Socket<undefined> | undefined;
   const out = writer(() => sock);
   let endedResolve!: () => void;
@@ -242,7 +249,7 @@ export function connectTcp(port: number, onData: (chunk: Uint8Array) => void, ho
           s.setNoDelay(true);
           resolve({ write: out.write, end: () => s.shutdown(), close: () => s.end(), ended });
         },
-        data: (_s, chunk) => onData(chunk),
+        data: (s, chunk) => onData(chunk, s),
         drain: () => out.drain(),
         end: () => endedResolve(),
         close() {
@@ -330,10 +337,10 @@ export async function download(port: number, n: number, opts: { hash?: boolean; 
   const trailer: Uint8Array[] = [];
   const slow = opts.slowReader;
   let nextPause = slow?.everyBytes ?? Infinity;
-  const onData = (chunk: Uint8Array) => {
+  const onData = (chunk: Uint8Array, sock: Socket<undefined>) => {
     if (got + chunk.byteLength >= nextPause) {
       // a reader that falls behind: the kernel buffers fill and the sender must hold back
-      Bun.sleepSync(slow!.pauseMs);
+      readLater(sock, slow!.pauseMs);
       nextPause += slow!.everyBytes;
     }
     const body = Math.max(0, Math.min(chunk.byteLength, n - got));
