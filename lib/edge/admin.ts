@@ -66,6 +66,7 @@ import {
   type AcmeCertificate,
   type App,
   allBrowserSsh,
+  BROWSER_SSH_OFF,
   browserSsh,
   getRecording,
   listRecordings,
@@ -312,7 +313,7 @@ const routes: Record<string, Route> = {
     const modes = await appPrincipalModes(ctx.store);
     const apps = await listApps(ctx.store, url.searchParams.get("zone") || undefined);
     const browser = await allBrowserSsh(ctx.store);
-    return json(200, { apps: apps.map((a) => ({ ...a, sshPrincipal: modes.get(a.hostname) ?? "localpart", ...browserInfo(browser.get(a.hostname) ?? { enabled: false, record: false, recordInput: false }) })) });
+    return json(200, { apps: apps.map((a) => ({ ...a, sshPrincipal: modes.get(a.hostname) ?? "localpart", ...browserInfo(browser.get(a.hostname) ?? BROWSER_SSH_OFF) })) });
   },
   "POST apps": async (req, ctx, _arg, who) => {
     const b = await readBody(req);
@@ -322,7 +323,7 @@ const routes: Record<string, Route> = {
     if (browser?.acceptHostKey) throw new HttpError(400, `a new application has no host key to accept`);
     const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined, ...cert });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
-    const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : await browserSsh(ctx.store, app.hostname);
+    const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : BROWSER_SSH_OFF; // a new application has no settings yet
     const extras = [
       app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "",
       mode ? `SSH principal ${mode}` : "",

@@ -4,6 +4,7 @@
 // signs the browser in (the usual sign-in pages) and sends it back, and the recordings'
 // playback page for the admins of the recording's zone.
 import { timingSafeEqual } from "node:crypto";
+import { jwtClaims } from "../access/files.ts";
 import { signAppToken } from "../auth/jwt.ts";
 import { log } from "../cli/log.ts";
 import {
@@ -13,6 +14,7 @@ import {
   getRecording,
   takeHandoff,
   zonesAdministeredBy,
+  type BrowserSsh,
   type Store,
 } from "../store/index.ts";
 import { authorizeClient, decide, identify, refuseAllowed, type AuthorizeOptions, type ClientAuth } from "./authorize.ts";
@@ -69,18 +71,19 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   const page = p === "/" && !upgrade && wantsPage(req);
   if (!page && p !== TERMINAL_SOCKET_PATH && p !== TERMINAL_SESSION_PATH && !p.startsWith(TERMINAL_ASSETS)) return false;
   const app = await findApp(ctx.store, host);
-  if (!app || !(await browserSsh(ctx.store, app.hostname)).enabled) return false;
+  const settings = app && (await browserSsh(ctx.store, app.hostname));
+  if (!settings?.enabled) return false;
   const bundled = await asset(p);
   if (bundled) return bundled;
   if (p === TERMINAL_SESSION_PATH) {
     const token = await takeHandoff(ctx.store, host, url.searchParams.get("code") ?? "");
     if (!token) return errorPage(ctx.site(), "Sign-in link expired", "This sign-in link was already used or has expired. Open the address of the server again to sign in.", 400);
-    const exp = (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number }).exp * 1000;
+    const exp = (jwtClaims(token)?.exp ?? 0) * 1000;
     return redirect("/", cookie(APP_COOKIE, token, exp - Date.now()));
   }
   if (p === TERMINAL_SOCKET_PATH) {
     if (!upgrade) return new Response("this is the terminal's WebSocket\n", { status: 426 });
-    return terminalUpgrade(req, url, ip, host, ctx);
+    return terminalUpgrade(req, url, ip, host, ctx, settings);
   }
   if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
   // the page: who is signed in here, and whether the policies let them in now
@@ -97,7 +100,7 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
 }
 
 /** The terminal's upgrade: from a page of this very origin, with this browser's form token; then the CLI's decision and audit. */
-async function terminalUpgrade(req: Request, url: URL, ip: string, host: string, ctx: TerminalRouteContext): Promise<Response | undefined> {
+async function terminalUpgrade(req: Request, url: URL, ip: string, host: string, ctx: TerminalRouteContext, settings: BrowserSsh): Promise<Response | undefined> {
   const c = readCookies(req);
   const origin = req.headers.get("origin");
   const token = url.searchParams.get("token") ?? "";
@@ -106,8 +109,6 @@ async function terminalUpgrade(req: Request, url: URL, ip: string, host: string,
     log.info(`terminal upgrade for ${host} from ${ip} refused: ${origin !== url.origin ? `origin ${JSON.stringify(origin)} is not ${url.origin}` : "no valid form token"}`);
     return new Response("refused: the terminal opens only from its own page\n", { status: 403 });
   }
-  const app = (await findApp(ctx.store, host))!;
-  const settings = await browserSsh(ctx.store, app.hostname);
   let auth: ClientAuth = await authorizeClient(ctx.store, withAppToken(req), host, ip, { auditFailOpen: ctx.auditFailOpen, metrics: ctx.metrics });
   let principal = "";
   if (!auth.reject) {

@@ -185,6 +185,8 @@ const duration: Check<number> = (v, key) => {
   if (ms === undefined || !(ms > 0)) throw new Bad(key, `must be a duration such as 30s, 15m, 8h or 7d, not ${show(v)}`);
   return ms;
 };
+/** "0" (never, keep forever) or a duration, kept as written: checked again where the flag is. */
+const durationOrZero: Check<string> = (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v)));
 const oneOf =
   <T extends string>(...options: T[]): Check<T> =>
   (v, key) => {
@@ -286,10 +288,9 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   "tls-key": str,
   "downloads-dir": str,
   "trusted-proxies": (v, key) => (typeof v === "string" ? v.split(",").map((s) => s.trim()) : stringList(v, key)),
-  // Checked where the flag is: "0" (keep forever) or a duration.
-  "audit-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
-  "recording-retention": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
-  "terminal-idle-timeout": (v, key) => (v === 0 || v === "0" ? "0" : (duration(v, key), String(v))),
+  "audit-retention": durationOrZero,
+  "recording-retention": durationOrZero,
+  "terminal-idle-timeout": durationOrZero,
   "audit-fail-open": bool,
   "zone-credential-lifetime": duration,
   metrics: str,

@@ -34,7 +34,7 @@ export interface ConnectorRoom {
 export const MAX_CONNECTIONS_PER_TUNNEL = 128;
 /** A connection must say hello this soon after it opened, or it is closed: a credential holder
  * cannot park connections that nobody re-checks. */
-export const HELLO_DEADLINE_MS = 10_000;
+const HELLO_DEADLINE_MS = 10_000;
 /** setTimeout's longest delay; a later expiry re-arms the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

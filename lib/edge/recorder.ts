@@ -8,11 +8,11 @@ import type { EdgeMetrics } from "./metrics.ts";
 
 const FLUSH_MS = 500;
 
-export function asciicastHeader(o: { cols: number; rows: number; at: number; title: string }): string {
+function asciicastHeader(o: { cols: number; rows: number; at: number; title: string }): string {
   return JSON.stringify({ version: 2, width: o.cols, height: o.rows, timestamp: Math.floor(o.at / 1000), title: o.title, env: { TERM: "xterm-256color" } }) + "\n";
 }
 
-export const asciicastEvent = (seconds: number, code: "o" | "i" | "r", data: string) => JSON.stringify([Math.round(seconds * 1e6) / 1e6, code, data]) + "\n";
+const asciicastEvent = (seconds: number, code: "o" | "i" | "r", data: string) => JSON.stringify([Math.round(seconds * 1e6) / 1e6, code, data]) + "\n";
 
 export type Recorder = {
   id: string;

@@ -14,8 +14,6 @@ import playerJs from "asciinema-player/dist/bundle/asciinema-player.min.js" with
 import { esc, type Site } from "./pages.ts";
 import { TERMINAL_ASSETS, TERMINAL_SOCKET_PATH } from "./terminal-protocol.ts";
 
-export { TERMINAL_ASSETS };
-
 /** The page's own script: the terminal, its socket, resizes, and what a closed connection says. */
 const TERMINAL_JS = `(function () {
   "use strict";

@@ -21,7 +21,7 @@ export type BrowserSsh = {
 
 type Row = { enabled: number; record: number; record_input: number; host_key: string | null; host_key_pinned_at: BigIntColumn | null; refused_host_key: string | null };
 
-const OFF: BrowserSsh = { enabled: false, record: false, recordInput: false };
+export const BROWSER_SSH_OFF: BrowserSsh = { enabled: false, record: false, recordInput: false };
 
 const toSettings = (r: Row | undefined): BrowserSsh =>
   r
@@ -33,7 +33,7 @@ const toSettings = (r: Row | undefined): BrowserSsh =>
         hostKeyPinnedAt: msOrUndefined(r.host_key_pinned_at),
         refusedHostKey: r.refused_host_key ?? undefined,
       }
-    : { ...OFF };
+    : { ...BROWSER_SSH_OFF };
 
 /** The settings of the application (hostname or `*.zone`, as stored). */
 export async function browserSsh(store: Store, app: string): Promise<BrowserSsh> {

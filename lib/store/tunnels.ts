@@ -24,7 +24,7 @@ async function withRoutes(store: Store, rows: TunnelRow[]): Promise<Tunnel[]> {
 }
 
 /** Tunnels one zone may have: far more than a team runs, few enough that a credential cannot fill the store. */
-export const MAX_TUNNELS_PER_ZONE = 1000;
+const MAX_TUNNELS_PER_ZONE = 1000;
 
 export function checkTunnelName(name: string): string {
   const n = String(name ?? "").trim();
