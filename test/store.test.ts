@@ -11,6 +11,14 @@ import {
   addZone,
   createServiceToken,
   createZoneCredential,
+  createTunnel,
+  appendRecording,
+  getRecording,
+  listRecordings,
+  pruneRecordings,
+  recordingText,
+  startRecording,
+  ensureTunnel,
   ensureBootstrapAdminToken,
   findApp,
   listApps,
@@ -267,6 +275,49 @@ for (const b of BACKENDS) {
           await revokeZoneCredential(store, b.id);
           expect(await verifyZoneCredential(store, b.id, b.secret)).toHaveProperty("refused");
           expect((await listZoneCredentials(store)).map((c) => [c.obtainedBy, c.revokedAt !== undefined])).toEqual([["ann@site.test", true], ["Ann@site.test", true], ["bob@site.test", true]]);
+        }));
+    });
+
+    describe("tunnels", () => {
+      // Failed before the fix: the zone's count was checked before the existing tunnel was
+      // looked up, so in a full zone a tunnel's own owner was refused its tunnel (a replica
+      // connecting just after the first, before the route was written).
+      test("a full zone refuses a new tunnel, not the owner's existing one", () =>
+        withStore(async (store) => {
+          await addZone(store, "full.test");
+          const mine = await ensureTunnel(store, "full.test", "app.full.test", "owner-a");
+          for (let i = 1; i < 1000; i++) await createTunnel(store, "full.test", `filler-${i}`, "owner-b");
+          expect(await ensureTunnel(store, "full.test", "app.full.test", "owner-a")).toEqual(mine);
+          // another owner's name is still not theirs, and a new name finds no room
+          expect(await ensureTunnel(store, "full.test", "app.full.test", "owner-b")).toBeUndefined();
+          expect((await storeErr(ensureTunnel(store, "full.test", "new.full.test", "owner-a"))).kind).toBe("conflict");
+        }));
+    });
+
+    describe("recordings", () => {
+      test("appends add chunks and leave the stored text alone; a recording an older release appended to reads whole; prune takes the chunks too", () =>
+        withStore(async (store) => {
+          const who = { sessionId: "s1", app: "ssh.site.test", host: "ssh.site.test", identity: "a@site.test", principal: "a", input: false };
+          // as releases before migration 120 left a recording: every event appended to data
+          const old = '{"version":2}\n[0.1,"o","old"]\n';
+          await store.sql`INSERT INTO recordings (id, session_id, app, host, identity, principal, started_at, bytes, input, data)
+            VALUES ('rec_old', 's0', 'ssh.site.test', 'ssh.site.test', 'a@site.test', 'a', 1000, ${old.length}, 0, ${old})`;
+          await appendRecording(store, "rec_old", 0, '[0.2,"o","new"]\n');
+          expect(await recordingText(store, "rec_old")).toBe(old + '[0.2,"o","new"]\n');
+
+          const rec = await startRecording(store, who, '{"version":2}\n', 5000);
+          const lines = Array.from({ length: 50 }, (_, i) => `[${i},"o","${"x".repeat(i)}"]\n`);
+          for (const [i, line] of lines.entries()) await appendRecording(store, rec.id, i, line);
+          expect(await recordingText(store, rec.id)).toBe('{"version":2}\n' + lines.join(""));
+          expect((await getRecording(store, rec.id))?.bytes).toBe('{"version":2}\n'.length + lines.join("").length);
+          // the row's own text is still the header: an append costs its own size, not the recording's
+          const [row]: { data: string }[] = await store.sql`SELECT data FROM recordings WHERE id = ${rec.id}`;
+          expect(row?.data).toBe('{"version":2}\n');
+
+          expect(await pruneRecordings(store, 2000)).toBe(1);
+          expect((await listRecordings(store)).map((r) => r.id)).toEqual([rec.id]);
+          const [left]: { n: number | bigint }[] = await store.sql`SELECT count(*) AS n FROM recording_chunks WHERE recording_id = 'rec_old'`;
+          expect(Number(left?.n)).toBe(0);
         }));
     });
 

@@ -69,6 +69,7 @@ import {
   BROWSER_SSH_OFF,
   browserSsh,
   getRecording,
+  recordingText,
   listRecordings,
   setBrowserSsh,
   type BrowserSsh,
@@ -464,7 +465,7 @@ const routes: Record<string, Route> = {
   "GET recordings/:": async (_req, ctx, arg) => {
     const rec = await getRecording(ctx.store, arg);
     if (!rec) throw new HttpError(404, `there is no recording "${arg}"; see "wicket edge recording list"`);
-    return new Response(rec.data, { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+    return new Response(await recordingText(ctx.store, rec.id), { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
   },
   "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
 

@@ -12,6 +12,7 @@ import {
   createHandoff,
   findApp,
   getRecording,
+  recordingText,
   takeHandoff,
   zonesAdministeredBy,
   type BrowserSsh,
@@ -171,7 +172,7 @@ async function recording(req: Request, rest: string, ctx: TerminalRouteContext):
   if (!rec || !app || !zones.includes(app.zone)) {
     return errorPage(ctx.site(), "No such recording", `There is no recording ${m[1]} that ${session.email} may see: recordings are shown to the admins of their application's zone.`, 404);
   }
-  if (m[2]) return new Response(rec.data, { headers: { "content-type": "application/x-asciicast; charset=utf-8", "cache-control": "no-store" } });
+  if (m[2]) return new Response(await recordingText(ctx.store, rec.id), { headers: { "content-type": "application/x-asciicast; charset=utf-8", "cache-control": "no-store" } });
   const when = new Date(rec.startedAt).toISOString();
   return (await pages()).playerPage(ctx.site(), { id: rec.id, title: `${rec.identity} as ${rec.principal} on ${rec.host}, ${when}${rec.endedAt ? "" : " (still running)"}`, src: `${RECORDINGS_PATH}${rec.id}.cast` });
 }

@@ -9,7 +9,7 @@ import { Duplex } from "node:stream";
 import type { Client, ClientChannel } from "ssh2";
 import { duration } from "../admin/output.ts";
 import { log } from "../cli/log.ts";
-import { fingerprint, generateEd25519, lineFingerprint, opensshPrivateKey } from "../ssh/format.ts";
+import { fingerprint, generateEd25519, lineFingerprint, opensshPrivateKey, reader } from "../ssh/format.ts";
 import { checkHostKey, type Store } from "../store/index.ts";
 import { CLIENT_HIGH_WATER } from "../wire/client.ts";
 import { Close, closeReason } from "../wire/close.ts";
@@ -142,7 +142,7 @@ async function start(ws: TerminalSocket, room: TerminalRoom) {
 }
 
 function hostKeyLine(blob: Buffer): string {
-  const type = blob.subarray(4, 4 + blob.readUInt32BE(0)).toString("latin1");
+  const type = Buffer.from(reader(blob).string()).toString("latin1");
   return `${type} ${blob.toString("base64")}`;
 }
 
@@ -196,7 +196,13 @@ async function connectSsh(ws: TerminalSocket, room: TerminalRoom, mux: Mux) {
     readyTimeout: 20_000,
     keepaliveInterval: 15_000,
     hostVerifier: (blob: Buffer, verify: (ok: boolean) => void) => {
-      const line = hostKeyLine(blob);
+      let line: string;
+      try {
+        line = hostKeyLine(blob);
+      } catch {
+        d.s.why = `${d.host} sent a malformed host key`;
+        return verify(false);
+      }
       checkHostKey(room.store, d.app!, line).then(
         (c) => {
           if (!c.ok) {

@@ -4,6 +4,7 @@
 // identify them learns their own decision, and only an allowed one how many connectors serve
 // it. Nothing here writes a row (a diagnosis is no connection, so no audit), and each answer
 // costs a few indexed reads.
+import { jwtClaims } from "../access/files.ts";
 import { version } from "../cli/run.ts";
 import { evaluate } from "../policy/evaluate.ts";
 import { findApp, listNodes, listPolicies, type Store } from "../store/index.ts";
@@ -28,12 +29,8 @@ const edgeInfo = () => ({ version, protocol: PROTOCOL_VERSION });
 
 /** A JWT's expiry, read after identify() verified it. */
 function expiresAt(bearer: string): number | undefined {
-  try {
-    const exp = JSON.parse(Buffer.from(bearer.split(".")[1] ?? "", "base64url").toString()).exp;
-    return typeof exp === "number" ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
+  const exp = jwtClaims(bearer)?.exp;
+  return typeof exp === "number" ? exp * 1000 : undefined;
 }
 
 /** On an application's hostname. */

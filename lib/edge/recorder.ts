@@ -35,6 +35,7 @@ export async function startRecorder(
   const rec = await startRecording(store, r, asciicastHeader({ cols: r.cols, rows: r.rows, at, title: `${r.identity} as ${r.principal} on ${r.host}` }), at);
   metrics.recordings.inc();
   let pending = "";
+  let seq = 0;
   let writing: Promise<void> = Promise.resolve();
   let broken = false;
   // output arrives in chunks that may split a UTF-8 character; the decoder keeps the tail
@@ -44,10 +45,11 @@ export async function startRecorder(
   const flush = () => {
     if (!pending || broken) return writing;
     const text = pending;
+    const n = seq++;
     pending = "";
     writing = writing.then(async () => {
       try {
-        await appendRecording(store, rec.id, text);
+        await appendRecording(store, rec.id, n, text);
         metrics.recordingBytes.inc({}, text.length);
       } catch (e) {
         if (broken) return;

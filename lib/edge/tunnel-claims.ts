@@ -16,7 +16,8 @@ import {
   verifyTunnelSecret,
   verifyZoneCredential,
   writeAudit,
-  zoneOfHostname,
+  listZones,
+  zoneFor,
   type Store,
   type ZoneCredential,
 } from "../store/index.ts";
@@ -69,6 +70,7 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
   if (raw.length === 0) return refuse("the connector claimed no hostname");
   if (raw.length > MAX_HOSTNAMES) return refuse(`the connector claimed ${raw.length} hostnames; at most ${MAX_HOSTNAMES} fit on one connection`);
   const hostnames: string[] = [];
+  const zones = (await listZones(store)).map((z) => z.name);
   for (const h of raw) {
     let name: string;
     try {
@@ -76,7 +78,7 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
     } catch {
       return refuse(`"${String(h).slice(0, 100)}" is not a hostname`);
     }
-    const owner = await zoneOfHostname(store, name);
+    const owner = zoneFor(name, zones);
     if (owner !== zone) return refuse(owner && owner !== zone && name.endsWith(`.${zone}`) ? `hostname ${name} belongs to the zone ${owner}, not ${zone} of this credential` : `hostname ${name} is outside the zone ${zone} of this credential`, name);
     if (!hostnames.includes(name)) hostnames.push(name);
   }
@@ -123,13 +125,15 @@ async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: st
 export async function recheckClaim(store: Store, who: ConnectorIdentity, claim: Claim): Promise<string | undefined> {
   const gone = await credentialGone(store, who);
   if (gone) return gone;
-  if (!(await getTunnel(store, claim.tunnel.id))) return `the tunnel ${claim.tunnel.name} (${claim.tunnel.id}) was deleted`;
+  // a tunnel's own credential was checked against its tunnel just now
+  if (who.kind !== "tunnel" && !(await getTunnel(store, claim.tunnel.id))) return `the tunnel ${claim.tunnel.name} (${claim.tunnel.id}) was deleted`;
   const zone = zoneOfIdentity(who);
+  const zones = (await listZones(store)).map((z) => z.name);
   for (const h of claim.hostnames) {
     const r = await routeOf(store, h);
     if (r?.id !== claim.tunnel.id) return `${h} is now routed to ${r ? `the tunnel "${r.name}"` : "no tunnel"}`;
     // a zone added inside this one takes its hostnames with it
-    const owner = await zoneOfHostname(store, h);
+    const owner = zoneFor(h, zones);
     if (owner !== zone) return `${h} now belongs to the zone ${owner ?? "(none)"}, not ${zone}`;
   }
   return undefined;

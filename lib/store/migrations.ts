@@ -397,4 +397,19 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE apps ADD COLUMN ssh_extensions TEXT NOT NULL DEFAULT ''`,
     ],
   },
+  // 120–129: speed (issue 17).
+  {
+    version: 120,
+    name: "recordings appended as chunks, not by rewriting the whole text",
+    statements: [
+      // recordings.data keeps the header (and what a release before this one appended to it);
+      // what follows is one row per flush, in seq order
+      `CREATE TABLE recording_chunks (
+        recording_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (recording_id, seq)
+      )`,
+    ],
+  },
 ];

@@ -38,6 +38,9 @@ const toRecording = (r: Row): Recording => ({
   input: Number(r.input) === 1,
 });
 
+/** Every column but the text. */
+const columns = (sql: Store["sql"]) => sql`id, session_id, app, host, identity, email, principal, started_at, ended_at, bytes, input`;
+
 /** Starts a recording with its header line; throws when the store cannot take it (the session must not start). */
 export async function startRecording(store: Store, r: Omit<Recording, "id" | "startedAt" | "bytes" | "endedAt">, header: string, startedAt = Date.now()): Promise<Recording> {
   const id = randomId("rec_");
@@ -46,9 +49,13 @@ export async function startRecording(store: Store, r: Omit<Recording, "id" | "st
   return { ...r, id, startedAt, bytes: header.length };
 }
 
-/** Appends event lines; throws when the store cannot take them (the session must end). */
-export async function appendRecording(store: Store, id: string, text: string): Promise<void> {
-  await store.sql`UPDATE recordings SET data = data || ${text}, bytes = bytes + ${text.length} WHERE id = ${id}`;
+/** Appends event lines as chunk `seq` (0, 1, … in the order they were made), without
+ * touching what is already stored; throws when the store cannot take them (the session must end). */
+export async function appendRecording(store: Store, id: string, seq: number, text: string): Promise<void> {
+  await store.sql.begin(async (tx) => {
+    await tx`INSERT INTO recording_chunks (recording_id, seq, data) VALUES (${id}, ${seq}, ${text})`;
+    await tx`UPDATE recordings SET bytes = bytes + ${text.length} WHERE id = ${id}`;
+  });
 }
 
 export async function finishRecording(store: Store, id: string, endedAt = Date.now()): Promise<void> {
@@ -66,17 +73,27 @@ export async function listRecordings(store: Store, q: RecordingQuery = {}): Prom
   if (q.user) where.push(sql`(email = ${q.user.trim().toLowerCase()} OR identity = ${q.user.trim()} OR principal = ${q.user.trim()})`);
   if (q.host) where.push(sql`(host = ${q.host.trim().toLowerCase()} OR app = ${q.host.trim().toLowerCase()})`);
   const cond = where.reduce((a, b) => sql`${a} AND ${b}`);
-  const rows: Row[] = await sql`SELECT id, session_id, app, host, identity, email, principal, started_at, ended_at, bytes, input FROM recordings WHERE ${cond} ORDER BY started_at DESC LIMIT ${limit}`;
+  const rows: Row[] = await sql`SELECT ${columns(sql)} FROM recordings WHERE ${cond} ORDER BY started_at DESC LIMIT ${limit}`;
   return rows.map(toRecording);
 }
 
-export async function getRecording(store: Store, id: string): Promise<(Recording & { data: string }) | undefined> {
-  const [row]: (Row & { data: string })[] = await store.sql`SELECT * FROM recordings WHERE id = ${id}`;
-  return row ? { ...toRecording(row), data: row.data } : undefined;
+export async function getRecording(store: Store, id: string): Promise<Recording | undefined> {
+  const [row]: Row[] = await store.sql`SELECT ${columns(store.sql)} FROM recordings WHERE id = ${id}`;
+  return row ? toRecording(row) : undefined;
 }
 
-/** Removes recordings that started before `before` (epoch ms); returns how many went. */
+/** The whole asciicast text of a recording: its header, then its chunks in order. */
+export async function recordingText(store: Store, id: string): Promise<string> {
+  const [head]: { data: string }[] = await store.sql`SELECT data FROM recordings WHERE id = ${id}`;
+  const chunks: { data: string }[] = await store.sql`SELECT data FROM recording_chunks WHERE recording_id = ${id} ORDER BY seq`;
+  return (head?.data ?? "") + chunks.map((c) => c.data).join("");
+}
+
+/** Removes recordings that started before `before` (epoch ms), with their chunks; returns how many went. */
 export async function pruneRecordings(store: Store, before: number): Promise<number> {
-  const rows: { id: string }[] = await store.sql`DELETE FROM recordings WHERE started_at < ${before} RETURNING id`;
-  return rows.length;
+  return store.sql.begin(async (tx) => {
+    await tx`DELETE FROM recording_chunks WHERE recording_id IN (SELECT id FROM recordings WHERE started_at < ${before})`;
+    const rows: { id: string }[] = await tx`DELETE FROM recordings WHERE started_at < ${before} RETURNING id`;
+    return rows.length;
+  });
 }

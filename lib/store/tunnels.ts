@@ -19,7 +19,10 @@ const toTunnel = (r: TunnelRow, routes: string[]): Tunnel => ({ id: r.id, name: 
 
 async function withRoutes(store: Store, rows: TunnelRow[]): Promise<Tunnel[]> {
   if (rows.length === 0) return [];
-  const routes: { hostname: string; tunnel_id: string }[] = await store.sql`SELECT hostname, tunnel_id FROM tunnel_routes ORDER BY hostname`;
+  const routes: { hostname: string; tunnel_id: string }[] =
+    rows.length === 1
+      ? await store.sql`SELECT hostname, tunnel_id FROM tunnel_routes WHERE tunnel_id = ${rows[0]!.id} ORDER BY hostname`
+      : await store.sql`SELECT hostname, tunnel_id FROM tunnel_routes ORDER BY hostname`;
   return rows.map((r) => toTunnel(r, routes.filter((x) => x.tunnel_id === r.id).map((x) => x.hostname)));
 }
 
@@ -70,12 +73,17 @@ export async function createTunnel(store: Store, zone: string, name: string, cre
  */
 export async function ensureTunnel(store: Store, zone: string, name: string, owner: string): Promise<Tunnel | undefined> {
   const n = checkTunnelName(name);
-  await checkRoom(store, zone);
-  await store.sql`
-    INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at)
-    VALUES (${randomId(TUNNEL_ID_PREFIX)}, ${n}, ${zone}, ${hashSecret(randomSecret())}, ${owner}, ${Date.now()})
-    ON CONFLICT (zone, name) DO NOTHING`;
-  const [row]: TunnelRow[] = await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} AND name = ${n}`;
+  const named = async () => ((await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} AND name = ${n}`) as TunnelRow[])[0];
+  // a tunnel that exists is not a new one: a full zone refuses only new names
+  let row = await named();
+  if (!row) {
+    await checkRoom(store, zone);
+    await store.sql`
+      INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at)
+      VALUES (${randomId(TUNNEL_ID_PREFIX)}, ${n}, ${zone}, ${hashSecret(randomSecret())}, ${owner}, ${Date.now()})
+      ON CONFLICT (zone, name) DO NOTHING`;
+    row = await named();
+  }
   if (!row || row.created_by !== owner) return undefined;
   return (await withRoutes(store, [row]))[0];
 }
