@@ -12,6 +12,9 @@ import {
   createServiceToken,
   createZoneCredential,
   createTunnel,
+  routeHostname,
+  routeOf,
+  MAX_ROUTES_PER_ZONE,
   appendRecording,
   getRecording,
   listRecordings,
@@ -291,6 +294,53 @@ for (const b of BACKENDS) {
           // another owner's name is still not theirs, and a new name finds no room
           expect(await ensureTunnel(store, "full.test", "app.full.test", "owner-b")).toBeUndefined();
           expect((await storeErr(ensureTunnel(store, "full.test", "new.full.test", "owner-a"))).kind).toBe("conflict");
+          // the owner's connections asking at once for the zone's last tunnel all get it
+          await store.sql`DELETE FROM tunnels WHERE name = 'filler-1'`;
+          const last = await Promise.all(Array.from({ length: 4 }, () => ensureTunnel(store, "full.test", "last.full.test", "owner-a")));
+          expect(new Set(last.map((t) => t?.id)).size).toBe(1);
+          expect(last[0]?.name).toBe("last.full.test");
+        }));
+    });
+
+    describe("nested zones", () => {
+      // Each failed before: the application stayed in the parent zone (whose admins saw its
+      // recordings), the parent's wildcard covered the nested zone's own name, and the parent's
+      // tunnel kept the route, so the nested zone's connectors were refused.
+      test("a zone added inside another takes its applications and routes; the parent's wildcard does not cover its name", () =>
+        withStore(async (store) => {
+          await addZone(store, "example.test");
+          await addApp(store, "*.example.test");
+          await addApp(store, "srv.team.example.test");
+          await addApp(store, "other.example.test");
+          const parent = await ensureTunnel(store, "example.test", "parent", "owner-a");
+          await routeHostname(store, parent!, "srv.team.example.test");
+          await routeHostname(store, parent!, "other.example.test");
+          expect((await findApp(store, "team.example.test"))?.hostname).toBe("*.example.test");
+
+          const added = await addZone(store, "team.example.test");
+          expect([added.movedApps, added.unrouted]).toEqual([["srv.team.example.test"], ["srv.team.example.test"]]);
+          expect((await findApp(store, "srv.team.example.test"))?.zone).toBe("team.example.test");
+          expect((await findApp(store, "other.example.test"))?.zone).toBe("example.test");
+          expect(await findApp(store, "team.example.test")).toBeUndefined();
+          expect((await findApp(store, "x.example.test"))?.hostname).toBe("*.example.test");
+          expect(await routeOf(store, "srv.team.example.test")).toBeUndefined();
+          expect((await routeOf(store, "other.example.test"))?.name).toBe("parent");
+        }));
+    });
+
+    describe("routes", () => {
+      // Failed before: routes outlive the connections that claim them, and nothing capped them,
+      // so a credential could grow the table (and every listing) without end.
+      test("a zone's tunnels may route at most MAX_ROUTES_PER_ZONE hostnames", () =>
+        withStore(async (store) => {
+          await addZone(store, "many.test");
+          const t = (await ensureTunnel(store, "many.test", "t", "owner-a"))!;
+          const rows = Array.from({ length: MAX_ROUTES_PER_ZONE - 1 }, (_, i) => ({ hostname: `h${i}.many.test`, tunnel_id: t.id, created_at: 1 }));
+          for (let i = 0; i < rows.length; i += 1000) await store.sql`INSERT INTO tunnel_routes ${store.sql(rows.slice(i, i + 1000))}`;
+          await routeHostname(store, t, "last.many.test");
+          expect((await storeErr(routeHostname(store, t, "more.many.test"))).message).toContain(`already have ${MAX_ROUTES_PER_ZONE} hostnames routed`);
+          // a hostname already routed is no new route
+          expect((await routeHostname(store, t, "h5.many.test")).tunnel.id).toBe(t.id);
         }));
     });
 
@@ -316,8 +366,15 @@ for (const b of BACKENDS) {
 
           expect(await pruneRecordings(store, 2000)).toBe(1);
           expect((await listRecordings(store)).map((r) => r.id)).toEqual([rec.id]);
-          const [left]: { n: number | bigint }[] = await store.sql`SELECT count(*) AS n FROM recording_chunks WHERE recording_id = 'rec_old'`;
-          expect(Number(left?.n)).toBe(0);
+          const chunksOf = async (id: string) => Number(((await store.sql`SELECT count(*) AS n FROM recording_chunks WHERE recording_id = ${id}`) as { n: number | bigint }[])[0]?.n);
+          expect(await chunksOf("rec_old")).toBe(0);
+          // a session still recording when its recording is pruned leaves no chunk behind
+          await appendRecording(store, "rec_old", 1, '[0.3,"o","late"]\n');
+          expect(await chunksOf("rec_old")).toBe(0);
+          // flushes of several sessions at once, as on a busy edge
+          const others = await Promise.all([1, 2, 3].map((i) => startRecording(store, { ...who, sessionId: `s${i}` }, "{}\n", 6000)));
+          await Promise.all(others.flatMap((r) => [0, 1, 2].map((seq) => appendRecording(store, r.id, seq, `[${seq}]\n`))));
+          for (const r of others) expect(await recordingText(store, r.id)).toBe("{}\n[0]\n[1]\n[2]\n");
         }));
     });
 

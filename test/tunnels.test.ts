@@ -270,6 +270,12 @@ describe("found in review", () => {
     await edge.admin(["zone", "add", "later.site.test"]);
     expect(await p.exited).toBe(EXIT.denied);
     expect(p.stderr()).toContain("now belongs to the zone later.site.test");
+    // failed before: the parent's route stayed, so the new zone's own connector was refused
+    // ("served by the tunnel … of someone else") until someone took it over with --overwrite
+    expect(await routeOf(store, "x.later.site.test")).toBeUndefined();
+    const child = await edge.tunnelCert("later.site.test");
+    await using own = run(["--hostname", "x.later.site.test", "--url", origin("child"), "--origincert", child], "the nested zone's tunnel");
+    await registered(own);
   });
 
   test("another owner's credential in the zone can neither delete a tunnel nor route to it", async () => {
@@ -285,6 +291,14 @@ describe("found in review", () => {
       expect(r.stderr).toContain(`the tunnel "ours" belongs to`);
     }
     expect((JSON.parse(await edge.admin(["tunnel", "list", "--json"])) as { name: string }[]).some((t) => t.name === "ours")).toBe(true);
+    // nor take a hostname of ours over to a tunnel of her own (failed before: --overwrite moved
+    // it, and every stream for it went to her server)
+    expect((await tunnelCmd(["route", "ours", "own.site.test"])).code).toBe(0);
+    expect((await asMallory(["create", "hers"])).code).toBe(0);
+    const taken = await asMallory(["route", "hers", "own.site.test", "--overwrite"]);
+    expect(taken.code).toBe(EXIT.denied);
+    expect(taken.stderr).toContain(`own.site.test is routed to the tunnel "ours" of`);
+    expect((await routeOf(store, "own.site.test"))?.name).toBe("ours");
   });
 
   test("a connection that answers pings but never says hello is closed", async () => {

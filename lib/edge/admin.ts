@@ -24,6 +24,7 @@ import {
   listZoneAdmins,
   removeZoneAdmins,
   revokeZoneCredentialsOf,
+  credentialOwner,
   revokeZoneCredential,
   listZoneCredentials,
   listTunnels,
@@ -106,7 +107,7 @@ export type AdminContext = {
 
 export const ADMIN_API_PREFIX = "/api/v1/";
 
-const STATUS: Record<StoreError["kind"], number> = { invalid: 400, "not-found": 404, conflict: 409 };
+const STATUS: Record<StoreError["kind"], number> = { invalid: 400, "not-found": 404, conflict: 409, forbidden: 403 };
 
 class HttpError extends Error {
   constructor(
@@ -273,9 +274,11 @@ const routes: Record<string, Route> = {
     const body = await readBody(req);
     if (body.admins !== undefined && (!Array.isArray(body.admins) || body.admins.some((a) => typeof a !== "string"))) throw new HttpError(400, `"admins" must be a list of strings`);
     const admins = ((body.admins as string[] | undefined) ?? []).map(parseZoneAdmin); // checked before the zone is made
-    const zone = { ...(await addZone(ctx.store, field(body, "name", "zone"))), admins: [] as string[] };
+    const { movedApps, unrouted, ...added } = await addZone(ctx.store, field(body, "name", "zone"));
+    const zone = { ...added, admins: [] as string[] };
     if (admins.length) zone.admins = await addZoneAdmins(ctx.store, zone.name, admins);
-    await record(ctx, who, "zone.add", `added zone ${zone.name}${admins.length ? ` administered by ${admins.join(", ")}` : ""}`, { target: zone.name });
+    const took = [movedApps.length ? `; the applications ${movedApps.join(", ")} moved into it` : "", unrouted.length ? `; the parent zone's tunnels lost ${unrouted.join(", ")}` : ""].join("");
+    await record(ctx, who, "zone.add", `added zone ${zone.name}${admins.length ? ` administered by ${admins.join(", ")}` : ""}${took}`, { target: zone.name });
     await zonesChanged(ctx);
     return json(201, { zone });
   },
@@ -566,14 +569,16 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     return json(200, { tunnels: (await listTunnels(ctx.store, cred.zone)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length })) });
   },
   "POST zone-tunnels": async (req, ctx, _arg, cred) => {
-    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), cred.obtainedBy || cred.id);
+    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), credentialOwner(cred));
     await recordZone(ctx, cred, "tunnel.create", `created tunnel ${tunnel.name} (${tunnel.id}) in ${tunnel.zone}`, tunnel.id);
     return json(201, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
   },
   "DELETE zone-tunnels/:": async (_req, ctx, arg, cred) => {
     const found = await getTunnel(ctx.store, arg, cred.zone);
-    if (found) ownTunnel(found, cred);
-    const tunnel = await deleteTunnel(ctx.store, arg, cred.zone);
+    if (!found) throw new HttpError(404, `there is no tunnel "${arg}" in the zone ${cred.zone}; see "wicket tunnel list"`);
+    ownTunnel(found, cred);
+    // by the id just checked: a tunnel another owner makes under this name meanwhile is not it
+    const tunnel = await deleteTunnel(ctx.store, found.id);
     await recordZone(ctx, cred, "tunnel.delete", `deleted tunnel ${tunnel.name} (${tunnel.id})${tunnel.routes.length ? `, unrouting ${tunnel.routes.join(", ")}` : ""}; its connectors are cut`, tunnel.id);
     return json(200, { tunnel });
   },
@@ -582,7 +587,7 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     const tunnel = await getTunnel(ctx.store, field(body, "tunnel"), cred.zone);
     if (!tunnel) throw new HttpError(404, `there is no tunnel "${body.tunnel}" in the zone ${cred.zone}; see "wicket tunnel list"`);
     ownTunnel(tunnel, cred);
-    const r = await routeHostname(ctx.store, tunnel, arg, body.overwrite === true);
+    const r = await routeHostname(ctx.store, tunnel, arg, { overwrite: body.overwrite === true, owner: credentialOwner(cred) });
     const what = r.replaced ? `took ${r.hostname} over from tunnel ${r.replaced.name} (${r.replaced.id}) for` : `routed ${r.hostname} to`;
     await recordZone(ctx, cred, r.replaced ? "tunnel.route-overwrite" : "tunnel.route", `${what} tunnel ${tunnel.name} (${tunnel.id})`, r.hostname);
     return json(200, { route: r });
@@ -591,7 +596,7 @@ const zoneRoutes: Record<string, ZoneRoute> = {
 
 /** A credential manages its owner's tunnels only; an admin manages any (`wicket edge tunnel rm`). */
 function ownTunnel(tunnel: { name: string; createdBy: string }, cred: ZoneCredential) {
-  const owner = cred.obtainedBy || cred.id;
+  const owner = credentialOwner(cred);
   if (tunnel.createdBy !== owner) throw new HttpError(403, `the tunnel "${tunnel.name}" belongs to ${tunnel.createdBy}, not to ${owner}; ask them, or an admin (wicket edge tunnel rm)`);
 }
 

@@ -13,6 +13,7 @@ import {
   findApp,
   getRecording,
   recordingText,
+  zoneOfHostname,
   takeHandoff,
   zonesAdministeredBy,
   type BrowserSsh,
@@ -167,9 +168,10 @@ async function recording(req: Request, rest: string, ctx: TerminalRouteContext):
   const session = await browserSession(req, ctx.signIn);
   if (!session) return signInFirst(`${RECORDINGS_PATH}${rest}`);
   const rec = await getRecording(ctx.store, m[1]!);
-  const app = rec && (await findApp(ctx.store, rec.host));
+  // the zone the server's name lies in now: a nested zone added since takes its recordings along
+  const zone = rec && (await zoneOfHostname(ctx.store, rec.host));
   const zones = await zonesAdministeredBy(ctx.store, session);
-  if (!rec || !app || !zones.includes(app.zone)) {
+  if (!rec || !zone || !zones.includes(zone)) {
     return errorPage(ctx.site(), "No such recording", `There is no recording ${m[1]} that ${session.email} may see: recordings are shown to the admins of their application's zone.`, 404);
   }
   if (m[2]) return new Response(await recordingText(ctx.store, rec.id), { headers: { "content-type": "application/x-asciicast; charset=utf-8", "cache-control": "no-store" } });

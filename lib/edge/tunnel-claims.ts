@@ -5,6 +5,7 @@
 // registration and refusal is an audit record.
 import { log } from "../cli/log.ts";
 import {
+  credentialOwner,
   credentialRefusal,
   ensureTunnel,
   getTunnel,
@@ -36,7 +37,6 @@ export const zoneOfIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel"
 /** How the audit and the logs name the connector's credential. */
 export const describeIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? `tunnel ${who.tunnel.name} (${who.tunnel.id})` : `zone credential ${who.credential.id}${who.credential.obtainedBy ? ` of ${who.credential.obtainedBy}` : ""}`);
 /** Whose tunnels a zone credential makes and reuses: the person who obtained it, or the credential itself. */
-const ownerOf = (c: ZoneCredential) => c.obtainedBy || c.id;
 
 /** Checks `Authorization: Bearer <id>.<secret>`: a tunnel's credentials or a zone credential. */
 export async function identifyConnector(store: Store, authorization: string): Promise<ConnectorIdentity | { refused: string }> {
@@ -92,7 +92,7 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
   if ("refused" in tunnel) return refuse(tunnel.refused);
   for (const h of hostnames) {
     try {
-      const r = await routeHostname(store, { ...tunnel, zone }, h);
+      const r = await routeHostname(store, tunnel, h);
       if (r.tunnel.id !== tunnel.id) return refuse(`${h} is routed to the tunnel "${r.tunnel.name}"`, h);
     } catch (e) {
       if (e instanceof StoreError) return refuse(e.message, h);
@@ -107,12 +107,13 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
  * of these hostnames, else the owner's tunnel named after the first (made once, however many
  * connections ask at the same moment). */
 async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: string[]): Promise<{ id: string; name: string; zone: string } | { refused: string }> {
-  const owner = ownerOf(c);
+  const owner = credentialOwner(c);
   for (const h of hostnames) {
     const routed = await routeOf(store, h);
     if (!routed) continue;
     const t = await getTunnel(store, routed.id);
-    if (t?.createdBy === owner) return t;
+    // the same owner's tunnel of another zone (one admin obtains credentials for several) is not this zone's
+    if (t?.createdBy === owner && t.zone === c.zone) return t;
     return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of someone else; to add a replica, run \`wicket tunnel run --token <its token>\` (\`wicket tunnel token ${routed.name}\` prints it)` };
   }
   // the name may be another owner's: then one with a suffix of this owner's own
@@ -130,11 +131,11 @@ export async function recheckClaim(store: Store, who: ConnectorIdentity, claim: 
   const zone = zoneOfIdentity(who);
   const zones = (await listZones(store)).map((z) => z.name);
   for (const h of claim.hostnames) {
-    const r = await routeOf(store, h);
-    if (r?.id !== claim.tunnel.id) return `${h} is now routed to ${r ? `the tunnel "${r.name}"` : "no tunnel"}`;
-    // a zone added inside this one takes its hostnames with it
+    // a zone added inside this one takes its hostnames (and their routes) with it
     const owner = zoneFor(h, zones);
     if (owner !== zone) return `${h} now belongs to the zone ${owner ?? "(none)"}, not ${zone}`;
+    const r = await routeOf(store, h);
+    if (r?.id !== claim.tunnel.id) return `${h} is now routed to ${r ? `the tunnel "${r.name}"` : "no tunnel"}`;
   }
   return undefined;
 }

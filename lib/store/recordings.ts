@@ -50,12 +50,11 @@ export async function startRecording(store: Store, r: Omit<Recording, "id" | "st
 }
 
 /** Appends event lines as chunk `seq` (0, 1, … in the order they were made), without
- * touching what is already stored; throws when the store cannot take them (the session must end). */
+ * touching what is already stored; throws when the store cannot take them (the session must
+ * end). A recording pruned meanwhile takes no more chunks. */
 export async function appendRecording(store: Store, id: string, seq: number, text: string): Promise<void> {
-  await store.sql.begin(async (tx) => {
-    await tx`INSERT INTO recording_chunks (recording_id, seq, data) VALUES (${id}, ${seq}, ${text})`;
-    await tx`UPDATE recordings SET bytes = bytes + ${text.length} WHERE id = ${id}`;
-  });
+  await store.sql`INSERT INTO recording_chunks (recording_id, seq, data) SELECT ${id}, ${seq}, ${text} WHERE EXISTS (SELECT 1 FROM recordings WHERE id = ${id})`;
+  await store.sql`UPDATE recordings SET bytes = bytes + ${text.length} WHERE id = ${id}`;
 }
 
 export async function finishRecording(store: Store, id: string, endedAt = Date.now()): Promise<void> {
@@ -89,11 +88,10 @@ export async function recordingText(store: Store, id: string): Promise<string> {
   return (head?.data ?? "") + chunks.map((c) => c.data).join("");
 }
 
-/** Removes recordings that started before `before` (epoch ms), with their chunks; returns how many went. */
+/** Removes recordings that started before `before` (epoch ms), and every chunk whose
+ * recording is gone (an append that raced a prune is taken by the next); returns how many went. */
 export async function pruneRecordings(store: Store, before: number): Promise<number> {
-  return store.sql.begin(async (tx) => {
-    await tx`DELETE FROM recording_chunks WHERE recording_id IN (SELECT id FROM recordings WHERE started_at < ${before})`;
-    const rows: { id: string }[] = await tx`DELETE FROM recordings WHERE started_at < ${before} RETURNING id`;
-    return rows.length;
-  });
+  const rows: { id: string }[] = await store.sql`DELETE FROM recordings WHERE started_at < ${before} RETURNING id`;
+  await store.sql`DELETE FROM recording_chunks WHERE NOT EXISTS (SELECT 1 FROM recordings r WHERE r.id = recording_chunks.recording_id)`;
+  return rows.length;
 }

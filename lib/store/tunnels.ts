@@ -2,7 +2,7 @@
 // binds a hostname to exactly one tunnel; every replica of a tunnel shares its streams and no
 // other tunnel gets them. Taking a route from another tunnel is an explicit overwrite.
 import { hashSecret, randomId, randomSecret, verifySecret } from "../auth/secret.ts";
-import { conflict, invalid, notFound } from "./errors.ts";
+import { conflict, forbidden, invalid, notFound } from "./errors.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms } from "./open.ts";
 import { bumpAccessRevision } from "./revision.ts";
@@ -17,17 +17,23 @@ type TunnelRow = { id: string; name: string; zone: string; created_by: string; c
 
 const toTunnel = (r: TunnelRow, routes: string[]): Tunnel => ({ id: r.id, name: r.name, zone: r.zone, createdBy: r.created_by, createdAt: ms(r.created_at), routes });
 
-async function withRoutes(store: Store, rows: TunnelRow[]): Promise<Tunnel[]> {
+/** `rows` with their routes; `zone`: all rows are that zone's (only its routes are read). */
+async function withRoutes(store: Store, rows: TunnelRow[], zone?: string): Promise<Tunnel[]> {
   if (rows.length === 0) return [];
   const routes: { hostname: string; tunnel_id: string }[] =
     rows.length === 1
       ? await store.sql`SELECT hostname, tunnel_id FROM tunnel_routes WHERE tunnel_id = ${rows[0]!.id} ORDER BY hostname`
-      : await store.sql`SELECT hostname, tunnel_id FROM tunnel_routes ORDER BY hostname`;
+      : zone
+        ? await store.sql`SELECT r.hostname, r.tunnel_id FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE t.zone = ${zone} ORDER BY r.hostname`
+        : await store.sql`SELECT hostname, tunnel_id FROM tunnel_routes ORDER BY hostname`;
   return rows.map((r) => toTunnel(r, routes.filter((x) => x.tunnel_id === r.id).map((x) => x.hostname)));
 }
 
 /** Tunnels one zone may have: far more than a team runs, few enough that a credential cannot fill the store. */
 const MAX_TUNNELS_PER_ZONE = 1000;
+/** Hostnames the tunnels of one zone may have routed, for the same reason: routes outlive the
+ * connections that made them. */
+export const MAX_ROUTES_PER_ZONE = 10_000;
 
 export function checkTunnelName(name: string): string {
   const n = String(name ?? "").trim();
@@ -46,15 +52,17 @@ export function tunnelNameFor(hostname: string, suffix = ""): string {
   return `${hostname.slice(0, 63 - 11).replace(/[.-]+$/, "")}-${hash}`;
 }
 
-async function checkRoom(store: Store, zone: string) {
+async function hasRoom(store: Store, zone: string): Promise<boolean> {
   const [row]: { n: BigIntColumn }[] = await store.sql`SELECT count(*) AS n FROM tunnels WHERE zone = ${zone}`;
-  if (Number(row?.n ?? 0) >= MAX_TUNNELS_PER_ZONE) throw conflict(`the zone ${zone} already has ${MAX_TUNNELS_PER_ZONE} tunnels; delete some with "wicket tunnel delete"`);
+  return Number(row?.n ?? 0) < MAX_TUNNELS_PER_ZONE;
 }
+
+const zoneFull = (zone: string) => conflict(`the zone ${zone} already has ${MAX_TUNNELS_PER_ZONE} tunnels; delete some with "wicket tunnel delete"`);
 
 /** A new tunnel in `zone`; the secret in the result is the only copy there will be. `createdBy`: the zone credential (or admin) that made it. */
 export async function createTunnel(store: Store, zone: string, name: string, createdBy: string): Promise<{ tunnel: Tunnel; secret: string }> {
   const n = checkTunnelName(name);
-  await checkRoom(store, zone);
+  if (!(await hasRoom(store, zone))) throw zoneFull(zone);
   const id = randomId(TUNNEL_ID_PREFIX);
   const secret = randomSecret();
   const createdAt = Date.now();
@@ -74,15 +82,18 @@ export async function createTunnel(store: Store, zone: string, name: string, cre
 export async function ensureTunnel(store: Store, zone: string, name: string, owner: string): Promise<Tunnel | undefined> {
   const n = checkTunnelName(name);
   const named = async () => ((await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} AND name = ${n}`) as TunnelRow[])[0];
-  // a tunnel that exists is not a new one: a full zone refuses only new names
+  // a tunnel that exists is not a new one: a full zone refuses only new names (looked up again
+  // after the count, since another connection of the owner may have made it meanwhile)
   let row = await named();
   if (!row) {
-    await checkRoom(store, zone);
-    await store.sql`
-      INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at)
-      VALUES (${randomId(TUNNEL_ID_PREFIX)}, ${n}, ${zone}, ${hashSecret(randomSecret())}, ${owner}, ${Date.now()})
-      ON CONFLICT (zone, name) DO NOTHING`;
+    if (await hasRoom(store, zone)) {
+      await store.sql`
+        INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at)
+        VALUES (${randomId(TUNNEL_ID_PREFIX)}, ${n}, ${zone}, ${hashSecret(randomSecret())}, ${owner}, ${Date.now()})
+        ON CONFLICT (zone, name) DO NOTHING`;
+    }
     row = await named();
+    if (!row) throw zoneFull(zone);
   }
   if (!row || row.created_by !== owner) return undefined;
   return (await withRoutes(store, [row]))[0];
@@ -90,7 +101,7 @@ export async function ensureTunnel(store: Store, zone: string, name: string, own
 
 export async function listTunnels(store: Store, zone?: string): Promise<Tunnel[]> {
   const rows: TunnelRow[] = zone ? await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} ORDER BY name` : await store.sql`SELECT * FROM tunnels ORDER BY zone, name`;
-  return withRoutes(store, rows);
+  return withRoutes(store, rows, zone);
 }
 
 /** A tunnel by id, or by name within `zone`. */
@@ -135,9 +146,16 @@ export type RouteResult = { hostname: string; tunnel: { id: string; name: string
 /**
  * Routes `hostname` to the tunnel. The hostname's longest zone must be the tunnel's zone (a
  * parent zone's tunnel cannot take a nested zone's name). A hostname routed to another tunnel
- * is refused unless `overwrite`; the replaced tunnel's connections lose it at the next re-check.
+ * is refused unless `overwrite`, and with `owner` only another tunnel of that owner's may lose
+ * it; the replaced tunnel's connections lose it at the next re-check. A new route is refused
+ * when the zone's tunnels have MAX_ROUTES_PER_ZONE.
  */
-export async function routeHostname(store: Store, tunnel: { id: string; name: string; zone: string }, hostname: string, overwrite = false): Promise<RouteResult> {
+export async function routeHostname(
+  store: Store,
+  tunnel: { id: string; name: string; zone: string },
+  hostname: string,
+  { overwrite = false, owner }: { overwrite?: boolean; owner?: string } = {},
+): Promise<RouteResult> {
   const name = normalizeDnsName(hostname);
   const zone = await zoneOfHostname(store, name);
   if (zone !== tunnel.zone) {
@@ -146,15 +164,23 @@ export async function routeHostname(store: Store, tunnel: { id: string; name: st
   const mine = { hostname: name, tunnel: { id: tunnel.id, name: tunnel.name } };
   try {
     return await store.sql.begin(async (tx) => {
-      const [old]: { id: string; name: string }[] = await tx`SELECT t.id, t.name FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE r.hostname = ${name}`;
-      if (old?.id === tunnel.id) return mine;
-      if (old && !overwrite) {
-        throw conflict(`${name} is routed to the tunnel "${old.name}" (${old.id}); run that tunnel to serve it (wicket tunnel run ${old.name}), or take it over with --overwrite`);
+      const [row]: { id: string; name: string; created_by: string }[] = await tx`SELECT t.id, t.name, t.created_by FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE r.hostname = ${name}`;
+      if (row?.id === tunnel.id) return mine;
+      if (row && !overwrite) {
+        throw conflict(`${name} is routed to the tunnel "${row.name}" (${row.id}); run that tunnel to serve it (wicket tunnel run ${row.name}), or take it over with --overwrite`);
       }
+      if (row && owner !== undefined && row.created_by !== owner) {
+        throw forbidden(`${name} is routed to the tunnel "${row.name}" of ${row.created_by}, not of ${owner}; ask them to delete that tunnel or route, or an admin (wicket edge tunnel rm ${row.id})`);
+      }
+      const old = row && { id: row.id, name: row.name };
       if (old) {
         await tx`UPDATE tunnel_routes SET tunnel_id = ${tunnel.id}, created_at = ${Date.now()} WHERE hostname = ${name}`;
         await bumpAccessRevision(tx);
-      } else await tx`INSERT INTO tunnel_routes (hostname, tunnel_id, created_at) VALUES (${name}, ${tunnel.id}, ${Date.now()})`;
+      } else {
+        const [n]: { n: BigIntColumn }[] = await tx`SELECT count(*) AS n FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id WHERE t.zone = ${tunnel.zone}`;
+        if (Number(n?.n ?? 0) >= MAX_ROUTES_PER_ZONE) throw conflict(`the tunnels of the zone ${tunnel.zone} already have ${MAX_ROUTES_PER_ZONE} hostnames routed; delete tunnels that no longer serve with "wicket tunnel delete"`);
+        await tx`INSERT INTO tunnel_routes (hostname, tunnel_id, created_at) VALUES (${name}, ${tunnel.id}, ${Date.now()})`;
+      }
       return { ...mine, ...(old ? { replaced: old } : {}) };
     });
   } catch (e) {

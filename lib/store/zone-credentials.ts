@@ -11,6 +11,10 @@ import { bumpAccessRevision } from "./revision.ts";
  * `expiresAt` is absent for credentials issued before credentials expired (revoke and reissue those). */
 export type ZoneCredential = { id: string; zone: string; obtainedBy: string; createdAt: number; expiresAt?: number; lastUsedAt?: number; revokedAt?: number };
 
+/** Who a zone credential acts for, and owns the tunnels it makes: whoever obtained it (an
+ * admin, a zone admin), else the credential itself. */
+export const credentialOwner = (c: ZoneCredential) => c.obtainedBy || c.id;
+
 type ZoneCredentialRow = { id: string; zone: string; obtained_by: string; created_at: BigIntColumn; expires_at: BigIntColumn | null; last_used_at: BigIntColumn | null; revoked_at: BigIntColumn | null };
 
 /** How long a zone credential lasts unless the edge is told otherwise. */

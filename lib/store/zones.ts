@@ -91,19 +91,38 @@ const toApp = (r: AppRow): App => {
   };
 };
 
-export async function addZone(store: Store, name: string): Promise<Zone> {
+/**
+ * Adds a zone. A zone inside another takes its names with it: applications under it move into
+ * it (its admins manage them, its tunnels serve them), and routes to them held by the parent's
+ * tunnels are removed (those tunnels could no longer serve them; the re-check cuts them).
+ */
+export async function addZone(store: Store, name: string): Promise<Zone & { movedApps: string[]; unrouted: string[] }> {
   const zone = normalizeDnsName(name, "zone");
   const createdAt = Date.now();
+  const inZone = (hostname: string) => hostname === zone || hostname.endsWith(`.${zone}`);
   try {
-    await store.sql.begin(async (tx) => {
+    return await store.sql.begin(async (tx) => {
       await tx`INSERT INTO zones (name, created_at) VALUES (${zone}, ${createdAt})`;
-      await bumpAccessRevision(tx); // the other nodes issue its certificate
+      const zones = ((await tx`SELECT name FROM zones`) as { name: string }[]).map((z) => z.name);
+      const movedApps: string[] = [];
+      for (const app of (await tx`SELECT hostname, zone FROM apps`) as { hostname: string; zone: string }[]) {
+        if (app.hostname.startsWith("*.") || !inZone(app.hostname) || zoneFor(app.hostname, zones) !== zone) continue;
+        await tx`UPDATE apps SET zone = ${zone} WHERE hostname = ${app.hostname}`;
+        movedApps.push(app.hostname);
+      }
+      const unrouted: string[] = [];
+      for (const r of (await tx`SELECT r.hostname, t.zone FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id`) as { hostname: string; zone: string }[]) {
+        if (!inZone(r.hostname) || zoneFor(r.hostname, zones) !== zone) continue;
+        await tx`DELETE FROM tunnel_routes WHERE hostname = ${r.hostname}`;
+        unrouted.push(r.hostname);
+      }
+      await bumpAccessRevision(tx); // the other nodes issue its certificate, and re-check connectors
+      return { name: zone, createdAt, movedApps, unrouted };
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`the zone "${zone}" already exists`);
     throw e;
   }
-  return { name: zone, createdAt };
 }
 
 /** The zone `hostname` lies in, by the store's zones now (see zoneFor). */
@@ -252,5 +271,8 @@ export async function findApp(store: Store, hostname: string): Promise<App | und
   const wildcard = dot > 0 ? `*.${name.slice(dot + 1)}` : undefined;
   const rows: AppRow[] = await store.sql`SELECT * FROM apps WHERE hostname = ${name} OR hostname = ${wildcard ?? name}`;
   const row = rows.find((r) => r.hostname === name) ?? rows[0];
-  return row ? toApp(row) : undefined;
+  if (!row) return undefined;
+  // a zone's own name is that zone's, not covered by its parent's wildcard
+  if (row.hostname !== name && (await getZone(store, name))) return undefined;
+  return toApp(row);
 }
