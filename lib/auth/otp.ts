@@ -7,6 +7,14 @@ import type { SmtpSettings } from "../edge/config.ts";
 
 export type PinMailer = (to: string, pin: string, minutes: number) => Promise<void>;
 
+/** A mailbox a PIN may go to, as the edge will record it: one plain address, nothing a mail
+ * library would read as a name, a comment or a second recipient (`a<b@c>`, `b@c(x)`, `a,b@c`),
+ * which would send the PIN elsewhere than the identity it signs in. */
+const MAILBOX = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** Whether `email` (lower-cased) is such an address; the length is checked before any pattern. */
+export const isMailbox = (email: string) => email.length <= 254 && MAILBOX.test(email);
+
 /** Undefined when PINs cannot be delivered at all (no SMTP, not --dev). */
 export function pinMailer(smtp: SmtpSettings | undefined, dev: boolean, edgeName: () => string): PinMailer | undefined {
   if (!smtp) {
@@ -24,7 +32,8 @@ export function pinMailer(smtp: SmtpSettings | undefined, dev: boolean, edgeName
   });
   return async (to, pin, minutes) => {
     const text = `Your PIN to sign in to ${edgeName()} is ${pin}.\n\nIt works once, for ${minutes} minutes. If you did not ask for it, ignore this mail.\n`;
-    await transport.sendMail({ from: smtp.from, to, subject: `Your sign-in PIN: ${pin}`, text });
+    // the envelope names the one recipient outright: nothing in `to` is parsed for more
+    await transport.sendMail({ from: smtp.from, to: { name: "", address: to }, envelope: { from: smtp.from, to: [to] }, subject: `Your sign-in PIN: ${pin}`, text });
     log.info(`sign-in PIN sent to ${to}`);
   };
 }

@@ -33,9 +33,14 @@ const jsonReporter: ConsolaReporter = {
   },
 };
 
+/** A message as one line: what a client sent (a header, a form field) may hold a line break
+ * that would otherwise forge a log line of its own. */
+const oneLine = (text: string) => text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
+
 const textReporter: ConsolaReporter = {
   log(obj) {
-    const msg = obj.args.map((a) => (a instanceof Error ? (log.level >= LogLevels.debug ? a.stack : a.message) : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+    // a stack (--loglevel debug) keeps its lines
+    const msg = obj.args.map((a) => (a instanceof Error ? (log.level >= LogLevels.debug ? a.stack : oneLine(a.message)) : oneLine(typeof a === "string" ? a : JSON.stringify(a)))).join(" ");
     const tag = obj.tag ? `[${obj.tag}] ` : "";
     const level = obj.type === "log" || obj.type === "info" || obj.type === "success" || obj.type === "start" ? "" : `${obj.type}: `;
     emit(`${tag}${level}${msg}\n`, obj.date);
@@ -49,6 +54,28 @@ export function setupLog(level: string | undefined, format: string | undefined =
   if (!LOG_LEVELS.includes(name)) throw new Error(`unknown log level "${level}"; use one of ${LOG_LEVELS.join(", ")}`);
   log.level = name === "silent" ? LogLevels.silent : LogLevels[name as Exclude<LogLevelName, "silent">];
   log.setReporters([format === "json" ? jsonReporter : textReporter]);
+}
+
+/**
+ * A log for lines anyone on the network can cause (a refused peer link, a bad request to the
+ * HTTP-01 port): at most `perWindow` lines each `windowMs`, then one line saying how many were
+ * left out, so that a flood cannot fill the disk.
+ */
+export function boundedLog(perWindow = 10, windowMs = 60_000, now = () => Date.now()) {
+  let start = -Infinity;
+  let written = 0;
+  let dropped = 0;
+  return (level: "warn" | "info", line: string) => {
+    const t = now();
+    if (t - start >= windowMs) {
+      if (dropped > 0) log[level](`${dropped} more lines like the one before were left out in ${Math.round((t - start) / 1000)} s`);
+      start = t;
+      written = 0;
+      dropped = 0;
+    }
+    if (written++ < perWindow) log[level](line);
+    else dropped++;
+  };
 }
 
 export type { LogType };

@@ -6,7 +6,7 @@
 // The hook returns once the record is published; the CA then looks it up.
 import type { Server } from "bun";
 import { configError } from "../cli/exit.ts";
-import { log } from "../cli/log.ts";
+import { boundedLog } from "../cli/log.ts";
 import { parseHostPort } from "../cli/values.ts";
 import { getAcmeChallenge, type Store } from "../store/index.ts";
 
@@ -24,6 +24,7 @@ const HOOK_TIMEOUT_MS = 5 * 60_000;
  */
 export function serveHttp01(address: string, store: Store, publicUrl: () => string): Server<undefined> {
   const { hostname, port } = parseHostPort(address, "--acme-http-listen");
+  const failures = boundedLog(); // anyone can send it a bad request
   try {
     return Bun.serve({
       hostname,
@@ -41,7 +42,7 @@ export function serveHttp01(address: string, store: Store, publicUrl: () => stri
         return Response.redirect(target.toString(), 308);
       },
       error(err) {
-        log.warn(`acme: the HTTP-01 listener failed a request: ${err.message}`);
+        failures("warn", `acme: the HTTP-01 listener failed a request: ${err.message}`);
         return new Response("internal error\n", { status: 500 });
       },
     });

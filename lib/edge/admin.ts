@@ -80,7 +80,7 @@ import { reloadSigningKeys, rotateSigningKey } from "../auth/jwt.ts";
 import { decide } from "./authorize.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
 import type { LiveSessions } from "./live-sessions.ts";
-import { BODY_LIMITS, BodyTooLarge, readJson } from "./body.ts";
+import { BODY_LIMITS, BodyRefused, readJson } from "./body.ts";
 import { clusterSessions, type ClusterNode } from "./cluster-sessions.ts";
 import type { Acme } from "./acme.ts";
 import { DEFAULT_KEEPALIVE } from "../wire/mux.ts";
@@ -128,7 +128,7 @@ async function readBody(req: Request): Promise<Record<string, unknown>> {
   try {
     body = await readJson(req, BODY_LIMITS.admin);
   } catch (e) {
-    if (e instanceof BodyTooLarge) throw new HttpError(e.status, e.message);
+    if (e instanceof BodyRefused) throw new HttpError(e.status, e.message);
     throw new HttpError(400, "the request body must be a JSON object");
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new HttpError(400, "the request body must be a JSON object");

@@ -16,35 +16,61 @@ export const BODY_LIMITS = {
   sshCert: 16 * KiB,
 } as const;
 
-export class BodyTooLarge extends Error {
-  readonly status = 413;
-  constructor(readonly limit: number) {
-    super(`the request body is larger than the ${limit / KiB} KiB this endpoint takes`);
+/** How long a body may take to arrive: a client sending one byte now and then would otherwise
+ * hold its place among the requests in progress for as long as it likes (lib/edge/handshakes.ts). */
+export const BODY_DEADLINE_MS = 10_000;
+
+/** A body the edge will not read: too large (413), or too slow to arrive (408). */
+export class BodyRefused extends Error {
+  constructor(
+    readonly status: 408 | 413,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
-/** The body as text; throws BodyTooLarge past `limit` bytes. */
-export async function readText(req: Request, limit: number): Promise<string> {
+/** Requests whose body was refused: their answer closes the connection, whose unread rest
+ * would otherwise keep it open (and a slow sender, its place) until the idle timeout. */
+const refused = new WeakSet<Request>();
+export const bodyRefused = (req: Request) => refused.has(req);
+
+/** The body as text; throws BodyRefused past `limit` bytes or `deadlineMs`. */
+export async function readText(req: Request, limit: number, deadlineMs = BODY_DEADLINE_MS): Promise<string> {
+  const tooLarge = () => (refused.add(req), new BodyRefused(413, `the request body is larger than the ${limit / KiB} KiB this endpoint takes`));
   const declared = Number(req.headers.get("content-length"));
-  if (declared > limit) throw new BodyTooLarge(limit);
+  if (declared > limit) throw tooLarge();
   if (!req.body) return "";
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      reader.cancel().catch(() => {});
-      throw new BodyTooLarge(limit);
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    reader.cancel().catch(() => {});
+  }, deadlineMs);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (late) {
+        refused.add(req);
+        throw new BodyRefused(408, `the request body did not arrive within ${deadlineMs / 1000} s`);
+      }
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    clearTimeout(timer);
   }
   return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
-/** The body as JSON; throws BodyTooLarge past `limit` bytes, SyntaxError when it is no JSON. */
+/** The body as JSON; throws BodyRefused past `limit` bytes, SyntaxError when it is no JSON. */
 export async function readJson(req: Request, limit: number): Promise<unknown> {
   return JSON.parse(await readText(req, limit));
 }

@@ -3,6 +3,8 @@
 // the store's lock: past a few a minute from one address, denials are only counted, and the
 // count goes into the audit with that address's next recorded denial.
 
+import { addressGroup } from "../policy/cidr.ts";
+
 export interface DenialLimits {
   /** Denial rows per address per window. */
   perAddress: number;
@@ -31,7 +33,8 @@ export function createDenialLimiter(limits: DenialLimits = DEFAULT_DENIAL_LIMITS
   }
 
   return {
-    admit(ip: string): DenialVerdict {
+    admit(address: string): DenialVerdict {
+      const ip = addressGroup(address);
       const t = now();
       if (t - all.start >= limits.windowMs) all = { start: t, recorded: 0 };
       if (all.recorded >= limits.total) {

@@ -10,6 +10,8 @@
 // leaves a body half sent, is closed by Bun's idle timeout (10 s, checked in steps: about 12 s);
 // a client WebSocket that stops answering pings, by lib/edge/keepalive.ts.
 
+import { addressGroup } from "../policy/cidr.ts";
+
 export type HandshakeLimits = { perAddress: number; total: number };
 
 /** Far above what a person or a CI runner behind one address has in progress at once (an
@@ -26,7 +28,8 @@ export const createHandshakes = (limits: HandshakeLimits = HANDSHAKE_LIMITS, onF
 export type Refusal = "address" | "edge";
 
 /** Takes a place for a request from `ip`: the release (safe to call twice), or whose share is full. */
-export function enter(h: Handshakes, ip: string): { release: () => void } | { refused: Refusal } {
+export function enter(h: Handshakes, address: string): { release: () => void } | { refused: Refusal } {
+  const ip = addressGroup(address);
   const mine = h.byAddress.get(ip) ?? 0;
   if (mine >= h.limits.perAddress) return { refused: "address" };
   if (h.total >= h.limits.total) return { refused: "edge" };

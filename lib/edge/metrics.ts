@@ -17,7 +17,7 @@ export function createEdgeMetrics(registry: Registry = createRegistry()) {
     draining: registry.gauge("wicket_edge_draining", "1 while the edge drains after SIGTERM"),
     unknownHost: registry.counter("wicket_edge_unknown_host_total", "Client upgrades and certificate requests for a hostname that is no application (counted, not audited)"),
     deniesUnaudited: registry.counter("wicket_edge_denials_unaudited_total", "Denials not written to the audit because their address passed its limit of denial rows a minute"),
-    rateLimited: registry.counter("wicket_edge_rate_limited_total", "Sign-in requests refused by a rate limit, by endpoint (pin_request, pin_guess, device_code)"),
+    rateLimited: registry.counter("wicket_edge_rate_limited_total", "Sign-in requests refused by a rate limit, by endpoint (pin_request, pin_guess, device_code, oidc_start)"),
     acmeOrders: registry.counter("wicket_edge_acme_orders_total", "ACME certificate orders, by result (issued, failed)"),
     terminalsOpen: registry.gauge("wicket_edge_browser_terminals_open", "Browser terminals (SSH in the browser) open now"),
     terminals: registry.counter("wicket_edge_browser_terminals_total", "Browser terminals opened since start, by result (connected, refused, failed)"),

@@ -30,7 +30,7 @@ import type { PinMailer } from "../auth/otp.ts";
 import { CLIENT_ID, DEVICE_GRANT, DEVICE_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH, VERIFY_PATH } from "../wire/http.ts";
 import type { EdgeMetrics } from "./metrics.ts";
 import { admit, createSignInLimits, retryAfter, type SignInLimits } from "./rate-limit.ts";
-import { BODY_LIMITS, BodyTooLarge, readText } from "./body.ts";
+import { BODY_LIMITS, BodyRefused, readText } from "./body.ts";
 
 export type SignInContext = {
   store: Store;
@@ -108,7 +108,7 @@ async function form(req: Request): Promise<URLSearchParams | Response> {
   try {
     return new URLSearchParams(await readText(req, BODY_LIMITS.form));
   } catch (e) {
-    if (e instanceof BodyTooLarge) return oauthError("invalid_request", e.message, e.status);
+    if (e instanceof BodyRefused) return oauthError("invalid_request", e.message, e.status);
     throw e;
   }
 }

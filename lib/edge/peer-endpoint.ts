@@ -3,7 +3,7 @@
 // stream onto a stream to its own connector. The decision, audit and live session stay on the
 // node the client arrived at; a reset travels through the splice both ways.
 import type { ServerWebSocket } from "bun";
-import { log } from "../cli/log.ts";
+import { boundedLog, log } from "../cli/log.ts";
 import { Close, closeReason } from "../wire/close.ts";
 import { ResetCode, type OpenMeta } from "../wire/frame.ts";
 import { createMux, type Mux, type Stream } from "../wire/mux.ts";
@@ -23,12 +23,15 @@ export interface PeerRoom {
   links: Set<Mux>;
 }
 
+/** Anyone may knock on the peer path. */
+const refusals = boundedLog();
+
 /** Checks the cluster secret in the upgrade request; `secret` undefined: this node is in no cluster. */
 export function authorizePeer(req: Request, ip: string, secret: string | undefined): PeerData {
   const node = printable(req.headers.get(NODE_HEADER) ?? "?");
   const m = /^Bearer (\S+)$/.exec(req.headers.get("authorization") ?? "");
   if (!secret || !m || !checkClusterSecret(m[1]!, secret)) {
-    log.warn(`refused a peer link from ${ip} (node ${node}): ${secret ? "wrong or missing cluster secret" : "this edge is in no cluster"}`);
+    refusals("warn", `refused a peer link from ${ip} (node ${node}): ${secret ? "wrong or missing cluster secret" : "this edge is in no cluster"}`);
     return { kind: "peer", node, ip, reject: { code: Close.unauthenticated, reason: "this peer link was refused: it needs the cluster secret" } };
   }
   return { kind: "peer", node, ip };

@@ -5,13 +5,14 @@
 // addresses capped, so a refused request costs no store write. The buckets are pure and take
 // the time as an argument; `createSignInLimits` only holds the state and the clock.
 import type { Counter } from "../metrics/registry.ts";
+import { addressGroup } from "../policy/cidr.ts";
 
 const MINUTE = 60_000;
 
 /** `capacity` tokens, refilled evenly over `perMs`: a burst of `capacity`, then that rate. */
 export type BucketSpec = { capacity: number; perMs: number };
 export type Limit = { perAddress: BucketSpec; global: BucketSpec };
-export type Endpoint = "pin_request" | "pin_guess" | "device_code";
+export type Endpoint = "pin_request" | "pin_guess" | "device_code" | "oidc_start";
 
 /**
  * Limits a person never meets, chosen with the PIN length (lib/store/sign-in.ts) so that
@@ -22,6 +23,8 @@ export const SIGN_IN_LIMITS: Record<Endpoint, Limit> = {
   pin_request: { perAddress: { capacity: 5, perMs: 10 * MINUTE }, global: { capacity: 100, perMs: MINUTE } },
   pin_guess: { perAddress: { capacity: 10, perMs: 10 * MINUTE }, global: { capacity: 300, perMs: MINUTE } },
   device_code: { perAddress: { capacity: 20, perMs: 10 * MINUTE }, global: { capacity: 120, perMs: MINUTE } },
+  // each start is a row kept for 10 minutes, so the edge holds at most ~6,000 at once
+  oidc_start: { perAddress: { capacity: 30, perMs: 10 * MINUTE }, global: { capacity: 600, perMs: MINUTE } },
 };
 
 /** Wrong guesses an address makes freely (one PIN's worth); each further one doubles the wait, from 1 s up to 15 min. */
@@ -84,8 +87,8 @@ export function createSignInLimits(o: { refused?: Counter; now?: () => number; l
     now,
     limits,
     maxAddresses: o.maxAddresses ?? MAX_TRACKED_ADDRESSES,
-    global: { pin_request: fullBucket(limits.pin_request.global, t), pin_guess: fullBucket(limits.pin_guess.global, t), device_code: fullBucket(limits.device_code.global, t) },
-    addresses: { pin_request: new Map(), pin_guess: new Map(), device_code: new Map() },
+    global: { pin_request: fullBucket(limits.pin_request.global, t), pin_guess: fullBucket(limits.pin_guess.global, t), device_code: fullBucket(limits.device_code.global, t), oidc_start: fullBucket(limits.oidc_start.global, t) },
+    addresses: { pin_request: new Map(), pin_guess: new Map(), device_code: new Map(), oidc_start: new Map() },
     failures: new Map(),
     refused: o.refused,
   };
@@ -96,7 +99,8 @@ export function createSignInLimits(o: { refused?: Counter; now?: () => number; l
  * and from the edge's, and answers 0; or, when either is empty or the address is backing off
  * after wrong guesses, takes nothing and answers the milliseconds to wait.
  */
-export function admit(l: SignInLimits, endpoint: Endpoint, ip: string): number {
+export function admit(l: SignInLimits, endpoint: Endpoint, address: string): number {
+  const ip = addressGroup(address);
   const now = l.now();
   const spec = l.limits[endpoint];
   const mine = refill(l.addresses[endpoint].get(ip) ?? fullBucket(spec.perAddress, now), spec.perAddress, now);
@@ -113,13 +117,14 @@ export function admit(l: SignInLimits, endpoint: Endpoint, ip: string): number {
 }
 
 /** A guess from `ip` was wrong (or for a PIN that cannot be used): the back-off grows. */
-export function guessFailed(l: SignInLimits, ip: string): void {
+export function guessFailed(l: SignInLimits, address: string): void {
+  const ip = addressGroup(address);
   remember(l.failures, ip, failedGuess(l.failures.get(ip), l.now()), l.maxAddresses);
 }
 
 /** A guess from `ip` was right: its back-off is forgotten. */
-export function guessSucceeded(l: SignInLimits, ip: string): void {
-  l.failures.delete(ip);
+export function guessSucceeded(l: SignInLimits, address: string): void {
+  l.failures.delete(addressGroup(address));
 }
 
 /** The Retry-After header's value (whole seconds, at least 1) for a wait. */

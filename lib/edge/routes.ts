@@ -22,6 +22,7 @@ import { handleSignInPages } from "./signin.ts";
 import type { TerminalData } from "./browser-ssh.ts";
 import { appTerminalRoute, edgeTerminalRoute, type TerminalRouteContext } from "./browser-ssh-routes.ts";
 import { edgeSshCAGone, handleSshCert, serveAppSshCA } from "./ssh-cert.ts";
+import { bodyRefused } from "./body.ts";
 
 export type WsData = ClientData | ConnectorData | PeerData | TerminalData;
 
@@ -120,6 +121,7 @@ export function createRouter(ctx: RouteContext) {
   // Every answer carries the pages' Content-Security-Policy (lib/edge/pages.ts), whatever it is.
   return async function route(req: Request, srv: Server<WsData>): Promise<Response | undefined> {
     const res = await answer(req, srv);
+    if (res && bodyRefused(req)) res.headers.set("connection", "close");
     return res && withSecurityHeaders(res);
   };
 }

@@ -3,6 +3,7 @@
 // where a person confirms (or is refused) what a wicket command asked for. A sign-in leaves
 // an org session cookie that serves every later confirmation until it ends.
 import { finishOidc, OidcError, startOidc } from "../auth/oidc.ts";
+import { isMailbox } from "../auth/otp.ts";
 import { log } from "../cli/log.ts";
 import {
   countRecentPins,
@@ -29,7 +30,7 @@ import { admit, guessFailed, guessSucceeded, retryAfter } from "./rate-limit.ts"
 import { VERIFY_PATH } from "../wire/http.ts";
 import { confirmAppPage, deniedPage, donePage, enterCodePage, pickZonePage, pinPage, signInPage, tooManyPage, type Who } from "./signin-pages.ts";
 import { errorPage, siteOf, type Site } from "./pages.ts";
-import { BODY_LIMITS, BodyTooLarge, readText } from "./body.ts";
+import { BODY_LIMITS, BodyRefused, readText } from "./body.ts";
 
 const PIN_WINDOW_MS = 15 * 60_000;
 const PINS_PER_WINDOW = 5;
@@ -80,7 +81,7 @@ async function postedForm(req: Request, ctx: SignInContext, check = csrfOk): Pro
   try {
     f = new URLSearchParams(await readText(req, BODY_LIMITS.form));
   } catch (e) {
-    if (e instanceof BodyTooLarge) return errorPage(site(ctx), "Request too large", "This form sent more than a sign-in needs; go back and try again.", e.status);
+    if (e instanceof BodyRefused) return errorPage(site(ctx), e.status === 413 ? "Request too large" : "Request too slow", e.status === 413 ? "This form sent more than a sign-in needs; go back and try again." : "This form took too long to arrive; go back and try again.", e.status);
     throw e;
   }
   if (!check(req, f, new URL(ctx.publicUrl()).origin)) return errorPage(site(ctx), "Form expired", "This form is stale or came from another site; go back, reload the page and try again.", 403);
@@ -92,7 +93,7 @@ async function sendPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip:
   const p = otpProvider(ctx, f.get("idp") ?? undefined);
   if (!p) return showSignIn(req, ctx, returnTo, "Sign-in by e-mail is not offered on this edge.");
   const email = String(f.get("email") ?? "").trim().toLowerCase();
-  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) || email.length > 254) return showSignIn(req, ctx, returnTo, "That is not an e-mail address; check it and try again.", email);
+  if (!isMailbox(email)) return showSignIn(req, ctx, returnTo, "That is not an e-mail address; check it and try again.", email);
   if (!ctx.mailer) return showSignIn(req, ctx, returnTo, "This edge cannot send e-mail (no SMTP is configured); ask your administrator, or use another way to sign in.", email);
   // Before the store or the mail server is asked anything: each PIN is a mail we send.
   const wait = admit(limitsOf(ctx), "pin_request", ip);
@@ -136,14 +137,17 @@ async function checkPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip
     used: "This PIN was already used. Ask for a new one.",
     unknown: "This PIN is not valid. Ask for a new one.",
   }[r.why];
-  log.info(`sign-in PIN ${pinId} refused from ${ip}: ${r.why}`);
+  log.info(`sign-in PIN ${JSON.stringify(pinId.slice(0, 64))} refused from ${ip}: ${r.why}`);
   return showSignIn(req, ctx, returnTo, why);
 }
 
-async function oidcStart(req: Request, ctx: SignInContext, f: URLSearchParams, name: string): Promise<Response> {
+async function oidcStart(req: Request, ctx: SignInContext, f: URLSearchParams, name: string, ip: string): Promise<Response> {
   const p = oidcProvider(ctx, name);
   const returnTo = safeReturn(f.get("return"));
   if (!p) return showSignIn(req, ctx, returnTo, `There is no identity provider "${name}" on this edge.`);
+  // each start is a row in the store until it expires
+  const wait = admit(limitsOf(ctx), "oidc_start", ip);
+  if (wait > 0) return tooManyPage(site(ctx), "Too many sign-ins were started from your address, or on this edge.", retryAfter(wait));
   try {
     const s = await startOidc(p, `${ctx.publicUrl()}/sign-in/oidc/${p.name}/callback`);
     await saveOidcLogin(ctx.store, s.state, readCookies(req)[CSRF_COOKIE]!, { idp: p.name, nonce: s.nonce, codeVerifier: s.codeVerifier, returnTo }, OIDC_LOGIN_MS);
@@ -281,5 +285,5 @@ export async function handleSignInPages(req: Request, url: URL, ctx: SignInConte
   if (p === "/sign-in/pin") return checkPin(req, ctx, f, ip);
   if (p === VERIFY_PATH) return deviceAnswer(req, ctx, f, ip);
   if (p === "/sign-out") return signOut(req, ctx);
-  return oidcStart(req, ctx, f, oidc![1]!);
+  return oidcStart(req, ctx, f, oidc![1]!, ip);
 }

@@ -10,7 +10,7 @@ import { appPrincipalMode, appSshCA, findApp, getSession, tokenPrincipal, type S
 import { Close } from "../wire/close.ts";
 import { SSH_CA_PATH } from "../wire/http.ts";
 import { refuseAllowed, type ClientAuth } from "./authorize.ts";
-import { BODY_LIMITS, BodyTooLarge, readJson } from "./body.ts";
+import { BODY_LIMITS, BodyRefused, readJson } from "./body.ts";
 
 export const CERT_VALIDITY_MS = 5 * 60_000;
 /** Certificates start a minute in the past, for clocks that run slow. */
@@ -78,7 +78,7 @@ export async function handleSshCert(req: Request, store: Store, auth: ClientAuth
   try {
     body = ((await readJson(req, BODY_LIMITS.sshCert)) ?? {}) as typeof body;
   } catch (e) {
-    if (e instanceof BodyTooLarge) return json(e.status, { error: e.message });
+    if (e instanceof BodyRefused) return json(e.status, { error: e.message });
     return json(400, { error: "the request body must be JSON: {\"public_key\": \"ssh-ed25519 AAAA…\"}" });
   }
   const key = typeof body.public_key === "string" ? parseEd25519PublicLine(body.public_key) : undefined;

@@ -29,6 +29,25 @@ export function normalizeIp(text: string | undefined | null): string | undefined
   return isIP(s) ? s.toLowerCase() : undefined;
 }
 
+/**
+ * The part of an address that limits count by: an IPv4 address itself, an IPv6 address's
+ * /64 (one subscriber holds a whole /64, so its 2^64 addresses are one client to a limit).
+ */
+export function addressGroup(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  let s = ip.toLowerCase().split("%")[0]!;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    s = s.slice(0, v4.index) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail] = s.split("::");
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(":")}::/64`;
+}
+
 export type CidrSet = { has(ip: string | undefined): boolean; readonly size: number };
 
 /** A set of ranges to test addresses against; `ranges` must already be valid (see parseCidr). */

@@ -7,6 +7,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { setupLog } from "../../lib/cli/log.ts";
 import { authorizeClient } from "../../lib/edge/authorize.ts";
+import { BODY_LIMITS, BodyRefused, readText } from "../../lib/edge/body.ts";
 import { createDenialLimiter, DEFAULT_DENIAL_LIMITS } from "../../lib/edge/denials.ts";
 import { createEdgeMetrics } from "../../lib/edge/metrics.ts";
 import { addApp, addZone, queryAudit, writeAudit } from "../../lib/store/index.ts";
@@ -133,15 +134,15 @@ describe("repeated denials from one address", () => {
 
 describe("denials from many addresses", () => {
   // each address stays inside its own share; before the edge-wide cap, 10,000 addresses (one
-  // IPv6 prefix is enough) could each write theirs
+  // IPv6 /48 holds 65,536 /64s, each counted as one address) could each write theirs
   test("write no more than the edge-wide share a window, however many addresses send them", () => {
     let now = 5_000_000;
     const limiter = createDenialLimiter({ perAddress: 3, windowMs: 60_000, maxAddresses: 10_000, total: 50 }, () => now);
-    const written = Array.from({ length: 1_000 }, (_, i) => limiter.admit(`2001:db8::${i.toString(16)}`).record).filter(Boolean).length;
+    const written = Array.from({ length: 1_000 }, (_, i) => limiter.admit(`2001:db8:0:${i.toString(16)}::1`).record).filter(Boolean).length;
     expect(written).toBe(50);
     expect(limiter.suppressed()).toBe(950);
     now += 60_000;
-    expect(limiter.admit("2001:db8::ffff").record).toBe(true); // a new window
+    expect(limiter.admit("2001:db8:0:ffff::1").record).toBe(true); // a new window
   });
 });
 
@@ -188,6 +189,25 @@ describe("request bodies", () => {
     expect(((await r.json()) as { error_description: string }).error_description).toContain("larger than the 16 KiB");
     expect(rss() - before).toBeLessThan(32 * MiB);
   }, 60_000);
+
+  // Failed before: a body that kept arriving a byte at a time was read for as long as it came,
+  // holding its place among the edge's requests in progress (eight such addresses filled them).
+  test("a body that arrives a byte at a time is refused with 408 at the deadline, not read for as long as it trickles", async () => {
+    let sent = 0;
+    let timer: Timer | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        timer = setInterval(() => (sent++ < 1000 ? c.enqueue(new Uint8Array([0x61])) : c.close()), 20);
+      },
+      cancel: () => clearInterval(timer),
+    });
+    const req = new Request("https://edge.test/sign-in/email", { method: "POST", body });
+    const err = await readText(req, BODY_LIMITS.form, 300).catch((e) => e);
+    clearInterval(timer);
+    expect(err).toBeInstanceOf(BodyRefused);
+    expect((err as BodyRefused).status).toBe(408);
+    expect(sent).toBeLessThan(100);
+  });
 
   test("a form of ordinary size still gets its OAuth answer", async () => {
     const r = await send(new URL(edge.url).host, "/oauth/token", { method: "POST", headers: FORM, body: "client_id=nobody&grant_type=refresh_token" });

@@ -2,6 +2,8 @@
 // test moves by hand.
 import { describe, expect, test } from "bun:test";
 import { createRegistry } from "../../lib/metrics/registry.ts";
+import { addressGroup } from "../../lib/policy/cidr.ts";
+import { boundedLog, log, setupLog } from "../../lib/cli/log.ts";
 import { admit, createSignInLimits, failedGuess, fullBucket, GUESS_BACKOFF, guessFailed, guessSucceeded, refill, retryAfter, takeToken, waitMs, type Endpoint, type Failures, type Limit } from "../../lib/edge/rate-limit.ts";
 
 const spec = { capacity: 5, perMs: 10_000 }; // a token every 2 s
@@ -10,7 +12,7 @@ const spec = { capacity: 5, perMs: 10_000 }; // a token every 2 s
 function limits(o: { perAddress?: typeof spec; global?: typeof spec; maxAddresses?: number } = {}) {
   const clock = { t: 1_000_000 };
   const limit: Limit = { perAddress: o.perAddress ?? spec, global: o.global ?? { capacity: 1000, perMs: 1000 } };
-  const all = { pin_request: limit, pin_guess: limit, device_code: limit } satisfies Record<Endpoint, Limit>;
+  const all = { pin_request: limit, pin_guess: limit, device_code: limit, oidc_start: limit } satisfies Record<Endpoint, Limit>;
   const refused = createRegistry().counter("refused_total", "refusals");
   return { clock, refused, l: createSignInLimits({ now: () => clock.t, limits: all, refused, maxAddresses: o.maxAddresses }) };
 }
@@ -102,6 +104,40 @@ describe("the guess back-off", () => {
   });
 });
 
+// Failed before: each IPv6 address had a bucket of its own, and one subscriber's /64 holds 2^64.
+describe("addresses of one IPv6 /64", () => {
+  test("share one bucket; another /64 and IPv4 addresses have their own", () => {
+    const { l } = limits();
+    for (let i = 0; i < spec.capacity; i++) expect(admit(l, "pin_request", `2001:db8:1:2::${(i + 1).toString(16)}`)).toBe(0);
+    expect(admit(l, "pin_request", "2001:db8:1:2:ffff:ffff:ffff:ffff")).toBeGreaterThan(0);
+    expect(admit(l, "pin_request", "2001:db8:1:3::1")).toBe(0);
+    expect(admit(l, "pin_request", "192.0.2.1")).toBe(0);
+  });
+
+  test("addressGroup writes every spelling of a /64 alike", () => {
+    const g = "2001:db8:0:1::/64";
+    expect(["2001:db8:0:1::1", "2001:0db8:0000:0001:0:0:0:2", "2001:DB8::1:0:0:0:3", "2001:db8:0:1:1:2:3.4.5.6"].map(addressGroup)).toEqual([g, g, g, g]);
+    expect([addressGroup("::1"), addressGroup("fe80::1%eth0"), addressGroup("10.1.2.3")]).toEqual(["0:0:0:0::/64", "fe80:0:0:0::/64", "10.1.2.3"]);
+  });
+});
+
 test("Retry-After is whole seconds, at least one", () => {
   expect([retryAfter(1), retryAfter(999), retryAfter(1000), retryAfter(1001), retryAfter(90_000)]).toEqual(["1", "1", "1", "2", "90"]);
+});
+
+// Failed before: every refused peer link (anyone may knock) wrote a warning, without end.
+test("a bounded log writes its share a window, then says how many it left out", () => {
+  const lines: string[] = [];
+  log.setReporters([{ log: (o) => void lines.push(o.args.join(" ")) }]);
+  try {
+    let t = 0;
+    const write = boundedLog(3, 60_000, () => t);
+    for (let i = 0; i < 1000; i++) write("warn", `knock ${i}`);
+    expect(lines).toEqual(["knock 0", "knock 1", "knock 2"]);
+    t += 60_000;
+    write("warn", "knock again");
+    expect(lines.slice(3)).toEqual(["997 more lines like the one before were left out in 60 s", "knock again"]);
+  } finally {
+    setupLog("silent");
+  }
 });

@@ -7,6 +7,7 @@
 // (X-Forwarded-For): that is how one attacker looks like thousands of clients, and how the
 // tests keep out of each other's per-address buckets.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
@@ -58,6 +59,7 @@ async function client(e: TestEdge, ip: string) {
       return a;
     },
     startDevice: (fields: Record<string, string>) => form("/oauth/device", { client_id: "wicket", ...fields }),
+    startOidc: (name: string) => form(`/sign-in/oidc/${name}`, {}),
   };
 }
 
@@ -111,6 +113,59 @@ describe("PIN requests", () => {
     expect(statuses.at(-1)).toBe(429);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(all);
     expect(statuses.filter((s) => s === 200).length).toBeLessThan(all + 20);
+  }, 60_000);
+});
+
+describe("PIN addresses", () => {
+  // Failed before: each passed the old check, and nodemailer reads each as a name, a comment or
+  // a list, so the PIN for one identity went to another mailbox (or the per-address limit was
+  // dodged by spelling one mailbox many ways); the long one cost the edge a quadratic pattern
+  // match before its length was looked at.
+  test("anything but one plain mailbox is refused before a PIN is made; a 16,000-character one too", async () => {
+    const c = await client(edge, "203.0.113.40");
+    const nasty = ["x<victim@corp.test", "victim@corp.test(1)", "a,victim@corp.test", "attacker@evil.test,corp.test", "x<attacker>@corp.test", '"a b"@corp.test', "a@corp.test;b@corp.test", `a@${"a.".repeat(5000)}@`];
+    for (const email of nasty) {
+      const a = await c.askPin(email);
+      expect(a.text, email).toContain("That is not an e-mail address");
+      expect(pinIdIn(a.text), email).toBeUndefined();
+    }
+    expect(edge.proc.stderr()).not.toContain("corp.test is");
+    expect(pinIdIn((await c.askPin("o'brien+ci@corp.test")).text)).toBeDefined();
+  });
+});
+
+describe("the edge's log", () => {
+  // Failed before: a line break in a form field started a log line of the attacker's own.
+  test("holds what a client sent on one line: a PIN id with a line break forges no line", async () => {
+    const c = await client(edge, "203.0.113.60");
+    await c.guess("nope\nsigned in: admin@site.test with email from 10.0.0.1", "123456");
+    await edge.proc.waitForLine(/sign-in PIN "nope\\nsigned in: admin@site\.test/, { stream: "stderr" });
+    expect(edge.proc.stderr().split("\n").some((l) => l.startsWith("signed in: admin@site.test"))).toBe(false);
+  });
+});
+
+describe("OpenID Connect sign-ins started", () => {
+  // Failed before: each POST wrote a row kept for 10 minutes, as fast as it could be sent.
+  test("past an address's share get 429 and write nothing", async () => {
+    const idp = await startOidc({});
+    await using own = await tempDir("wicket-abuse-oidc-start-");
+    const config = own.join("oidc.yaml");
+    writeFileSync(config, `trusted-proxies: 127.0.0.1\nidentity-providers:\n  - { name: corp, type: oidc, display-name: corp, issuer: ${idp.issuer}, client-id: ${idp.clientId}, client-secret: ${idp.clientSecret} }\n`);
+    try {
+      await using e = await startEdge({ dir: own, extra: ["--config", config] });
+      idp.register([`${e.url}/sign-in/oidc/corp/callback`]);
+      const c = await client(e, "203.0.113.50");
+      const share = SIGN_IN_LIMITS.oidc_start.perAddress.capacity;
+      const statuses: number[] = [];
+      for (let i = 0; i < share + 5; i++) statuses.push((await c.startOidc("corp")).status);
+      expect(statuses).toEqual([...Array(share).fill(303), ...Array(5).fill(429)]);
+      const db = new Database(`${e.dataDir}/wicket.db`, { readonly: true });
+      expect((db.query("SELECT count(*) AS n FROM oidc_logins").get() as { n: number }).n).toBe(share);
+      db.close();
+      expect((await (await client(e, "198.51.100.50")).startOidc("corp")).status).toBe(303);
+    } finally {
+      await idp.stop();
+    }
   }, 60_000);
 });
 
