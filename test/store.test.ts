@@ -325,6 +325,13 @@ for (const b of BACKENDS) {
           expect((await findApp(store, "x.example.test"))?.hostname).toBe("*.example.test");
           expect(await routeOf(store, "srv.team.example.test")).toBeUndefined();
           expect((await routeOf(store, "other.example.test"))?.name).toBe("parent");
+
+          // and removing it gives them back to the zone around it
+          await removeZone(store, "team.example.test");
+          expect((await findApp(store, "srv.team.example.test"))?.zone).toBe("example.test");
+          expect((await findApp(store, "team.example.test"))?.hostname).toBe("*.example.test");
+          // a zone with nothing around it keeps refusing while it has applications
+          expect((await storeErr(removeZone(store, "example.test"))).message).toContain("still has 3 applications");
         }));
     });
 

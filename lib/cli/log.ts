@@ -39,8 +39,9 @@ const oneLine = (text: string) => text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) 
 
 const textReporter: ConsolaReporter = {
   log(obj) {
-    // a stack (--loglevel debug) keeps its lines
-    const msg = obj.args.map((a) => (a instanceof Error ? (log.level >= LogLevels.debug ? a.stack : oneLine(a.message)) : oneLine(typeof a === "string" ? a : JSON.stringify(a)))).join(" ");
+    // debug lines (stacks among them) keep their line breaks: they are for whoever debugs the edge
+    const flat = obj.type === "debug" ? (t: string) => t : oneLine;
+    const msg = obj.args.map((a) => (a instanceof Error ? (log.level >= LogLevels.debug ? a.stack : flat(a.message)) : flat(typeof a === "string" ? a : JSON.stringify(a)))).join(" ");
     const tag = obj.tag ? `[${obj.tag}] ` : "";
     const level = obj.type === "log" || obj.type === "info" || obj.type === "success" || obj.type === "start" ? "" : `${obj.type}: `;
     emit(`${tag}${level}${msg}\n`, obj.date);

@@ -3,6 +3,7 @@
 // before the stream can open; a live session is re-checked the same way when access changes.
 import { randomId } from "../auth/secret.ts";
 import { log } from "../cli/log.ts";
+import { addressGroup } from "../policy/cidr.ts";
 import { decisionMessage, evaluate, type Decision, type Subject } from "../policy/evaluate.ts";
 import {
   authenticateServiceToken,
@@ -147,10 +148,10 @@ async function refuse(store: Store, a: ClientAuth, reject: Rejection, reason = r
   const verdict = denialLimiter(store).admit(a.ip);
   if (!verdict.record) {
     metrics?.deniesUnaudited.inc();
-    log.debug(`deny ${a.host}${a.identity ? ` for ${a.identity}` : ""} from ${a.ip} (not audited: too many denials from ${a.ip}): ${reason}`);
+    log.debug(`deny ${a.host}${a.identity ? ` for ${a.identity}` : ""} from ${a.ip} (not audited: too many denials from ${addressGroup(a.ip)}): ${reason}`);
     return { ...a, reject };
   }
-  if (verdict.suppressedBefore) reason = `${reason} (and ${verdict.suppressedBefore} earlier denials from ${a.ip} in a minute, not recorded one by one)`;
+  if (verdict.suppressedBefore) reason = `${reason} (and ${verdict.suppressedBefore} earlier denials from ${addressGroup(a.ip)} in a minute, not recorded one by one)`;
   log.info(`deny ${a.host}${a.identity ? ` for ${a.identity}` : ""} from ${a.ip}: ${reason}`);
   try {
     await auditDecision(store, a, false, reason);

@@ -16,9 +16,10 @@ export const BODY_LIMITS = {
   sshCert: 16 * KiB,
 } as const;
 
-/** How long a body may take to arrive: a client sending one byte now and then would otherwise
- * hold its place among the requests in progress for as long as it likes (lib/edge/handshakes.ts). */
-export const BODY_DEADLINE_MS = 10_000;
+/** How long a body may take to arrive: 10 s, or longer for a large limit (the whole limit at
+ * 8 KiB/s). A client sending one byte now and then would otherwise hold its place among the
+ * requests in progress for as long as it likes (lib/edge/handshakes.ts). */
+export const bodyDeadlineMs = (limit: number) => Math.max(10_000, (limit / (8 * KiB)) * 1000);
 
 /** A body the edge will not read: too large (413), or too slow to arrive (408). */
 export class BodyRefused extends Error {
@@ -36,7 +37,7 @@ const refused = new WeakSet<Request>();
 export const bodyRefused = (req: Request) => refused.has(req);
 
 /** The body as text; throws BodyRefused past `limit` bytes or `deadlineMs`. */
-export async function readText(req: Request, limit: number, deadlineMs = BODY_DEADLINE_MS): Promise<string> {
+export async function readText(req: Request, limit: number, deadlineMs = bodyDeadlineMs(limit)): Promise<string> {
   const tooLarge = () => (refused.add(req), new BodyRefused(413, `the request body is larger than the ${limit / KiB} KiB this endpoint takes`));
   const declared = Number(req.headers.get("content-length"));
   if (declared > limit) throw tooLarge();

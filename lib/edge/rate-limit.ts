@@ -23,8 +23,9 @@ export const SIGN_IN_LIMITS: Record<Endpoint, Limit> = {
   pin_request: { perAddress: { capacity: 5, perMs: 10 * MINUTE }, global: { capacity: 100, perMs: MINUTE } },
   pin_guess: { perAddress: { capacity: 10, perMs: 10 * MINUTE }, global: { capacity: 300, perMs: MINUTE } },
   device_code: { perAddress: { capacity: 20, perMs: 10 * MINUTE }, global: { capacity: 120, perMs: MINUTE } },
-  // each start is a row kept for 10 minutes, so the edge holds at most ~6,000 at once
-  oidc_start: { perAddress: { capacity: 30, perMs: 10 * MINUTE }, global: { capacity: 600, perMs: MINUTE } },
+  // each start is a row kept for 10 minutes, so the edge holds at most ~6,000 at once; an
+  // office behind one address signs in of a morning
+  oidc_start: { perAddress: { capacity: 300, perMs: 10 * MINUTE }, global: { capacity: 600, perMs: MINUTE } },
 };
 
 /** Wrong guesses an address makes freely (one PIN's worth); each further one doubles the wait, from 1 s up to 15 min. */

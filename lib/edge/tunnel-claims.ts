@@ -112,8 +112,9 @@ async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: st
     const routed = await routeOf(store, h);
     if (!routed) continue;
     const t = await getTunnel(store, routed.id);
-    // the same owner's tunnel of another zone (one admin obtains credentials for several) is not this zone's
     if (t?.createdBy === owner && t.zone === c.zone) return t;
+    // the same owner's tunnel of another zone (one admin obtains credentials for several) is not this zone's
+    if (t && t.zone !== c.zone) return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of the zone ${t.zone}, not ${c.zone}` };
     return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of someone else; to add a replica, run \`wicket tunnel run --token <its token>\` (\`wicket tunnel token ${routed.name}\` prints it)` };
   }
   // the name may be another owner's: then one with a suffix of this owner's own

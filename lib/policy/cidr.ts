@@ -44,8 +44,13 @@ export function addressGroup(ip: string): string {
   const [head = "", tail] = s.split("::");
   const h = head ? head.split(":") : [];
   const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(":")}::/64`;
+  const groups = (tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t]).map((g) => parseInt(g, 16));
+  // an IPv4 client written as IPv6 (mapped, in any spelling, or through NAT64) is that IPv4 address
+  const [g0, g1, g2, g3, g4, g5, g6 = 0, g7 = 0] = groups;
+  const mapped = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0xffff;
+  const nat64 = g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0;
+  if (mapped || nat64) return [g6 >> 8, g6 & 255, g7 >> 8, g7 & 255].join(".");
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
 }
 
 export type CidrSet = { has(ip: string | undefined): boolean; readonly size: number };

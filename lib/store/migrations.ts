@@ -400,12 +400,8 @@ export const MIGRATIONS: Migration[] = [
   // 120–129: speed (issue 17).
   {
     version: 120,
-    name: "recordings appended as chunks, not by rewriting the whole text; expiry indexes for what strangers start",
+    name: "recordings appended as chunks, not by rewriting the whole text",
     statements: [
-      // each sign-in start, PIN and device code clears the expired ones first: by index, not a scan
-      `CREATE INDEX oidc_logins_expires ON oidc_logins (expires_at)`,
-      `CREATE INDEX pins_expires ON pins (expires_at)`,
-      `CREATE INDEX device_codes_expires ON device_codes (expires_at)`,
       // recordings.data keeps the header (and what a release before this one appended to it);
       // what follows is one row per flush, in seq order
       `CREATE TABLE recording_chunks (
@@ -414,6 +410,16 @@ export const MIGRATIONS: Migration[] = [
         data TEXT NOT NULL,
         PRIMARY KEY (recording_id, seq)
       )`,
+    ],
+  },
+  {
+    version: 121,
+    name: "expiry indexes for what strangers start",
+    statements: [
+      // each sign-in start, PIN and device code clears the expired ones first: by index, not a scan
+      `CREATE INDEX oidc_logins_expires ON oidc_logins (expires_at)`,
+      `CREATE INDEX pins_expires ON pins (expires_at)`,
+      `CREATE INDEX device_codes_expires ON device_codes (expires_at)`,
     ],
   },
 ];

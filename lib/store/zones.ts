@@ -149,10 +149,15 @@ export async function removeZone(store: Store, name: string): Promise<Zone> {
     const [row]: ZoneRow[] = await tx`SELECT name, created_at FROM zones WHERE name = ${zone}`;
     if (!row) throw notFound(`there is no zone "${zone}"; see "wicket edge zone list"`);
     const apps: { hostname: string }[] = await tx`SELECT hostname FROM apps WHERE zone = ${zone} ORDER BY hostname`;
-    if (apps.length > 0) {
-      const names = apps.map((a) => a.hostname).join(", ");
-      throw conflict(`the zone "${zone}" still has ${apps.length === 1 ? "an application" : `${apps.length} applications`} (${names}); remove ${apps.length === 1 ? "it" : "them"} first with "wicket edge app rm"`);
+    // a nested zone's applications go back to the zone around it, as they came (addZone);
+    // its wildcard, or applications with no zone around them, must be removed first
+    const others = ((await tx`SELECT name FROM zones WHERE name <> ${zone}`) as { name: string }[]).map((z) => z.name);
+    const stuck = apps.filter((a) => a.hostname.startsWith("*.") || !zoneFor(a.hostname, others));
+    if (stuck.length > 0) {
+      const names = stuck.map((a) => a.hostname).join(", ");
+      throw conflict(`the zone "${zone}" still has ${stuck.length === 1 ? "an application" : `${stuck.length} applications`} (${names}); remove ${stuck.length === 1 ? "it" : "them"} first with "wicket edge app rm"`);
     }
+    for (const a of apps) await tx`UPDATE apps SET zone = ${zoneFor(a.hostname, others)!} WHERE hostname = ${a.hostname}`;
     await tx`UPDATE zone_credentials SET revoked_at = ${Date.now()} WHERE zone = ${zone} AND revoked_at IS NULL`;
     // its tunnels go too: a zone added again later starts with none of the old tenant's
     await tx`DELETE FROM tunnels WHERE zone = ${zone}`;

@@ -118,6 +118,9 @@ describe("addresses of one IPv6 /64", () => {
     const g = "2001:db8:0:1::/64";
     expect(["2001:db8:0:1::1", "2001:0db8:0000:0001:0:0:0:2", "2001:DB8::1:0:0:0:3", "2001:db8:0:1:1:2:3.4.5.6"].map(addressGroup)).toEqual([g, g, g, g]);
     expect([addressGroup("::1"), addressGroup("fe80::1%eth0"), addressGroup("10.1.2.3")]).toEqual(["0:0:0:0::/64", "fe80:0:0:0::/64", "10.1.2.3"]);
+    // IPv4 clients written as IPv6 stay apart, each its own IPv4 address
+    expect(["0:0:0:0:0:ffff:1.2.3.4", "::ffff:102:304", "::FFFF:1.2.3.4", "64:ff9b::1.2.3.4", "64:ff9b::102:304"].map(addressGroup)).toEqual(Array(5).fill("1.2.3.4"));
+    expect(addressGroup("::ffff:5.6.7.8")).toBe("5.6.7.8");
   });
 });
 
@@ -128,6 +131,7 @@ test("Retry-After is whole seconds, at least one", () => {
 // Failed before: every refused peer link (anyone may knock) wrote a warning, without end.
 test("a bounded log writes its share a window, then says how many it left out", () => {
   const lines: string[] = [];
+  setupLog("info"); // whatever level an earlier test file left
   log.setReporters([{ log: (o) => void lines.push(o.args.join(" ")) }]);
   try {
     let t = 0;
