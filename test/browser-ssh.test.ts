@@ -192,6 +192,31 @@ describe("SSH in the browser", () => {
     await page.close();
   });
 
+  // Failed before: the code was bound to the hostname only, so a code Bob made for his own
+  // sign-in, sent to Alice as a link, signed Alice's browser in as Bob, and what she then typed
+  // went to Bob's account on the server.
+  test("a sign-in code made in one browser does not sign another in", async () => {
+    const alice = await open(ALICE);
+    await connected(alice);
+    const bob = await open(BOB);
+    await connected(bob);
+    const made = await bob.context().request.get(`${edge.url}/browser-ssh?host=${APP}&state=${"b".repeat(43)}`, { maxRedirects: 0 });
+    const link = made.headers()["location"]!;
+    expect(link).toContain("/.wicket/session?code=");
+    const page = await alice.context().newPage();
+    const res = await page.goto(link);
+    expect(res?.status()).toBe(400);
+    expect(await page.locator("main").textContent()).toContain("started in another browser");
+    // Alice's own sign-in there is untouched
+    await page.goto(appUrl(APP));
+    await connected(page);
+    expect(await runIn(page, "id -un", /^\w+$/)).toBe("alice");
+    // and a hand-off started anywhere but on the application's host goes there first
+    const bare = await bob.context().request.get(`${edge.url}/browser-ssh?host=${APP}`, { maxRedirects: 0 });
+    expect(bare.headers()["location"]).toBe(appUrl(APP));
+    for (const p of [alice, bob, page]) await p.close();
+  });
+
   test("revoking the user closes the terminal within a second, and the page says why", async () => {
     const page = await open(BOB);
     await connected(page);

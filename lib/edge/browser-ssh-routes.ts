@@ -6,6 +6,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { jwtClaims } from "../access/files.ts";
 import { signAppToken } from "../auth/jwt.ts";
+import { randomSecret } from "../auth/secret.ts";
 import { log } from "../cli/log.ts";
 import {
   browserSsh,
@@ -49,7 +50,17 @@ export type TerminalRouteContext = {
   upgrade(data: TerminalData): Response | undefined;
 };
 
-const redirect = (to: string, setCookie?: string) => new Response(null, { status: 303, headers: { location: to, "cache-control": "no-store", ...(setCookie ? { "set-cookie": setCookie } : {}) } });
+function redirect(to: string, ...setCookies: string[]): Response {
+  const res = new Response(null, { status: 303, headers: { location: to, "cache-control": "no-store" } });
+  for (const c of setCookies) res.headers.append("set-cookie", c);
+  return res;
+}
+
+/** On the application's host, the browser that started a hand-off: only it may finish it, so a
+ * code someone made for their own sign-in cannot sign another browser in as them. */
+const HANDOFF_COOKIE = "__Host-wicket-handoff";
+const HANDOFF_COOKIE_MS = 10 * 60_000;
+const STATE = /^[A-Za-z0-9_-]{43}$/;
 
 /** The app token in the application host's cookie, as the Authorization header authorizeClient reads. */
 function withAppToken(req: Request): Request {
@@ -60,8 +71,18 @@ function withAppToken(req: Request): Request {
   return new Request(req.url, { headers });
 }
 
-/** The edge's host URL that signs this browser in for `host` and comes back. */
-const handoffUrl = (ctx: TerminalRouteContext, host: string) => `${ctx.signIn.publicUrl()}${HANDOFF_PATH}?host=${encodeURIComponent(host)}`;
+/** The edge's host URL that signs this browser in for `host` and comes back; `state` is in the
+ * browser's hand-off cookie on the application's host. */
+const handoffUrl = (ctx: TerminalRouteContext, host: string, state: string) => `${ctx.signIn.publicUrl()}${HANDOFF_PATH}?host=${encodeURIComponent(host)}&state=${state}`;
+
+/** `path` on the application's host, served by this same listener: the public URL's scheme and port. */
+function onAppHost(ctx: TerminalRouteContext, host: string, path: string, search = ""): string {
+  const u = new URL(ctx.signIn.publicUrl());
+  u.hostname = host;
+  u.pathname = path;
+  u.search = search;
+  return u.href;
+}
 
 /**
  * On an application's hostname: the terminal's routes when the application has browser SSH on,
@@ -78,10 +99,10 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   const bundled = await asset(p);
   if (bundled) return bundled;
   if (p === TERMINAL_SESSION_PATH) {
-    const token = await takeHandoff(ctx.store, host, url.searchParams.get("code") ?? "");
-    if (!token) return errorPage(ctx.site(), "Sign-in link expired", "This sign-in link was already used or has expired. Open the address of the server again to sign in.", 400);
+    const token = await takeHandoff(ctx.store, host, url.searchParams.get("code") ?? "", readCookies(req)[HANDOFF_COOKIE] ?? "");
+    if (!token) return errorPage(ctx.site(), "Sign-in link expired", "This sign-in link was already used, has expired, or was started in another browser. Open the address of the server again to sign in.", 400);
     const exp = (jwtClaims(token)?.exp ?? 0) * 1000;
-    return redirect("/", cookie(APP_COOKIE, token, exp - Date.now()));
+    return redirect("/", cookie(APP_COOKIE, token, exp - Date.now()), cookie(HANDOFF_COOKIE, "", 0));
   }
   if (p === TERMINAL_SOCKET_PATH) {
     if (!upgrade) return new Response("this is the terminal's WebSocket\n", { status: 426 });
@@ -90,7 +111,10 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
   // the page: who is signed in here, and whether the policies let them in now
   const who = await identify(ctx.store, withAppToken(req), ip, host);
-  if ("reject" in who) return redirect(handoffUrl(ctx, host), cookie(APP_COOKIE, "", 0));
+  if ("reject" in who) {
+    const state = randomSecret();
+    return redirect(handoffUrl(ctx, host, state), cookie(APP_COOKIE, "", 0), cookie(HANDOFF_COOKIE, state, HANDOFF_COOKIE_MS));
+  }
   const { decision } = await decide(ctx.store, host, who.subject);
   if (!decision.allowed) return errorPage(ctx.site(), "Access denied", decisionMessage(host, decision), 403);
   const principal = await principalFor(ctx.store, { host, ip, identity: who.identity, subject: who.subject, signIn: who.signIn });
@@ -139,8 +163,12 @@ async function handoff(req: Request, url: URL, ip: string, ctx: TerminalRouteCon
   const host = (url.searchParams.get("host") ?? "").toLowerCase();
   const app = await findApp(ctx.store, host);
   if (!app || !(await browserSsh(ctx.store, app.hostname)).enabled) return errorPage(ctx.site(), "No terminal here", `The edge offers no terminal in the browser for ${host}.`, 404);
+  // a hand-off starts on the application's host, which gives the browser its state: from
+  // anywhere else (a link, another site), go there first
+  const state = url.searchParams.get("state") ?? "";
+  if (!STATE.test(state)) return redirect(onAppHost(ctx, host, "/"));
   const session = await browserSession(req, ctx.signIn);
-  if (!session) return signInFirst(`${HANDOFF_PATH}?host=${encodeURIComponent(host)}`);
+  if (!session) return signInFirst(`${HANDOFF_PATH}?host=${encodeURIComponent(host)}&state=${state}`);
   // someone the policy refuses is told so here, and no token, stream or SSH connection is made
   const d = await decideSignIn(ctx.store, host, session, ip);
   if (!d.allowed) {
@@ -152,13 +180,8 @@ async function handoff(req: Request, url: URL, ip: string, ctx: TerminalRouteCon
   const length = d.app.sessionLengthSet ? d.app.sessionLengthMs : ctx.signIn.identity.appSessionMs;
   const expiresAt = Math.min(Date.now() + length, session.expiresAt);
   const token = await signAppToken(ctx.store, { issuer: ctx.signIn.publicUrl(), audience: host, identity: session, sessionId: session.id, expiresAt });
-  const code = await createHandoff(ctx.store, host, token);
-  // the application is served by this same listener: the public URL's scheme and port
-  const back = new URL(ctx.signIn.publicUrl());
-  back.hostname = host;
-  back.pathname = TERMINAL_SESSION_PATH;
-  back.search = `?code=${encodeURIComponent(code)}`;
-  return redirect(back.href);
+  const code = await createHandoff(ctx.store, host, token, state);
+  return redirect(onAppHost(ctx, host, TERMINAL_SESSION_PATH, `?code=${encodeURIComponent(code)}`));
 }
 
 /** `/recordings/<id>` (the page) and `/recordings/<id>.cast` (the asciicast), for the admins of its zone. */

@@ -1,7 +1,7 @@
 // SSH in the browser, per application (issue 16): whether it is on, whether its sessions are
 // recorded, the server's host key pinned on first use, and the one-time codes that carry a
 // browser's sign-in from the edge's own host to the application's hostname.
-import { hashSecret, randomSecret } from "../auth/secret.ts";
+import { hashSecret, randomSecret, verifySecret } from "../auth/secret.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { msOrUndefined } from "./open.ts";
 import { invalid, notFound } from "./errors.ts";
@@ -81,17 +81,18 @@ export async function checkHostKey(store: Store, app: string, offered: string): 
   return { ok: false, pinned: s.hostKey ?? "" };
 }
 
-/** A one-time code for `host` that `takeHandoff` turns into `token` once, within `lifetimeMs`. */
-export async function createHandoff(store: Store, host: string, token: string, lifetimeMs = 60_000): Promise<string> {
+/** A one-time code for `host` that `takeHandoff` turns into `token` once, within `lifetimeMs`,
+ * for the browser that holds `state` only. */
+export async function createHandoff(store: Store, host: string, token: string, state: string, lifetimeMs = 60_000): Promise<string> {
   const code = randomSecret();
   const now = Date.now();
   await store.sql`DELETE FROM browser_handoffs WHERE expires_at < ${now}`;
-  await store.sql`INSERT INTO browser_handoffs (code_hash, host, token, expires_at) VALUES (${hashSecret(code)}, ${host}, ${token}, ${now + lifetimeMs})`;
+  await store.sql`INSERT INTO browser_handoffs (code_hash, host, token, expires_at, browser_hash) VALUES (${hashSecret(code)}, ${host}, ${token}, ${now + lifetimeMs}, ${hashSecret(state)})`;
   return code;
 }
 
-export async function takeHandoff(store: Store, host: string, code: string): Promise<string | undefined> {
+export async function takeHandoff(store: Store, host: string, code: string, state: string): Promise<string | undefined> {
   const hash = hashSecret(code);
-  const [row]: { host: string; token: string; expires_at: BigIntColumn }[] = await store.sql`DELETE FROM browser_handoffs WHERE code_hash = ${hash} RETURNING host, token, expires_at`;
-  return row && row.host === host && Number(row.expires_at) > Date.now() ? row.token : undefined;
+  const [row]: { host: string; token: string; expires_at: BigIntColumn; browser_hash: string }[] = await store.sql`DELETE FROM browser_handoffs WHERE code_hash = ${hash} RETURNING host, token, expires_at, browser_hash`;
+  return row && row.host === host && Number(row.expires_at) > Date.now() && state !== "" && verifySecret(state, row.browser_hash) ? row.token : undefined;
 }
