@@ -1,6 +1,6 @@
 // A lock file, so that twenty parallel ssh runs do one sign-in or one key generation, not
 // twenty. The holder's pid is in the file; a lock whose holder died is taken over.
-import { open, readFile, rm } from "node:fs/promises";
+import { open, readFile, rm, stat } from "node:fs/promises";
 import { temporaryError } from "./exit.ts";
 
 const alive = (pid: number) => {
@@ -11,6 +11,36 @@ const alive = (pid: number) => {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 };
+
+/** An empty lock file older than this was left by a holder that died before writing its pid. */
+const EMPTY_STALE_MS = 10_000;
+
+const olderThan = async (path: string, ms: number) => {
+  const st = await stat(path).catch(() => undefined);
+  return st !== undefined && Date.now() - st.mtimeMs > ms;
+};
+
+/**
+ * Removes a dead holder's lock, if it still holds `stale`: one waiter at a time (the one that
+ * makes `<path>.takeover`), so that no waiter removes a lock another has just taken over.
+ */
+async function takeOver(path: string, stale: string) {
+  const guard = `${path}.takeover`;
+  try {
+    await (await open(guard, "wx", 0o600)).close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // another waiter is taking over; a guard left by one that died goes after a while
+    if (await olderThan(guard, EMPTY_STALE_MS)) await rm(guard, { force: true });
+    else await Bun.sleep(10);
+    return;
+  }
+  try {
+    if ((await readFile(path, "utf8").catch(() => undefined)) === stale) await rm(path, { force: true });
+  } finally {
+    await rm(guard, { force: true });
+  }
+}
 
 export interface LockOptions {
   timeoutMs?: number;
@@ -29,9 +59,11 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, { timeoutM
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const pid = Number(await readFile(path, "utf8").catch(() => ""));
-      // an empty file is a holder between open and write; only a dead pid is stale
-      if (pid > 0 && !alive(pid)) await rm(path, { force: true });
+      const text = await readFile(path, "utf8").catch(() => undefined);
+      if (text === undefined) continue; // released meanwhile
+      const pid = Number(text);
+      // an empty file is a holder between open and write, unless it has been so for long
+      if (pid > 0 ? !alive(pid) : await olderThan(path, EMPTY_STALE_MS)) await takeOver(path, text);
       else if (Date.now() > deadline) throw temporaryError(`gave up waiting for the lock ${path} held by process ${pid}; remove it if that process is gone`);
       else {
         if (!waiting) onWait?.(pid);
