@@ -1,5 +1,7 @@
 import { defineCommand } from "citty";
-import { edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
+import { edgeArg, edgeArgs, fromEnv, logArgs } from "../lib/cli/args.ts";
+import { usageError } from "../lib/cli/exit.ts";
+import { oneLine } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { sshConfigStanza } from "../lib/access/ssh-config.ts";
 
@@ -13,7 +15,12 @@ const cmd = defineCommand({
   },
   run({ args }) {
     init(args);
-    process.stdout.write(sshConfigStanza({ hostname: args.hostname, edge: fromEnv(args.edge, "edge"), caFile: fromEnv(args["ca-file"], "ca-file"), shortLivedCert: args["short-lived-cert"] }));
+    // each goes into ssh_config text, where a line break would start a directive of its own
+    const hostname = args.hostname === undefined || args.hostname === "" ? undefined : String(args.hostname);
+    if (hostname !== undefined && !/^[A-Za-z0-9_.*?!,-]{1,253}$/.test(hostname)) throw usageError(`"${oneLine(hostname).slice(0, 100)}" is not a hostname or an ssh_config host pattern (such as ssh.example.com or *.example.com)`);
+    const caFile = fromEnv(args["ca-file"], "ca-file");
+    if (caFile && /[\x00-\x1f\x7f]/.test(caFile)) throw usageError("--ca-file has control characters in it; give the path of a file");
+    process.stdout.write(sshConfigStanza({ hostname, edge: edgeArg(fromEnv(args.edge, "edge")), caFile, shortLivedCert: args["short-lived-cert"] }));
   },
 });
 

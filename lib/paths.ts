@@ -1,8 +1,8 @@
 // Where wicket keeps its files, and how it writes the private ones. On the user's machine all
 // are under ~/.wicket (WICKET_HOME overrides, for tests); an edge keeps its own in its data
 // directory. Names derived from hostnames go through safeName, so a hostname cannot point outside.
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, sep } from "node:path";
 import { homedir } from "node:os";
 
 export const wicketHome = () => process.env.WICKET_HOME || join(homedir(), ".wicket");
@@ -62,8 +62,19 @@ export const CA_KEY_FILE = "ca-key.pem";
  * replaces an old file whole (a reader sees the old text or the new), or, `exclusive`, fails
  * with EEXIST when there is one.
  */
+/** Makes `dir` (0700); ~/.wicket and what is in it are made 0700 even if they were there,
+ * looser, before: other users of the machine must not list the hostnames or tunnels in it. */
+export function privateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const home = wicketHome();
+  for (let d = dir; d === home || d.startsWith(home + sep); d = dirname(d)) {
+    if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
+    if (d === home) break;
+  }
+}
+
 export function writePrivate(path: string, text: string, opts: { exclusive?: boolean } = {}): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  privateDir(dirname(path));
   if (opts.exclusive) {
     writeFileSync(path, text, { mode: 0o600, flag: "wx" });
     chmodSync(path, 0o600); // the umask may have narrowed the mode, never widened it; make it exact

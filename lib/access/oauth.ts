@@ -4,7 +4,7 @@
 import type { FetchOptions, FetchResponse } from "ofetch";
 import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
 import { httpClient, requestError } from "../cli/http.ts";
-import { log } from "../cli/log.ts";
+import { log, oneLine } from "../cli/log.ts";
 import { CLIENT_ID, DEVICE_GRANT, METADATA_PATH } from "../wire/http.ts";
 import { openBrowser } from "./browser.ts";
 
@@ -29,7 +29,7 @@ export type BrowserMode = "open" | "print";
 async function request(url: string, ca: string | undefined, options: FetchOptions<"json"> = {}): Promise<FetchResponse<unknown>> {
   const peer = { where: new URL(url).host, ca };
   try {
-    return await httpClient(peer).raw(url, { ...options, responseType: "json", ignoreResponseError: true, redirect: "error" });
+    return await httpClient(peer).raw(url, { ...options, responseType: "json", ignoreResponseError: true });
   } catch (e) {
     throw requestError(e, peer);
   }
@@ -44,16 +44,21 @@ const form = (fields: Record<string, string>): FetchOptions<"json"> => ({
 /** The JSON object the edge answered with, if it did. */
 const jsonObject = (res: FetchResponse<unknown>) => (typeof res._data === "object" && res._data !== null ? res._data : undefined);
 
-/** The edge's OAuth metadata, from `base` (the edge's URL, or `https://<application hostname>`). */
-export async function discover(base: string, ca?: string): Promise<ServerMetadata> {
+/**
+ * The edge's OAuth metadata, from `base` (the edge's URL, or `https://<application hostname>`).
+ * `ownIssuer`: base is an edge the user named, whose answer must name itself as the issuer:
+ * else an edge could name another (where the user has a session) and be sent its tokens.
+ */
+export async function discover(base: string, ca?: string, { ownIssuer = false } = {}): Promise<ServerMetadata> {
   const url = new URL(METADATA_PATH, base).href;
   const res = await request(url, ca, { headers: { accept: "application/json" } });
   const m = res.ok ? (jsonObject(res) as Partial<ServerMetadata> | undefined) : undefined;
   if (!m || typeof m.issuer !== "string" || typeof m.token_endpoint !== "string" || typeof m.device_authorization_endpoint !== "string") {
     throw unreachableError(`${new URL(base).host} does not offer browser sign-in (no OAuth metadata at ${METADATA_PATH}); is this a wicket edge?`);
   }
+  const origin = URL.parse(m.issuer)?.origin;
+  if (!origin || (ownIssuer && origin !== new URL(base).origin)) throw unreachableError(`${new URL(base).host} names ${oneLine(m.issuer).slice(0, 200)} as its issuer, not itself; refusing to sign in through it`);
   // The refresh token goes to these endpoints: they must belong to the issuer.
-  const origin = new URL(m.issuer).origin;
   for (const e of [m.token_endpoint, m.device_authorization_endpoint, m.revocation_endpoint]) {
     if (e !== undefined && new URL(e).origin !== origin) throw unreachableError(`the edge's OAuth metadata points outside ${origin}; refusing to use it`);
   }
@@ -117,6 +122,10 @@ export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Pr
     throw d.error === "invalid_target" ? configError(why) : temporaryError(`cannot start the sign-in: ${why}`);
   }
   const url = d.verification_uri_complete ?? d.verification_uri;
+  // both are shown on the terminal and the URL goes to the browser: the edge's own page, a plain code
+  if (!/^[A-Z0-9-]{4,20}$/.test(d.user_code) || URL.parse(url)?.origin !== new URL(meta.issuer).origin) {
+    throw unreachableError(`the edge's sign-in answer is not its own (a code or page outside ${new URL(meta.issuer).origin}); refusing to show or open it`);
+  }
   // Without the complete URI (a zone credential), the person types the code into the page.
   const step = d.verification_uri_complete ? `check that it shows the code ${d.user_code}` : `type the code ${d.user_code}`;
   process.stderr.write(`To sign in for ${o.what}, open this page and ${step}:\n  ${url}\n`);

@@ -3,8 +3,7 @@
 // else a browser sign-in (device flow), which only one process at a time runs per edge.
 import { deniedError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
-import { mkdirSync } from "node:fs";
-import { signInLockPath, wicketHome } from "../paths.ts";
+import { privateDir, signInLockPath, wicketHome } from "../paths.ts";
 import { appOrigin } from "./dial.ts";
 import { deleteOrgSession, readAppToken, readOrgSession, saveAppToken, saveOrgSession } from "./files.ts";
 import { withLock } from "../cli/lock.ts";
@@ -58,12 +57,12 @@ async function fromSession(o: SignInOptions, meta: ServerMetadata): Promise<stri
 export async function appToken(o: SignInOptions): Promise<string> {
   const c = cached(o);
   if (c) return c;
-  const meta = await discover(edgeBase(o), o.ca);
+  const meta = await discover(edgeBase(o), o.ca, { ownIssuer: o.edge !== undefined });
   const minted = await fromSession(o, meta);
   if (minted) return minted;
   if (o.browser === "never") throw deniedError(`not signed in to ${o.hostname}; run \`wicket access login ${o.hostname}\``);
   const mode = o.browser;
-  mkdirSync(wicketHome(), { recursive: true, mode: 0o700 });
+  privateDir(wicketHome());
   // Parallel processes wait here while one signs in, then find its session. A person may take
   // as long as a device code lives (10 minutes by default) to confirm.
   return withLock(

@@ -1,10 +1,10 @@
 // `access ssh-gen`: an ephemeral key and a short-lived certificate for it, signed by the
 // edge for the caller's identity, in ~/.wicket/<hostname>-key and <hostname>-key-cert.pub.
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { EXIT, temporaryError, type ExitCode } from "../cli/exit.ts";
 import { httpClient, isRefusal, refusalError, type Refusal } from "../cli/http.ts";
 import { withLock } from "../cli/lock.ts";
-import { sshKeyPaths, wicketHome, writePrivate } from "../paths.ts";
+import { privateDir, sshKeyPaths, wicketHome, writePrivate } from "../paths.ts";
 import { certValidBefore, generateEd25519, opensshPrivateKey, publicLine } from "../ssh/format.ts";
 import { SSH_CERT_PATH } from "../wire/http.ts";
 import { appHeaders, appOrigin, appTls, dialError, type DialOptions } from "./dial.ts";
@@ -27,7 +27,7 @@ const refused = (hostname: string): Refusal => ({
 /** `signIn` gives the app token of a signed-in person; asked only when a new certificate is needed. */
 export async function sshGen(opts: DialOptions, signIn?: () => Promise<string>): Promise<{ key: string; cert: string; validBefore: Date; reused: boolean }> {
   const paths = sshKeyPaths(opts.hostname);
-  await mkdir(wicketHome(), { recursive: true, mode: 0o700 });
+  privateDir(wicketHome());
   return withLock(`${paths.key}.lock`, async () => {
     const current = await validUntil(paths.cert);
     if (current && current.getTime() - Date.now() > MIN_REMAINING_MS) return { ...paths, validBefore: current, reused: true };

@@ -5,6 +5,7 @@ import type { ArgsDef } from "citty";
 import type { SignInMode } from "../access/connect.ts";
 import type { DialOptions } from "../access/dial.ts";
 import { usageError } from "./exit.ts";
+import { oneLine } from "./log.ts";
 import { readCaFile } from "./values.ts";
 
 export type Env = Record<string, string | undefined>;
@@ -108,16 +109,41 @@ export function flagGiven(rawArgs: readonly string[], name: string): boolean {
   return false;
 }
 
-/** The hostname a token command is about, checked. */
-export function hostnameArg(raw: unknown): string {
-  const h = String(raw ?? "").trim().toLowerCase();
-  if (!h) throw usageError("name the application, for example: wicket access login ssh.example.com");
+/** A DNS name: labels of letters, digits, "-" and "_", 253 characters at most. */
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+
+/** An application hostname, checked: it goes into file names, ssh_config text and headers, so
+ * nothing but a DNS name passes (no spaces, line breaks, slashes or shell characters). */
+export function hostnameArg(raw: unknown, example = "wicket access login ssh.example.com"): string {
+  const h = String(raw ?? "").trim().toLowerCase().replace(/\.$/, "");
+  if (!h) throw usageError(`name the application, for example: ${example}`);
+  if (!HOSTNAME.test(h)) throw usageError(`"${oneLine(String(raw)).slice(0, 100)}" is not a hostname; give a DNS name such as ssh.example.com`);
   return h;
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+/**
+ * The edge's URL, checked: https (wss), or http only on this machine (a demo), since tokens
+ * and secrets go to it; nothing but scheme, host and port.
+ */
+export function edgeArg(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const bad = (why: string) => usageError(`--edge ${oneLine(raw).slice(0, 200)} ${why}; give the edge's address, such as https://edge.example.com`);
+  if (/[\s\x00-\x1f\x7f]/.test(raw)) throw bad("has spaces or control characters");
+  const u = URL.parse(raw.includes("://") ? raw : `https://${raw}`);
+  if (!u || !u.hostname) throw bad("is not a URL");
+  if (u.username || u.password) throw bad("carries a user name or password");
+  if (u.protocol !== "https:" && u.protocol !== "wss:") {
+    if (u.protocol !== "http:" && u.protocol !== "ws:") throw bad(`has the scheme ${u.protocol}`);
+    if (!LOOPBACK.test(u.hostname)) throw bad("is plain http: credentials go to it, so it must be https (http only on 127.0.0.1 or localhost)");
+  }
+  return raw;
 }
 
 /** The edge and the extra CA from `edgeArgs` (or their variables), the CA file read. */
 export async function edgeOf(args: { edge?: unknown; "ca-file"?: unknown }): Promise<{ edge?: string; ca?: string }> {
-  return { edge: fromEnv(args.edge, "edge"), ca: await readCaFile(fromEnv(args["ca-file"], "ca-file")) };
+  return { edge: edgeArg(fromEnv(args.edge, "edge")), ca: await readCaFile(fromEnv(args["ca-file"], "ca-file")) };
 }
 
 export function signInMode(args: { browser?: unknown }, signal?: AbortSignal): SignInMode {
@@ -126,8 +152,8 @@ export function signInMode(args: { browser?: unknown }, signal?: AbortSignal): S
 
 /** The dial options every access command shares: hostname, edge, CA and service token. */
 export async function dialOptions(args: Record<string, unknown>): Promise<DialOptions> {
-  const hostname = String(args.hostname ?? "").toLowerCase();
-  if (!hostname) throw usageError("--hostname is required, for example --hostname ssh.example.com");
+  if (!String(args.hostname ?? "").trim()) throw usageError("--hostname is required, for example --hostname ssh.example.com");
+  const hostname = hostnameArg(args.hostname, "--hostname ssh.example.com");
   const id = fromEnv(args.id, "service-token-id", "TUNNEL_SERVICE_TOKEN_ID");
   const secret = fromEnv(args.secret, "service-token-secret", "TUNNEL_SERVICE_TOKEN_SECRET");
   if (Boolean(id) !== Boolean(secret)) throw usageError("a service token needs both --id and --secret");

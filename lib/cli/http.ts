@@ -24,11 +24,12 @@ export type Peer = Tls & {
 
 /**
  * An ofetch instance for one peer. No retries unless a caller asks (ofetch retries a GET once
- * by default); `tls` is Bun's fetch option, which ofetch hands through.
+ * by default), and no redirects: requests carry tokens and secrets in headers, which a redirect
+ * would take elsewhere. `tls` is Bun's fetch option, which ofetch hands through.
  */
 export function httpClient(tls: Tls, defaults: FetchOptions = {}): $Fetch {
   const options = tls.ca || tls.servername ? { tls: { ...(tls.servername ? { servername: tls.servername } : {}), ...(tls.ca ? { ca: tls.ca } : {}) } } : {};
-  return ofetch.create({ retry: 0, ...defaults, ...options } as FetchOptions);
+  return ofetch.create({ retry: 0, redirect: "error", ...defaults, ...options } as FetchOptions);
 }
 
 const NAME_MISMATCH = /ALTNAME|does not match/i;

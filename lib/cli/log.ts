@@ -33,9 +33,10 @@ const jsonReporter: ConsolaReporter = {
   },
 };
 
-/** A message as one line: what a client sent (a header, a form field) may hold a line break
- * that would otherwise forge a log line of its own. */
-const oneLine = (text: string) => text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
+/** Text from someone else as one line with no control characters: what a client sent (a
+ * header, a form field) may hold a line break that would forge a log line of its own, and what
+ * an edge answered, a terminal escape sequence (C0 or C1) that would act on the user's screen. */
+export const oneLine = (text: string) => text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
 
 const textReporter: ConsolaReporter = {
   log(obj) {

@@ -2,6 +2,7 @@
 // failure the reason, the fix and the exit code the same failure has elsewhere (lib/cli/exit.ts).
 // A run walks its hops in order and stops at the first failure unless asked for all of them.
 import { EXIT, WicketError, type ExitCode } from "../cli/exit.ts";
+import { oneLine } from "../cli/log.ts";
 
 export type Hop = {
   hop: string;
@@ -66,9 +67,11 @@ export function render(hops: Hop[], tty: boolean): string {
   return hops
     .map((h) => {
       const head = `${mark(h).padEnd(markWidth)} ${h.hop.padEnd(width)} ${`${h.ms.toFixed(0)} ms`.padStart(7)}  `;
-      if (h.ok || h.skipped) return `${head}${h.detail}\n`;
+      // what the edge said (its version, names, reasons) reaches the terminal as text only
+      const [detail, reason, fix] = [h.detail, h.reason, h.fix].map((t) => oneLine(t ?? ""));
+      if (h.ok || h.skipped) return `${head}${detail}\n`;
       const pad = " ".repeat(markWidth + 1 + width + 1 + 7 + 2);
-      return `${head}${h.reason}${h.detail ? ` (${h.detail})` : ""}\n${pad}fix: ${h.fix}\n`;
+      return `${head}${reason}${detail ? ` (${detail})` : ""}\n${pad}fix: ${fix}\n`;
     })
     .join("");
 }
