@@ -31,7 +31,7 @@ const cmd = defineCommand({
     const { edge, ca } = await edgeOf(args);
     if (!edge) throw usageError("which edge? pass --edge https://edge.example.com (or set WICKET_EDGE)");
     const signal = shutdownSignal();
-    const meta = await discover(edgeBase({ hostname: "", edge }), ca, { ownIssuer: true });
+    const meta = await discover(edgeBase({ hostname: "", edge }), ca);
     const t = await deviceFlow(meta, { scope: "tunnel", ca, browser: signInMode(args, signal).browser, what: `a server's zone credential at ${new URL(meta.issuer).host}`, signal });
     const cred = parseZoneCredential(t.access_token, "the credential the edge sent");
     try {

@@ -46,10 +46,13 @@ const jsonObject = (res: FetchResponse<unknown>) => (typeof res._data === "objec
 
 /**
  * The edge's OAuth metadata, from `base` (the edge's URL, or `https://<application hostname>`).
- * `ownIssuer`: base is an edge the user named, whose answer must name itself as the issuer:
- * else an edge could name another (where the user has a session) and be sent its tokens.
+ * Over plain http (an edge on this machine) the answer must name base itself as the issuer:
+ * else it could name another edge (where the user has a session) and be sent the token minted
+ * there, which no TLS name check would stop. Over https the token goes only to a server that
+ * proves the application's name (lib/access/dial.ts), so an IP address as --edge still works.
  */
-export async function discover(base: string, ca?: string, { ownIssuer = false } = {}): Promise<ServerMetadata> {
+export async function discover(base: string, ca?: string): Promise<ServerMetadata> {
+  const ownIssuer = new URL(base).protocol === "http:";
   const url = new URL(METADATA_PATH, base).href;
   const res = await request(url, ca, { headers: { accept: "application/json" } });
   const m = res.ok ? (jsonObject(res) as Partial<ServerMetadata> | undefined) : undefined;

@@ -57,7 +57,7 @@ async function fromSession(o: SignInOptions, meta: ServerMetadata): Promise<stri
 export async function appToken(o: SignInOptions): Promise<string> {
   const c = cached(o);
   if (c) return c;
-  const meta = await discover(edgeBase(o), o.ca, { ownIssuer: o.edge !== undefined });
+  const meta = await discover(edgeBase(o), o.ca);
   const minted = await fromSession(o, meta);
   if (minted) return minted;
   if (o.browser === "never") throw deniedError(`not signed in to ${o.hostname}; run \`wicket access login ${o.hostname}\``);
