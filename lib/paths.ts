@@ -4,6 +4,7 @@
 import { chmodSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
 import { homedir } from "node:os";
+import { log } from "./cli/log.ts";
 
 export const wicketHome = () => process.env.WICKET_HOME || join(homedir(), ".wicket");
 export const originCertPath = () => join(wicketHome(), "cert.pem");
@@ -68,7 +69,12 @@ export function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const home = wicketHome();
   for (let d = dir; d === home || d.startsWith(home + sep); d = dirname(d)) {
-    if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
+    try {
+      if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
+    } catch (e) {
+      // not ours to change (a shared WICKET_HOME): the files in it are still 0600
+      log.warn(`cannot make ${d} private (${(e as NodeJS.ErrnoException).code}); other users may list what is in it`);
+    }
     if (d === home) break;
   }
 }

@@ -217,6 +217,30 @@ describe("SSH in the browser", () => {
     for (const p of [alice, bob, page]) await p.close();
   });
 
+  test("two tabs that start signing in at once both get in", async () => {
+    await (await open(ALICE)).close(); // signed in at the edge
+    const session = (await (await browserOf(ALICE)).cookies(edge.url)).map((c) => `${c.name}=${c.value}`).join("; ");
+    const ca = readFileSync(edge.caFile, "utf8");
+    // what the browser holds on the application's host: its hand-off cookie
+    let onApp = "";
+    const get = async (url: string, host?: string, cookie = "") => {
+      const res = await fetch(url, { headers: { accept: "text/html", cookie, ...(host ? { host } : {}) }, redirect: "manual", tls: { ca }, ...({} as object) } as RequestInit);
+      const set = res.headers.getSetCookie().find((c) => c.startsWith("__Host-wicket-handoff="));
+      if (host && set) onApp = set.split(";")[0]!;
+      return { status: res.status, location: res.headers.get("location") ?? "" };
+    };
+    const app = (path: string) => get(`https://127.0.0.1:${edge.port}${path}`, APP, onApp);
+    // two tabs open the application before either is signed in there: two hand-offs begun
+    const begun = [await app("/"), await app("/")].map((r) => r.location);
+    expect(begun.every((u) => u.startsWith(`${edge.url}/browser-ssh?`))).toBe(true);
+    // each comes back from the edge with its code, and each code signs its tab in
+    for (const u of begun) {
+      const back = new URL((await get(u, undefined, session)).location);
+      expect(back.pathname).toBe("/.wicket/session");
+      expect(await app(back.pathname + back.search)).toEqual({ status: 303, location: "/" });
+    }
+  });
+
   test("revoking the user closes the terminal within a second, and the page says why", async () => {
     const page = await open(BOB);
     await connected(page);

@@ -1,7 +1,7 @@
 // The lock file that makes twenty parallel ssh sign in once (lib/cli/lock.ts): holders take
 // turns, and a lock left by a process that crashed is taken over at once.
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { withLock } from "../lib/cli/lock.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
@@ -69,4 +69,12 @@ test("a lock left empty (its holder died between creating and writing it) is tak
   const old = new Date(Date.now() - 60_000);
   utimesSync(path, old, old);
   expect(await withLock(path, async () => "mine", { timeoutMs: 5_000 })).toBe("mine");
+});
+
+test("a lock that cannot be read is waited for up to the deadline, then named", async () => {
+  await using dir = await tempDir();
+  const path = dir.join("edge-session.lock");
+  mkdirSync(path); // exists, and reading it fails
+  const err = await withLock(path, async () => "mine", { timeoutMs: 200 }).catch((e: Error) => e);
+  expect((err as Error).message).toContain(`gave up waiting for the lock ${path}`);
 });

@@ -44,6 +44,16 @@ const form = (fields: Record<string, string>): FetchOptions<"json"> => ({
 /** The JSON object the edge answered with, if it did. */
 const jsonObject = (res: FetchResponse<unknown>) => (typeof res._data === "object" && res._data !== null ? res._data : undefined);
 
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** Two origins of one edge: the same, or this machine's names for one port (http://localhost:8080
+ * and http://127.0.0.1:8080). */
+function sameEdge(a: string, b: string): boolean {
+  if (a === b) return true;
+  const [x, y] = [new URL(a), new URL(b)];
+  return x.protocol === y.protocol && x.port === y.port && LOOPBACK_HOSTS.has(x.hostname) && LOOPBACK_HOSTS.has(y.hostname);
+}
+
 /**
  * The edge's OAuth metadata, from `base` (the edge's URL, or `https://<application hostname>`).
  * Over plain http (an edge on this machine) the answer must name base itself as the issuer:
@@ -60,7 +70,7 @@ export async function discover(base: string, ca?: string): Promise<ServerMetadat
     throw unreachableError(`${new URL(base).host} does not offer browser sign-in (no OAuth metadata at ${METADATA_PATH}); is this a wicket edge?`);
   }
   const origin = URL.parse(m.issuer)?.origin;
-  if (!origin || (ownIssuer && origin !== new URL(base).origin)) throw unreachableError(`${new URL(base).host} names ${oneLine(m.issuer).slice(0, 200)} as its issuer, not itself; refusing to sign in through it`);
+  if (!origin || (ownIssuer && !sameEdge(origin, new URL(base).origin))) throw unreachableError(`${new URL(base).host} names ${oneLine(m.issuer).slice(0, 200)} as its issuer, not itself; refusing to sign in through it`);
   // The refresh token goes to these endpoints: they must belong to the issuer.
   for (const e of [m.token_endpoint, m.device_authorization_endpoint, m.revocation_endpoint]) {
     if (e !== undefined && new URL(e).origin !== origin) throw unreachableError(`the edge's OAuth metadata points outside ${origin}; refusing to use it`);

@@ -36,7 +36,10 @@ async function takeOver(path: string, stale: string) {
     return;
   }
   try {
-    if ((await readFile(path, "utf8").catch(() => undefined)) === stale) await rm(path, { force: true });
+    // still the dead holder's: the same pid, or still an old empty file (a new holder's lock
+    // is empty too, for a moment, but not old)
+    const now = await readFile(path, "utf8").catch(() => undefined);
+    if (now === stale && (stale !== "" || (await olderThan(path, EMPTY_STALE_MS)))) await rm(path, { force: true });
   } finally {
     await rm(guard, { force: true });
   }
@@ -59,12 +62,18 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, { timeoutM
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const text = await readFile(path, "utf8").catch(() => undefined);
-      if (text === undefined) continue; // released meanwhile
+      let text: string;
+      try {
+        text = await readFile(path, "utf8");
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") continue; // released meanwhile
+        // a lock we cannot read (another user's) is held for us: wait, up to the deadline
+        text = "unreadable";
+      }
       const pid = Number(text);
       // an empty file is a holder between open and write, unless it has been so for long
-      if (pid > 0 ? !alive(pid) : await olderThan(path, EMPTY_STALE_MS)) await takeOver(path, text);
-      else if (Date.now() > deadline) throw temporaryError(`gave up waiting for the lock ${path} held by process ${pid}; remove it if that process is gone`);
+      if (text !== "unreadable" && (pid > 0 ? !alive(pid) : await olderThan(path, EMPTY_STALE_MS))) await takeOver(path, text);
+      else if (Date.now() > deadline) throw temporaryError(`gave up waiting for the lock ${path} held by ${pid > 0 ? `process ${pid}` : "a process that did not say which"}; remove it if that process is gone`);
       else {
         if (!waiting) onWait?.(pid);
         waiting = true;

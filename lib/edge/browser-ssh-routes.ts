@@ -61,6 +61,12 @@ function redirect(to: string, ...setCookies: string[]): Response {
 const HANDOFF_COOKIE = "__Host-wicket-handoff";
 const HANDOFF_COOKIE_MS = 10 * 60_000;
 const STATE = /^[A-Za-z0-9_-]{43}$/;
+/** Hand-offs one browser may have under way on a host at once (tabs opened together). */
+const HANDOFFS_AT_ONCE = 4;
+
+/** The states of this browser's hand-offs under way, newest first. */
+const handoffStates = (req: Request) => (readCookies(req)[HANDOFF_COOKIE] ?? "").split(".").filter((s) => STATE.test(s));
+const handoffCookie = (states: string[]) => cookie(HANDOFF_COOKIE, states.join("."), states.length ? HANDOFF_COOKIE_MS : 0);
 
 /** The app token in the application host's cookie, as the Authorization header authorizeClient reads. */
 function withAppToken(req: Request): Request {
@@ -99,10 +105,11 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   const bundled = await asset(p);
   if (bundled) return bundled;
   if (p === TERMINAL_SESSION_PATH) {
-    const token = await takeHandoff(ctx.store, host, url.searchParams.get("code") ?? "", readCookies(req)[HANDOFF_COOKIE] ?? "");
-    if (!token) return errorPage(ctx.site(), "Sign-in link expired", "This sign-in link was already used, has expired, or was started in another browser. Open the address of the server again to sign in.", 400);
-    const exp = (jwtClaims(token)?.exp ?? 0) * 1000;
-    return redirect("/", cookie(APP_COOKIE, token, exp - Date.now()), cookie(HANDOFF_COOKIE, "", 0));
+    const states = handoffStates(req);
+    const taken = await takeHandoff(ctx.store, host, url.searchParams.get("code") ?? "", states);
+    if (!taken) return errorPage(ctx.site(), "Sign-in link expired", "This sign-in link was already used, has expired, or was started in another browser. Open the address of the server again to sign in.", 400);
+    const exp = (jwtClaims(taken.token)?.exp ?? 0) * 1000;
+    return redirect("/", cookie(APP_COOKIE, taken.token, exp - Date.now()), handoffCookie(states.filter((s) => s !== taken.state)));
   }
   if (p === TERMINAL_SOCKET_PATH) {
     if (!upgrade) return new Response("this is the terminal's WebSocket\n", { status: 426 });
@@ -113,7 +120,8 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   const who = await identify(ctx.store, withAppToken(req), ip, host);
   if ("reject" in who) {
     const state = randomSecret();
-    return redirect(handoffUrl(ctx, host, state), cookie(APP_COOKIE, "", 0), cookie(HANDOFF_COOKIE, state, HANDOFF_COOKIE_MS));
+    const states = [state, ...handoffStates(req)].slice(0, HANDOFFS_AT_ONCE);
+    return redirect(handoffUrl(ctx, host, state), cookie(APP_COOKIE, "", 0), handoffCookie(states));
   }
   const { decision } = await decide(ctx.store, host, who.subject);
   if (!decision.allowed) return errorPage(ctx.site(), "Access denied", decisionMessage(host, decision), 403);

@@ -91,8 +91,11 @@ export async function createHandoff(store: Store, host: string, token: string, s
   return code;
 }
 
-export async function takeHandoff(store: Store, host: string, code: string, state: string): Promise<string | undefined> {
+/** The token of the code, once, if one of `states` (the browser's hand-offs under way) started it. */
+export async function takeHandoff(store: Store, host: string, code: string, states: string[]): Promise<{ token: string; state: string } | undefined> {
   const hash = hashSecret(code);
   const [row]: { host: string; token: string; expires_at: BigIntColumn; browser_hash: string }[] = await store.sql`DELETE FROM browser_handoffs WHERE code_hash = ${hash} RETURNING host, token, expires_at, browser_hash`;
-  return row && row.host === host && Number(row.expires_at) > Date.now() && state !== "" && verifySecret(state, row.browser_hash) ? row.token : undefined;
+  if (!row || row.host !== host || Number(row.expires_at) <= Date.now()) return undefined;
+  const state = states.find((s) => s !== "" && verifySecret(s, row.browser_hash));
+  return state ? { token: row.token, state } : undefined;
 }

@@ -414,14 +414,20 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 121,
-    name: "expiry indexes for what strangers start; browser SSH hand-offs bound to the browser that started them",
+    name: "expiry indexes for what strangers start",
     statements: [
-      // a hand-off made before this has none, and fails: the browser starts it again
-      `ALTER TABLE browser_handoffs ADD COLUMN browser_hash TEXT NOT NULL DEFAULT ''`,
       // each sign-in start, PIN and device code clears the expired ones first: by index, not a scan
       `CREATE INDEX oidc_logins_expires ON oidc_logins (expires_at)`,
       `CREATE INDEX pins_expires ON pins (expires_at)`,
       `CREATE INDEX device_codes_expires ON device_codes (expires_at)`,
+    ],
+  },
+  {
+    version: 122,
+    name: "browser SSH hand-offs bound to the browser that started them",
+    statements: [
+      // a hand-off made before this has none, and fails: the browser starts it again
+      `ALTER TABLE browser_handoffs ADD COLUMN browser_hash TEXT NOT NULL DEFAULT ''`,
     ],
   },
 ];
