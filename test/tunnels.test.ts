@@ -112,6 +112,13 @@ describe("a connector's claim", () => {
     const thief = run(["run", "thief", "--hostname", "db.site.test", "--url", origin("thief")], "thief");
     expect(await thief.exited).toBe(EXIT.denied);
     expect(thief.stderr()).toContain(`db.site.test is routed to the tunnel "owner"`);
+    // nor one nobody has routed: a tunnel's own credentials serve only what is routed to it
+    // (failed before: any tunnel token of the zone took an unrouted hostname for itself)
+    const unrouted = run(["run", "thief", "--hostname", "other.site.test", "--url", origin("thief")], "thief, unrouted");
+    expect(await unrouted.exited).toBe(EXIT.denied);
+    expect(unrouted.stderr()).toContain(`other.site.test is not routed to the tunnel thief; route it first`);
+    expect(await routeOf(store, "other.site.test")).toBeUndefined();
+    expect((await tunnelCmd(["route", "thief", "other.site.test"])).code).toBe(0);
     await using honest = run(["run", "thief", "--hostname", "other.site.test", "--url", origin("thief")], "thief, own hostname");
     await registered(honest);
 
@@ -190,6 +197,7 @@ describe("a credential taken away", () => {
   test("tunnel delete cuts the tunnel's connectors, and its credentials no longer work", async () => {
     await edge.app("d.site.test");
     expect((await tunnelCmd(["create", "doomed"])).code).toBe(0);
+    expect((await tunnelCmd(["route", "doomed", "d.site.test"])).code).toBe(0);
     const p = run(["run", "doomed", "--hostname", "d.site.test", "--url", origin("doomed")], "doomed");
     await registered(p);
     const started = performance.now();

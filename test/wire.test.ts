@@ -30,7 +30,7 @@ const sample = (): Uint8Array[] => [
   pingFrame(new Uint8Array(8).fill(7), true),
   receivedFrame(65536),
   goAwayFrame(5, "edge is shutting down"),
-  dataFrame(0xfffffffe, new Uint8Array(0)),
+  dataFrame(0xfffffffe, new Uint8Array(1)),
 ];
 
 describe("frame codec", () => {
@@ -294,6 +294,43 @@ describe("mux", () => {
     s.receive(new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
     expect(s.closed).toBe(true);
     expect(closedWith).toContain("protocol error");
+  });
+});
+
+// Each failed before (from an attack review of what one connector can make the edge hold).
+describe("a connector that abuses the wire", () => {
+  test("an empty data frame is a protocol error: it would cost a queued item and count against no window", () => {
+    expect(() => createDecoder().push(encodeFrame(FrameType.data, 0, 1, new Uint8Array(0)))).toThrow(ProtocolError);
+  });
+
+  test("a small frame cut from a large message does not hold the message", () => {
+    const many = new Uint8Array(2 * 1024 * 1024);
+    const one = dataFrame(1, new Uint8Array([7]));
+    for (let off = 0; off + one.byteLength <= many.byteLength; off += one.byteLength) many.set(one, off);
+    const frames = createDecoder().push(many);
+    expect(frames.length).toBeGreaterThan(100_000);
+    expect(frames.every((f) => f.payload.buffer !== many.buffer && f.payload[0] === 7)).toBe(true);
+    // a data frame that is most of its message is handed on uncopied
+    const big = dataFrame(1, new Uint8Array(MAX_DATA_CHUNK).fill(1));
+    expect(createDecoder().push(big)[0]!.payload.buffer).toBe(big.buffer);
+  });
+
+  test("go-away said again and again is heard once", () => {
+    let heard = 0;
+    const m = createMux({ role: "edge", transport: { send() {}, buffered: () => 0, close() {} }, onGoAway: () => void heard++ });
+    const flood = new Uint8Array(Array.from({ length: 1000 }, () => [...goAwayFrame(0, "bye")]).flat());
+    m.receive(flood);
+    expect(heard).toBe(1);
+    expect(m.closed).toBe(false);
+  });
+
+  test("pings from a peer that does not read go unanswered once the answers pile up", () => {
+    let sent = 0;
+    let buffered = 0;
+    const m = createMux({ role: "edge", transport: { send: (b) => void ((sent += 1), (buffered += b.byteLength * 100_000)), buffered: () => buffered, close() {} } });
+    for (let i = 0; i < 1000; i++) m.receive(pingFrame(new Uint8Array(8)));
+    expect(sent).toBeLessThan(1000);
+    expect(sent).toBeGreaterThan(0);
   });
 });
 

@@ -70,7 +70,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
     },
     onGoAway(_code, reason) {
       room.changed();
-      log.info(`connector ${d.conn?.id} is draining (${reason}): no new streams go to this connection; its ${mux.streams.size} live stream(s) continue`);
+      log.info(`connector ${d.conn?.id} is draining (${printable(reason)}): no new streams go to this connection; its ${mux.streams.size} live stream(s) continue`);
     },
     onClose(reason) {
       clearTimeout(d.timer);
@@ -131,9 +131,10 @@ async function cut(store: Store, connectors: ConnectorRegistry, c: ConnectorConn
   }
   const why = await check;
   if (!why || c.mux.closed) return false;
+  // out of the registry before anything is awaited: no new stream goes to it meanwhile
+  connectors.remove(c);
   log.info(`cutting connector ${c.id} from ${c.remote} (${describeIdentity(c.who)}): ${why}`);
   await writeAudit(store, { kind: "admin", identity: describeIdentity(c.who), action: "tunnel.cut", reason: `cut the connection from ${c.remote}: ${why}`, target: c.hostnames.join(" "), ip: c.remote }).catch(() => {});
-  connectors.remove(c);
   c.mux.close(why, Close.denied);
   return true;
 }

@@ -46,7 +46,8 @@ export interface RouteContext {
 }
 
 /** The Host header's name: no port, no IPv6 brackets, lower case. */
-export const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
+/** The Host header's name, as the store writes names: lower case, no port, no trailing dot. */
+export const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
 
 export function createRouter(ctx: RouteContext) {
   const handshakes = createHandshakes(ctx.handshakeLimits, (who, ip) =>

@@ -91,6 +91,14 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
   }
   if ("refused" in tunnel) return refuse(tunnel.refused);
   for (const h of hostnames) {
+    // A tunnel's own credentials (a token on a server, in CI) serve the hostnames routed to it;
+    // routing one is the zone credential's to do (`wicket tunnel route`), else any token of the
+    // zone could take a hostname nobody has routed yet.
+    if (who.kind === "tunnel") {
+      const r = await routeOf(store, h);
+      if (r?.id === tunnel.id) continue;
+      return refuse(r ? `${h} is routed to the tunnel "${r.name}"` : `${h} is not routed to the tunnel ${tunnel.name}; route it first: wicket tunnel route ${tunnel.name} ${h}`, h);
+    }
     try {
       const r = await routeHostname(store, tunnel, h);
       if (r.tunnel.id !== tunnel.id) return refuse(`${h} is routed to the tunnel "${r.tunnel.name}"`, h);

@@ -7,7 +7,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Exact payload sizes, or a minimum where a text follows. */
 const FIXED: Partial<Record<FrameType, number>> = { [FrameType.window]: 4, [FrameType.fin]: 0, [FrameType.ping]: 8, [FrameType.received]: 4 };
-const MINIMUM: Partial<Record<FrameType, number>> = { [FrameType.hello]: 2, [FrameType.reset]: 2, [FrameType.goAway]: 2 };
+// an empty data frame carries nothing and costs the receiver a queued item: the end is a fin
+const MINIMUM: Partial<Record<FrameType, number>> = { [FrameType.hello]: 2, [FrameType.reset]: 2, [FrameType.goAway]: 2, [FrameType.data]: 1 };
 const ON_STREAM_ZERO = new Set<number>([FrameType.hello, FrameType.ping, FrameType.goAway, FrameType.received]);
 
 function check(f: Frame): Frame {
@@ -37,6 +38,9 @@ function header(buf: Uint8Array, off: number) {
   return { type: buf[off] as FrameType, flags: buf[off + 1]!, stream: view.getUint32(2), length };
 }
 
+/** Messages up to this size may be held whole by the frames cut from them. */
+const PIN_LIMIT = 512 * 1024;
+
 const frame = (h: ReturnType<typeof header>, payload: Uint8Array): Frame => check({ type: h.type, flags: h.flags, stream: h.stream, payload });
 
 export function createDecoder(): Decoder {
@@ -52,7 +56,10 @@ export function createDecoder(): Decoder {
     while (buf.byteLength - off >= HEADER_SIZE) {
       const h = header(buf, off);
       if (buf.byteLength - off < HEADER_SIZE + h.length) break;
-      frames.push(frame(h, buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + h.length)));
+      const payload = buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + h.length);
+      // a small frame out of a large message is copied: held in a queue, a view would keep the
+      // whole message alive (a peer could pin megabytes with a byte each)
+      frames.push(frame(h, buf.byteLength > PIN_LIMIT && h.length * 8 < buf.byteLength ? payload.slice() : payload));
       off += HEADER_SIZE + h.length;
     }
     return off;

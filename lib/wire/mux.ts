@@ -104,6 +104,10 @@ interface StreamState extends Stream {
   _out: number;
 }
 
+/** What may wait in the transport's buffer for a ping to be answered: far above what a peer
+ * that reads has waiting, so only one that pings without reading goes unanswered. */
+const PONG_LIMIT = 16 * 1024 * 1024;
+
 export function createMux(opts: MuxOptions): Mux {
   const { transport, role } = opts;
   const highWater = opts.highWater ?? 256 * 1024;
@@ -283,7 +287,8 @@ export function createMux(opts: MuxOptions): Mux {
         return;
       }
       case FrameType.ping:
-        if ((f.flags & Flag.ack) === 0) send(pingFrame(f.payload, true));
+        // a peer that pings and does not read gets no more answers once they pile up
+        if ((f.flags & Flag.ack) === 0 && transport.buffered() <= PONG_LIMIT) send(pingFrame(f.payload, true));
         else pacer?.rtt(performance.now() - new DataView(f.payload.buffer, f.payload.byteOffset, 8).getFloat64(0));
         return;
       case FrameType.received:
@@ -292,6 +297,7 @@ export function createMux(opts: MuxOptions): Mux {
         flushAll();
         return;
       case FrameType.goAway: {
+        if (peerGoingAway) return; // said once is enough: more would only cost us
         const { code, text } = readCodeAndText(f.payload);
         peerGoingAway = true;
         opts.onGoAway?.(code, text);

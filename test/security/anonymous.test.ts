@@ -7,6 +7,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { setupLog } from "../../lib/cli/log.ts";
 import { authorizeClient } from "../../lib/edge/authorize.ts";
+import { hostOf } from "../../lib/edge/routes.ts";
 import { BODY_LIMITS, BodyRefused, readText } from "../../lib/edge/body.ts";
 import { createDenialLimiter, DEFAULT_DENIAL_LIMITS } from "../../lib/edge/denials.ts";
 import { createEdgeMetrics } from "../../lib/edge/metrics.ts";
@@ -144,6 +145,12 @@ describe("denials from many addresses", () => {
     now += 60_000;
     expect(limiter.admit("2001:db8:0:ffff::1").record).toBe(true); // a new window
   });
+});
+
+// Failed before: "edge.site.test." was not the edge's own host, and "app.site.test." was decided
+// as app.site.test but matched no token audience or connector.
+test("a Host with a trailing dot names the same host as without", () => {
+  for (const host of ["Ssh.Site.Test.", "ssh.site.test.:443", "ssh.site.test"]) expect(hostOf(new Request("https://x/", { headers: { host } }))).toBe("ssh.site.test");
 });
 
 describe("audited text", () => {

@@ -87,6 +87,15 @@ describe("a signed-in user's principal", () => {
     }
   });
 
+  // Failed before: the default sudo user of a cloud image was no system account, so anyone
+  // let in as ubuntu@anywhere got a certificate for the machine's administrator.
+  test("the default sudo users of cloud images are refused as system accounts", async () => {
+    for (const email of ["ubuntu@site.test", "ec2-user@site.test", "admin@site.test", "opc@site.test", "azureuser@site.test", "pi@site.test"]) {
+      const r = await certificateFor(APPS.localpart, email);
+      expect({ email, status: r.status }).toEqual({ email, status: 403 });
+    }
+  });
+
   test("a provider's claim is held to the same rule", async () => {
     for (const unix_user of ["root", "a,b", "bin", "Root", "x\ny"]) {
       const r = await certificateFor(APPS.claim, "alice@site.test", { unix_user });
