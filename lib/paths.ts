@@ -58,11 +58,6 @@ export const PUBLIC_URL_FILE = "public-url";
 export const CA_FILE = "ca.pem";
 export const CA_KEY_FILE = "ca-key.pem";
 
-/**
- * Writes a file only its owner may read (0600), in a directory made 0700 if it is missing. It
- * replaces an old file whole (a reader sees the old text or the new), or, `exclusive`, fails
- * with EEXIST when there is one.
- */
 /** Makes `dir` (0700); ~/.wicket and what is in it are made 0700 even if they were there,
  * looser, before: other users of the machine must not list the hostnames or tunnels in it. */
 export function privateDir(dir: string): void {
@@ -79,6 +74,11 @@ export function privateDir(dir: string): void {
   }
 }
 
+/**
+ * Writes a file only its owner may read (0600), in a directory made 0700 if it is missing. It
+ * replaces an old file whole (a reader sees the old text or the new), or, `exclusive`, fails
+ * with EEXIST when there is one.
+ */
 export function writePrivate(path: string, text: string, opts: { exclusive?: boolean } = {}): void {
   privateDir(dirname(path));
   if (opts.exclusive) {

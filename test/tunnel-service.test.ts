@@ -25,6 +25,8 @@ Type=simple
 Environment=WICKET_HOME=${home}
 ExecStart=${WICKET} tunnel --config ${config}
 Restart=always
+# 77: the edge refused the credential or a hostname; restarting cannot fix that
+RestartPreventExitStatus=77
 RestartSec=5s
 # SIGTERM drains: live sessions get the grace period, then the rest is killed
 KillSignal=SIGTERM

@@ -2,6 +2,7 @@
 // Device Authorization Grant (RFC 8628) and use a refresh token to mint an app token for a
 // resource (RFC 8707). Every failure becomes one sentence and an exit code.
 import type { FetchOptions, FetchResponse } from "ofetch";
+import { isLoopbackHost } from "../cli/args.ts";
 import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
 import { httpClient, requestError } from "../cli/http.ts";
 import { log, oneLine } from "../cli/log.ts";
@@ -44,14 +45,12 @@ const form = (fields: Record<string, string>): FetchOptions<"json"> => ({
 /** The JSON object the edge answered with, if it did. */
 const jsonObject = (res: FetchResponse<unknown>) => (typeof res._data === "object" && res._data !== null ? res._data : undefined);
 
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
 /** Two origins of one edge: the same, or this machine's names for one port (http://localhost:8080
  * and http://127.0.0.1:8080). */
 function sameEdge(a: string, b: string): boolean {
   if (a === b) return true;
   const [x, y] = [new URL(a), new URL(b)];
-  return x.protocol === y.protocol && x.port === y.port && LOOPBACK_HOSTS.has(x.hostname) && LOOPBACK_HOSTS.has(y.hostname);
+  return x.protocol === y.protocol && x.port === y.port && isLoopbackHost(x.hostname) && isLoopbackHost(y.hostname);
 }
 
 /**

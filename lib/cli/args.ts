@@ -121,11 +121,12 @@ export function hostnameArg(raw: unknown, example = "wicket access login ssh.exa
   return h;
 }
 
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+/** This machine's names for itself, as a URL's hostname writes them. */
+export const isLoopbackHost = (hostname: string) => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(hostname);
 
 /**
  * The edge's URL, checked: https (wss), or http only on this machine (a demo), since tokens
- * and secrets go to it; nothing but scheme, host and port.
+ * and secrets go to it; no user name or password in it (a path is ignored where it is used).
  */
 export function edgeArg(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === "") return undefined;
@@ -136,7 +137,7 @@ export function edgeArg(raw: string | undefined): string | undefined {
   if (u.username || u.password) throw bad("carries a user name or password");
   if (u.protocol !== "https:" && u.protocol !== "wss:") {
     if (u.protocol !== "http:" && u.protocol !== "ws:") throw bad(`has the scheme ${u.protocol}`);
-    if (!LOOPBACK.test(u.hostname)) throw bad("is plain http: credentials go to it, so it must be https (http only on 127.0.0.1 or localhost)");
+    if (!isLoopbackHost(u.hostname)) throw bad("is plain http: credentials go to it, so it must be https (http only on 127.0.0.1 or localhost)");
   }
   return raw;
 }

@@ -62,20 +62,19 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, { timeoutM
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      let text: string;
+      let text: string | undefined;
       try {
         text = await readFile(path, "utf8");
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ENOENT") continue; // released meanwhile
         // a lock we cannot read (another user's) is held for us: wait, up to the deadline
-        text = "unreadable";
       }
-      const pid = Number(text);
+      const pid = Number(text ?? 0);
       // an empty file is a holder between open and write, unless it has been so for long
-      if (text !== "unreadable" && (pid > 0 ? !alive(pid) : await olderThan(path, EMPTY_STALE_MS))) await takeOver(path, text);
+      if (text !== undefined && (pid > 0 ? !alive(pid) : await olderThan(path, EMPTY_STALE_MS))) await takeOver(path, text);
       else if (Date.now() > deadline) throw temporaryError(`gave up waiting for the lock ${path} held by ${pid > 0 ? `process ${pid}` : "a process that did not say which"}; remove it if that process is gone`);
       else {
-        if (!waiting) onWait?.(pid);
+        if (!waiting && pid > 0) onWait?.(pid);
         waiting = true;
         await Bun.sleep(50);
       }

@@ -99,6 +99,8 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   // "/" is the terminal for a browser's page only: a CLI client's upgrade there is a stream as ever
   const page = p === "/" && !upgrade && wantsPage(req);
   if (!page && p !== TERMINAL_SOCKET_PATH && p !== TERMINAL_SESSION_PATH && !p.startsWith(TERMINAL_ASSETS)) return false;
+  // "ssh.site.com." is another host to the browser's cookies: the terminal lives at the name without the dot
+  if (page && /\.(:\d+)?$/.test(req.headers.get("host") ?? "")) return redirect(onAppHost(ctx, host, "/"));
   const app = await findApp(ctx.store, host);
   const settings = app && (await browserSsh(ctx.store, app.hostname));
   if (!settings?.enabled) return false;

@@ -131,7 +131,7 @@ async function cut(store: Store, connectors: ConnectorRegistry, c: ConnectorConn
   }
   const why = await check;
   if (!why || c.mux.closed) return false;
-  // out of the registry before anything is awaited: no new stream goes to it meanwhile
+  // out of the registry before the audit write: no new stream goes to it meanwhile
   connectors.remove(c);
   log.info(`cutting connector ${c.id} from ${c.remote} (${describeIdentity(c.who)}): ${why}`);
   await writeAudit(store, { kind: "admin", identity: describeIdentity(c.who), action: "tunnel.cut", reason: `cut the connection from ${c.remote}: ${why}`, target: c.hostnames.join(" "), ip: c.remote }).catch(() => {});

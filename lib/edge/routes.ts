@@ -45,8 +45,7 @@ export interface RouteContext {
   peerAddress?(peer: SocketAddress | null): string;
 }
 
-/** The Host header's name: no port, no IPv6 brackets, lower case. */
-/** The Host header's name, as the store writes names: lower case, no port, no trailing dot. */
+/** The Host header's name, as the store writes names: lower case, no port, no IPv6 brackets, no trailing dot. */
 export const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
 
 export function createRouter(ctx: RouteContext) {

@@ -3,7 +3,7 @@
 // application's own CA so that no other application's server accepts it.
 import { log } from "../cli/log.ts";
 import { parseEd25519PublicLine, signUserCert } from "../ssh/format.ts";
-import { emailPrincipalProblem, userPrincipalProblem } from "../ssh/principal.ts";
+import { emailPrincipalProblem, IMAGE_ADMINS, userPrincipalProblem } from "../ssh/principal.ts";
 import { randomId } from "../auth/secret.ts";
 import { claimAt } from "../auth/oidc.ts";
 import { appPrincipalMode, appSshCA, findApp, getSession, tokenPrincipal, type Store } from "../store/index.ts";
@@ -53,6 +53,7 @@ export async function principalFor(store: Store, auth: ClientAuth): Promise<stri
     return checked(v, problem && `the "${name}" claim of ${s.email} is refused: ${problem}`);
   }
   const local = email.slice(0, email.lastIndexOf("@"));
+  if (IMAGE_ADMINS.has(local) && !opts.allowSystem) return checked(local, `"${local}" is the administrator of cloud images, and the part of an e-mail address before the @ does not name it (an admin can, with a service token's --principal or --allow-system-principals)`);
   return checked(local, userPrincipalProblem(local, opts));
 }
 

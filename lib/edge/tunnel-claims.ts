@@ -1,7 +1,8 @@
 // Whose hostname is it: a connector authenticates as a named tunnel (its id and secret) or
 // with a zone credential (cert.pem, the seed's one-line form), and may serve only hostnames
 // whose longest zone is its zone and that are routed to its tunnel. An unrouted hostname is
-// routed to the claiming tunnel; a hostname routed to another tunnel is refused. Every
+// routed to the claiming tunnel of a zone credential (a tunnel's own credentials route
+// nothing); a hostname routed to another tunnel is refused. Every
 // registration and refusal is an audit record.
 import { log } from "../cli/log.ts";
 import {
@@ -36,8 +37,6 @@ export type ConnectorIdentity =
 export const zoneOfIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? who.tunnel.zone : who.credential.zone);
 /** How the audit and the logs name the connector's credential. */
 export const describeIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? `tunnel ${who.tunnel.name} (${who.tunnel.id})` : `zone credential ${who.credential.id}${who.credential.obtainedBy ? ` of ${who.credential.obtainedBy}` : ""}`);
-/** Whose tunnels a zone credential makes and reuses: the person who obtained it, or the credential itself. */
-
 /** Checks `Authorization: Bearer <id>.<secret>`: a tunnel's credentials or a zone credential. */
 export async function identifyConnector(store: Store, authorization: string): Promise<ConnectorIdentity | { refused: string }> {
   const m = /^Bearer ([^.\s]+)\.(\S+)$/.exec(authorization);

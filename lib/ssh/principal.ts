@@ -14,17 +14,22 @@ const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](
 /**
  * Accounts that belong to the system on Debian, Ubuntu, RHEL and macOS: a certificate for
  * one would let someone in as root or as a service. Names starting with `_` (macOS, newer
- * Debian system users) and `systemd-` count too. So do the default sudo users of cloud and
- * board images (`ubuntu`, `ec2-user`, `admin` …): whoever signs in as ubuntu@anywhere must not
- * become the machine's administrator by the local part of an address.
+ * Debian system users) and `systemd-` count too.
  */
 export const SYSTEM_ACCOUNTS: ReadonlySet<string> = new Set([
   "root", "toor", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
   "backup", "list", "irc", "gnats", "nobody", "nogroup", "sshd", "adm", "operator", "halt", "shutdown", "ftp", "messagebus",
   "syslog", "dbus", "polkitd", "postfix", "ntp", "chrony", "tss", "uuidd", "tcpdump", "dnsmasq", "avahi", "rpc", "rpcuser",
   "nfsnobody", "landscape", "pollinate", "lxd", "usbmux", "postgres", "mysql",
-  "ubuntu", "ec2-user", "admin", "centos", "rocky", "almalinux", "fedora", "debian", "opc", "azureuser", "cloud-user", "core", "pi", "vagrant",
 ]);
+
+/**
+ * The default sudo users of cloud and board images. An admin may name one on purpose (a
+ * service token's `--principal ubuntu`, a provider's claim); the local part of an e-mail
+ * address may not: whoever signs in as ubuntu@anywhere must not become the machine's
+ * administrator by the spelling of an address.
+ */
+export const IMAGE_ADMINS: ReadonlySet<string> = new Set(["ubuntu", "ec2-user", "admin", "centos", "rocky", "almalinux", "fedora", "debian", "opc", "azureuser", "cloud-user", "core", "pi", "vagrant"]);
 
 export const isSystemAccount = (name: string) => SYSTEM_ACCOUNTS.has(name) || name.startsWith("_") || name.startsWith("systemd-");
 

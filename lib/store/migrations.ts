@@ -397,7 +397,7 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE apps ADD COLUMN ssh_extensions TEXT NOT NULL DEFAULT ''`,
     ],
   },
-  // 120–129: speed (issue 17).
+  // 120–129: recordings in chunks (issue 17's pass), and what the attack reviews of that session found.
   {
     version: 120,
     name: "recordings appended as chunks, not by rewriting the whole text",

@@ -88,10 +88,10 @@ export async function recordingText(store: Store, id: string): Promise<string> {
   return (head?.data ?? "") + chunks.map((c) => c.data).join("");
 }
 
-/** Removes recordings that started before `before` (epoch ms), and every chunk whose
- * recording is gone (an append that raced a prune is taken by the next); returns how many went. */
+/** Removes recordings that started before `before` (epoch ms), their chunks first; returns how
+ * many went. (An append already past its check when the recording goes may leave one chunk.) */
 export async function pruneRecordings(store: Store, before: number): Promise<number> {
+  await store.sql`DELETE FROM recording_chunks WHERE recording_id IN (SELECT id FROM recordings WHERE started_at < ${before})`;
   const rows: { id: string }[] = await store.sql`DELETE FROM recordings WHERE started_at < ${before} RETURNING id`;
-  await store.sql`DELETE FROM recording_chunks WHERE NOT EXISTS (SELECT 1 FROM recordings r WHERE r.id = recording_chunks.recording_id)`;
   return rows.length;
 }

@@ -99,20 +99,19 @@ const toApp = (r: AppRow): App => {
 export async function addZone(store: Store, name: string): Promise<Zone & { movedApps: string[]; unrouted: string[] }> {
   const zone = normalizeDnsName(name, "zone");
   const createdAt = Date.now();
-  const inZone = (hostname: string) => hostname === zone || hostname.endsWith(`.${zone}`);
   try {
     return await store.sql.begin(async (tx) => {
       await tx`INSERT INTO zones (name, created_at) VALUES (${zone}, ${createdAt})`;
       const zones = ((await tx`SELECT name FROM zones`) as { name: string }[]).map((z) => z.name);
       const movedApps: string[] = [];
       for (const app of (await tx`SELECT hostname, zone FROM apps`) as { hostname: string; zone: string }[]) {
-        if (app.hostname.startsWith("*.") || !inZone(app.hostname) || zoneFor(app.hostname, zones) !== zone) continue;
+        if (app.hostname.startsWith("*.") || zoneFor(app.hostname, zones) !== zone) continue;
         await tx`UPDATE apps SET zone = ${zone} WHERE hostname = ${app.hostname}`;
         movedApps.push(app.hostname);
       }
       const unrouted: string[] = [];
       for (const r of (await tx`SELECT r.hostname, t.zone FROM tunnel_routes r JOIN tunnels t ON t.id = r.tunnel_id`) as { hostname: string; zone: string }[]) {
-        if (!inZone(r.hostname) || zoneFor(r.hostname, zones) !== zone) continue;
+        if (zoneFor(r.hostname, zones) !== zone) continue;
         await tx`DELETE FROM tunnel_routes WHERE hostname = ${r.hostname}`;
         unrouted.push(r.hostname);
       }

@@ -50,6 +50,8 @@ Type=simple
 Environment=${systemdWord(`WICKET_HOME=${spec.wicketHome}`, false)}
 ExecStart=${spec.argv.map((w) => systemdWord(w)).join(" ")}
 Restart=always
+# 77: the edge refused the credential or a hostname; restarting cannot fix that
+RestartPreventExitStatus=77
 RestartSec=${RESTART_DELAY_S}s
 # SIGTERM drains: live sessions get the grace period, then the rest is killed
 KillSignal=SIGTERM

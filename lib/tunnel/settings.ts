@@ -2,7 +2,7 @@
 // WICKET_<FLAG>, the --config file's key, the default) into checked settings.
 import { resolve } from "node:path";
 import type { ArgsDef } from "citty";
-import { edgeArgs, logArgs, type Env } from "../cli/args.ts";
+import { edgeArg, edgeArgs, logArgs, type Env } from "../cli/args.ts";
 import { usageError } from "../cli/exit.ts";
 import { LOG_LEVELS } from "../cli/log.ts";
 import { settingsFrom } from "../cli/settings.ts";
@@ -111,11 +111,8 @@ export async function resolveSettings(args: Record<string, unknown>, rawArgs: st
     const list = t.split(",").map((s) => s.trim()).filter(Boolean);
     if (list.length === 0) throw usageError(`${where} is empty; give the edge's URL, for example https://edge.example.com`);
     for (const u of list) {
-      let ok = false;
-      try {
-        ok = ["https:", "http:", "wss:", "ws:"].includes(new URL(u).protocol);
-      } catch {}
-      if (!ok) throw usageError(`${where} "${u}" is not an edge URL; use for example https://edge.example.com`);
+      if (!URL.parse(u)) throw usageError(`${where} "${u}" is not an edge URL; use for example https://edge.example.com`);
+      edgeArg(u); // https, or http on this machine only: the tunnel's secret goes to it
     }
     return list;
   });

@@ -287,9 +287,9 @@ export function createMux(opts: MuxOptions): Mux {
         return;
       }
       case FrameType.ping:
+        if ((f.flags & Flag.ack) !== 0) pacer?.rtt(performance.now() - new DataView(f.payload.buffer, f.payload.byteOffset, 8).getFloat64(0));
         // a peer that pings and does not read gets no more answers once they pile up
-        if ((f.flags & Flag.ack) === 0 && transport.buffered() <= PONG_LIMIT) send(pingFrame(f.payload, true));
-        else pacer?.rtt(performance.now() - new DataView(f.payload.buffer, f.payload.byteOffset, 8).getFloat64(0));
+        else if (transport.buffered() <= PONG_LIMIT) send(pingFrame(f.payload, true));
         return;
       case FrameType.received:
         if (!pacer) return;
