@@ -51,9 +51,12 @@ import {
   revokeSessionEverywhere,
   revokedSessions,
   writeAudit,
+  queryAudit,
   type Store,
 } from "../lib/store/index.ts";
 import { rotateSigningKey } from "../lib/auth/jwt.ts";
+import { claimHostnames, identifyConnector } from "../lib/edge/tunnel-claims.ts";
+import { DEFAULT_DENIAL_LIMITS } from "../lib/edge/denials.ts";
 import { tempDir } from "./helpers/tmp.ts";
 import { BACKENDS, withStore as withStoreOn, type Backend } from "./helpers/store.ts";
 
@@ -348,6 +351,20 @@ for (const b of BACKENDS) {
           expect((await storeErr(routeHostname(store, t, "more.many.test"))).message).toContain(`already have ${MAX_ROUTES_PER_ZONE} hostnames routed`);
           // a hostname already routed is no new route
           expect((await routeHostname(store, t, "h5.many.test")).tunnel.id).toBe(t.id);
+        }));
+    });
+
+    describe("connector refusals", () => {
+      // Failed before: a connector refused in a loop (a restart loop, a script) wrote a row each time.
+      test("of one credential reach the audit a few a minute; the rest are counted in the next row", () =>
+        withStore(async (store) => {
+          await addZone(store, "refuse.test");
+          const c = await createZoneCredential(store, "refuse.test", { obtainedBy: "loop@refuse.test" });
+          const who = await identifyConnector(store, `Bearer ${c.id}.${c.secret}`);
+          if ("refused" in who) throw new Error(who.refused);
+          for (let i = 0; i < 100; i++) expect(await claimHostnames(store, who, ["x.elsewhere.test"], "192.0.2.7")).toMatchObject({ refused: expect.stringContaining("outside the zone") });
+          const rows = await queryAudit(store, { kind: "admin" });
+          expect(rows.filter((r) => r.action === "tunnel.refuse").length).toBe(DEFAULT_DENIAL_LIMITS.perAddress);
         }));
     });
 

@@ -9,6 +9,7 @@ import { helloFrame, pingFrame } from "../lib/wire/encode.ts";
 import { createDecoder } from "../lib/wire/decode.ts";
 import { Flag, FrameType } from "../lib/wire/frame.ts";
 import { Close } from "../lib/wire/close.ts";
+import { MAX_OPENING_PER_CREDENTIAL } from "../lib/edge/connector-endpoint.ts";
 import { EXIT } from "../lib/cli/exit.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
@@ -348,6 +349,31 @@ describe("the connector endpoint under abuse", () => {
     b.set(json, 12);
     return b;
   };
+
+  // Failed before: a credential could keep any number of connections open without a hello,
+  // each pinging and costing the edge a socket and a mux for 10 s, again and again.
+  test(`${MAX_OPENING_PER_CREDENTIAL} connections of one credential may be opening at once; the next is refused until they say hello or go`, async () => {
+    const text = await Bun.file(cert).text();
+    const body = JSON.parse(Buffer.from(text.split("\n").slice(1, -1).join("").split("-----")[0]!, "base64").toString()) as { id: string; secret: string };
+    const dial = () =>
+      new Promise<{ ws: WebSocket; closed: Promise<{ code: number; reason: string }> }>((resolve) => {
+        const ws = new WebSocket(`${edge.url.replace(/^http/, "ws")}/connect`, { headers: { authorization: `Bearer ${body.id}.${body.secret}` }, tls: { ca: Bun.file(edge.caFile) } } as never);
+        const closed = new Promise<{ code: number; reason: string }>((r) => (ws.onclose = (e) => r({ code: e.code, reason: e.reason })));
+        ws.onopen = () => resolve({ ws, closed });
+      });
+    const held = await Promise.all(Array.from({ length: MAX_OPENING_PER_CREDENTIAL }, dial));
+    try {
+      const extra = await dial();
+      expect(await extra.closed).toEqual({ code: Close.denied, reason: expect.stringContaining("already opening here") });
+    } finally {
+      for (const h of held) h.ws.close();
+    }
+    await Promise.all(held.map((h) => h.closed));
+    // once they are gone, the credential opens connections again
+    const again = await dial();
+    again.ws.close(1000, "done");
+    expect((await again.closed).code).toBe(1000);
+  }, 60_000);
 
   test("a hello whose metadata is not an object is a protocol error", async () => {
     for (const meta of ["[1,2]", '"x"', "null", "{"]) expect((await rawConnector((ws) => ws.send(hello(meta)))).code).toBe(Close.protocolError);

@@ -35,6 +35,11 @@ export const MAX_CONNECTIONS_PER_TUNNEL = 128;
 /** A connection must say hello this soon after it opened, or it is closed: a credential holder
  * cannot park connections that nobody re-checks. */
 const HELLO_DEADLINE_MS = 10_000;
+/** Connections of one credential that have not said hello yet, at once on a node: a tunnel's
+ * replicas all starting together fit; a credential opening connections it never uses does not. */
+export const MAX_OPENING_PER_CREDENTIAL = 256;
+const opening = new Map<string, number>();
+const credentialKey = (who: ConnectorIdentity) => (who.kind === "tunnel" ? who.tunnel.id : who.credential.id);
 /** setTimeout's longest delay; a later expiry re-arms the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -51,6 +56,19 @@ export async function authorizeConnector(store: Store, req: Request, ip: string)
 export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
   const d = ws.data;
   if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
+  const key = credentialKey(d.who!);
+  const before = opening.get(key) ?? 0;
+  if (before >= MAX_OPENING_PER_CREDENTIAL) return ws.close(Close.denied, closeReason(`${MAX_OPENING_PER_CREDENTIAL} connections of this credential are already opening here; wait for them to say hello`));
+  opening.set(key, before + 1);
+  let opened = true;
+  /** The connection said hello, or closed: it is opening no more. */
+  const settled = () => {
+    if (!opened) return;
+    opened = false;
+    const left = (opening.get(key) ?? 1) - 1;
+    if (left > 0) opening.set(key, left);
+    else opening.delete(key);
+  };
   const mux = createMux({
     role: "edge",
     transport: serverTransport(ws),
@@ -60,6 +78,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
     onHello(version, meta) {
       if (d.hello) throw new ProtocolError("a second hello on one connection");
       d.hello = true;
+      settled();
       clearTimeout(d.timer);
       if (room.draining()) return ws.close(Close.goingAway, "this edge is shutting down; connect to another node");
       if (version !== PROTOCOL_VERSION) return ws.close(Close.versionMismatch, `this edge speaks protocol ${PROTOCOL_VERSION}, the connector ${version}; upgrade the older one`);
@@ -73,6 +92,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
       log.info(`connector ${d.conn?.id} is draining (${printable(reason)}): no new streams go to this connection; its ${mux.streams.size} live stream(s) continue`);
     },
     onClose(reason) {
+      settled();
       clearTimeout(d.timer);
       const conn = d.conn;
       if (conn) {

@@ -5,6 +5,7 @@
 // nothing); a hostname routed to another tunnel is refused. Every
 // registration and refusal is an audit record.
 import { log } from "../cli/log.ts";
+import { createDenialLimiter } from "./denials.ts";
 import {
   credentialOwner,
   credentialRefusal,
@@ -37,6 +38,9 @@ export type ConnectorIdentity =
 export const zoneOfIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? who.tunnel.zone : who.credential.zone);
 /** How the audit and the logs name the connector's credential. */
 export const describeIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? `tunnel ${who.tunnel.name} (${who.tunnel.id})` : `zone credential ${who.credential.id}${who.credential.obtainedBy ? ` of ${who.credential.obtainedBy}` : ""}`);
+/** Refusals of one credential that reach the audit: a few a minute, the rest counted. */
+const refusals = createDenialLimiter();
+
 /** Checks `Authorization: Bearer <id>.<secret>`: a tunnel's credentials or a zone credential. */
 export async function identifyConnector(store: Store, authorization: string): Promise<ConnectorIdentity | { refused: string }> {
   const m = /^Bearer ([^.\s]+)\.(\S+)$/.exec(authorization);
@@ -59,8 +63,12 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
       log.error(`audit: cannot record "${reason}": ${(e as Error).message}`),
     );
   const refuse = async (reason: string, target?: string) => {
-    await audit("tunnel.refuse", reason, target);
-    log.warn(`refused a connector from ${ip} (${describeIdentity(who)}): ${reason}`);
+    // a credential refused again and again (a connector restarting in a loop) writes a few rows a minute
+    const v = refusals.admit(who.kind === "tunnel" ? who.tunnel.id : who.credential.id);
+    if (v.record) {
+      await audit("tunnel.refuse", v.suppressedBefore ? `${reason} (and ${v.suppressedBefore} refusals of this credential in the minute before, not recorded one by one)` : reason, target);
+      log.warn(`refused a connector from ${ip} (${describeIdentity(who)}): ${reason}`);
+    }
     return { refused: reason };
   };
   // checked again now: the credential may have been revoked since the connection opened
