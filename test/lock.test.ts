@@ -47,18 +47,42 @@ test("a lock whose process is gone is taken over at once", async () => {
 test("a dead holder's lock is taken over by one of many processes that find it at once", async () => {
   await using dir = await tempDir();
   const path = dir.join("edge-session.lock");
-  const log = dir.join("holders.log");
   const dead = Bun.spawn(["true"]);
   await dead.exited;
   writeFileSync(path, String(dead.pid));
   const lock = new URL("../lib/cli/lock.ts", import.meta.url).pathname;
-  // each holds the lock a moment: the time a sign-in or a key takes, much shortened
-  const script = `import { appendFileSync } from "node:fs"; import { withLock } from ${JSON.stringify(lock)};
-    await withLock(${JSON.stringify(path)}, async () => { appendFileSync(${JSON.stringify(log)}, "in\\n"); await Bun.sleep(30); appendFileSync(${JSON.stringify(log)}, "out\\n"); }, { timeoutMs: 20_000 });`;
-  const procs = Array.from({ length: 8 }, () => Bun.spawn([process.execPath, "-e", script], { stderr: "pipe" }));
-  expect(await Promise.all(procs.map((p) => p.exited))).toEqual(Array(8).fill(0));
-  const lines = readFileSync(log, "utf8").trim().split("\n");
-  expect(lines).toEqual(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? "in" : "out")));
+  // Each says "wait" when it finds the lock held, "in" once it holds it, and holds it until the
+  // test says so: a holder is let go only once every other process has found its place (waiting,
+  // or holding too, which is the failure), so two holders at once cannot miss each other.
+  const script = `import { withLock } from ${JSON.stringify(lock)};
+    await withLock(${JSON.stringify(path)}, async () => { console.log("in"); for await (const _ of console) break; }, { timeoutMs: 20_000, onWait: () => console.log("wait") });`;
+  const procs = Array.from({ length: 8 }, () => Bun.spawn([process.execPath, "-e", script], { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
+  const state = procs.map((): "starting" | "wait" | "in" | "let go" | "done" => "starting");
+  let most = 0;
+  const letGo = () => {
+    if (state.includes("starting")) return;
+    procs.forEach((p, i) => {
+      if (state[i] !== "in") return;
+      state[i] = "let go";
+      p.stdin.write("go\n");
+      p.stdin.flush();
+    });
+  };
+  await Promise.all(
+    procs.map(async (p, i) => {
+      for await (const chunk of p.stdout.pipeThrough(new TextDecoderStream())) {
+        for (const line of chunk.split("\n").filter(Boolean)) {
+          state[i] = line === "in" ? "in" : "wait";
+          most = Math.max(most, state.filter((s) => s === "in").length);
+        }
+        letGo();
+      }
+      expect(await p.exited).toBe(0);
+      state[i] = "done";
+      letGo();
+    }),
+  );
+  expect(most).toBe(1);
   expect(existsSync(path)).toBe(false);
 }, 30_000);
 
