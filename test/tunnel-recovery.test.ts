@@ -254,8 +254,12 @@ describe("sessions and origins", () => {
     const c = await sshd.client("idle.site.test", { proxyCommand: e.proxyCommand(tok) });
     const session = await openSession(c);
 
-    // The idle span is the behaviour under test: six times the longest timeout (1 s).
-    await Bun.sleep(6_000);
+    // Idle for at least six times the longest timeout (1 s): 24 keepalive intervals of 250 ms,
+    // counted as the edge's pings and pongs arriving at each connector connection. One interval
+    // carries at most 84 bytes of them down (a ping and a pong, each an 18-byte frame in a
+    // 2-byte WebSocket header and a 22-byte TLS record), so 24 × 84 bytes take 24 intervals at least.
+    const [a, b] = (await proxy.waitForConnections(2)).map((conn) => ({ conn, from: conn.bytesDown }));
+    await proxy.until(() => [a!, b!].every((x) => x.conn.bytesDown - x.from >= 24 * 84), "24 keepalive intervals on each connector connection", 30_000);
 
     expect(await session.finish("still-here")).toEqual({ code: 0, out: "ready\ngot-still-here\n" });
     expect(t.proc.stderr()).not.toMatch(/lost|failed/);

@@ -39,6 +39,8 @@ export interface FaultProxy extends AsyncDisposable {
   live(): ProxyConn[];
   /** Resolves once `n` connections are open at the same time (the open ones, oldest first). */
   waitForConnections(n: number, timeoutMs?: number): Promise<ProxyConn[]>;
+  /** Resolves once `done()` holds, looked at whenever a connection opens, closes or carries bytes. */
+  until(done: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** Stops listening; open connections stay unless `cut` is true. */
   stop(cut?: boolean): Promise<void>;
 }
@@ -125,6 +127,7 @@ export async function startFaultProxy(opts: { port: number; host?: string; liste
           if (c.mode === "slow") c.allowance[key] -= n;
           if (from === c.client) c.up += n;
           else c.down += n;
+          if (waiters.size) changed();
           from.queued -= n;
           if (n === from.queue[0]!.byteLength) from.queue.shift();
           else from.queue[0] = from.queue[0]!.subarray(n);
@@ -229,18 +232,21 @@ export async function startFaultProxy(opts: { port: number; host?: string; liste
       return conns as ProxyConn[];
     },
     live,
-    waitForConnections(n, timeoutMs = 15_000) {
+    async waitForConnections(n, timeoutMs = 15_000) {
+      await proxy.until(() => live().length >= n, `${n} open connections (${live().length} open, ${conns.length} accepted in all)`, timeoutMs);
+      return live();
+    },
+    until(done, what, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const l = live();
-          if (l.length < n) return;
+          if (!done()) return;
           waiters.delete(check);
           clearTimeout(timer);
-          resolve(l);
+          resolve();
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} open connections through the proxy on ${listener.port}; ${live().length} open, ${conns.length} accepted in all`));
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} through the proxy on ${listener.port}`));
         }, timeoutMs);
         waiters.add(check);
         check();
