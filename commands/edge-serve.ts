@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { init, runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { startEdge } from "../lib/edge/server.ts";
-import { resolveServeSettings, serveArgs } from "../lib/edge/settings.ts";
+import { resolveServeSettings, serveArgs } from "../lib/edge/config/settings.ts";
 
 const cmd = defineCommand({
   meta: { name: "serve", description: "Run the edge: HTTPS listener, sign-in, admin API, connector endpoint", version },

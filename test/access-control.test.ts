@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../lib/wire/http.ts";
 import type { AuditRecord } from "../lib/store/index.ts";
-import type { LiveSessionInfo } from "../lib/edge/live-sessions.ts";
+import type { LiveSessionInfo } from "../lib/edge/decisions/live-sessions.ts";
 import { expectExit, run, spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";

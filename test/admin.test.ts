@@ -24,7 +24,7 @@ import {
 import { formatZoneCredential, parseZoneCredential } from "../lib/auth/zone-credential.ts";
 import { WicketError } from "../lib/cli/exit.ts";
 import { setupLog } from "../lib/cli/log.ts";
-import { handleAdmin, type AdminContext } from "../lib/edge/admin.ts";
+import { handleAdmin, type AdminContext } from "../lib/edge/admin/api.ts";
 import { issueCert, loadOrCreateCA } from "../lib/tls/ca.ts";
 import { ensureBootstrapAdminToken, openStore, verifyServiceToken, verifyZoneCredential, zonesAdministeredBy, type Store } from "../lib/store/index.ts";
 import { expectExit, run } from "./helpers/proc.ts";

@@ -5,13 +5,13 @@
 // revocation cuts.
 import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { setupLog } from "../lib/cli/log.ts";
-import * as authorizeModule from "../lib/edge/authorize.ts";
+import * as authorizeModule from "../lib/edge/decisions/authorize.ts";
 import * as storeModule from "../lib/store/index.ts";
-import { authorizeClient, reauthorize } from "../lib/edge/authorize.ts";
-import { clientIp, parseTrustedProxies } from "../lib/edge/client-ip.ts";
-import { handleAdmin, type AdminContext } from "../lib/edge/admin.ts";
-import { watchAccess } from "../lib/edge/access-watch.ts";
-import { createLiveSessions } from "../lib/edge/live-sessions.ts";
+import { authorizeClient, reauthorize } from "../lib/edge/decisions/authorize.ts";
+import { clientIp, parseTrustedProxies } from "../lib/edge/http/client-ip.ts";
+import { handleAdmin, type AdminContext } from "../lib/edge/admin/api.ts";
+import { watchAccess } from "../lib/edge/decisions/access-watch.ts";
+import { createLiveSessions } from "../lib/edge/decisions/live-sessions.ts";
 import { startEdge } from "../lib/edge/server.ts";
 import {
   accessRevision,

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { watchAccess } from "../lib/edge/access-watch.ts";
+import { watchAccess } from "../lib/edge/decisions/access-watch.ts";
 import { heartbeatNode, openStore, registerNode, removeNode, revokeUser, type EdgeNode } from "../lib/store/index.ts";
 import { connectTcp, Mode, type TcpClient } from "./helpers/origin.ts";
 import { expectExit, spawnProc, type Proc } from "./helpers/proc.ts";

@@ -4,7 +4,7 @@
 // then was not ordered until the next timer, maybe an hour later (a two-node CI run waited
 // for a certificate nobody ordered).
 import { describe, expect, test } from "bun:test";
-import { coalesced } from "../lib/edge/coalesce.ts";
+import { coalesced } from "../lib/edge/runtime/coalesce.ts";
 
 describe("coalesced", () => {
   test("calls during a run make one more run, and every caller's promise waits for it", async () => {

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { chmod, chown, copyFile, link, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { serveDownloads } from "../lib/edge/downloads.ts";
+import { serveDownloads } from "../lib/edge/http/downloads.ts";
 import { expectExit, run, type Env, type RunResult } from "./helpers/proc.ts";
 import { shellQuote as q } from "./helpers/sshd.ts";
 import { machoSignatureProblem } from "./helpers/macho.ts";

@@ -2,7 +2,7 @@
 // reported (file, key, reason; exit 78) before the edge starts.
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { checkEdgeConfig, identitySettings, loadEdgeConfig } from "../lib/edge/config.ts";
+import { checkEdgeConfig, identitySettings, loadEdgeConfig } from "../lib/edge/config/file.ts";
 import { WicketError } from "../lib/cli/exit.ts";
 import { spawnProc } from "./helpers/proc.ts";
 import { tempDir } from "./helpers/tmp.ts";

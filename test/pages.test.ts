@@ -18,9 +18,9 @@ import { launchChromium } from "./helpers/browser.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type TestEdge } from "./helpers/wicket.ts";
 import { sshConfigStanza } from "../lib/access/ssh-config.ts";
-import { checkEdgeConfig, readLogo, type Logo } from "../lib/edge/config.ts";
-import { powershellInstallFor } from "../lib/edge/downloads.ts";
-import { busyPage, CSP, edgeErrorPage, LOGO_PATH, logoResponse } from "../lib/edge/pages.ts";
+import { checkEdgeConfig, readLogo, type Logo } from "../lib/edge/config/file.ts";
+import { powershellInstallFor } from "../lib/edge/http/downloads.ts";
+import { busyPage, CSP, edgeErrorPage, LOGO_PATH, logoResponse } from "../lib/edge/http/pages.ts";
 import { PIN_PATTERN } from "../lib/store/sign-in.ts";
 
 const NAME = "Example Corp";

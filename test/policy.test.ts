@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { WicketError } from "../lib/cli/exit.ts";
 import { decisionMessage, evaluate, formatRule, parseRule, toRule, type Policy, type Rule, type Subject } from "../lib/policy/evaluate.ts";
-import { decide } from "../lib/edge/authorize.ts";
+import { decide } from "../lib/edge/decisions/authorize.ts";
 import { addApp, addPolicy, addZone, createServiceToken, openStore, type Store } from "../lib/store/index.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 

@@ -7,7 +7,7 @@ import { fromEnv } from "../lib/cli/args.ts";
 import { WicketError } from "../lib/cli/exit.ts";
 import { settingsFrom, type FileValue } from "../lib/cli/settings.ts";
 import { durationMs, parseDuration } from "../lib/cli/values.ts";
-import { resolveServeSettings } from "../lib/edge/settings.ts";
+import { resolveServeSettings } from "../lib/edge/config/settings.ts";
 import { tempDir } from "./helpers/tmp.ts";
 
 const fileOf =

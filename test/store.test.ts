@@ -55,8 +55,8 @@ import {
   type Store,
 } from "../lib/store/index.ts";
 import { rotateSigningKey } from "../lib/auth/jwt.ts";
-import { claimHostnames, identifyConnector } from "../lib/edge/tunnel-claims.ts";
-import { DEFAULT_DENIAL_LIMITS } from "../lib/edge/denials.ts";
+import { claimHostnames, identifyConnector } from "../lib/edge/streams/tunnel-claims.ts";
+import { DEFAULT_DENIAL_LIMITS } from "../lib/edge/decisions/denials.ts";
 import { tempDir } from "./helpers/tmp.ts";
 import { BACKENDS, withStore as withStoreOn, type Backend } from "./helpers/store.ts";
 

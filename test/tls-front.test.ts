@@ -1,4 +1,4 @@
-// The TLS-ALPN-01 front (lib/edge/tls-front.ts) on its own: the ClientHello reader against
+// The TLS-ALPN-01 front (lib/edge/http/tls-front.ts) on its own: the ClientHello reader against
 // real ClientHellos (node:tls's and OpenSSL's) and arbitrary bytes, and the splice against a
 // plain TCP upstream: every byte both ways under backpressure, half-close, the client's
 // address for the upstream's peer, and what an anonymous client can make it hold.
@@ -7,7 +7,7 @@ import type { Socket } from "bun";
 import fc from "fast-check";
 import { connect } from "node:tls";
 import { createHash } from "node:crypto";
-import { parseClientHello, startFront } from "../lib/edge/tls-front.ts";
+import { parseClientHello, startFront } from "../lib/edge/http/tls-front.ts";
 
 /** The first flight a TLS client sends: its ClientHello, as bytes. */
 async function captureHello(send: (port: number) => void): Promise<Uint8Array> {

@@ -9,7 +9,7 @@ import { helloFrame, pingFrame } from "../lib/wire/encode.ts";
 import { createDecoder } from "../lib/wire/decode.ts";
 import { Flag, FrameType } from "../lib/wire/frame.ts";
 import { Close } from "../lib/wire/close.ts";
-import { MAX_OPENING_PER_CREDENTIAL } from "../lib/edge/connector-endpoint.ts";
+import { MAX_OPENING_PER_CREDENTIAL } from "../lib/edge/streams/connector-endpoint.ts";
 import { EXIT } from "../lib/cli/exit.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";

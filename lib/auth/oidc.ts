@@ -2,10 +2,10 @@
 // authorization code flow with PKCE, state and nonce checked, and the ID token verified,
 // signature included. What comes out is an e-mail address, groups and auth methods.
 import * as client from "openid-client";
-import type { OidcProvider } from "../edge/config.ts";
+import type { OidcProvider } from "../edge/config/file.ts";
 
 export type OidcStart = { url: URL; state: string; nonce: string; codeVerifier: string };
-/** `claims`: what the provider said of the user, for `claim:<name>` principals (lib/edge/ssh-cert.ts). */
+/** `claims`: what the provider said of the user, for `claim:<name>` principals (lib/edge/decisions/ssh-cert.ts). */
 export type OidcUser = { email: string; groups: string[]; amr: string[]; claims: Record<string, unknown> };
 
 /** The token's own bookkeeping, which says nothing of the user. */

@@ -3,7 +3,7 @@
 // instead, so a demo needs no mail server.
 import nodemailer from "nodemailer";
 import { log } from "../cli/log.ts";
-import type { SmtpSettings } from "../edge/config.ts";
+import type { SmtpSettings } from "../edge/config/file.ts";
 
 export type PinMailer = (to: string, pin: string, minutes: number) => Promise<void>;
 

@@ -1,4 +1,4 @@
-// The edge: one HTTPS listener routed by Host (lib/edge/routes.ts). The edge's own host serves
+// The edge: one HTTPS listener routed by Host (lib/edge/http/routes.ts). The edge's own host serves
 // health, the admin API and the connector endpoint; every other host is an application whose
 // WebSocket upgrades become streams to the connector that serves it. startEdge opens the
 // store, builds the rooms below and wires them; each room is a module of its own.
@@ -15,27 +15,27 @@ import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { ensureBootstrapAdminToken, openStore, type Store } from "../store/index.ts";
 import { loadOrCreateCA } from "../tls/ca.ts";
 import { DEFAULT_KEEPALIVE, type Mux } from "../wire/mux.ts";
-import { ACCESS_POLL_MS, watchAccess } from "./access-watch.ts";
-import { parseTrustedProxies } from "./client-ip.ts";
-import { queuedForClients, type ClientRoom, type ClientSocket } from "./client-stream.ts";
-import { identitySettings, type IdentitySettings } from "./config.ts";
-import { recheckConnectors, type ConnectorRoom } from "./connector-endpoint.ts";
-import { createConnectorRegistry } from "./connectors.ts";
-import { checkDownloadsDir } from "./downloads.ts";
-import { createChanges, drainConnections } from "./drain.ts";
-import { createKeepalive } from "./keepalive.ts";
-import { listen, type Listener, type TlsMode } from "./listener.ts";
-import { startAcme, type Acme } from "./acme.ts";
-import { createLiveSessions, type LiveSessions } from "./live-sessions.ts";
-import { createEdgeMetrics, refreshGauges, type EdgeMetrics } from "./metrics.ts";
-import { createRouter, type WsData } from "./routes.ts";
-import { joinCluster, ownUrl, type Cluster } from "./cluster.ts";
-import { keepRecords } from "./retention.ts";
-import type { PeerRoom } from "./peer-endpoint.ts";
-import { socketHandlers } from "./sockets.ts";
+import { ACCESS_POLL_MS, watchAccess } from "./decisions/access-watch.ts";
+import { parseTrustedProxies } from "./http/client-ip.ts";
+import { queuedForClients, type ClientRoom, type ClientSocket } from "./streams/client-stream.ts";
+import { identitySettings, type IdentitySettings } from "./config/file.ts";
+import { recheckConnectors, type ConnectorRoom } from "./streams/connector-endpoint.ts";
+import { createConnectorRegistry } from "./streams/connectors.ts";
+import { checkDownloadsDir } from "./http/downloads.ts";
+import { createChanges, drainConnections } from "./streams/drain.ts";
+import { createKeepalive } from "./streams/keepalive.ts";
+import { listen, type Listener, type TlsMode } from "./http/listener.ts";
+import { startAcme, type Acme } from "./http/acme.ts";
+import { createLiveSessions, type LiveSessions } from "./decisions/live-sessions.ts";
+import { createEdgeMetrics, refreshGauges, type EdgeMetrics } from "./runtime/metrics.ts";
+import { createRouter, type WsData } from "./http/routes.ts";
+import { joinCluster, ownUrl, type Cluster } from "./cluster/membership.ts";
+import { keepRecords } from "./runtime/retention.ts";
+import type { PeerRoom } from "./streams/peer-endpoint.ts";
+import { socketHandlers } from "./streams/sockets.ts";
 import { ResetCode } from "../wire/frame.ts";
 import { randomId } from "../auth/secret.ts";
-import { DEFAULT_TERMINAL_IDLE_MS, type TerminalRoom } from "./browser-ssh.ts";
+import { DEFAULT_TERMINAL_IDLE_MS, type TerminalRoom } from "./terminal/ssh.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -49,7 +49,7 @@ export interface EdgeOptions {
   /** HOST:PORT of a separate plain-HTTP listener for /metrics, /ready and /healthz. */
   metrics?: string;
   version?: string;
-  /** Sign-in: identity providers, SMTP, session lengths (lib/edge/config.ts). */
+  /** Sign-in: identity providers, SMTP, session lengths (lib/edge/config/file.ts). */
   identity?: IdentitySettings;
   /** What /install.sh installs from: the output of `bun run build --all`. */
   downloadsDir?: string;
@@ -146,7 +146,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     clusterSecret: () => cluster?.secret,
     peerAddress: (peer) => listener.peerAddress(peer),
   });
-  // a browser's terminal (SSH in the browser, lib/edge/browser-ssh.ts)
+  // a browser's terminal (SSH in the browser, lib/edge/terminal/ssh.ts)
   const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0, idleMs: opts.terminalIdleTimeoutMs ?? DEFAULT_TERMINAL_IDLE_MS };
   const listener = await listen<WsData>({
     hostname: address.hostname,

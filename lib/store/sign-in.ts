@@ -23,7 +23,7 @@ function sameHex(a: string, b: string): boolean {
 /**
  * PIN characters: digits and capitals without 0, 1, I and O, which read alike. There are 32,
  * so a random byte maps to one without bias, and 8 of them make 32^8 = 2^40 PINs: with the
- * edge's guess limits (lib/edge/rate-limit.ts) guessing one is hopeless.
+ * edge's guess limits (lib/edge/signin/rate-limit.ts) guessing one is hopeless.
  */
 export const PIN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 export const PIN_LENGTH = 8;

@@ -1,5 +1,5 @@
 // What the edge answers at DOCTOR_PATH (lib/wire/http.ts), for `wicket doctor` and `wicket
-// tunnel doctor`: lib/edge/doctor.ts writes it, lib/doctor/ reads it. Everything past `edge`
+// tunnel doctor`: lib/edge/http/doctor.ts writes it, lib/doctor/ reads it. Everything past `edge`
 // and `app` is about the caller's own credentials, and absent when it sent none.
 
 export type DoctorAnswer = {

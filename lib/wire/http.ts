@@ -8,7 +8,7 @@ export const SSH_CERT_PATH = "/.well-known/wicket/ssh-cert";
 /** On the edge's host: the SSH CA's public key, for sshd's TrustedUserCAKeys. */
 export const SSH_CA_PATH = "/ssh-ca.pub";
 
-// OAuth between the CLI and the edge (lib/access/oauth.ts, lib/edge/oauth.ts).
+// OAuth between the CLI and the edge (lib/access/oauth.ts, lib/edge/signin/oauth.ts).
 /** The one client: the wicket CLI, a public client (RFC 8628 3.1: no secret on a device). */
 export const CLIENT_ID = "wicket";
 /** RFC 8414 server metadata, on the edge's host and on every application's. */
@@ -29,5 +29,5 @@ export const NODE_HEADER = "wicket-node";
 
 /** `wicket doctor` asks here (GET): on an application's hostname, the edge's version, the
  * application and, for the caller's own credentials, their decision and the connectors; on the
- * edge's host, whether a connector's credential is live (lib/edge/doctor.ts, lib/wire/doctor.ts). */
+ * edge's host, whether a connector's credential is live (lib/edge/http/doctor.ts, lib/wire/doctor.ts). */
 export const DOCTOR_PATH = "/.well-known/wicket/doctor";

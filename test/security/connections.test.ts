@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import tls from "node:tls";
-import { createHandshakes, enter, HANDSHAKE_LIMITS } from "../../lib/edge/handshakes.ts";
+import { createHandshakes, enter, HANDSHAKE_LIMITS } from "../../lib/edge/http/handshakes.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../../lib/wire/http.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { createRegistry } from "../../lib/metrics/registry.ts";
 import { addressGroup } from "../../lib/policy/cidr.ts";
 import { boundedLog, log, setupLog } from "../../lib/cli/log.ts";
-import { admit, createSignInLimits, failedGuess, fullBucket, GUESS_BACKOFF, guessFailed, guessSucceeded, refill, retryAfter, takeToken, waitMs, type Endpoint, type Failures, type Limit } from "../../lib/edge/rate-limit.ts";
+import { admit, createSignInLimits, failedGuess, fullBucket, GUESS_BACKOFF, guessFailed, guessSucceeded, refill, retryAfter, takeToken, waitMs, type Endpoint, type Failures, type Limit } from "../../lib/edge/signin/rate-limit.ts";
 
 const spec = { capacity: 5, perMs: 10_000 }; // a token every 2 s
 

@@ -15,8 +15,8 @@ import { metricsUrl, scrape } from "../helpers/metrics.ts";
 import { startOidc } from "../helpers/oidc.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type TestEdge } from "../helpers/wicket.ts";
-import { safeReturn } from "../../lib/edge/cookies.ts";
-import { SIGN_IN_LIMITS, GUESS_BACKOFF } from "../../lib/edge/rate-limit.ts";
+import { safeReturn } from "../../lib/edge/http/cookies.ts";
+import { SIGN_IN_LIMITS, GUESS_BACKOFF } from "../../lib/edge/signin/rate-limit.ts";
 import { PIN_PATTERN } from "../../lib/store/sign-in.ts";
 
 let dir: TempDir;

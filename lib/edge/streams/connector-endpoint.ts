@@ -1,0 +1,166 @@
+// Where connectors connect (CONNECT_PATH): the zone credential is checked before the upgrade,
+// the hello after it; a registered connection carries streams for the hostnames it claimed
+// until it closes or says go-away.
+import type { ServerWebSocket } from "bun";
+import { log } from "../../cli/log.ts";
+import { writeAudit, type Store } from "../../store/index.ts";
+import { claimHostnames, describeIdentity, identifyConnector, recheckClaim, zoneOfIdentity, type ConnectorIdentity } from "./tunnel-claims.ts";
+import { Close, closeReason } from "../../wire/close.ts";
+import { ProtocolError } from "../../wire/errors.ts";
+import { PROTOCOL_VERSION } from "../../wire/frame.ts";
+import { createMux, type Mux } from "../../wire/mux.ts";
+import { serverTransport } from "../../wire/ws-transport.ts";
+import { CLIENT_HIGH_WATER } from "../../wire/client.ts";
+import type { ConnectorConn, ConnectorRegistry } from "./connectors.ts";
+import type { EdgeMetrics } from "../runtime/metrics.ts";
+
+/** `hello`: the one hello was seen (a second is a protocol error). */
+export type ConnectorData = { kind: "connector"; who?: ConnectorIdentity; ip: string; reject?: { code: number; reason: string }; hello?: boolean; conn?: ConnectorConn; mux?: Mux; timer?: Timer };
+export type ConnectorSocket = ServerWebSocket<ConnectorData>;
+
+/** What connector connections share on a node. */
+export interface ConnectorRoom {
+  connectors: ConnectorRegistry;
+  metrics: EdgeMetrics;
+  keepalive: { intervalMs: number; timeoutMs: number };
+  draining(): boolean;
+  publicUrl(): string;
+  store: Store;
+  /** A connection registered, moved or closed. */
+  changed(): void;
+}
+
+/** Connections of one tunnel on one node: replicas and their HA connections, with room to spare. */
+export const MAX_CONNECTIONS_PER_TUNNEL = 128;
+/** A connection must say hello this soon after it opened, or it is closed: a credential holder
+ * cannot park connections that nobody re-checks. */
+const HELLO_DEADLINE_MS = 10_000;
+/** Connections of one credential that have not said hello yet, at once on a node: a tunnel's
+ * replicas all starting together fit; a credential opening connections it never uses does not. */
+export const MAX_OPENING_PER_CREDENTIAL = 256;
+const opening = new Map<string, number>();
+const credentialKey = (who: ConnectorIdentity) => (who.kind === "tunnel" ? who.tunnel.id : who.credential.id);
+/** setTimeout's longest delay; a later expiry re-arms the timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A name a peer chose, fit for a log line: printable ASCII, 100 characters at most. */
+export const printable = (text: string) => text.replace(/[^\x20-\x7e]/g, "?").slice(0, 100);
+
+/** Checks the credential in the upgrade request; a refusal is told after the upgrade. */
+export async function authorizeConnector(store: Store, req: Request, ip: string): Promise<ConnectorData> {
+  const who = await identifyConnector(store, req.headers.get("authorization") ?? "");
+  if ("refused" in who) return { kind: "connector", ip, reject: { code: Close.unauthenticated, reason: who.refused } };
+  return { kind: "connector", ip, who };
+}
+
+export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
+  const d = ws.data;
+  if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
+  const key = credentialKey(d.who!);
+  const before = opening.get(key) ?? 0;
+  if (before >= MAX_OPENING_PER_CREDENTIAL) return ws.close(Close.denied, closeReason(`${MAX_OPENING_PER_CREDENTIAL} connections of this credential are already opening here; wait for them to say hello`));
+  opening.set(key, before + 1);
+  let opened = true;
+  /** The connection said hello, or closed: it is opening no more. */
+  const settled = () => {
+    if (!opened) return;
+    opened = false;
+    const left = (opening.get(key) ?? 1) - 1;
+    if (left > 0) opening.set(key, left);
+    else opening.delete(key);
+  };
+  const mux = createMux({
+    role: "edge",
+    transport: serverTransport(ws),
+    highWater: CLIENT_HIGH_WATER,
+    pingIntervalMs: room.keepalive.intervalMs,
+    deadAfterMs: room.keepalive.timeoutMs,
+    onHello(version, meta) {
+      if (d.hello) throw new ProtocolError("a second hello on one connection");
+      d.hello = true;
+      settled();
+      clearTimeout(d.timer);
+      if (room.draining()) return ws.close(Close.goingAway, "this edge is shutting down; connect to another node");
+      if (version !== PROTOCOL_VERSION) return ws.close(Close.versionMismatch, `this edge speaks protocol ${PROTOCOL_VERSION}, the connector ${version}; upgrade the older one`);
+      void register(ws, room, printable(meta.connector ?? "?"), meta.hostnames ?? []).catch((e: Error) => {
+        log.error(`registering a connector from ${d.ip}: ${e.message}`);
+        ws.close(Close.unavailable, "the edge cannot register this connector right now; it will retry");
+      });
+    },
+    onGoAway(_code, reason) {
+      room.changed();
+      log.info(`connector ${d.conn?.id} is draining (${printable(reason)}): no new streams go to this connection; its ${mux.streams.size} live stream(s) continue`);
+    },
+    onClose(reason) {
+      settled();
+      clearTimeout(d.timer);
+      const conn = d.conn;
+      if (conn) {
+        room.connectors.remove(conn);
+        room.metrics.disconnects.inc({ reason: reason.startsWith("peer stopped answering") ? "keepalive" : "closed" });
+      }
+      room.changed();
+      if (!conn) return log.info(`connector connection from ${d.ip} closed before it registered (${reason})`);
+      const left = room.connectors.all().filter((c) => c.id === conn.id).length;
+      log.info(
+        `connector ${conn.id} from ${d.ip} disconnected (${reason}); its streams on that connection ended; ${left ? `${left} other connection(s) of it carry new ones` : `it has no other connection here, so ${conn.hostnames.join(", ")} wait for it to reconnect`}`,
+      );
+    },
+  });
+  d.mux = mux;
+  d.timer = setTimeout(() => mux.close(`no hello within ${HELLO_DEADLINE_MS / 1000} s`, Close.protocolError), HELLO_DEADLINE_MS);
+}
+
+/** Claims the hello's hostnames for the connection's tunnel, then routes streams to it. */
+async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: string, hostnames: string[]) {
+  const d = ws.data;
+  const claim = await claimHostnames(room.store, d.who!, hostnames, d.ip);
+  if (d.mux!.closed) return;
+  if ("refused" in claim) return ws.close(Close.denied, closeReason(claim.refused));
+  if (room.connectors.all().filter((c) => c.tunnel.id === claim.tunnel.id).length >= MAX_CONNECTIONS_PER_TUNNEL) {
+    return ws.close(Close.denied, closeReason(`the tunnel ${claim.tunnel.name} already has ${MAX_CONNECTIONS_PER_TUNNEL} connections to this edge`));
+  }
+  const conn: ConnectorConn = { id: connector, zone: zoneOfIdentity(d.who!), hostnames: claim.hostnames, tunnel: claim.tunnel, who: d.who!, mux: d.mux!, remote: d.ip };
+  d.conn = conn;
+  room.connectors.add(conn);
+  // A change that landed between the claim and now was re-checked without this connection:
+  // check it once more, now that any later change will find it in the registry.
+  if (await cut(room.store, room.connectors, conn)) return;
+  d.mux!.hello({ edge: room.publicUrl() }, true);
+  room.changed();
+  if (conn.who.kind === "zone-credential" && conn.who.credential.expiresAt !== undefined) cutAtExpiry(d, room, conn, conn.who.credential.expiresAt);
+  log.info(`connector ${connector} from ${d.ip} serves ${claim.hostnames.join(", ")} as tunnel ${claim.tunnel.name}`);
+}
+
+/** A zone credential that expires ends its connections then; nothing else moves at that moment.
+ * The timer lives on the socket's data, cleared when the connection closes. */
+function cutAtExpiry(d: ConnectorData, room: ConnectorRoom, conn: ConnectorConn, expiresAt: number) {
+  const left = expiresAt - Date.now();
+  d.timer = setTimeout(() => (left > MAX_TIMER_MS ? cutAtExpiry(d, room, conn, expiresAt) : void cut(room.store, room.connectors, conn)), Math.min(Math.max(left, 0), MAX_TIMER_MS));
+  d.timer.unref?.();
+}
+
+/** Re-checks one connection and cuts it when it may no longer serve; true when cut. */
+async function cut(store: Store, connectors: ConnectorRegistry, c: ConnectorConn, checked?: Map<string, Promise<string | undefined>>): Promise<boolean> {
+  // replicas of one tunnel with one credential and the same hostnames are checked once per pass
+  const key = `${c.who.kind === "tunnel" ? c.who.tunnel.id : c.who.credential.id} ${c.tunnel.id} ${c.hostnames.join(" ")}`;
+  let check = checked?.get(key);
+  if (!check) {
+    check = recheckClaim(store, c.who, { tunnel: c.tunnel, hostnames: c.hostnames });
+    checked?.set(key, check);
+  }
+  const why = await check;
+  if (!why || c.mux.closed) return false;
+  // out of the registry before the audit write: no new stream goes to it meanwhile
+  connectors.remove(c);
+  log.info(`cutting connector ${c.id} from ${c.remote} (${describeIdentity(c.who)}): ${why}`);
+  await writeAudit(store, { kind: "admin", identity: describeIdentity(c.who), action: "tunnel.cut", reason: `cut the connection from ${c.remote}: ${why}`, target: c.hostnames.join(" "), ip: c.remote }).catch(() => {});
+  c.mux.close(why, Close.denied);
+  return true;
+}
+
+/** Access changed: cuts the connections whose credential, tunnel or routes no longer let them serve. */
+export async function recheckConnectors(store: Store, connectors: ConnectorRegistry) {
+  const checked = new Map<string, Promise<string | undefined>>();
+  for (const c of connectors.all()) await cut(store, connectors, c, checked);
+}
