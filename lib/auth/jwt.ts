@@ -2,7 +2,7 @@
 // is the application hostname the token was minted for, so a token for one application is
 // worth nothing at another; the lifetime is the application's session length. The public
 // keys are published as a JWKS for anyone who wants to check a token themselves.
-import { createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from "jose";
+import { createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
 import { randomId } from "./secret.ts";
 import { log } from "../cli/log.ts";
 import { insertSigningKey, signingKeyRetired, listSigningKeys, type Identity, type Store } from "../store/index.ts";
@@ -92,7 +92,7 @@ export async function publicJwks(store: Store): Promise<JSONWebKeySet> {
 export async function signAppToken(store: Store, t: { issuer: string; audience: string; identity: Identity; sessionId: string; expiresAt: number }): Promise<string> {
   const k = await keys(store);
   const { email, idp, groups, amr } = t.identity;
-  return new SignJWT({ email, idp, groups, amr, sid: t.sessionId } satisfies Partial<AppTokenClaims> as unknown as JWTPayload)
+  return new SignJWT({ email, idp, groups, amr, sid: t.sessionId } satisfies Partial<AppTokenClaims>)
     .setProtectedHeader({ alg: APP_TOKEN_ALG, kid: k.kid, typ: "JWT" })
     .setIssuer(t.issuer)
     .setSubject(email)

@@ -46,19 +46,24 @@ export function reportError(err: unknown): number {
   return EXIT.bug;
 }
 
+/** A command whatever its arguments. */
+// internals: citty itself types "some command" as CommandDef<any> (its SubCommandsDef): a command's
+// run() takes its own parsed args, so no narrower CommandDef<ArgsDef> accepts every command.
+type AnyCommand = CommandDef<any>;
+
 /** A subcommand loaded only when it runs (or its help is shown): `wicket --version` and
  * `wicket access ssh` do not evaluate the edge's modules, which was most of their start-up. */
 export const lazy =
-  (load: () => Promise<{ default: CommandDef<any> }>) =>
-  (): Promise<CommandDef<any>> =>
+  (load: () => Promise<{ default: AnyCommand }>) =>
+  (): Promise<AnyCommand> =>
     load().then((m) => m.default);
 
 /** Walks subcommands named in argv, for --help on any level. */
-async function resolveSub(cmd: CommandDef<any>, argv: string[], parent?: CommandDef<any>): Promise<[CommandDef<any>, CommandDef<any> | undefined]> {
+async function resolveSub(cmd: AnyCommand, argv: string[], parent?: AnyCommand): Promise<[AnyCommand, AnyCommand | undefined]> {
   const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
   const name = argv.find((a) => !a.startsWith("-"));
   if (subs && name && name in subs) {
-    const sub = (subs as any)[name];
+    const sub = (subs as Record<string, AnyCommand | (() => Promise<AnyCommand>)>)[name];
     const resolved = typeof sub === "function" ? await sub() : await sub;
     return resolveSub(resolved, argv.slice(argv.indexOf(name) + 1), cmd);
   }
@@ -66,7 +71,7 @@ async function resolveSub(cmd: CommandDef<any>, argv: string[], parent?: Command
 }
 
 /** Entry point of a command file run directly (and of the composed `wicket`). */
-export async function runCommand(cmd: CommandDef<any>, argv = process.argv.slice(2)) {
+export async function runCommand(cmd: AnyCommand, argv = process.argv.slice(2)) {
   if (argv.includes("--help") || argv.includes("-h")) {
     const [sub, parent] = await resolveSub(cmd, argv);
     process.stdout.write((await renderUsage(sub, parent)) + "\n");

@@ -19,6 +19,7 @@ export function useCertificate(client: Client, key: KeyObject, line: string) {
   const [type, b64] = line.trim().split(/\s+/);
   if (type !== ED25519_CERT || !b64) throw new Error("not an ssh-ed25519 certificate");
   const blob = new Uint8Array(Buffer.from(b64, "base64"));
+  // internals: ssh2 has no API for certificate auth; its Protocol object signs the userauth request
   const proto = (client as unknown as { _protocol: Proto })._protocol;
   proto.authPK = function (username: unknown) {
     const head = pack(Uint8Array.of(USERAUTH_REQUEST), str(String(username)), str("ssh-connection"), str("publickey"), Uint8Array.of(1), str(ED25519_CERT), str(blob));

@@ -216,7 +216,8 @@ const idpName: Check<string> = (v, key) => {
 };
 
 /** Checks an object's keys against a schema: unknown keys and missing required ones are errors. */
-function object<T>(v: unknown, key: string, fields: Record<string, Check<unknown>>, required: string[] = []): T {
+type Checked<F extends Record<string, Check<unknown>>, R extends keyof F> = { [K in keyof F]?: ReturnType<F[K]> } & { [K in R]-?: ReturnType<F[K]> };
+function object<F extends Record<string, Check<unknown>>, R extends keyof F & string = never>(v: unknown, key: string, fields: F, required: R[] = []): Checked<F, R> {
   if (!v || typeof v !== "object" || Array.isArray(v)) throw new Bad(key, `must be a mapping of keys to values, not ${show(v)}`);
   const out: Record<string, unknown> = {};
   const at = (k: string) => (key ? `${key}.${k}` : k);
@@ -227,11 +228,11 @@ function object<T>(v: unknown, key: string, fields: Record<string, Check<unknown
     out[k] = check(val, at(k));
   }
   for (const r of required) if (out[r] === undefined) throw new Bad(at(r), `is required`);
-  return out as T;
+  return out as Checked<F, R>;
 }
 
 const smtp: Check<SmtpSettings> = (v, key) => {
-  const o = object<Record<string, any>>(v, key, { host: str, port, secure: bool, user: str, password: str, from: str, "ca-file": pemFile }, ["host", "from"]);
+  const o = object(v, key, { host: str, port, secure: bool, user: str, password: str, from: str, "ca-file": pemFile }, ["host", "from"]);
   if (Boolean(o.user) !== Boolean(o.password)) throw new Bad(`${key}.${o.user ? "password" : "user"}`, "user and password go together");
   const s: SmtpSettings = { host: o.host, port: o.port ?? (o.secure ? 465 : 587), secure: o.secure ?? false, from: o.from };
   if (o.user) Object.assign(s, { user: o.user, password: o.password });
@@ -240,12 +241,12 @@ const smtp: Check<SmtpSettings> = (v, key) => {
 };
 
 const provider: Check<IdentityProvider> = (v, key) => {
-  const type = object<{ type?: string }>({ type: (v as any)?.type }, key, { type: oneOf("otp", "oidc") }, ["type"]).type;
+  const type = object({ type: typeof v === "object" && v !== null && "type" in v ? v.type : undefined }, key, { type: oneOf("otp", "oidc") }, ["type"]).type;
   if (type === "otp") {
-    const o = object<Record<string, any>>(v, key, { type: str, name: idpName, "display-name": str }, ["name"]);
+    const o = object(v, key, { type: str, name: idpName, "display-name": str }, ["name"]);
     return { type: "otp", name: o.name, displayName: o["display-name"] ?? DEFAULT_OTP.displayName };
   }
-  const o = object<Record<string, any>>(
+  const o = object(
     v,
     key,
     { type: str, name: idpName, "display-name": str, issuer: url, "client-id": str, "client-secret": str, scopes: stringList, "groups-claim": str, "ca-file": pemFile, "trust-email": bool },
@@ -271,7 +272,7 @@ const providers: Check<IdentityProvider[]> = (v, key) => {
   return list;
 };
 
-const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
+const FIELDS: { [K in keyof EdgeFileConfig]-?: Check<NonNullable<EdgeFileConfig[K]>> } = {
   listen: str,
   "public-url": url,
   "peer-url": url,
@@ -317,7 +318,7 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
 export function checkEdgeConfig(value: unknown, file: string): EdgeFileConfig {
   if (value === null || value === undefined) return {};
   try {
-    return object<EdgeFileConfig>(value, "", FIELDS);
+    return object(value, "", FIELDS);
   } catch (e) {
     if (e instanceof Bad) throw configError(`${file}: "${e.key}" ${e.message}`);
     throw e;
