@@ -1,0 +1,40 @@
+// The audit trail and terminal recordings (`wicket edge audit`, `wicket edge recording`).
+import { queryAudit, getRecording, recordingText, listRecordings } from "../../store/index.ts";
+import { HttpError, json, type Route } from "./common.ts";
+
+function auditQuery(url: URL) {
+  const p = url.searchParams;
+  const num = (k: string) => {
+    const v = p.get(k);
+    if (v === null || v === "") return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new HttpError(400, `the query parameter "${k}" must be a whole number`);
+    return n;
+  };
+  const kind = p.get("kind") || undefined;
+  if (kind && kind !== "decision" && kind !== "session-end" && kind !== "admin") throw new HttpError(400, `"kind" must be decision, session-end or admin`);
+  return {
+    since: num("since"),
+    after: p.get("after") || undefined,
+    user: p.get("user") || undefined,
+    host: p.get("host") || undefined,
+    denied: p.get("denied") === "1" || p.get("denied") === "true",
+    kind: kind as "decision" | "session-end" | "admin" | undefined,
+    limit: num("limit"),
+  };
+}
+
+
+export const auditRoutes: Record<string, Route> = {
+  "GET recordings": async (_req, ctx, _arg, _who, url) => {
+    const limit = url.searchParams.get("limit");
+    return json(200, { recordings: await listRecordings(ctx.store, { user: url.searchParams.get("user") || undefined, host: url.searchParams.get("host") || undefined, limit: limit ? Number(limit) : undefined }) });
+  },
+  // the asciicast itself, as text: `wicket edge recording export <id> > x.cast`
+  "GET recordings/:": async (_req, ctx, arg) => {
+    const rec = await getRecording(ctx.store, arg);
+    if (!rec) throw new HttpError(404, `there is no recording "${arg}"; see "wicket edge recording list"`);
+    return new Response(await recordingText(ctx.store, rec.id), { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+  },
+  "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
+};

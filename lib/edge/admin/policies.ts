@@ -1,0 +1,77 @@
+// Policies of an application, in order, and what-if tests (`wicket edge policy`).
+import { describeRules } from "../../admin/output.ts";
+import { normalizeIp } from "../../policy/cidr.ts";
+import { decisionMessage, type Subject } from "../../policy/evaluate.ts";
+import { addPolicy, editPolicy, getServiceToken, listPolicies, removePolicy } from "../../store/index.ts";
+import { decide } from "../decisions/authorize.ts";
+import { HttpError, json, readBody, field, type Route, record, recheck, optString, optStrings, ruleList } from "./common.ts";
+
+/** The audit fields that name a policy. */
+const policyTarget = (p: { id: string; app: string; name: string }) => ({ target: p.id, host: p.app, policyId: p.id, policyName: p.name });
+
+export const policyRoutes: Record<string, Route> = {
+  "GET policies": async (_req, ctx, _arg, _who, url) => json(200, { policies: await listPolicies(ctx.store, url.searchParams.get("app") || undefined) }),
+  "POST policies": async (req, ctx, _arg, who) => {
+    const b = await readBody(req);
+    if (b.position !== undefined && typeof b.position !== "number") throw new HttpError(400, `"position" must be a number`);
+    const policy = await addPolicy(ctx.store, {
+      app: field(b, "app", "hostname"),
+      name: field(b, "name"),
+      action: field(b, "action"),
+      include: ruleList(b, "include") ?? [],
+      exclude: ruleList(b, "exclude"),
+      require: ruleList(b, "require"),
+      position: b.position as number | undefined,
+    });
+    await record(ctx, who, "policy.add", `added policy "${policy.name}" (${policy.id}) to ${policy.app} at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, policyTarget(policy));
+    return json(201, { policy, sessionsClosed: await recheck(ctx) });
+  },
+  "PATCH policies/:": async (req, ctx, arg, who) => {
+    const b = await readBody(req);
+    if (b.position !== undefined && typeof b.position !== "number") throw new HttpError(400, `"position" must be a number`);
+    const policy = await editPolicy(ctx.store, arg, {
+      name: optString(b, "name"),
+      action: optString(b, "action"),
+      include: ruleList(b, "include"),
+      exclude: ruleList(b, "exclude"),
+      require: ruleList(b, "require"),
+      position: b.position as number | undefined,
+    });
+    await record(ctx, who, "policy.edit", `changed policy "${policy.name}" (${policy.id}) of ${policy.app}, now at position ${policy.position}: ${policy.action} ${describeRules(policy.rules)}`, policyTarget(policy));
+    return json(200, { policy, sessionsClosed: await recheck(ctx) });
+  },
+  "DELETE policies/:": async (_req, ctx, arg, who) => {
+    const policy = await removePolicy(ctx.store, arg);
+    await record(ctx, who, "policy.remove", `removed policy "${policy.name}" (${policy.id}) from ${policy.app}`, policyTarget(policy));
+    return json(200, { policy, sessionsClosed: await recheck(ctx) });
+  },
+  "POST policy-test": async (req, ctx) => {
+    const b = await readBody(req);
+    const host = field(b, "host", "hostname").trim().toLowerCase();
+    const subject: Subject = {};
+    const token = optString(b, "token");
+    const email = optString(b, "email");
+    if (token && email) throw new HttpError(400, "a client is either a service token or a user; pass --token or --email, not both");
+    if (token) {
+      const t = await getServiceToken(ctx.store, token);
+      if (!t) throw new HttpError(400, `there is no service token "${token}"; see "wicket edge token list"`);
+      subject.serviceToken = { id: t.id, name: t.name };
+    }
+    if (email) subject.email = email;
+    const groups = optStrings(b, "groups");
+    if (groups?.length) subject.groups = groups;
+    const idp = optString(b, "idp");
+    if (idp) subject.idp = idp;
+    const amr = optStrings(b, "amr");
+    if (amr?.length) subject.amr = amr;
+    const ipText = optString(b, "ip");
+    if (ipText) {
+      const ip = normalizeIp(ipText);
+      if (!ip) throw new HttpError(400, `"${ipText}" is not an IPv4 or IPv6 address`);
+      subject.ip = ip;
+    }
+    const { app, decision } = await decide(ctx.store, host, subject);
+    return json(200, { host, app: app?.hostname ?? null, subject, decision, message: decisionMessage(host, decision) });
+  },
+
+};

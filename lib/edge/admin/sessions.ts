@@ -1,0 +1,44 @@
+// Live sessions across the cluster and revoking them, or a person's sign-in (`wicket edge session`, `wicket edge user`).
+import { listUserRevocations, revokeUser, revokeZoneCredentialsOf, auditedOpenSession, revokeSessionEverywhere } from "../../store/index.ts";
+import { clusterSessions } from "../cluster/sessions.ts";
+import { HttpError, json, readBody, field, revokedWhat, type Route, record } from "./common.ts";
+
+export const sessionRoutes: Record<string, Route> = {
+  // Every node's sessions: this node asks the others (scope=node) with the caller's token.
+  "GET sessions": async (req, ctx, _arg, _who, url) => {
+    const node = ctx.node?.();
+    const own = (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: node?.id }));
+    if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: own });
+    const token = /^Bearer\s+(\S+)/i.exec(req.headers.get("authorization") ?? "")![1]!;
+    return json(200, await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: new URL(ctx.publicUrl).hostname.replace(/^\[|\]$/g, "") }));
+  },
+  "DELETE sessions/:": async (_req, ctx, arg, who) => {
+    const reason = `session ${arg} was revoked by an admin`;
+    const s = ctx.sessions?.get(arg);
+    if (s) {
+      ctx.sessions!.cut(s.id, reason);
+      await record(ctx, who, "session.revoke", `revoked session ${s.id} of ${s.identity} to ${s.host} from ${s.ip}`, { target: s.id, sessionId: s.id, host: s.host });
+      return json(200, { session: s, elsewhere: false });
+    }
+    // Not here: another node of the cluster may hold it. The audit knows every session let in
+    // and not ended; the node holding it cuts it once it sees the revocation in the store.
+    const open = await auditedOpenSession(ctx.store, arg);
+    if (!open) throw new HttpError(404, `there is no live session "${arg}": not on this edge node, and the audit shows none open by that id; see "wicket edge session list"`);
+    await revokeSessionEverywhere(ctx.store, open.id, reason);
+    await record(ctx, who, "session.revoke", `revoked session ${open.id} of ${open.identity} to ${open.host} from ${open.ip}, held by another node`, { target: open.id, sessionId: open.id, host: open.host });
+    return json(202, { session: { ...open, bytesToOrigin: 0, bytesToClient: 0 }, elsewhere: true });
+  },
+
+  "GET user-revocations": async (_req, ctx) => json(200, { revocations: await listUserRevocations(ctx.store) }),
+  "POST user-revocations": async (req, ctx, _arg, who) => {
+    const revocation = await revokeUser(ctx.store, field(await readBody(req), "email"), who.name);
+    const cut = ctx.sessions?.cutUser(revocation.email, `the sign-in of ${revocation.email} was revoked by an admin`) ?? [];
+    const revoked = await revokeZoneCredentialsOf(ctx.store, revocation.email);
+    await record(ctx, who, "user.revoke", `revoked the sign-in of ${revocation.email}, closing ${cut.length} live session${cut.length === 1 ? "" : "s"}${revokedWhat(revoked)}`, {
+      target: revocation.email,
+      email: revocation.email,
+    });
+    return json(200, { revocation, sessionsClosed: cut.length });
+  },
+
+};
