@@ -10,22 +10,23 @@
 //   bun run bench --quick    a reduced set in under a minute (CI prints it; nothing is asserted)
 //
 // Prints the table, writes the raw figures to bench-results/<date>[-quick].json, and after a
-// full run also docs/bench/latest.json, docs/bench/chart.svg and the table in README.md
+// full run also docs/bench/latest.json, docs/bench/chart.svg, the table in docs/performance.md and its targets in README.md
 // (between the bench markers). Exits 0 whatever the figures are; 1 when a measurement broke.
 import { execSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { aesGcmRate, binarySizes, connectionSetup, fairness, manyStreams, sshBulk, sshParallel, tcpBulk, versionStartup } from "./bench/measure.ts";
-import { chartSvg, derive, markdownReport, targets, textReport, type BenchResults } from "./bench/report.ts";
+import { chartSvg, derive, headlineReport, markdownReport, targets, textReport, type BenchResults } from "./bench/report.ts";
 import { peerBulk, peerSetup, revokeToCut, startPeerRig } from "./bench/peers.ts";
 import { CIPHER, startRig, type Rig } from "./bench/rig.ts";
 import { GiB, MiB } from "./bench/stats.ts";
 import { machineBusySeconds, ownCpuSeconds } from "./bench/procfs.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const README_BEGIN = "<!-- bench:begin (written by `bun run bench`) -->";
-const README_END = "<!-- bench:end -->";
+// the whole table in docs/performance.md, the targets alone in README.md
+const FULL_MARKERS = ["<!-- bench:begin (written by `bun run bench`) -->", "<!-- bench:end -->"] as const;
+const HEADLINE_MARKERS = ["<!-- bench:headline (written by `bun run bench`) -->", "<!-- bench:headline-end -->"] as const;
 
 const PLANS = {
   full: {
@@ -120,19 +121,19 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
   };
 }
 
-/** Replaces what lies between the bench markers of README.md; false when it has none. */
-function updateReadme(markdown: string): boolean {
-  const path = join(ROOT, "README.md");
+/** Replaces what lies between `markers` in the file at `rel`; false when it has none. */
+function writeBetween(rel: string, [begin, end]: readonly [string, string], markdown: string): boolean {
+  const path = join(ROOT, rel);
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch {
     return false;
   }
-  const a = text.indexOf(README_BEGIN);
-  const b = text.indexOf(README_END);
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
   if (a < 0 || b < a) return false;
-  writeFileSync(path, `${text.slice(0, a + README_BEGIN.length)}\n${markdown}${text.slice(b)}`);
+  writeFileSync(path, `${text.slice(0, a + begin.length)}\n${markdown}${text.slice(b)}`);
   return true;
 }
 
@@ -201,8 +202,11 @@ async function main(argv: string[]): Promise<number> {
     mkdirSync(docs, { recursive: true });
     writeFileSync(join(docs, "latest.json"), json);
     writeFileSync(join(docs, "chart.svg"), chartSvg(results, d));
-    const readme = updateReadme(markdownReport(results, d, t));
-    log(`wrote docs/bench/latest.json and docs/bench/chart.svg${readme ? ", and the table in README.md" : "; README.md has no bench markers, table not written"}`);
+    const tables = [
+      writeBetween("docs/performance.md", FULL_MARKERS, markdownReport(results, d, t)) ? "the table in docs/performance.md" : "",
+      writeBetween("README.md", HEADLINE_MARKERS, headlineReport(results, t, "docs/")) ? "the targets in README.md" : "",
+    ].filter(Boolean);
+    log(`wrote docs/bench/latest.json and docs/bench/chart.svg${tables.length ? `, ${tables.join(" and ")}` : "; no bench markers found, no table written"}`);
   }
   log(`done in ${Math.round(results.durationS)} s; other processes took ${Math.round(results.machine.othersCpuShare * 100)} % of the CPU meanwhile`);
   return 0;

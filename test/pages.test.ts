@@ -368,9 +368,9 @@ describe("the page on an SSH hostname", () => {
     await c.close();
   }, 60_000);
 
-  test("the PowerShell line the page shows is the README's, for this edge", () => {
-    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-    expect(readme).toContain(powershellInstallFor("https://edge.site.com"));
+  test("the PowerShell line the page shows is the deploy guide's, for this edge", () => {
+    const guide = readFileSync(join(ROOT, "docs", "deploy.md"), "utf8");
+    expect(guide).toContain(powershellInstallFor("https://edge.site.com"));
   });
 });
 

@@ -278,17 +278,26 @@ export function machineLine(r: BenchResults): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os} (Linux ${m.kernel}); wicket ${r.software.wicket}, Bun ${r.software.bun}, ${r.software.openssh}; ${r.date.slice(0, 10)}`;
 }
 
-export function markdownReport(r: BenchResults, d: Derived, t: Target[]): string {
+/** The first lines of a full run's report: the machine, and the targets with their verdicts.
+ * `docs`: where docs/ is from the page it goes in ("docs/" from README.md, "" from docs/). */
+export function headlineReport(r: BenchResults, t: Target[], docs: string): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|");
   const mark = (v: Verdict) => (v === "aim" ? "✅ met, aim too" : v === "must" ? "✅ met" : v === "not met" ? "❌ not met" : v);
-  const out = [
-    `Measured with \`bun run bench\` on ${machineLine(r)}, load average ${r.machine.loadAtStart.map((l) => l.toFixed(2)).join(" ")} at the start, other processes took ${Math.round(r.machine.othersCpuShare * 100)} % of the CPU meanwhile; the run took ${Math.round(r.durationS)} s. Raw figures: [docs/bench/latest.json](docs/bench/latest.json).`,
+  return [
+    `Measured with \`bun run bench\` on ${machineLine(r)}, load average ${r.machine.loadAtStart.map((l) => l.toFixed(2)).join(" ")} at the start, other processes took ${Math.round(r.machine.othersCpuShare * 100)} % of the CPU meanwhile; the run took ${Math.round(r.durationS)} s. Raw figures: [${docs}bench/latest.json](${docs}bench/latest.json).`,
     "",
     "| target | must reach | aim | measured | |",
     "|---|---|---|---|---|",
     ...t.map((x) => `| ${esc(x.name)} | ${esc(x.must)} | ${esc(x.aim)} | ${esc(x.measured)} | ${mark(x.verdict)} |`),
-    "",
-    "![wicket against direct connections and an OpenSSH jump host](docs/bench/chart.svg)",
+  ].join("\n") + "\n";
+}
+
+/** The whole report, for docs/performance.md: the headline, the chart and every measurement. */
+export function markdownReport(r: BenchResults, d: Derived, t: Target[]): string {
+  const esc = (s: string) => s.replace(/\|/g, "\\|");
+  const out = [
+    headlineReport(r, t, ""),
+    "![wicket against direct connections and an OpenSSH jump host](bench/chart.svg)",
     "",
     "| measurement | median | min–max, notes |",
     "|---|---:|---|",
