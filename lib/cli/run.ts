@@ -2,6 +2,7 @@
 // into one line and an exit code. Commands set process.exitCode; nothing deep calls exit().
 import { renderUsage, runCommand as cittyRunCommand, type CommandDef } from "citty";
 import { EXIT, WicketError } from "./exit.ts";
+import { guideFor } from "./guides.ts";
 import { log, setupLog } from "./log.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -58,23 +59,31 @@ export const lazy =
   (): Promise<AnyCommand> =>
     load().then((m) => m.default);
 
-/** Walks subcommands named in argv, for --help on any level. */
-async function resolveSub(cmd: AnyCommand, argv: string[], parent?: AnyCommand): Promise<[AnyCommand, AnyCommand | undefined]> {
+/** Walks subcommands named in argv, for --help on any level; `words`: the names walked. */
+async function resolveSub(cmd: AnyCommand, argv: string[], parent?: AnyCommand, words: string[] = []): Promise<[AnyCommand, AnyCommand | undefined, string[]]> {
   const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
   const name = argv.find((a) => !a.startsWith("-"));
   if (subs && name && name in subs) {
     const sub = (subs as Record<string, AnyCommand | (() => Promise<AnyCommand>)>)[name];
     const resolved = typeof sub === "function" ? await sub() : await sub;
-    return resolveSub(resolved, argv.slice(argv.indexOf(name) + 1), cmd);
+    return resolveSub(resolved, argv.slice(argv.indexOf(name) + 1), cmd, [...words, name]);
   }
-  return [cmd, parent];
+  return [cmd, parent, words];
+}
+
+/** The words that name `cmd` from the top: `wicket edge app` is ["edge", "app"]; a command
+ * file run on its own (`dist/edge-app`) starts from its own name. */
+async function commandWords(cmd: AnyCommand, walked: string[]): Promise<string[]> {
+  const meta = typeof cmd.meta === "function" ? await cmd.meta() : await cmd.meta;
+  return meta?.name && meta.name !== "wicket" ? [meta.name, ...walked] : walked;
 }
 
 /** Entry point of a command file run directly (and of the composed `wicket`). */
 export async function runCommand(cmd: AnyCommand, argv = process.argv.slice(2)) {
   if (argv.includes("--help") || argv.includes("-h")) {
-    const [sub, parent] = await resolveSub(cmd, argv);
-    process.stdout.write((await renderUsage(sub, parent)) + "\n");
+    const [sub, parent, walked] = await resolveSub(cmd, argv);
+    const guide = guideFor(await commandWords(cmd, walked));
+    process.stdout.write(`${await renderUsage(sub, parent)}\n\nGuide: ${guide} in wicket's source.\n`);
     return;
   }
   if (argv.includes("--version") || argv.includes("-v")) {
