@@ -280,7 +280,7 @@ describe("every page the edge serves", () => {
 
     if (process.env.WICKET_DOCS_SCREENSHOTS) {
       mkdirSync(join(ROOT, "docs", "pages"), { recursive: true });
-      for (const shot of ["sign-in-390-light", "device-confirm-app-390-dark"]) copyFileSync(join(shots, `${shot}.png`), join(ROOT, "docs", "pages", `${shot}.png`));
+      for (const shot of ["sign-in", "ssh-app", "device-confirm-app"].flatMap((n) => [`${n}-390-light`, `${n}-390-dark`])) copyFileSync(join(shots, `${shot}.png`), join(ROOT, "docs", "pages", `${shot}.png`));
     }
   }, 240_000);
 
