@@ -13,6 +13,7 @@ import type { Browser } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
 import { metricsUrl, scrape } from "../helpers/metrics.ts";
 import { startOidc } from "../helpers/oidc.ts";
+import { startSmtp } from "../helpers/smtp.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type TestEdge } from "../helpers/wicket.ts";
 import { safeReturn } from "../../lib/edge/http/cookies.ts";
@@ -58,6 +59,7 @@ async function client(e: TestEdge, ip: string) {
       if (session) cookie += `; __Host-wicket-session=${session[1]}`;
       return a;
     },
+    send: (path: string, fields: Record<string, string>) => form(path, fields),
     startDevice: (fields: Record<string, string>) => form("/oauth/device", { client_id: "wicket", ...fields }),
     startOidc: (name: string) => form(`/sign-in/oidc/${name}`, {}),
   };
@@ -68,11 +70,19 @@ const pinFromLog = async (e: TestEdge, email: string) =>
   (await e.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
 const refused = async (endpoint: string) => (await scrape(metrics)).get("wicket_edge_rate_limited_total", { endpoint });
 
+/** A zone and an application whose policy names the mailboxes of `domains`: the people a PIN is mailed to. */
+async function people(e: TestEdge, ...domains: string[]) {
+  await e.admin(["zone", "add", "site.test"]);
+  await e.admin(["app", "add", "ssh.site.test"]);
+  await e.admin(["policy", "add", "ssh.site.test", "--name", "people", "--action", "allow", ...domains.flatMap((d) => ["--include", `domain:${d}`])]);
+}
+
 beforeAll(async () => {
   dir = await tempDir("wicket-abuse-");
   edge = await pinEdge(dir, "edge");
   ca = readFileSync(edge.caFile, "utf8");
   metrics = await metricsUrl(edge.proc);
+  await people(edge, "site.test", "flood.test");
 }, 30_000);
 
 afterAll(async () => {
@@ -100,19 +110,56 @@ describe("PIN requests", () => {
     expect(edge.proc.stderr().match(/the PIN for u\d+@flood\.test is/g)).toHaveLength(share);
   });
 
-  test("PIN requests from thousands of addresses meet the edge-wide limit", async () => {
+  // Failed before: an edge-wide bucket refused everyone once a hundred addresses had asked.
+  test("PIN requests from a hundred and twenty addresses leave the next address its PIN: no share is the whole edge's", async () => {
     await using own = await tempDir("wicket-abuse-global-");
     await using e = await pinEdge(own, "global");
-    const all = SIGN_IN_LIMITS.pin_request.global.capacity;
+    await people(e, "flood.test");
     const statuses: number[] = [];
-    for (let i = 0; i < all + 20 && !statuses.includes(429); i++) {
-      const c = await client(e, `10.${(i >> 8) & 255}.${i & 255}.9`);
-      statuses.push((await c.askPin(`v${i}@flood.test`)).status);
-    }
-    // Every request came from a new address: only the global bucket can have refused it.
+    for (let i = 0; i < 120; i++) statuses.push((await (await client(e, `10.${(i >> 8) & 255}.${i & 255}.9`)).askPin(`v${i}@flood.test`)).status);
+    expect(statuses).toEqual(Array(120).fill(200));
+    const fresh = await client(e, "198.51.100.77");
+    expect(pinIdIn((await fresh.askPin("last@flood.test")).text)).toBeDefined();
+    await pinFromLog(e, "last@flood.test");
+  }, 60_000);
+
+  // Failed before: each /64 was a client of its own, and a home is given a /56 of 256.
+  test("the /64s of one IPv6 /56 share one address's share", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < SIGN_IN_LIMITS.pin_request.perAddress.capacity + 1; i++) statuses.push((await (await client(edge, `2001:db8:77:${(0x10 + i).toString(16)}::1`)).askPin(`h${i}@flood.test`)).status);
     expect(statuses.at(-1)).toBe(429);
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(all);
-    expect(statuses.filter((s) => s === 200).length).toBeLessThan(all + 20);
+    expect((await (await client(edge, "2001:db8:77:100::1")).askPin("next@flood.test")).status).toBe(200); // the next /56
+  });
+});
+
+describe("PINs for mailboxes no policy names", () => {
+  // Failed before: a PIN was made, stored and mailed to any mailbox at all, as fast as each
+  // address's share allowed.
+  test("are answered with the page a real one gets, but nothing is made, mailed or stored; guesses answer as for a real PIN", async () => {
+    await using smtp = await startSmtp();
+    await using own = await tempDir("wicket-abuse-mail-");
+    const config = own.join("mail.yaml");
+    writeFileSync(config, `trusted-proxies: 127.0.0.1\nsmtp: { host: 127.0.0.1, port: ${smtp.port}, from: "wicket <wicket@site.test>" }\n`);
+    await using e = await startEdge({ dir: own, extra: ["--config", config] });
+    await people(e, "site.test");
+    await e.admin(["zone", "edit", "site.test", "--add-admin", "root@ops.test"]);
+    const c = await client(e, "203.0.113.80");
+    const decoy = await c.askPin("nobody@elsewhere.test");
+    const real = await c.askPin("somebody@site.test");
+    const admin = await c.askPin("root@ops.test");
+    const shape = (a: Answer, email: string) => [a.status, a.text.replaceAll(email, "EMAIL").replace(/name="pin_id" value="wkp_[^"]+"/, 'name="pin_id" value="ID"')];
+    expect(shape(decoy, "nobody@elsewhere.test")).toEqual(shape(real, "somebody@site.test"));
+    expect(pinIdIn(decoy.text)).toMatch(/^wkp_/);
+    // Mails leave in the order asked: the first that arrives is the named mailbox's, then the zone admin's.
+    const recipients = [(await smtp.nextMail()).to, (await smtp.nextMail()).to].map((to) => (to && !Array.isArray(to) ? to.text : ""));
+    expect(recipients).toEqual(["somebody@site.test", "root@ops.test"]);
+    const db = new Database(`${e.dataDir}/wicket.db`, { readonly: true });
+    expect(db.query("SELECT email FROM pins ORDER BY created_at").all()).toEqual([{ email: "somebody@site.test" }, { email: "root@ops.test" }]);
+    db.close();
+    const guesses = [];
+    for (const id of [pinIdIn(decoy.text)!, pinIdIn(real.text)!]) guesses.push(/role="alert">([^<]*)</.exec((await c.guess(id, "23456789")).text)?.[1]);
+    expect(guesses).toEqual(["That PIN is wrong; 4 tries left.", "That PIN is wrong; 4 tries left."]);
+    expect(e.proc.stderr()).toContain("no sign-in PIN sent to nobody@elsewhere.test");
   }, 60_000);
 });
 
@@ -213,6 +260,74 @@ describe("device codes", () => {
     const someone = await client(edge, "198.51.100.9");
     expect((await someone.startDevice({ scope: "tunnel" })).status).toBe(200);
   });
+});
+
+describe("device codes from many addresses", () => {
+  // Failed before: an edge-wide bucket of 120 a minute refused everyone once it was empty.
+  test("a hundred and fifty addresses starting one each leave the next address its code", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 150; i++) statuses.push((await (await client(edge, `10.200.${i >> 8}.${i & 255}`)).startDevice({ scope: "tunnel" })).status);
+    expect(statuses).toEqual(Array(150).fill(200));
+    expect((await (await client(edge, "198.51.100.90")).startDevice({ scope: "tunnel" })).status).toBe(200);
+  }, 60_000);
+});
+
+describe("device-code polls", () => {
+  // Failed before: every poll, the too-early ones included, was an UPDATE of the code's row.
+  test("polls faster than the interval are told slow_down, the interval growing 5 s each, and the code's row is never written", async () => {
+    const c = await client(edge, "203.0.113.91");
+    const { device_code } = JSON.parse((await c.startDevice({ scope: "tunnel" })).text);
+    const db = new Database(`${edge.dataDir}/wicket.db`, { readonly: true });
+    const row = () => db.query("SELECT * FROM device_codes WHERE code_hash = ?").get(new Bun.CryptoHasher("sha256").update(device_code).digest("hex"));
+    const before = row();
+    expect(before).not.toBeNull();
+    const answers = [];
+    for (let i = 0; i < 30; i++) {
+      const a = await c.send("/oauth/token", { grant_type: "urn:ietf:params:oauth:grant-type:device_code", client_id: "wicket", device_code });
+      answers.push(JSON.parse(a.text) as { error: string; error_description: string });
+    }
+    expect(answers.map((a) => a.error)).toEqual(["authorization_pending", ...Array(29).fill("slow_down")]);
+    expect(answers.slice(1, 3).map((a) => a.error_description)).toEqual(["poll at most every 10 seconds", "poll at most every 15 seconds"]);
+    expect(row()).toEqual(before);
+    db.close();
+  });
+});
+
+describe("user codes typed by a signed-in person", () => {
+  /** A client at `ip` signed in as `email` (a PIN from the log). */
+  async function signedIn(ip: string, email: string) {
+    const c = await client(edge, ip);
+    const pinId = pinIdIn((await c.askPin(email)).text)!;
+    expect((await c.guess(pinId, await pinFromLog(edge, email))).status).toBe(303);
+    return c;
+  }
+  const wrongCode = (i: number) => `BBBB-${"BCDFGHJKLMNPQRSTVWXZ"[i % 20]}${"BCDFGHJKLMNPQRSTVWXZ"[(i >> 2) % 20]}BB`;
+  const typed = async (c: Awaited<ReturnType<typeof signedIn>>, code: string) => c.get(`/device?user_code=${encodeURIComponent(code)}`);
+
+  // Failed before: a signed-in person could try codes as fast as the edge answered (RFC 8628 5.1).
+  test("that match nothing get 429 past the session's share, and every session at one address past the address's; a person's own code never counts", async () => {
+    const { perSession, perAddress } = SIGN_IN_LIMITS.user_code;
+    const ip = "203.0.113.95";
+    const first = await signedIn(ip, "typist1@site.test");
+    const own = JSON.parse((await first.startDevice({ scope: "tunnel" })).text) as { user_code: string };
+    for (let i = 0; i < perSession.capacity + 5; i++) expect((await typed(first, own.user_code)).status).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i <= perSession.capacity; i++) statuses.push((await typed(first, wrongCode(i))).status);
+    expect(statuses).toEqual([...Array(perSession.capacity).fill(400), 429]);
+    const refusal = await typed(first, own.user_code);
+    expect([refusal.status, Number(refusal.headers.get("retry-after")) >= 1, refusal.text.includes("Too many codes")]).toEqual([429, true, true]);
+
+    // other sessions at that address spend the rest of the address's share, then none is left
+    const sessions = perAddress.capacity / perSession.capacity;
+    for (let n = 2; n <= sessions; n++) {
+      const other = await signedIn(ip, `typist${n}@site.test`);
+      for (let i = 0; i < perSession.capacity; i++) expect((await typed(other, wrongCode(i))).status).toBe(400);
+    }
+    const last = await signedIn(ip, "typist-last@site.test");
+    expect((await typed(last, wrongCode(0))).status).toBe(429);
+    const elsewhere = await signedIn("198.51.100.95", "typist-elsewhere@site.test");
+    expect((await typed(elsewhere, wrongCode(0))).status).toBe(400);
+  }, 60_000);
 });
 
 describe("what a sign-in proves", () => {
