@@ -29,7 +29,9 @@ export const SIGN_IN_V6_PREFIX = 56;
 
 /**
  * Limits a person never meets, chosen with the PIN length (lib/store/sign-in.ts) and the
- * user code's (lib/store/device-codes.ts) so that guessing stays hopeless (see the README's
+ * user code's (lib/store/device-codes.ts) so that guessing stays hopeless: a PIN takes five
+ * tries and a mailbox five PINs in 15 minutes (lib/edge/signin/routes.ts), so a mailbox's PINs
+ * meet at most 25 guesses in 15 minutes, however many addresses send them (see the README's
  * Security section for the arithmetic).
  */
 export const SIGN_IN_LIMITS = {
@@ -46,15 +48,15 @@ export const SIGN_IN_LIMITS = {
   // behind one address signs in of a morning
   oidc_start: { perAddress: { capacity: 300, perMs: 10 * MINUTE } },
   // codes a signed-in person types that match no live code (RFC 8628 5.1); a code found is
-  // given back. 20^8 codes: at 10 a session and 30 an address per 10 minutes, with the most
-  // codes the edge holds pending, one guess in 2.6 million could hit any code at all
+  // given back, so a person typing their own never meets it. 20^8 codes and at most 10,000
+  // pending: even then a guess hits one in 2.6 million, and a session's 1,440 a day one in 1,800
   user_code: { perSession: { capacity: 10, perMs: 10 * MINUTE }, perAddress: { capacity: 30, perMs: 10 * MINUTE } },
 } satisfies Record<Endpoint, Limit>;
 
 /** Wrong guesses an address makes freely (one PIN's worth); each further one doubles the wait, from 1 s up to 15 min. */
 export const GUESS_BACKOFF = { free: 5, firstMs: 1_000, maxMs: 15 * MINUTE, forgetMs: 15 * MINUTE };
 
-/** Addresses tracked per bucket kind; past this the least recently seen is forgotten. */
+/** Clients (addresses, sessions) tracked per bucket kind; past this the least recently seen is forgotten. */
 export const MAX_TRACKED_ADDRESSES = 10_000;
 
 export type Bucket = { tokens: number; at: number };
