@@ -253,6 +253,9 @@ describe("SSH in the browser", () => {
   });
 
   test("someone the policy refuses gets the denial page, and no SSH connection is made", async () => {
+    // carol may reach another application, so a PIN is mailed to her (none is to a mailbox no policy names)
+    await edge.admin(["app", "add", `other.${ZONE}`]);
+    await edge.admin(["policy", "add", `other.${ZONE}`, "--name", "carol", "--action", "allow", "--include", `email:${CAROL}`]);
     const connections = () => sshdLog().filter((l) => /Connection from|Accepted/.test(l)).length;
     const before = connections();
     const page = await open(CAROL);

@@ -33,7 +33,10 @@ export function normalizeIp(text: string | undefined | null): string | undefined
  * The part of an address that limits count by: an IPv4 address itself, an IPv6 address's
  * /64 (one subscriber holds a whole /64, so its 2^64 addresses are one client to a limit).
  */
-export function addressGroup(ip: string): string {
+export const addressGroup = (ip: string): string => addressGroupWithin(ip, 64);
+
+/** `addressGroup` with an IPv6 client's share a shorter prefix than /64 (a home is often given a /56: 256 /64s). */
+export function addressGroupWithin(ip: string, v6Prefix: number): string {
   if (isIP(ip) !== 6) return ip;
   let s = ip.toLowerCase().split("%")[0]!;
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
@@ -50,7 +53,10 @@ export function addressGroup(ip: string): string {
   const mapped = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0xffff;
   const nat64 = g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0;
   if (mapped || nat64) return [g6 >> 8, g6 & 255, g7 >> 8, g7 & 255].join(".");
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+  const bits = Math.max(0, Math.min(64, v6Prefix));
+  // each of the first four 16-bit groups keeps its leading bits that lie within the prefix
+  const kept = groups.slice(0, 4).map((g, i) => g & ((0xffff << (16 - Math.max(0, Math.min(16, bits - 16 * i)))) & 0xffff));
+  return `${kept.map((g) => g.toString(16)).join(":")}::/${bits}`;
 }
 
 export type CidrSet = { has(ip: string | undefined): boolean; readonly size: number };

@@ -213,6 +213,52 @@ export function evaluate(policies: readonly Policy[], subject: Subject): Decisio
   return { allowed: false, explanation: `no policy allows ${describeSubject(subject)}` };
 }
 
+/** A rule's answer for a subject known only in part: "maybe" when it hangs on what is not known. */
+type Maybe = "yes" | "maybe" | "no";
+
+/** What `couldAllow` leaves open: the client's address always; with `anyMailbox`, which mailbox too. */
+export type PartialSubject = Omit<Subject, "ip" | "serviceToken"> & { anyMailbox?: boolean };
+
+function mayMatch(rule: Rule, s: PartialSubject): Maybe {
+  if (rule.kind === "ip") return "maybe";
+  // a mailbox no rule names: no email or domain rule matches it, and it is still someone's
+  if (s.anyMailbox && (rule.kind === "email" || rule.kind === "domain")) return "no";
+  return matches(rule, s.anyMailbox ? { ...s, email: s.email ?? "" } : s) ? "yes" : "no";
+}
+
+const anyOf = (xs: Maybe[]): Maybe => (xs.includes("yes") ? "yes" : xs.includes("maybe") ? "maybe" : "no");
+const allOf = (xs: Maybe[]): Maybe => (xs.includes("no") ? "no" : xs.includes("maybe") ? "maybe" : "yes");
+
+function mayMatchPolicy(p: Policy, s: PartialSubject): Maybe {
+  const include = anyOf(p.rules.include.map((r) => mayMatch(r, s)));
+  const exclude = anyOf(p.rules.exclude.map((r) => mayMatch(r, s)));
+  const require = allOf(p.rules.require.map((r) => mayMatch(r, s)));
+  if (include === "no" || exclude === "yes" || require === "no") return "no";
+  return include === "yes" && exclude === "no" && require === "yes" ? "yes" : "maybe";
+}
+
+/**
+ * Whether `evaluate` could allow this subject from some client address: an `ip:` rule counts
+ * as either answer, so this may say yes where no address would do, never no where one would.
+ * With `anyMailbox`, whether it would allow a person whatever their mailbox (an `everyone`,
+ * an `idp:` or an `ip:` rule lets anyone in). A rule of unknown kind ends it with no, as the
+ * decision itself fails closed there.
+ */
+export function couldAllow(policies: readonly Policy[], subject: PartialSubject): boolean {
+  for (const p of [...policies].sort((a, b) => a.position - b.position)) {
+    let m: Maybe;
+    try {
+      m = mayMatchPolicy(p, subject);
+    } catch (e) {
+      if (e instanceof UnknownRule) return false;
+      throw e;
+    }
+    if (p.action === "allow" && m !== "no") return true;
+    if (p.action === "deny" && m === "yes") return false;
+  }
+  return false;
+}
+
 /**
  * The sentence a client is told, and `edge policy test` prints: the explanation with the
  * application in it. Nothing secret is in it: policy names, rule text, the subject's name.

@@ -3,7 +3,7 @@
 // short user code in a browser and approves. A code is redeemed at most once.
 import { hashSecret, randomId, randomSecret } from "../auth/secret.ts";
 import type { BigIntColumn, Store } from "./open.ts";
-import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
+import { ALL_ROWS, isUniqueViolation, ms } from "./open.ts";
 
 export type DevicePurpose = "app" | "tunnel";
 export type DeviceStatus = "pending" | "approved" | "denied" | "consumed";
@@ -22,8 +22,8 @@ export type DeviceCode = {
   sessionId?: string;
   /** The zone picked for a "tunnel" code. */
   zone?: string;
+  /** The interval the client was told to poll at; how fast it polls is kept in memory (lib/edge/signin/poll-pace.ts). */
   intervalMs: number;
-  lastPollAt?: number;
   createdAt: number;
   expiresAt: number;
 };
@@ -51,8 +51,6 @@ const toDevice = (r: DeviceCodeRow): DeviceCode => {
   if (r.reason) d.reason = r.reason;
   if (r.session_id) d.sessionId = r.session_id;
   if (r.zone) d.zone = r.zone;
-  const last = msOrUndefined(r.last_poll_at);
-  if (last !== undefined) d.lastPollAt = last;
   return d;
 };
 
@@ -78,8 +76,19 @@ export function normalizeUserCode(input: string): string | undefined {
   return `${s.slice(0, 4)}-${s.slice(4)}`;
 }
 
+/**
+ * Pending codes the edge keeps at most; a new one past this pushes out the oldest. Anyone may
+ * start a code, and no limit shared by the edge may refuse someone who has not used their own
+ * share, so the store is bounded here instead: to push out a person's code in the minute they
+ * take to approve it, a flood must start 10,000 a minute, from some 500 addresses' shares.
+ */
+export const MAX_PENDING_DEVICE_CODES = 10_000;
+
 /** A new pending code; `deviceCode` is the client's secret and is not stored. */
-export async function createDeviceCode(store: Store, d: { purpose: DevicePurpose; app?: string; clientIp: string; lifetimeMs: number; intervalMs: number }): Promise<DeviceCode & { deviceCode: string }> {
+export async function createDeviceCode(
+  store: Store,
+  d: { purpose: DevicePurpose; app?: string; clientIp: string; lifetimeMs: number; intervalMs: number; maxPending?: number },
+): Promise<DeviceCode & { deviceCode: string }> {
   const id = randomId("wkd_");
   const deviceCode = randomSecret();
   const createdAt = Date.now();
@@ -91,6 +100,8 @@ export async function createDeviceCode(store: Store, d: { purpose: DevicePurpose
     try {
       await store.sql`INSERT INTO device_codes (id, code_hash, user_code, purpose, app, client_ip, status, interval_ms, created_at, expires_at)
         VALUES (${id}, ${hashSecret(deviceCode)}, ${userCode}, ${d.purpose}, ${d.app ?? null}, ${d.clientIp}, ${"pending"}, ${d.intervalMs}, ${createdAt}, ${expiresAt})`;
+      await store.sql`DELETE FROM device_codes WHERE id IN (SELECT id FROM device_codes WHERE status = ${"pending"}
+        ORDER BY created_at DESC, id DESC LIMIT ${ALL_ROWS} OFFSET ${d.maxPending ?? MAX_PENDING_DEVICE_CODES})`;
       return { id, userCode, purpose: d.purpose, app: d.app, clientIp: d.clientIp, status: "pending", intervalMs: d.intervalMs, createdAt, expiresAt, deviceCode };
     } catch (e) {
       if (!isUniqueViolation(e) || attempt >= 5) throw e;
@@ -116,11 +127,6 @@ export async function settleDeviceCode(store: Store, id: string, s: { status: "a
   const rows = await store.sql`UPDATE device_codes SET status = ${s.status}, session_id = ${s.sessionId}, reason = ${s.reason ?? null}, zone = ${s.zone ?? null}
     WHERE id = ${id} AND status = ${"pending"} AND expires_at > ${Date.now()} RETURNING id`;
   return rows.length === 1;
-}
-
-/** Records a poll, and the interval in force from now on (slow_down raises it). */
-export async function recordPoll(store: Store, id: string, intervalMs: number): Promise<void> {
-  await store.sql`UPDATE device_codes SET last_poll_at = ${Date.now()}, interval_ms = ${intervalMs} WHERE id = ${id}`;
 }
 
 /** Marks an approved code redeemed; false when another poll redeemed it first. */

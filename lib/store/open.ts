@@ -104,6 +104,9 @@ export type BigIntColumn = number | string;
 
 /** Epoch milliseconds from a BIGINT column. */
 export const ms = (v: BigIntColumn): number => Number(v);
+/** The largest LIMIT both SQLite and PostgreSQL take: "all the rest" after an OFFSET. */
+export const ALL_ROWS = 2 ** 31 - 1;
+
 export const msOrUndefined = (v: BigIntColumn | null | undefined): number | undefined => (v === null || v === undefined ? undefined : Number(v));
 
 /** Whether an error is a unique-constraint violation, on either adapter. */

@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { hashSecret, randomId } from "../auth/secret.ts";
 import type { BigIntColumn, Store } from "./open.ts";
-import { ms } from "./open.ts";
+import { ALL_ROWS, ms } from "./open.ts";
 
 /** Wrong guesses a PIN takes before it is locked. */
 export const PIN_ATTEMPTS = 5;
@@ -86,11 +86,19 @@ export async function verifyPin(store: Store, id: string, pin: string, browser: 
 
 export type OidcLogin = { idp: string; nonce: string; codeVerifier: string; returnTo: string };
 
-export async function saveOidcLogin(store: Store, state: string, browser: string, l: OidcLogin, lifetimeMs: number): Promise<void> {
+/**
+ * OpenID Connect sign-ins in progress the edge keeps at most; a new one past this pushes out
+ * the oldest. Anyone may start one, and no limit shared by the edge refuses a browser that
+ * has not used its address's share, so the store is bounded here (as device codes are).
+ */
+export const MAX_PENDING_OIDC_LOGINS = 10_000;
+
+export async function saveOidcLogin(store: Store, state: string, browser: string, l: OidcLogin, lifetimeMs: number, maxPending = MAX_PENDING_OIDC_LOGINS): Promise<void> {
   const now = Date.now();
   await store.sql`DELETE FROM oidc_logins WHERE expires_at < ${now}`;
   await store.sql`INSERT INTO oidc_logins (state_hash, idp, nonce, code_verifier, browser_hash, return_to, created_at, expires_at)
     VALUES (${hashSecret(state)}, ${l.idp}, ${l.nonce}, ${l.codeVerifier}, ${hashSecret(browser)}, ${l.returnTo}, ${now}, ${now + lifetimeMs})`;
+  await store.sql`DELETE FROM oidc_logins WHERE state_hash IN (SELECT state_hash FROM oidc_logins ORDER BY created_at DESC, state_hash DESC LIMIT ${ALL_ROWS} OFFSET ${maxPending})`;
 }
 
 /** The login that `state` started in this browser, removed so it can be completed once. */

@@ -45,3 +45,9 @@ export async function zonesAdministeredBy(store: Store, who: { email: string; gr
   const rows: { zone: string }[] = await store.sql`SELECT DISTINCT zone FROM zone_admins WHERE principal IN ${store.sql(principals)} ORDER BY zone`;
   return rows.map((r) => r.zone);
 }
+
+/** Whether this mailbox administers some zone by name (`email:…`; a group needs a sign-in that carries groups). */
+export async function administersByEmail(store: Store, email: string): Promise<boolean> {
+  const rows = await store.sql`SELECT zone FROM zone_admins WHERE principal = ${`email:${email.toLowerCase()}`} LIMIT 1`;
+  return rows.length > 0;
+}

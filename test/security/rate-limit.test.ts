@@ -2,17 +2,34 @@
 // test moves by hand.
 import { describe, expect, test } from "bun:test";
 import { createRegistry } from "../../lib/metrics/registry.ts";
-import { addressGroup } from "../../lib/policy/cidr.ts";
+import { addressGroup, addressGroupWithin } from "../../lib/policy/cidr.ts";
 import { boundedLog, log, setupLog } from "../../lib/cli/log.ts";
-import { admit, createSignInLimits, failedGuess, fullBucket, GUESS_BACKOFF, guessFailed, guessSucceeded, refill, retryAfter, takeToken, waitMs, type Endpoint, type Failures, type Limit } from "../../lib/edge/signin/rate-limit.ts";
+import {
+  admit,
+  createSignInLimits,
+  failedGuess,
+  fullBucket,
+  giveBack,
+  GUESS_BACKOFF,
+  guessFailed,
+  guessSucceeded,
+  refill,
+  retryAfter,
+  SIGN_IN_LIMITS,
+  takeToken,
+  waitMs,
+  type Endpoint,
+  type Failures,
+  type Limit,
+} from "../../lib/edge/signin/rate-limit.ts";
 
 const spec = { capacity: 5, perMs: 10_000 }; // a token every 2 s
 
 /** Limits with the clock at `clock.t`, and the same small bucket on every endpoint. */
-function limits(o: { perAddress?: typeof spec; global?: typeof spec; maxAddresses?: number } = {}) {
+function limits(o: { perAddress?: typeof spec; perSession?: typeof spec; global?: typeof spec; maxAddresses?: number } = {}) {
   const clock = { t: 1_000_000 };
-  const limit: Limit = { perAddress: o.perAddress ?? spec, global: o.global ?? { capacity: 1000, perMs: 1000 } };
-  const all = { pin_request: limit, pin_guess: limit, device_code: limit, oidc_start: limit } satisfies Record<Endpoint, Limit>;
+  const limit: Limit = { perAddress: o.perAddress ?? spec, perSession: o.perSession, global: o.global };
+  const all = { pin_request: limit, open_mail: limit, pin_guess: limit, device_code: limit, oidc_start: limit, user_code: limit } satisfies Record<Endpoint, Limit>;
   const refused = createRegistry().counter("refused_total", "refusals");
   return { clock, refused, l: createSignInLimits({ now: () => clock.t, limits: all, refused, maxAddresses: o.maxAddresses }) };
 }
@@ -52,10 +69,34 @@ describe("admit", () => {
     expect(admit(l, "pin_request", "192.0.2.1")).toBe(0);
   });
 
-  test("refuses everyone once the edge-wide bucket is empty, whatever their address", () => {
+  // Failed before: each endpoint had an edge-wide bucket too, and 20 to 120 addresses emptied it
+  // for everyone: no one could get a PIN or start a device flow.
+  test("on the edge's own limits, an address that has not used its share is admitted however many others spent theirs", () => {
+    const l = createSignInLimits({ now: () => 1_000_000 });
+    for (const endpoint of ["pin_request", "pin_guess", "device_code", "oidc_start"] as const) {
+      const share = SIGN_IN_LIMITS[endpoint].perAddress.capacity;
+      for (let a = 0; a < 1_000; a++) for (let i = 0; i < share; i++) admit(l, endpoint, `10.0.${a >> 8}.${a & 255}`);
+      expect({ endpoint, wait: admit(l, endpoint, "198.51.100.1") }).toEqual({ endpoint, wait: 0 });
+    }
+  });
+
+  test("an edge-wide bucket, where one is set (mail to anyone's mailbox), refuses everyone once empty", () => {
     const { l } = limits({ global: { capacity: 3, perMs: 60_000 } });
-    for (let i = 0; i < 3; i++) expect(admit(l, "pin_guess", `192.0.2.${i}`)).toBe(0);
-    expect(admit(l, "pin_guess", "198.51.100.1")).toBe(20_000);
+    for (let i = 0; i < 3; i++) expect(admit(l, "open_mail", `192.0.2.${i}`)).toBe(0);
+    expect(admit(l, "open_mail", "198.51.100.1")).toBe(20_000);
+    expect(Object.keys(createSignInLimits().global)).toEqual(["open_mail"]); // the only one the edge sets
+  });
+
+  test("a session's bucket holds a session back wherever it comes from, and its address's holds every session there; a token given back is spent again", () => {
+    const { l } = limits({ perSession: { capacity: 2, perMs: 60_000 }, perAddress: { capacity: 3, perMs: 60_000 } });
+    expect([admit(l, "user_code", "192.0.2.1", "s1"), admit(l, "user_code", "192.0.2.1", "s1")]).toEqual([0, 0]);
+    expect(admit(l, "user_code", "198.51.100.1", "s1")).toBeGreaterThan(0); // the session, from elsewhere
+    expect(admit(l, "user_code", "192.0.2.1", "s2")).toBe(0);
+    expect(admit(l, "user_code", "192.0.2.1", "s3")).toBeGreaterThan(0); // the address's third was the last
+    giveBack(l, "user_code", "192.0.2.1", "s2");
+    expect(admit(l, "user_code", "192.0.2.1", "s3")).toBe(0);
+    giveBack(l, "user_code", "198.51.100.9", "s9"); // never past a full bucket
+    expect(l.addresses.user_code.get("198.51.100.9")!.tokens).toBe(3);
   });
 
   test("tracks at most maxAddresses, forgetting the least recently seen", () => {
@@ -104,14 +145,21 @@ describe("the guess back-off", () => {
   });
 });
 
-// Failed before: each IPv6 address had a bucket of its own, and one subscriber's /64 holds 2^64.
-describe("addresses of one IPv6 /64", () => {
-  test("share one bucket; another /64 and IPv4 addresses have their own", () => {
+// Failed before: each /64 had a bucket of its own, and a home given a /56 holds 256 of them.
+describe("addresses of one IPv6 /56", () => {
+  test("share one sign-in bucket, in all its /64s; another /56 and IPv4 addresses have their own", () => {
     const { l } = limits();
-    for (let i = 0; i < spec.capacity; i++) expect(admit(l, "pin_request", `2001:db8:1:2::${(i + 1).toString(16)}`)).toBe(0);
-    expect(admit(l, "pin_request", "2001:db8:1:2:ffff:ffff:ffff:ffff")).toBeGreaterThan(0);
-    expect(admit(l, "pin_request", "2001:db8:1:3::1")).toBe(0);
+    for (let i = 0; i < spec.capacity; i++) expect(admit(l, "pin_request", `2001:db8:1:2${i}::1`)).toBe(0);
+    expect(admit(l, "pin_request", "2001:db8:1:ff:ffff:ffff:ffff:ffff")).toBeGreaterThan(0);
+    expect(admit(l, "pin_request", "2001:db8:1:100::1")).toBe(0);
     expect(admit(l, "pin_request", "192.0.2.1")).toBe(0);
+    for (let i = 0; i <= GUESS_BACKOFF.free; i++) guessFailed(l, `2001:db8:2:${i}::1`);
+    expect(admit(l, "pin_guess", "2001:db8:2:ab::1")).toBeGreaterThan(0); // the back-off too
+  });
+
+  test("addressGroupWithin takes the prefix it is given, and addressGroup (other limits) keeps the /64", () => {
+    expect(["2001:db8:1:100::1", "2001:db8:1:1ff:1:2:3:4", "2001:DB8:1:1AB::"].map((a) => addressGroupWithin(a, 56))).toEqual(Array(3).fill("2001:db8:1:100::/56"));
+    expect([addressGroup("2001:db8:1:1ff::1"), addressGroupWithin("2001:db8:abcd:12ff::", 48), addressGroupWithin("::ffff:1.2.3.4", 56)]).toEqual(["2001:db8:1:1ff::/64", "2001:db8:abcd:0::/48", "1.2.3.4"]);
   });
 
   test("addressGroup writes every spelling of a /64 alike", () => {

@@ -1,11 +1,12 @@
 // Attacks on signing in, by someone with nothing but network access to the edge: flooding PIN
-// requests (each a mail through our SMTP), guessing PINs, flooding device codes, passing a
-// one-factor PIN sign-in off as MFA, an identity provider that never verified the address, and
-// a return path that turns into another site after one pass. Each runs against the real edge.
+// requests (each a mail through our SMTP) from one address, from many, and for mailboxes no
+// policy names; guessing PINs; flooding device codes from one address (device-abuse.test.ts
+// has the rest of the device flow); passing a one-factor PIN sign-in off as MFA; an identity
+// provider that never verified the address; and a return path that turns into another site
+// after one pass. Each runs against the real edge.
 //
 // The edge trusts 127.0.0.1 as a proxy here, so each test can speak from addresses of its own
-// (X-Forwarded-For): that is how one attacker looks like thousands of clients, and how the
-// tests keep out of each other's per-address buckets.
+// (X-Forwarded-For, test/helpers/signin.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -13,59 +14,18 @@ import type { Browser } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
 import { metricsUrl, scrape } from "../helpers/metrics.ts";
 import { startOidc } from "../helpers/oidc.ts";
+import { startSmtp } from "../helpers/smtp.ts";
+import { client, people, pinEdge, pinFromLog, pinIdIn, type Answer } from "../helpers/signin.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type TestEdge } from "../helpers/wicket.ts";
 import { safeReturn } from "../../lib/edge/http/cookies.ts";
 import { SIGN_IN_LIMITS, GUESS_BACKOFF } from "../../lib/edge/signin/rate-limit.ts";
-import { PIN_PATTERN } from "../../lib/store/sign-in.ts";
 
 let dir: TempDir;
 let edge: TestEdge;
 let ca: string;
 let metrics: string;
 
-/** An edge that logs PINs (--dev, no SMTP) and believes X-Forwarded-For from 127.0.0.1. */
-async function pinEdge(d: TempDir, name: string): Promise<TestEdge> {
-  const config = d.join(`${name}.yaml`);
-  writeFileSync(config, "dev: true\ntrusted-proxies: 127.0.0.1\n");
-  return startEdge({ dir: d, extra: ["--config", config, "--metrics", "127.0.0.1:0"] });
-}
-
-type Answer = { status: number; headers: Headers; text: string };
-
-/** One client of an edge: its address, and the CSRF cookie its browser would hold. */
-async function client(e: TestEdge, ip: string) {
-  const caPem = readFileSync(e.caFile, "utf8");
-  const send = async (path: string, init: RequestInit & { cookie?: string } = {}): Promise<Answer> => {
-    const headers = new Headers(init.headers);
-    headers.set("x-forwarded-for", ip);
-    if (init.cookie) headers.set("cookie", init.cookie);
-    const res = await fetch(`${e.url}${path}`, { ...init, headers, redirect: "manual", tls: { ca: caPem } } as RequestInit);
-    return { status: res.status, headers: res.headers, text: await res.text() };
-  };
-  const page = await send("/sign-in");
-  const csrf = /__Host-wicket-csrf=([^;]+)/.exec(page.headers.get("set-cookie") ?? "")![1]!;
-  let cookie = `__Host-wicket-csrf=${csrf}`;
-  const form = (path: string, fields: Record<string, string>) =>
-    send(path, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ csrf, return: "/", ...fields }), cookie });
-  return {
-    ip,
-    get: (path: string) => send(path, { cookie }),
-    askPin: (email: string) => form("/sign-in/email", { email }),
-    async guess(pinId: string, pin: string) {
-      const a = await form("/sign-in/pin", { pin_id: pinId, pin });
-      const session = /__Host-wicket-session=([^;]+)/.exec(a.headers.get("set-cookie") ?? "");
-      if (session) cookie += `; __Host-wicket-session=${session[1]}`;
-      return a;
-    },
-    startDevice: (fields: Record<string, string>) => form("/oauth/device", { client_id: "wicket", ...fields }),
-    startOidc: (name: string) => form(`/sign-in/oidc/${name}`, {}),
-  };
-}
-
-const pinIdIn = (html: string) => /name="pin_id" value="([^"]+)"/.exec(html)?.[1];
-const pinFromLog = async (e: TestEdge, email: string) =>
-  (await e.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
 const refused = async (endpoint: string) => (await scrape(metrics)).get("wicket_edge_rate_limited_total", { endpoint });
 
 beforeAll(async () => {
@@ -73,6 +33,7 @@ beforeAll(async () => {
   edge = await pinEdge(dir, "edge");
   ca = readFileSync(edge.caFile, "utf8");
   metrics = await metricsUrl(edge.proc);
+  await people(edge, "site.test", "flood.test");
 }, 30_000);
 
 afterAll(async () => {
@@ -100,19 +61,56 @@ describe("PIN requests", () => {
     expect(edge.proc.stderr().match(/the PIN for u\d+@flood\.test is/g)).toHaveLength(share);
   });
 
-  test("PIN requests from thousands of addresses meet the edge-wide limit", async () => {
+  // Failed before: an edge-wide bucket refused everyone once a hundred addresses had asked.
+  test("PIN requests from a hundred and twenty addresses leave the next address its PIN: no share is the whole edge's", async () => {
     await using own = await tempDir("wicket-abuse-global-");
     await using e = await pinEdge(own, "global");
-    const all = SIGN_IN_LIMITS.pin_request.global.capacity;
+    await people(e, "flood.test");
     const statuses: number[] = [];
-    for (let i = 0; i < all + 20 && !statuses.includes(429); i++) {
-      const c = await client(e, `10.${(i >> 8) & 255}.${i & 255}.9`);
-      statuses.push((await c.askPin(`v${i}@flood.test`)).status);
-    }
-    // Every request came from a new address: only the global bucket can have refused it.
+    for (let i = 0; i < 120; i++) statuses.push((await (await client(e, `10.${(i >> 8) & 255}.${i & 255}.9`)).askPin(`v${i}@flood.test`)).status);
+    expect(statuses).toEqual(Array(120).fill(200));
+    const fresh = await client(e, "198.51.100.77");
+    expect(pinIdIn((await fresh.askPin("last@flood.test")).text)).toBeDefined();
+    await pinFromLog(e, "last@flood.test");
+  }, 60_000);
+
+  // Failed before: each /64 was a client of its own, and a home is given a /56 of 256.
+  test("the /64s of one IPv6 /56 share one address's share", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < SIGN_IN_LIMITS.pin_request.perAddress.capacity + 1; i++) statuses.push((await (await client(edge, `2001:db8:77:${(0x10 + i).toString(16)}::1`)).askPin(`h${i}@flood.test`)).status);
     expect(statuses.at(-1)).toBe(429);
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(all);
-    expect(statuses.filter((s) => s === 200).length).toBeLessThan(all + 20);
+    expect((await (await client(edge, "2001:db8:77:100::1")).askPin("next@flood.test")).status).toBe(200); // the next /56
+  });
+});
+
+describe("PINs for mailboxes no policy names", () => {
+  // Failed before: a PIN was made, stored and mailed to any mailbox at all, as fast as each
+  // address's share allowed.
+  test("are answered with the page a real one gets, but nothing is made, mailed or stored; guesses answer as for a real PIN", async () => {
+    await using smtp = await startSmtp();
+    await using own = await tempDir("wicket-abuse-mail-");
+    const config = own.join("mail.yaml");
+    writeFileSync(config, `trusted-proxies: 127.0.0.1\nsmtp: { host: 127.0.0.1, port: ${smtp.port}, from: "wicket <wicket@site.test>" }\n`);
+    await using e = await startEdge({ dir: own, extra: ["--config", config] });
+    await people(e, "site.test");
+    await e.admin(["zone", "edit", "site.test", "--add-admin", "root@ops.test"]);
+    const c = await client(e, "203.0.113.80");
+    const decoy = await c.askPin("nobody@elsewhere.test");
+    const real = await c.askPin("somebody@site.test");
+    const admin = await c.askPin("root@ops.test");
+    const shape = (a: Answer, email: string) => [a.status, a.text.replaceAll(email, "EMAIL").replace(/name="pin_id" value="wkp_[^"]+"/, 'name="pin_id" value="ID"')];
+    expect(shape(decoy, "nobody@elsewhere.test")).toEqual(shape(real, "somebody@site.test"));
+    expect(pinIdIn(decoy.text)).toMatch(/^wkp_/);
+    // Mails leave in the order asked: the first that arrives is the named mailbox's, then the zone admin's.
+    const recipients = [(await smtp.nextMail()).to, (await smtp.nextMail()).to].map((to) => (to && !Array.isArray(to) ? to.text : ""));
+    expect(recipients).toEqual(["somebody@site.test", "root@ops.test"]);
+    const db = new Database(`${e.dataDir}/wicket.db`, { readonly: true });
+    expect(db.query("SELECT email FROM pins ORDER BY created_at").all()).toEqual([{ email: "somebody@site.test" }, { email: "root@ops.test" }]);
+    db.close();
+    const guesses = [];
+    for (const id of [pinIdIn(decoy.text)!, pinIdIn(real.text)!]) guesses.push(/role="alert">([^<]*)</.exec((await c.guess(id, "23456789")).text)?.[1]);
+    expect(guesses).toEqual(["That PIN is wrong; 4 tries left.", "That PIN is wrong; 4 tries left."]);
+    expect(e.proc.stderr()).toContain("no sign-in PIN sent to nobody@elsewhere.test");
   }, 60_000);
 });
 

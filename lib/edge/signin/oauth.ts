@@ -15,7 +15,6 @@ import {
   findDeviceByCode,
   getSession,
   listPolicies,
-  recordPoll,
   userRevokedBefore,
   type App,
   revokeSession,
@@ -30,6 +29,9 @@ import type { PinMailer } from "../../auth/otp.ts";
 import { CLIENT_ID, DEVICE_GRANT, DEVICE_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH, VERIFY_PATH } from "../../wire/http.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
 import { admit, createSignInLimits, retryAfter, type SignInLimits } from "./rate-limit.ts";
+import { createPollPace, polled, tooEarly, type PollPace } from "./poll-pace.ts";
+import { hashSecret } from "../../auth/secret.ts";
+import type { Decoys } from "./decoys.ts";
 import { BODY_LIMITS, BodyRefused, readText } from "../http/body.ts";
 
 export type SignInContext = {
@@ -45,12 +47,15 @@ export type SignInContext = {
   metrics?: EdgeMetrics;
   /** The rate limits' state; made on first use by `limitsOf`. */
   limits?: SignInLimits;
+  /** How fast each device code is polled; made on first use by `paceOf`. */
+  pace?: PollPace;
+  /** PINs answered for but not sent (lib/edge/signin/decoys.ts); made on first use. */
+  decoys?: Decoys;
 };
 
 /** This edge's sign-in rate limits (in memory, lib/edge/signin/rate-limit.ts). */
 export const limitsOf = (ctx: SignInContext): SignInLimits => (ctx.limits ??= createSignInLimits({ refused: ctx.metrics?.rateLimited }));
-
-const SLOW_DOWN_STEP_MS = 5_000;
+const paceOf = (ctx: SignInContext): PollPace => (ctx.pace ??= createPollPace());
 
 const json = (status: number, body: unknown) => Response.json(body, { status, headers: { "cache-control": "no-store", pragma: "no-cache" } });
 const oauthError = (error: string, description: string, status = 400) => json(status, { error, error_description: description });
@@ -133,7 +138,7 @@ async function deviceAuthorization(req: Request, ctx: SignInContext, ip: string)
   // Before the store is asked anything: a flood is refused from memory (counted in the metrics, not logged).
   const wait = admit(limitsOf(ctx), "device_code", ip);
   if (wait > 0) {
-    const res = oauthError("slow_down", `too many sign-ins were started from this address or on this edge; try again in ${retryAfter(wait)} seconds`, 429);
+    const res = oauthError("slow_down", `too many sign-ins were started from this address; try again in ${retryAfter(wait)} seconds`, 429);
     res.headers.set("retry-after", retryAfter(wait));
     return res;
   }
@@ -163,16 +168,16 @@ async function deviceAuthorization(req: Request, ctx: SignInContext, ip: string)
 }
 
 async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): Promise<Response> {
-  const d = await findDeviceByCode(ctx.store, String(f.get("device_code") ?? ""));
+  const code = String(f.get("device_code") ?? "");
+  // Polling faster than the interval earns a longer one, answered from memory: no store read or write.
+  const key = code ? hashSecret(code) : "";
+  const early = key ? tooEarly(paceOf(ctx), key) : undefined;
+  if (early !== undefined) return oauthError("slow_down", `poll at most every ${Math.ceil(early / 1000)} seconds`);
+  const d = await findDeviceByCode(ctx.store, code);
   if (!d) return oauthError("invalid_grant", "unknown device code; start the sign-in again");
+  polled(paceOf(ctx), key, d.intervalMs);
   const now = Date.now();
   if (now >= d.expiresAt) return oauthError("expired_token", "the sign-in code expired before it was confirmed in the browser; run the command again");
-  // Polling faster than the interval (with some slack for timers) earns a longer interval.
-  if (d.lastPollAt !== undefined && now - d.lastPollAt < d.intervalMs * 0.8) {
-    await recordPoll(ctx.store, d.id, d.intervalMs + SLOW_DOWN_STEP_MS);
-    return oauthError("slow_down", `poll at most every ${Math.ceil((d.intervalMs + SLOW_DOWN_STEP_MS) / 1000)} seconds`);
-  }
-  await recordPoll(ctx.store, d.id, d.intervalMs);
   if (d.status === "pending") return oauthError("authorization_pending", "waiting for the sign-in to be confirmed in the browser");
   if (d.status === "denied") return oauthError("access_denied", d.reason ?? "the sign-in was denied");
   if (d.status !== "approved" || !(await consumeDeviceCode(ctx.store, d.id))) return oauthError("invalid_grant", "this sign-in code was already used; start the sign-in again");

@@ -4,7 +4,7 @@
 // an org session cookie that serves every later confirmation until it ends.
 import { finishOidc, OidcError, startOidc } from "../../auth/oidc.ts";
 import { isMailbox } from "../../auth/otp.ts";
-import { log } from "../../cli/log.ts";
+import { boundedLog, log } from "../../cli/log.ts";
 import {
   countRecentPins,
   createPin,
@@ -26,7 +26,9 @@ import {
 import type { OidcProvider, OtpProvider } from "../config/file.ts";
 import { cookie, CSRF_COOKIE, csrfOk, csrfToken, readCookies, safeReturn, SESSION_COOKIE, sessionFormOk, sessionFormToken } from "../http/cookies.ts";
 import { decide, limitsOf, revokedUser, type SignInContext } from "./oauth.ts";
-import { admit, guessFailed, guessSucceeded, retryAfter } from "./rate-limit.ts";
+import { admit, giveBack, guessFailed, guessSucceeded, retryAfter } from "./rate-limit.ts";
+import { createDecoys, guessDecoy, makeDecoy, recentDecoys, type Decoys } from "./decoys.ts";
+import { pinRecipient } from "./recipients.ts";
 import { VERIFY_PATH } from "../../wire/http.ts";
 import { confirmAppPage, deniedPage, donePage, enterCodePage, pickZonePage, pinPage, signInPage, tooManyPage, type Who } from "./pages.ts";
 import { errorPage, siteOf, type Site } from "../http/pages.ts";
@@ -59,6 +61,9 @@ export async function browserSession(req: Request, ctx: SignInContext): Promise<
 
 const otpProvider = (ctx: SignInContext, name?: unknown): OtpProvider | undefined =>
   ctx.identity.providers.find((p): p is OtpProvider => p.type === "otp" && (name === undefined || p.name === name));
+/** The provider a PIN sign-in is recorded with, as policies' `idp:` rules see it. */
+const pinIdp = (ctx: SignInContext) => otpProvider(ctx)?.name ?? "email";
+const decoysOf = (ctx: SignInContext): Decoys => (ctx.decoys ??= createDecoys());
 const oidcProvider = (ctx: SignInContext, name: string): OidcProvider | undefined => ctx.identity.providers.find((p): p is OidcProvider => p.type === "oidc" && p.name === name);
 
 function showSignIn(req: Request, ctx: SignInContext, returnTo: string, error?: string, email?: string): Response {
@@ -88,6 +93,20 @@ async function postedForm(req: Request, ctx: SignInContext, check = csrfOk): Pro
   return f;
 }
 
+/** How long a PIN lasts, in whole minutes, as the mail and the pages say it. */
+const pinMinutes = (ctx: SignInContext) => Math.round(ctx.identity.pinLifetimeMs / 60_000) || 1;
+
+/**
+ * Mails a PIN without waiting for the mail server: a page that came back only after an SMTP
+ * round trip would tell a mailbox that gets PINs from one that does not (decoys.ts).
+ */
+function mailPin(ctx: SignInContext, email: string, pin: string, ip: string) {
+  ctx.mailer!(email, pin, pinMinutes(ctx)).catch((e: Error) => log.error(`cannot send the sign-in PIN to ${email} (requested from ${ip}): ${e.message}`));
+}
+
+/** Lines about PINs not sent, a few a minute: anyone can make one. */
+const notSentLog = boundedLog(10, 60_000);
+
 async function sendPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip: string): Promise<Response> {
   const returnTo = safeReturn(f.get("return"));
   const p = otpProvider(ctx, f.get("idp") ?? undefined);
@@ -96,20 +115,26 @@ async function sendPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip:
   if (!isMailbox(email)) return showSignIn(req, ctx, returnTo, "That is not an e-mail address; check it and try again.", email);
   if (!ctx.mailer) return showSignIn(req, ctx, returnTo, "This edge cannot send e-mail (no SMTP is configured); ask your administrator, or use another way to sign in.", email);
   // Before the store or the mail server is asked anything: each PIN is a mail we send.
-  const wait = admit(limitsOf(ctx), "pin_request", ip);
-  if (wait > 0) return tooManyPage(site(ctx), "Too many PINs were asked for from your address, or on this edge.", retryAfter(wait));
-  if ((await countRecentPins(ctx.store, email, Date.now() - PIN_WINDOW_MS)) >= PINS_PER_WINDOW) {
-    return showSignIn(req, ctx, returnTo, `Too many PINs were sent to ${email} in the last ${PIN_WINDOW_MS / 60_000} minutes; wait a few minutes and try again.`, email);
-  }
+  const limits = limitsOf(ctx);
+  const wait = admit(limits, "pin_request", ip);
+  if (wait > 0) return tooManyPage(site(ctx), "Too many PINs were asked for from your address.", retryAfter(wait));
   const browser = readCookies(req)[CSRF_COOKIE]!;
-  const pin = await createPin(ctx.store, email, browser, ctx.identity.pinLifetimeMs);
-  const minutes = Math.round(ctx.identity.pinLifetimeMs / 60_000) || 1;
-  try {
-    await ctx.mailer(email, pin.pin, minutes);
-  } catch (e) {
-    log.error(`cannot send the sign-in PIN to ${email} (requested from ${ip}): ${(e as Error).message}`);
-    return showSignIn(req, ctx, returnTo, "The PIN could not be sent; try again later, or ask your administrator to check the edge's SMTP settings.", email);
+  const minutes = pinMinutes(ctx);
+  const tooMany = () => showSignIn(req, ctx, returnTo, `Too many PINs were sent to ${email} in the last ${PIN_WINDOW_MS / 60_000} minutes; wait a few minutes and try again.`, email);
+  const recipient = await pinRecipient(ctx.store, email, pinIdp(ctx));
+  if (recipient === "none") {
+    const decoys = decoysOf(ctx);
+    if (recentDecoys(decoys, email, Date.now() - PIN_WINDOW_MS) >= PINS_PER_WINDOW) return tooMany();
+    notSentLog("info", `no sign-in PIN sent to ${email} (requested from ${ip}): no policy and no zone lets that mailbox in`);
+    return pinPage(site(ctx), { email, pinId: makeDecoy(decoys, email, ctx.identity.pinLifetimeMs).id, returnTo, csrf: browser, minutes });
   }
+  if (recipient === "open") {
+    const all = admit(limits, "open_mail", ip);
+    if (all > 0) return tooManyPage(site(ctx), "Too many PINs were asked for on this edge.", retryAfter(all));
+  }
+  if ((await countRecentPins(ctx.store, email, Date.now() - PIN_WINDOW_MS)) >= PINS_PER_WINDOW) return tooMany();
+  const pin = await createPin(ctx.store, email, browser, ctx.identity.pinLifetimeMs);
+  mailPin(ctx, email, pin.pin, ip);
   return pinPage(site(ctx), { email, pinId: pin.id, returnTo, csrf: browser, minutes });
 }
 
@@ -119,17 +144,16 @@ async function checkPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip
   const browser = readCookies(req)[CSRF_COOKIE]!;
   const limits = limitsOf(ctx);
   const wait = admit(limits, "pin_guess", ip);
-  if (wait > 0) return tooManyPage(site(ctx), "Too many PINs were tried from your address, or on this edge.", retryAfter(wait));
-  const r = await verifyPin(ctx.store, pinId, String(f.get("pin") ?? "").trim(), browser);
+  if (wait > 0) return tooManyPage(site(ctx), "Too many PINs were tried from your address.", retryAfter(wait));
+  const r = guessDecoy(decoysOf(ctx), pinId) ?? (await verifyPin(ctx.store, pinId, String(f.get("pin") ?? "").trim(), browser));
   if (r.ok) {
     guessSucceeded(limits, ip);
     // One factor, the mailbox: "email", not "otp", which policies read as a second factor (`mfa`).
-    return establish(ctx, { email: r.email, idp: otpProvider(ctx)?.name ?? "email", groups: [], amr: ["email"] }, ip, returnTo);
+    return establish(ctx, { email: r.email, idp: pinIdp(ctx), groups: [], amr: ["email"] }, ip, returnTo);
   }
   guessFailed(limits, ip);
   if (r.why === "wrong") {
-    const minutes = Math.round(ctx.identity.pinLifetimeMs / 60_000) || 1;
-    return pinPage(site(ctx), { email: r.email, pinId, returnTo, csrf: browser, minutes, error: `That PIN is wrong; ${r.left} ${r.left === 1 ? "try" : "tries"} left.` });
+    return pinPage(site(ctx), { email: r.email, pinId, returnTo, csrf: browser, minutes: pinMinutes(ctx), error: `That PIN is wrong; ${r.left} ${r.left === 1 ? "try" : "tries"} left.` });
   }
   const why = {
     locked: "This PIN is locked after 5 wrong tries. Ask for a new one.",
@@ -147,7 +171,7 @@ async function oidcStart(req: Request, ctx: SignInContext, f: URLSearchParams, n
   if (!p) return showSignIn(req, ctx, returnTo, `There is no identity provider "${name}" on this edge.`);
   // each start is a row in the store until it expires
   const wait = admit(limitsOf(ctx), "oidc_start", ip);
-  if (wait > 0) return tooManyPage(site(ctx), "Too many sign-ins were started from your address, or on this edge.", retryAfter(wait));
+  if (wait > 0) return tooManyPage(site(ctx), "Too many sign-ins were started from your address.", retryAfter(wait));
   try {
     const s = await startOidc(p, `${ctx.publicUrl()}/sign-in/oidc/${p.name}/callback`);
     await saveOidcLogin(ctx.store, s.state, readCookies(req)[CSRF_COOKIE]!, { idp: p.name, nonce: s.nonce, codeVerifier: s.codeVerifier, returnTo }, OIDC_LOGIN_MS);
@@ -192,6 +216,22 @@ const show = (v: Viewer, res: Response) => withCookies(res, v.setCookie);
 const signInFirst = (back: string) => redirect(`/sign-in?return=${encodeURIComponent(back)}`);
 const UNKNOWN_CODE = "That code is unknown or has expired. Check it, or run the command in your terminal again.";
 
+/**
+ * The device code a signed-in person typed (RFC 8628 5.1: guesses are limited), or the 429
+ * page once this session or this address has typed too many that match no live code. A code
+ * found and still live gives its guess back, so a person who types their own code never
+ * meets the limit.
+ */
+async function typedCode(ctx: SignInContext, v: Viewer, typed: string): Promise<DeviceCode | undefined | Response> {
+  const limits = limitsOf(ctx);
+  const wait = admit(limits, "user_code", v.ip, v.session.id);
+  if (wait > 0) return show(v, tooManyPage(site(ctx), "Too many codes that match no sign-in were typed in this browser's sign-in or from your address.", retryAfter(wait)));
+  const d = await findDeviceByUserCode(ctx.store, typed);
+  if (!d || d.expiresAt <= Date.now()) return undefined;
+  giveBack(limits, "user_code", v.ip, v.session.id);
+  return d;
+}
+
 /** What a pending code asks for, as the page that approves or refuses it. */
 async function confirmation(ctx: SignInContext, d: DeviceCode, v: Viewer): Promise<Response> {
   if (d.status !== "pending") return errorPage(site(ctx), "Code already used", "This code was already confirmed or refused. Run the command in your terminal again if you need a new one.", 410);
@@ -222,8 +262,9 @@ async function devicePage(req: Request, url: URL, ctx: SignInContext, ip: string
   if (!session) return signInFirst(userCode ? `${VERIFY_PATH}?user_code=${encodeURIComponent(userCode)}` : VERIFY_PATH);
   const v = viewer(req, session, ip);
   if (!userCode) return show(v, enterCodePage(site(ctx), { token: v.token }));
-  const d = await findDeviceByUserCode(ctx.store, userCode);
-  if (!d || d.expiresAt <= Date.now()) return show(v, enterCodePage(site(ctx), { token: v.token, error: UNKNOWN_CODE }));
+  const d = await typedCode(ctx, v, userCode);
+  if (d instanceof Response) return d;
+  if (!d) return show(v, enterCodePage(site(ctx), { token: v.token, error: UNKNOWN_CODE }));
   // A server's zone credential is approved only for a code the person typed: a link anyone can
   // start and send (`verification_uri_complete`) must not be one click from handing it out.
   if (d.purpose === "tunnel") return show(v, enterCodePage(site(ctx), { token: v.token, notice: "To connect a server, type the code that its terminal shows; a link cannot fill it in. If someone sent you this link, do not go on." }));
@@ -237,10 +278,11 @@ async function deviceAnswer(req: Request, ctx: SignInContext, f: URLSearchParams
   const v = viewer(req, session, ip);
   const { who } = v;
   const action = f.get("action");
-  const d = await findDeviceByUserCode(ctx.store, String(f.get("user_code") ?? ""));
-  if (action === "continue") return !d || d.expiresAt <= Date.now() ? enterCodePage(site(ctx), { token: v.token, error: UNKNOWN_CODE }) : confirmation(ctx, d, v);
-  if (action !== "approve" && action !== "deny") return errorPage(site(ctx), "Bad request", "This form could not be read; go back and try again.");
-  if (!d || d.expiresAt <= Date.now() || d.status !== "pending") return errorPage(site(ctx), "Code no longer valid", "This code has expired or was already used. Run the command in your terminal again.", 410);
+  if (action !== "continue" && action !== "approve" && action !== "deny") return errorPage(site(ctx), "Bad request", "This form could not be read; go back and try again.");
+  const d = await typedCode(ctx, v, String(f.get("user_code") ?? ""));
+  if (d instanceof Response) return d;
+  if (action === "continue") return !d ? enterCodePage(site(ctx), { token: v.token, error: UNKNOWN_CODE }) : confirmation(ctx, d, v);
+  if (!d || d.status !== "pending") return errorPage(site(ctx), "Code no longer valid", "This code has expired or was already used. Run the command in your terminal again.", 410);
   if (action === "deny") {
     await settleDeviceCode(ctx.store, d.id, { status: "denied", sessionId: session.id, reason: `the sign-in was declined in the browser by ${session.email}` });
     return donePage(site(ctx), "Declined", "You declined. The command in your terminal stops.");
