@@ -4,6 +4,7 @@
 import type { ArgsDef } from "citty";
 import type { SignInMode } from "../access/connect.ts";
 import type { DialOptions } from "../access/dial.ts";
+import { isLoopbackHost } from "../net/address.ts";
 import { usageError } from "./exit.ts";
 import { oneLine } from "./log.ts";
 import { readCaFile } from "./values.ts";
@@ -120,9 +121,6 @@ export function hostnameArg(raw: unknown, example = "wicket access login ssh.exa
   if (!HOSTNAME.test(h)) throw usageError(`"${oneLine(String(raw)).slice(0, 100)}" is not a hostname; give a DNS name such as ssh.example.com`);
   return h;
 }
-
-/** This machine's names for itself, as a URL's hostname writes them. */
-export const isLoopbackHost = (hostname: string) => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(hostname);
 
 /**
  * The edge's URL, checked: https (wss), or http only on this machine (a demo), since tokens
