@@ -5,6 +5,7 @@ import type { ArgsDef } from "citty";
 import type { SignInMode } from "../access/connect.ts";
 import type { DialOptions } from "../access/dial.ts";
 import { isLoopbackHost } from "../net/address.ts";
+import { dnsName } from "../net/dns-name.ts";
 import { usageError } from "./exit.ts";
 import { oneLine } from "./log.ts";
 import { readCaFile } from "./values.ts";
@@ -110,15 +111,12 @@ export function flagGiven(rawArgs: readonly string[], name: string): boolean {
   return false;
 }
 
-/** A DNS name: labels of letters, digits, "-" and "_", 253 characters at most. */
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
-
 /** An application hostname, checked: it goes into file names, ssh_config text and headers, so
  * nothing but a DNS name passes (no spaces, line breaks, slashes or shell characters). */
 export function hostnameArg(raw: unknown, example = "wicket access login ssh.example.com"): string {
-  const h = String(raw ?? "").trim().toLowerCase().replace(/\.$/, "");
-  if (!h) throw usageError(`name the application, for example: ${example}`);
-  if (!HOSTNAME.test(h)) throw usageError(`"${oneLine(String(raw)).slice(0, 100)}" is not a hostname; give a DNS name such as ssh.example.com`);
+  if (!String(raw ?? "").trim()) throw usageError(`name the application, for example: ${example}`);
+  const h = dnsName(String(raw));
+  if (!h) throw usageError(`"${oneLine(String(raw)).slice(0, 100)}" is not a hostname; give a DNS name such as ssh.example.com`);
   return h;
 }
 
