@@ -6,6 +6,8 @@ import { formatZoneCredential } from "../../auth/zone-credential.ts";
 import { EXIT, WicketError } from "../../cli/exit.ts";
 import { log } from "../../cli/log.ts";
 import { describeRules } from "../../admin/output.ts";
+import { bearerToken, idAndSecret } from "../../wire/bearer.ts";
+import { unbracket } from "../../net/address.ts";
 import { normalizeIp } from "../../policy/cidr.ts";
 import { decisionMessage, type Subject } from "../../policy/evaluate.ts";
 import {
@@ -477,8 +479,8 @@ const routes: Record<string, Route> = {
     const node = ctx.node?.();
     const own = (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: node?.id }));
     if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: own });
-    const token = /^Bearer\s+(\S+)/i.exec(req.headers.get("authorization") ?? "")![1]!;
-    return json(200, await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: new URL(ctx.publicUrl).hostname.replace(/^\[|\]$/g, "") }));
+    const token = bearerToken(req.headers.get("authorization"))!;
+    return json(200, await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: unbracket(new URL(ctx.publicUrl).hostname) }));
   },
   "DELETE sessions/:": async (_req, ctx, arg, who) => {
     const reason = `session ${arg} was revoked by an admin`;
@@ -609,9 +611,9 @@ async function recordZone(ctx: AdminContext, cred: ZoneCredential, action: strin
 /** Answers a request whose path starts with /api/v1/. */
 export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Response> {
   const url = new URL(req.url);
-  const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
-  const who = auth ? await verifyAdminToken(ctx.store, auth[1]!) : undefined;
-  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth[1]!);
+  const auth = bearerToken(req.headers.get("authorization"));
+  const who = auth ? await verifyAdminToken(ctx.store, auth) : undefined;
+  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth);
   if (!who) {
     return json(401, { error: "the admin token is missing or was refused; send Authorization: Bearer <admin token>" }, { "www-authenticate": 'Bearer realm="wicket admin"' });
   }
@@ -632,8 +634,8 @@ export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Resp
 
 /** The zone-credential routes: a credential that is not live gets 401 with the reason. */
 async function handleZone(req: Request, url: URL, ctx: AdminContext, bearer: string): Promise<Response> {
-  const m = /^([^.\s]+)\.(\S+)$/.exec(bearer);
-  const r = m ? await verifyZoneCredential(ctx.store, m[1]!, m[2]!) : undefined;
+  const c = idAndSecret(bearer);
+  const r = c ? await verifyZoneCredential(ctx.store, c.id, c.secret) : undefined;
   if (!r || "refused" in r) return json(401, { error: r?.refused ?? "the zone credential was refused; run `wicket tunnel login`" });
   const [name, raw] = url.pathname.slice(ADMIN_API_PREFIX.length).replace(/\/+$/, "").split("/");
   const route = zoneRoutes[`${req.method} ${name}${raw !== undefined ? "/:" : ""}`];
