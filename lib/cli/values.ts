@@ -1,5 +1,6 @@
 // Parsing of flag values shared by commands.
 import { configError, usageError } from "./exit.ts";
+import { splitHostPort } from "../net/address.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -24,11 +25,12 @@ export function parseCount(raw: string | undefined, flag: string, fallback: numb
   return n;
 }
 
-/** HOST:PORT (IPv6 in brackets); port 0 lets the system pick. */
+/** A listen address, HOST:PORT as lib/net/address.ts reads it (IPv6 in brackets); no host is
+ * every address; port 0 lets the system pick. */
 export function parseHostPort(raw: string, where: string): { hostname: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(raw.trim());
-  if (!m || Number(m[2]) > 65535) throw configError(`${where} "${raw}" is not HOST:PORT; for example 127.0.0.1:9090`);
-  return { hostname: m[1] || "0.0.0.0", port: Number(m[2]) };
+  const a = splitHostPort(raw);
+  if (!a) throw configError(`${where} "${raw}" is not HOST:PORT; for example 127.0.0.1:9090`);
+  return { hostname: a.hostname || "0.0.0.0", port: a.port };
 }
 
 /** Why a file could not be read, in the words of a one-line error. */

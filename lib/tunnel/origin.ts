@@ -2,6 +2,7 @@
 // byte pump between a stream and a TCP connection to the origin.
 import type { Socket } from "bun";
 import { usageError } from "../cli/exit.ts";
+import { unbracket } from "../net/address.ts";
 import { ResetCode } from "../wire/frame.ts";
 import type { Stream } from "../wire/mux.ts";
 
@@ -24,7 +25,7 @@ export function parseOrigin(raw: string, where = "--url"): Origin {
   if (!(u.protocol in DEFAULT_PORTS)) throw usageError(`${where} "${raw}" has an unsupported scheme; use ssh:// or tcp://`);
   const port = u.port ? Number(u.port) : DEFAULT_PORTS[u.protocol]!;
   if (!u.hostname || !port) throw usageError(`${where} "${raw}" needs a host and a port, for example tcp://localhost:5432`);
-  return { url: `${u.protocol}//${u.host}${u.port ? "" : `:${port}`}`, hostname: u.hostname.replace(/^\[|\]$/g, ""), port };
+  return { url: `${u.protocol}//${u.host}${u.port ? "" : `:${port}`}`, hostname: unbracket(u.hostname), port };
 }
 
 export interface PumpHooks {
