@@ -2,8 +2,6 @@
 // value is read: from the command line, else its WICKET_<FLAG> environment variable. A
 // command's whole settings, with a config file and defaults, come from ./settings.ts.
 import type { ArgsDef } from "citty";
-import type { SignInMode } from "../access/connect.ts";
-import type { DialOptions } from "../access/dial.ts";
 import { isLoopbackHost } from "../net/address.ts";
 import { dnsName } from "../net/dns-name.ts";
 import { usageError } from "./exit.ts";
@@ -141,18 +139,4 @@ export function edgeArg(raw: string | undefined): string | undefined {
 /** The edge and the extra CA from `edgeArgs` (or their variables), the CA file read. */
 export async function edgeOf(args: { edge?: unknown; "ca-file"?: unknown }): Promise<{ edge?: string; ca?: string }> {
   return { edge: edgeArg(fromEnv(args.edge, "edge")), ca: await readCaFile(fromEnv(args["ca-file"], "ca-file")) };
-}
-
-export function signInMode(args: { browser?: unknown }, signal?: AbortSignal): SignInMode {
-  return { browser: args.browser === false || envFlag("WICKET_NO_BROWSER") ? "print" : "open", signal };
-}
-
-/** The dial options every access command shares: hostname, edge, CA and service token. */
-export async function dialOptions(args: Record<string, unknown>): Promise<DialOptions> {
-  if (!String(args.hostname ?? "").trim()) throw usageError("--hostname is required, for example --hostname ssh.example.com");
-  const hostname = hostnameArg(args.hostname, "--hostname ssh.example.com");
-  const id = fromEnv(args.id, "service-token-id", "TUNNEL_SERVICE_TOKEN_ID");
-  const secret = fromEnv(args.secret, "service-token-secret", "TUNNEL_SERVICE_TOKEN_SECRET");
-  if (Boolean(id) !== Boolean(secret)) throw usageError("a service token needs both --id and --secret");
-  return { hostname, ...(await edgeOf(args)), serviceToken: id && secret ? { id, secret } : undefined };
 }
