@@ -3,7 +3,9 @@
 // instead, so a demo needs no mail server.
 import nodemailer from "nodemailer";
 import { log } from "../cli/log.ts";
-import type { SmtpSettings } from "../edge/config/file.ts";
+
+/** Where PINs are sent from, as the edge's config file says (lib/edge/config/file.ts reads it). */
+export type SmtpSettings = { host: string; port: number; secure: boolean; user?: string; password?: string; from: string; caPem?: string };
 
 export type PinMailer = (to: string, pin: string, minutes: number) => Promise<void>;
 
