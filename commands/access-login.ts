@@ -5,7 +5,7 @@ import { browserArgs, edgeArgs, edgeOf, hostnameArg, logArgs } from "../lib/cli/
 import { signInMode } from "../lib/access/options.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
-import { jwtClaims } from "../lib/access/files.ts";
+import { jwtClaims } from "../lib/auth/jwt-claims.ts";
 import { appToken } from "../lib/access/signin.ts";
 
 const cmd = defineCommand({

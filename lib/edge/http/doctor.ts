@@ -4,7 +4,7 @@
 // identify them learns their own decision, and only an allowed one how many connectors serve
 // it. Nothing here writes a row (a diagnosis is no connection, so no audit), and each answer
 // costs a few indexed reads.
-import { jwtClaims } from "../../access/files.ts";
+import { jwtClaims } from "../../auth/jwt-claims.ts";
 import { bearerToken } from "../../wire/bearer.ts";
 import { version } from "../../cli/run.ts";
 import { evaluate } from "../../policy/evaluate.ts";
