@@ -9,7 +9,7 @@ import { configError, usageError } from "../cli/exit.ts";
 import { httpClient, requestError, type Peer, type Refusal } from "../cli/http.ts";
 import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
 import type { AcmeCertificate, App, Recording, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
-import type { LiveSessionInfo } from "../edge/decisions/live-sessions.ts";
+import type { LiveSessionInfo } from "../wire/live-session.ts";
 
 export type AdminConnection = {
   /** The edge's base URL, e.g. https://edge.example.com:8443 */

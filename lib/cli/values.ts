@@ -18,6 +18,15 @@ export function parseDuration(raw: string, flag: string, where = `--${flag}`): n
   return ms;
 }
 
+/** A duration as `durationMs` reads it back, in the largest whole unit: 90d, 24h, 15m, 30s, 1.5s, 250ms. */
+export function formatDuration(ms: number): string {
+  // Days from two on: a day is easier read as 24h.
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= (unit === "d" ? 2 * size : size) && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
+}
+
 export function parseCount(raw: string | undefined, flag: string, fallback: number, min = 0, where = `--${flag}`): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);

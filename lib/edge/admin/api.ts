@@ -5,11 +5,10 @@
 import { formatZoneCredential } from "../../auth/zone-credential.ts";
 import { EXIT, WicketError } from "../../cli/exit.ts";
 import { log } from "../../cli/log.ts";
-import { describeRules } from "../../admin/output.ts";
 import { bearerToken, idAndSecret } from "../../wire/bearer.ts";
 import { unbracket } from "../../net/address.ts";
 import { normalizeIp } from "../../policy/cidr.ts";
-import { decisionMessage, type Subject } from "../../policy/evaluate.ts";
+import { decisionMessage, describeRules, type Subject } from "../../policy/evaluate.ts";
 import {
   addApp,
   addPolicy,
