@@ -3,8 +3,8 @@
 // and SSH in the browser for it.
 import { defineCommand } from "citty";
 import { lineFingerprint as fingerprintOf } from "../lib/ssh/format.ts";
-import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection, type AppInfo } from "../lib/admin/client.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection, type AppInfo } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { formatDuration, parseDuration } from "../lib/cli/values.ts";
 import { adminArgs } from "../lib/cli/args.ts";

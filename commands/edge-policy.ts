@@ -1,7 +1,7 @@
 // wicket edge policy add|edit|move|rm|list|test: who may reach an application, in order.
 import { defineCommand } from "citty";
-import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin/client.ts";
-import { printJson, printLine, printTable } from "../lib/admin/output.ts";
+import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable } from "../lib/admin-client/output.ts";
 import { adminArgs, flagGiven, repeatedFlag } from "../lib/cli/args.ts";
 import { EXIT, usageError } from "../lib/cli/exit.ts";
 import { init, runCommand } from "../lib/cli/run.ts";

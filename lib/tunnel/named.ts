@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseZoneCredential } from "../auth/zone-credential.ts";
-import type { AdminConnection } from "../admin/client.ts";
+import type { AdminConnection } from "../admin-client/client.ts";
 import { configError, usageError } from "../cli/exit.ts";
 import { unreadable } from "../cli/values.ts";
 import { tunnelCredentialsPath, wicketHome, writePrivate } from "../paths.ts";

@@ -1,6 +1,9 @@
 // The client side of the admin API: where the edge is and how to authenticate (from flags,
 // WICKET_* variables or the edge's data directory), one function per route, and HTTP and
 // network failures mapped to one sentence and an exit code.
+// lib/admin-client/ is the CLI's client of the admin API (lib/edge/admin/api.ts is the API)
+// and its printer (output.ts); the edge uses it too, to ask the other nodes of a cluster. It
+// is not under lib/cli/, which is the toolkit every layer loads, the edge included.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromEnv } from "../cli/args.ts";
