@@ -2,7 +2,7 @@
 // and IPv6 brackets (lib/net/address.ts), an Authorization: Bearer header (lib/wire/bearer.ts).
 import { describe, expect, test } from "bun:test";
 import { isLoopbackHost, splitHostPort, unbracket } from "../lib/net/address.ts";
-import { dnsName, isDnsName } from "../lib/net/dns-name.ts";
+import { dnsName, isDnsName, isMailDomain } from "../lib/net/dns-name.ts";
 import { bearerToken, idAndSecret } from "../lib/wire/bearer.ts";
 
 describe("a DNS name", () => {
@@ -28,6 +28,10 @@ describe("a DNS name", () => {
 
   test("as it arrives from the network is one only in its normal form", () => {
     expect([isDnsName("ssh.site.test"), isDnsName("SSH.site.test"), isDnsName("ssh.site.test."), isDnsName("1.2.3.4")]).toEqual([true, false, false, false]);
+  });
+
+  test("as an e-mail address's domain has a dot", () => {
+    expect(["example.com", "localhost", "Example.com", "a_b.com", "10.0.0.1"].map(isMailDomain)).toEqual([true, false, false, false, false]);
   });
 });
 

@@ -28,6 +28,10 @@ export function dnsName(raw: string): string | undefined {
   return name;
 }
 
+/** The domain of an e-mail address: a DNS name in its normal form, with a dot (a mailbox at a
+ * bare label is no one's outside one machine). */
+export const isMailDomain = (domain: string): boolean => isDnsName(domain) && domain.includes(".");
+
 /** Whether `name` is a DNS name already in its normal form (lower case, no trailing dot):
  * for names that arrive from the network and are looked up as they are. */
 export const isDnsName = (name: string): boolean => dnsName(name) === name;

@@ -2,15 +2,13 @@
 // login name (or lists it in AuthorizedPrincipalsFile) and splits nothing, but a name taken
 // from an e-mail or a provider's claim is chosen by whoever signed in: `root@site.test` must
 // not become a certificate for root, and `a,b@site.test` not one for two users.
-import { isDnsName } from "../net/dns-name.ts";
+import { isMailDomain } from "../net/dns-name.ts";
 
 /**
  * A Unix user name as useradd and sshd take it: lower case, a letter or `_` first, then
  * letters, digits, `_`, `-` and `.` (for first.last), at most 32 characters.
  */
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
-/** The domain of an `email` principal: a DNS name in lower case, with a dot (an address at a bare label is no one's). */
-const isDomain = (d: string) => isDnsName(d) && d.includes(".");
 
 /**
  * Accounts that belong to the system on Debian, Ubuntu, RHEL and macOS: a certificate for
@@ -57,7 +55,7 @@ export function userPrincipalProblem(name: string, opts: PrincipalOptions = {}):
  */
 export function emailPrincipalProblem(email: string, opts: PrincipalOptions = {}): string | undefined {
   const at = email.lastIndexOf("@");
-  if (at < 1 || !isDomain(email.slice(at + 1))) return `${shown(email)} is not an e-mail address an SSH certificate can name`;
+  if (at < 1 || !isMailDomain(email.slice(at + 1))) return `${shown(email)} is not an e-mail address an SSH certificate can name`;
   const local = userPrincipalProblem(email.slice(0, at), opts);
   return local && `the user part of ${shown(email)} is refused: ${local}`;
 }
