@@ -1,10 +1,11 @@
 // wicket access login <hostname>: sign in through the browser (or reuse the org session) and
 // cache an app token for the application, so that later `ssh` needs nothing.
 import { defineCommand } from "citty";
-import { browserArgs, edgeArgs, edgeOf, hostnameArg, logArgs, signInMode } from "../lib/cli/args.ts";
+import { browserArgs, edgeArgs, edgeOf, hostnameArg, logArgs } from "../lib/cli/args.ts";
+import { signInMode } from "../lib/access/options.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
-import { jwtClaims } from "../lib/access/files.ts";
+import { jwtClaims } from "../lib/auth/jwt-claims.ts";
 import { appToken } from "../lib/access/signin.ts";
 
 const cmd = defineCommand({

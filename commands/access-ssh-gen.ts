@@ -3,7 +3,8 @@ import { init, runCommand } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { sshGen } from "../lib/access/ssh-gen.ts";
 import { appToken } from "../lib/access/signin.ts";
-import { appArgs, dialOptions, signInMode } from "../lib/cli/args.ts";
+import { appArgs } from "../lib/cli/args.ts";
+import { dialOptions, signInMode } from "../lib/access/options.ts";
 
 const cmd = defineCommand({
   meta: { name: "ssh-gen", description: "Get a short-lived SSH certificate for an ephemeral key (~/.wicket/<hostname>-key)" },

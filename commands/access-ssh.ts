@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
-import { appArgs, dialOptions, signInMode } from "../lib/cli/args.ts";
+import { appArgs } from "../lib/cli/args.ts";
+import { dialOptions, signInMode } from "../lib/access/options.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
 import { proxyStdio } from "../lib/access/ssh.ts";
 

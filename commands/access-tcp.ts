@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
-import { appArgs, dialOptions, fromEnv, signInMode } from "../lib/cli/args.ts";
+import { appArgs, fromEnv } from "../lib/cli/args.ts";
+import { dialOptions, signInMode } from "../lib/access/options.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
 import { serveTcp } from "../lib/access/tcp.ts";

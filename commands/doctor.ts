@@ -1,7 +1,8 @@
 // wicket doctor --hostname H: walks the path to an application and names the hop that fails,
 // with the reason and the fix; exits with that hop's code (README: Troubleshooting).
 import { defineCommand } from "citty";
-import { dialOptions, edgeArgs, fromEnv, logArgs, tokenArgs } from "../lib/cli/args.ts";
+import { edgeArgs, fromEnv, logArgs, tokenArgs } from "../lib/cli/args.ts";
+import { dialOptions } from "../lib/access/options.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { diagnoseApp } from "../lib/doctor/client.ts";
 import { exitCodeOf, render } from "../lib/doctor/hop.ts";

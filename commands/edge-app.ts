@@ -3,10 +3,10 @@
 // and SSH in the browser for it.
 import { defineCommand } from "citty";
 import { lineFingerprint as fingerprintOf } from "../lib/ssh/format.ts";
-import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection, type AppInfo } from "../lib/admin/client.ts";
-import { duration, printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection, type AppInfo } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { usageError } from "../lib/cli/exit.ts";
-import { parseDuration } from "../lib/cli/values.ts";
+import { formatDuration, parseDuration } from "../lib/cli/values.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
@@ -108,7 +108,7 @@ const edit = defineCommand({
       ...browser,
     });
     const extensions = extensionWords(app);
-    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${duration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${principalWords(app)}${extensions ? `; SSH extensions: ${extensions}` : ""}${browserWords(app) === "-" ? "" : `; ${browserWords(app)}`}${app.hostKey ? `; host key ${app.hostKey.split(" ")[0]} ${fingerprintOf(app.hostKey)}` : ""}`);
+    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${formatDuration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${principalWords(app)}${extensions ? `; SSH extensions: ${extensions}` : ""}${browserWords(app) === "-" ? "" : `; ${browserWords(app)}`}${app.hostKey ? `; host key ${app.hostKey.split(" ")[0]} ${fingerprintOf(app.hostKey)}` : ""}`);
   },
 });
 
@@ -125,7 +125,7 @@ const list = defineCommand({
           apps.map((a) => [
             a.hostname,
             a.zone,
-            duration(a.sessionLengthMs) + (a.sessionLengthSet ? "" : " (default)"),
+            formatDuration(a.sessionLengthMs) + (a.sessionLengthSet ? "" : " (default)"),
             principalWords(a) + (extensionWords(a) ? `, extensions ${extensionWords(a)}` : ""),
             browserWords(a),
             (a.hostKey ? fingerprintOf(a.hostKey) : "-") + (a.refusedHostKey ? ` (refused ${fingerprintOf(a.refusedHostKey)})` : ""),

@@ -1,8 +1,8 @@
 // wicket edge audit: the audit trail (decisions, session ends, admin actions), filtered,
 // once or followed as it grows.
 import { defineCommand } from "citty";
-import { getAudit, resolveAdminConnection } from "../lib/admin/client.ts";
-import { bytes, printLine } from "../lib/admin/output.ts";
+import { getAudit, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { bytes, printLine } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";

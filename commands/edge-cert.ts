@@ -1,8 +1,8 @@
 // wicket edge cert list|renew: the certificates an edge with --tls acme holds for its own host
 // and its applications, and a renewal now.
 import { defineCommand } from "citty";
-import { getCerts, renewCert, resolveAdminConnection } from "../lib/admin/client.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { getCerts, renewCert, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

@@ -2,8 +2,8 @@
 // peers reach each, its version, when it started and last beat, the hostnames it holds
 // connectors for, and whether it is draining.
 import { defineCommand } from "citty";
-import { getNodes, resolveAdminConnection } from "../lib/admin/client.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { getNodes, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

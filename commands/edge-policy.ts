@@ -1,11 +1,11 @@
 // wicket edge policy add|edit|move|rm|list|test: who may reach an application, in order.
 import { defineCommand } from "citty";
-import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin/client.ts";
-import { describeRules, printJson, printLine, printTable } from "../lib/admin/output.ts";
+import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable } from "../lib/admin-client/output.ts";
 import { adminArgs, flagGiven, repeatedFlag } from "../lib/cli/args.ts";
 import { EXIT, usageError } from "../lib/cli/exit.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
-import { parseRule } from "../lib/policy/evaluate.ts";
+import { describeRules, parseRule } from "../lib/policy/evaluate.ts";
 
 const RULE_HINT = "token:<id-or-name> | any-token | everyone | email:<e-mail> | domain:<domain> | group:<group> | idp:<name> | ip:<cidr> | mfa";
 

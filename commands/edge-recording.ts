@@ -1,8 +1,8 @@
 // wicket edge recording list|export: the recordings of browser terminal sessions (applications
 // with --record), as asciicast v2 that `asciinema play` plays.
 import { defineCommand } from "citty";
-import { getRecordingCast, getRecordings, resolveAdminConnection } from "../lib/admin/client.ts";
-import { bytes, printJson, printTable, when } from "../lib/admin/output.ts";
+import { getRecordingCast, getRecordings, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { bytes, printJson, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

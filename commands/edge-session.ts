@@ -1,8 +1,8 @@
 // wicket edge session list|revoke: the live client sessions on every node of the cluster (or the
 // edge node answering), and cutting one of them now, wherever it is.
 import { defineCommand } from "citty";
-import { deleteSession, getSessions, resolveAdminConnection } from "../lib/admin/client.ts";
-import { bytes, printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { deleteSession, getSessions, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { bytes, printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";

@@ -1,7 +1,7 @@
 // wicket edge signing-key list|rotate: the keys the edge signs app tokens with.
 import { defineCommand } from "citty";
-import { getSigningKeys, resolveAdminConnection, rotateSigningKey } from "../lib/admin/client.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { getSigningKeys, resolveAdminConnection, rotateSigningKey } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

@@ -2,8 +2,8 @@
 // TrustedUserCAKeys of the servers behind it. Each application has its own, so a
 // certificate obtained at one opens no other's servers.
 import { defineCommand } from "citty";
-import { getSshCA, resolveAdminConnection } from "../lib/admin/client.ts";
-import { printJson, printLine } from "../lib/admin/output.ts";
+import { getSshCA, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { printJson, printLine } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

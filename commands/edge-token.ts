@@ -1,8 +1,8 @@
 // wicket edge token create|list|revoke: service tokens for CI jobs. Revoking one refuses it
 // from then on and closes its live sessions.
 import { defineCommand } from "citty";
-import { getTokens, postToken, resolveAdminConnection, revokeToken } from "../lib/admin/client.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { getTokens, postToken, resolveAdminConnection, revokeToken } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";

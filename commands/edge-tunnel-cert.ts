@@ -5,9 +5,9 @@
 import { defineCommand } from "citty";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { deleteTunnelCert, getTunnelCerts, postTunnelCert, resolveAdminConnection, type AdminConnectionArgs } from "../lib/admin/client.ts";
+import { deleteTunnelCert, getTunnelCerts, postTunnelCert, resolveAdminConnection, type AdminConnectionArgs } from "../lib/admin-client/client.ts";
 import type { ZoneCredential } from "../lib/store/index.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { configError, usageError } from "../lib/cli/exit.ts";
 import { log } from "../lib/cli/log.ts";

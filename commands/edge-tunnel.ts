@@ -1,7 +1,7 @@
 // wicket edge tunnel list|rm: every named tunnel of every zone, as an admin sees them.
 import { defineCommand } from "citty";
-import { deleteAnyTunnel, getAllTunnels, resolveAdminConnection } from "../lib/admin/client.ts";
-import { printJson, printLine, printTunnels } from "../lib/admin/output.ts";
+import { deleteAnyTunnel, getAllTunnels, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTunnels } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

@@ -2,8 +2,8 @@
 // every credential they were issued before the revocation is refused; signing in again
 // gets new ones, which the policies judge as usual.
 import { defineCommand } from "citty";
-import { getUserRevocations, postUserRevocation, resolveAdminConnection } from "../lib/admin/client.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { getUserRevocations, postUserRevocation, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

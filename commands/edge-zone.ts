@@ -1,8 +1,8 @@
 // wicket edge zone add|edit|list|rm: the domains the edge serves.
 import { defineCommand } from "citty";
-import { deleteZone, getZones, patchZone, postZone, resolveAdminConnection } from "../lib/admin/client.ts";
+import { deleteZone, getZones, patchZone, postZone, resolveAdminConnection } from "../lib/admin-client/client.ts";
 import { usageError } from "../lib/cli/exit.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin/output.ts";
+import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs, repeatedFlag } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 

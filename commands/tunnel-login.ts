@@ -4,7 +4,8 @@
 import { defineCommand } from "citty";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { browserArgs, edgeArgs, edgeOf, fromEnv, logArgs, signInMode } from "../lib/cli/args.ts";
+import { browserArgs, edgeArgs, edgeOf, fromEnv, logArgs } from "../lib/cli/args.ts";
+import { signInMode } from "../lib/access/options.ts";
 import { configError, usageError } from "../lib/cli/exit.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand, shutdownSignal, version } from "../lib/cli/run.ts";

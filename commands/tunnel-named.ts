@@ -2,8 +2,8 @@
 // credential (cert.pem from `tunnel login`) authorises each call; `create` keeps the tunnel's
 // own credentials in ~/.wicket/<id>.json, which `tunnel run NAME` then uses.
 import { defineCommand } from "citty";
-import { deleteZoneTunnel, getZoneTunnels, postZoneTunnel, putZoneRoute } from "../lib/admin/client.ts";
-import { printJson, printLine, printTunnels } from "../lib/admin/output.ts";
+import { deleteZoneTunnel, getZoneTunnels, postZoneTunnel, putZoneRoute } from "../lib/admin-client/client.ts";
+import { printJson, printLine, printTunnels } from "../lib/admin-client/output.ts";
 import { edgeOf, fromEnv, hostnameArg, logArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";

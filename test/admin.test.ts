@@ -20,7 +20,7 @@ import {
   postZone,
   resolveAdminConnection,
   type AdminConnection,
-} from "../lib/admin/client.ts";
+} from "../lib/admin-client/client.ts";
 import { formatZoneCredential, parseZoneCredential } from "../lib/auth/zone-credential.ts";
 import { WicketError } from "../lib/cli/exit.ts";
 import { setupLog } from "../lib/cli/log.ts";

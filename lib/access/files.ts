@@ -2,6 +2,7 @@
 // mode 0600 in directories of mode 0700, read back tolerantly (a damaged file is no file).
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { jwtClaims } from "../auth/jwt-claims.ts";
 import { APP_TOKEN_SUFFIX, appTokenPath, ORG_SESSION_SUFFIX, orgSessionPath, tokensDir, wicketHome, writePrivate } from "../paths.ts";
 
 /** Seconds of validity a cached token must still have to be used: a connection needs a moment. */
@@ -10,17 +11,6 @@ const MIN_LEFT_S = 30;
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
-
-/** A JWT's claims, unverified: the client only needs to know when its own token expires. */
-export function jwtClaims(token: string): { exp?: number; email?: string; aud?: string | string[] } | undefined {
-  const part = token.split(".")[1];
-  if (!part) return undefined;
-  try {
-    return JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
   } catch {
     return undefined;
   }

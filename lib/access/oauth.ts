@@ -1,12 +1,15 @@
 // The client side of the edge's OAuth endpoints: find them (RFC 8414 metadata), run the
 // Device Authorization Grant (RFC 8628) and use a refresh token to mint an app token for a
 // resource (RFC 8707). Every failure becomes one sentence and an exit code.
+import { isIP } from "node:net";
 import type { FetchOptions, FetchResponse } from "ofetch";
-import { isLoopbackHost } from "../cli/args.ts";
+import { isLoopbackHost, unbracket } from "../net/address.ts";
+import { isDnsName } from "../net/dns-name.ts";
 import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
 import { httpClient, requestError } from "../cli/http.ts";
 import { log, oneLine } from "../cli/log.ts";
 import { CLIENT_ID, DEVICE_GRANT, METADATA_PATH } from "../wire/http.ts";
+import { isUserCode, verificationUrl } from "../wire/user-code.ts";
 import { openBrowser } from "./browser.ts";
 
 export type ServerMetadata = { issuer: string; device_authorization_endpoint: string; token_endpoint: string; revocation_endpoint?: string };
@@ -53,6 +56,10 @@ function sameEdge(a: string, b: string): boolean {
   return x.protocol === y.protocol && x.port === y.port && isLoopbackHost(x.hostname) && isLoopbackHost(y.hostname);
 }
 
+/** A host the sign-in page may be at: a DNS name or an IP address. A URL's host may hold
+ * `&`, `'`, `;` and more, which have no business in a URL that is printed and opened. */
+const plainHost = (hostname: string) => isDnsName(hostname) || isIP(unbracket(hostname)) !== 0;
+
 /**
  * The edge's OAuth metadata, from `base` (the edge's URL, or `https://<application hostname>`).
  * Over plain http (an edge on this machine) the answer must name base itself as the issuer:
@@ -68,11 +75,12 @@ export async function discover(base: string, ca?: string): Promise<ServerMetadat
   if (!m || typeof m.issuer !== "string" || typeof m.token_endpoint !== "string" || typeof m.device_authorization_endpoint !== "string") {
     throw unreachableError(`${new URL(base).host} does not offer browser sign-in (no OAuth metadata at ${METADATA_PATH}); is this a wicket edge?`);
   }
-  const origin = URL.parse(m.issuer)?.origin;
+  const issuer = URL.parse(m.issuer);
+  const origin = issuer && plainHost(issuer.hostname) ? issuer.origin : undefined;
   if (!origin || (ownIssuer && !sameEdge(origin, new URL(base).origin))) throw unreachableError(`${new URL(base).host} names ${oneLine(m.issuer).slice(0, 200)} as its issuer, not itself; refusing to sign in through it`);
   // The refresh token goes to these endpoints: they must belong to the issuer.
   for (const e of [m.token_endpoint, m.device_authorization_endpoint, m.revocation_endpoint]) {
-    if (e !== undefined && new URL(e).origin !== origin) throw unreachableError(`the edge's OAuth metadata points outside ${origin}; refusing to use it`);
+    if (e !== undefined && URL.parse(e)?.origin !== origin) throw unreachableError(`the edge's OAuth metadata points outside ${origin}; refusing to use it`);
   }
   return m as ServerMetadata;
 }
@@ -120,6 +128,35 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
+/** The edge's answer to a device authorization request, checked, and the page to show. */
+type DeviceStart = { deviceCode: string; userCode: string; page: string; codeInLink: boolean; expiresIn?: number; interval?: number };
+
+const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+
+/**
+ * The code is shown on the terminal and the page goes to the browser: the code must be one as
+ * the edge issues them (lib/wire/user-code.ts), and the page is built here from the issuer and
+ * the code, never taken from the answer: an edge's URL could hold escapes for the terminal
+ * (a title, a fake prompt, OSC 52 to the clipboard) or text an opener would run. The edge's
+ * URIs must still be at its origin: anything else is not a wicket edge's answer.
+ */
+function deviceStart(res: FetchResponse<unknown>, issuer: string): DeviceStart {
+  const d: Record<string, unknown> & OAuthErrorBody = oauthJson(res);
+  const [deviceCode, userCode, uri, complete] = [str(d.device_code), str(d.user_code), str(d.verification_uri), str(d.verification_uri_complete)];
+  if (!res.ok || !deviceCode || !userCode || !uri) {
+    const why = d.error_description ?? `the edge answered ${res.status}`;
+    throw d.error === "invalid_target" ? configError(why) : temporaryError(`cannot start the sign-in: ${why}`);
+  }
+  const origin = new URL(issuer).origin;
+  if (!isUserCode(userCode) || [uri, complete].some((u) => u !== undefined && URL.parse(u)?.origin !== origin)) {
+    throw unreachableError(`the edge's sign-in answer is not its own (a code or page outside ${origin}); refusing to show or open it`);
+  }
+  // Without the complete URI (a zone credential), the person types the code into the page.
+  const codeInLink = complete !== undefined;
+  return { deviceCode, userCode, page: verificationUrl(issuer, codeInLink ? userCode : undefined), codeInLink, expiresIn: num(d.expires_in), interval: num(d.interval) };
+}
+
 /**
  * RFC 8628 from the device's side: ask for a code, show it (stderr: stdout may be an SSH
  * stream) and open the browser, then poll until the person has approved or refused.
@@ -127,30 +164,19 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Promise<TokenResponse> {
   const fields: Record<string, string> = { client_id: CLIENT_ID, scope: o.scope };
   if (o.hostname) fields.resource = `https://${o.hostname}`;
-  const res = await request(meta.device_authorization_endpoint, o.ca, form(fields));
-  const d = oauthJson(res) as unknown as { device_code?: string; user_code?: string; verification_uri?: string; verification_uri_complete?: string; expires_in?: number; interval?: number } & OAuthErrorBody;
-  if (!res.ok || !d.device_code || !d.user_code || !d.verification_uri) {
-    const why = d.error_description ?? `the edge answered ${res.status}`;
-    throw d.error === "invalid_target" ? configError(why) : temporaryError(`cannot start the sign-in: ${why}`);
-  }
-  const url = d.verification_uri_complete ?? d.verification_uri;
-  // both are shown on the terminal and the URL goes to the browser: the edge's own page, a plain code
-  if (!/^[A-Z0-9-]{4,20}$/.test(d.user_code) || URL.parse(url)?.origin !== new URL(meta.issuer).origin) {
-    throw unreachableError(`the edge's sign-in answer is not its own (a code or page outside ${new URL(meta.issuer).origin}); refusing to show or open it`);
-  }
-  // Without the complete URI (a zone credential), the person types the code into the page.
-  const step = d.verification_uri_complete ? `check that it shows the code ${d.user_code}` : `type the code ${d.user_code}`;
-  process.stderr.write(`To sign in for ${o.what}, open this page and ${step}:\n  ${url}\n`);
-  if (o.browser === "open" && !openBrowser(url)) process.stderr.write("(no browser could be opened here: open the page on any device)\n");
+  const d = deviceStart(await request(meta.device_authorization_endpoint, o.ca, form(fields)), meta.issuer);
+  const step = d.codeInLink ? `check that it shows the code ${d.userCode}` : `type the code ${d.userCode}`;
+  process.stderr.write(`To sign in for ${o.what}, open this page and ${step}:\n  ${d.page}\n`);
+  if (o.browser === "open" && !openBrowser(d.page)) process.stderr.write("(no browser could be opened here: open the page on any device)\n");
 
   let interval = Math.max(1, d.interval ?? 5) * 1000;
-  const deadline = Date.now() + (d.expires_in ?? 600) * 1000;
+  const deadline = Date.now() + (d.expiresIn ?? 600) * 1000;
   let failures = 0;
   for (;;) {
     await sleep(interval, o.signal);
     let r: FetchResponse<unknown>;
     try {
-      r = await request(meta.token_endpoint, o.ca, form({ grant_type: DEVICE_GRANT, device_code: d.device_code, client_id: CLIENT_ID }));
+      r = await request(meta.token_endpoint, o.ca, form({ grant_type: DEVICE_GRANT, device_code: d.deviceCode, client_id: CLIENT_ID }));
     } catch (e) {
       // The edge restarting while the person signs in should not lose the sign-in.
       if (++failures >= 5 || Date.now() > deadline) throw e;

@@ -2,6 +2,7 @@
 import type { Socket } from "bun";
 import { log } from "../cli/log.ts";
 import { usageError, configError } from "../cli/exit.ts";
+import { splitHostPort } from "../net/address.ts";
 import { bridge, dialApp, type DialOptions } from "./dial.ts";
 import { dialSignedIn, type SignInMode } from "./connect.ts";
 
@@ -16,11 +17,11 @@ interface Conn {
   after?: "shutdown" | "end";
 }
 
+/** `--url`: HOST:PORT (lib/net/address.ts), `tcp://` before it allowed; a host and a port are needed. */
 export function parseListenUrl(raw: string): { hostname: string; port: number } {
-  const u = new URL(raw.includes("://") ? raw : `tcp://${raw}`);
-  const port = Number(u.port);
-  if (!u.hostname || !port) throw usageError(`--url "${raw}" must be HOST:PORT to listen on, for example 127.0.0.1:2222`);
-  return { hostname: u.hostname.replace(/^\[|\]$/g, ""), port };
+  const a = splitHostPort(raw.trim().replace(/^tcp:\/\//i, "").replace(/\/$/, ""));
+  if (!a || !a.hostname || !a.port) throw usageError(`--url "${raw}" must be HOST:PORT to listen on, for example 127.0.0.1:2222`);
+  return a;
 }
 
 export async function serveTcp(opts: DialOptions & { listen: string; signal: AbortSignal; signIn?: SignInMode; onListening?(port: number): void }) {

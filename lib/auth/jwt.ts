@@ -5,6 +5,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
 import { randomId } from "./secret.ts";
 import { log } from "../cli/log.ts";
+// Above the store (its signing keys live there), unlike secret.ts and jwt-claims.ts below it.
 import { insertSigningKey, signingKeyRetired, listSigningKeys, type Identity, type Store } from "../store/index.ts";
 
 export const APP_TOKEN_ALG = "ES256";

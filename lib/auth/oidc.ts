@@ -2,7 +2,23 @@
 // authorization code flow with PKCE, state and nonce checked, and the ID token verified,
 // signature included. What comes out is an e-mail address, groups and auth methods.
 import * as client from "openid-client";
-import type { OidcProvider } from "../edge/config/file.ts";
+
+/** An OpenID Connect provider as the edge's config file names it (lib/edge/config/file.ts reads it). */
+export type OidcProvider = {
+  type: "oidc";
+  name: string;
+  displayName: string;
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  scopes: string[];
+  /** Claim that holds the user's groups; a dotted path reaches into objects (`realm_access.roles`). */
+  groupsClaim: string;
+  /** Extra CA to trust for this provider, PEM. */
+  caPem?: string;
+  /** `trust-email: true`: its e-mail addresses count without `email_verified: true` (a provider that only knows verified ones). */
+  trustEmail?: boolean;
+};
 
 export type OidcStart = { url: URL; state: string; nonce: string; codeVerifier: string };
 /** `claims`: what the provider said of the user, for `claim:<name>` principals (lib/edge/decisions/ssh-cert.ts). */

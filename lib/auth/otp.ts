@@ -3,17 +3,24 @@
 // instead, so a demo needs no mail server.
 import nodemailer from "nodemailer";
 import { log } from "../cli/log.ts";
-import type { SmtpSettings } from "../edge/config/file.ts";
+import { isMailDomain } from "../net/dns-name.ts";
+
+/** Where PINs are sent from, as the edge's config file says (lib/edge/config/file.ts reads it). */
+export type SmtpSettings = { host: string; port: number; secure: boolean; user?: string; password?: string; from: string; caPem?: string };
 
 export type PinMailer = (to: string, pin: string, minutes: number) => Promise<void>;
 
 /** A mailbox a PIN may go to, as the edge will record it: one plain address, nothing a mail
  * library would read as a name, a comment or a second recipient (`a<b@c>`, `b@c(x)`, `a,b@c`),
  * which would send the PIN elsewhere than the identity it signs in. */
-const MAILBOX = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const LOCAL_PART = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 
-/** Whether `email` (lower-cased) is such an address; the length is checked before any pattern. */
-export const isMailbox = (email: string) => email.length <= 254 && MAILBOX.test(email);
+/** Whether `email` (lower-cased) is such an address, its domain a DNS name (lib/net/dns-name.ts);
+ * the length is checked before any pattern. */
+export function isMailbox(email: string): boolean {
+  const at = email.lastIndexOf("@");
+  return email.length <= 254 && at > 0 && LOCAL_PART.test(email.slice(0, at)) && isMailDomain(email.slice(at + 1));
+}
 
 /** Undefined when PINs cannot be delivered at all (no SMTP, not --dev). */
 export function pinMailer(smtp: SmtpSettings | undefined, dev: boolean, edgeName: () => string): PinMailer | undefined {

@@ -27,6 +27,7 @@ export function randomId(prefix: string, bytes = 8): string {
 export const SERVICE_TOKEN_ID_PREFIX = "wkt_";
 export const ADMIN_TOKEN_ID_PREFIX = "wka_";
 export const ZONE_CREDENTIAL_ID_PREFIX = "wzc_";
+export const TUNNEL_ID_PREFIX = "wtn_";
 
 /**
  * SHA-256 of a secret, hex. A plain fast hash is right here: every secret we hash is 32

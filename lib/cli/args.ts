@@ -2,8 +2,8 @@
 // value is read: from the command line, else its WICKET_<FLAG> environment variable. A
 // command's whole settings, with a config file and defaults, come from ./settings.ts.
 import type { ArgsDef } from "citty";
-import type { SignInMode } from "../access/connect.ts";
-import type { DialOptions } from "../access/dial.ts";
+import { isLoopbackHost } from "../net/address.ts";
+import { dnsName } from "../net/dns-name.ts";
 import { usageError } from "./exit.ts";
 import { oneLine } from "./log.ts";
 import { readCaFile } from "./values.ts";
@@ -109,20 +109,14 @@ export function flagGiven(rawArgs: readonly string[], name: string): boolean {
   return false;
 }
 
-/** A DNS name: labels of letters, digits, "-" and "_", 253 characters at most. */
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
-
 /** An application hostname, checked: it goes into file names, ssh_config text and headers, so
  * nothing but a DNS name passes (no spaces, line breaks, slashes or shell characters). */
 export function hostnameArg(raw: unknown, example = "wicket access login ssh.example.com"): string {
-  const h = String(raw ?? "").trim().toLowerCase().replace(/\.$/, "");
-  if (!h) throw usageError(`name the application, for example: ${example}`);
-  if (!HOSTNAME.test(h)) throw usageError(`"${oneLine(String(raw)).slice(0, 100)}" is not a hostname; give a DNS name such as ssh.example.com`);
+  if (!String(raw ?? "").trim()) throw usageError(`name the application, for example: ${example}`);
+  const h = dnsName(String(raw));
+  if (!h) throw usageError(`"${oneLine(String(raw)).slice(0, 100)}" is not a hostname; give a DNS name such as ssh.example.com`);
   return h;
 }
-
-/** This machine's names for itself, as a URL's hostname writes them. */
-export const isLoopbackHost = (hostname: string) => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(hostname);
 
 /**
  * The edge's URL, checked: https (wss), or http only on this machine (a demo), since tokens
@@ -145,18 +139,4 @@ export function edgeArg(raw: string | undefined): string | undefined {
 /** The edge and the extra CA from `edgeArgs` (or their variables), the CA file read. */
 export async function edgeOf(args: { edge?: unknown; "ca-file"?: unknown }): Promise<{ edge?: string; ca?: string }> {
   return { edge: edgeArg(fromEnv(args.edge, "edge")), ca: await readCaFile(fromEnv(args["ca-file"], "ca-file")) };
-}
-
-export function signInMode(args: { browser?: unknown }, signal?: AbortSignal): SignInMode {
-  return { browser: args.browser === false || envFlag("WICKET_NO_BROWSER") ? "print" : "open", signal };
-}
-
-/** The dial options every access command shares: hostname, edge, CA and service token. */
-export async function dialOptions(args: Record<string, unknown>): Promise<DialOptions> {
-  if (!String(args.hostname ?? "").trim()) throw usageError("--hostname is required, for example --hostname ssh.example.com");
-  const hostname = hostnameArg(args.hostname, "--hostname ssh.example.com");
-  const id = fromEnv(args.id, "service-token-id", "TUNNEL_SERVICE_TOKEN_ID");
-  const secret = fromEnv(args.secret, "service-token-secret", "TUNNEL_SERVICE_TOKEN_SECRET");
-  if (Boolean(id) !== Boolean(secret)) throw usageError("a service token needs both --id and --secret");
-  return { hostname, ...(await edgeOf(args)), serviceToken: id && secret ? { id, secret } : undefined };
 }

@@ -1,5 +1,6 @@
 // Parsing of flag values shared by commands.
 import { configError, usageError } from "./exit.ts";
+import { splitHostPort } from "../net/address.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -17,6 +18,15 @@ export function parseDuration(raw: string, flag: string, where = `--${flag}`): n
   return ms;
 }
 
+/** A duration as `durationMs` reads it back, in the largest whole unit: 90d, 24h, 15m, 30s, 1.5s, 250ms. */
+export function formatDuration(ms: number): string {
+  // Days from two on: a day is easier read as 24h.
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= (unit === "d" ? 2 * size : size) && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
+}
+
 export function parseCount(raw: string | undefined, flag: string, fallback: number, min = 0, where = `--${flag}`): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
@@ -24,11 +34,12 @@ export function parseCount(raw: string | undefined, flag: string, fallback: numb
   return n;
 }
 
-/** HOST:PORT (IPv6 in brackets); port 0 lets the system pick. */
+/** A listen address, HOST:PORT as lib/net/address.ts reads it (IPv6 in brackets); no host is
+ * every address; port 0 lets the system pick. */
 export function parseHostPort(raw: string, where: string): { hostname: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(raw.trim());
-  if (!m || Number(m[2]) > 65535) throw configError(`${where} "${raw}" is not HOST:PORT; for example 127.0.0.1:9090`);
-  return { hostname: m[1] || "0.0.0.0", port: Number(m[2]) };
+  const a = splitHostPort(raw);
+  if (!a) throw configError(`${where} "${raw}" is not HOST:PORT; for example 127.0.0.1:9090`);
+  return { hostname: a.hostname || "0.0.0.0", port: a.port };
 }
 
 /** Why a file could not be read, in the words of a one-line error. */

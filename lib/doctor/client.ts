@@ -5,7 +5,7 @@
 // prints a secret or a token.
 import { readFileSync } from "node:fs";
 import { ClosedError, appHeaders, appOrigin, appTls, dialApp, type DialOptions } from "../access/dial.ts";
-import { jwtClaims } from "../access/files.ts";
+import { jwtClaims } from "../auth/jwt-claims.ts";
 import { appToken } from "../access/signin.ts";
 import { EXIT } from "../cli/exit.ts";
 import { httpClient, requestError } from "../cli/http.ts";

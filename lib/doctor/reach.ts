@@ -5,6 +5,7 @@ import { lookup } from "node:dns/promises";
 import { connect as tcpConnect, isIP } from "node:net";
 import { checkServerIdentity, connect as tlsConnect, rootCertificates, type PeerCertificate } from "node:tls";
 import { EXIT } from "../cli/exit.ts";
+import { unbracket } from "../net/address.ts";
 import { fail, pass, type Outcome } from "./hop.ts";
 
 export const REACH_TIMEOUT_MS = 3_000;
@@ -13,7 +14,7 @@ export const REACH_TIMEOUT_MS = 3_000;
 export function endpointOf(url: string): { host: string; port: number; tls: boolean } {
   const u = new URL(url);
   const tls = u.protocol === "https:" || u.protocol === "wss:";
-  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port ? Number(u.port) : tls ? 443 : 80, tls };
+  return { host: unbracket(u.hostname), port: u.port ? Number(u.port) : tls ? 443 : 80, tls };
 }
 
 function connectTcp(address: string, port: number, timeoutMs: number): Promise<void> {

@@ -10,6 +10,7 @@ import { reloadSigningKeys } from "../auth/jwt.ts";
 import { configError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
 import { parseHostPort } from "../cli/values.ts";
+import { unbracket } from "../net/address.ts";
 import { processMetrics } from "../metrics/registry.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { ensureBootstrapAdminToken, openStore, type Store } from "../store/index.ts";
@@ -93,7 +94,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const ca = opts.tls.mode === "self-signed" ? await loadOrCreateCA(opts.dataDir) : undefined;
   const scheme = opts.tls.mode === "off" ? "http" : "https";
   let publicUrl = opts.publicUrl ?? "";
-  const hostIn = (url: string) => new URL(url).hostname.replace(/^\[|\]$/g, "");
+  const hostIn = (url: string) => unbracket(new URL(url).hostname);
   let host = publicUrl ? hostIn(publicUrl) : "localhost";
   const edgeHost = () => host;
 

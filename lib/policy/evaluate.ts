@@ -266,3 +266,9 @@ export function couldAllow(policies: readonly Policy[], subject: PartialSubject)
 export function decisionMessage(host: string, d: Decision): string {
   return d.policy && d.rule ? `access to ${host} ${d.explanation}` : `access to ${host} ${d.allowed ? "allowed" : "denied"}: ${d.explanation}`;
 }
+
+/** A policy's rules in one line, as the admin commands print them and the audit records them. */
+export function describeRules(rules: PolicyRules): string {
+  const part = (label: string, rs: PolicyRules["include"]) => (rs.length ? `${label} ${rs.map(formatRule).join(", ")}` : "");
+  return [part("include", rules.include), part("exclude", rules.exclude), part("require", rules.require)].filter(Boolean).join("; ");
+}

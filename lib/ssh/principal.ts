@@ -2,14 +2,13 @@
 // login name (or lists it in AuthorizedPrincipalsFile) and splits nothing, but a name taken
 // from an e-mail or a provider's claim is chosen by whoever signed in: `root@site.test` must
 // not become a certificate for root, and `a,b@site.test` not one for two users.
+import { isMailDomain } from "../net/dns-name.ts";
 
 /**
  * A Unix user name as useradd and sshd take it: lower case, a letter or `_` first, then
  * letters, digits, `_`, `-` and `.` (for first.last), at most 32 characters.
  */
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
-/** The domain of an `email` principal: DNS labels, lower case. */
-const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
 
 /**
  * Accounts that belong to the system on Debian, Ubuntu, RHEL and macOS: a certificate for
@@ -56,7 +55,7 @@ export function userPrincipalProblem(name: string, opts: PrincipalOptions = {}):
  */
 export function emailPrincipalProblem(email: string, opts: PrincipalOptions = {}): string | undefined {
   const at = email.lastIndexOf("@");
-  if (at < 1 || !DOMAIN.test(email.slice(at + 1))) return `${shown(email)} is not an e-mail address an SSH certificate can name`;
+  if (at < 1 || !isMailDomain(email.slice(at + 1))) return `${shown(email)} is not an e-mail address an SSH certificate can name`;
   const local = userPrincipalProblem(email.slice(0, at), opts);
   return local && `the user part of ${shown(email)} is refused: ${local}`;
 }

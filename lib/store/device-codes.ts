@@ -4,6 +4,9 @@
 import { hashSecret, randomId, randomSecret } from "../auth/secret.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { ALL_ROWS, isUniqueViolation, ms } from "./open.ts";
+import { normalizeUserCode, USER_CODE_ALPHABET } from "../wire/user-code.ts";
+
+export { normalizeUserCode };
 
 export type DevicePurpose = "app" | "tunnel";
 export type DeviceStatus = "pending" | "approved" | "denied" | "consumed";
@@ -54,8 +57,6 @@ const toDevice = (r: DeviceCodeRow): DeviceCode => {
   return d;
 };
 
-// RFC 8628 6.1: no vowels (no words), no look-alikes; 20^8 ≈ 2.6e10 codes.
-const USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ";
 
 function randomUserCode(): string {
   const out: string[] = [];
@@ -69,12 +70,6 @@ function randomUserCode(): string {
   return `${out.slice(0, 4).join("")}-${out.slice(4).join("")}`;
 }
 
-/** Normalises what a person typed: case, spaces and dashes do not matter. */
-export function normalizeUserCode(input: string): string | undefined {
-  const s = String(input ?? "").toUpperCase().replace(/[\s-]/g, "");
-  if (s.length !== 8 || [...s].some((c) => !USER_CODE_ALPHABET.includes(c))) return undefined;
-  return `${s.slice(0, 4)}-${s.slice(4)}`;
-}
 
 /**
  * Pending codes the edge keeps at most; a new one past this pushes out the oldest. Anyone may

@@ -1,14 +1,15 @@
 // Named tunnels (cloudflared's model): a tunnel is an id and a secret in one zone; a route
 // binds a hostname to exactly one tunnel; every replica of a tunnel shares its streams and no
 // other tunnel gets them. Taking a route from another tunnel is an explicit overwrite.
-import { hashSecret, randomId, randomSecret, verifySecret } from "../auth/secret.ts";
+import { hashSecret, randomId, randomSecret, TUNNEL_ID_PREFIX, verifySecret } from "../auth/secret.ts";
 import { conflict, forbidden, invalid, notFound } from "./errors.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms } from "./open.ts";
 import { bumpAccessRevision } from "./revision.ts";
 import { normalizeDnsName, zoneOfHostname } from "./zones.ts";
 
-export const TUNNEL_ID_PREFIX = "wtn_";
+export { TUNNEL_ID_PREFIX };
+
 /** A tunnel's name: what `tunnel create NAME` takes, unique in its zone. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 

@@ -4,6 +4,7 @@ import type { BigIntColumn, Store } from "./open.ts";
 import { isUniqueViolation, ms, msOrUndefined } from "./open.ts";
 import { conflict, invalid, notFound } from "./errors.ts";
 import { bumpAccessRevision } from "./revision.ts";
+import { dnsName } from "../net/dns-name.ts";
 import { CERT_EXTRAS, isCertExtra, type CertExtra } from "../ssh/format.ts";
 
 export type Zone = { name: string; createdAt: number };
@@ -45,17 +46,12 @@ export function checkSshExtensions(names: readonly string[]): CertExtra[] {
   return (Object.keys(CERT_EXTRAS) as CertExtra[]).filter((e) => names.includes(e));
 }
 
-const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** Lower-cases a DNS name and drops a trailing dot; throws a usage error when it is not one. */
+/** Lower-cases a DNS name (lib/net/dns-name.ts) and drops a trailing dot; throws a usage error when it is not one. */
 export function normalizeDnsName(input: string, what = "hostname"): string {
-  const name = String(input).trim().toLowerCase().replace(/\.$/, "");
-  const labels = name.split(".");
-  if (!name || name.length > 253 || !labels.every((l) => LABEL.test(l))) {
-    throw invalid(`"${input}" is not a valid ${what}; use a DNS name such as ${what === "zone" ? "example.com" : "ssh.example.com"}`);
-  }
-  if (/^[0-9]+$/.test(labels.at(-1)!)) throw invalid(`"${input}" is an IP address, not a ${what}; use a DNS name`);
-  return name;
+  const name = dnsName(input);
+  if (name) return name;
+  if (/^[0-9.]+$/.test(String(input).trim())) throw invalid(`"${input}" is an IP address, not a ${what}; use a DNS name`);
+  throw invalid(`"${input}" is not a valid ${what}; use a DNS name such as ${what === "zone" ? "example.com" : "ssh.example.com"}`);
 }
 
 /** Lower-cased and checked; undefined instead of an error, for lookups of untrusted Host headers. */

@@ -4,6 +4,7 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { CONNECT_PATH } from "../wire/http.ts";
+import { unbracket } from "../net/address.ts";
 
 export interface EdgeTarget {
   /** For logs: the URL, and the address when its name has several. */
@@ -30,7 +31,7 @@ export async function resolveEdgeTargets(edges: string[], lookup: Lookup = syste
   const out: EdgeTarget[] = [];
   for (const edge of edges) {
     const u = connectUrl(edge);
-    const name = u.hostname.replace(/^\[|\]$/g, "");
+    const name = unbracket(u.hostname);
     let addresses: string[] = [];
     if (!isIP(name)) {
       try {

@@ -1,6 +1,7 @@
 // Which origin serves a stream: one rule per hostname the connector claims, and a catch-all
 // for any other (absent: the stream is refused).
 import { usageError } from "../cli/exit.ts";
+import { dnsName } from "../net/dns-name.ts";
 import type { Origin } from "./origin.ts";
 
 export interface Ingress {
@@ -8,10 +9,10 @@ export interface Ingress {
   origin: Origin;
 }
 
-/** A hostname as the edge will match it: lower-case, DNS letters, at least one dot. */
+/** A hostname as the edge will match it: a DNS name (lib/net/dns-name.ts), lower case. */
 export function parseIngressHostname(raw: string): string {
-  const h = raw.trim().toLowerCase().replace(/\.$/, "");
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h)) {
+  const h = dnsName(raw);
+  if (!h) {
     throw usageError(`"${raw}" is not a hostname; use a DNS name such as ssh.example.com`);
   }
   return h;

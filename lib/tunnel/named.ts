@@ -6,11 +6,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseZoneCredential } from "../auth/zone-credential.ts";
-import type { AdminConnection } from "../admin/client.ts";
+import type { AdminConnection } from "../admin-client/client.ts";
 import { configError, usageError } from "../cli/exit.ts";
 import { unreadable } from "../cli/values.ts";
 import { tunnelCredentialsPath, wicketHome, writePrivate } from "../paths.ts";
-import { TUNNEL_ID_PREFIX } from "../store/tunnels.ts";
+import { TUNNEL_ID_PREFIX } from "../auth/secret.ts";
 
 /** What ~/.wicket/<id>.json holds, and what a token encodes. */
 export type TunnelCredentials = { edge: string; zone: string; id: string; name: string; secret: string; caPem?: string };

@@ -2,6 +2,7 @@
 // byte pump between a stream and a TCP connection to the origin.
 import type { Socket } from "bun";
 import { usageError } from "../cli/exit.ts";
+import { splitHostPort } from "../net/address.ts";
 import { ResetCode } from "../wire/frame.ts";
 import type { Stream } from "../wire/mux.ts";
 
@@ -13,18 +14,18 @@ export interface Origin {
 
 const DEFAULT_PORTS: Record<string, number> = { "ssh:": 22, "tcp:": 0 };
 
-/** `where` names the value in errors: the flag, or a place in the config file. */
+/** `ssh://HOST[:PORT]`, `tcp://HOST:PORT` or a bare HOST:PORT (tcp), HOST:PORT as
+ * lib/net/address.ts reads it. `where` names the value in errors: the flag, or a place in the config file. */
 export function parseOrigin(raw: string, where = "--url"): Origin {
-  let u: URL;
-  try {
-    u = new URL(raw.includes("://") ? raw : `tcp://${raw}`);
-  } catch {
-    throw usageError(`${where} "${raw}" is not a valid origin; use ssh://localhost:22 or tcp://host:port`);
-  }
-  if (!(u.protocol in DEFAULT_PORTS)) throw usageError(`${where} "${raw}" has an unsupported scheme; use ssh:// or tcp://`);
-  const port = u.port ? Number(u.port) : DEFAULT_PORTS[u.protocol]!;
-  if (!u.hostname || !port) throw usageError(`${where} "${raw}" needs a host and a port, for example tcp://localhost:5432`);
-  return { url: `${u.protocol}//${u.host}${u.port ? "" : `:${port}`}`, hostname: u.hostname.replace(/^\[|\]$/g, ""), port };
+  const text = raw.trim();
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(text);
+  const scheme = `${(m?.[1] ?? "tcp").toLowerCase()}:`;
+  if (!(scheme in DEFAULT_PORTS)) throw usageError(`${where} "${raw}" has an unsupported scheme; use ssh:// or tcp://`);
+  const a = splitHostPort((m?.[2] ?? text).replace(/\/$/, ""), DEFAULT_PORTS[scheme]);
+  if (!a) throw usageError(`${where} "${raw}" is not a valid origin; use ssh://localhost:22 or tcp://host:port`);
+  if (!a.hostname || !a.port) throw usageError(`${where} "${raw}" needs a host and a port, for example tcp://localhost:5432`);
+  const hostname = a.hostname.toLowerCase();
+  return { url: `${scheme}//${hostname.includes(":") ? `[${hostname}]` : hostname}:${a.port}`, hostname, port: a.port };
 }
 
 export interface PumpHooks {

@@ -3,7 +3,8 @@
 // edges here are plain Bun servers on 127.0.0.1 that answer as a malicious edge would; the
 // client is the compiled binary.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { openerCommand } from "../../lib/access/browser.ts";
 import { EXIT } from "../../lib/cli/exit.ts";
 import { render } from "../../lib/doctor/hop.ts";
 import { METADATA_PATH } from "../../lib/wire/http.ts";
@@ -31,10 +32,44 @@ function evilEdge(meta: (self: string) => object, device: (self: string) => obje
       const self: string = `http://127.0.0.1:${server.port}`;
       if (url.pathname === METADATA_PATH) return Response.json(meta(self));
       if (url.pathname === "/oauth/device") return Response.json(device(self));
+      if (url.pathname === "/oauth/token") return Response.json({ error: "access_denied", error_description: "this edge approves nothing" }, { status: 400 });
       return new Response("no\n", { status: 404 });
     },
   });
   return { url: `http://127.0.0.1:${server.port}`, seen, [Symbol.dispose]: () => server.stop(true) };
+}
+
+/** The system's opener as the CLI finds it, `xdg-open` first on PATH, played by a script that
+ * hands its whole argv to the test (a stand-in: no desktop runs here). */
+function standInOpener() {
+  const waiting: ((argv: string[]) => void)[] = [];
+  const calls: string[][] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const argv = (await req.text()).split("\0").slice(0, -1);
+      const w = waiting.shift();
+      if (w) w(argv);
+      else calls.push(argv);
+      return new Response("ok\n");
+    },
+  });
+  const bin = dir.join(`bin-${crypto.randomUUID()}`);
+  mkdirSync(bin);
+  writeFileSync(`${bin}/xdg-open`, `#!/bin/sh\nprintf '%s\\0' "$@" | exec curl -fsS -o /dev/null --data-binary @- http://127.0.0.1:${server.port}/\n`, { mode: 0o755 });
+  return {
+    PATH: `${bin}:${process.env.PATH}`,
+    /** The argv of the next start of the opener. */
+    next: (timeoutMs = 20_000) =>
+      calls.length > 0
+        ? Promise.resolve(calls.shift()!)
+        : new Promise<string[]>((resolve, reject) => {
+            const t = setTimeout(() => reject(new Error(`no opener was started within ${timeoutMs} ms`)), timeoutMs);
+            waiting.push((argv) => (clearTimeout(t), resolve(argv)));
+          }),
+    [Symbol.dispose]: () => server.stop(true),
+  };
 }
 
 const home = () => {
@@ -67,6 +102,52 @@ describe("an edge the user was pointed at", () => {
       expect(r.stderr).not.toContain("\u001b");
       expect(r.stderr).not.toContain("phish.example");
     }
+  });
+
+  test("cannot choose the page that is printed and opened: the client builds it from the issuer and a plain code", async () => {
+    const meta = (self: string) => ({ issuer: self, token_endpoint: `${self}/oauth/token`, device_authorization_endpoint: `${self}/oauth/device` });
+    const escapes = "\u001b]0;pwned\u0007\u001b]52;c;cm0gLXJmIH4K\u0007\u001b[2K\r$ ";
+    const answers: [string, (self: string) => object][] = [
+      // cmd /c start ran what follows a "|" (only "&" was escaped); on Linux it reached xdg-open as it came
+      ["a pipe to a command", (self) => ({ verification_uri: `${self}/device`, verification_uri_complete: `${self}/device?user_code=BCDF-GHJK|calc.exe` })],
+      ["a second command", (self) => ({ verification_uri: `${self}/device`, verification_uri_complete: `${self}/device?user_code=BCDF-GHJK&calc.exe&` })],
+      // a window title, the clipboard (OSC 52) and a fake prompt
+      ["terminal escapes", (self) => ({ verification_uri: `${self}/device`, verification_uri_complete: `${self}/device?user_code=BCDF-GHJK${escapes}` })],
+    ];
+    for (const [what, page] of answers) {
+      using evil = evilEdge(meta, (self) => ({ device_code: "d", user_code: "BCDF-GHJK", expires_in: 60, interval: 1, ...page(self) }));
+      using opener = standInOpener();
+      const r = await wicket(["access", "login", "ssh.corp.test", "--edge", evil.url], { env: { ...home(), WICKET_BROWSER: undefined, PATH: opener.PATH } });
+      const own = `${evil.url}/device?user_code=BCDF-GHJK`;
+      expect({ what, code: r.code }).toEqual({ what, code: EXIT.denied }); // this edge approves nothing
+      expect({ what, printed: r.stderr.split("\n").filter((l) => l.includes("/device")) }).toEqual({ what, printed: [`  ${own}`] });
+      expect({ what, opened: await opener.next() }).toEqual({ what, opened: [own] });
+      expect(r.stderr).not.toMatch(/[\u001b\u0007]|calc/);
+    }
+    // without the complete URI (a zone credential's sign-in) the page has no code, and the person types it
+    using evil = evilEdge(meta, (self) => ({ device_code: "d", user_code: "BCDF-GHJK", verification_uri: `${self}/device${escapes}`, expires_in: 60, interval: 1 }));
+    const r = await wicket(["access", "login", "ssh.corp.test", "--edge", evil.url, "--no-browser"], { env: home() });
+    expect(r.code).toBe(EXIT.denied);
+    expect(r.stderr).toContain(`type the code BCDF-GHJK:\n  ${evil.url}/device\n`);
+    expect(r.stderr).not.toMatch(/[\u001b\u0007]/);
+  });
+
+  test("cannot have a code shown that is not one as the edge issues them", async () => {
+    const meta = (self: string) => ({ issuer: self, token_endpoint: `${self}/oauth/token`, device_authorization_endpoint: `${self}/oauth/device` });
+    for (const code of ["BCDF-GHJK|calc.exe", "bcdf-ghjk", "ABCD-EFGH", "BCDF-GHJK-LMNP", "BCDFGHJK"]) {
+      using evil = evilEdge(meta, (self) => ({ device_code: "d", user_code: code, verification_uri: `${self}/device`, expires_in: 60, interval: 1 }));
+      const r = await wicket(["access", "login", "ssh.corp.test", "--edge", evil.url, "--no-browser"], { env: home() });
+      expect({ code, exit: r.code }).toEqual({ code, exit: EXIT.unreachable });
+      expect(r.stderr).toContain("the edge's sign-in answer is not its own");
+      expect(r.stderr).not.toContain(code);
+    }
+  });
+
+  test("on Windows has its page opened without a shell: the URL is one argument to url.dll, cmd never runs", () => {
+    const url = "https://edge.corp.test/device?user_code=BCDF-GHJK";
+    expect(openerCommand(url, "win32", {})).toEqual(["rundll32", "url.dll,FileProtocolHandler", url]);
+    expect(openerCommand(url, "linux", {})).toEqual(["xdg-open", url]);
+    expect(openerCommand(url, "win32", { WICKET_BROWSER: "firefox --new-tab" })).toEqual(["firefox", "--new-tab", url]);
   });
 
   test("over plain http is refused unless it is this machine", async () => {

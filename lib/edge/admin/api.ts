@@ -4,6 +4,7 @@
 // are returned once and never logged. Every change is written to the audit. Each resource's
 // routes are in the file named for it; this one finds the caller and the route.
 import { verifyZoneCredential, verifyAdminToken } from "../../store/index.ts";
+import { bearerToken, idAndSecret } from "../../wire/bearer.ts";
 import { type AdminContext, ADMIN_API_PREFIX, json, type Route, answer } from "./common.ts";
 import { zoneRoutes } from "./zones.ts";
 import { appRoutes } from "./apps.ts";
@@ -22,9 +23,9 @@ const ROUTES: Record<string, Route> = { ...zoneRoutes, ...appRoutes, ...tokenRou
 /** Answers a request whose path starts with /api/v1/. */
 export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Response> {
   const url = new URL(req.url);
-  const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
-  const who = auth ? await verifyAdminToken(ctx.store, auth[1]!) : undefined;
-  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth[1]!);
+  const auth = bearerToken(req.headers.get("authorization"));
+  const who = auth ? await verifyAdminToken(ctx.store, auth) : undefined;
+  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth);
   if (!who) {
     return json(401, { error: "the admin token is missing or was refused; send Authorization: Bearer <admin token>" }, { "www-authenticate": 'Bearer realm="wicket admin"' });
   }
@@ -45,8 +46,8 @@ export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Resp
 
 /** The zone-credential routes: a credential that is not live gets 401 with the reason. */
 async function handleZone(req: Request, url: URL, ctx: AdminContext, bearer: string): Promise<Response> {
-  const m = /^([^.\s]+)\.(\S+)$/.exec(bearer);
-  const r = m ? await verifyZoneCredential(ctx.store, m[1]!, m[2]!) : undefined;
+  const c = idAndSecret(bearer);
+  const r = c ? await verifyZoneCredential(ctx.store, c.id, c.secret) : undefined;
   if (!r || "refused" in r) return json(401, { error: r?.refused ?? "the zone credential was refused; run `wicket tunnel login`" });
   const [name, raw] = url.pathname.slice(ADMIN_API_PREFIX.length).replace(/\/+$/, "").split("/");
   const route = credentialRoutes[`${req.method} ${name}${raw !== undefined ? "/:" : ""}`];

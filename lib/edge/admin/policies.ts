@@ -1,7 +1,6 @@
 // Policies of an application, in order, and what-if tests (`wicket edge policy`).
-import { describeRules } from "../../admin/output.ts";
 import { normalizeIp } from "../../policy/cidr.ts";
-import { decisionMessage, type Subject } from "../../policy/evaluate.ts";
+import { decisionMessage, describeRules, type Subject } from "../../policy/evaluate.ts";
 import { addPolicy, editPolicy, getServiceToken, listPolicies, removePolicy } from "../../store/index.ts";
 import { decide } from "../decisions/authorize.ts";
 import { HttpError, json, readBody, field, type Route, record, recheck, optString, optStrings, ruleList } from "./common.ts";

@@ -1,5 +1,7 @@
 // Live sessions across the cluster and revoking them, or a person's sign-in (`wicket edge session`, `wicket edge user`).
 import { listUserRevocations, revokeUser, revokeZoneCredentialsOf, auditedOpenSession, revokeSessionEverywhere } from "../../store/index.ts";
+import { bearerToken } from "../../wire/bearer.ts";
+import { unbracket } from "../../net/address.ts";
 import { clusterSessions } from "../cluster/sessions.ts";
 import { HttpError, json, readBody, field, revokedWhat, type Route, record } from "./common.ts";
 
@@ -9,8 +11,8 @@ export const sessionRoutes: Record<string, Route> = {
     const node = ctx.node?.();
     const own = (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: node?.id }));
     if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: own });
-    const token = /^Bearer\s+(\S+)/i.exec(req.headers.get("authorization") ?? "")![1]!;
-    return json(200, await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: new URL(ctx.publicUrl).hostname.replace(/^\[|\]$/g, "") }));
+    const token = bearerToken(req.headers.get("authorization"))!;
+    return json(200, await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: unbracket(new URL(ctx.publicUrl).hostname) }));
   },
   "DELETE sessions/:": async (_req, ctx, arg, who) => {
     const reason = `session ${arg} was revoked by an admin`;

@@ -2,7 +2,8 @@
 // other live node in the registry for theirs, over the admin API with the caller's own admin
 // token (the nodes share the store, so it is valid on each). A node that does not answer in
 // time is named in `unreachable`: the list is partial, not failed.
-import { getSessions, type NodeSession, type UnreachableNode } from "../../admin/client.ts";
+// A node asks the others as any admin client does, with the caller's token.
+import { getSessions, type NodeSession, type UnreachableNode } from "../../admin-client/client.ts";
 import { listNodes, type Store } from "../../store/index.ts";
 
 /** How long `session list` waits for a peer node. */

@@ -27,23 +27,13 @@ import { parseDocument } from "yaml";
 import { configError } from "../../cli/exit.ts";
 import { durationMs, unreadable } from "../../cli/values.ts";
 import { DEFAULT_SESSION_LENGTH_MS } from "../../store/zones.ts";
+import type { OidcProvider } from "../../auth/oidc.ts";
+import type { SmtpSettings } from "../../auth/otp.ts";
+
+// The providers' settings are the identity modules' own (lib/auth/); the file reads them.
+export type { OidcProvider, SmtpSettings };
 
 export type OtpProvider = { type: "otp"; name: string; displayName: string };
-export type OidcProvider = {
-  type: "oidc";
-  name: string;
-  displayName: string;
-  issuer: string;
-  clientId: string;
-  clientSecret?: string;
-  scopes: string[];
-  /** Claim that holds the user's groups; a dotted path reaches into objects (`realm_access.roles`). */
-  groupsClaim: string;
-  /** Extra CA to trust for this provider, PEM. */
-  caPem?: string;
-  /** `trust-email: true`: its e-mail addresses count without `email_verified: true` (a provider that only knows verified ones). */
-  trustEmail?: boolean;
-};
 export type IdentityProvider = OtpProvider | OidcProvider;
 
 /** An image the edge serves at LOGO_PATH (lib/edge/http/pages.ts). */
@@ -69,7 +59,6 @@ export function readLogo(file: string): Logo | string {
   return { file, type, bytes };
 }
 
-export type SmtpSettings = { host: string; port: number; secure: boolean; user?: string; password?: string; from: string; caPem?: string };
 
 /** What the file may say; everything optional, flags and defaults fill the rest. */
 export type EdgeFileConfig = {

@@ -8,6 +8,7 @@ import { logArgs, type Env } from "../../cli/args.ts";
 import { usageError } from "../../cli/exit.ts";
 import { settingsFrom } from "../../cli/settings.ts";
 import { defaultEdgeDataDir } from "../../paths.ts";
+import { unbracket } from "../../net/address.ts";
 import { DEFAULT_KEEPALIVE } from "../../wire/mux.ts";
 import { ACME_CHALLENGES, acmeDirectory, type AcmeChallenge, type AcmeSettings } from "../http/acme.ts";
 import { identitySettings, loadEdgeConfig, readLogo, type EdgeFileConfig, type Logo } from "./file.ts";
@@ -53,7 +54,7 @@ function acmeSettings(text: (flag: string) => string | undefined): AcmeSettings 
   const email = text("acme-email");
   if (!email) throw usageError("--tls acme needs --acme-email, the address the CA writes to about the account and expiring certificates");
   const publicUrl = text("public-url");
-  if (!publicUrl || isIP(new URL(publicUrl).hostname.replace(/^\[|\]$/g, ""))) throw usageError("--tls acme needs --public-url with the edge's DNS name, e.g. https://edge.example.com, for its certificate");
+  if (!publicUrl || isIP(unbracket(new URL(publicUrl).hostname))) throw usageError("--tls acme needs --public-url with the edge's DNS name, e.g. https://edge.example.com, for its certificate");
   const httpListen = text("acme-http-listen");
   const dnsHook = text("acme-dns-hook");
   // the default keeps what an edge.yaml from before TLS-ALPN-01 meant: HTTP-01 with a listener for it, else DNS-01 with a hook

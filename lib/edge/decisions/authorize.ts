@@ -20,6 +20,7 @@ import {
 } from "../../store/index.ts";
 import { Close } from "../../wire/close.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../../wire/http.ts";
+import { bearerToken } from "../../wire/bearer.ts";
 import { verifyAppToken } from "../../auth/jwt.ts";
 import { createDenialLimiter, type DenialLimiter } from "./denials.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
@@ -81,9 +82,9 @@ export async function identify(store: Store, req: Request, ip: string, host: str
     return { subject: { serviceToken: { id: auth.token.id, name: auth.token.name }, ip }, identity };
   }
   // An app token from the browser sign-in, audience-bound to this hostname.
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
+  const bearer = bearerToken(req.headers.get("authorization"));
   if (bearer) {
-    let v = await verifyAppToken(store, bearer[1]!, host);
+    let v = await verifyAppToken(store, bearer, host);
     // The sign-in the token came from may have ended early (logout, sign-out).
     if (!("reason" in v) && (await getSession(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
     if ("reason" in v) return { reject: { code: Close.unauthenticated, reason: `the sign-in token for ${host} was refused: ${v.reason}; sign in again with \`wicket access login ${host}\`` } };

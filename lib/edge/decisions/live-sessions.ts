@@ -5,18 +5,10 @@ import { log } from "../../cli/log.ts";
 import type { Subject } from "../../policy/evaluate.ts";
 import { revokedServiceTokens, revokedSessions, writeAudit, type Store } from "../../store/index.ts";
 import { Close } from "../../wire/close.ts";
+import type { LiveSessionInfo } from "../../wire/live-session.ts";
 import { newRecheckCache, reauthorize, type ClientAuth, type Recheck } from "./authorize.ts";
 
-export type LiveSessionInfo = {
-  id: string;
-  host: string;
-  app?: string;
-  identity: string;
-  ip: string;
-  startedAt: number;
-  bytesToOrigin: number;
-  bytesToClient: number;
-};
+export type { LiveSessionInfo };
 
 export interface LiveSessionHooks {
   /** Bytes so far, client to origin and back. */

@@ -4,7 +4,8 @@
 // identify them learns their own decision, and only an allowed one how many connectors serve
 // it. Nothing here writes a row (a diagnosis is no connection, so no audit), and each answer
 // costs a few indexed reads.
-import { jwtClaims } from "../../access/files.ts";
+import { jwtClaims } from "../../auth/jwt-claims.ts";
+import { bearerToken } from "../../wire/bearer.ts";
 import { version } from "../../cli/run.ts";
 import { evaluate } from "../../policy/evaluate.ts";
 import { findApp, listNodes, listPolicies, type Store } from "../../store/index.ts";
@@ -37,7 +38,7 @@ function expiresAt(bearer: string): number | undefined {
 export async function appDoctor(req: Request, ctx: DoctorContext, host: string, ip: string): Promise<Response> {
   const app = await findApp(ctx.store, host);
   const out: DoctorAnswer = { edge: edgeInfo(), app: app ? { hostname: app.hostname } : null };
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
+  const bearer = bearerToken(req.headers.get("authorization"));
   const anonymous = !(req.headers.get(CLIENT_ID_HEADER) && req.headers.get(CLIENT_SECRET_HEADER)) && !bearer;
   if (!app || anonymous) return answer(out);
 

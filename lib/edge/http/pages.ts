@@ -4,6 +4,7 @@
 // inline and allowed by their SHA-256, so the policy needs no 'unsafe-inline' and the page
 // loads nothing from anywhere but its own origin.
 import { createHash } from "node:crypto";
+// The page shows the stanza `wicket access ssh-config` prints: one writer of it.
 import { sshConfigStanza } from "../../access/ssh-config.ts";
 import type { Brand, Logo } from "../config/file.ts";
 import { INSTALL_PATH, powershellInstallFor } from "./downloads.ts";

@@ -23,6 +23,7 @@ import type { TerminalData } from "../terminal/ssh.ts";
 import { appTerminalRoute, edgeTerminalRoute, type TerminalRouteContext } from "../terminal/routes.ts";
 import { edgeSshCAGone, handleSshCert, serveAppSshCA } from "../decisions/ssh-cert.ts";
 import { bodyRefused } from "./body.ts";
+import { splitHostPort } from "../../net/address.ts";
 
 export type WsData = ClientData | ConnectorData | PeerData | TerminalData;
 
@@ -46,7 +47,7 @@ export interface RouteContext {
 }
 
 /** The Host header's name, as the store writes names: lower case, no port, no IPv6 brackets, no trailing dot. */
-export const hostOf = (req: Request) => (req.headers.get("host") ?? "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
+export const hostOf = (req: Request) => (splitHostPort(req.headers.get("host") ?? "", 0)?.hostname ?? "").replace(/\.$/, "").toLowerCase();
 
 export function createRouter(ctx: RouteContext) {
   const handshakes = createHandshakes(ctx.handshakeLimits, (who, ip) =>

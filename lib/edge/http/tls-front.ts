@@ -13,6 +13,7 @@
 // client's address for the front's local port, which the router uses instead.
 import type { Socket, TCPSocketListener } from "bun";
 import { log } from "../../cli/log.ts";
+import { isDnsName } from "../../net/dns-name.ts";
 
 export const ACME_TLS_ALPN = "acme-tls/1";
 /** A ClientHello that has not come in whole after this is dropped. */
@@ -256,8 +257,6 @@ function createResponders() {
   };
 }
 
-/** A name as it may appear in SNI and in an application: letters, digits, hyphens, dots. */
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** How long "no challenge for this name" is believed, so a flood of acme-tls/1 hellos costs one store read a name a second. */
 const NO_CHALLENGE_MS = 1_000;
 
@@ -279,7 +278,7 @@ export function startFront(o: {
   const none = new Map<string, number>(); // names without a challenge → until when that is believed
 
   async function challenge(name: string): Promise<ChallengeCert | undefined> {
-    if (!HOSTNAME.test(name) || (none.get(name) ?? 0) > Date.now()) return undefined;
+    if (!isDnsName(name) || (none.get(name) ?? 0) > Date.now()) return undefined;
     const c = await o.challenge(name).catch((e: Error) => void log.warn(`acme: cannot read the TLS-ALPN-01 challenge for ${name}: ${e.message}`));
     if (!c) {
       if (none.size >= 1024) none.clear();

@@ -26,7 +26,8 @@ import {
 } from "../../store/index.ts";
 import type { IdentitySettings } from "../config/file.ts";
 import type { PinMailer } from "../../auth/otp.ts";
-import { CLIENT_ID, DEVICE_GRANT, DEVICE_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH, VERIFY_PATH } from "../../wire/http.ts";
+import { CLIENT_ID, DEVICE_GRANT, DEVICE_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH } from "../../wire/http.ts";
+import { verificationUrl } from "../../wire/user-code.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
 import { admit, createSignInLimits, retryAfter, type SignInLimits } from "./rate-limit.ts";
 import { createPollPace, polled, tooEarly, type PollPace } from "./poll-pace.ts";
@@ -153,15 +154,14 @@ async function deviceAuthorization(req: Request, ctx: SignInContext, ip: string)
   }
   const { identity } = ctx;
   const d = await createDeviceCode(ctx.store, { purpose: scope as "app" | "tunnel", app, clientIp: ip, lifetimeMs: identity.deviceLifetimeMs, intervalMs: identity.pollIntervalMs });
-  const verify = ctx.publicUrl() + VERIFY_PATH;
   log.info(`device sign-in ${d.id} started from ${ip} for ${app ?? "tunnel login"}`);
   return json(200, {
     device_code: d.deviceCode,
     user_code: d.userCode,
-    verification_uri: verify,
+    verification_uri: verificationUrl(ctx.publicUrl()),
     // A zone credential is approved only with the code typed: a pre-filled link is one anyone
     // can start and send to an admin (RFC 8628 5.4: the complete URI is optional).
-    ...(scope === "app" ? { verification_uri_complete: `${verify}?user_code=${encodeURIComponent(d.userCode)}` } : {}),
+    ...(scope === "app" ? { verification_uri_complete: verificationUrl(ctx.publicUrl(), d.userCode) } : {}),
     expires_in: Math.floor(identity.deviceLifetimeMs / 1000),
     interval: Math.ceil(identity.pollIntervalMs / 1000),
   });

@@ -8,6 +8,7 @@ import { Close, closeReason } from "../../wire/close.ts";
 import { ResetCode, type OpenMeta } from "../../wire/frame.ts";
 import { createMux, type Mux, type Stream } from "../../wire/mux.ts";
 import { NODE_HEADER } from "../../wire/http.ts";
+import { bearerToken } from "../../wire/bearer.ts";
 import { serverTransport } from "../../wire/ws-transport.ts";
 import { checkClusterSecret } from "../../store/index.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
@@ -29,8 +30,8 @@ const refusals = boundedLog();
 /** Checks the cluster secret in the upgrade request; `secret` undefined: this node is in no cluster. */
 export function authorizePeer(req: Request, ip: string, secret: string | undefined): PeerData {
   const node = printable(req.headers.get(NODE_HEADER) ?? "?");
-  const m = /^Bearer (\S+)$/.exec(req.headers.get("authorization") ?? "");
-  if (!secret || !m || !checkClusterSecret(m[1]!, secret)) {
+  const presented = bearerToken(req.headers.get("authorization"));
+  if (!secret || !presented || !checkClusterSecret(presented, secret)) {
     refusals("warn", `refused a peer link from ${ip} (node ${node}): ${secret ? "wrong or missing cluster secret" : "this edge is in no cluster"}`);
     return { kind: "peer", node, ip, reject: { code: Close.unauthenticated, reason: "this peer link was refused: it needs the cluster secret" } };
   }

@@ -26,6 +26,7 @@ import {
 } from "../../store/index.ts";
 import { TUNNEL_ID_PREFIX, tunnelNameFor } from "../../store/tunnels.ts";
 import { hashSecret } from "../../auth/secret.ts";
+import { bearerToken, idAndSecret } from "../../wire/bearer.ts";
 
 /** At most this many hostnames in one hello. */
 export const MAX_HOSTNAMES = 256;
@@ -43,13 +44,13 @@ const refusals = createDenialLimiter();
 
 /** Checks `Authorization: Bearer <id>.<secret>`: a tunnel's credentials or a zone credential. */
 export async function identifyConnector(store: Store, authorization: string): Promise<ConnectorIdentity | { refused: string }> {
-  const m = /^Bearer ([^.\s]+)\.(\S+)$/.exec(authorization);
-  if (!m) return { refused: "the connector sent no credential; run `wicket tunnel login`, or pass the tunnel's token" };
-  if (m[1]!.startsWith(TUNNEL_ID_PREFIX)) {
-    const tunnel = await verifyTunnelSecret(store, m[1]!, m[2]!);
+  const c = idAndSecret(bearerToken(authorization));
+  if (!c) return { refused: "the connector sent no credential; run `wicket tunnel login`, or pass the tunnel's token" };
+  if (c.id.startsWith(TUNNEL_ID_PREFIX)) {
+    const tunnel = await verifyTunnelSecret(store, c.id, c.secret);
     return tunnel ? { kind: "tunnel", tunnel } : { refused: "the tunnel's credentials were refused (deleted, or a wrong secret); create it again with `wicket tunnel create`" };
   }
-  const r = await verifyZoneCredential(store, m[1]!, m[2]!);
+  const r = await verifyZoneCredential(store, c.id, c.secret);
   return "credential" in r ? { kind: "zone-credential", credential: r.credential } : r;
 }
 

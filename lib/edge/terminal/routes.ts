@@ -4,7 +4,7 @@
 // signs the browser in (the usual sign-in pages) and sends it back, and the recordings'
 // playback page for the admins of the recording's zone.
 import { timingSafeEqual } from "node:crypto";
-import { jwtClaims } from "../../access/files.ts";
+import { jwtClaims } from "../../auth/jwt-claims.ts";
 import { signAppToken } from "../../auth/jwt.ts";
 import { randomSecret } from "../../auth/secret.ts";
 import { log } from "../../cli/log.ts";

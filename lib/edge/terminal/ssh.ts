@@ -7,7 +7,7 @@
 import type { ServerWebSocket } from "bun";
 import { Duplex } from "node:stream";
 import type { Client, ClientChannel } from "ssh2";
-import { duration } from "../../admin/output.ts";
+import { formatDuration } from "../../cli/values.ts";
 import { log } from "../../cli/log.ts";
 import { fingerprint, generateEd25519, lineFingerprint, opensshPrivateKey, reader } from "../../ssh/format.ts";
 import { checkHostKey, type Store } from "../../store/index.ts";
@@ -80,7 +80,7 @@ function watchIdle(ws: TerminalSocket, room: TerminalRoom) {
     const left = idle.last + ms - Date.now();
     if (left > 0) return void wait(left);
     const span = ms % 60_000 === 0 ? plural(ms / 60_000, "minute") : plural(Math.round(ms / 1000), "second");
-    finish(ws, room, Close.normal, `The terminal was closed after ${span} without input.`, `idle for ${duration(ms)}`);
+    finish(ws, room, Close.normal, `The terminal was closed after ${span} without input.`, `idle for ${formatDuration(ms)}`);
   };
   wait(ms);
 }

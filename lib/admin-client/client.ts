@@ -1,6 +1,9 @@
 // The client side of the admin API: where the edge is and how to authenticate (from flags,
 // WICKET_* variables or the edge's data directory), one function per route, and HTTP and
 // network failures mapped to one sentence and an exit code.
+// lib/admin-client/ is the CLI's client of the admin API (lib/edge/admin/api.ts is the API)
+// and its printer (output.ts); the edge uses it too, to ask the other nodes of a cluster. It
+// is not under lib/cli/, which is the toolkit every layer loads, the edge included.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromEnv } from "../cli/args.ts";
@@ -8,8 +11,9 @@ import { ADMIN_TOKEN_FILE, CA_FILE, PUBLIC_URL_FILE } from "../paths.ts";
 import { configError, usageError } from "../cli/exit.ts";
 import { httpClient, requestError, type Peer, type Refusal } from "../cli/http.ts";
 import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
+// Types only, never the store itself: the admin API answers with the store's records as they are.
 import type { AcmeCertificate, App, Recording, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
-import type { LiveSessionInfo } from "../edge/decisions/live-sessions.ts";
+import type { LiveSessionInfo } from "../wire/live-session.ts";
 
 export type AdminConnection = {
   /** The edge's base URL, e.g. https://edge.example.com:8443 */

@@ -1,6 +1,4 @@
 // What the admin commands print on stdout: aligned tables for people, JSON for scripts.
-import { formatRule, type PolicyRules } from "../policy/evaluate.ts";
-
 export function printJson(value: unknown) {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }
@@ -19,20 +17,6 @@ export function printTable(headers: string[], rows: string[][], empty = "(none)"
 }
 
 export const when = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
-
-export function describeRules(rules: PolicyRules): string {
-  const part = (label: string, rs: PolicyRules["include"]) => (rs.length ? `${label} ${rs.map(formatRule).join(", ")}` : "");
-  return [part("include", rules.include), part("exclude", rules.exclude), part("require", rules.require)].filter(Boolean).join("; ");
-}
-
-/** Milliseconds in the largest whole unit: 90d, 24h, 15m, 30s, 1.5s, 250ms. */
-export function duration(ms: number): string {
-  // Days from two on: a day is easier read as 24h.
-  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
-    if (ms >= (unit === "d" ? 2 * size : size) && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
-}
 
 /** A byte count for people: 512 B, 1.5 KiB, 64.0 MiB. */
 export function bytes(n: number): string {
