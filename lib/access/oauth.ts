@@ -2,6 +2,7 @@
 // Device Authorization Grant (RFC 8628) and use a refresh token to mint an app token for a
 // resource (RFC 8707). Every failure becomes one sentence and an exit code.
 import type { FetchOptions, FetchResponse } from "ofetch";
+import { sleep } from "../async.ts";
 import { isLoopbackHost } from "../cli/args.ts";
 import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
 import { httpClient, requestError } from "../cli/http.ts";
@@ -107,19 +108,6 @@ export type DeviceFlowOptions = {
   signal?: AbortSignal;
 };
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        reject(temporaryError("sign-in interrupted"));
-      },
-      { once: true },
-    );
-  });
-
 /**
  * RFC 8628 from the device's side: ask for a code, show it (stderr: stdout may be an SSH
  * stream) and open the browser, then poll until the person has approved or refused.
@@ -147,7 +135,7 @@ export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Pr
   const deadline = Date.now() + (d.expires_in ?? 600) * 1000;
   let failures = 0;
   for (;;) {
-    await sleep(interval, o.signal);
+    if (!(await sleep(interval, o.signal))) throw temporaryError("sign-in interrupted");
     let r: FetchResponse<unknown>;
     try {
       r = await request(meta.token_endpoint, o.ca, form({ grant_type: DEVICE_GRANT, device_code: d.device_code, client_id: CLIENT_ID }));
