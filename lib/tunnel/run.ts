@@ -17,8 +17,6 @@ import { BACKOFF } from "./settings.ts";
 import { serveStream, type Routes } from "./streams.ts";
 import { supervise } from "./supervisor.ts";
 
-export type { Ingress } from "./ingress.ts";
-
 export interface TunnelOptions extends Routes {
   /** Edge URLs; connections spread over them and over the addresses each name resolves to. */
   edges: string[];
