@@ -3,6 +3,7 @@
 import { defineCommand } from "citty";
 import { getAudit, resolveAdminConnection } from "../lib/admin-client/client.ts";
 import { bytes, printLine } from "../lib/admin-client/output.ts";
+import { sleep } from "../lib/async.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
@@ -65,11 +66,7 @@ const cmd = defineCommand({
     const seen = new Map(first.map((r) => [r.id, r.at]));
     let cursor = Math.max(since ?? 0, Date.now() - FOLLOW_LOOKBACK_MS, ...first.map((r) => r.at));
     while (!signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, FOLLOW_EVERY_MS);
-        signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-      });
-      if (signal.aborted) break;
+      if (!(await sleep(FOLLOW_EVERY_MS, signal))) break;
       const from = cursor - FOLLOW_LOOKBACK_MS;
       for (const r of await getAudit(conn, { ...filter, since: from, limit: 10_000 })) {
         if (seen.has(r.id)) continue;

@@ -6,7 +6,7 @@ import { runCommand, shutdownSignal, version } from "../lib/cli/run.ts";
 import { readCaFile } from "../lib/cli/values.ts";
 import { createRegistry, processMetrics } from "../lib/metrics/registry.ts";
 import { serveMetrics, type Readiness } from "../lib/metrics/server.ts";
-import { startTunnel } from "../lib/tunnel/connector.ts";
+import { startTunnel } from "../lib/tunnel/run.ts";
 import { createTunnelMetrics } from "../lib/tunnel/metrics.ts";
 import { namedTunnelArgs, resolveSettings, tunnelArgs } from "../lib/tunnel/settings.ts";
 import { connectorCredential } from "../lib/tunnel/named.ts";

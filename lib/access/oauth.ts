@@ -5,6 +5,7 @@ import { isIP } from "node:net";
 import type { FetchOptions, FetchResponse } from "ofetch";
 import { isLoopbackHost, unbracket } from "../net/address.ts";
 import { isDnsName } from "../net/dns-name.ts";
+import { sleep } from "../async.ts";
 import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
 import { httpClient, requestError } from "../cli/http.ts";
 import { log, oneLine } from "../cli/log.ts";
@@ -115,19 +116,6 @@ export type DeviceFlowOptions = {
   signal?: AbortSignal;
 };
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        reject(temporaryError("sign-in interrupted"));
-      },
-      { once: true },
-    );
-  });
-
 /** The edge's answer to a device authorization request, checked, and the page to show. */
 type DeviceStart = { deviceCode: string; userCode: string; page: string; codeInLink: boolean; expiresIn?: number; interval?: number };
 
@@ -173,7 +161,7 @@ export async function deviceFlow(meta: ServerMetadata, o: DeviceFlowOptions): Pr
   const deadline = Date.now() + (d.expiresIn ?? 600) * 1000;
   let failures = 0;
   for (;;) {
-    await sleep(interval, o.signal);
+    if (!(await sleep(interval, o.signal))) throw temporaryError("sign-in interrupted");
     let r: FetchResponse<unknown>;
     try {
       r = await request(meta.token_endpoint, o.ca, form({ grant_type: DEVICE_GRANT, device_code: d.deviceCode, client_id: CLIENT_ID }));
