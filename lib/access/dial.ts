@@ -73,7 +73,7 @@ const early = new WeakMap<WebSocket, Held>();
  */
 export function dialApp(opts: DialOptions): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(appUrl(opts), { headers: appHeaders(opts), tls: appTls(opts) } as any);
+    const ws = new WebSocket(appUrl(opts), { headers: appHeaders(opts), tls: appTls(opts) });
     ws.binaryType = "nodebuffer";
     let message = "";
     const timer = setTimeout(() => {
