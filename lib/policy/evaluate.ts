@@ -7,6 +7,7 @@
 // matches, the answer is deny.
 import { usageError } from "../cli/exit.ts";
 import { inRange, parseCidr } from "./cidr.ts";
+import { formatWorkload, matchedClaims, parseWorkload, WORKLOAD_EXAMPLE, workloadLabel, workloadMatches, workloadMismatch, type Workload, type WorkloadSpec } from "./workload.ts";
 
 // Rule kinds are a closed union checked by the compiler, with one entry per kind in RULES
 // below: a new kind is a new member and a new entry.
@@ -19,7 +20,9 @@ export type GroupRule = { kind: "group"; value: string };
 export type IdpRule = { kind: "idp"; value: string };
 export type IpRule = { kind: "ip"; value: string };
 export type MfaRule = { kind: "mfa" };
-export type Rule = TokenRule | AnyTokenRule | EveryoneRule | EmailRule | DomainRule | GroupRule | IdpRule | IpRule | MfaRule;
+/** A CI job or other workload by its ID token's claims (lib/policy/workload.ts): `workload:github:repository=acme/deploy`. */
+export type WorkloadRule = { kind: "workload"; value: string };
+export type Rule = TokenRule | AnyTokenRule | EveryoneRule | EmailRule | DomainRule | GroupRule | IdpRule | IpRule | MfaRule | WorkloadRule;
 export type RuleKind = Rule["kind"];
 
 export type PolicyAction = "allow" | "deny";
@@ -45,6 +48,8 @@ export type Subject = {
   amr?: string[];
   /** Client IP address (the TCP peer, or X-Forwarded-For from a trusted proxy). */
   ip?: string;
+  /** A workload signed in with its platform's ID token: only `workload:` rules (and ip:) match it. */
+  workload?: Workload;
 };
 
 /** amr values that mean a second factor was used (RFC 8176). */
@@ -73,6 +78,8 @@ export type Decision = {
   policy?: { id: string; name: string };
   /** The rule that decided, e.g. `include token:deploy`. */
   rule?: string;
+  /** The include rule that matched, as parsed: where a workload's SSH principal comes from. */
+  matched?: Rule;
   explanation: string;
 };
 
@@ -117,6 +124,16 @@ const RULES: { [K in RuleKind]: RuleSpec<Extract<Rule, { kind: K }>> } = {
   group: valued("group", "eng", (v, s) => s.groups?.includes(v) ?? false),
   idp: valued("idp", "okta", (v, s) => s.idp === v),
   ip: valued("ip", "10.0.0.0/8", (v, s) => inRange(v, s.ip), (v) => (parseCidr(v) ? undefined : "is not an IPv4 or IPv6 address or CIDR range")),
+  workload: {
+    syntax: "workload:<issuer>:<claim>=<value>,…[;principal=<unix-user>]",
+    parse(value) {
+      const spec = value ? parseWorkload(value) : "needs an issuer and claims";
+      if (typeof spec === "string") throw usageError(`the rule "workload:${value ?? ""}" ${spec}, e.g. "workload:${WORKLOAD_EXAMPLE}"`);
+      return { kind: "workload", value: formatWorkload(spec) };
+    },
+    format: (r) => `workload:${r.value}`,
+    matches: (r, s) => workloadMatches(workloadSpec(r), s.workload),
+  },
   mfa: {
     syntax: "mfa",
     parse: (value) => (noValue("mfa", value), { kind: "mfa" }),
@@ -124,6 +141,13 @@ const RULES: { [K in RuleKind]: RuleSpec<Extract<Rule, { kind: K }>> } = {
     matches: (_r, s) => s.amr?.some((m) => MFA_METHODS.has(m)) ?? false,
   },
 };
+
+/** A stored workload rule's value, parsed; stored rules were checked when written. */
+export function workloadSpec(r: WorkloadRule): WorkloadSpec {
+  const spec = parseWorkload(r.value);
+  if (typeof spec === "string") throw new UnknownRule(`workload (${spec})`);
+  return spec;
+}
 
 const RULE_SYNTAX = Object.values(RULES).map((r) => r.syntax);
 
@@ -161,6 +185,7 @@ export function formatRule(rule: Rule): string {
 }
 
 function describeSubject(s: Subject): string {
+  if (s.workload) return workloadLabel(s.workload);
   if (s.serviceToken) return `service token "${s.serviceToken.name}"`;
   if (s.email) return `user "${s.email}"`;
   return "an unauthenticated request";
@@ -176,15 +201,34 @@ function matches(rule: Rule, subject: Subject): boolean {
   return rs.matches(rule, subject);
 }
 
-type Match = { rule: string };
+type Match = { rule: string; include: Rule };
 
 function matchPolicy(p: Policy, subject: Subject): Match | undefined {
   const include = p.rules.include.find((r) => matches(r, subject));
   if (!include) return undefined;
   if (p.rules.exclude.some((r) => matches(r, subject))) return undefined;
   if (!p.rules.require.every((r) => matches(r, subject))) return undefined;
-  return { rule: `include ${formatRule(include)}` };
+  return { rule: `include ${formatRule(include)}`, include };
 }
+
+/** For a workload no policy let in: the first allow policy that names its issuer, and the claim that failed there. */
+function workloadMiss(ordered: readonly Policy[], w: Workload, subject: Subject): string {
+  const mismatch = (r: Rule) => (r.kind === "workload" ? workloadMismatch(workloadSpec(r), w) : undefined);
+  for (const p of ordered) {
+    if (p.action !== "allow") continue;
+    const ours = p.rules.include.filter((r) => r.kind === "workload" && workloadSpec(r).issuer === w.issuer);
+    if (ours.length === 0) continue;
+    const include = ours.find((r) => matches(r, subject));
+    if (!include) return `; policy "${p.name}" wants ${formatRule(ours[0]!)}, and ${mismatch(ours[0]!)}`;
+    const exclude = p.rules.exclude.find((r) => matches(r, subject));
+    if (exclude) return `; policy "${p.name}" excludes it (exclude ${formatRule(exclude)}: ${matchedClaimsOf(exclude, w)})`;
+    const require = p.rules.require.find((r) => !matches(r, subject));
+    if (require) return `; policy "${p.name}" requires ${formatRule(require)}${mismatch(require) ? `, and ${mismatch(require)}` : ""}`;
+  }
+  return `; no policy names the issuer "${w.issuer}"`;
+}
+
+const matchedClaimsOf = (r: Rule, w: Workload) => (r.kind === "workload" ? matchedClaims(workloadSpec(r), w) : formatRule(r));
 
 /** Decides whether `subject` may pass, by the first policy (in `position` order) that matches. */
 export function evaluate(policies: readonly Policy[], subject: Subject): Decision {
@@ -203,14 +247,23 @@ export function evaluate(policies: readonly Policy[], subject: Subject): Decisio
     }
     if (!m) continue;
     const allowed = p.action === "allow";
+    // a workload's decision says which claims matched: `(include workload:github:ref=… : ref="refs/heads/main")`
+    const claims = subject.workload && m.include.kind === "workload" ? `: ${matchedClaims(workloadSpec(m.include), subject.workload)}` : "";
     return {
       allowed,
       policy: { id: p.id, name: p.name },
       rule: m.rule,
-      explanation: `${allowed ? "allowed" : "denied"} by policy "${p.name}" (${m.rule})`,
+      matched: m.include,
+      explanation: `${allowed ? "allowed" : "denied"} by policy "${p.name}" (${m.rule}${claims})`,
     };
   }
-  return { allowed: false, explanation: `no policy allows ${describeSubject(subject)}` };
+  let miss = "";
+  try {
+    if (subject.workload) miss = workloadMiss(ordered, subject.workload, subject);
+  } catch (e) {
+    if (!(e instanceof UnknownRule)) throw e;
+  }
+  return { allowed: false, explanation: `no policy allows ${describeSubject(subject)}${miss}` };
 }
 
 /** A rule's answer for a subject known only in part: "maybe" when it hangs on what is not known. */

@@ -21,14 +21,18 @@
 //   identity-providers:
 //     - { name: email, type: otp }
 //     - { name: okta, type: oidc, issuer: https://example.okta.com, client-id: …, client-secret: …, groups-claim: groups }
+//   workload-issuers:                # CI jobs by their ID token (workload: rules; docs/ci.md)
+//     - { name: github, issuer: https://token.actions.githubusercontent.com }
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { parseDocument } from "yaml";
 import { configError } from "../../cli/exit.ts";
 import { durationMs, unreadable } from "../../cli/values.ts";
+import { isLoopbackHost } from "../../net/address.ts";
 import { DEFAULT_SESSION_LENGTH_MS } from "../../store/zones.ts";
 import type { OidcProvider } from "../../auth/oidc.ts";
 import type { SmtpSettings } from "../../auth/otp.ts";
+import type { WorkloadIssuer } from "../../auth/workload-keys.ts";
 
 // The providers' settings are the identity modules' own (lib/auth/); the file reads them.
 export type { OidcProvider, SmtpSettings };
@@ -100,6 +104,7 @@ export type EdgeFileConfig = {
   "pin-lifetime"?: number;
   smtp?: SmtpSettings;
   "identity-providers"?: IdentityProvider[];
+  "workload-issuers"?: WorkloadIssuer[];
 };
 
 /** Sign-in settings the edge runs with, defaults filled in. */
@@ -112,6 +117,8 @@ export type IdentitySettings = {
   pinLifetimeMs: number;
   smtp?: SmtpSettings;
   providers: IdentityProvider[];
+  /** Issuers of workloads' ID tokens (lib/auth/workload.ts), for `workload:` rules. */
+  workloadIssuers: WorkloadIssuer[];
   /** Who is asking (`name`, `logo`): every page the edge serves shows it. */
   brand?: Brand;
 };
@@ -129,6 +136,7 @@ export function identitySettings(c: EdgeFileConfig, dev = c.dev ?? false): Ident
     smtp: c.smtp,
     // The embedded default: with no providers configured, people sign in with a PIN by e-mail.
     providers: c["identity-providers"] ?? [DEFAULT_OTP],
+    workloadIssuers: c["workload-issuers"] ?? [],
   };
 }
 
@@ -261,6 +269,28 @@ const providers: Check<IdentityProvider[]> = (v, key) => {
   return list;
 };
 
+const workloadIssuer: Check<WorkloadIssuer> = (v, key) => {
+  const o = object(v, key, { name: idpName, issuer: str, audience: str, "ca-file": pemFile, "max-stale": duration }, ["name", "issuer"]);
+  // the tokens' iss, compared exactly: https, or http only for an issuer on this machine
+  const u = URL.parse(o.issuer);
+  if (!u || !(u.protocol === "https:" || (u.protocol === "http:" && isLoopbackHost(u.hostname)))) throw new Bad(`${key}.issuer`, `must be the issuer's https URL, exactly as its tokens' "iss" claim says, not ${show(o.issuer)}`);
+  const i: WorkloadIssuer = { name: o.name, issuer: o.issuer };
+  if (o.audience) i.audience = o.audience;
+  if (o["ca-file"]) i.caPem = o["ca-file"];
+  if (o["max-stale"]) i.maxStaleMs = o["max-stale"];
+  return i;
+};
+
+const workloadIssuers: Check<WorkloadIssuer[]> = (v, key) => {
+  if (!Array.isArray(v) || v.length === 0) throw new Bad(key, `must be a list of issuers, each with a name and an issuer URL`);
+  const list = v.map((x, i) => workloadIssuer(x, `${key}[${i}]`));
+  list.forEach((x, i) => {
+    if (list.findIndex((y) => y.name === x.name) !== i) throw new Bad(`${key}[${i}].name`, `"${x.name}" is used by two issuers; names must be unique`);
+    if (list.findIndex((y) => y.issuer === x.issuer) !== i) throw new Bad(`${key}[${i}].issuer`, `${x.issuer} is listed twice; one issuer, one name`);
+  });
+  return list;
+};
+
 /** What the keys that are no flag of `edge serve` mean, for docs/config.md (scripts/docs.ts
  * writes its table from these and the flags' own descriptions, so the page cannot drift). */
 export const FILE_ONLY_KEYS: Partial<Record<keyof EdgeFileConfig, string>> = {
@@ -270,6 +300,8 @@ export const FILE_ONLY_KEYS: Partial<Record<keyof EdgeFileConfig, string>> = {
   "device-poll-interval": "how often a CLI may ask whether its code was approved (default 5s)",
   "pin-lifetime": "how long an e-mailed PIN is good for (default 10m)",
   smtp: "the mail server for PINs: { host, port, secure, user, password, from, ca-file }; host and from are required",
+  "workload-issuers":
+    "issuers of CI jobs' and other workloads' ID tokens, for workload: policy rules (docs/ci.md): a list of { name, issuer, audience, ca-file, max-stale }; issuer is exactly the tokens' iss (https; http only on 127.0.0.1), audience the aud they must carry (default: the public URL), max-stale how long keys last fetched stay in use while the issuer cannot be reached (default 1h)",
   "identity-providers": "a list of { name, type: otp } (PIN by e-mail) and { name, type: oidc, issuer, client-id, client-secret, scopes, groups-claim, display-name, ca-file, trust-email } (default: one PIN provider)",
 };
 
@@ -313,6 +345,7 @@ const FIELDS: { [K in keyof EdgeFileConfig]-?: Check<NonNullable<EdgeFileConfig[
   "pin-lifetime": duration,
   smtp,
   "identity-providers": providers,
+  "workload-issuers": workloadIssuers,
 };
 
 /** Checks a parsed YAML value; `file` names it in errors. */
