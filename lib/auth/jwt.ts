@@ -4,6 +4,7 @@
 // keys are published as a JWKS for anyone who wants to check a token themselves.
 import { createLocalJWKSet, decodeProtectedHeader, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
 import { randomId } from "./secret.ts";
+import { workloadLabel, type Workload } from "../policy/workload.ts";
 import { log } from "../cli/log.ts";
 // Above the store (its signing keys live there), unlike secret.ts and jwt-claims.ts below it.
 import { insertSigningKey, signingKeyRetired, listSigningKeys, type Identity, type Store } from "../store/index.ts";
@@ -104,9 +105,38 @@ export async function signAppToken(store: Store, t: { issuer: string; audience: 
     .sign(k.privateKey);
 }
 
+/**
+ * An app token for a workload (lib/auth/workload.ts verified its ID token): no person, but the
+ * workload's issuer, subject and claims in `wl`, which the policies judge again on every
+ * connection. `sid` is the exchange's grant id, which the audit names.
+ */
+export async function signWorkloadToken(store: Store, t: { issuer: string; audience: string; workload: Workload; grant: string; expiresAt: number }): Promise<string> {
+  const k = await keys(store);
+  const { issuer, subject, claims } = t.workload;
+  return new SignJWT({ wl: { iss: issuer, sub: subject, claims }, sid: t.grant })
+    .setProtectedHeader({ alg: APP_TOKEN_ALG, kid: k.kid, typ: "JWT" })
+    .setIssuer(t.issuer)
+    .setSubject(workloadLabel(t.workload))
+    .setAudience(t.audience)
+    .setIssuedAt()
+    .setJti(randomId("", 12))
+    .setExpirationTime(Math.floor(t.expiresAt / 1000))
+    .sign(k.privateKey);
+}
+
+/** What a workload's app token says, once verified. */
+export type WorkloadTokenClaims = { workload: Workload; sid: string; iat: number; exp: number };
+
+function workloadOf(wl: unknown): Workload | undefined {
+  if (!wl || typeof wl !== "object") return undefined;
+  const { iss, sub, claims } = wl as Record<string, unknown>;
+  if (typeof iss !== "string" || typeof sub !== "string" || !claims || typeof claims !== "object" || Array.isArray(claims)) return undefined;
+  return { issuer: iss, subject: sub, claims: claims as Record<string, unknown> };
+}
+
 /** The token's claims and the id of the key that signed it when it is ours, unexpired and for
- * `audience`; else why not, in a few words. */
-export async function verifyAppToken(store: Store, token: string, audience: string): Promise<{ claims: AppTokenClaims; kid?: string } | { reason: string }> {
+ * `audience`; else why not, in a few words. A workload's token comes back as `workload`. */
+export async function verifyAppToken(store: Store, token: string, audience: string): Promise<{ claims: AppTokenClaims; kid?: string } | { workload: WorkloadTokenClaims; kid?: string } | { reason: string }> {
   const verify = async (maxAgeMs?: number) => jwtVerify(token, (await keys(store, maxAgeMs)).verifier, { algorithms: [APP_TOKEN_ALG], audience, requiredClaims: ["exp", "sub", "sid"] });
   try {
     let result;
@@ -118,6 +148,11 @@ export async function verifyAppToken(store: Store, token: string, audience: stri
       result = await verify(UNKNOWN_KEY_RELOAD_MS);
     }
     const p = result.payload as Record<string, unknown>;
+    if (p.wl !== undefined) {
+      const workload = workloadOf(p.wl);
+      if (!workload) return { reason: "it names no workload" };
+      return { workload: { workload, sid: String(p.sid), iat: Number(p.iat), exp: Number(p.exp) }, kid: result.protectedHeader.kid };
+    }
     const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
     if (typeof p.email !== "string" || typeof p.idp !== "string") return { reason: "it names no user" };
     return {

@@ -430,4 +430,18 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE browser_handoffs ADD COLUMN browser_hash TEXT NOT NULL DEFAULT ''`,
     ],
   },
+  // 290–299: workload identity (issue 29).
+  {
+    version: 290,
+    name: "workload ID tokens accepted once",
+    statements: [
+      // a hash of the token's issuer and jti (or of the token), kept until the token expires
+      `CREATE TABLE workload_tokens_seen (
+        token_hash TEXT PRIMARY KEY,
+        issuer TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX workload_tokens_seen_expires ON workload_tokens_seen (expires_at)`,
+    ],
+  },
 ];

@@ -20,6 +20,10 @@ export const REVOKE_PATH = "/oauth/revoke";
 /** Where a person confirms a device code in the browser. */
 export const VERIFY_PATH = "/device";
 export const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+/** RFC 8693: a workload's ID token (GitHub Actions, GitLab, Kubernetes) for an app token. */
+export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
+export const ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token";
+export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 
 // Edge <-> edge (a cluster on PostgreSQL): a node dials a peer's PEER_PATH with the cluster
 // secret as a bearer token and its node id in NODE_HEADER; the link is the connector wire

@@ -29,7 +29,7 @@ const spec = { capacity: 5, perMs: 10_000 }; // a token every 2 s
 function limits(o: { perAddress?: typeof spec; perSession?: typeof spec; global?: typeof spec; maxAddresses?: number } = {}) {
   const clock = { t: 1_000_000 };
   const limit: Limit = { perAddress: o.perAddress ?? spec, perSession: o.perSession, global: o.global };
-  const all = { pin_request: limit, open_mail: limit, pin_guess: limit, device_code: limit, oidc_start: limit, user_code: limit } satisfies Record<Endpoint, Limit>;
+  const all = { pin_request: limit, open_mail: limit, pin_guess: limit, device_code: limit, oidc_start: limit, user_code: limit, workload_exchange: limit } satisfies Record<Endpoint, Limit>;
   const refused = createRegistry().counter("refused_total", "refusals");
   return { clock, refused, l: createSignInLimits({ now: () => clock.t, limits: all, refused, maxAddresses: o.maxAddresses }) };
 }

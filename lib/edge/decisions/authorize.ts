@@ -4,6 +4,7 @@
 import { randomId } from "../../auth/secret.ts";
 import { log } from "../../cli/log.ts";
 import { addressGroup } from "../../policy/cidr.ts";
+import { workloadLabel } from "../../policy/workload.ts";
 import { decisionMessage, evaluate, type Decision, type Subject } from "../../policy/evaluate.ts";
 import {
   authenticateServiceToken,
@@ -86,8 +87,10 @@ export async function identify(store: Store, req: Request, ip: string, host: str
   if (bearer) {
     let v = await verifyAppToken(store, bearer, host);
     // The sign-in the token came from may have ended early (logout, sign-out).
-    if (!("reason" in v) && (await getSession(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
+    if ("claims" in v && (await getSession(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
     if ("reason" in v) return { reject: { code: Close.unauthenticated, reason: `the sign-in token for ${host} was refused: ${v.reason}; sign in again with \`wicket access login ${host}\`` } };
+    // A workload's token, from an exchanged ID token: no person, no sign-in to end; the policies judge its claims.
+    if ("workload" in v) return { subject: { workload: v.workload.workload, ip }, identity: workloadLabel(v.workload.workload), issuedAt: v.workload.iat * 1000, signIn: v.workload.sid, tokenKey: v.kid };
     const c = v.claims;
     return { subject: { email: c.email, groups: c.groups, idp: c.idp, amr: c.amr, ip }, identity: c.email, issuedAt: c.iat * 1000, signIn: c.sid, tokenKey: v.kid };
   }

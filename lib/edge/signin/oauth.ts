@@ -26,7 +26,8 @@ import {
 } from "../../store/index.ts";
 import type { IdentitySettings } from "../config/file.ts";
 import type { PinMailer } from "../../auth/otp.ts";
-import { CLIENT_ID, DEVICE_GRANT, DEVICE_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH } from "../../wire/http.ts";
+import { CLIENT_ID, DEVICE_GRANT, DEVICE_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_EXCHANGE_GRANT, TOKEN_PATH } from "../../wire/http.ts";
+import { workloadExchange } from "./workload-exchange.ts";
 import { verificationUrl } from "../../wire/user-code.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
 import { admit, createSignInLimits, retryAfter, type SignInLimits } from "./rate-limit.ts";
@@ -68,7 +69,7 @@ export function metadata(issuer: string) {
     token_endpoint: issuer + TOKEN_PATH,
     revocation_endpoint: issuer + REVOKE_PATH,
     jwks_uri: issuer + JWKS_PATH,
-    grant_types_supported: [DEVICE_GRANT, "refresh_token"],
+    grant_types_supported: [DEVICE_GRANT, "refresh_token", TOKEN_EXCHANGE_GRANT],
     response_types_supported: [],
     token_endpoint_auth_methods_supported: ["none"],
     revocation_endpoint_auth_methods_supported: ["none"],
@@ -220,7 +221,8 @@ async function token(req: Request, ctx: SignInContext, ip: string): Promise<Resp
     if (!host) return oauthError("invalid_target", "pass resource=https://<application hostname>");
     return mint(ctx, session, host, ip);
   }
-  return oauthError("unsupported_grant_type", `this edge takes grant_type ${DEVICE_GRANT} or refresh_token`);
+  if (grant === TOKEN_EXCHANGE_GRANT) return workloadExchange(f, { ...ctx, limits: limitsOf(ctx) }, ip, { json, error: oauthError });
+  return oauthError("unsupported_grant_type", `this edge takes grant_type ${DEVICE_GRANT}, refresh_token or ${TOKEN_EXCHANGE_GRANT}`);
 }
 
 async function revoke(req: Request, ctx: SignInContext): Promise<Response> {

@@ -17,8 +17,8 @@ const MINUTE = 60_000;
 /** `capacity` tokens, refilled evenly over `perMs`: a burst of `capacity`, then that rate. */
 export type BucketSpec = { capacity: number; perMs: number };
 export type Limit = { perAddress?: BucketSpec; perSession?: BucketSpec; global?: BucketSpec };
-export type Endpoint = "pin_request" | "open_mail" | "pin_guess" | "device_code" | "oidc_start" | "user_code";
-const ENDPOINTS: readonly Endpoint[] = ["pin_request", "open_mail", "pin_guess", "device_code", "oidc_start", "user_code"];
+export type Endpoint = "pin_request" | "open_mail" | "pin_guess" | "device_code" | "oidc_start" | "user_code" | "workload_exchange";
+const ENDPOINTS: readonly Endpoint[] = ["pin_request", "open_mail", "pin_guess", "device_code", "oidc_start", "user_code", "workload_exchange"];
 
 /**
  * An IPv6 client's share is its /56, not its /64: a home or small office is commonly given a
@@ -51,6 +51,9 @@ export const SIGN_IN_LIMITS = {
   // given back, so a person typing their own never meets it. 20^8 codes and at most 10,000
   // pending: even then a guess hits one in 2.6 million, and a session's 1,440 a day one in 1,800
   user_code: { perSession: { capacity: 10, perMs: 10 * MINUTE }, perAddress: { capacity: 30, perMs: 10 * MINUTE } },
+  // an ID token exchanged for an app token (issue 29): a signature check and, at most, a fetch
+  // of the issuer's keys; a CI fleet behind one address exchanges one per job step
+  workload_exchange: { perAddress: { capacity: 300, perMs: MINUTE } },
 } satisfies Record<Endpoint, Limit>;
 
 /** Wrong guesses an address makes freely (one PIN's worth); each further one doubles the wait, from 1 s up to 15 min. */
