@@ -1,13 +1,15 @@
 // wicket edge policy add|edit|move|rm|list|test: who may reach an application, in order.
 import { defineCommand } from "citty";
-import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection } from "../lib/admin-client/client.ts";
+import { readFile } from "node:fs/promises";
+import { getPolicies, patchPolicy, postPolicy, postPolicyTest, removePolicy, resolveAdminConnection, type PolicyTestInput } from "../lib/admin-client/client.ts";
 import { printJson, printLine, printTable } from "../lib/admin-client/output.ts";
 import { adminArgs, flagGiven, repeatedFlag } from "../lib/cli/args.ts";
 import { EXIT, usageError } from "../lib/cli/exit.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
+import { unreadable } from "../lib/cli/values.ts";
 import { describeRules, parseRule } from "../lib/policy/evaluate.ts";
 
-const RULE_HINT = "token:<id-or-name> | any-token | everyone | email:<e-mail> | domain:<domain> | group:<group> | idp:<name> | ip:<cidr> | mfa";
+const RULE_HINT = "token:<id-or-name> | any-token | everyone | email:<e-mail> | domain:<domain> | group:<group> | idp:<name> | ip:<cidr> | mfa | workload:<issuer>:<claim>=<value>,…[;principal=<user>]";
 
 const ruleArgs = {
   include: { type: "string", description: `a rule, any of which must match (repeat for more): ${RULE_HINT}`, valueHint: "rule" },
@@ -123,6 +125,19 @@ const rm = defineCommand({
   },
 });
 
+/** `--workload-claims FILE`: a JSON object of claims, as an ID token's payload has them. */
+async function readWorkloadClaims(file: string | undefined, issuer: string | undefined): Promise<PolicyTestInput["workload"]> {
+  if (!file) return undefined;
+  let claims: unknown;
+  try {
+    claims = JSON.parse(await readFile(file, "utf8"));
+  } catch (e) {
+    throw usageError(`--workload-claims ${file}: ${e instanceof SyntaxError ? "is not JSON" : unreadable(e)}`);
+  }
+  if (!claims || typeof claims !== "object" || Array.isArray(claims)) throw usageError(`--workload-claims ${file} must hold a JSON object of claims, such as {"repository": "acme/deploy", "ref": "refs/heads/main"}`);
+  return { issuer: issuer || "github", claims: claims as Record<string, unknown> };
+}
+
 const test = defineCommand({
   meta: { name: "test", description: "say whether a client would be let in, and by which policy and rule, without connecting; exits 0 if allowed, 77 if denied" },
   args: {
@@ -135,10 +150,13 @@ const test = defineCommand({
     mfa: { type: "boolean", description: "the user signed in with a second factor", default: false },
     amr: { type: "string", description: "an authentication method the user signed in with, as in the amr claim (repeatable), e.g. pwd, otp", valueHint: "method" },
     ip: { type: "string", description: "from this client address", valueHint: "address" },
+    "workload-claims": { type: "string", description: "as a workload whose ID token says this: a JSON file of its claims (a decoded token's payload)", valueHint: "file" },
+    "workload-issuer": { type: "string", description: "with --workload-claims: the issuer's name in workload-issuers (default: github)", valueHint: "name" },
   },
   async run({ args, rawArgs }) {
     init(args);
-    if (!args.token && !args.email) throw usageError("say who is asking: --token <id-or-name> or --email <e-mail>");
+    const workload = await readWorkloadClaims(args["workload-claims"], args["workload-issuer"]);
+    if (!args.token && !args.email && !workload) throw usageError("say who is asking: --token <id-or-name>, --email <e-mail> or --workload-claims <file>");
     const amr = repeatedFlag(rawArgs, "amr", args.amr);
     if (args.mfa) amr.push("mfa");
     const r = await postPolicyTest(resolveAdminConnection(args), {
@@ -149,6 +167,7 @@ const test = defineCommand({
       idp: args.idp,
       amr,
       ip: args.ip,
+      workload,
     });
     if (args.json) printJson(r);
     else {

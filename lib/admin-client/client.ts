@@ -174,7 +174,7 @@ export type PolicyChangesInput = Partial<Omit<PolicyInput, "app">>;
 /** A change to a policy, and how many live sessions it cut on the edge node answering. */
 export const patchPolicy = (c: AdminConnection, id: string, changes: PolicyChangesInput) => adminRequest<{ policy: StoredPolicy; sessionsClosed: number }>(c, "PATCH", `policies/${seg(id)}`, changes);
 
-export type PolicyTestInput = { host: string; email?: string; groups?: string[]; ip?: string; token?: string; idp?: string; amr?: string[] };
+export type PolicyTestInput = { host: string; email?: string; groups?: string[]; ip?: string; token?: string; idp?: string; amr?: string[]; workload?: { issuer: string; claims: Record<string, unknown> } };
 export type PolicyTestResult = { host: string; app: string | null; subject: Subject; decision: Decision; message: string };
 export const postPolicyTest = (c: AdminConnection, input: PolicyTestInput) => adminRequest<PolicyTestResult>(c, "POST", "policy-test", input);
 

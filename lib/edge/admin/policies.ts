@@ -1,12 +1,23 @@
 // Policies of an application, in order, and what-if tests (`wicket edge policy`).
 import { normalizeIp } from "../../policy/cidr.ts";
 import { decisionMessage, describeRules, type Subject } from "../../policy/evaluate.ts";
+import type { Workload } from "../../policy/workload.ts";
 import { addPolicy, editPolicy, getServiceToken, listPolicies, removePolicy } from "../../store/index.ts";
 import { decide } from "../decisions/authorize.ts";
 import { HttpError, json, readBody, field, type Route, record, recheck, optString, optStrings, ruleList } from "./common.ts";
 
 /** The audit fields that name a policy. */
 const policyTarget = (p: { id: string; app: string; name: string }) => ({ target: p.id, host: p.app, policyId: p.id, policyName: p.name });
+
+/** `{ issuer, claims }` of `edge policy test --workload-claims`: the claims of an ID token, as the edge would keep them. */
+function testWorkload(x: unknown): Workload | undefined {
+  if (x === undefined || x === null) return undefined;
+  const { issuer, claims } = (typeof x === "object" ? x : {}) as { issuer?: unknown; claims?: unknown };
+  if (typeof issuer !== "string" || !issuer) throw new HttpError(400, `"workload.issuer" must name an issuer of workload-issuers, e.g. github`);
+  if (!claims || typeof claims !== "object" || Array.isArray(claims)) throw new HttpError(400, `"workload.claims" must be the JSON object of an ID token's claims`);
+  const c = claims as Record<string, unknown>;
+  return { issuer, subject: typeof c.sub === "string" ? c.sub : "", claims: c };
+}
 
 export const policyRoutes: Record<string, Route> = {
   "GET policies": async (_req, ctx, _arg, _who, url) => json(200, { policies: await listPolicies(ctx.store, url.searchParams.get("app") || undefined) }),
@@ -51,6 +62,9 @@ export const policyRoutes: Record<string, Route> = {
     const token = optString(b, "token");
     const email = optString(b, "email");
     if (token && email) throw new HttpError(400, "a client is either a service token or a user; pass --token or --email, not both");
+    const workload = testWorkload(b.workload);
+    if (workload && (token || email)) throw new HttpError(400, "a client is a workload, a service token or a user; pass one of --workload-claims, --token and --email");
+    if (workload) subject.workload = workload;
     if (token) {
       const t = await getServiceToken(ctx.store, token);
       if (!t) throw new HttpError(400, `there is no service token "${token}"; see "wicket edge token list"`);

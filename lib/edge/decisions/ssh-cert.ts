@@ -6,6 +6,7 @@ import { parseEd25519PublicLine, signUserCert } from "../../ssh/format.ts";
 import { emailPrincipalProblem, IMAGE_ADMINS, userPrincipalProblem } from "../../ssh/principal.ts";
 import { randomId } from "../../auth/secret.ts";
 import { claimAt } from "../../auth/oidc.ts";
+import { formatRule, workloadSpec } from "../../policy/evaluate.ts";
 import { appPrincipalMode, appSshCA, findApp, getSession, tokenPrincipal, type Store } from "../../store/index.ts";
 import { Close } from "../../wire/close.ts";
 import { SSH_CA_PATH } from "../../wire/http.ts";
@@ -36,6 +37,7 @@ export async function principalFor(store: Store, auth: ClientAuth): Promise<stri
     const p = await tokenPrincipal(store, s.serviceToken.id);
     return p ? checked(p, userPrincipalProblem(p, opts)) : { error: `the service token "${s.serviceToken.name}" has no SSH principal; create it with --principal <unix-user>` };
   }
+  if (s.workload) return workloadPrincipal(auth, opts);
   if (!s.email) return { error: "the signed-in identity has no e-mail address to name a principal" };
   const mode = await appPrincipalMode(store, app.hostname);
   // e-mail addresses are compared without case, Unix user names are lower case
@@ -55,6 +57,24 @@ export async function principalFor(store: Store, auth: ClientAuth): Promise<stri
   const local = email.slice(0, email.lastIndexOf("@"));
   if (IMAGE_ADMINS.has(local) && !opts.allowSystem) return checked(local, `"${local}" is the administrator of cloud images, and the part of an e-mail address before the @ does not name it (an admin can, with a service token's --principal or --allow-system-principals)`);
   return checked(local, userPrincipalProblem(local, opts));
+}
+
+/**
+ * A workload's principal: only what the rule that let it in binds (`;principal=deploy`, or
+ * `;principal=claim:<name>` where the admin chose to trust a claim). The application's e-mail
+ * and claim settings are for people; a job's claims (a branch name, an actor) are not asked.
+ */
+function workloadPrincipal(auth: ClientAuth, opts: { allowSystem: boolean }): string | { error: string } {
+  const w = auth.subject!.workload!;
+  const rule = auth.decision?.matched;
+  const p = rule?.kind === "workload" ? workloadSpec(rule).principal : undefined;
+  const fail = (why: string) => ({ error: `no SSH certificate for ${auth.identity} on ${auth.host}: ${why}` });
+  if (!p) return fail(`the rule that lets it in (${rule ? formatRule(rule) : "none"}) names no principal; add ";principal=<unix-user>" to the workload rule`);
+  if ("user" in p) return userPrincipalProblem(p.user, opts) ? fail(userPrincipalProblem(p.user, opts)!) : p.user;
+  const v = Object.hasOwn(w.claims, p.claim) ? w.claims[p.claim] : undefined;
+  if (typeof v !== "string" || !v) return fail(`its ID token has no "${p.claim}" claim, which the rule names as the Unix user`);
+  const problem = userPrincipalProblem(v, opts);
+  return problem ? fail(`the "${p.claim}" claim is refused: ${problem}`) : v;
 }
 
 /**
