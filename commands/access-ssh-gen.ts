@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { log } from "../lib/cli/log.ts";
 import { sshGen } from "../lib/access/ssh-gen.ts";
-import { appToken } from "../lib/access/signin.ts";
+import { clientToken } from "../lib/access/connect.ts";
 import { appArgs } from "../lib/cli/args.ts";
 import { dialOptions, signInMode } from "../lib/access/options.ts";
 
@@ -12,7 +12,7 @@ const cmd = defineCommand({
   async run({ args }) {
     init(args);
     const opts = await dialOptions(args);
-    const r = await sshGen(opts, () => appToken({ hostname: opts.hostname, edge: opts.edge, ca: opts.ca, browser: signInMode(args).browser }));
+    const r = await sshGen(opts, () => clientToken(opts, signInMode(args)));
     // ssh runs this from `Match exec` before every connection: quiet unless asked.
     log.debug(`${r.reused ? "reusing" : "wrote"} ${r.cert}, valid until ${r.validBefore.toISOString()}`);
   },

@@ -1,22 +1,24 @@
 // wicket access token <hostname>: print a valid app token for scripts (curl, CI steps run by
-// a person). Never opens a browser: without a cached token or an org session it fails with
-// exit 77 and says to run `wicket access login`.
+// a person, or a CI job with its ID token). Never opens a browser: without a cached token, an
+// org session or a job's ID token it fails with exit 77 and says to run `wicket access login`.
 import { defineCommand } from "citty";
-import { edgeArgs, edgeOf, hostnameArg, logArgs } from "../lib/cli/args.ts";
+import { edgeArgs, edgeOf, hostnameArg, logArgs, workloadArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
-import { appToken } from "../lib/access/signin.ts";
+import { clientToken } from "../lib/access/connect.ts";
+import { idTokenSource } from "../lib/access/workload.ts";
 
 const cmd = defineCommand({
   meta: { name: "token", description: "Print a valid app token for an application (never opens a browser)" },
   args: {
     hostname: { type: "positional", description: "the application's hostname", required: true },
+    ...workloadArgs,
     ...edgeArgs,
     ...logArgs,
   },
   async run({ args }) {
     init(args);
     const hostname = hostnameArg(args.hostname);
-    const token = await appToken({ hostname, ...(await edgeOf(args)), browser: "never" });
+    const token = await clientToken({ hostname, ...(await edgeOf(args)), workload: idTokenSource(args) }, { browser: "never" });
     process.stdout.write(token + "\n");
   },
 });

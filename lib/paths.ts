@@ -19,6 +19,8 @@ export function safeName(hostname: string): string {
 export const APP_TOKEN_SUFFIX = ".jwt";
 export const tokensDir = () => join(wicketHome(), "tokens");
 export const appTokenPath = (hostname: string) => join(tokensDir(), `${safeName(hostname)}${APP_TOKEN_SUFFIX}`);
+/** A workload's app token, found only by a process holding the same ID token (`key`: a hash of it). */
+export const workloadTokenPath = (hostname: string, key: string) => join(tokensDir(), `${safeName(hostname)}.workload-${safeName(key)}${APP_TOKEN_SUFFIX}`);
 
 /** The org session for an edge (its issuer URL): mints app tokens without a browser. */
 export const ORG_SESSION_SUFFIX = "-session";

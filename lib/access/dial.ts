@@ -6,6 +6,9 @@ import { Close } from "../wire/close.ts";
 import { CLIENT_HIGH_WATER, ClientMessage, closeError } from "../wire/client.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../wire/http.ts";
 
+/** Where a job's ID token comes from (lib/access/workload.ts reads it). */
+export type IdTokenSource = { kind: "actions"; url: string; requestToken: string } | { kind: "file"; path: string } | { kind: "env"; token: string };
+
 export interface DialOptions {
   hostname: string;
   /** Where to connect instead of the hostname itself; TLS still names the hostname. */
@@ -14,6 +17,8 @@ export interface DialOptions {
   serviceToken?: { id: string; secret: string };
   /** An app token from the browser sign-in (lib/access/signin.ts), sent as a bearer token. */
   appToken?: string;
+  /** The job's ID token, to be exchanged for an app token (lib/access/workload.ts). */
+  workload?: IdTokenSource;
   connectTimeoutMs?: number;
 }
 

@@ -9,7 +9,7 @@ import { sleep } from "../async.ts";
 import { configError, deniedError, temporaryError, unreachableError } from "../cli/exit.ts";
 import { httpClient, requestError } from "../cli/http.ts";
 import { log, oneLine } from "../cli/log.ts";
-import { CLIENT_ID, DEVICE_GRANT, METADATA_PATH } from "../wire/http.ts";
+import { CLIENT_ID, DEVICE_GRANT, ID_TOKEN_TYPE, METADATA_PATH, TOKEN_EXCHANGE_GRANT } from "../wire/http.ts";
 import { isUserCode, verificationUrl } from "../wire/user-code.ts";
 import { openBrowser } from "./browser.ts";
 
@@ -95,6 +95,14 @@ function oauthJson(res: FetchResponse<unknown>): TokenResponse & OAuthErrorBody 
 /** An app token for `hostname` from an org session: ok, or why not. */
 export async function refreshGrant(meta: ServerMetadata, refreshToken: string, hostname: string, ca?: string): Promise<{ token: TokenResponse } | { error: string; description: string }> {
   const res = await request(meta.token_endpoint, ca, form({ grant_type: "refresh_token", client_id: CLIENT_ID, refresh_token: refreshToken, resource: `https://${hostname}` }));
+  const body = oauthJson(res);
+  if (res.ok && body.access_token) return { token: body };
+  return { error: body.error ?? `http ${res.status}`, description: body.error_description ?? `the edge refused (${res.status})` };
+}
+
+/** An app token for `hostname` for a workload's ID token (RFC 8693): ok, or why not. */
+export async function tokenExchange(meta: ServerMetadata, idToken: string, hostname: string, ca?: string): Promise<{ token: TokenResponse } | { error: string; description: string }> {
+  const res = await request(meta.token_endpoint, ca, form({ grant_type: TOKEN_EXCHANGE_GRANT, client_id: CLIENT_ID, subject_token: idToken, subject_token_type: ID_TOKEN_TYPE, resource: `https://${hostname}` }));
   const body = oauthJson(res);
   if (res.ok && body.access_token) return { token: body };
   return { error: body.error ?? `http ${res.status}`, description: body.error_description ?? `the edge refused (${res.status})` };

@@ -6,6 +6,7 @@ import { edgeOf, envFlag, fromEnv, hostnameArg } from "../cli/args.ts";
 import { usageError } from "../cli/exit.ts";
 import type { SignInMode } from "./connect.ts";
 import type { DialOptions } from "./dial.ts";
+import { idTokenSource } from "./workload.ts";
 
 export function signInMode(args: { browser?: unknown }, signal?: AbortSignal): SignInMode {
   return { browser: args.browser === false || envFlag("WICKET_NO_BROWSER") ? "print" : "open", signal };
@@ -18,5 +19,7 @@ export async function dialOptions(args: Record<string, unknown>): Promise<DialOp
   const id = fromEnv(args.id, "service-token-id", "TUNNEL_SERVICE_TOKEN_ID");
   const secret = fromEnv(args.secret, "service-token-secret", "TUNNEL_SERVICE_TOKEN_SECRET");
   if (Boolean(id) !== Boolean(secret)) throw usageError("a service token needs both --id and --secret");
-  return { hostname, ...(await edgeOf(args)), serviceToken: id && secret ? { id, secret } : undefined };
+  const serviceToken = id && secret ? { id, secret } : undefined;
+  // A service token given wins; else a job's ID token, found in its environment, is used.
+  return { hostname, ...(await edgeOf(args)), serviceToken, workload: serviceToken ? undefined : idTokenSource(args) };
 }

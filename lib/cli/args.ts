@@ -34,6 +34,11 @@ export const tokenArgs = {
   secret: { type: "string", description: "service token secret (env WICKET_SERVICE_TOKEN_SECRET or TUNNEL_SERVICE_TOKEN_SECRET)", valueHint: "secret" },
 } as const satisfies ArgsDef;
 
+/** A workload's ID token, exchanged at the edge; in GitHub Actions none is needed (lib/access/workload.ts). */
+export const workloadArgs = {
+  "oidc-token-file": { type: "string", description: "a file holding the job's OpenID Connect ID token (env WICKET_OIDC_TOKEN_FILE; or the token itself in WICKET_OIDC_TOKEN; found by itself in GitHub Actions)", valueHint: "file" },
+} as const satisfies ArgsDef;
+
 /** How a browser sign-in starts, for the commands that may need one. */
 export const browserArgs = {
   browser: { type: "boolean", description: "open the sign-in page in the browser; --no-browser only prints its URL (env WICKET_NO_BROWSER=1)", default: true },
@@ -43,6 +48,7 @@ export const browserArgs = {
 export const appArgs = {
   hostname: { type: "string", description: "application hostname, e.g. ssh.example.com (in ssh_config: %h)", valueHint: "host" },
   ...tokenArgs,
+  ...workloadArgs,
   ...browserArgs,
   ...edgeArgs,
   ...logArgs,
