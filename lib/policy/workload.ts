@@ -43,7 +43,7 @@ export function parseWorkload(value: string): WorkloadSpec | string {
   for (const pair of pairs.split(",")) {
     const eq = pair.indexOf("=");
     const [claim, pattern] = eq < 0 ? [pair, ""] : [pair.slice(0, eq), pair.slice(eq + 1)];
-    if (!CLAIM.test(claim)) return `has ${JSON.stringify(pair)}, which is not claim=value`;
+    if (eq < 0 || !CLAIM.test(claim)) return `has ${JSON.stringify(pair)}, which is not claim=value`;
     if (!VALUE.test(pattern)) return `gives the claim "${claim}" no value it can match (values have no spaces, "," or ";")`;
     if (claims.some((c) => c.claim === claim)) return `names the claim "${claim}" twice`;
     claims.push({ claim, pattern });
