@@ -162,15 +162,15 @@ describe("parseRule", () => {
   });
 
   test.each([
-    ["geo:fr", `unknown rule "geo:fr"; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa`],
+    ["geo:fr", `unknown rule "geo:fr"; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa, workload:<issuer>:<claim>=<value>,…[;principal=<unix-user>]`],
     ["email:nobody", `the rule "email:nobody" is not an e-mail address, e.g. "email:jdoe@example.com"`],
     ["ip:10.0.0.0/33", `the rule "ip:10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range, e.g. "ip:10.0.0.0/8"`],
     ["mfa:yes", `the rule "mfa" takes no value; write it as "mfa"`],
-    ["", `unknown rule ""; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa`],
+    ["", `unknown rule ""; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa, workload:<issuer>:<claim>=<value>,…[;principal=<unix-user>]`],
     ["token", `the rule "token" needs a service token id or name, e.g. "token:ci"`],
     ["token:", `the rule "token" needs a service token id or name, e.g. "token:ci"`],
     ["everyone:x", `the rule "everyone" takes no value; write it as "everyone"`],
-    ["constructor", `unknown rule "constructor"; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa`],
+    ["constructor", `unknown rule "constructor"; use one of token:<id-or-name>, any-token, everyone, email:<value>, domain:<value>, group:<value>, idp:<value>, ip:<value>, mfa, workload:<issuer>:<claim>=<value>,…[;principal=<unix-user>]`],
   ])("%p is refused with a usage error", (text, message) => {
     let err: unknown;
     try {

@@ -124,6 +124,12 @@ const RULES: { [K in RuleKind]: RuleSpec<Extract<Rule, { kind: K }>> } = {
   group: valued("group", "eng", (v, s) => s.groups?.includes(v) ?? false),
   idp: valued("idp", "okta", (v, s) => s.idp === v),
   ip: valued("ip", "10.0.0.0/8", (v, s) => inRange(v, s.ip), (v) => (parseCidr(v) ? undefined : "is not an IPv4 or IPv6 address or CIDR range")),
+  mfa: {
+    syntax: "mfa",
+    parse: (value) => (noValue("mfa", value), { kind: "mfa" }),
+    format: () => "mfa",
+    matches: (_r, s) => s.amr?.some((m) => MFA_METHODS.has(m)) ?? false,
+  },
   workload: {
     syntax: "workload:<issuer>:<claim>=<value>,…[;principal=<unix-user>]",
     parse(value) {
@@ -133,12 +139,6 @@ const RULES: { [K in RuleKind]: RuleSpec<Extract<Rule, { kind: K }>> } = {
     },
     format: (r) => `workload:${r.value}`,
     matches: (r, s) => workloadMatches(workloadSpec(r), s.workload),
-  },
-  mfa: {
-    syntax: "mfa",
-    parse: (value) => (noValue("mfa", value), { kind: "mfa" }),
-    format: () => "mfa",
-    matches: (_r, s) => s.amr?.some((m) => MFA_METHODS.has(m)) ?? false,
   },
 };
 
