@@ -156,7 +156,7 @@ const test = defineCommand({
   async run({ args, rawArgs }) {
     init(args);
     const workload = await readWorkloadClaims(args["workload-claims"], args["workload-issuer"]);
-    if (!args.token && !args.email && !workload) throw usageError("say who is asking: --token <id-or-name>, --email <e-mail> or --workload-claims <file>");
+    if (!args.token && !args.email && !workload) throw usageError("say who is asking: --token <id-or-name> or --email <e-mail>, or a workload with --workload-claims <file>");
     const amr = repeatedFlag(rawArgs, "amr", args.amr);
     if (args.mfa) amr.push("mfa");
     const r = await postPolicyTest(resolveAdminConnection(args), {
