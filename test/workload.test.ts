@@ -7,7 +7,7 @@
 // reason; `ssh-gen` gets the principal the rule binds, and sshd takes the certificate.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
-import { expectExit, run } from "./helpers/proc.ts";
+import { expectExit, run, spawnProc } from "./helpers/proc.ts";
 import { ensureUnixUser, startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, wicket, type TestEdge } from "./helpers/wicket.ts";
@@ -96,6 +96,19 @@ describe("a GitHub Actions job", () => {
     const signature = token.split(".")[2]!;
     expect(audit).not.toContain(signature);
     expect(edge.proc.stderr()).not.toContain(signature);
+  });
+});
+
+describe("a workload's live session", () => {
+  test("is listed by its workload name, and cut when the rule that let it in goes", async () => {
+    const added = JSON.parse(await edge.admin(["policy", "add", HOST, "--name", "live", "--action", "allow", "--include", "workload:github:repository=acme/deploy,ref=refs/heads/live", "--json"]));
+    const c = await sshd.client(HOST, { proxyCommand: edge.proxyCommand() });
+    await using ssh = spawnProc(["ssh", ...c.args, HOST, "echo ready; exec sleep 300"], { env: actionsJob(githubClaims("acme/deploy", "refs/heads/live")), name: "ssh" });
+    await ssh.waitForLine(/^ready$/, { stream: "stdout", timeoutMs: 15_000 });
+    expect(await edge.admin(["session", "list"])).toContain("workload:github:repo:acme/deploy:ref:refs/heads/live");
+    await edge.admin(["policy", "rm", added.id]);
+    expect(await ssh.exited).toBe(255);
+    expect(ssh.stderr()).toContain("policy change");
   });
 });
 
