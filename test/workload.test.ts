@@ -10,7 +10,8 @@ import { writeFile } from "node:fs/promises";
 import { expectExit, run, spawnProc } from "./helpers/proc.ts";
 import { ensureUnixUser, startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
-import { startEdge, wicket, type TestEdge } from "./helpers/wicket.ts";
+import { freePort } from "./helpers/ports.ts";
+import { startEdge, wicket, WICKET, type TestEdge } from "./helpers/wicket.ts";
 import { githubClaims, startIssuer, type TestIssuer } from "./helpers/workload-issuer.ts";
 
 const HOST = "ssh.site.test";
@@ -85,6 +86,16 @@ describe("a GitHub Actions job", () => {
     const r = await run(["ssh", ...c.args, HOST, "whoami"], { env });
     expect(r.stdout).toBe("deploy\n");
     expect(r.code).toBe(0);
+  });
+
+  test("carries `access tcp` connections too: the server's SSH banner arrives through a local port", async () => {
+    const port = freePort();
+    await using tcp = spawnProc([WICKET, "access", "tcp", "--hostname", HOST, "--url", `127.0.0.1:${port}`, "--edge", edge.url, "--ca-file", edge.caFile], { env: actionsJob(MAIN), name: "access tcp" });
+    await tcp.waitForLine(new RegExp(`listening on 127\\.0\\.0\\.1:${port} `), { stream: "stderr" });
+    const banner = await new Promise<string>((resolve, reject) => {
+      Bun.connect({ hostname: "127.0.0.1", port, socket: { data: (s, d) => void (resolve(d.toString()), s.end()), error: (_s, e) => reject(e), close: () => reject(new Error(`closed: ${tcp.stderr()}`)) } }).catch(reject);
+    });
+    expect(banner).toStartWith("SSH-2.0-");
   });
 
   test("the audit names the issuer and the matched claims, and no ID token is logged", async () => {
