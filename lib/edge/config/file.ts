@@ -17,6 +17,8 @@
 //   terminal-idle-timeout: 30m       # a browser terminal without input this long is closed; 0 never
 //   session-length: 24h              # one sign-in lasts this long (browser and CLI)
 //   app-session-length: 8h           # an app token lasts this long (never past the sign-in)
+//   connector-limits: { connections-per-credential: 512, connections-per-zone: 4096 }   # per node;
+//                                    # also connections-per-tunnel, hostnames-per-zone
 //   smtp: { host: smtp.example.com, port: 587, user: wicket, password: "…", from: "wicket <no-reply@example.com>" }
 //   identity-providers:
 //     - { name: email, type: otp }
@@ -27,6 +29,7 @@ import { parseDocument } from "yaml";
 import { configError } from "../../cli/exit.ts";
 import { durationMs, unreadable } from "../../cli/values.ts";
 import { DEFAULT_SESSION_LENGTH_MS } from "../../store/zones.ts";
+import type { ConnectorLimits } from "../streams/connector-limits.ts";
 
 export type OtpProvider = { type: "otp"; name: string; displayName: string };
 export type OidcProvider = {
@@ -111,6 +114,8 @@ export type EdgeFileConfig = {
   "pin-lifetime"?: number;
   smtp?: SmtpSettings;
   "identity-providers"?: IdentityProvider[];
+  /** Some of CONNECTOR_LIMITS (lib/edge/streams/connector-limits.ts), changed. */
+  "connector-limits"?: Partial<ConnectorLimits>;
 };
 
 /** Sign-in settings the edge runs with, defaults filled in. */
@@ -239,6 +244,20 @@ const smtp: Check<SmtpSettings> = (v, key) => {
   return s;
 };
 
+const count: Check<number> = (v, key) => {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new Bad(key, `must be a whole number of at least 1, not ${show(v)}`);
+  return v;
+};
+const connectorLimits: Check<Partial<ConnectorLimits>> = (v, key) => {
+  const o = object<Record<string, number>>(v, key, { "connections-per-tunnel": count, "connections-per-credential": count, "connections-per-zone": count, "hostnames-per-zone": count });
+  const limits: Partial<ConnectorLimits> = {};
+  if (o["connections-per-tunnel"]) limits.connectionsPerTunnel = o["connections-per-tunnel"];
+  if (o["connections-per-credential"]) limits.connectionsPerCredential = o["connections-per-credential"];
+  if (o["connections-per-zone"]) limits.connectionsPerZone = o["connections-per-zone"];
+  if (o["hostnames-per-zone"]) limits.hostnamesPerZone = o["hostnames-per-zone"];
+  return limits;
+};
+
 const provider: Check<IdentityProvider> = (v, key) => {
   const type = object<{ type?: string }>({ type: (v as any)?.type }, key, { type: oneOf("otp", "oidc") }, ["type"]).type;
   if (type === "otp") {
@@ -311,6 +330,7 @@ const FIELDS: Record<keyof EdgeFileConfig, Check<unknown>> = {
   "pin-lifetime": duration,
   smtp,
   "identity-providers": providers,
+  "connector-limits": connectorLimits,
 };
 
 /** Checks a parsed YAML value; `file` names it in errors. */
