@@ -13,6 +13,7 @@ import { CONNECTOR_LIMITS, createRegistrationLimiter, noRoom, REGISTRATIONS_PER_
 import { createConnectorRegistry, type ConnectorConn } from "../../lib/edge/streams/connectors.ts";
 import { claimHostnames, identifyConnector, MAX_ONE_LINER_TUNNELS, type ConnectorIdentity } from "../../lib/edge/streams/tunnel-claims.ts";
 import { EXIT } from "../../lib/cli/exit.ts";
+import { createEdgeMetrics, refreshGauges } from "../../lib/edge/runtime/metrics.ts";
 import { addZone, createZoneCredential, listTunnels } from "../../lib/store/index.ts";
 import { Close } from "../../lib/wire/close.ts";
 import { helloFrame } from "../../lib/wire/encode.ts";
@@ -113,7 +114,7 @@ describe("the checks", () => {
 
   // Failed before: the per-tunnel check filtered every connection on the node, at each
   // registration (and each close counted the connector's others the same way).
-  test("among 10,000 connections, checking room for one, adding it, counting and removing it reads none of the others", () => {
+  test("among 10,000 connections, checking room for one, adding it, counting, the gauges and removing it read none of the others", () => {
     const registry = createConnectorRegistry();
     let reads = 0;
     // every property read of these connections is counted
@@ -127,6 +128,7 @@ describe("the checks", () => {
     expect(registry.count("credential", "wzc_1")).toBe(201);
     expect(registry.count("zone", "even.test")).toBe(5_001);
     expect(registry.count("connector", fresh.id)).toBe(1);
+    refreshGauges(createEdgeMetrics(), registry, 0); // the gauges, after each registration and close
     registry.remove(fresh);
     registry.remove(fresh); // twice: counted once
     expect(registry.count("zone", "even.test")).toBe(5_000);

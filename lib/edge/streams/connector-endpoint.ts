@@ -13,7 +13,7 @@ import { createMux, type Mux } from "../../wire/mux.ts";
 import { serverTransport } from "../../wire/ws-transport.ts";
 import { CLIENT_HIGH_WATER } from "../../wire/client.ts";
 import { credentialKey, type ConnectorConn, type ConnectorRegistry } from "./connectors.ts";
-import { createRegistrationLimiter, noRoom, type Candidate, type ConnectorLimits } from "./connector-limits.ts";
+import { createRegistrationLimiter, noRoom, type ConnectorLimits } from "./connector-limits.ts";
 import { createDenialLimiter } from "../decisions/denials.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
 
@@ -94,6 +94,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
       });
     },
     onGoAway(_code, reason) {
+      if (d.conn) room.connectors.goneAway(d.conn);
       room.changed();
       log.info(`connector ${d.conn?.id} is draining (${printable(reason)}): no new streams go to this connection; its ${mux.streams.size} live stream(s) continue`);
     },
@@ -123,13 +124,16 @@ async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: str
   const who = d.who!;
   const zone = zoneOfIdentity(who);
   const wait = registrations.take(who);
-  if (wait > 0) return ws.close(Close.unavailable, closeReason(`this credential registers connections here too fast; retry in ${Math.ceil(wait / 1000)} s`));
+  // not denied: the connector backs off and comes back
+  if (wait > 0) return refuse(ws, room, who, Close.unavailable, `this credential registers connections here too fast; retry in ${Math.ceil(wait / 1000)} s`);
   // before the claim's store work, then again with the claim's tunnel and hostnames
-  if (refusedRoom(ws, room, { who, zone })) return;
+  const early = noRoom(room.connectors, { who, zone, tunnel: who.kind === "tunnel" ? who.tunnel : undefined }, room.limits);
+  if (early) return refuse(ws, room, who, Close.denied, early);
   const claim = await claimHostnames(room.store, who, hostnames, d.ip);
   if (d.mux!.closed) return;
   if ("refused" in claim) return ws.close(Close.denied, closeReason(claim.refused));
-  if (refusedRoom(ws, room, { who, zone, tunnel: claim.tunnel, hostnames: claim.hostnames })) return;
+  const full = noRoom(room.connectors, { who, zone, tunnel: claim.tunnel, hostnames: claim.hostnames }, room.limits);
+  if (full) return refuse(ws, room, who, Close.denied, full, claim.hostnames);
   const conn: ConnectorConn = { id: connector, zone, hostnames: claim.hostnames, tunnel: claim.tunnel, who, mux: d.mux!, remote: d.ip };
   d.conn = conn;
   room.connectors.add(conn);
@@ -142,19 +146,15 @@ async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: str
   log.info(`connector ${connector} from ${d.ip} serves ${claim.hostnames.join(", ")} as tunnel ${claim.tunnel.name}`);
 }
 
-/** Closes the connection (denied: the connector stops and says why) when the node has no room
- * for it; true when it did. A few refusals a minute per credential reach the audit and the log. */
-function refusedRoom(ws: ConnectorSocket, room: ConnectorRoom, c: Candidate): boolean {
-  const why = noRoom(room.connectors, c, room.limits);
-  if (!why) return false;
-  ws.close(Close.denied, closeReason(why));
-  const v = crowded.admit(credentialKey(c.who));
-  if (v.record) {
-    const reason = v.suppressedBefore ? `${why} (and ${v.suppressedBefore} such refusals of this credential in the minute before)` : why;
-    log.warn(`refused a connector from ${ws.data.ip} (${describeIdentity(c.who)}): ${reason}`);
-    void writeAudit(room.store, { kind: "admin", identity: describeIdentity(c.who), action: "tunnel.refuse", reason, target: c.hostnames?.join(" ").slice(0, 1000), ip: ws.data.ip }).catch(() => {});
-  }
-  return true;
+/** Closes a connection the node has no room for, with the reason (denied: the connector stops
+ * and says why); a few such refusals a minute per credential reach the audit and the log. */
+function refuse(ws: ConnectorSocket, room: ConnectorRoom, who: ConnectorIdentity, code: number, why: string, hostnames?: string[]) {
+  ws.close(code, closeReason(why));
+  const v = crowded.admit(credentialKey(who));
+  if (!v.record) return;
+  const reason = v.suppressedBefore ? `${why} (and ${v.suppressedBefore} such refusals of this credential in the minute before)` : why;
+  log.warn(`refused a connector from ${ws.data.ip} (${describeIdentity(who)}): ${reason}`);
+  void writeAudit(room.store, { kind: "admin", identity: describeIdentity(who), action: "tunnel.refuse", reason, target: hostnames?.join(" ").slice(0, 1000), ip: ws.data.ip }).catch(() => {});
 }
 
 /** A zone credential that expires ends its connections then; nothing else moves at that moment.

@@ -25,6 +25,8 @@ const keysOf = (c: ConnectorConn): Record<CountedBy, string> => ({ tunnel: c.tun
 
 export function createConnectorRegistry() {
   const conns = new Set<ConnectorConn>();
+  /** Those whose connector said go-away: they finish their streams and take no new ones. */
+  const goingAway = new Set<ConnectorConn>();
   const byHost = new Map<string, Set<ConnectorConn>>();
   const counts: Record<CountedBy, Map<string, number>> = { tunnel: new Map(), credential: new Map(), zone: new Map(), connector: new Map() };
   /** Per zone, its hostnames served here and by how many connections. */
@@ -38,6 +40,7 @@ export function createConnectorRegistry() {
     add(c: ConnectorConn) {
       if (conns.has(c)) return;
       conns.add(c);
+      if (c.mux.peerGoingAway) goingAway.add(c);
       const keys = keysOf(c);
       for (const k of Object.keys(counts) as CountedBy[]) bump(counts[k], keys[k], 1);
       let hosts = zoneHosts.get(c.zone);
@@ -52,6 +55,7 @@ export function createConnectorRegistry() {
     /** Takes a connection out (again: nothing happens). */
     remove(c: ConnectorConn) {
       if (!conns.delete(c)) return;
+      goingAway.delete(c);
       const keys = keysOf(c);
       for (const k of Object.keys(counts) as CountedBy[]) bump(counts[k], keys[k], -1);
       const hosts = zoneHosts.get(c.zone);
@@ -62,6 +66,10 @@ export function createConnectorRegistry() {
         if (hosts) bump(hosts, h, -1);
       }
       if (hosts?.size === 0) zoneHosts.delete(c.zone);
+    },
+    /** Its connector said go-away (the mux knows; this keeps the count). */
+    goneAway(c: ConnectorConn) {
+      if (conns.has(c)) goingAway.add(c);
     },
     /** The live, not draining connection with the fewest open streams. */
     pick(hostname: string): ConnectorConn | undefined {
@@ -94,11 +102,16 @@ export function createConnectorRegistry() {
     all(): ConnectorConn[] {
       return [...conns];
     },
+    /** Connections registered here, and the connector processes they belong to. */
+    size(): number {
+      return conns.size;
+    },
+    connectors(): number {
+      return counts.connector.size;
+    },
     /** Connections that take new streams (not told to go away by their connector). */
     up(): number {
-      let n = 0;
-      for (const c of conns) if (!c.mux.peerGoingAway) n++;
-      return n;
+      return conns.size - goingAway.size;
     },
   };
 }

@@ -29,10 +29,11 @@ import { hashSecret } from "../../auth/secret.ts";
 
 /** At most this many hostnames in one hello. */
 export const MAX_HOSTNAMES = 256;
-/** Tunnels the one-line form (`tunnel --hostname H`) makes for one credential's owner in a zone:
- * one per server with a hostname of its own, for a hundred servers; past that, a tunnel serves
- * many hostnames, or replicas share one. Without it one credential could make the zone's 1,000. */
-export const MAX_ONE_LINER_TUNNELS = 100;
+/** Tunnels the one-line form (`tunnel --hostname H`) makes for one credential's owner (who
+ * obtained it; a new login is a new credential of the same owner) in a zone: a quarter of the
+ * zone's 1,000, one per server with a hostname of its own; past that, one tunnel serves many
+ * hostnames, or replicas share one. Without it one credential could take all 1,000. */
+export const MAX_ONE_LINER_TUNNELS = 250;
 
 /** Who a connector connection is, from its upgrade request. */
 export type ConnectorIdentity =
