@@ -115,7 +115,10 @@ describe.skipIf(!PG)(`a node holding ${HOSTNAMES} hostnames, its database 1 ms a
     await peer.sql`UPDATE edge_nodes SET heartbeat_at = ${Date.now() - 3_600_000} WHERE id = ${NODE}`;
     expect(await pruneNodes(peer, 60_000)).toBe(1);
     expect(await seenByPeer()).toBeUndefined();
+    const before = counter.statements;
     await within(cluster.beat(), DEADLINE_MS, "the beat after the node was pruned");
+    // the liveness write that found no row, the registration, and every hostname in one
+    expect(counter.statements - before).toBe(3);
     const node = await seenByPeer();
     expect(node).toMatchObject({ id: NODE, peerUrl: "https://127.0.0.1:1", draining: false });
     expect(node!.hostnames.length).toBe(HOSTNAMES - PER_CONNECTION);

@@ -103,6 +103,31 @@ describe("limits per credential and per zone, on a real edge", () => {
     });
     expect(closed).toEqual({ code: Close.denied, reason: "the zone names.test would serve 5 hostnames on this edge node; at most 4" });
   }, 30_000);
+
+  // Failed before: a credential registered (a round of store reads and writes each) as fast as
+  // it could open connections, over and over.
+  test(`a credential registering past ${REGISTRATIONS_PER_CREDENTIAL.capacity} at once is told to come back later (${Close.unavailable}: the connector retries), not refused`, async () => {
+    const cred = parseZoneCredential(await Bun.file(await edge.tunnelCert("names.test")).text());
+    const hello = () =>
+      new Promise<{ code: number; reason: string }>((resolve) => {
+        const ws = new WebSocket(`${edge.url.replace(/^http/, "ws")}${CONNECT_PATH}`, { headers: { authorization: `Bearer ${cred.id}.${cred.secret}` }, tls: { ca: Bun.file(edge.caFile) } } as never);
+        ws.onopen = () => ws.send(helloFrame(PROTOCOL_VERSION, { hostnames: ["fast.names.test"], connector: "fast" }));
+        // the edge's hello: registered (and let go at once)
+        ws.onmessage = () => {
+          resolve({ code: 0, reason: "registered" });
+          ws.close();
+        };
+        ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
+      });
+    // in waves, each within the connections a credential may have opening at once
+    const ends: { code: number; reason: string }[] = [];
+    for (let wave = 0; wave < 3; wave++) ends.push(...(await Promise.all(Array.from({ length: 200 }, hello))));
+    const tooFast = ends.filter((e) => e.code === Close.unavailable);
+    expect(tooFast.length).toBeGreaterThan(0);
+    expect(tooFast[0]!.reason).toMatch(/^this credential registers connections here too fast; retry in \d+ s$/);
+    // the others registered, up to the credential's limit, and the rest were refused for room
+    expect(ends.filter((e) => e.code === Close.denied).every((e) => e.reason.startsWith("this credential already has 3 connections"))).toBe(true);
+  }, 60_000);
 });
 
 describe("the checks", () => {
