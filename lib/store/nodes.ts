@@ -2,8 +2,8 @@
 // hostnames it holds connectors for, and renews that with a heartbeat: liveness is a one-row
 // write, the hostnames a diff written only when it changed (a node with ten thousand of them
 // must not look dead while it writes them). A node whose heartbeat is older than the keepalive
-// timeout is dead to the others. Peers authenticate with the
-// cluster secret, kept here: every node already trusts this store with everything else.
+// timeout is dead to the others. Peers authenticate with the cluster secret, kept here: every
+// node already trusts this store with everything else.
 import { randomSecret, verifySecret, hashSecret } from "../auth/secret.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { ms } from "./open.ts";

@@ -1,7 +1,8 @@
 // This node in a cluster of edge nodes on one PostgreSQL store: it records itself (a one-row
 // liveness write every keepalive interval, registering again if peers pruned it) and the
-// hostnames it holds connectors for (what changed, when its connectors change), and reaches the nodes that hold a hostname it lacks over peer links: one
-// multiplexed WebSocket per peer, dialed on first need, authenticated with the cluster secret.
+// hostnames it holds connectors for (what changed, when its connectors change), and reaches
+// the nodes that hold a hostname it lacks over peer links: one multiplexed WebSocket per
+// peer, dialed on first need, authenticated with the cluster secret.
 // On SQLite there is one node and none of this runs.
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -69,7 +70,7 @@ export async function joinCluster(opts: ClusterOptions) {
       if (await heartbeatNode(store, nodeId, draining)) return;
       // pruned while silent (a partition, a paused machine): the prune took its hostnames too
       await registerNode(store, self);
-      if (draining) await heartbeatNode(store, nodeId, draining);
+      if (draining) await heartbeatNode(store, nodeId, draining); // registering says not draining
       epoch++;
       written = new Map();
       log.warn(`cluster: peers had pruned this node from the registry (silent over ${(keepalive.timeoutMs * PRUNE_AFTER_TIMEOUTS) / 1000} s); registered it again`);
