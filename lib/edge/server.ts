@@ -22,6 +22,7 @@ import { queuedForClients, type ClientRoom, type ClientSocket } from "./streams/
 import { identitySettings, type IdentitySettings } from "./config/file.ts";
 import { recheckConnectors, type ConnectorRoom } from "./streams/connector-endpoint.ts";
 import { createConnectorRegistry } from "./streams/connectors.ts";
+import { CONNECTOR_LIMITS, type ConnectorLimits } from "./streams/connector-limits.ts";
 import { checkDownloadsDir } from "./http/downloads.ts";
 import { createChanges } from "../async.ts";
 import { drainConnections } from "./streams/drain.ts";
@@ -69,6 +70,8 @@ export interface EdgeOptions {
   zoneCredentialLifetimeMs?: number;
   /** A browser terminal with no input this long is closed (ms); 0 never. Default 30 minutes. */
   terminalIdleTimeoutMs?: number;
+  /** What one tunnel, credential and zone may hold on this node (default CONNECTOR_LIMITS). */
+  connectorLimits?: ConnectorLimits;
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
@@ -122,6 +125,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     keepalive,
     draining: () => draining,
     publicUrl: () => publicUrl,
+    limits: opts.connectorLimits ?? CONNECTOR_LIMITS,
     changed() {
       changed();
       cluster?.changed();

@@ -58,6 +58,11 @@ async function hasRoom(store: Store, zone: string): Promise<boolean> {
   return Number(row?.n ?? 0) < MAX_TUNNELS_PER_ZONE;
 }
 
+async function ownedBy(store: Store, zone: string, owner: string): Promise<number> {
+  const [row]: { n: BigIntColumn }[] = await store.sql`SELECT count(*) AS n FROM tunnels WHERE zone = ${zone} AND created_by = ${owner}`;
+  return Number(row?.n ?? 0);
+}
+
 const zoneFull = (zone: string) => conflict(`the zone ${zone} already has ${MAX_TUNNELS_PER_ZONE} tunnels; delete some with "wicket tunnel delete"`);
 
 /** A new tunnel in `zone`; the secret in the result is the only copy there will be. `createdBy`: the zone credential (or admin) that made it. */
@@ -79,14 +84,18 @@ export async function createTunnel(store: Store, zone: string, name: string, cre
 /**
  * The tunnel named `name` in `zone` made by `owner`, created if there is none: many connections
  * of one owner asking at once get the one tunnel. Undefined when the name is another owner's.
+ * `maxOwned`: a new one only while the owner has fewer tunnels in the zone than that.
  */
-export async function ensureTunnel(store: Store, zone: string, name: string, owner: string): Promise<Tunnel | undefined> {
+export async function ensureTunnel(store: Store, zone: string, name: string, owner: string, { maxOwned }: { maxOwned?: number } = {}): Promise<Tunnel | undefined> {
   const n = checkTunnelName(name);
   const named = async () => ((await store.sql`SELECT * FROM tunnels WHERE zone = ${zone} AND name = ${n}`) as TunnelRow[])[0];
   // a tunnel that exists is not a new one: a full zone refuses only new names (looked up again
   // after the count, since another connection of the owner may have made it meanwhile)
   let row = await named();
   if (!row) {
+    if (maxOwned !== undefined && (await ownedBy(store, zone, owner)) >= maxOwned) {
+      throw conflict(`${owner} already has ${maxOwned} tunnels in the zone ${zone}; serve more hostnames from one (wicket tunnel route NAME HOSTNAME), or delete some (wicket tunnel delete)`);
+    }
     if (await hasRoom(store, zone)) {
       await store.sql`
         INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at)

@@ -30,6 +30,11 @@ import { bearerToken, idAndSecret } from "../../wire/bearer.ts";
 
 /** At most this many hostnames in one hello. */
 export const MAX_HOSTNAMES = 256;
+/** Tunnels the one-line form (`tunnel --hostname H`) makes for one credential's owner (who
+ * obtained it; a new login is a new credential of the same owner) in a zone: a quarter of the
+ * zone's 1,000, one per server with a hostname of its own; past that, one tunnel serves many
+ * hostnames, or replicas share one. Without it one credential could take all 1,000. */
+export const MAX_ONE_LINER_TUNNELS = 250;
 
 /** Who a connector connection is, from its upgrade request. */
 export type ConnectorIdentity =
@@ -134,7 +139,8 @@ async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: st
     return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of someone else; to add a replica, run \`wicket tunnel run --token <its token>\` (\`wicket tunnel token ${routed.name}\` prints it)` };
   }
   // the name may be another owner's: then one with a suffix of this owner's own
-  const mine = (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!), owner)) ?? (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!, `-${hashSecret(owner).slice(0, 6)}`), owner));
+  const made = { maxOwned: MAX_ONE_LINER_TUNNELS };
+  const mine = (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!), owner, made)) ?? (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!, `-${hashSecret(owner).slice(0, 6)}`), owner, made));
   return mine ?? { refused: `no tunnel name is free for ${hostnames[0]}; create one with \`wicket tunnel create NAME\` and run it` };
 }
 
