@@ -72,10 +72,9 @@ export async function readText(req: Request, limit: number, deadlineMs = bodyDea
     reader.cancel().catch(() => {});
   };
   const started = performance.now();
+  const deadline = setTimeout(() => stop(late(deadlineMs)), deadlineMs);
   const pace = setInterval(() => {
-    const t = performance.now() - started;
-    if (t >= deadlineMs) stop(late(deadlineMs));
-    else if (size < Math.min(expected, (MIN_BODY_RATE * (t - BODY_GRACE_MS)) / 1000)) stop(slow());
+    if (size < Math.min(expected, (MIN_BODY_RATE * (performance.now() - started - BODY_GRACE_MS)) / 1000)) stop(slow());
   }, PACE_CHECK_MS);
   const endWait = waits.get(req)?.(() => stop(dropped()));
   try {
@@ -91,6 +90,7 @@ export async function readText(req: Request, limit: number, deadlineMs = bodyDea
       chunks.push(value);
     }
   } finally {
+    clearTimeout(deadline);
     clearInterval(pace);
     endWait?.();
   }
