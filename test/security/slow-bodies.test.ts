@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { TcpNetConnectOpts } from "node:net";
 import tls from "node:tls";
-import { BODY_GRACE_MS, BodyRefused, MIN_BODY_RATE, readText } from "../../lib/edge/http/body.ts";
+import { BODY_GRACE_MS, BodyRefused, MIN_BODY_RATE, onBodyWait, readText, senderVerified } from "../../lib/edge/http/body.ts";
 import { createHandshakes, enter, HANDSHAKE_LIMITS } from "../../lib/edge/http/handshakes.ts";
 import { createSlowBodies, SLOW_BODY_LIMITS, waitForBody } from "../../lib/edge/http/slow-bodies.ts";
 import { metricsUrl, ready } from "../helpers/metrics.ts";
@@ -219,5 +219,16 @@ describe("the pool of requests waiting for their bodies", () => {
     if ("release" in withToken) withToken.release();
     expect([h.total, h.byAddress.size]).toEqual([0, 0]);
     expect(HANDSHAKE_LIMITS.reserved).toBeGreaterThan(0);
+  });
+
+  test("an anonymous body waits in the pool; a verified sender's (an admin's, an allowed client's) keeps its request's place and is never dropped for newcomers", async () => {
+    const waited: string[] = [];
+    for (const who of ["anonymous", "verified"]) {
+      const req = new Request("https://edge.test/api/v1/policies", { method: "POST", body: "{}" });
+      onBodyWait(req, () => (waited.push(who), () => {}));
+      if (who === "verified") senderVerified(req);
+      expect(await readText(req, 1024)).toBe("{}");
+    }
+    expect(waited).toEqual(["anonymous"]);
   });
 });

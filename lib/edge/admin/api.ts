@@ -80,7 +80,7 @@ import { reloadSigningKeys, rotateSigningKey } from "../../auth/jwt.ts";
 import { decide } from "../decisions/authorize.ts";
 import type { ConnectorRegistry } from "../streams/connectors.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
-import { BODY_LIMITS, BodyRefused, readJson } from "../http/body.ts";
+import { BODY_LIMITS, BodyRefused, readJson, senderVerified } from "../http/body.ts";
 import { clusterSessions, type ClusterNode } from "../cluster/sessions.ts";
 import type { Acme } from "../http/acme.ts";
 import { DEFAULT_KEEPALIVE } from "../../wire/mux.ts";
@@ -123,8 +123,10 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   return Response.json(body, { status, headers: { "cache-control": "no-store", ...headers } });
 }
 
+/** The body of a request whose admin token or zone credential has been checked. */
 async function readBody(req: Request): Promise<Record<string, unknown>> {
   let body: unknown;
+  senderVerified(req);
   try {
     body = await readJson(req, BODY_LIMITS.admin);
   } catch (e) {

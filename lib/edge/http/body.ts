@@ -51,6 +51,9 @@ export const bodyRefused = (req: Request) => refused.has(req);
 export type BodyWait = (drop: () => void) => () => void;
 const waits = new WeakMap<Request, BodyWait>();
 export const onBodyWait = (req: Request, wait: BodyWait) => void waits.set(req, wait);
+/** The sender of `req` is verified (an admin, an allowed client): its body arrives keeping the
+ * request's place, never dropped for anonymous newcomers. Call only once the credential is checked. */
+export const senderVerified = (req: Request) => void waits.delete(req);
 
 const late = (ms: number) => new BodyRefused(408, `the request body did not arrive within ${ms / 1000} s; send it again, all at once`);
 const slow = () => new BodyRefused(408, `the request body arrived slower than ${MIN_BODY_RATE / KiB} KiB/s; send it again, all at once`);

@@ -5,7 +5,8 @@
 // waiting request is dropped (408); when the edge's share is full, the oldest of anyone's.
 // Nearly every body is in the packet after its headers and waits here for a moment; a body that
 // dribbles is the oldest soon and the first to go. A request whose body is in is counted among
-// the requests in progress again until it is answered.
+// the requests in progress again until it is answered. A sender the edge has verified first (an
+// admin's token, an allowed client's certificate request) keeps its place instead of waiting here.
 //
 // Both maps hold only requests waiting now: an address is forgotten with its last one.
 
