@@ -3,9 +3,10 @@
 // form POSTs at once send their bodies just above the edge's minimum rate: more than the 2,048
 // requests in progress the edge allows, which before held every place, and every new stream,
 // connector, sign-in and admin call got 503. Now they wait in a small pool of their own that
-// drops its oldest for newcomers, while a service-token stream through a tunnel, a connector that
-// starts again, the sign-in page, an admin call and a form sent at once are all served, and
-// /ready says the edge is shedding slow bodies. The compiled edge, real TLS.
+// drops its oldest for newcomers, while `ssh` with a service token, a stream through a tunnel,
+// a connector that starts again, the sign-in page, an admin call and a form sent at once are
+// all served, and /ready says the edge is shedding slow bodies. The compiled edge, real TLS,
+// real sshd.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { TcpNetConnectOpts } from "node:net";
@@ -14,11 +15,13 @@ import { BODY_GRACE_MS, BodyRefused, MIN_BODY_RATE, onBodyWait, readText, sender
 import { createHandshakes, enter, HANDSHAKE_LIMITS } from "../../lib/edge/http/handshakes.ts";
 import { createSlowBodies, SLOW_BODY_LIMITS, waitForBody } from "../../lib/edge/http/slow-bodies.ts";
 import { metricsUrl, ready } from "../helpers/metrics.ts";
-import type { Proc } from "../helpers/proc.ts";
+import { expectExit, type Proc } from "../helpers/proc.ts";
+import { startSshd, type Sshd } from "../helpers/sshd.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";
 
 const APP = "echo.site.test";
+const SSH_APP = "ssh.site.test";
 const ATTACKERS = Array.from({ length: 18 }, (_, i) => `127.0.0.${i + 2}`);
 /** Each attacker's requests at once: 18 × 120 = 2,160, past the edge's 2,048 requests in progress. */
 const PER_ATTACKER = 120;
@@ -35,6 +38,8 @@ let edge: TestEdge;
 let ca: string;
 let admin: string;
 let token: ServiceToken;
+let sshToken: ServiceToken;
+let sshd: Sshd;
 let tunnel: Proc;
 let echo: { port: number; stop(closeActive?: boolean): void };
 let local: number;
@@ -131,22 +136,28 @@ beforeAll(async () => {
   token = await edge.app(APP);
   tunnel = await edge.tunnel(APP, `tcp://127.0.0.1:${echo.port}`, tunnelArgs);
   local = (await edge.accessTcp(APP, token)).port;
+  sshd = await startSshd();
+  sshToken = await edge.app(SSH_APP);
+  await edge.tunnel(SSH_APP, `ssh://127.0.0.1:${sshd.port}`, tunnelArgs);
 }, 60_000);
 
 afterAll(async () => {
   await edge?.[Symbol.asyncDispose]();
   echo?.stop(true);
+  await sshd?.[Symbol.asyncDispose]();
   await dir?.[Symbol.asyncDispose]();
 });
 
 describe("requests whose bodies dribble in", () => {
-  test(`2,160 slow form POSTs from ${ATTACKERS.length} addresses leave streams, connectors, sign-in and the admin API served; /ready says the edge is shedding`, async () => {
+  test(`2,160 slow form POSTs from ${ATTACKERS.length} addresses leave ssh, streams, connectors, sign-in and the admin API served; /ready says the edge is shedding`, async () => {
     const attack = slowPosts();
     try {
       await attack.fired;
       // once the edge says the slow requests filled what they could (before: every place among the requests in progress)
       await edge.proc.waitForLine(/the edge has \d+ requests (in progress|waiting for their bodies), its share/, { stream: "stderr", timeoutMs: 30_000 });
       expect(await served("through the edge")).toBe("through the edge");
+      const ssh = expectExit(await sshd.ssh(["echo", "over ssh"], { host: SSH_APP, proxyCommand: edge.proxyCommand(sshToken), timeoutMs: 30_000 }));
+      expect(ssh.stdout.trim()).toBe("over ssh");
 
       // A connector that starts again (the same tunnel's credential) connects and carries streams.
       expect(await tunnel.stop()).toBe(0);
