@@ -32,6 +32,7 @@ import { startAcme, type Acme } from "./http/acme.ts";
 import { createLiveSessions, type LiveSessions } from "./decisions/live-sessions.ts";
 import { createEdgeMetrics, refreshGauges, type EdgeMetrics } from "./runtime/metrics.ts";
 import { createRouter, type WsData } from "./http/routes.ts";
+import { createLoad, loadReport } from "./http/load.ts";
 import { joinCluster, ownUrl, type Cluster } from "./cluster/membership.ts";
 import { keepRecords } from "./runtime/retention.ts";
 import type { PeerRoom } from "./streams/peer-endpoint.ts";
@@ -139,7 +140,11 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, mailer: pinMailer(identity.smtp, identity.dev, () => identity.brand?.name ?? new URL(publicUrl).host), metrics };
   if (!signIn.mailer && identity.providers.some((p) => p.type === "otp")) log.warn("no SMTP is configured: sign-in by e-mail PIN will not work (configure smtp, or run with --dev to log PINs)");
 
+  const load = createLoad();
+  metrics.registry.gauge("wicket_edge_requests_in_progress", "Requests the listener is answering now (bodies still arriving not counted)", () => load.requests.total);
+  metrics.registry.gauge("wicket_edge_slow_bodies_waiting", "Requests waiting for their bodies now (those dropped for newer ones: /ready)", () => load.slowBodies.all.size);
   const route = createRouter({
+    load,
     store,
     publicUrl: () => publicUrl,
     edgeHost,
@@ -198,7 +203,10 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   let admin: MetricsServer | undefined;
   if (opts.metrics) {
     try {
-      admin = serveMetrics(opts.metrics, metrics.registry, () => ({ ready: !draining, status: draining ? "draining" : "ready", connectorConnections: connectors.up(), streams: clients.size }));
+      admin = serveMetrics(opts.metrics, metrics.registry, () => {
+        const { status, ...busy } = loadReport(load);
+        return { ready: !draining && status !== "saturated", status: draining ? "draining" : (status ?? "ready"), connectorConnections: connectors.up(), streams: clients.size, ...busy };
+      });
     } catch (err) {
       listener.stop(true);
       stopWatching();
