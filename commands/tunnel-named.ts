@@ -2,7 +2,7 @@
 // credential (cert.pem from `tunnel login`) authorises each call; `create` keeps the tunnel's
 // own credentials in ~/.wicket/<id>.json, which `tunnel run NAME` then uses.
 import { defineCommand } from "citty";
-import { deleteZoneTunnel, getZoneTunnels, postZoneTunnel, putZoneRoute } from "../lib/admin/client.ts";
+import { deleteZoneTunnel, getZoneTunnels, postZoneTunnel, postZoneTunnelSecret, putZoneRoute } from "../lib/admin/client.ts";
 import { printJson, printLine, printTunnels } from "../lib/admin/output.ts";
 import { edgeOf, fromEnv, hostnameArg, logArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
@@ -35,6 +35,7 @@ const create = defineCommand({
     const path = saveTunnelCredentials({ edge, zone: tunnel.zone, id: tunnel.id, name: tunnel.name, secret, ...(caPem ? { caPem } : {}) });
     if (args.json) return printJson({ ...tunnel, credentialsFile: path });
     printLine(`created tunnel ${tunnel.name} with id ${tunnel.id}; credentials written to ${path}`);
+    if (tunnel.secretExpiresAt) log.info(`its secret ends with this zone credential, on ${new Date(tunnel.secretExpiresAt).toISOString()}; then: wicket tunnel login and wicket tunnel token --rotate ${tunnel.name}`);
     log.info(`next: wicket tunnel route ${tunnel.name} <hostname in ${tunnel.zone}>, then wicket tunnel run ${tunnel.name} --hostname <hostname> --url ssh://localhost:22`);
   },
 });
@@ -77,11 +78,20 @@ const del = defineCommand({
 });
 
 const token = defineCommand({
-  meta: { name: "token", description: "print the token that runs a tunnel elsewhere: wicket tunnel run --token <token>" },
-  args: { ...logArgs, name: { type: "positional", description: "the tunnel's name or id (its credentials must be on this machine)", required: true } },
+  meta: { name: "token", description: "print the token that runs a tunnel elsewhere: wicket tunnel run --token <token> (--rotate: a new secret first)" },
+  args: {
+    ...zoneArgs,
+    name: { type: "positional", description: "the tunnel's name or id (its credentials must be on this machine, unless --rotate)", required: true },
+    rotate: { type: "boolean", description: "give the tunnel a new secret with the zone credential: the old one is refused and connectors on it are cut", default: false },
+  },
   async run({ args }) {
     init(args);
-    printLine(encodeTunnelToken(findTunnelCredentials(args.name)));
+    if (!args.rotate) return printLine(encodeTunnelToken(findTunnelCredentials(args.name)));
+    const { tunnel, secret, edge, caPem } = await postZoneTunnelSecret(await connect(args), args.name);
+    const creds = { edge, zone: tunnel.zone, id: tunnel.id, name: tunnel.name, secret, ...(caPem ? { caPem } : {}) };
+    const path = saveTunnelCredentials(creds, { replace: true });
+    printLine(encodeTunnelToken(creds));
+    log.info(`rotated the secret of tunnel ${tunnel.name}; new credentials written to ${path}; connectors on the old secret are cut, so restart them with this token`);
   },
 });
 

@@ -45,3 +45,10 @@ export async function zonesAdministeredBy(store: Store, who: { email: string; gr
   const rows: { zone: string }[] = await store.sql`SELECT DISTINCT zone FROM zone_admins WHERE principal IN ${store.sql(principals)} ORDER BY zone`;
   return rows.map((r) => r.zone);
 }
+
+/** The rules of `zone` that let this person administer it: what a credential from `tunnel login` was granted by. */
+export async function zoneAdminGrants(store: Store, zone: string, who: { email: string; groups: string[] }): Promise<string[]> {
+  const principals = [`email:${who.email.toLowerCase()}`, ...who.groups.map((g) => `group:${g}`)];
+  const rows: { principal: string }[] = await store.sql`SELECT principal FROM zone_admins WHERE zone = ${zone} AND principal IN ${store.sql(principals)} ORDER BY principal`;
+  return rows.map((r) => r.principal);
+}

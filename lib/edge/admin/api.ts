@@ -26,6 +26,9 @@ import {
   revokeZoneCredentialsOf,
   credentialOwner,
   revokeZoneCredential,
+  revokeZoneCredentialsGrantedBy,
+  rotateTunnelSecret,
+  tunnelsByCredential,
   listZoneCredentials,
   listTunnels,
   deleteTunnel,
@@ -149,8 +152,14 @@ async function zonesChanged(ctx: AdminContext) {
 }
 
 /** For the audit: the zone credentials revoked and tunnels deleted with a person. */
-const revokedWhat = (r: { credentials: string[]; tunnels: string[] }) =>
-  (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") + (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "");
+const revokedWhat = (r: { credentials: string[]; tunnels: string[]; disabled?: string[] }) =>
+  (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") +
+  (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "") +
+  (r.disabled?.length ? `; disabled the tunnels those credentials made: ${r.disabled.join(", ")}` : "");
+
+/** For the audit: the tunnels a revoked credential made, disabled with it, and the hostnames they lost. */
+const disabledWhat = (tunnels: { id: string; name: string; routes: string[] }[]) =>
+  tunnels.length ? `; disabled the tunnels it made: ${tunnels.map((t) => `${t.name} (${t.id})${t.routes.length ? ` unrouting ${t.routes.join(", ")}` : ""}`).join(", ")}` : "";
 
 type Route = (req: Request, ctx: AdminContext, arg: string, who: AdminToken, url: URL) => Promise<Response>;
 
@@ -291,14 +300,17 @@ const routes: Record<string, Route> = {
     if (!zone) throw new HttpError(404, `there is no zone "${arg}"`);
     // an admin removed loses the zone credentials they obtained for it and the tunnels they made,
     // and their connectors with them
-    const revoked = { credentials: [] as string[], tunnels: [] as string[] };
+    const revoked = { credentials: [] as string[], tunnels: [] as string[], disabled: [] as string[] };
     if (remove.length) {
       await removeZoneAdmins(ctx.store, zone.name, remove);
       for (const p of remove.map(parseZoneAdmin)) {
-        if (!p.startsWith("email:")) continue;
-        const r = await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name);
+        // a group's members (or anyone) who obtained a credential through this rule alone lose it
+        const r: { credentials: string[]; tunnels: string[]; disabled?: string[] } = p.startsWith("email:")
+          ? await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name)
+          : await revokeZoneCredentialsGrantedBy(ctx.store, zone.name, p);
         revoked.credentials.push(...r.credentials);
         revoked.tunnels.push(...r.tunnels);
+        revoked.disabled.push(...(r.disabled ?? []));
       }
     }
     const admins = add.length ? await addZoneAdmins(ctx.store, zone.name, add) : await listZoneAdmins(ctx.store, zone.name);
@@ -536,10 +548,15 @@ const routes: Record<string, Route> = {
     return json(200, { revocation, sessionsClosed: cut.length });
   },
 
-  "GET tunnel-certs": async (_req, ctx) => json(200, { credentials: await listZoneCredentials(ctx.store) }),
+  // each credential with the tunnels it made: what its revocation disables
+  "GET tunnel-certs": async (_req, ctx) => {
+    const made = await tunnelsByCredential(ctx.store);
+    const tunnels = (id: string) => (made.get(id) ?? []).map((t) => ({ id: t.id, name: t.name, routes: t.routes, ...(t.disabled ? { disabled: t.disabled } : {}) }));
+    return json(200, { credentials: (await listZoneCredentials(ctx.store)).map((c) => ({ ...c, tunnels: tunnels(c.id) })) });
+  },
   "DELETE tunnel-certs/:": async (_req, ctx, arg, who) => {
     const credential = await revokeZoneCredential(ctx.store, arg);
-    await record(ctx, who, "tunnel-cert.revoke", `revoked zone credential ${credential.id} of ${credential.zone}${credential.obtainedBy ? ` (obtained by ${credential.obtainedBy})` : ""}; its connectors are cut`, { target: credential.id });
+    await record(ctx, who, "tunnel-cert.revoke", `revoked zone credential ${credential.id} of ${credential.zone}${credential.obtainedBy ? ` (obtained by ${credential.obtainedBy})` : ""}${disabledWhat(credential.tunnels)}; its connectors are cut`, { target: credential.id });
     return json(200, { credential });
   },
   "GET tunnels": async (_req, ctx) => {
@@ -569,7 +586,7 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     return json(200, { tunnels: (await listTunnels(ctx.store, cred.zone)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length })) });
   },
   "POST zone-tunnels": async (req, ctx, _arg, cred) => {
-    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), credentialOwner(cred));
+    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), credentialOwner(cred), madeWith(cred));
     await recordZone(ctx, cred, "tunnel.create", `created tunnel ${tunnel.name} (${tunnel.id}) in ${tunnel.zone}`, tunnel.id);
     return json(201, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
   },
@@ -582,6 +599,15 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     await recordZone(ctx, cred, "tunnel.delete", `deleted tunnel ${tunnel.name} (${tunnel.id})${tunnel.routes.length ? `, unrouting ${tunnel.routes.join(", ")}` : ""}; its connectors are cut`, tunnel.id);
     return json(200, { tunnel });
   },
+  // `tunnel token --rotate`: a new secret, made with (and not outliving) this credential
+  "POST zone-tunnel-secrets/:": async (_req, ctx, arg, cred) => {
+    const found = await getTunnel(ctx.store, arg, cred.zone);
+    if (!found) throw new HttpError(404, `there is no tunnel "${arg}" in the zone ${cred.zone}; see "wicket tunnel list"`);
+    ownTunnel(found, cred);
+    const { tunnel, secret } = await rotateTunnelSecret(ctx.store, found.id, madeWith(cred));
+    await recordZone(ctx, cred, "tunnel.rotate", `rotated the secret of tunnel ${tunnel.name} (${tunnel.id})${found.disabled ? ", which serves again" : ""}; connectors on the old secret are cut`, tunnel.id);
+    return json(200, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
+  },
   "PUT zone-routes/:": async (req, ctx, arg, cred) => {
     const body = await readBody(req);
     const tunnel = await getTunnel(ctx.store, field(body, "tunnel"), cred.zone);
@@ -593,6 +619,9 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     return json(200, { route: r });
   },
 };
+
+/** What a tunnel made with this credential records of it: its secret ends when the credential does. */
+const madeWith = (cred: ZoneCredential) => ({ credentialId: cred.id, ...(cred.expiresAt !== undefined ? { expiresAt: cred.expiresAt } : {}) });
 
 /** A credential manages its owner's tunnels only; an admin manages any (`wicket edge tunnel rm`). */
 function ownTunnel(tunnel: { name: string; createdBy: string }, cred: ZoneCredential) {
@@ -611,7 +640,7 @@ export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Resp
   const url = new URL(req.url);
   const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
   const who = auth ? await verifyAdminToken(ctx.store, auth[1]!) : undefined;
-  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth[1]!);
+  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes|tunnel-secrets)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth[1]!);
   if (!who) {
     return json(401, { error: "the admin token is missing or was refused; send Authorization: Bearer <admin token>" }, { "www-authenticate": 'Bearer realm="wicket admin"' });
   }
