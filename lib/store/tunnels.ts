@@ -32,9 +32,9 @@ type TunnelRow = { id: string; name: string; zone: string; created_by: string; c
 export type MadeWith = { credentialId: string; expiresAt?: number };
 type CredentialState = { id: string; revoked_at: BigIntColumn | null; expires_at: BigIntColumn | null };
 
-/** What to do when a tunnel's own credentials stopped working with the zone credential that made them. */
-const serveAgain = (name: string) =>
-  `to serve again, get a new zone credential with \`wicket tunnel login\`, then \`wicket tunnel create\` and \`wicket tunnel route\` (or give this tunnel a new secret with \`wicket tunnel token --rotate ${name}\`)`;
+/** What the owner does once a tunnel's credentials stopped working. The refusals that say it fit
+ * a connector's close reason (120 characters): it is told all of it, what to do included. */
+const SERVE_AGAIN = "run `wicket tunnel login`, then `tunnel create` and `route`";
 
 /** When the tunnel's secret stops working: its own expiry or its credential's, whichever is first. */
 function secretEnds(r: TunnelRow, cred: CredentialState | undefined): number | undefined {
@@ -44,13 +44,13 @@ function secretEnds(r: TunnelRow, cred: CredentialState | undefined): number | u
 
 /** Why the tunnel's credentials no longer let a connector in, or undefined while they do. */
 function tunnelRefusal(r: TunnelRow, cred: CredentialState | undefined, now = Date.now()): string | undefined {
-  const named = `the tunnel ${r.name} (${r.id})`;
   if (r.credential_id !== null) {
-    if (!cred) return `${named} is disabled: the zone credential ${r.credential_id} that made it is gone; ${serveAgain(r.name)}`;
-    if (cred.revoked_at !== null) return `${named} was disabled when the zone credential ${cred.id} that made it was revoked (the edge cannot tell its owner from a thief); ${serveAgain(r.name)}`;
+    if (!cred) return `tunnel disabled: its zone credential is gone; ${SERVE_AGAIN}`;
+    // the edge cannot tell its owner from someone who copied the credential: both lose it
+    if (cred.revoked_at !== null) return `tunnel disabled: its zone credential was revoked; ${SERVE_AGAIN}`;
   }
   const at = secretEnds(r, cred);
-  if (at !== undefined && at <= now) return `the secret of ${named} expired on ${new Date(at).toISOString()} with the zone credential that made it; ${serveAgain(r.name)}`;
+  if (at !== undefined && at <= now) return `tunnel secret expired ${new Date(at).toISOString().slice(0, 16)}Z with its zone credential; run \`wicket tunnel login\`, \`tunnel token --rotate\``;
   return undefined;
 }
 
@@ -203,7 +203,7 @@ export async function tunnelStanding(store: Store, who: TunnelIdentity): Promise
   if (!row) return `the tunnel ${who.name} (${who.id}) was deleted`;
   const refused = tunnelRefusal(row, row.credential_id === null ? undefined : (await credentialStates(store, [row])).get(row.credential_id));
   if (refused) return refused;
-  if (row.secret_hash !== who.secretHash) return `the secret of the tunnel ${row.name} (${row.id}) was rotated; run it with its new token (\`wicket tunnel token ${row.name}\` where it was rotated)`;
+  if (row.secret_hash !== who.secretHash) return "the tunnel secret was rotated; run it with the new token from `wicket tunnel token --rotate`";
   return undefined;
 }
 
