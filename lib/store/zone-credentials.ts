@@ -1,6 +1,7 @@
 // Zone credentials: what `tunnel login` saves as cert.pem, letting a connector claim
 // hostnames in one zone. The store keeps only the secret's hash.
 import { hashSecret, randomId, randomSecret, verifySecret, ZONE_CREDENTIAL_ID_PREFIX } from "../auth/secret.ts";
+import type { SQL } from "bun";
 import type { BigIntColumn, Store } from "./open.ts";
 import { ms, msOrUndefined } from "./open.ts";
 import { notFound } from "./errors.ts";
@@ -102,6 +103,16 @@ export async function listZoneCredentials(store: Store): Promise<ZoneCredential[
   return rows.map(toCredential);
 }
 
+/**
+ * Tunnels made before the store recorded which credential made them, by the owner of one of
+ * these revoked credentials in its zone, are taken to be its own: any of the owner's
+ * credentials may have made them, a copied one too, and the edge fails closed. (They kept
+ * working across the upgrade; they stop with the first of their owner's credentials revoked.)
+ */
+async function claimUnattributed(tx: SQL, creds: ZoneCredential[]) {
+  for (const c of creds) await tx`UPDATE tunnels SET credential_id = ${c.id} WHERE credential_id IS NULL AND zone = ${c.zone} AND created_by = ${credentialOwner(c)}`;
+}
+
 /** A credential revoked, and the tunnels it made, now disabled, with the hostnames they lost. */
 export type RevokedZoneCredential = ZoneCredential & { tunnels: { id: string; name: string; routes: string[] }[] };
 
@@ -113,6 +124,7 @@ export async function revokeZoneCredential(store: Store, id: string): Promise<Re
   const revokedAt = Date.now();
   const tunnels = await store.sql.begin(async (tx) => {
     await tx`UPDATE zone_credentials SET revoked_at = ${revokedAt} WHERE id = ${id}`;
+    await claimUnattributed(tx, [toCredential(row)]);
     const made = await unrouteTunnelsOf(tx, [id]);
     await bumpAccessRevision(tx);
     return made;
@@ -164,6 +176,7 @@ export async function revokeZoneCredentialsGrantedBy(store: Store, zone: string,
   const now = Date.now();
   const tunnels = await store.sql.begin(async (tx) => {
     for (const c of lapsed) await tx`UPDATE zone_credentials SET revoked_at = ${now} WHERE id = ${c.id} AND revoked_at IS NULL`;
+    await claimUnattributed(tx, lapsed);
     const made = await unrouteTunnelsOf(tx, lapsed.map((c) => c.id));
     await bumpAccessRevision(tx);
     return made;
