@@ -11,9 +11,26 @@ import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { formatZoneCredential } from "../../lib/auth/zone-credential.ts";
 import { EXIT } from "../../lib/cli/exit.ts";
-import { createZoneCredential, openStore, queryAudit, routeOf, type Store } from "../../lib/store/index.ts";
+import {
+  addZone,
+  addZoneAdmins,
+  createTunnel,
+  createZoneCredential,
+  ensureTunnel,
+  getTunnel,
+  getZoneCredential,
+  openStore,
+  queryAudit,
+  removeZoneAdmins,
+  revokeZoneCredential,
+  revokeZoneCredentialsGrantedBy,
+  rotateTunnelSecret,
+  routeHostname,
+  routeOf,
+  type Store,
+} from "../../lib/store/index.ts";
 import { spawnProc, type Proc } from "../helpers/proc.ts";
-import { PG, tempDatabase } from "../helpers/store.ts";
+import { BACKENDS, PG, tempDatabase, withStore } from "../helpers/store.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, WICKET, wicket, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";
 
@@ -302,3 +319,51 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
     expect(member.p.stderr()).toContain("was revoked");
   }, 90_000);
 });
+
+for (const backend of BACKENDS) {
+  describe(`${backend}: in the store`, () => {
+    const madeWith = (c: { id: string; expiresAt: number }) => ({ credentialId: c.id, expiresAt: c.expiresAt });
+
+    test("a group rule removed revokes what it alone granted; another rule, an admin's credential and other zones' stay; one with no grants recorded fails closed", () =>
+      withStore(backend, async (store) => {
+        await addZone(store, "g.test");
+        await addZone(store, "other.test");
+        await addZoneAdmins(store, "g.test", ["group:ops", "kim@g.test", "lee@g.test"]);
+        await addZoneAdmins(store, "other.test", ["group:ops"]);
+        const cred = (who: string, grantedBy?: string[], zone = "g.test") => createZoneCredential(store, zone, { obtainedBy: who, ...(grantedBy ? { grantedBy } : {}) });
+        const gus = await cred("gus@g.test", ["group:ops"]);
+        const kim = await cred("kim@g.test", ["email:kim@g.test", "group:ops"]);
+        const elsewhere = await cred("gus@g.test", ["group:ops"], "other.test");
+        const admin = await cred("admin:bootstrap");
+        const oldLee = await cred("lee@g.test"); // before grants were recorded, and lee is still named
+        const oldUna = await cred("una@g.test"); // before grants were recorded: may have come through the group
+        const t = await createTunnel(store, "g.test", "gus", "gus@g.test", madeWith(gus));
+        await routeHostname(store, t.tunnel, "h.g.test");
+
+        await removeZoneAdmins(store, "g.test", ["group:ops"]);
+        const r = await revokeZoneCredentialsGrantedBy(store, "g.test", "group:ops");
+        expect(r.credentials.sort()).toEqual([gus.id, oldUna.id].sort());
+        expect(r.disabled).toEqual([`gus (${t.tunnel.id})`]);
+        for (const c of [kim, elsewhere, admin, oldLee]) expect((await getZoneCredential(store, c.id))?.revokedAt).toBeUndefined();
+        expect((await getTunnel(store, t.tunnel.id))?.disabled).toContain("was revoked");
+        expect(await routeOf(store, "h.g.test")).toBeUndefined();
+      }), 20_000);
+
+    test("a tunnel rotated with a copied credential goes when that one is revoked; the owner's one-liner with a new credential takes its tunnel back", () =>
+      withStore(backend, async (store) => {
+        await addZone(store, "r.test");
+        const own = await createZoneCredential(store, "r.test", { obtainedBy: "ann@r.test" });
+        const copied = await createZoneCredential(store, "r.test", { obtainedBy: "ann@r.test" });
+        const seed = (await ensureTunnel(store, "r.test", "web.r.test", "ann@r.test", madeWith(own)))!;
+        expect(seed.credentialId).toBe(own.id);
+        // the thief rotates the owner's tunnel with the copy: the tunnel is now the copy's
+        await rotateTunnelSecret(store, seed.id, madeWith(copied));
+        expect((await revokeZoneCredential(store, copied.id)).tunnels.map((t) => t.id)).toEqual([seed.id]);
+        expect((await getTunnel(store, seed.id))?.disabled).toContain("tunnel disabled");
+        // the owner's credential, still live, takes it on again with a fresh secret
+        const back = (await ensureTunnel(store, "r.test", "web.r.test", "ann@r.test", madeWith(own)))!;
+        expect(back).toMatchObject({ id: seed.id, credentialId: own.id });
+        expect(back.disabled).toBeUndefined();
+      }), 20_000);
+  });
+}
