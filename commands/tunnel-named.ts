@@ -11,13 +11,14 @@ import { originCertPath } from "../lib/paths.ts";
 import { encodeTunnelToken, findTunnelCredentials, saveTunnelCredentials, zoneConnection } from "../lib/tunnel/named.ts";
 import { ENV_ALIASES } from "../lib/tunnel/settings.ts";
 
-const zoneArgs = {
+/** Where the zone credential is, and the edge it talks to. */
+const credentialArgs = {
   ...logArgs,
   origincert: { type: "string", description: "zone credential file (env WICKET_ORIGINCERT or TUNNEL_ORIGIN_CERT; default ~/.wicket/cert.pem)", valueHint: "file" },
   edge: { type: "string", description: "URL of the edge (default: the one in the credential)", valueHint: "url" },
   "ca-file": { type: "string", description: "extra CA certificate to trust (env WICKET_CA_FILE)", valueHint: "file" },
-  json: { type: "boolean", description: "print JSON", default: false },
 } as const;
+const zoneArgs = { ...credentialArgs, json: { type: "boolean", description: "print JSON", default: false } } as const;
 
 async function connect(args: { origincert?: unknown; edge?: unknown; "ca-file"?: unknown }) {
   const cert = fromEnv(args.origincert, "origincert", ...ENV_ALIASES.origincert!) ?? originCertPath();
@@ -80,7 +81,7 @@ const del = defineCommand({
 const token = defineCommand({
   meta: { name: "token", description: "print the token that runs a tunnel elsewhere: wicket tunnel run --token <token> (--rotate: a new secret first)" },
   args: {
-    ...zoneArgs,
+    ...credentialArgs,
     name: { type: "positional", description: "the tunnel's name or id (its credentials must be on this machine, unless --rotate)", required: true },
     rotate: { type: "boolean", description: "give the tunnel a new secret with the zone credential: the old one is refused and connectors on it are cut", default: false },
   },
