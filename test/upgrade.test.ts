@@ -49,7 +49,7 @@ test("a data directory, cert.pem and service token from release 0.1.0 keep worki
   // and the tunnel it made is listed with it: what its revocation would disable
   const listed = JSON.parse(await edge.admin(["tunnel-cert", "list", "--json"])) as { tunnels: { name: string }[] }[];
   expect(listed[0]!.tunnels.map((t) => t.name)).toEqual(["ssh.old.test"]);
-});
+}, 30_000);
 
 /** The schema as it was before migration `version`, on SQLite in `dir` or on a new PostgreSQL database. */
 async function schemaBefore(version: number, where: { dir: string } | { url: string }): Promise<SQL> {
