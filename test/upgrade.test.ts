@@ -93,5 +93,5 @@ for (const backend of BACKENDS) {
     expect(await getTunnel(store, "wtn_00000000000000bb")).toMatchObject({ credentialId: "wzc_00000000000000bb" });
     expect((await revokeZoneCredential(store, "wzc_00000000000000bb")).tunnels.map((t) => t.name)).toEqual(["seed"]);
     expect(await verifyTunnelSecret(store, "wtn_00000000000000bb", "seed-secret")).toEqual({ refused: expect.stringContaining("tunnel disabled") });
-  });
+  }, 20_000);
 }
