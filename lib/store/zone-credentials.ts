@@ -7,7 +7,7 @@ import { ms, msOrUndefined } from "./open.ts";
 import { notFound } from "./errors.ts";
 import { getZone } from "./zones.ts";
 import { bumpAccessRevision } from "./revision.ts";
-import { unrouteTunnelsOf } from "./tunnels.ts";
+import { unrouteTunnelsOf, type MadeWith } from "./tunnels.ts";
 
 /** `obtainedBy`: the e-mail of who signed in for it (`tunnel login`), or `admin:<token>`;
  * `expiresAt` is absent for credentials issued before credentials expired (revoke and reissue those);
@@ -18,6 +18,9 @@ export type ZoneCredential = { id: string; zone: string; obtainedBy: string; cre
 /** Who a zone credential acts for, and owns the tunnels it makes: whoever obtained it (an
  * admin, a zone admin), else the credential itself. */
 export const credentialOwner = (c: ZoneCredential) => c.obtainedBy || c.id;
+
+/** What a tunnel whose secret this credential makes records of it: the secret ends when the credential does. */
+export const madeWith = (c: Pick<ZoneCredential, "id" | "expiresAt">): MadeWith => ({ credentialId: c.id, ...(c.expiresAt !== undefined ? { expiresAt: c.expiresAt } : {}) });
 
 type ZoneCredentialRow = { id: string; zone: string; obtained_by: string; created_at: BigIntColumn; expires_at: BigIntColumn | null; last_used_at: BigIntColumn | null; revoked_at: BigIntColumn | null; granted_by: string | null };
 

@@ -29,6 +29,7 @@ import {
   revokeZoneCredentialsGrantedBy,
   rotateTunnelSecret,
   tunnelsByCredential,
+  madeWith,
   listZoneCredentials,
   listTunnels,
   deleteTunnel,
@@ -619,9 +620,6 @@ const zoneRoutes: Record<string, ZoneRoute> = {
     return json(200, { route: r });
   },
 };
-
-/** What a tunnel made with this credential records of it: its secret ends when the credential does. */
-const madeWith = (cred: ZoneCredential) => ({ credentialId: cred.id, ...(cred.expiresAt !== undefined ? { expiresAt: cred.expiresAt } : {}) });
 
 /** A credential manages its owner's tunnels only; an admin manages any (`wicket edge tunnel rm`). */
 function ownTunnel(tunnel: { name: string; createdBy: string }, cred: ZoneCredential) {

@@ -20,6 +20,7 @@ import {
   verifyZoneCredential,
   writeAudit,
   listZones,
+  madeWith,
   zoneFor,
   type Store,
   type ZoneCredential,
@@ -124,7 +125,7 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
  * connections ask at the same moment). */
 async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: string[]): Promise<{ id: string; name: string; zone: string } | { refused: string }> {
   const owner = credentialOwner(c);
-  const made = { credentialId: c.id, ...(c.expiresAt !== undefined ? { expiresAt: c.expiresAt } : {}) };
+  const made = madeWith(c);
   for (const h of hostnames) {
     const routed = await routeOf(store, h);
     if (!routed) continue;
