@@ -19,6 +19,7 @@ import {
   ensureTunnel,
   getTunnel,
   getZoneCredential,
+  madeWith,
   openStore,
   queryAudit,
   removeZoneAdmins,
@@ -271,6 +272,7 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
   let b: TestEdge;
   let store: Store;
   let db: Awaited<ReturnType<typeof tempDatabase>>;
+  const procs: Proc[] = [];
 
   beforeAll(async () => {
     db = await tempDatabase();
@@ -284,6 +286,7 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
   }, 60_000);
 
   afterAll(async () => {
+    for (const p of procs) await p.stop();
     await store?.close?.();
     await b?.[Symbol.asyncDispose]();
     await a?.[Symbol.asyncDispose]();
@@ -301,6 +304,7 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
       expect((await m.tunnel(["create", host.split(".")[0]!])).code).toBe(0);
       expect((await m.tunnel(["route", host.split(".")[0]!, host])).code).toBe(0);
       const p = m.run(["run", host.split(".")[0]!, "--hostname", host, "--url", origin(who)], `${who}'s tunnel on node B`);
+      procs.push(p);
       await registered(p);
       return { id: c.id, p };
     };
@@ -322,8 +326,6 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
 
 for (const backend of BACKENDS) {
   describe(`${backend}: in the store`, () => {
-    const madeWith = (c: { id: string; expiresAt: number }) => ({ credentialId: c.id, expiresAt: c.expiresAt });
-
     test("a group rule removed revokes what it alone granted; another rule, an admin's credential and other zones' stay; one with no grants recorded fails closed", () =>
       withStore(backend, async (store) => {
         await addZone(store, "g.test");
