@@ -51,7 +51,7 @@ export function bytes(n: number): string {
 export function printTunnels(tunnels: { zone: string; name: string; id: string; routes: string[]; connections: number; createdBy: string; createdAt: number; disabled?: string }[]) {
   printTable(
     ["ZONE", "NAME", "ID", "ROUTES", "CONNECTIONS", "CREATED BY", "CREATED", "STATE"],
-    tunnels.map((t) => [t.zone, t.name, t.id, t.routes.join(",") || "-", String(t.connections), t.createdBy, when(t.createdAt), t.disabled ? `disabled: ${t.disabled}` : "live"]),
+    tunnels.map((t) => [t.zone, t.name, t.id, t.routes.join(",") || "-", String(t.connections), t.createdBy, when(t.createdAt), t.disabled ? t.disabled.split(";")[0]!.replace(/^tunnel /, "") : "live"]),
     "(no tunnels)",
   );
 }
