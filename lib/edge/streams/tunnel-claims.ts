@@ -49,7 +49,7 @@ export async function identifyConnector(store: Store, authorization: string): Pr
   if (m[1]!.startsWith(TUNNEL_ID_PREFIX)) {
     const tunnel = await verifyTunnelSecret(store, m[1]!, m[2]!);
     if (tunnel && "refused" in tunnel) return tunnel;
-    return tunnel ? { kind: "tunnel", tunnel } : { refused: "the tunnel's credentials were refused (deleted, rotated, or a wrong secret); get new ones with `wicket tunnel token NAME --rotate`" };
+    return tunnel ? { kind: "tunnel", tunnel } : { refused: "the tunnel's credentials were refused (deleted, rotated or wrong); get new ones: `wicket tunnel token NAME --rotate`" };
   }
   const r = await verifyZoneCredential(store, m[1]!, m[2]!);
   return "credential" in r ? { kind: "zone-credential", credential: r.credential } : r;
