@@ -199,7 +199,7 @@ describe("one edge", () => {
     expect(leaked.stderr()).toContain("the tunnel secret was rotated; run it with the new token from `wicket tunnel token --rotate`");
     const again = rita.run(["run", "--token", old, "--hostname", host, "--url", origin("leaked")], "old secret again");
     expect(await again.exited).toBe(EXIT.denied);
-    expect(again.stderr()).toContain("refused");
+    expect(again.stderr()).toContain("the tunnel's credentials were refused (deleted, rotated or wrong); get new ones: `wicket tunnel token NAME --rotate`");
 
     // the new token, and the credentials file it replaced, serve
     await using a = rita.run(["run", "--token", fresh, "--hostname", host, "--url", origin("rot")], "new token");
