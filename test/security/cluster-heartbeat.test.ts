@@ -27,7 +27,7 @@ const NODE = "wnd_crowded";
 /** A connection for `hostnames`, registered as far as the heartbeat can tell. */
 function standIn(i: number, hostnames: string[]): ConnectorConn {
   const mux = { closed: false, peerGoingAway: false, streams: new Map() } as unknown as Mux;
-  return { id: `connector-${i}`, zone: "crowd.test", hostnames, tunnel: { id: `wtn_${i}`, name: `t${i}` }, who: { kind: "tunnel", tunnel: { id: `wtn_${i}`, name: `t${i}`, zone: "crowd.test" } }, mux, remote: "192.0.2.1" };
+  return { id: `connector-${i}`, zone: "crowd.test", hostnames, tunnel: { id: `wtn_${i}`, name: `t${i}` }, who: { kind: "tunnel", tunnel: { id: `wtn_${i}`, name: `t${i}`, zone: "crowd.test", secretHash: "" } }, mux, remote: "192.0.2.1" };
 }
 
 /** `p`, or a failure that says what took longer than `ms`. */

@@ -75,8 +75,10 @@ export async function zonesChanged(ctx: AdminContext) {
 }
 
 /** For the audit: the zone credentials revoked and tunnels deleted with a person. */
-export const revokedWhat = (r: { credentials: string[]; tunnels: string[] }) =>
-  (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") + (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "");
+export const revokedWhat = (r: { credentials: string[]; tunnels: string[]; disabled?: string[] }) =>
+  (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") +
+  (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "") +
+  (r.disabled?.length ? `; disabled the tunnels those credentials made: ${r.disabled.join(", ")}` : "");
 
 export type Route = (req: Request, ctx: AdminContext, arg: string, who: AdminToken, url: URL) => Promise<Response>;
 

@@ -142,7 +142,8 @@ async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: str
   if (await cut(room.store, room.connectors, conn)) return;
   d.mux!.hello({ edge: room.publicUrl() }, true);
   room.changed();
-  if (conn.who.kind === "zone-credential" && conn.who.credential.expiresAt !== undefined) cutAtExpiry(d, room, conn, conn.who.credential.expiresAt);
+  const expiresAt = conn.who.kind === "zone-credential" ? conn.who.credential.expiresAt : conn.who.tunnel.expiresAt;
+  if (expiresAt !== undefined) cutAtExpiry(d, room, conn, expiresAt);
   log.info(`connector ${connector} from ${d.ip} serves ${claim.hostnames.join(", ")} as tunnel ${claim.tunnel.name}`);
 }
 
@@ -157,7 +158,7 @@ function refuse(ws: ConnectorSocket, room: ConnectorRoom, who: ConnectorIdentity
   void writeAudit(room.store, { kind: "admin", identity: describeIdentity(who), action: "tunnel.refuse", reason, target: hostnames?.join(" ").slice(0, 1000), ip: ws.data.ip }).catch(() => {});
 }
 
-/** A zone credential that expires ends its connections then; nothing else moves at that moment.
+/** A zone credential or tunnel secret that expires ends its connections then; nothing else moves at that moment.
  * The timer lives on the socket's data, cleared when the connection closes. */
 function cutAtExpiry(d: ConnectorData, room: ConnectorRoom, conn: ConnectorConn, expiresAt: number) {
   const left = expiresAt - Date.now();
