@@ -6,7 +6,7 @@ import { defineCommand } from "citty";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { deleteTunnelCert, getTunnelCerts, postTunnelCert, resolveAdminConnection, type AdminConnectionArgs } from "../lib/admin-client/client.ts";
-import type { ZoneCredential } from "../lib/store/index.ts";
+import type { ZoneCredentialInfo as ZoneCredential } from "../lib/admin-client/client.ts";
 import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { configError, usageError } from "../lib/cli/exit.ts";
@@ -14,25 +14,38 @@ import { log } from "../lib/cli/log.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 import { writePrivate } from "../lib/paths.ts";
 
-/** `tunnel-cert list`: every zone credential, who obtained it, when, last used, expiry. */
+/** `tunnel-cert list`: every zone credential, who obtained it, when, last used, expiry, and the tunnels it made. */
 async function list(args: { json?: boolean } & AdminConnectionArgs) {
   {
     const creds = await getTunnelCerts(resolveAdminConnection(args));
     if (args.json) return printJson(creds);
     const state = (c: ZoneCredential) => (c.revokedAt !== undefined ? `revoked ${when(c.revokedAt)}` : c.expiresAt !== undefined && c.expiresAt <= Date.now() ? "expired" : "live");
     printTable(
-      ["ID", "ZONE", "OBTAINED BY", "CREATED", "LAST USED", "EXPIRES", "STATE"],
-      creds.map((c) => [c.id, c.zone, c.obtainedBy || "-", when(c.createdAt), c.lastUsedAt ? when(c.lastUsedAt) : "never", c.expiresAt ? when(c.expiresAt) : "never (issued before expiry)", state(c)]),
+      ["ID", "ZONE", "OBTAINED BY", "CREATED", "LAST USED", "EXPIRES", "STATE", "TUNNELS"],
+      creds.map((c) => [
+        c.id,
+        c.zone,
+        c.obtainedBy || "-",
+        when(c.createdAt),
+        c.lastUsedAt ? when(c.lastUsedAt) : "never",
+        c.expiresAt ? when(c.expiresAt) : "never (issued before expiry)",
+        state(c),
+        c.tunnels.map((t) => `${t.name}${t.disabled ? " (disabled)" : ""}`).join(",") || "-",
+      ]),
       "(no zone credentials)",
     );
   }
 }
 
-/** `tunnel-cert revoke <id>`: its connectors are cut on every node within a second and cannot come back. */
+/** `tunnel-cert revoke <id>`: it and the tunnels it made stop working; their connectors are cut on
+ * every node within a second and cannot come back. */
 async function revoke(args: { json?: boolean } & AdminConnectionArgs, id: string | undefined) {
   if (!id) throw usageError("which credential? wicket edge tunnel-cert revoke <id> (ids from `wicket edge tunnel-cert list`)");
   const c = await deleteTunnelCert(resolveAdminConnection(args), id);
-  args.json ? printJson(c) : printLine(`revoked zone credential ${c.id} of ${c.zone}`);
+  if (args.json) return printJson(c);
+  printLine(`revoked zone credential ${c.id} of ${c.zone}`);
+  for (const t of c.tunnels) printLine(`disabled tunnel ${t.name} (${t.id}), which it made${t.routes.length ? `; ${t.routes.join(", ")} now route to no tunnel` : ""}`);
+  if (c.tunnels.length) log.info(`their owner serves again with a new credential: wicket tunnel login, then wicket tunnel create and wicket tunnel route (or wicket tunnel token --rotate NAME)`);
 }
 
 const cmd = defineCommand({

@@ -2,7 +2,7 @@
 // credential (cert.pem from `tunnel login`) authorises each call; `create` keeps the tunnel's
 // own credentials in ~/.wicket/<id>.json, which `tunnel run NAME` then uses.
 import { defineCommand } from "citty";
-import { deleteZoneTunnel, getZoneTunnels, postZoneTunnel, putZoneRoute } from "../lib/admin-client/client.ts";
+import { deleteZoneTunnel, getZoneTunnels, postZoneTunnel, postZoneTunnelSecret, putZoneRoute } from "../lib/admin-client/client.ts";
 import { printJson, printLine, printTunnels } from "../lib/admin-client/output.ts";
 import { edgeOf, fromEnv, hostnameArg, logArgs } from "../lib/cli/args.ts";
 import { log } from "../lib/cli/log.ts";
@@ -11,13 +11,14 @@ import { originCertPath } from "../lib/paths.ts";
 import { encodeTunnelToken, findTunnelCredentials, saveTunnelCredentials, zoneConnection } from "../lib/tunnel/named.ts";
 import { ENV_ALIASES } from "../lib/tunnel/settings.ts";
 
-const zoneArgs = {
+/** Where the zone credential is, and the edge it talks to. */
+const credentialArgs = {
   ...logArgs,
   origincert: { type: "string", description: "zone credential file (env WICKET_ORIGINCERT or TUNNEL_ORIGIN_CERT; default ~/.wicket/cert.pem)", valueHint: "file" },
   edge: { type: "string", description: "URL of the edge (default: the one in the credential)", valueHint: "url" },
   "ca-file": { type: "string", description: "extra CA certificate to trust (env WICKET_CA_FILE)", valueHint: "file" },
-  json: { type: "boolean", description: "print JSON", default: false },
 } as const;
+const zoneArgs = { ...credentialArgs, json: { type: "boolean", description: "print JSON", default: false } } as const;
 
 async function connect(args: { origincert?: unknown; edge?: unknown; "ca-file"?: unknown }) {
   const cert = fromEnv(args.origincert, "origincert", ...ENV_ALIASES.origincert!) ?? originCertPath();
@@ -35,6 +36,7 @@ const create = defineCommand({
     const path = saveTunnelCredentials({ edge, zone: tunnel.zone, id: tunnel.id, name: tunnel.name, secret, ...(caPem ? { caPem } : {}) });
     if (args.json) return printJson({ ...tunnel, credentialsFile: path });
     printLine(`created tunnel ${tunnel.name} with id ${tunnel.id}; credentials written to ${path}`);
+    if (tunnel.secretExpiresAt) log.info(`its secret ends with this zone credential, on ${new Date(tunnel.secretExpiresAt).toISOString()}; then: wicket tunnel login and wicket tunnel token --rotate ${tunnel.name}`);
     log.info(`next: wicket tunnel route ${tunnel.name} <hostname in ${tunnel.zone}>, then wicket tunnel run ${tunnel.name} --hostname <hostname> --url ssh://localhost:22`);
   },
 });
@@ -77,11 +79,20 @@ const del = defineCommand({
 });
 
 const token = defineCommand({
-  meta: { name: "token", description: "print the token that runs a tunnel elsewhere: wicket tunnel run --token <token>" },
-  args: { ...logArgs, name: { type: "positional", description: "the tunnel's name or id (its credentials must be on this machine)", required: true } },
+  meta: { name: "token", description: "print the token that runs a tunnel elsewhere: wicket tunnel run --token <token> (--rotate: a new secret first)" },
+  args: {
+    ...credentialArgs,
+    name: { type: "positional", description: "the tunnel's name or id (its credentials must be on this machine, unless --rotate)", required: true },
+    rotate: { type: "boolean", description: "give the tunnel a new secret with the zone credential: the old one is refused and connectors on it are cut", default: false },
+  },
   async run({ args }) {
     init(args);
-    printLine(encodeTunnelToken(findTunnelCredentials(args.name)));
+    if (!args.rotate) return printLine(encodeTunnelToken(findTunnelCredentials(args.name)));
+    const { tunnel, secret, edge, caPem } = await postZoneTunnelSecret(await connect(args), args.name);
+    const creds = { edge, zone: tunnel.zone, id: tunnel.id, name: tunnel.name, secret, ...(caPem ? { caPem } : {}) };
+    const path = saveTunnelCredentials(creds, { replace: true });
+    printLine(encodeTunnelToken(creds));
+    log.info(`rotated the secret of tunnel ${tunnel.name}; new credentials written to ${path}; connectors on the old secret are cut, so restart them with this token`);
   },
 });
 

@@ -109,7 +109,7 @@ describe.skipIf(!PG)("two edge nodes on one PostgreSQL store", () => {
     await using store = await openStore({ url: db.url });
     const id = "wnd_silent";
     await registerNode(store, { id, peerUrl: `https://127.0.0.1:${silent.port}`, version: "test" });
-    await heartbeatNode(store, id, new Map());
+    await heartbeatNode(store, id);
     try {
       const started = performance.now();
       const r = expectExit(await wicket(["edge", "session", "list", "--json", "--data-dir", a.dataDir]));

@@ -329,6 +329,16 @@ describe("browser sign-in for ssh", () => {
     expect(again.code).toBe(64);
     expect(again.stderr).toContain("--force");
     expect(readFileSync(certPath, "utf8")).toBe(before);
+
+    // alice administers ops.test through group:ops alone: removing that rule revokes the
+    // credential she obtained through it, and her server stops within a second (failed
+    // before: it went on serving on the credential, for a year)
+    const started = performance.now();
+    await edge.admin(["zone", "edit", "ops.test", "--remove-admin", "group:ops"]);
+    // bounded, so that a connector left serving fails this test and not the ones after it
+    expect(await Promise.race([tunnel.exited, new Promise((resolve) => setTimeout(resolve, 5_000, "still serving after 5 s"))])).toBe(77);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(tunnel.stderr()).toContain(`the zone credential ${cred.id} was revoked`);
   }, 90_000);
 
   test("wrong PIN five times locks that PIN", async () => {

@@ -1,10 +1,16 @@
 // Upgrades lose nothing: an edge data directory, a zone credential (cert.pem) and a service
 // token written by the previous release (test/fixtures/release-0.1.0) work with this one. The
 // store migrates at start; the old cert.pem, which has no expiry and no owner, still connects
-// its server (the edge makes it a tunnel), and the old token still lets ssh in.
+// its server (the edge makes it a tunnel), and the old token still lets ssh in. Tunnels made
+// before the store recorded which credential made them keep working after the upgrade.
 import { expect, test } from "bun:test";
+import { SQL } from "bun";
 import { chmodSync, cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { hashSecret } from "../lib/auth/secret.ts";
+import { MIGRATIONS } from "../lib/store/migrations.ts";
+import { createZoneCredential, getTunnel, openStore, revokeZoneCredential, verifyTunnelSecret } from "../lib/store/index.ts";
+import { BACKENDS, tempDatabase } from "./helpers/store.ts";
 import { run, spawnProc } from "./helpers/proc.ts";
 import { startSshd } from "./helpers/sshd.ts";
 import { tempDir } from "./helpers/tmp.ts";
@@ -40,4 +46,52 @@ test("a data directory, cert.pem and service token from release 0.1.0 keep worki
   expect(creds[0]!.lastUsedAt).toBeNumber();
   const tunnels = JSON.parse(await edge.admin(["tunnel", "list", "--json"])) as { name: string; routes: string[] }[];
   expect(tunnels).toMatchObject([{ name: "ssh.old.test", routes: ["ssh.old.test"] }]);
-});
+  // and the tunnel it made is listed with it: what its revocation would disable
+  const listed = JSON.parse(await edge.admin(["tunnel-cert", "list", "--json"])) as { tunnels: { name: string }[] }[];
+  expect(listed[0]!.tunnels.map((t) => t.name)).toEqual(["ssh.old.test"]);
+}, 30_000);
+
+/** The schema as it was before migration `version`, on SQLite in `dir` or on a new PostgreSQL database. */
+async function schemaBefore(version: number, where: { dir: string } | { url: string }): Promise<SQL> {
+  const sql = "dir" in where ? new SQL({ adapter: "sqlite", filename: join(where.dir, "wicket.db"), create: true, readwrite: true }) : new SQL(where.url);
+  await sql.unsafe(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`);
+  for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version).filter((m) => m.version < version)) {
+    for (const stmt of m.statements) await sql.unsafe(stmt);
+    await sql`INSERT INTO schema_migrations (version, applied_at) VALUES (${m.version}, ${Date.now()})`;
+  }
+  return sql;
+}
+
+for (const backend of BACKENDS) {
+  test(`${backend}: tunnels made before their credential was recorded keep working after the upgrade, until a credential of their owner is revoked`, async () => {
+    await using dir = await tempDir("wicket-upgrade-tunnels-");
+    await using db = backend === "postgres" ? await tempDatabase() : undefined;
+    const where: { dir: string } | { url: string } = db ? { url: db.url } : { dir: dir.path };
+    const old = await schemaBefore(123, where);
+    const now = Date.now();
+    await old`INSERT INTO zones (name, created_at) VALUES ('old.test', ${now})`;
+    // as the release before wrote them: a credential of a person with its tunnel, and an
+    // owner-less credential that owned its seed-form tunnel itself
+    await old`INSERT INTO zone_credentials (id, zone, secret_hash, created_at, obtained_by, expires_at) VALUES ('wzc_00000000000000aa', 'old.test', ${hashSecret("a")}, ${now}, 'ann@old.test', ${now + 86_400_000})`;
+    await old`INSERT INTO zone_credentials (id, zone, secret_hash, created_at, obtained_by) VALUES ('wzc_00000000000000bb', 'old.test', ${hashSecret("b")}, ${now}, '')`;
+    await old`INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at) VALUES ('wtn_00000000000000aa', 'ann', 'old.test', ${hashSecret("ann-secret")}, 'ann@old.test', ${now})`;
+    await old`INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at) VALUES ('wtn_00000000000000bb', 'seed', 'old.test', ${hashSecret("seed-secret")}, 'wzc_00000000000000bb', ${now})`;
+    await old`INSERT INTO tunnel_routes (hostname, tunnel_id, created_at) VALUES ('ann.old.test', 'wtn_00000000000000aa', ${now})`;
+    await old.close();
+
+    await using store = await openStore(db ? { url: db.url } : { dataDir: dir.path });
+    expect(await verifyTunnelSecret(store, "wtn_00000000000000aa", "ann-secret")).toMatchObject({ id: "wtn_00000000000000aa", name: "ann" });
+    expect(await getTunnel(store, "wtn_00000000000000aa")).toMatchObject({ routes: ["ann.old.test"] });
+    // no credential recorded: another person's credential revoked leaves it be; the first of
+    // ann's revoked takes it along (any of hers may have made it, a copied one too)
+    const bob = await createZoneCredential(store, "old.test", { obtainedBy: "bob@old.test" });
+    expect((await revokeZoneCredential(store, bob.id)).tunnels).toEqual([]);
+    expect((await getTunnel(store, "wtn_00000000000000aa"))?.disabled).toBeUndefined();
+    expect((await revokeZoneCredential(store, "wzc_00000000000000aa")).tunnels).toEqual([{ id: "wtn_00000000000000aa", name: "ann", routes: ["ann.old.test"] }]);
+    expect(await verifyTunnelSecret(store, "wtn_00000000000000aa", "ann-secret")).toEqual({ refused: expect.stringContaining("tunnel disabled") });
+    // the seed-form tunnel of an owner-less credential was made by it: exact, so it goes with it
+    expect(await getTunnel(store, "wtn_00000000000000bb")).toMatchObject({ credentialId: "wzc_00000000000000bb" });
+    expect((await revokeZoneCredential(store, "wzc_00000000000000bb")).tunnels.map((t) => t.name)).toEqual(["seed"]);
+    expect(await verifyTunnelSecret(store, "wtn_00000000000000bb", "seed-secret")).toEqual({ refused: expect.stringContaining("tunnel disabled") });
+  }, 20_000);
+}

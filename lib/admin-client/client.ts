@@ -212,13 +212,18 @@ export const postTunnelCert = (c: AdminConnection, zone: string) => adminRequest
 
 // Zone credentials and tunnels, as admins see them (every zone), and as a zone credential sees
 // its own zone's tunnels (`credential: "zone"` connections).
-export const getTunnelCerts = async (c: AdminConnection) => (await adminRequest<{ credentials: ZoneCredential[] }>(c, "GET", "tunnel-certs")).credentials;
-export const deleteTunnelCert = async (c: AdminConnection, id: string) => (await adminRequest<{ credential: ZoneCredential }>(c, "DELETE", `tunnel-certs/${seg(id)}`)).credential;
+/** A tunnel a zone credential made, as `tunnel-cert list` and `revoke` show it; `disabled`: why it no longer serves. */
+export type CredentialTunnel = { id: string; name: string; routes: string[]; disabled?: string };
+export type ZoneCredentialInfo = ZoneCredential & { tunnels: CredentialTunnel[] };
+export const getTunnelCerts = async (c: AdminConnection) => (await adminRequest<{ credentials: ZoneCredentialInfo[] }>(c, "GET", "tunnel-certs")).credentials;
+export const deleteTunnelCert = async (c: AdminConnection, id: string) => (await adminRequest<{ credential: ZoneCredentialInfo }>(c, "DELETE", `tunnel-certs/${seg(id)}`)).credential;
 export type TunnelInfo = Tunnel & { connections: number };
 export const getAllTunnels = async (c: AdminConnection) => (await adminRequest<{ tunnels: TunnelInfo[] }>(c, "GET", "tunnels")).tunnels;
 export const deleteAnyTunnel = async (c: AdminConnection, ref: string) => (await adminRequest<{ tunnel: Tunnel }>(c, "DELETE", `tunnels/${seg(ref)}`)).tunnel;
 export const getZoneTunnels = async (c: AdminConnection) => (await adminRequest<{ tunnels: TunnelInfo[] }>(c, "GET", "zone-tunnels")).tunnels;
 export const postZoneTunnel = (c: AdminConnection, name: string) => adminRequest<{ tunnel: Tunnel; secret: string; edge: string; caPem?: string }>(c, "POST", "zone-tunnels", { name });
+/** `tunnel token --rotate`: a new secret for the tunnel, the old one refused from now on. */
+export const postZoneTunnelSecret = (c: AdminConnection, ref: string) => adminRequest<{ tunnel: Tunnel; secret: string; edge: string; caPem?: string }>(c, "POST", `zone-tunnel-secrets/${seg(ref)}`, {});
 export const deleteZoneTunnel = async (c: AdminConnection, ref: string) => (await adminRequest<{ tunnel: Tunnel }>(c, "DELETE", `zone-tunnels/${seg(ref)}`)).tunnel;
 export const putZoneRoute = async (c: AdminConnection, hostname: string, tunnel: string, overwrite: boolean) =>
   (await adminRequest<{ route: RouteResult }>(c, "PUT", `zone-routes/${seg(hostname)}`, { tunnel, overwrite })).route;

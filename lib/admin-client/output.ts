@@ -32,10 +32,10 @@ export function bytes(n: number): string {
 }
 
 /** Named tunnels as `tunnel list` and `edge tunnel list` print them. */
-export function printTunnels(tunnels: { zone: string; name: string; id: string; routes: string[]; connections: number; createdBy: string; createdAt: number }[]) {
+export function printTunnels(tunnels: { zone: string; name: string; id: string; routes: string[]; connections: number; createdBy: string; createdAt: number; disabled?: string }[]) {
   printTable(
-    ["ZONE", "NAME", "ID", "ROUTES", "CONNECTIONS", "CREATED BY", "CREATED"],
-    tunnels.map((t) => [t.zone, t.name, t.id, t.routes.join(",") || "-", String(t.connections), t.createdBy, when(t.createdAt)]),
+    ["ZONE", "NAME", "ID", "ROUTES", "CONNECTIONS", "CREATED BY", "CREATED", "STATE"],
+    tunnels.map((t) => [t.zone, t.name, t.id, t.routes.join(",") || "-", String(t.connections), t.createdBy, when(t.createdAt), t.disabled ? t.disabled.split(";")[0]!.replace(/^tunnel /, "") : "live"]),
     "(no tunnels)",
   );
 }

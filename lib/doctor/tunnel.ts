@@ -122,7 +122,7 @@ export async function diagnoseTunnel(o: TunnelDoctorOptions): Promise<Hop[]> {
           }
           const c = a.credential;
           if (!c) return pass(`the edge (${a.edge.version}) did not check the credential`);
-          if ("refused" in c) return fail(c.refused, cred!.source.startsWith("tunnel") ? "get the tunnel's credentials again (`wicket tunnel token NAME` where it was created), or create it again" : "run `wicket tunnel login` for a new zone credential", EXIT.denied);
+          if ("refused" in c) return fail(c.refused, cred!.source.startsWith("tunnel") ? "get the tunnel's credentials again (`wicket tunnel token NAME` where it was created, or `--rotate` for a new secret), or create it again" : "run `wicket tunnel login` for a new zone credential", EXIT.denied);
           const expiry = c.expiresAt ? `, expires ${iso(c.expiresAt)} (in ${Math.floor((c.expiresAt - Date.now()) / 86_400_000)} days)` : "";
           return pass(`live: ${c.kind === "tunnel" ? `tunnel ${c.tunnel}` : `zone credential ${c.id}${c.obtainedBy ? ` of ${c.obtainedBy}` : ""}`} in zone ${c.zone}${expiry}; edge ${a.edge.version}, protocol ${a.edge.protocol}`);
         });

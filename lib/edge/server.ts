@@ -21,7 +21,8 @@ import { parseTrustedProxies } from "./http/client-ip.ts";
 import { queuedForClients, type ClientRoom, type ClientSocket } from "./streams/client-stream.ts";
 import { identitySettings, type IdentitySettings } from "./config/file.ts";
 import { recheckConnectors, type ConnectorRoom } from "./streams/connector-endpoint.ts";
-import { createConnectorRegistry } from "./streams/connectors.ts";
+import { createConnectorRegistry, type ConnectorRegistry } from "./streams/connectors.ts";
+import { CONNECTOR_LIMITS, type ConnectorLimits } from "./streams/connector-limits.ts";
 import { checkDownloadsDir } from "./http/downloads.ts";
 import { createChanges } from "../async.ts";
 import { drainConnections } from "./streams/drain.ts";
@@ -31,6 +32,7 @@ import { startAcme, type Acme } from "./http/acme.ts";
 import { createLiveSessions, type LiveSessions } from "./decisions/live-sessions.ts";
 import { createEdgeMetrics, refreshGauges, type EdgeMetrics } from "./runtime/metrics.ts";
 import { createRouter, type WsData } from "./http/routes.ts";
+import { createLoad, loadReport, type Load } from "./http/load.ts";
 import { joinCluster, ownUrl, type Cluster } from "./cluster/membership.ts";
 import { keepRecords } from "./runtime/retention.ts";
 import type { PeerRoom } from "./streams/peer-endpoint.ts";
@@ -69,6 +71,8 @@ export interface EdgeOptions {
   zoneCredentialLifetimeMs?: number;
   /** A browser terminal with no input this long is closed (ms); 0 never. Default 30 minutes. */
   terminalIdleTimeoutMs?: number;
+  /** What one tunnel, credential and zone may hold on this node (default CONNECTOR_LIMITS). */
+  connectorLimits?: ConnectorLimits;
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
@@ -83,8 +87,6 @@ export interface Edge {
   /** Stops accepting, tells connectors to move, lets client streams run up to `graceMs`, closes. */
   stop(graceMs?: number): Promise<void>;
 }
-
-
 
 export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -122,6 +124,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     keepalive,
     draining: () => draining,
     publicUrl: () => publicUrl,
+    limits: opts.connectorLimits ?? CONNECTOR_LIMITS,
     changed() {
       changed();
       cluster?.changed();
@@ -132,10 +135,13 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   const identity = opts.identity ?? identitySettings({});
   const credentialLifetimeMs = opts.zoneCredentialLifetimeMs;
-  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, mailer: pinMailer(identity.smtp, identity.dev, () => identity.brand?.name ?? new URL(publicUrl).host), metrics };
-  if (!signIn.mailer && identity.providers.some((p) => p.type === "otp")) log.warn("no SMTP is configured: sign-in by e-mail PIN will not work (configure smtp, or run with --dev to log PINs)");
+  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, mailer: mailerFor(identity, () => publicUrl), metrics };
 
+  const load = createLoad();
+  metrics.registry.gauge("wicket_edge_requests_in_progress", "Requests the listener is answering now (bodies still arriving not counted)", () => load.requests.total);
+  metrics.registry.gauge("wicket_edge_slow_bodies_waiting", "Requests waiting for their bodies now (those dropped for newer ones: /ready)", () => load.slowBodies.all.size);
   const route = createRouter({
+    load,
     store,
     publicUrl: () => publicUrl,
     edgeHost,
@@ -172,29 +178,17 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   // Several nodes on one PostgreSQL store: a client may arrive where its connector is not.
   if (store.adapter === "postgres") {
-    const peerUrl = opts.peerUrl ?? ownUrl(scheme, address.hostname, listener.port);
-    cluster = await joinCluster({ store, nodeId: randomId("wnd_"), peerUrl, version: opts.version ?? "dev", keepalive, connectors, servername: edgeHost(), caPem: ca?.certPem });
+    cluster = await joinAsNode({ store, keepalive, connectors, servername: edgeHost(), caPem: ca?.certPem, version: opts.version ?? "dev", peerUrl: opts.peerUrl ?? ownUrl(scheme, address.hostname, listener.port) });
     clientRoom.peers = cluster;
-    log.info(`cluster: this node is ${cluster.nodeId}; peers reach it at ${peerUrl}`);
-    if (!peerUrl.startsWith("https:")) log.warn("cluster: peer links run over plain HTTP (tls: off): the cluster secret and every forwarded stream cross the network unencrypted; keep the nodes on a private network, or give them TLS");
   }
 
-  // A change made through any node (this one too): signing keys as the store has them now,
-  // certificates for zones added or removed through another node, connectors and live sessions
-  // re-checked.
-  const stopWatching = watchAccess(store, ACCESS_POLL_MS, async () => {
-    await reloadSigningKeys(store).catch((e: Error) => log.warn(`after an access change: ${e.message}`));
-    await listener.zonesMaybeChanged().catch((e: Error) => log.warn(`after an access change: ${e.message}`));
-    void acme?.sync(); // an application added or removed: ordered (or forgotten) in the background
-    await liveSessions.recheck(); // people first: their cut is promised within a second
-    await recheckConnectors(store, connectors);
-  });
+  const stopWatching = watchAccess(store, ACCESS_POLL_MS, () => afterAccessChange({ store, listener, acme, liveSessions, connectors }));
 
   log.info(`edge listening on ${scheme}://${address.hostname}:${listener.port} (public URL ${publicUrl})`);
   let admin: MetricsServer | undefined;
   if (opts.metrics) {
     try {
-      admin = serveMetrics(opts.metrics, metrics.registry, () => ({ ready: !draining, status: draining ? "draining" : "ready", connectorConnections: connectors.up(), streams: clients.size }));
+      admin = serveMetrics(opts.metrics, metrics.registry, () => readiness(load, draining, connectors.up(), clients.size));
     } catch (err) {
       listener.stop(true);
       stopWatching();
@@ -213,6 +207,38 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       return stopEdge(stopping, graceMs);
     },
   };
+}
+
+/** PINs by mail (or, with --dev and no SMTP, in the log); without either, PIN sign-in cannot work. */
+function mailerFor(identity: IdentitySettings, publicUrl: () => string) {
+  const mailer = pinMailer(identity.smtp, identity.dev, () => identity.brand?.name ?? new URL(publicUrl()).host);
+  if (!mailer && identity.providers.some((p) => p.type === "otp")) log.warn("no SMTP is configured: sign-in by e-mail PIN will not work (configure smtp, or run with --dev to log PINs)");
+  return mailer;
+}
+
+/** After a change made through any node (this one too): signing keys as the store has them
+ * now, certificates for zones added or removed through another node, live sessions and
+ * connectors re-checked. */
+async function afterAccessChange(e: { store: Store; listener: Listener; acme?: Acme; liveSessions: LiveSessions; connectors: ConnectorRegistry }) {
+  await reloadSigningKeys(e.store).catch((err: Error) => log.warn(`after an access change: ${err.message}`));
+  await e.listener.zonesMaybeChanged().catch((err: Error) => log.warn(`after an access change: ${err.message}`));
+  void e.acme?.sync(); // an application added or removed: ordered (or forgotten) in the background
+  await e.liveSessions.recheck(); // people first: their cut is promised within a second
+  await recheckConnectors(e.store, e.connectors);
+}
+
+/** This node in the cluster's registry, its peer links dialed on first need. */
+async function joinAsNode(o: Omit<Parameters<typeof joinCluster>[0], "nodeId">): Promise<Cluster> {
+  const cluster = await joinCluster({ ...o, nodeId: randomId("wnd_") });
+  log.info(`cluster: this node is ${cluster.nodeId}; peers reach it at ${o.peerUrl}`);
+  if (!o.peerUrl.startsWith("https:")) log.warn("cluster: peer links run over plain HTTP (tls: off): the cluster secret and every forwarded stream cross the network unencrypted; keep the nodes on a private network, or give them TLS");
+  return cluster;
+}
+
+/** What /ready says: not ready while draining or refusing requests that carry no credential. */
+function readiness(load: Load, draining: boolean, connectorConnections: number, streams: number) {
+  const { status, ...busy } = loadReport(load);
+  return { ready: !draining && status !== "saturated", status: draining ? "draining" : (status ?? "ready"), connectorConnections, streams, ...busy };
 }
 
 /** Stops accepting, tells peers and connectors to move, lets client streams run up to

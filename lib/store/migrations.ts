@@ -430,6 +430,24 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE browser_handoffs ADD COLUMN browser_hash TEXT NOT NULL DEFAULT ''`,
     ],
   },
+  {
+    version: 123,
+    name: "what made each tunnel's secret and when it ends; how each zone credential was granted",
+    statements: [
+      // The zone credential that made the tunnel's secret (`tunnel create`, the seed form, or
+      // `tunnel token --rotate`): its revocation or expiry disables the tunnel. NULL for a
+      // tunnel made before this was recorded, which keeps working as it did.
+      `ALTER TABLE tunnels ADD COLUMN credential_id TEXT`,
+      // never later than that credential's expiry; NULL: no expiry (a tunnel made before this)
+      `ALTER TABLE tunnels ADD COLUMN secret_expires_at BIGINT`,
+      // the seed form's tunnels were owned by the credential itself when it had no owner: exact
+      `UPDATE tunnels SET credential_id = created_by WHERE substr(created_by, 1, 4) = 'wzc_'`,
+      `CREATE INDEX tunnels_credential ON tunnels (credential_id)`,
+      // JSON list of the zone admin rules (email:…, group:…) that let its holder obtain it at
+      // `tunnel login`; NULL for an admin's credential, or one obtained before this
+      `ALTER TABLE zone_credentials ADD COLUMN granted_by TEXT`,
+    ],
+  },
   // 290–299: workload identity (issue 29).
   {
     version: 290,

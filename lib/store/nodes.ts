@@ -1,7 +1,9 @@
 // The cluster's nodes (PostgreSQL only): each node records itself, its peer URL and which
-// hostnames it holds connectors for, and renews that with a heartbeat; a node whose heartbeat
-// is older than the keepalive timeout is dead to the others. Peers authenticate with the
-// cluster secret, kept here: every node already trusts this store with everything else.
+// hostnames it holds connectors for, and renews that with a heartbeat: liveness is a one-row
+// write, the hostnames a diff written only when it changed (a node with ten thousand of them
+// must not look dead while it writes them). A node whose heartbeat is older than the keepalive
+// timeout is dead to the others. Peers authenticate with the cluster secret, kept here: every
+// node already trusts this store with everything else.
 import { randomSecret, verifySecret, hashSecret } from "../auth/secret.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { ms } from "./open.ts";
@@ -17,13 +19,54 @@ export async function registerNode(store: Store, n: { id: string; peerUrl: strin
     ON CONFLICT (id) DO UPDATE SET peer_url = ${n.peerUrl}, version = ${n.version}, started_at = ${now}, heartbeat_at = ${now}, draining = 0`;
 }
 
-/** The heartbeat: this node is alive and holds connectors for these hostnames (hostname -> connections). */
-export async function heartbeatNode(store: Store, id: string, hostnames: Map<string, number>, draining = false): Promise<void> {
+/** The heartbeat's liveness, one row: this node is alive (and draining, or not). False when the
+ * node has no row: peers pruned it while it was silent, and it must register again. */
+export async function heartbeatNode(store: Store, id: string, draining = false): Promise<boolean> {
+  const rows: { id: string }[] = await store.sql`UPDATE edge_nodes SET heartbeat_at = ${Date.now()}, draining = ${draining ? 1 : 0} WHERE id = ${id} RETURNING id`;
+  return rows.length > 0;
+}
+
+/** What a node holds connectors for: hostname -> connections. */
+export type Inventory = Map<string, number>;
+
+/**
+ * Writes the change from `written` (what the store holds for this node; undefined when not
+ * known, after a start or a failed write) to `next`, in one statement on PostgreSQL: the rows
+ * that changed or came, and the removal of the ones that went (with nothing known, of every row
+ * of the node that `next` lacks). Nothing at all when nothing changed. True when it wrote.
+ */
+export async function writeInventory(store: Store, id: string, next: Inventory, written?: Inventory): Promise<boolean> {
+  const upsert = [...next].filter(([h, n]) => written?.get(h) !== n).map(([hostname, connections]) => ({ hostname, connections }));
+  const gone = written ? [...written.keys()].filter((h) => !next.has(h)) : undefined;
+  if (upsert.length === 0 && gone?.length === 0) return false;
+  const rows = JSON.stringify(upsert);
+  // the rows that go: those named in `gone`, or (nothing known) those not named in `next`
+  const names = JSON.stringify(gone ?? [...next.keys()]);
+  const others = gone ? 0 : 1;
+  if (store.adapter === "postgres") {
+    await store.sql`
+      WITH dropped AS (
+        DELETE FROM node_hostnames WHERE node_id = ${id} AND CASE WHEN ${others} = 1
+          THEN hostname NOT IN (SELECT jsonb_array_elements_text(${names}::text::jsonb))
+          ELSE hostname IN (SELECT jsonb_array_elements_text(${names}::text::jsonb)) END
+      )
+      INSERT INTO node_hostnames (node_id, hostname, connections)
+      SELECT ${id}, x.hostname, x.connections FROM jsonb_to_recordset(${rows}::text::jsonb) AS x(hostname text, connections integer)
+      ON CONFLICT (node_id, hostname) DO UPDATE SET connections = EXCLUDED.connections`;
+    return true;
+  }
+  // SQLite (one node; its tests): the same, in one transaction
   await store.sql.begin(async (tx) => {
-    await tx`UPDATE edge_nodes SET heartbeat_at = ${Date.now()}, draining = ${draining ? 1 : 0} WHERE id = ${id}`;
-    await tx`DELETE FROM node_hostnames WHERE node_id = ${id}`;
-    for (const [hostname, connections] of hostnames) await tx`INSERT INTO node_hostnames (node_id, hostname, connections) VALUES (${id}, ${hostname}, ${connections})`;
+    await tx`
+      DELETE FROM node_hostnames WHERE node_id = ${id} AND CASE WHEN ${others} = 1
+        THEN hostname NOT IN (SELECT value FROM json_each(${names}))
+        ELSE hostname IN (SELECT value FROM json_each(${names})) END`;
+    await tx`
+      INSERT INTO node_hostnames (node_id, hostname, connections)
+      SELECT ${id}, json_extract(value, '$.hostname'), json_extract(value, '$.connections') FROM json_each(${rows}) WHERE true
+      ON CONFLICT (node_id, hostname) DO UPDATE SET connections = excluded.connections`;
   });
+  return true;
 }
 
 /** A node leaves (a drain): peers stop sending it clients at once. */

@@ -51,3 +51,10 @@ export async function administersByEmail(store: Store, email: string): Promise<b
   const rows = await store.sql`SELECT zone FROM zone_admins WHERE principal = ${`email:${email.toLowerCase()}`} LIMIT 1`;
   return rows.length > 0;
 }
+
+/** The rules of `zone` that let this person administer it: what a credential from `tunnel login` was granted by. */
+export async function zoneAdminGrants(store: Store, zone: string, who: { email: string; groups: string[] }): Promise<string[]> {
+  const principals = [`email:${who.email.toLowerCase()}`, ...who.groups.map((g) => `group:${g}`)];
+  const rows: { principal: string }[] = await store.sql`SELECT principal FROM zone_admins WHERE zone = ${zone} AND principal IN ${store.sql(principals)} ORDER BY principal`;
+  return rows.map((r) => r.principal);
+}

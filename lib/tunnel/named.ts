@@ -28,10 +28,10 @@ export function zoneConnection(certFile: string, opts: { edge?: string; ca?: str
   return { baseUrl: (opts.edge ?? cred.edge).replace(/\/+$/, ""), token: `${cred.id}.${cred.secret}`, credential: "zone", ...(ca ? { ca } : {}) };
 }
 
-/** Writes the credentials file of a new tunnel (0600); returns its path. */
-export function saveTunnelCredentials(c: TunnelCredentials): string {
+/** Writes the credentials file of a new tunnel (0600), or with `replace` a rotated one's; returns its path. */
+export function saveTunnelCredentials(c: TunnelCredentials, { replace = false } = {}): string {
   const path = tunnelCredentialsPath(c.id);
-  writePrivate(path, JSON.stringify(c, null, 2) + "\n", { exclusive: true });
+  writePrivate(path, JSON.stringify(c, null, 2) + "\n", { exclusive: !replace });
   return path;
 }
 

@@ -9,6 +9,9 @@
 //   c.slow(64 * 1024);  // forward at most this many bytes per second each way
 //   c.resume();         // back to full speed
 //
+//   await startFaultProxy({ port, delayMs: 1, observe })   // every byte 1 ms late each way;
+//                                                         // observe(conn, from, bytes) sees them
+//
 // It forwards with backpressure (a side that cannot take more pauses the other), so a stalled
 // or slow connection holds bytes in the kernel's buffers and the proxy's memory stays small.
 import type { Socket, TCPSocketListener } from "bun";
@@ -47,6 +50,9 @@ export interface FaultProxy extends AsyncDisposable {
 
 interface Side {
   sock?: Socket<SideData>;
+  /** With `delayMs`: bytes read, and when they may go on (in order). */
+  late: { due: number; bytes: Uint8Array }[];
+  lateTimer?: Timer;
   /** Bytes read from this side, waiting to go to the other. */
   queue: Uint8Array[];
   queued: number;
@@ -71,7 +77,17 @@ interface Conn extends ProxyConn {
 const MAX_QUEUE = 256 * 1024;
 const SLOW_TICK_MS = 50;
 
-export async function startFaultProxy(opts: { port: number; host?: string; listenPort?: number }): Promise<FaultProxy> {
+export type FaultProxyOptions = {
+  port: number;
+  host?: string;
+  listenPort?: number;
+  /** Every chunk waits this long before it is forwarded, each way: a link this far away. */
+  delayMs?: number;
+  /** Sees every chunk as it is read, before any delay. */
+  observe?: (conn: number, from: "client" | "target", bytes: Uint8Array) => void;
+};
+
+export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
   const host = opts.host ?? "127.0.0.1";
   const conns: Conn[] = [];
   const waiters = new Set<() => void>();
@@ -85,8 +101,8 @@ export async function startFaultProxy(opts: { port: number; host?: string; liste
     const ended = new Promise<void>((r) => (resolveEnded = r));
     const c: Conn = {
       id: conns.length,
-      client: { sock: clientSock, queue: [], queued: 0, ended: false },
-      target: { queue: [], queued: 0, ended: false },
+      client: { sock: clientSock, queue: [], queued: 0, ended: false, late: [] },
+      target: { queue: [], queued: 0, ended: false, late: [] },
       mode: "open",
       rate: 0,
       allowance: { client: 0, target: 0 },
@@ -107,6 +123,8 @@ export async function startFaultProxy(opts: { port: number; host?: string; liste
         if (c.isClosed) return;
         c.isClosed = true;
         clearInterval(c.timer);
+        clearTimeout(c.client.lateTimer);
+        clearTimeout(c.target.lateTimer);
         c.client.sock?.terminate();
         c.target.sock?.terminate();
         resolveEnded();
@@ -171,13 +189,38 @@ export async function startFaultProxy(opts: { port: number; host?: string; liste
     return c;
   }
 
+  /** Moves the delayed bytes whose time has come (and an end behind them) into the queue. */
+  function release(conn: Conn, from: Side) {
+    from.lateTimer = undefined;
+    const now = performance.now();
+    while (from.late.length > 0 && from.late[0]!.due <= now) {
+      const { bytes } = from.late.shift()!;
+      if (bytes.byteLength === 0) from.ended = true; // the end, in its place
+      else from.queue.push(bytes);
+    }
+    if (from.late.length > 0) from.lateTimer = setTimeout(() => release(conn, from), from.late[0]!.due - now);
+    conn.pump(from);
+    if (conn.client.ended && conn.target.ended) conn.finish();
+  }
+  /** Bytes read from `from` (empty: its end), forwarded now or after the delay. */
+  function arrived(conn: Conn, from: Side, bytes: Uint8Array) {
+    if (!opts.delayMs) {
+      if (bytes.byteLength === 0) from.ended = true;
+      else from.queue.push(bytes);
+      return conn.pump(from);
+    }
+    from.late.push({ due: performance.now() + opts.delayMs, bytes });
+    from.lateTimer ??= setTimeout(() => release(conn, from), opts.delayMs);
+  }
+
   const handlers = {
     data(s: Socket<SideData>, chunk: Uint8Array) {
       const { conn, side } = s.data;
       const from = conn[side];
-      from.queue.push(new Uint8Array(chunk)); // Bun reuses its read buffer
-      from.queued += chunk.byteLength;
-      conn.pump(from);
+      const bytes = new Uint8Array(chunk); // Bun reuses its read buffer
+      opts.observe?.(conn.id, side, bytes);
+      from.queued += bytes.byteLength;
+      arrived(conn, from, bytes);
     },
     drain(s: Socket<SideData>) {
       const { conn, side } = s.data;
@@ -185,8 +228,7 @@ export async function startFaultProxy(opts: { port: number; host?: string; liste
     },
     end(s: Socket<SideData>) {
       const { conn, side } = s.data;
-      conn[side].ended = true;
-      conn.pump(conn[side]);
+      arrived(conn, conn[side], new Uint8Array(0));
       if (conn.client.ended && conn.target.ended) conn.finish();
     },
     // A stalled link carries no close either: the other side stays open, and silent.

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { openerCommand } from "../../lib/access/browser.ts";
 import { EXIT } from "../../lib/cli/exit.ts";
+import { issueCert, newCA } from "../../lib/tls/ca.ts";
 import { render } from "../../lib/doctor/hop.ts";
 import { METADATA_PATH } from "../../lib/wire/http.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
@@ -141,6 +142,32 @@ describe("an edge the user was pointed at", () => {
       expect(r.stderr).toContain("the edge's sign-in answer is not its own");
       expect(r.stderr).not.toContain(code);
     }
+  });
+
+  test("over https cannot name an issuer whose host is no name: the page would be built at it", async () => {
+    // over https the issuer may be another host than the one asked (lib/access/oauth.ts): a
+    // URL's host may still hold "&", "'", "(", ";" and more, which have no place in a page URL
+    const ca = await newCA();
+    const { cert, key } = await issueCert(ca, ["127.0.0.1"]);
+    const caFile = dir.join(`ca-${crypto.randomUUID()}.pem`);
+    writeFileSync(caFile, ca.certPem);
+    const seen: string[] = [];
+    for (const issuer of ["https://a&calc.exe", "https://x'$(id)'.test", "https://a;b.test"]) {
+      const server = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        tls: { cert, key },
+        fetch: (req) => (seen.push(new URL(req.url).pathname), Response.json({ issuer, token_endpoint: `${issuer}/oauth/token`, device_authorization_endpoint: `${issuer}/oauth/device` })),
+      });
+      try {
+        const r = await wicket(["access", "login", "ssh.corp.test", "--edge", `https://127.0.0.1:${server.port}`, "--ca-file", caFile, "--no-browser"], { env: home() });
+        expect({ issuer, code: r.code }).toEqual({ issuer, code: EXIT.unreachable });
+        expect(r.stderr).toContain(`names ${issuer} as its issuer, not itself; refusing to sign in through it`);
+      } finally {
+        server.stop(true);
+      }
+    }
+    expect(seen.every((p) => p === METADATA_PATH)).toBe(true);
   });
 
   test("on Windows has its page opened without a shell: the URL is one argument to url.dll, cmd never runs", () => {

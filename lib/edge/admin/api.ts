@@ -25,7 +25,7 @@ export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Resp
   const url = new URL(req.url);
   const auth = bearerToken(req.headers.get("authorization"));
   const who = auth ? await verifyAdminToken(ctx.store, auth) : undefined;
-  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth);
+  if (!who && auth && /^\/api\/v1\/zone-(tunnels|routes|tunnel-secrets)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth);
   if (!who) {
     return json(401, { error: "the admin token is missing or was refused; send Authorization: Bearer <admin token>" }, { "www-authenticate": 'Bearer realm="wicket admin"' });
   }

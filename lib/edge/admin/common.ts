@@ -5,7 +5,7 @@ import { log } from "../../cli/log.ts";
 import { writeAudit, type AuditEntry, StoreError, type AdminToken, type Store } from "../../store/index.ts";
 import type { ConnectorRegistry } from "../streams/connectors.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
-import { BODY_LIMITS, BodyRefused, readJson } from "../http/body.ts";
+import { BODY_LIMITS, BodyRefused, readJson, senderVerified } from "../http/body.ts";
 import type { ClusterNode } from "../cluster/sessions.ts";
 import type { Acme } from "../http/acme.ts";
 
@@ -47,8 +47,10 @@ export function json(status: number, body: unknown, headers: Record<string, stri
   return Response.json(body, { status, headers: { "cache-control": "no-store", ...headers } });
 }
 
+/** The body of a request whose admin token or zone credential has been checked. */
 export async function readBody(req: Request): Promise<Record<string, unknown>> {
   let body: unknown;
+  senderVerified(req);
   try {
     body = await readJson(req, BODY_LIMITS.admin);
   } catch (e) {
@@ -73,8 +75,10 @@ export async function zonesChanged(ctx: AdminContext) {
 }
 
 /** For the audit: the zone credentials revoked and tunnels deleted with a person. */
-export const revokedWhat = (r: { credentials: string[]; tunnels: string[] }) =>
-  (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") + (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "");
+export const revokedWhat = (r: { credentials: string[]; tunnels: string[]; disabled?: string[] }) =>
+  (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") +
+  (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "") +
+  (r.disabled?.length ? `; disabled the tunnels those credentials made: ${r.disabled.join(", ")}` : "");
 
 export type Route = (req: Request, ctx: AdminContext, arg: string, who: AdminToken, url: URL) => Promise<Response>;
 

@@ -2,14 +2,23 @@
 // and what a zone credential itself may call (`wicket tunnel create|route|list|delete`).
 import { formatZoneCredential } from "../../auth/zone-credential.ts";
 import { log } from "../../cli/log.ts";
-import { writeAudit, credentialOwner, revokeZoneCredential, listZoneCredentials, listTunnels, deleteTunnel, createTunnel, getTunnel, routeHostname, type ZoneCredential, createZoneCredential } from "../../store/index.ts";
+import { writeAudit, credentialOwner, revokeZoneCredential, tunnelsByCredential, rotateTunnelSecret, madeWith, listZoneCredentials, listTunnels, deleteTunnel, createTunnel, getTunnel, routeHostname, type ZoneCredential, createZoneCredential } from "../../store/index.ts";
 import { type AdminContext, HttpError, json, readBody, field, type Route, record } from "./common.ts";
 
+/** For the audit: the tunnels a revoked credential made, disabled with it, and the hostnames they lost. */
+const disabledWhat = (tunnels: { id: string; name: string; routes: string[] }[]) =>
+  tunnels.length ? `; disabled the tunnels it made: ${tunnels.map((t) => `${t.name} (${t.id})${t.routes.length ? ` unrouting ${t.routes.join(", ")}` : ""}`).join(", ")}` : "";
+
 export const tunnelRoutes: Record<string, Route> = {
-  "GET tunnel-certs": async (_req, ctx) => json(200, { credentials: await listZoneCredentials(ctx.store) }),
+  // each credential with the tunnels it made: what its revocation disables
+  "GET tunnel-certs": async (_req, ctx) => {
+    const made = await tunnelsByCredential(ctx.store);
+    const tunnels = (id: string) => (made.get(id) ?? []).map((t) => ({ id: t.id, name: t.name, routes: t.routes, ...(t.disabled ? { disabled: t.disabled } : {}) }));
+    return json(200, { credentials: (await listZoneCredentials(ctx.store)).map((c) => ({ ...c, tunnels: tunnels(c.id) })) });
+  },
   "DELETE tunnel-certs/:": async (_req, ctx, arg, who) => {
     const credential = await revokeZoneCredential(ctx.store, arg);
-    await record(ctx, who, "tunnel-cert.revoke", `revoked zone credential ${credential.id} of ${credential.zone}${credential.obtainedBy ? ` (obtained by ${credential.obtainedBy})` : ""}; its connectors are cut`, { target: credential.id });
+    await record(ctx, who, "tunnel-cert.revoke", `revoked zone credential ${credential.id} of ${credential.zone}${credential.obtainedBy ? ` (obtained by ${credential.obtainedBy})` : ""}${disabledWhat(credential.tunnels)}; its connectors are cut`, { target: credential.id });
     return json(200, { credential });
   },
   "GET tunnels": async (_req, ctx) => {
@@ -39,7 +48,7 @@ export const credentialRoutes: Record<string, ZoneRoute> = {
     return json(200, { tunnels: (await listTunnels(ctx.store, cred.zone)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length })) });
   },
   "POST zone-tunnels": async (req, ctx, _arg, cred) => {
-    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), credentialOwner(cred));
+    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), credentialOwner(cred), madeWith(cred));
     await recordZone(ctx, cred, "tunnel.create", `created tunnel ${tunnel.name} (${tunnel.id}) in ${tunnel.zone}`, tunnel.id);
     return json(201, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
   },
@@ -51,6 +60,15 @@ export const credentialRoutes: Record<string, ZoneRoute> = {
     const tunnel = await deleteTunnel(ctx.store, found.id);
     await recordZone(ctx, cred, "tunnel.delete", `deleted tunnel ${tunnel.name} (${tunnel.id})${tunnel.routes.length ? `, unrouting ${tunnel.routes.join(", ")}` : ""}; its connectors are cut`, tunnel.id);
     return json(200, { tunnel });
+  },
+  // `tunnel token --rotate`: a new secret, made with (and not outliving) this credential
+  "POST zone-tunnel-secrets/:": async (_req, ctx, arg, cred) => {
+    const found = await getTunnel(ctx.store, arg, cred.zone);
+    if (!found) throw new HttpError(404, `there is no tunnel "${arg}" in the zone ${cred.zone}; see "wicket tunnel list"`);
+    ownTunnel(found, cred);
+    const { tunnel, secret } = await rotateTunnelSecret(ctx.store, found.id, madeWith(cred));
+    await recordZone(ctx, cred, "tunnel.rotate", `rotated the secret of tunnel ${tunnel.name} (${tunnel.id})${found.disabled ? ", which serves again" : ""}; connectors on the old secret are cut`, tunnel.id);
+    return json(200, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
   },
   "PUT zone-routes/:": async (req, ctx, arg, cred) => {
     const body = await readBody(req);

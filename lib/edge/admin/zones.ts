@@ -1,5 +1,5 @@
 // Zones and their admins (`wicket edge zone`).
-import { addZone, addZoneAdmins, listZoneAdmins, removeZoneAdmins, revokeZoneCredentialsOf, getZone, parseZoneAdmin, listZones, removeZone } from "../../store/index.ts";
+import { addZone, addZoneAdmins, listZoneAdmins, removeZoneAdmins, revokeZoneCredentialsOf, revokeZoneCredentialsGrantedBy, getZone, parseZoneAdmin, listZones, removeZone } from "../../store/index.ts";
 import { HttpError, json, readBody, field, zonesChanged, revokedWhat, type Route, record, optStrings } from "./common.ts";
 
 export const zoneRoutes: Record<string, Route> = {
@@ -25,14 +25,17 @@ export const zoneRoutes: Record<string, Route> = {
     if (!zone) throw new HttpError(404, `there is no zone "${arg}"`);
     // an admin removed loses the zone credentials they obtained for it and the tunnels they made,
     // and their connectors with them
-    const revoked = { credentials: [] as string[], tunnels: [] as string[] };
+    const revoked = { credentials: [] as string[], tunnels: [] as string[], disabled: [] as string[] };
     if (remove.length) {
       await removeZoneAdmins(ctx.store, zone.name, remove);
       for (const p of remove.map(parseZoneAdmin)) {
-        if (!p.startsWith("email:")) continue;
-        const r = await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name);
+        // a group's members (or anyone) who obtained a credential through this rule alone lose it
+        const r: { credentials: string[]; tunnels: string[]; disabled?: string[] } = p.startsWith("email:")
+          ? await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name)
+          : await revokeZoneCredentialsGrantedBy(ctx.store, zone.name, p);
         revoked.credentials.push(...r.credentials);
         revoked.tunnels.push(...r.tunnels);
+        revoked.disabled.push(...(r.disabled ?? []));
       }
     }
     const admins = add.length ? await addZoneAdmins(ctx.store, zone.name, add) : await listZoneAdmins(ctx.store, zone.name);

@@ -1,12 +1,13 @@
-// This node in a cluster of edge nodes on one PostgreSQL store: it records itself and the
-// hostnames it holds connectors for (renewed every keepalive interval, and at once when its
-// connectors change), and reaches the nodes that hold a hostname it lacks over peer links: one
-// multiplexed WebSocket per peer, dialed on first need, authenticated with the cluster secret.
+// This node in a cluster of edge nodes on one PostgreSQL store: it records itself (a one-row
+// liveness write every keepalive interval, registering again if peers pruned it) and the
+// hostnames it holds connectors for (what changed, when its connectors change), and reaches
+// the nodes that hold a hostname it lacks over peer links: one multiplexed WebSocket per
+// peer, dialed on first need, authenticated with the cluster secret.
 // On SQLite there is one node and none of this runs.
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { log } from "../../cli/log.ts";
-import { clusterSecret, heartbeatNode, nodesServing, pruneNodes, registerNode, removeNode, type Store } from "../../store/index.ts";
+import { clusterSecret, heartbeatNode, nodesServing, pruneNodes, registerNode, removeNode, writeInventory, type Inventory, type Store } from "../../store/index.ts";
 import { ResetCode } from "../../wire/frame.ts";
 import { NODE_HEADER, PEER_PATH } from "../../wire/http.ts";
 import { createMux, type Mux } from "../../wire/mux.ts";
@@ -37,22 +38,51 @@ export function ownUrl(scheme: string, hostname: string, port: number): string {
 
 /** How long a peer link may take to open before the client is told no connector is online. */
 const DIAL_TIMEOUT_MS = 5_000;
+/** A node silent for this many keepalive timeouts is removed from the registry by its peers. */
+const PRUNE_AFTER_TIMEOUTS = 10;
 
 export async function joinCluster(opts: ClusterOptions) {
   const { store, nodeId, keepalive, connectors } = opts;
   const secret = await clusterSecret(store);
-  await registerNode(store, { id: nodeId, peerUrl: opts.peerUrl, version: opts.version });
+  const self = { id: nodeId, peerUrl: opts.peerUrl, version: opts.version };
+  await registerNode(store, self);
   let draining = false;
 
-  const hostnames = () => {
-    const m = new Map<string, number>();
-    for (const c of connectors.all()) if (!c.mux.peerGoingAway) for (const h of c.hostnames) m.set(h, (m.get(h) ?? 0) + 1);
-    return m;
-  };
-  const beat = coalesced(() => heartbeatNode(store, nodeId, hostnames(), draining).catch((e: Error) => log.warn(`cluster: cannot record this node's heartbeat: ${e.message}`)));
+  // What the store holds of this node's hostnames; undefined: not known (at start, after a failed
+  // write), so the next write replaces them all. `epoch` moves when the node registers again, so
+  // that a write begun before cannot claim to have written onto the new row.
+  let written: Inventory | undefined;
+  let epoch = 0;
+  const inventory = coalesced(async () => {
+    const at = epoch;
+    const next = connectors.hostnameCounts();
+    try {
+      await writeInventory(store, nodeId, next, written);
+      written = at === epoch ? next : undefined;
+    } catch (e) {
+      written = undefined;
+      log.warn(`cluster: cannot record the hostnames this node serves: ${(e as Error).message}`);
+    }
+  });
+  // Liveness alone, however many hostnames: a slow inventory write never makes this node look dead.
+  const alive = coalesced(async () => {
+    try {
+      if (await heartbeatNode(store, nodeId, draining)) return;
+      // pruned while silent (a partition, a paused machine): the prune took its hostnames too
+      await registerNode(store, self);
+      if (draining) await heartbeatNode(store, nodeId, draining); // registering says not draining
+      epoch++;
+      written = new Map();
+      log.warn(`cluster: peers had pruned this node from the registry (silent over ${(keepalive.timeoutMs * PRUNE_AFTER_TIMEOUTS) / 1000} s); registered it again`);
+      await inventory();
+    } catch (e) {
+      log.warn(`cluster: cannot record this node's heartbeat: ${(e as Error).message}`);
+    }
+  });
+  const beat = async () => void (await Promise.all([alive(), inventory()]));
   const timer = setInterval(() => {
     void beat();
-    void pruneNodes(store, keepalive.timeoutMs * 10).catch(() => {});
+    void pruneNodes(store, keepalive.timeoutMs * PRUNE_AFTER_TIMEOUTS).catch(() => {});
   }, keepalive.intervalMs);
   timer.unref?.();
 
@@ -112,7 +142,9 @@ export async function joinCluster(opts: ClusterOptions) {
     nodeId,
     secret,
     /** Connectors came or went here: peers learn at once. */
-    changed: beat,
+    changed: inventory,
+    /** One heartbeat: liveness, and the hostnames if they changed (the timer's, for tests). */
+    beat,
     /** A link to a live node that holds a connector for `hostname`, or undefined. */
     async pick(hostname: string): Promise<Mux | undefined> {
       for (const node of await nodesServing(store, hostname, nodeId, keepalive.timeoutMs)) {
@@ -129,7 +161,7 @@ export async function joinCluster(opts: ClusterOptions) {
     async leave() {
       draining = true;
       clearInterval(timer);
-      await beat(); // the registry says draining until the node is removed
+      await alive(); // the registry says draining until the node is removed
 
       await removeNode(store, nodeId).catch((e: Error) => log.warn(`cluster: cannot remove this node from the registry: ${e.message}`));
       for (const l of links.values()) void l.then((m) => m.goAway(ResetCode.goingAway, "node is shutting down"), () => {});

@@ -17,6 +17,8 @@
 //   terminal-idle-timeout: 30m       # a browser terminal without input this long is closed; 0 never
 //   session-length: 24h              # one sign-in lasts this long (browser and CLI)
 //   app-session-length: 8h           # an app token lasts this long (never past the sign-in)
+//   connector-limits: { connections-per-credential: 512, connections-per-zone: 4096 }   # per node;
+//                                    # also connections-per-tunnel, hostnames-per-zone
 //   smtp: { host: smtp.example.com, port: 587, user: wicket, password: "…", from: "wicket <no-reply@example.com>" }
 //   identity-providers:
 //     - { name: email, type: otp }
@@ -36,6 +38,7 @@ import type { WorkloadIssuer } from "../../auth/workload-keys.ts";
 
 // The providers' settings are the identity modules' own (lib/auth/); the file reads them.
 export type { OidcProvider, SmtpSettings };
+import type { ConnectorLimits } from "../streams/connector-limits.ts";
 
 export type OtpProvider = { type: "otp"; name: string; displayName: string };
 export type IdentityProvider = OtpProvider | OidcProvider;
@@ -104,6 +107,8 @@ export type EdgeFileConfig = {
   "pin-lifetime"?: number;
   smtp?: SmtpSettings;
   "identity-providers"?: IdentityProvider[];
+  /** Some of CONNECTOR_LIMITS (lib/edge/streams/connector-limits.ts), changed. */
+  "connector-limits"?: Partial<ConnectorLimits>;
   "workload-issuers"?: WorkloadIssuer[];
 };
 
@@ -237,6 +242,20 @@ const smtp: Check<SmtpSettings> = (v, key) => {
   return s;
 };
 
+const count: Check<number> = (v, key) => {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new Bad(key, `must be a whole number of at least 1, not ${show(v)}`);
+  return v;
+};
+const connectorLimits: Check<Partial<ConnectorLimits>> = (v, key) => {
+  const o = object(v, key, { "connections-per-tunnel": count, "connections-per-credential": count, "connections-per-zone": count, "hostnames-per-zone": count });
+  const limits: Partial<ConnectorLimits> = {};
+  if (o["connections-per-tunnel"]) limits.connectionsPerTunnel = o["connections-per-tunnel"];
+  if (o["connections-per-credential"]) limits.connectionsPerCredential = o["connections-per-credential"];
+  if (o["connections-per-zone"]) limits.connectionsPerZone = o["connections-per-zone"];
+  if (o["hostnames-per-zone"]) limits.hostnamesPerZone = o["hostnames-per-zone"];
+  return limits;
+};
+
 const provider: Check<IdentityProvider> = (v, key) => {
   const type = object({ type: typeof v === "object" && v !== null && "type" in v ? v.type : undefined }, key, { type: oneOf("otp", "oidc") }, ["type"]).type;
   if (type === "otp") {
@@ -274,11 +293,8 @@ const workloadIssuer: Check<WorkloadIssuer> = (v, key) => {
   // the tokens' iss, compared exactly: https, or http only for an issuer on this machine
   const u = URL.parse(o.issuer);
   if (!u || !(u.protocol === "https:" || (u.protocol === "http:" && isLoopbackHost(u.hostname)))) throw new Bad(`${key}.issuer`, `must be the issuer's https URL, exactly as its tokens' "iss" claim says, not ${show(o.issuer)}`);
-  const i: WorkloadIssuer = { name: o.name, issuer: o.issuer };
-  if (o.audience) i.audience = o.audience;
-  if (o["ca-file"]) i.caPem = o["ca-file"];
-  if (o["max-stale"]) i.maxStaleMs = o["max-stale"];
-  return i;
+  const [audience, caPem, maxStaleMs] = [o.audience, o["ca-file"], o["max-stale"]];
+  return { name: o.name, issuer: o.issuer, ...(audience ? { audience } : {}), ...(caPem ? { caPem } : {}), ...(maxStaleMs ? { maxStaleMs } : {}) };
 };
 
 const workloadIssuers: Check<WorkloadIssuer[]> = (v, key) => {
@@ -300,6 +316,7 @@ export const FILE_ONLY_KEYS: Partial<Record<keyof EdgeFileConfig, string>> = {
   "device-poll-interval": "how often a CLI may ask whether its code was approved (default 5s)",
   "pin-lifetime": "how long an e-mailed PIN is good for (default 10m)",
   smtp: "the mail server for PINs: { host, port, secure, user, password, from, ca-file }; host and from are required",
+  "connector-limits": "per edge node, what connectors may hold, raised or lowered: { connections-per-tunnel, connections-per-credential, connections-per-zone, hostnames-per-zone } (defaults 128, 512, 4096, 4096)",
   "workload-issuers":
     "issuers of CI jobs' and other workloads' ID tokens, for workload: policy rules (docs/ci.md): a list of { name, issuer, audience, ca-file, max-stale }; issuer is exactly the tokens' iss (https; http only on 127.0.0.1), audience the aud they must carry (default: the public URL), max-stale how long keys last fetched stay in use while the issuer cannot be reached (default 1h)",
   "identity-providers": "a list of { name, type: otp } (PIN by e-mail) and { name, type: oidc, issuer, client-id, client-secret, scopes, groups-claim, display-name, ca-file, trust-email } (default: one PIN provider)",
@@ -345,6 +362,7 @@ const FIELDS: { [K in keyof EdgeFileConfig]-?: Check<NonNullable<EdgeFileConfig[
   "pin-lifetime": duration,
   smtp,
   "identity-providers": providers,
+  "connector-limits": connectorLimits,
   "workload-issuers": workloadIssuers,
 };
 

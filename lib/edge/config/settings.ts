@@ -15,6 +15,7 @@ import { identitySettings, loadEdgeConfig, readLogo, type EdgeFileConfig, type L
 import { DEFAULT_TERMINAL_IDLE_MS } from "../terminal/ssh.ts";
 import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_RECORDING_RETENTION_MS, type EdgeOptions } from "../server.ts";
 import { DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS } from "../../store/zone-credentials.ts";
+import { CONNECTOR_LIMITS } from "../streams/connector-limits.ts";
 
 export const serveArgs = {
   config: { type: "string", description: "YAML config file (env WICKET_CONFIG); flags override what it says", valueHint: "file" },
@@ -128,6 +129,8 @@ export function resolveServeSettings(args: Record<string, unknown>, rawArgs: rea
       zoneCredentialLifetimeMs: duration("zone-credential-lifetime", DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS),
       // "0" is a duration of 0: never
       terminalIdleTimeoutMs: duration("terminal-idle-timeout", DEFAULT_TERMINAL_IDLE_MS),
+      // the file's only: limits are an operator's choice for the edge, not a flag per run
+      connectorLimits: { ...CONNECTOR_LIMITS, ...file["connector-limits"] },
     },
     gracePeriodMs,
   };

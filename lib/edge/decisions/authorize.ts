@@ -156,6 +156,7 @@ async function refuse(store: Store, a: ClientAuth, reject: Rejection, reason = r
     return { ...a, reject };
   }
   if (verdict.suppressedBefore) reason = `${reason} (and ${verdict.suppressedBefore} earlier denials from ${addressGroup(a.ip)} in a minute, not recorded one by one)`;
+  if (verdict.network) reason = `${reason} (the edge's denial rows for this minute are used up: more denials from ${verdict.network} are counted, not recorded one by one)`;
   log.info(`deny ${a.host}${a.identity ? ` for ${a.identity}` : ""} from ${a.ip}: ${reason}`);
   try {
     await auditDecision(store, a, false, reason);

@@ -11,7 +11,7 @@ import { appPrincipalMode, appSshCA, findApp, getSession, tokenPrincipal, type S
 import { Close } from "../../wire/close.ts";
 import { SSH_CA_PATH } from "../../wire/http.ts";
 import { refuseAllowed, type ClientAuth } from "./authorize.ts";
-import { BODY_LIMITS, BodyRefused, readJson } from "../http/body.ts";
+import { BODY_LIMITS, BodyRefused, readJson, senderVerified } from "../http/body.ts";
 
 export const CERT_VALIDITY_MS = 5 * 60_000;
 /** Certificates start a minute in the past, for clocks that run slow. */
@@ -96,6 +96,7 @@ export async function issueUserCert(store: Store, host: string, req: { publicKey
 export async function handleSshCert(req: Request, store: Store, auth: ClientAuth): Promise<Response> {
   if (auth.reject) return json(STATUS[auth.reject.code] ?? 403, { error: auth.reject.reason });
   let body: { public_key?: unknown };
+  senderVerified(req);
   try {
     body = ((await readJson(req, BODY_LIMITS.sshCert)) ?? {}) as typeof body;
   } catch (e) {

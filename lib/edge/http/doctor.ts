@@ -72,7 +72,7 @@ export async function edgeDoctor(req: Request, ctx: DoctorContext): Promise<Resp
   if ("refused" in who) return answer({ edge: edgeInfo(), credential: { refused: who.refused } });
   const credential: DoctorAnswer["credential"] =
     who.kind === "tunnel"
-      ? { kind: "tunnel", zone: who.tunnel.zone, id: who.tunnel.id, tunnel: who.tunnel.name }
+      ? { kind: "tunnel", zone: who.tunnel.zone, id: who.tunnel.id, tunnel: who.tunnel.name, expiresAt: who.tunnel.expiresAt }
       : { kind: "zone-credential", zone: who.credential.zone, id: who.credential.id, expiresAt: who.credential.expiresAt, obtainedBy: who.credential.obtainedBy || undefined };
   return answer({ edge: edgeInfo(), credential });
 }

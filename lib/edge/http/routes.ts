@@ -6,7 +6,7 @@ import type { Server, SocketAddress } from "bun";
 import { isIP } from "node:net";
 import { log } from "../../cli/log.ts";
 import { findApp, type Store } from "../../store/index.ts";
-import { CONNECT_PATH, DOCTOR_PATH, METADATA_PATH, PEER_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../../wire/http.ts";
+import { CLIENT_ID_HEADER, CONNECT_PATH, DOCTOR_PATH, METADATA_PATH, PEER_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../../wire/http.ts";
 import { authorizePeer, type PeerData } from "../streams/peer-endpoint.ts";
 import { handleAdmin, type AdminContext } from "../admin/api.ts";
 import { appDoctor, edgeDoctor } from "./doctor.ts";
@@ -15,14 +15,16 @@ import { clientIp, type TrustedProxies } from "./client-ip.ts";
 import { clientData, type ClientData } from "../streams/client-stream.ts";
 import { authorizeConnector, type ConnectorData } from "../streams/connector-endpoint.ts";
 import { isDownloadPath, serveDownloads } from "./downloads.ts";
-import { createHandshakes, enter, refusedResponse, type HandshakeLimits } from "./handshakes.ts";
+import { enter, refusedResponse } from "./handshakes.ts";
+import { createLoad, type Load } from "./load.ts";
+import { waitForBody } from "./slow-bodies.ts";
 import { handleOAuth, metadata, type SignInContext } from "../signin/oauth.ts";
 import { busyPage, edgeErrorPage, edgeHomePage, LOGO_PATH, logoResponse, notFoundPage, siteOf, sshAppPage, unknownHostPage, wantsPage, withSecurityHeaders } from "./pages.ts";
 import { handleSignInPages } from "../signin/routes.ts";
 import type { TerminalData } from "../terminal/ssh.ts";
 import { appTerminalRoute, edgeTerminalRoute, type TerminalRouteContext } from "../terminal/routes.ts";
 import { edgeSshCAGone, handleSshCert, serveAppSshCA } from "../decisions/ssh-cert.ts";
-import { bodyRefused } from "./body.ts";
+import { bodyRefused, onBodyWait } from "./body.ts";
 import { splitHostPort } from "../../net/address.ts";
 
 export type WsData = ClientData | ConnectorData | PeerData | TerminalData;
@@ -40,8 +42,8 @@ export interface RouteContext {
   downloadsDir?: string;
   auditFailOpen?: boolean;
   metrics?: AuthorizeOptions["metrics"];
-  /** Requests in progress per client address and in all (lib/edge/http/handshakes.ts). */
-  handshakeLimits?: HandshakeLimits;
+  /** Requests in progress and requests waiting for their bodies (lib/edge/http/load.ts). */
+  load?: Load;
   /** The address of the listener's peer: the client, or whom the TLS-ALPN front connected for. */
   peerAddress?(peer: SocketAddress | null): string;
 }
@@ -49,14 +51,12 @@ export interface RouteContext {
 /** The Host header's name, as the store writes names: lower case, no port, no IPv6 brackets, no trailing dot. */
 export const hostOf = (req: Request) => (splitHostPort(req.headers.get("host") ?? "", 0)?.hostname ?? "").replace(/\.$/, "").toLowerCase();
 
+/** Whether a request carries a credential the edge checks before any other work: a service
+ * token, or a bearer token (an app token, a connector's, an admin's, a peer's). */
+const hasCredential = (req: Request) => req.headers.has(CLIENT_ID_HEADER) || /^Bearer\s/i.test(req.headers.get("authorization") ?? "");
+
 export function createRouter(ctx: RouteContext) {
-  const handshakes = createHandshakes(ctx.handshakeLimits, (who, ip) =>
-    log.warn(
-      who === "address"
-        ? `${ip} has ${handshakes.limits.perAddress} requests in progress, its share: more from it get 429 until some finish (many people behind one proxy? list it in trusted-proxies)`
-        : `the edge has ${handshakes.limits.total} requests in progress, its share: more get 503 until some finish`,
-    ),
-  );
+  const { requests, slowBodies } = ctx.load ?? createLoad();
   const isEdgeHost = (host: string) => host === ctx.edgeHost() || host === "localhost" || isIP(host) !== 0;
   /** Who is asking, for the pages: the configured name and logo (lib/edge/config/file.ts), else the public host. */
   const site = () => siteOf(ctx.signIn.identity.brand, ctx.publicUrl());
@@ -104,8 +104,13 @@ export function createRouter(ctx: RouteContext) {
     const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
     const edge = isEdgeHost(host);
     if (edge && url.pathname === "/healthz") return new Response("ok\n"); // the probe works while the limit below refuses
-    const place = enter(handshakes, ip);
+    const place = enter(requests, ip, hasCredential(req));
     if ("refused" in place) return !upgrade && wantsPage(req) ? busyPage(site(), place.refused) : refusedResponse(place.refused);
+    onBodyWait(req, (drop) => {
+      place.stepAside();
+      const endWait = waitForBody(slowBodies, ip, drop);
+      return () => (endWait(), place.stepBack());
+    });
     try {
       return await (edge ? edgeHostRoute(req, url, srv, ip, upgrade) : appHostRoute(req, url, srv, ip, upgrade, host));
     } catch (err) {

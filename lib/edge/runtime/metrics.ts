@@ -31,10 +31,10 @@ export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;
 
 /** The gauges that follow connector connections and client streams. */
 export function refreshGauges(metrics: EdgeMetrics, connectors: ConnectorRegistry, streamsOpen: number) {
-  const all = connectors.all();
+  // counts the registry keeps: this runs at every registration and close
   const up = connectors.up();
   metrics.connections.set(up, { state: "up" });
-  metrics.connections.set(all.length - up, { state: "draining" });
-  metrics.connectors.set(new Set(all.map((c) => c.id)).size);
+  metrics.connections.set(connectors.size() - up, { state: "draining" });
+  metrics.connectors.set(connectors.connectors());
   metrics.streamsOpen.set(streamsOpen);
 }

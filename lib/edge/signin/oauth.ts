@@ -19,7 +19,7 @@ import {
   type App,
   revokeSession,
   verifySession,
-  zonesAdministeredBy,
+  zoneAdminGrants,
   type Identity,
   type OrgSession,
   type Store,
@@ -190,8 +190,10 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
 
   if (d.purpose === "tunnel") {
     // Checked again: the person may have lost the zone since they picked it.
-    if (!d.zone || !(await zonesAdministeredBy(ctx.store, browser)).includes(d.zone)) return oauthError("access_denied", `${browser.email} does not administer the zone ${d.zone}`);
-    const cred = await createZoneCredential(ctx.store, d.zone, { obtainedBy: browser.email, lifetimeMs: ctx.credentialLifetimeMs });
+    // the rules that granted it are kept: removing one (a group, say) revokes what it granted
+    const grantedBy = d.zone ? await zoneAdminGrants(ctx.store, d.zone, browser) : [];
+    if (!d.zone || grantedBy.length === 0) return oauthError("access_denied", `${browser.email} does not administer the zone ${d.zone}`);
+    const cred = await createZoneCredential(ctx.store, d.zone, { obtainedBy: browser.email, lifetimeMs: ctx.credentialLifetimeMs, grantedBy });
     log.info(`tunnel login: ${browser.email} got zone credential ${cred.id} for ${cred.zone}, from ${ip}`);
     const credential = formatZoneCredential({ edge: ctx.publicUrl(), zone: cred.zone, id: cred.id, secret: cred.secret, caPem: ctx.caPem });
     return json(200, { access_token: credential, token_type: "N_A", issued_token_type: "urn:wicket:zone-credential", zone: cred.zone, email: browser.email });

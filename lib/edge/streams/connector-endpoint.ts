@@ -1,6 +1,7 @@
 // Where connectors connect (CONNECT_PATH): the zone credential is checked before the upgrade,
 // the hello after it; a registered connection carries streams for the hostnames it claimed
-// until it closes or says go-away.
+// until it closes or says go-away. What one credential and one zone may hold here, and how fast
+// a credential may register, is connector-limits.ts.
 import type { ServerWebSocket } from "bun";
 import { log } from "../../cli/log.ts";
 import { writeAudit, type Store } from "../../store/index.ts";
@@ -11,7 +12,9 @@ import { PROTOCOL_VERSION } from "../../wire/frame.ts";
 import { createMux, type Mux } from "../../wire/mux.ts";
 import { serverTransport } from "../../wire/ws-transport.ts";
 import { CLIENT_HIGH_WATER } from "../../wire/client.ts";
-import type { ConnectorConn, ConnectorRegistry } from "./connectors.ts";
+import { credentialKey, type ConnectorConn, type ConnectorRegistry } from "./connectors.ts";
+import { createRegistrationLimiter, noRoom, type ConnectorLimits } from "./connector-limits.ts";
+import { createDenialLimiter } from "../decisions/denials.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
 
 /** `hello`: the one hello was seen (a second is a protocol error). */
@@ -26,12 +29,12 @@ export interface ConnectorRoom {
   draining(): boolean;
   publicUrl(): string;
   store: Store;
+  /** What one tunnel, credential and zone may hold on this node. */
+  limits: ConnectorLimits;
   /** A connection registered, moved or closed. */
   changed(): void;
 }
 
-/** Connections of one tunnel on one node: replicas and their HA connections, with room to spare. */
-export const MAX_CONNECTIONS_PER_TUNNEL = 128;
 /** A connection must say hello this soon after it opened, or it is closed: a credential holder
  * cannot park connections that nobody re-checks. */
 const HELLO_DEADLINE_MS = 10_000;
@@ -39,7 +42,10 @@ const HELLO_DEADLINE_MS = 10_000;
  * replicas all starting together fit; a credential opening connections it never uses does not. */
 export const MAX_OPENING_PER_CREDENTIAL = 256;
 const opening = new Map<string, number>();
-const credentialKey = (who: ConnectorIdentity) => (who.kind === "tunnel" ? who.tunnel.id : who.credential.id);
+/** Registrations per credential per second, on this node. */
+const registrations = createRegistrationLimiter();
+/** Refusals for want of room that reach the audit and the log: a few a minute per credential. */
+const crowded = createDenialLimiter();
 /** setTimeout's longest delay; a later expiry re-arms the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -88,6 +94,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
       });
     },
     onGoAway(_code, reason) {
+      if (d.conn) room.connectors.goneAway(d.conn);
       room.changed();
       log.info(`connector ${d.conn?.id} is draining (${printable(reason)}): no new streams go to this connection; its ${mux.streams.size} live stream(s) continue`);
     },
@@ -101,7 +108,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
       }
       room.changed();
       if (!conn) return log.info(`connector connection from ${d.ip} closed before it registered (${reason})`);
-      const left = room.connectors.all().filter((c) => c.id === conn.id).length;
+      const left = room.connectors.count("connector", conn.id);
       log.info(
         `connector ${conn.id} from ${d.ip} disconnected (${reason}); its streams on that connection ended; ${left ? `${left} other connection(s) of it carry new ones` : `it has no other connection here, so ${conn.hostnames.join(", ")} wait for it to reconnect`}`,
       );
@@ -114,13 +121,20 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
 /** Claims the hello's hostnames for the connection's tunnel, then routes streams to it. */
 async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: string, hostnames: string[]) {
   const d = ws.data;
-  const claim = await claimHostnames(room.store, d.who!, hostnames, d.ip);
+  const who = d.who!;
+  const zone = zoneOfIdentity(who);
+  const wait = registrations.take(who);
+  // not denied: the connector backs off and comes back
+  if (wait > 0) return refuse(ws, room, who, Close.unavailable, `this credential registers connections here too fast; retry in ${Math.ceil(wait / 1000)} s`);
+  // before the claim's store work, then again with the claim's tunnel and hostnames
+  const early = noRoom(room.connectors, { who, zone, tunnel: who.kind === "tunnel" ? who.tunnel : undefined }, room.limits);
+  if (early) return refuse(ws, room, who, Close.denied, early);
+  const claim = await claimHostnames(room.store, who, hostnames, d.ip);
   if (d.mux!.closed) return;
   if ("refused" in claim) return ws.close(Close.denied, closeReason(claim.refused));
-  if (room.connectors.all().filter((c) => c.tunnel.id === claim.tunnel.id).length >= MAX_CONNECTIONS_PER_TUNNEL) {
-    return ws.close(Close.denied, closeReason(`the tunnel ${claim.tunnel.name} already has ${MAX_CONNECTIONS_PER_TUNNEL} connections to this edge`));
-  }
-  const conn: ConnectorConn = { id: connector, zone: zoneOfIdentity(d.who!), hostnames: claim.hostnames, tunnel: claim.tunnel, who: d.who!, mux: d.mux!, remote: d.ip };
+  const full = noRoom(room.connectors, { who, zone, tunnel: claim.tunnel, hostnames: claim.hostnames }, room.limits);
+  if (full) return refuse(ws, room, who, Close.denied, full, claim.hostnames);
+  const conn: ConnectorConn = { id: connector, zone, hostnames: claim.hostnames, tunnel: claim.tunnel, who, mux: d.mux!, remote: d.ip };
   d.conn = conn;
   room.connectors.add(conn);
   // A change that landed between the claim and now was re-checked without this connection:
@@ -128,11 +142,23 @@ async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: str
   if (await cut(room.store, room.connectors, conn)) return;
   d.mux!.hello({ edge: room.publicUrl() }, true);
   room.changed();
-  if (conn.who.kind === "zone-credential" && conn.who.credential.expiresAt !== undefined) cutAtExpiry(d, room, conn, conn.who.credential.expiresAt);
+  const expiresAt = conn.who.kind === "zone-credential" ? conn.who.credential.expiresAt : conn.who.tunnel.expiresAt;
+  if (expiresAt !== undefined) cutAtExpiry(d, room, conn, expiresAt);
   log.info(`connector ${connector} from ${d.ip} serves ${claim.hostnames.join(", ")} as tunnel ${claim.tunnel.name}`);
 }
 
-/** A zone credential that expires ends its connections then; nothing else moves at that moment.
+/** Closes a connection the node has no room for, with the reason (denied: the connector stops
+ * and says why); a few such refusals a minute per credential reach the audit and the log. */
+function refuse(ws: ConnectorSocket, room: ConnectorRoom, who: ConnectorIdentity, code: number, why: string, hostnames?: string[]) {
+  ws.close(code, closeReason(why));
+  const v = crowded.admit(credentialKey(who));
+  if (!v.record) return;
+  const reason = v.suppressedBefore ? `${why} (and ${v.suppressedBefore} such refusals of this credential in the minute before)` : why;
+  log.warn(`refused a connector from ${ws.data.ip} (${describeIdentity(who)}): ${reason}`);
+  void writeAudit(room.store, { kind: "admin", identity: describeIdentity(who), action: "tunnel.refuse", reason, target: hostnames?.join(" ").slice(0, 1000), ip: ws.data.ip }).catch(() => {});
+}
+
+/** A zone credential or tunnel secret that expires ends its connections then; nothing else moves at that moment.
  * The timer lives on the socket's data, cleared when the connection closes. */
 function cutAtExpiry(d: ConnectorData, room: ConnectorRoom, conn: ConnectorConn, expiresAt: number) {
   const left = expiresAt - Date.now();

@@ -13,8 +13,8 @@ export async function drainConnections(edge: { connectors: ConnectorRegistry; cl
   edge.changed();
   // Connectors close a moved connection once its streams are done, so waiting for them also
   // waits for the go-away to have arrived.
-  log.info(`draining: told ${connectors.all().length} connector connection(s) to move; ${clients.size} client stream(s) may continue up to ${graceMs / 1000} s; signal again to stop at once`);
-  await waitUntilIdle(() => clients.size + connectors.all().length, changes, graceMs);
+  log.info(`draining: told ${connectors.size()} connector connection(s) to move; ${clients.size} client stream(s) may continue up to ${graceMs / 1000} s; signal again to stop at once`);
+  await waitUntilIdle(() => clients.size + connectors.size(), changes, graceMs);
   if (clients.size > 0) log.warn(`grace period over: closing ${clients.size} client stream(s)`);
   else log.info("drained: every client stream ended and every connector moved; stopping");
 }

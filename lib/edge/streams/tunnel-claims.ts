@@ -20,20 +20,26 @@ import {
   verifyZoneCredential,
   writeAudit,
   listZones,
+  madeWith,
   zoneFor,
   type Store,
   type ZoneCredential,
 } from "../../store/index.ts";
-import { TUNNEL_ID_PREFIX, tunnelNameFor } from "../../store/tunnels.ts";
+import { rotateTunnelSecret, TUNNEL_ID_PREFIX, tunnelNameFor, tunnelStanding, type TunnelIdentity } from "../../store/tunnels.ts";
 import { hashSecret } from "../../auth/secret.ts";
 import { bearerToken, idAndSecret } from "../../wire/bearer.ts";
 
 /** At most this many hostnames in one hello. */
 export const MAX_HOSTNAMES = 256;
+/** Tunnels the one-line form (`tunnel --hostname H`) makes for one credential's owner (who
+ * obtained it; a new login is a new credential of the same owner) in a zone: a quarter of the
+ * zone's 1,000, one per server with a hostname of its own; past that, one tunnel serves many
+ * hostnames, or replicas share one. Without it one credential could take all 1,000. */
+export const MAX_ONE_LINER_TUNNELS = 250;
 
 /** Who a connector connection is, from its upgrade request. */
 export type ConnectorIdentity =
-  | { kind: "tunnel"; tunnel: { id: string; name: string; zone: string } }
+  | { kind: "tunnel"; tunnel: TunnelIdentity }
   | { kind: "zone-credential"; credential: ZoneCredential };
 
 export const zoneOfIdentity = (who: ConnectorIdentity) => (who.kind === "tunnel" ? who.tunnel.zone : who.credential.zone);
@@ -48,7 +54,8 @@ export async function identifyConnector(store: Store, authorization: string): Pr
   if (!c) return { refused: "the connector sent no credential; run `wicket tunnel login`, or pass the tunnel's token" };
   if (c.id.startsWith(TUNNEL_ID_PREFIX)) {
     const tunnel = await verifyTunnelSecret(store, c.id, c.secret);
-    return tunnel ? { kind: "tunnel", tunnel } : { refused: "the tunnel's credentials were refused (deleted, or a wrong secret); create it again with `wicket tunnel create`" };
+    if (tunnel && "refused" in tunnel) return tunnel;
+    return tunnel ? { kind: "tunnel", tunnel } : { refused: "the tunnel's credentials were refused (deleted, rotated or wrong); get new ones: `wicket tunnel token NAME --rotate`" };
   }
   const r = await verifyZoneCredential(store, c.id, c.secret);
   return "credential" in r ? { kind: "zone-credential", credential: r.credential } : r;
@@ -124,17 +131,21 @@ export async function claimHostnames(store: Store, who: ConnectorIdentity, raw: 
  * connections ask at the same moment). */
 async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: string[]): Promise<{ id: string; name: string; zone: string } | { refused: string }> {
   const owner = credentialOwner(c);
+  const made = madeWith(c);
   for (const h of hostnames) {
     const routed = await routeOf(store, h);
     if (!routed) continue;
     const t = await getTunnel(store, routed.id);
-    if (t?.createdBy === owner && t.zone === c.zone) return t;
+    // the owner's tunnel that expired or was disabled with another credential of theirs: this one takes it on
+    if (t?.createdBy === owner && t.zone === c.zone) return t.disabled ? (await rotateTunnelSecret(store, t.id, made)).tunnel : t;
     // the same owner's tunnel of another zone (one admin obtains credentials for several) is not this zone's
     if (t && t.zone !== c.zone) return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of the zone ${t.zone}, not ${c.zone}` };
     return { refused: `${h} is served by the tunnel "${routed.name}" (${routed.id}) of someone else; to add a replica, run \`wicket tunnel run --token <its token>\` (\`wicket tunnel token ${routed.name}\` prints it)` };
   }
   // the name may be another owner's: then one with a suffix of this owner's own
-  const mine = (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!), owner)) ?? (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!, `-${hashSecret(owner).slice(0, 6)}`), owner));
+  const mine =
+    (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!), owner, { made, maxOwned: MAX_ONE_LINER_TUNNELS })) ??
+    (await ensureTunnel(store, c.zone, tunnelNameFor(hostnames[0]!, `-${hashSecret(owner).slice(0, 6)}`), owner, { made, maxOwned: MAX_ONE_LINER_TUNNELS }));
   return mine ?? { refused: `no tunnel name is free for ${hostnames[0]}; create one with \`wicket tunnel create NAME\` and run it` };
 }
 
@@ -143,7 +154,8 @@ async function tunnelOfCredential(store: Store, c: ZoneCredential, hostnames: st
 export async function recheckClaim(store: Store, who: ConnectorIdentity, claim: Claim): Promise<string | undefined> {
   const gone = await credentialGone(store, who);
   if (gone) return gone;
-  // a tunnel's own credential was checked against its tunnel just now
+  // a tunnel's own credential was checked against its tunnel just now; a zone credential's
+  // connection holds no tunnel secret (a tunnel disabled with another credential lost its routes)
   if (who.kind !== "tunnel" && !(await getTunnel(store, claim.tunnel.id))) return `the tunnel ${claim.tunnel.name} (${claim.tunnel.id}) was deleted`;
   const zone = zoneOfIdentity(who);
   const zones = (await listZones(store)).map((z) => z.name);
@@ -159,7 +171,7 @@ export async function recheckClaim(store: Store, who: ConnectorIdentity, claim: 
 
 /** Why the credential a connection presented no longer lets it in, or undefined. */
 async function credentialGone(store: Store, who: ConnectorIdentity): Promise<string | undefined> {
-  if (who.kind === "tunnel") return (await getTunnel(store, who.tunnel.id)) ? undefined : `the tunnel ${who.tunnel.name} (${who.tunnel.id}) was deleted`;
+  if (who.kind === "tunnel") return tunnelStanding(store, who.tunnel);
   const c = await getZoneCredential(store, who.credential.id);
   if (!c) return `the zone ${who.credential.zone} of this credential was removed`;
   return credentialRefusal(c);
