@@ -43,7 +43,8 @@ export interface TestIssuer extends AsyncDisposable {
   actions(claims: Record<string, unknown>): { url: string; requestToken: string };
 }
 
-export async function startIssuer(): Promise<TestIssuer> {
+/** `tls`: serve https with this certificate (one from the edge's CA, lib/tls/ca.ts), for issuers behind a private CA. */
+export async function startIssuer(opts: { tls?: { cert: string; key: string } } = {}): Promise<TestIssuer> {
   let keys = [await newKey("RS256"), await newKey("ES256")];
   const foreign = [await newKey("RS256"), await newKey("ES256")];
   let up = true;
@@ -70,6 +71,7 @@ export async function startIssuer(): Promise<TestIssuer> {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
+    ...(opts.tls ? { tls: opts.tls } : {}),
     async fetch(req) {
       const u = new URL(req.url);
       if (u.pathname === "/actions-token") {
@@ -87,7 +89,7 @@ export async function startIssuer(): Promise<TestIssuer> {
       return new Response("not found", { status: 404 });
     },
   });
-  url = `http://127.0.0.1:${server.port}`;
+  url = `${opts.tls ? "https" : "http"}://127.0.0.1:${server.port}`;
 
   return {
     url,

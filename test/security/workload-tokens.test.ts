@@ -8,6 +8,7 @@ import { createPublicKey } from "node:crypto";
 import { SignJWT } from "jose";
 import { verifyWorkloadToken, type WorkloadIssuer } from "../../lib/auth/workload.ts";
 import { forgetIssuerKeys, type KeyDeps } from "../../lib/auth/workload-keys.ts";
+import { issueCert, newCA } from "../../lib/tls/ca.ts";
 import { githubClaims, startIssuer, type TestIssuer } from "../helpers/workload-issuer.ts";
 
 const EDGE = "https://edge.site.test";
@@ -147,6 +148,15 @@ describe("the issuer's keys", () => {
     } finally {
       issuer.setUp(true);
     }
+  });
+
+  test("an https issuer behind a private CA is trusted with its ca-file, and not without", async () => {
+    const ca = await newCA();
+    await using private_ = await startIssuer({ tls: await issueCert(ca, ["127.0.0.1"]) });
+    const token = await private_.sign(CLAIMS, { audience: EDGE });
+    const without = await check(token, [{ name: "private", issuer: private_.url }]);
+    expect("reason" in without && without.reason).toContain(`the keys of ${private_.url} cannot be fetched`);
+    expect(await reason(token, [{ name: "private", issuer: private_.url, caPem: ca.certPem }])).toStartWith("accepted");
   });
 
   test("a discovery document that names another issuer is not believed", async () => {
