@@ -88,6 +88,29 @@ describe("a GitHub Actions job", () => {
     expect(r.code).toBe(0);
   });
 
+  test("gets no certificate from a claim the job controls: not by the application's claim setting, only where the rule names the claim", async () => {
+    const ssh = (ref: string) => actionsJob(githubClaims("acme/deploy", ref, { actor: "deploy" }));
+    const sshGen = (env: Record<string, string>) => wicket(["access", "ssh-gen", "--hostname", HOST, "--edge", edge.url, "--ca-file", edge.caFile], { env });
+    await edge.admin(["app", "edit", HOST, "--ssh-principal", "claim:actor"]);
+    const unbound = JSON.parse(await edge.admin(["policy", "add", HOST, "--name", "unbound", "--action", "allow", "--include", "workload:github:repository=acme/deploy,ref=refs/heads/unbound", "--json"]));
+    const byClaim = JSON.parse(await edge.admin(["policy", "add", HOST, "--name", "by-claim", "--action", "allow", "--include", "workload:github:repository=acme/deploy,ref=refs/heads/by-claim;principal=claim:actor", "--json"]));
+    try {
+      const r = await sshGen(ssh("refs/heads/unbound"));
+      expect(r.code).toBe(77);
+      expect(r.stderr).toContain(`names no principal; add ";principal=<unix-user>" to the workload rule`);
+      const env = ssh("refs/heads/by-claim");
+      expectExit(await sshGen(env));
+      expect(expectExit(await run(["ssh-keygen", "-L", "-f", `${env.WICKET_HOME}/${HOST}-key-cert.pub`])).stdout).toMatch(/Principals: \n\s+deploy\n/);
+      // a claim the rule trusts still names no system account
+      const root = await sshGen(actionsJob(githubClaims("acme/deploy", "refs/heads/by-claim", { actor: "root" })));
+      expect(root.code).toBe(77);
+      expect(root.stderr).toContain(`"root" is a system account`);
+    } finally {
+      await edge.admin(["app", "edit", HOST, "--ssh-principal", "localpart"]);
+      for (const p of [unbound, byClaim]) await edge.admin(["policy", "rm", p.id]);
+    }
+  });
+
   test("carries `access tcp` connections too: the server's SSH banner arrives through a local port", async () => {
     const port = freePort();
     await using tcp = spawnProc([WICKET, "access", "tcp", "--hostname", HOST, "--url", `127.0.0.1:${port}`, "--edge", edge.url, "--ca-file", edge.caFile], { env: actionsJob(MAIN), name: "access tcp" });
