@@ -448,9 +448,8 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE zone_credentials ADD COLUMN granted_by TEXT`,
     ],
   },
-  // 290–299: workload identity (issue 29).
   {
-    version: 290,
+    version: 124,
     name: "workload ID tokens accepted once",
     statements: [
       // a hash of the token's issuer and jti (or of the token), kept until the token expires
