@@ -14,7 +14,7 @@ import { EXIT } from "../lib/cli/exit.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
 import { namedOrigins, reached } from "./helpers/tcp.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
-import { startEdge, WICKET, wicket, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
+import { startEdge, WICKET, wicket, type TestEdge } from "./helpers/wicket.ts";
 
 let dir: TempDir;
 let edge: TestEdge;

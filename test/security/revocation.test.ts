@@ -34,7 +34,7 @@ import { spawnProc, type Proc } from "../helpers/proc.ts";
 import { BACKENDS, PG, tempDatabase, withStore } from "../helpers/store.ts";
 import { namedOrigins, reached } from "../helpers/tcp.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
-import { startEdge, WICKET, wicket, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";
+import { startEdge, WICKET, wicket, type TestEdge } from "../helpers/wicket.ts";
 
 /** TCP origins that say their name to each connection, then close it. */
 const origins = namedOrigins();
