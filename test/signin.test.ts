@@ -424,7 +424,7 @@ describe("the edge refuses what it did not issue, or not for this", () => {
 
     const config = dir.join("brief.yaml");
     writeFileSync(config, "device-code-lifetime: 1ms\n");
-    await using brief = await startEdge({ dir: await tempDir("wicket-brief-"), extra: ["--config", config] });
+    await using brief = await startEdge({ extra: ["--config", config] });
     await brief.admin(["zone", "add", "brief.test"]);
     await brief.admin(["app", "add", "ssh.brief.test"]);
     const [, b] = await post(brief, "/oauth/device", { client_id: "wicket", scope: "app", resource: "https://ssh.brief.test" });
@@ -520,7 +520,7 @@ describe("an expired token leads to a new sign-in", () => {
     // Its own edge: sessions of a few seconds, and PINs in the log (--dev, no SMTP).
     const config = dir.join("short.yaml");
     writeFileSync(config, "session-length: 8s\napp-session-length: 8s\ndevice-poll-interval: 1s\ndev: true\n");
-    await using short = await startEdge({ dir: await tempDir("wicket-short-"), extra: ["--config", config] });
+    await using short = await startEdge({ extra: ["--config", config] });
     await short.admin(["zone", "add", "short.test"]);
     await short.admin(["app", "add", "ssh.short.test"]);
     await short.admin(["policy", "add", "ssh.short.test", "--name", "people", "--action", "allow", "--include", "email:erin@short.test"]);
