@@ -8,25 +8,22 @@ import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../lib/wire/http.ts";
 import type { AuditRecord } from "../lib/store/index.ts";
 import type { LiveSessionInfo } from "../lib/edge/decisions/live-sessions.ts";
 import { expectExit, run, spawnProc, type Proc } from "./helpers/proc.ts";
-import { startSshd, type Sshd } from "./helpers/sshd.ts";
+import type { Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { startRig, type Rig } from "./helpers/rig.ts";
 import { startEdge, wicket, WICKET, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 
 let dir: TempDir;
 let sshd: Sshd;
 let edge: TestEdge;
+let rig: Rig;
 
 beforeAll(async () => {
-  dir = await tempDir("wicket-access-");
-  sshd = await startSshd();
-  edge = await startEdge({ dir });
+  rig = await startRig({ prefix: "wicket-access-" });
+  ({ dir, sshd, edge } = rig);
 });
 
-afterAll(async () => {
-  await edge?.[Symbol.asyncDispose]();
-  await sshd?.[Symbol.asyncDispose]();
-  await dir?.[Symbol.asyncDispose]();
-});
+afterAll(() => rig?.[Symbol.asyncDispose]());
 
 /** A new service token on `edge`. */
 async function token(e: TestEdge, name: string): Promise<ServiceToken> {

@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchChromium } from "./helpers/browser.ts";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium, profiles } from "./helpers/browser.ts";
 import { expectExit, run, type Proc } from "./helpers/proc.ts";
 import { ensureUnixUser, startSshd, type Sshd } from "./helpers/sshd.ts";
+import { pinFromLog } from "./helpers/signin.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type TestEdge } from "./helpers/wicket.ts";
-import { PIN_PATTERN } from "../lib/store/sign-in.ts";
 
 const ZONE = "site.test";
 const APP = `ssh.${ZONE}`;
@@ -34,17 +34,10 @@ let dir: TempDir;
 let edge: TestEdge;
 let sshd: Sshd;
 let browser: Browser;
-const contexts = new Map<string, BrowserContext>();
 
 const appUrl = (host: string, e = edge) => `https://${host}:${e.port}/`;
-const pinFor = async (email: string, e = edge) => (await e.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
-
 /** One browser profile per person: its cookies are that person's sign-in. */
-async function browserOf(who: string): Promise<BrowserContext> {
-  let c = contexts.get(who);
-  if (!c) contexts.set(who, (c = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1000, height: 600 } })));
-  return c;
-}
+const browserOf = profiles(() => browser, { viewport: { width: 1000, height: 600 } });
 
 /** Opens the application in `who`'s browser, signing in with a PIN if the edge asks. */
 async function open(who: string, host = APP, e = edge): Promise<Page> {
@@ -53,7 +46,7 @@ async function open(who: string, host = APP, e = edge): Promise<Page> {
   if (new URL(page.url()).pathname === "/sign-in") {
     await page.getByLabel("E-mail address").fill(who);
     await page.getByRole("button", { name: "Send me a PIN" }).click();
-    await page.getByLabel("PIN").fill(await pinFor(who, e));
+    await page.getByLabel("PIN").fill(await pinFromLog(e, who));
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL((u) => u.hostname === host || u.pathname !== "/sign-in/pin");
   }

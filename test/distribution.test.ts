@@ -208,7 +208,7 @@ describe("the edge's downloads", () => {
 
   test("an edge whose --downloads-dir does not exist yet warns at start, answers 404, and serves it once it exists", async () => {
     const later = dir.join("later");
-    await using second = await startEdge({ dir: await tempDir("wicket-dist-later-"), extra: ["--downloads-dir", later] });
+    await using second = await startEdge({ extra: ["--downloads-dir", later] });
     expect(second.proc.stderr()).toContain(`--downloads-dir ${later} does not exist`);
     const ca = { tls: { ca: await Bun.file(second.caFile).text() } } as RequestInit;
     const before = await fetch(`${second.url}/install.sh`, ca);

@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { TCPSocketListener } from "bun";
 import { freePort } from "./helpers/ports.ts";
-import { startSshd, type Sshd } from "./helpers/sshd.ts";
-import { tempDir, type TempDir } from "./helpers/tmp.ts";
-import { startEdge, wicket, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
+import type { Sshd } from "./helpers/sshd.ts";
+import type { TempDir } from "./helpers/tmp.ts";
+import { startRig, type AppRig } from "./helpers/rig.ts";
+import { wicket, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 import type { RunResult } from "./helpers/proc.ts";
 import { parseZoneCredential } from "../lib/auth/zone-credential.ts";
 
@@ -18,20 +19,18 @@ let sshd: Sshd;
 let edge: TestEdge;
 let token: ServiceToken;
 let hello: TCPSocketListener;
+let rig: AppRig;
 /** HOME and WICKET_HOME of a laptop with nothing in it: doctor must not read the real ~/.ssh. */
 let laptop: { HOME: string; WICKET_HOME: string };
 
 beforeAll(async () => {
-  dir = await tempDir("wicket-doctor-");
+  rig = await startRig({ prefix: "wicket-doctor-", app: HOST });
+  ({ dir, sshd, edge, token } = rig);
   laptop = { HOME: dir.join("home"), WICKET_HOME: dir.join("home", ".wicket") };
   mkdirSync(laptop.WICKET_HOME, { recursive: true });
   // a TCP server that is not SSH: it says hello, as the issue's non-SSH origin
   hello = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.write("hello\n"), data() {} } });
-  sshd = await startSshd();
-  edge = await startEdge({ dir });
-  token = await edge.app(HOST);
   await Promise.all([
-    edge.tunnel(HOST, `ssh://127.0.0.1:${sshd.port}`),
     (async () => {
       await edge.admin(["app", "add", "refused.site.test"]);
       await edge.admin(["policy", "add", "refused.site.test", "--name", "ci", "--action", "allow", "--include", `token:${token.name}`]);
@@ -51,9 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   hello?.stop(true);
-  await edge?.[Symbol.asyncDispose]();
-  await sshd?.[Symbol.asyncDispose]();
-  await dir?.[Symbol.asyncDispose]();
+  await rig?.[Symbol.asyncDispose]();
 });
 
 /** `wicket doctor` on the laptop, timed; the time is printed, as the issue asks. */

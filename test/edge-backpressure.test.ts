@@ -8,27 +8,24 @@ import { startConnector } from "./helpers/connector.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
 import { metricsUrl, scrape } from "./helpers/metrics.ts";
 import { expectExit, run, spawnProc } from "./helpers/proc.ts";
-import { startSshd, type Sshd } from "./helpers/sshd.ts";
-import { tempDir, type TempDir } from "./helpers/tmp.ts";
-import { startEdge, WICKET, type TestEdge } from "./helpers/wicket.ts";
+import type { Sshd } from "./helpers/sshd.ts";
+import type { TempDir } from "./helpers/tmp.ts";
+import { startRig, type Rig } from "./helpers/rig.ts";
+import { WICKET, type TestEdge } from "./helpers/wicket.ts";
 import { INITIAL_WINDOW } from "../lib/wire/frame.ts";
 
 const MiB = 1024 * 1024;
 let dir: TempDir;
 let sshd: Sshd;
 let edge: TestEdge;
+let rig: Rig;
 
 beforeAll(async () => {
-  dir = await tempDir("wicket-backpressure-");
-  sshd = await startSshd();
-  edge = await startEdge({ dir, extra: ["--metrics", "127.0.0.1:0"] });
+  rig = await startRig({ prefix: "wicket-backpressure-", edge: ["--metrics", "127.0.0.1:0"] });
+  ({ dir, sshd, edge } = rig);
 });
 
-afterAll(async () => {
-  await edge?.[Symbol.asyncDispose]();
-  await sshd?.[Symbol.asyncDispose]();
-  await dir?.[Symbol.asyncDispose]();
-});
+afterAll(() => rig?.[Symbol.asyncDispose]());
 
 /** An origin that writes random bytes as fast as its socket takes them, and counts them. */
 function startFirehose() {

@@ -15,13 +15,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playwright-core";
 import { launchChromium } from "./helpers/browser.ts";
+import { pinFromLog, pollDevice, startDevice } from "./helpers/signin.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type TestEdge } from "./helpers/wicket.ts";
 import { sshConfigStanza } from "../lib/access/ssh-config.ts";
 import { checkEdgeConfig, readLogo, type Logo } from "../lib/edge/config/file.ts";
 import { powershellInstallFor } from "../lib/edge/http/downloads.ts";
 import { busyPage, CSP, edgeErrorPage, LOGO_PATH, logoResponse } from "../lib/edge/http/pages.ts";
-import { PIN_PATTERN } from "../lib/store/sign-in.ts";
 
 const NAME = "Example Corp";
 const ZONE = "site.test";
@@ -97,26 +97,6 @@ async function lands(page: Page, act: () => Promise<unknown>): Promise<number> {
   return res.status();
 }
 
-const pinFor = async (email: string) => (await edge.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
-
-type DeviceCode = { device_code: string; user_code: string; verification_uri: string; verification_uri_complete?: string };
-/** A device sign-in started as the CLI starts it, from `from`. */
-async function startDevice(from: string, fields: Record<string, string>): Promise<DeviceCode> {
-  const res = await fetch(`${edge.url}/oauth/device`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": from },
-    body: new URLSearchParams({ client_id: "wicket", ...fields }),
-    tls: { ca },
-  } as RequestInit);
-  expect(res.status).toBe(200);
-  return (await res.json()) as DeviceCode;
-}
-async function poll(d: DeviceCode): Promise<Record<string, unknown>> {
-  const body = new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", client_id: "wicket", device_code: d.device_code });
-  const res = await fetch(`${edge.url}/oauth/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body, tls: { ca } } as RequestInit);
-  return (await res.json()) as Record<string, unknown>;
-}
-
 beforeAll(async () => {
   dir = await tempDir("wicket-pages-");
   mkdirSync(shots, { recursive: true });
@@ -173,7 +153,7 @@ describe("every page the edge serves", () => {
     await check(page, "sign-in-error");
     await page.getByLabel("E-mail address").fill(ADMIN);
     expect(await lands(page, () => page.getByRole("button", { name: "Send me a PIN" }).click())).toBe(200);
-    const pin = await pinFor(ADMIN);
+    const pin = await pinFromLog(edge, ADMIN);
     await check(page, "pin");
     await page.getByLabel("PIN").fill((pin[0] === "2" ? "3" : "2") + pin.slice(1));
     expect(await lands(page, () => page.getByRole("button", { name: "Sign in" }).click())).toBe(400);
@@ -194,7 +174,7 @@ describe("every page the edge serves", () => {
     await page.getByRole("heading", { name: "Form expired" }).waitFor();
     await check(page, "form-expired");
 
-    const tunnel = await startDevice("203.0.113.30", { scope: "tunnel" });
+    const tunnel = await startDevice(edge, "203.0.113.30", { scope: "tunnel" });
     expect(await lands(page, () => page.goto(`${edge.url}/device?user_code=${tunnel.user_code}`))).toBe(200);
     await page.getByText("type the code that its terminal shows").waitFor();
     await check(page, "device-tunnel-link");
@@ -206,7 +186,7 @@ describe("every page the edge serves", () => {
     await page.getByRole("heading", { name: "Declined" }).waitFor();
     await check(page, "device-declined");
 
-    const app = await startDevice("203.0.113.31", { scope: "app", resource: `https://${APP}` });
+    const app = await startDevice(edge, "203.0.113.31", { scope: "app", resource: `https://${APP}` });
     expect(await lands(page, () => page.goto(app.verification_uri_complete!))).toBe(200);
     // The approval card names the application and the device's address in words.
     const lead = (await page.locator(".lead").textContent())!.replace(/\s+/g, " ");
@@ -219,7 +199,7 @@ describe("every page the edge serves", () => {
     expect(await lands(page, () => page.goto(app.verification_uri_complete!))).toBe(410);
     await check(page, "device-code-used");
 
-    const locked = await startDevice("203.0.113.32", { scope: "app", resource: `https://${LOCKED}` });
+    const locked = await startDevice(edge, "203.0.113.32", { scope: "app", resource: `https://${LOCKED}` });
     expect(await lands(page, () => page.goto(locked.verification_uri_complete!))).toBe(403);
     expect(await page.locator("#reason").textContent()).toContain(`may not reach ${LOCKED}`);
     await check(page, "access-denied");
@@ -311,22 +291,22 @@ describe("keyboard alone", () => {
   test("the whole PIN sign-in, an application's approval and a zone's, with the keyboard only", async () => {
     const c = await context();
     const page = await c.newPage();
-    const d = await startDevice("203.0.113.50", { scope: "app", resource: `https://${APP}` });
+    const d = await startDevice(edge, "203.0.113.50", { scope: "app", resource: `https://${APP}` });
     await page.goto(d.verification_uri_complete!); // the link the terminal shows, pasted into the address bar
     await tabTo(page, 'input[type="email"]');
     await page.keyboard.type(ADMIN);
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Enter your PIN" }).waitFor();
     await tabTo(page, "#pin");
-    await page.keyboard.type(await pinFor(ADMIN));
+    await page.keyboard.type(await pinFromLog(edge, ADMIN));
     await page.keyboard.press("Enter");
     await page.locator("#user-code").waitFor();
     await tabTo(page, 'button[value="approve"]');
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Signed in" }).waitFor();
-    expect(await poll(d)).toHaveProperty("access_token");
+    expect(await pollDevice(edge, d)).toHaveProperty("access_token");
 
-    const t = await startDevice("203.0.113.51", { scope: "tunnel" });
+    const t = await startDevice(edge, "203.0.113.51", { scope: "tunnel" });
     await page.goto(`${edge.url}/device`);
     await tabTo(page, "#user_code");
     await page.keyboard.type(t.user_code);
@@ -335,7 +315,7 @@ describe("keyboard alone", () => {
     await tabTo(page, `button[name="zone"][value="${ZONE}"]`);
     await page.keyboard.press(" ");
     await page.getByRole("heading", { name: "Server connected" }).waitFor();
-    expect(await poll(t)).toMatchObject({ zone: ZONE, email: ADMIN });
+    expect(await pollDevice(edge, t)).toMatchObject({ zone: ZONE, email: ADMIN });
     await c.close();
   }, 60_000);
 });

@@ -9,14 +9,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, statSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { expectExit, run, spawnProc, type Env, type RunResult } from "./helpers/proc.ts";
 import { ensureUnixUser, startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, wicket, WICKET, type TestEdge } from "./helpers/wicket.ts";
 import { startOidc, type TestOidc } from "./helpers/oidc.ts";
 import { startSmtp, type TestSmtp } from "./helpers/smtp.ts";
-import { launchChromium, startOpener, type Opener } from "./helpers/browser.ts";
+import { launchChromium, profiles, startOpener, type Opener } from "./helpers/browser.ts";
+import { pinFromLog } from "./helpers/signin.ts";
 import { decodeProtectedHeader } from "jose";
 import { dialApp, ClosedError } from "../lib/access/dial.ts";
 import { parseZoneCredential } from "../lib/auth/zone-credential.ts";
@@ -30,7 +31,6 @@ let edge: TestEdge;
 let browser: Browser;
 let opener: Opener;
 let ca: string;
-const contexts = new Map<string, BrowserContext>();
 
 const USERS = {
   "alice@site.test": { groups: ["eng", "ops"], unixUser: "asmith" },
@@ -38,11 +38,7 @@ const USERS = {
 };
 
 /** One browser profile per person, kept across tests: its cookies are that person's session. */
-async function browserOf(who: string): Promise<BrowserContext> {
-  let c = contexts.get(who);
-  if (!c) contexts.set(who, (c = await browser.newContext({ ignoreHTTPSErrors: true })));
-  return c;
-}
+const browserOf = profiles(() => browser);
 
 const homes = new Map<string, string>();
 /** A WICKET_HOME per laptop, and the environment the CLI (and ssh, which passes it on) gets. */
@@ -428,7 +424,7 @@ describe("the edge refuses what it did not issue, or not for this", () => {
 
     const config = dir.join("brief.yaml");
     writeFileSync(config, "device-code-lifetime: 1ms\n");
-    await using brief = await startEdge({ dir: await tempDir("wicket-brief-"), extra: ["--config", config] });
+    await using brief = await startEdge({ extra: ["--config", config] });
     await brief.admin(["zone", "add", "brief.test"]);
     await brief.admin(["app", "add", "ssh.brief.test"]);
     const [, b] = await post(brief, "/oauth/device", { client_id: "wicket", scope: "app", resource: "https://ssh.brief.test" });
@@ -524,15 +520,15 @@ describe("an expired token leads to a new sign-in", () => {
     // Its own edge: sessions of a few seconds, and PINs in the log (--dev, no SMTP).
     const config = dir.join("short.yaml");
     writeFileSync(config, "session-length: 8s\napp-session-length: 8s\ndevice-poll-interval: 1s\ndev: true\n");
-    await using short = await startEdge({ dir: await tempDir("wicket-short-"), extra: ["--config", config] });
+    await using short = await startEdge({ extra: ["--config", config] });
     await short.admin(["zone", "add", "short.test"]);
     await short.admin(["app", "add", "ssh.short.test"]);
     await short.admin(["policy", "add", "ssh.short.test", "--name", "people", "--action", "allow", "--include", "email:erin@short.test"]);
     await short.tunnel("ssh.short.test", `ssh://127.0.0.1:${sshd.port}`, ["--ha-connections", "1"]);
-    const pinFromLog = async () => (await short.proc.waitForLine(new RegExp(`the PIN for erin@short\\.test is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
+    const erinsPin = () => pinFromLog(short, "erin@short.test");
 
     const first = ssh("erin", "ssh.short.test", "echo first", short);
-    let page = await openDevicePage("erin", (p) => signInWithPin(p, "erin@short.test", pinFromLog));
+    let page = await openDevicePage("erin", (p) => signInWithPin(p, "erin@short.test", erinsPin));
     await approve(page, "ssh.short.test", new URL(page.url()).searchParams.get("user_code")!);
     expect(expectExit(await first).stdout).toBe("first\n");
 
@@ -548,7 +544,7 @@ describe("an expired token leads to a new sign-in", () => {
     const opened = opener.count();
     const second = ssh("erin", "ssh.short.test", "echo second", short);
     // The browser's session has ended too: sign in again.
-    page = await openDevicePage("erin", (p) => signInWithPin(p, "erin@short.test", pinFromLog));
+    page = await openDevicePage("erin", (p) => signInWithPin(p, "erin@short.test", erinsPin));
     await approve(page, "ssh.short.test", new URL(page.url()).searchParams.get("user_code")!);
     expect(expectExit(await second).stdout).toBe("second\n");
     expect(opener.count()).toBe(opened + 1);

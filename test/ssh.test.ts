@@ -4,10 +4,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFile, readFile } from "node:fs/promises";
 import { expectExit, run, spawnProc } from "./helpers/proc.ts";
 import { startSshd, type Sshd, type SshClient } from "./helpers/sshd.ts";
-import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import type { TempDir } from "./helpers/tmp.ts";
+import { startRig, type AppRig } from "./helpers/rig.ts";
 import { git } from "./helpers/git.ts";
 import { freePort } from "./helpers/ports.ts";
-import { startEdge, wicket, WICKET, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
+import { wicket, WICKET, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 
 const HOST = "ssh.site.test";
 let dir: TempDir;
@@ -15,23 +16,17 @@ let sshd: Sshd;
 let edge: TestEdge;
 let token: ServiceToken;
 let client: SshClient;
+let rig: AppRig;
 
 const sha256 = async (path: string) => new Bun.CryptoHasher("sha256").update(await readFile(path)).digest("hex");
 
 beforeAll(async () => {
-  dir = await tempDir("wicket-ssh-");
-  sshd = await startSshd({ config: ["MaxStartups 100"] }); // sshd drops unauthenticated connections beyond 10 by default
-  edge = await startEdge({ dir });
-  token = await edge.app(HOST);
-  await edge.tunnel(HOST, `ssh://127.0.0.1:${sshd.port}`);
-  client = await sshd.client(HOST, { proxyCommand: edge.proxyCommand(token) });
+  // sshd drops unauthenticated connections beyond 10 by default
+  rig = await startRig({ prefix: "wicket-ssh-", sshd: { config: ["MaxStartups 100"] }, app: HOST });
+  ({ dir, sshd, edge, token, client } = rig);
 });
 
-afterAll(async () => {
-  await edge?.[Symbol.asyncDispose]();
-  await sshd?.[Symbol.asyncDispose]();
-  await dir?.[Symbol.asyncDispose]();
-});
+afterAll(() => rig?.[Symbol.asyncDispose]());
 
 describe("ssh through the tunnel", () => {
   test("a remote command's output and exit status come back", async () => {

@@ -8,8 +8,9 @@ import { startFaultProxy } from "./helpers/faultproxy.ts";
 import { metricsUrl, ready, scrape } from "./helpers/metrics.ts";
 import { freePort } from "./helpers/ports.ts";
 import { expectExit, run, spawnProc, type Proc } from "./helpers/proc.ts";
-import { startSshd, type SshClient, type Sshd } from "./helpers/sshd.ts";
+import type { SshClient, Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { startRig, type AppRig } from "./helpers/rig.ts";
 import { startEdge, WICKET, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 
 const HOST = "ssh.site.test";
@@ -19,21 +20,16 @@ let edge: TestEdge;
 let edgeMetrics: string;
 let token: ServiceToken;
 let client: SshClient;
+let rig: AppRig;
 
 beforeAll(async () => {
-  dir = await tempDir("wicket-recovery-");
-  sshd = await startSshd({ config: ["MaxStartups 100"] });
-  edge = await startEdge({ dir, extra: ["--metrics", "127.0.0.1:0"] });
+  // the tests start their own connectors
+  rig = await startRig({ prefix: "wicket-recovery-", sshd: { config: ["MaxStartups 100"] }, edge: ["--metrics", "127.0.0.1:0"], app: HOST, tunnel: false });
+  ({ dir, sshd, edge, token, client } = rig);
   edgeMetrics = await metricsUrl(edge.proc);
-  token = await edge.app(HOST);
-  client = await sshd.client(HOST, { proxyCommand: edge.proxyCommand(token) });
 });
 
-afterAll(async () => {
-  await edge?.[Symbol.asyncDispose]();
-  await sshd?.[Symbol.asyncDispose]();
-  await dir?.[Symbol.asyncDispose]();
-});
+afterAll(() => rig?.[Symbol.asyncDispose]());
 
 const origin = () => `ssh://127.0.0.1:${sshd.port}`;
 

@@ -12,8 +12,9 @@ import { Close } from "../lib/wire/close.ts";
 import { MAX_OPENING_PER_CREDENTIAL } from "../lib/edge/streams/connector-endpoint.ts";
 import { EXIT } from "../lib/cli/exit.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
+import { namedOrigins, reached } from "./helpers/tcp.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
-import { startEdge, WICKET, wicket, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
+import { startEdge, WICKET, wicket, type TestEdge } from "./helpers/wicket.ts";
 
 let dir: TempDir;
 let edge: TestEdge;
@@ -21,46 +22,9 @@ let store: Store;
 /** Every tunnel command of a test runs as the same user, with this ~/.wicket. */
 let env: Record<string, string>;
 let cert: string;
-const origins: { stop(closeActive?: boolean): void }[] = [];
-
-/** A TCP origin that says its name to each connection, then closes it. */
-function origin(name: string): string {
-  const server = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(s) {
-        s.end(`${name}\n`);
-      },
-      data() {},
-    },
-  });
-  origins.push(server);
-  return `tcp://127.0.0.1:${server.port}`;
-}
-
-/** Which origin each of `n` connections through `access tcp` reached. */
-async function reached(hostname: string, token: ServiceToken, n: number): Promise<string[]> {
-  const local = await edge.accessTcp(hostname, token);
-  try {
-    const one = () =>
-      new Promise<string>((resolve, reject) => {
-        let text = "";
-        Bun.connect({
-          hostname: "127.0.0.1",
-          port: local.port,
-          socket: {
-            data: (_s, b) => void (text += b.toString()),
-            close: () => resolve(text.trim()),
-            error: (_s, e) => reject(e),
-          },
-        }).catch(reject);
-      });
-    return await Promise.all(Array.from({ length: n }, one));
-  } finally {
-    await local.proc.stop();
-  }
-}
+/** TCP origins that say their name to each connection, then close it. */
+const origins = namedOrigins();
+const origin = origins.origin;
 
 const tunnelCmd = (args: string[]) => wicket(["tunnel", ...args, "--origincert", cert], { env });
 const run = (args: string[], name = "tunnel run") => spawnProc([WICKET, "tunnel", ...args], { name, env });
@@ -77,7 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await store?.close?.();
-  for (const o of origins) o.stop(true);
+  origins.stop();
   await edge?.[Symbol.asyncDispose]();
   await dir?.[Symbol.asyncDispose]();
 });
@@ -123,7 +87,7 @@ describe("a connector's claim", () => {
     await using honest = run(["run", "thief", "--hostname", "other.site.test", "--url", origin("thief")], "thief, own hostname");
     await registered(honest);
 
-    const seen = await reached("db.site.test", token, 40);
+    const seen = await reached(edge, "db.site.test", token, 40);
     expect(new Set(seen)).toEqual(new Set(["owner"]));
     const audit = await queryAudit(store, { kind: "admin" });
     expect(audit.some((r) => r.action === "tunnel.register" && r.target === "db.site.test")).toBe(true);
@@ -140,13 +104,13 @@ describe("a connector's claim", () => {
     await using a = run(["run", "--token", tunnelToken, "--hostname", "web.site.test", "--url", origin("web")], "replica a");
     let b = run(["run", "web", "--hostname", "web.site.test", "--url", origin("web")], "replica b");
     await Promise.all([registered(a), registered(b)]);
-    expect(await reached("web.site.test", token, 10)).toEqual(Array(10).fill("web"));
+    expect(await reached(edge, "web.site.test", token, 10)).toEqual(Array(10).fill("web"));
     expect(await b.stop()).toBe(0);
-    expect(await reached("web.site.test", token, 10)).toEqual(Array(10).fill("web"));
+    expect(await reached(edge, "web.site.test", token, 10)).toEqual(Array(10).fill("web"));
     b = run(["run", "web", "--hostname", "web.site.test", "--url", origin("web")], "replica b again");
     await registered(b);
     expect(await a.stop()).toBe(0);
-    expect(await reached("web.site.test", token, 10)).toEqual(Array(10).fill("web"));
+    expect(await reached(edge, "web.site.test", token, 10)).toEqual(Array(10).fill("web"));
     expect(await b.stop()).toBe(0);
   });
 });
@@ -231,7 +195,7 @@ describe("found in review", () => {
     await edge.admin(["policy", "add", host, "--name", "allow long", "--action", "allow", "--include", "token:long"]);
     await using p = run(["--hostname", host, "--url", origin("long"), "--origincert", cert], "long hostname");
     await registered(p);
-    expect(await reached(host, token, 2)).toEqual(["long", "long"]);
+    expect(await reached(edge, host, token, 2)).toEqual(["long", "long"]);
   });
 
   test("a tunnel may not be named like a tunnel id", async () => {
@@ -395,7 +359,7 @@ describe("the connector endpoint under abuse", () => {
     await registered(p);
     const timed = async () => {
       const t0 = performance.now();
-      expect(await reached("after.site.test", token, 5)).toEqual(Array(5).fill("after"));
+      expect(await reached(edge, "after.site.test", token, 5)).toEqual(Array(5).fill("after"));
       return performance.now() - t0;
     };
     const before = await timed();

@@ -1,7 +1,7 @@
 // Real Chromium (Debian's /usr/bin/chromium) driven by playwright-core, and the "browser
 // opener" the wicket CLI starts (WICKET_BROWSER): a small script that hands the URL to the
 // test, which then opens it in Chromium, as a person's browser would.
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from "playwright-core";
 import { chmod, writeFile } from "node:fs/promises";
 import type { TempDir } from "./tmp.ts";
 
@@ -16,6 +16,20 @@ export async function launchChromium(args: string[] = []): Promise<Browser> {
     chromiumSandbox: false, // --no-sandbox: tests run as root in CI
     args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", ...args],
   });
+}
+
+/**
+ * One browser profile per person, kept across tests: its cookies are that person's sign-in.
+ * `browser` is asked for at the first call (tests launch it in beforeAll); the profiles trust
+ * any certificate (ignoreHTTPSErrors), as the edge's own CA is not Chromium's.
+ */
+export function profiles(browser: () => Browser, options: BrowserContextOptions = {}): (who: string) => Promise<BrowserContext> {
+  const contexts = new Map<string, Promise<BrowserContext>>();
+  return (who) => {
+    let c = contexts.get(who);
+    if (!c) contexts.set(who, (c = browser().newContext({ ignoreHTTPSErrors: true, ...options })));
+    return c;
+  };
 }
 
 export interface Opener extends AsyncDisposable {

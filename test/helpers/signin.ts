@@ -1,7 +1,9 @@
 // A client of the sign-in endpoints as a browser is one, for attack tests: its own address
 // (X-Forwarded-For, believed from 127.0.0.1 by the edges `pinEdge` starts) and the CSRF and
 // session cookies its browser would hold. That is how one attacker looks like thousands of
-// clients, and how tests keep out of each other's per-address shares.
+// clients, and how tests keep out of each other's per-address shares. Also the PIN an edge
+// with --dev logs, and the device flow as the CLI runs it (start a sign-in, poll for its token).
+import { expect } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { PIN_PATTERN } from "../../lib/store/sign-in.ts";
 import type { TempDir } from "./tmp.ts";
@@ -57,3 +59,26 @@ export async function people(e: TestEdge, ...domains: string[]) {
   await e.admin(["policy", "add", "ssh.site.test", "--name", "people", "--action", "allow", ...domains.flatMap((d) => ["--include", `domain:${d}`])]);
 }
 
+export type DeviceCode = { device_code: string; user_code: string; verification_uri: string; verification_uri_complete?: string };
+
+const formPost = (e: TestEdge, path: string, fields: Record<string, string>, from?: string) =>
+  fetch(`${e.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...(from ? { "x-forwarded-for": from } : {}) },
+    body: new URLSearchParams(fields),
+    redirect: "manual",
+    tls: { ca: readFileSync(e.caFile, "utf8") },
+  } as RequestInit);
+
+/** A device sign-in (`wicket tunnel login`, an app sign-in) started as the CLI starts it, from `from` (X-Forwarded-For); the edge must answer 200. */
+export async function startDevice(e: TestEdge, from: string, fields: Record<string, string>): Promise<DeviceCode> {
+  const res = await formPost(e, "/oauth/device", { client_id: "wicket", ...fields }, from);
+  expect(res.status).toBe(200);
+  return (await res.json()) as DeviceCode;
+}
+
+/** One poll of the token endpoint for `d`, as the CLI polls: the JSON it answers. */
+export async function pollDevice(e: TestEdge, d: DeviceCode): Promise<Record<string, unknown>> {
+  const res = await formPost(e, "/oauth/token", { grant_type: "urn:ietf:params:oauth:grant-type:device_code", client_id: "wicket", device_code: d.device_code });
+  return (await res.json()) as Record<string, unknown>;
+}

@@ -12,6 +12,7 @@ import tls from "node:tls";
 import { createHandshakes, enter, HANDSHAKE_LIMITS } from "../../lib/edge/http/handshakes.ts";
 import { SLOW_BODY_LIMITS } from "../../lib/edge/http/slow-bodies.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../../lib/wire/http.ts";
+import { echoed } from "../helpers/tcp.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";
 
@@ -51,31 +52,7 @@ async function upgradeFrom(from: string): Promise<{ status: number; retryAfter: 
 }
 
 /** Bytes through the edge and back: `wicket access tcp` to the echo origin, as another client. */
-async function served(bytes: string): Promise<string> {
-  const { promise, resolve, reject } = Promise.withResolvers<string>();
-  let got = "";
-  const s = await Bun.connect({
-    hostname: "127.0.0.1",
-    port: local,
-    socket: {
-      open: (sock) => void sock.write(bytes),
-      data(sock, d) {
-        got += d.toString();
-        if (got.length >= bytes.length) {
-          resolve(got);
-          sock.end();
-        }
-      },
-      close: () => reject(new Error(`the echo through the edge closed after ${JSON.stringify(got)}`)),
-      error: (_sock, e) => reject(e),
-    },
-  });
-  try {
-    return await promise;
-  } finally {
-    s.end();
-  }
-}
+const served = (bytes: string) => echoed(local, bytes);
 
 beforeAll(async () => {
   dir = await tempDir("wicket-connections-");

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
+import { pinFromLog, pollDevice, startDevice, type DeviceCode } from "../helpers/signin.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type TestEdge } from "../helpers/wicket.ts";
-import { PIN_PATTERN } from "../../lib/store/sign-in.ts";
 
 const ZONE = "site.test";
 const APP = `ssh.${ZONE}`;
@@ -25,11 +25,6 @@ let browser: Browser;
 let admin: BrowserContext;
 let attacker: BrowserContext;
 
-type Json = Record<string, unknown>;
-type DeviceCode = { device_code: string; user_code: string; verification_uri: string; verification_uri_complete?: string };
-
-const form = (fields: Record<string, string>): RequestInit => ({ method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields) });
-
 /** A request as anyone on the network sends it, from `from` (X-Forwarded-For). */
 async function send(path: string, init: RequestInit & { from?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
@@ -37,26 +32,12 @@ async function send(path: string, init: RequestInit & { from?: string } = {}): P
   return fetch(`${edge.url}${path}`, { ...init, headers, redirect: "manual", tls: { ca } } as RequestInit);
 }
 
-/** `wicket tunnel login` (or an app sign-in) started from `from`, as the CLI starts it. */
-async function startDevice(from: string, fields: Record<string, string>): Promise<DeviceCode> {
-  const res = await send("/oauth/device", { ...form({ client_id: "wicket", ...fields }), from });
-  expect(res.status).toBe(200);
-  return (await res.json()) as DeviceCode;
-}
-
-/** One poll of the token endpoint, as the CLI polls. */
-async function poll(d: DeviceCode): Promise<Json> {
-  const res = await send("/oauth/token", form({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", client_id: "wicket", device_code: d.device_code }));
-  return (await res.json()) as Json;
-}
-
 async function signIn(context: BrowserContext, email: string) {
   const page = await context.newPage();
   await page.goto(`${edge.url}/sign-in?return=/device`);
   await page.getByLabel("E-mail address").fill(email);
   await page.getByRole("button", { name: "Send me a PIN" }).click();
-  const [, pin] = await edge.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" });
-  await page.getByLabel("PIN").fill(pin!);
+  await page.getByLabel("PIN").fill(await pinFromLog(edge, email));
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Enter the code from your terminal" }).waitFor();
   await page.close();
@@ -103,15 +84,15 @@ afterAll(async () => {
 
 describe("a server's zone credential is approved only with the code typed", () => {
   test("a tunnel-scope device code comes without verification_uri_complete; an app sign-in's still has it", async () => {
-    const tunnel = await startDevice("203.0.113.10", { scope: "tunnel" });
+    const tunnel = await startDevice(edge, "203.0.113.10", { scope: "tunnel" });
     expect(tunnel.verification_uri).toBe(`${edge.url}/device`);
     expect(tunnel).not.toHaveProperty("verification_uri_complete");
-    const app = await startDevice("203.0.113.10", { scope: "app", resource: `https://${APP}` });
+    const app = await startDevice(edge, "203.0.113.10", { scope: "app", resource: `https://${APP}` });
     expect(app.verification_uri_complete).toBe(`${edge.url}/device?user_code=${app.user_code}`);
   });
 
   test("a link with a tunnel code in it, opened by a signed-in zone admin, fills nothing in and offers nothing to approve; the code stays pending", async () => {
-    const d = await startDevice("203.0.113.11", { scope: "tunnel" });
+    const d = await startDevice(edge, "203.0.113.11", { scope: "tunnel" });
     const page = await admin.newPage();
     await page.goto(`${edge.url}/device?user_code=${encodeURIComponent(d.user_code)}`);
     await page.getByText("type the code that its terminal shows").waitFor();
@@ -119,11 +100,11 @@ describe("a server's zone credential is approved only with the code typed", () =
     expect(await page.getByRole("button", { name: /Connect servers|Approve/ }).count()).toBe(0);
     expect(await page.locator("main").textContent()).not.toContain(d.user_code);
     await page.close();
-    expect(await poll(d)).toMatchObject({ error: "authorization_pending" });
+    expect(await pollDevice(edge, d)).toMatchObject({ error: "authorization_pending" });
   });
 
   test("typed, the code leads to a page that names the zone credential and where and when it was asked for; approving gives the requester that credential", async () => {
-    const d = await startDevice("203.0.113.12", { scope: "tunnel" });
+    const d = await startDevice(edge, "203.0.113.12", { scope: "tunnel" });
     const page = await typeCode(admin, d.user_code);
     expect(await page.locator("#user-code").textContent()).toBe(d.user_code);
     const text = (await page.locator("main").textContent())!;
@@ -136,11 +117,11 @@ describe("a server's zone credential is approved only with the code typed", () =
     await page.getByRole("button", { name: `Connect servers to ${ZONE}` }).click();
     await page.getByRole("heading", { name: "Server connected" }).waitFor();
     await page.close();
-    expect(await poll(d)).toMatchObject({ issued_token_type: "urn:wicket:zone-credential", zone: ZONE, email: ADMIN });
+    expect(await pollDevice(edge, d)).toMatchObject({ issued_token_type: "urn:wicket:zone-credential", zone: ZONE, email: ADMIN });
   });
 
   test("an app sign-in's page says that approving reaches every application the person may reach, and where the request came from", async () => {
-    const d = await startDevice("203.0.113.13", { scope: "app", resource: `https://${APP}` });
+    const d = await startDevice(edge, "203.0.113.13", { scope: "app", resource: `https://${APP}` });
     const page = await admin.newPage();
     await page.goto(d.verification_uri_complete!);
     expect(await page.locator("#grant").textContent()).toContain("every application on this edge that you may reach");
@@ -158,10 +139,10 @@ describe("a forged or cross-site approval fails", () => {
     return token;
   }
   /** The attacker's own approval token, from their own signed-in browser: the best guess they have. */
-  const attackersToken = async () => approvalToken(attacker, await startDevice("203.0.113.29", { scope: "tunnel" }));
+  const attackersToken = async () => approvalToken(attacker, await startDevice(edge, "203.0.113.29", { scope: "tunnel" }));
 
   test("a page on another site that posts the approval in the admin's browser is refused; the code stays pending", async () => {
-    const d = await startDevice("203.0.113.20", { scope: "tunnel" });
+    const d = await startDevice(edge, "203.0.113.20", { scope: "tunnel" });
     const fields = { user_code: d.user_code, action: "approve", zone: ZONE, csrf: await attackersToken() };
     const inputs = Object.entries(fields)
       .map(([k, v]) => `<input type="hidden" name="${k}" value="${v}">`)
@@ -176,11 +157,11 @@ describe("a forged or cross-site approval fails", () => {
     expect((await answered).status()).toBe(403);
     await page.getByRole("heading", { name: "Form expired" }).waitFor();
     await page.close();
-    expect(await poll(d)).toMatchObject({ error: "authorization_pending" });
+    expect(await pollDevice(edge, d)).toMatchObject({ error: "authorization_pending" });
   });
 
   test("with the admin's session cookie, an approval needs the token bound to that session: none, the CSRF cookie's bare value, another session's, a planted CSRF cookie, another Origin or a cross-site fetch all get 403", async () => {
-    const d = await startDevice("203.0.113.22", { scope: "tunnel" });
+    const d = await startDevice(edge, "203.0.113.22", { scope: "tunnel" });
     const token = await approvalToken(admin, d);
     const theirs = await attackersToken();
     const victim = await cookiesOf(admin);
@@ -205,7 +186,7 @@ describe("a forged or cross-site approval fails", () => {
     const statuses: Record<string, number> = {};
     for (const [what, attempt] of attempts) statuses[what] = (await attempt()).status;
     expect(statuses).toEqual(Object.fromEntries(attempts.map(([what]) => [what, 403])));
-    expect(await poll(d)).toMatchObject({ error: "authorization_pending" });
+    expect(await pollDevice(edge, d)).toMatchObject({ error: "authorization_pending" });
 
     // The control: the same request with the admin's own token goes through.
     const ok = await post(victim, token);

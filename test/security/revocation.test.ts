@@ -32,36 +32,13 @@ import {
 } from "../../lib/store/index.ts";
 import { spawnProc, type Proc } from "../helpers/proc.ts";
 import { BACKENDS, PG, tempDatabase, withStore } from "../helpers/store.ts";
+import { namedOrigins, reached } from "../helpers/tcp.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
-import { startEdge, WICKET, wicket, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";
+import { startEdge, WICKET, wicket, type TestEdge } from "../helpers/wicket.ts";
 
-const origins: { stop(closeActive?: boolean): void }[] = [];
-
-/** A TCP origin that says its name to each connection, then closes it. */
-function origin(name: string): string {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.end(`${name}\n`), data() {} } });
-  origins.push(server);
-  return `tcp://127.0.0.1:${server.port}`;
-}
-
-/** Which origin each of `n` connections through `access tcp` reached ("" where none answered). */
-async function reached(edge: TestEdge, hostname: string, token: ServiceToken, n: number): Promise<string[]> {
-  const local = await edge.accessTcp(hostname, token);
-  try {
-    const one = () =>
-      new Promise<string>((resolve, reject) => {
-        let text = "";
-        Bun.connect({
-          hostname: "127.0.0.1",
-          port: local.port,
-          socket: { data: (_s, b) => void (text += b.toString()), close: () => resolve(text.trim()), error: (_s, e) => reject(e) },
-        }).catch(reject);
-      });
-    return await Promise.all(Array.from({ length: n }, one));
-  } finally {
-    await local.proc.stop();
-  }
-}
+/** TCP origins that say their name to each connection, then close it. */
+const origins = namedOrigins();
+const origin = origins.origin;
 
 /** `p`, or a failure saying `what` did not happen within `ms` (a bound on an event, not a sleep). */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -114,7 +91,7 @@ describe("one edge", () => {
 
   afterAll(async () => {
     await store?.close?.();
-    for (const o of origins) o.stop(true);
+    origins.stop();
     await edge?.[Symbol.asyncDispose]();
     await dir?.[Symbol.asyncDispose]();
   });

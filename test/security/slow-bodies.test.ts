@@ -17,6 +17,7 @@ import { createSlowBodies, SLOW_BODY_LIMITS, waitForBody } from "../../lib/edge/
 import { metricsUrl, ready } from "../helpers/metrics.ts";
 import { expectExit, type Proc } from "../helpers/proc.ts";
 import { startSshd, type Sshd } from "../helpers/sshd.ts";
+import { echoed } from "../helpers/tcp.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";
 
@@ -102,28 +103,7 @@ function slowPosts() {
 }
 
 /** Bytes through the edge and back: `wicket access tcp` (a service token) to the echo origin. */
-async function served(bytes: string): Promise<string> {
-  const { promise, resolve, reject } = Promise.withResolvers<string>();
-  let got = "";
-  const s = await Bun.connect({
-    hostname: "127.0.0.1",
-    port: local,
-    socket: {
-      open: (sock) => void sock.write(bytes),
-      data(sock, d) {
-        got += d.toString();
-        if (got.length >= bytes.length) (resolve(got), sock.end());
-      },
-      close: () => reject(new Error(`the echo through the edge closed after ${JSON.stringify(got)}`)),
-      error: (_sock, e) => reject(e),
-    },
-  });
-  try {
-    return await promise;
-  } finally {
-    s.end();
-  }
-}
+const served = (bytes: string) => echoed(local, bytes);
 
 const tunnelArgs = ["--ha-connections", "1", "--grace-period", "1s"];
 
