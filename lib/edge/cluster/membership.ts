@@ -9,9 +9,8 @@ import { networkInterfaces } from "node:os";
 import { log } from "../../cli/log.ts";
 import { clusterSecret, heartbeatNode, nodesServing, pruneNodes, registerNode, removeNode, writeInventory, type Inventory, type Store } from "../../store/index.ts";
 import { ResetCode } from "../../wire/frame.ts";
-import { NODE_HEADER, PEER_PATH } from "../../wire/http.ts";
-import { createMux, type Mux } from "../../wire/mux.ts";
-import { clientTransport } from "../../wire/ws-transport.ts";
+import type { Mux } from "../../wire/mux.ts";
+import { dialPeer } from "./peer-link.ts";
 import { coalesced } from "../runtime/coalesce.ts";
 import type { ConnectorRegistry } from "../streams/connectors.ts";
 
@@ -36,8 +35,6 @@ export function ownUrl(scheme: string, hostname: string, port: number): string {
   return `${scheme}://${isIP(h) === 6 ? `[${h}]` : h}:${port}`;
 }
 
-/** How long a peer link may take to open before the client is told no connector is online. */
-const DIAL_TIMEOUT_MS = 5_000;
 /** A node silent for this many keepalive timeouts is removed from the registry by its peers. */
 const PRUNE_AFTER_TIMEOUTS = 10;
 
@@ -88,50 +85,10 @@ export async function joinCluster(opts: ClusterOptions) {
 
   const links = new Map<string, Promise<Mux>>();
 
-  function dial(node: { id: string; peerUrl: string }): Promise<Mux> {
-    return new Promise((resolve, reject) => {
-      const url = `${node.peerUrl.replace(/^http/, "ws").replace(/\/+$/, "")}${PEER_PATH}`;
-      const tls = { servername: opts.servername, ...(opts.caPem ? { ca: opts.caPem } : {}) };
-      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${secret}`, [NODE_HEADER]: nodeId, host: opts.servername }, tls } as never);
-      ws.binaryType = "nodebuffer";
-      let mux: Mux | undefined;
-      const transport = clientTransport(ws, () => mux);
-      const timeout = setTimeout(() => ws.terminate(), DIAL_TIMEOUT_MS);
-      ws.onopen = () => {
-        clearTimeout(timeout);
-        mux = createMux({
-          role: "edge",
-          transport,
-          pingIntervalMs: keepalive.intervalMs,
-          deadAfterMs: keepalive.timeoutMs,
-          onClose: (reason) => {
-            links.delete(node.id);
-            log.info(`cluster: peer link to node ${node.id} closed: ${reason}`);
-          },
-          onGoAway: () => links.delete(node.id),
-        });
-        mux.hello({});
-        log.info(`cluster: peer link to node ${node.id} at ${node.peerUrl} open`);
-        resolve(mux);
-      };
-      ws.onmessage = (ev) => {
-        mux?.receive(ev.data as Uint8Array);
-        transport.poll();
-      };
-      ws.onclose = (ev) => {
-        clearTimeout(timeout);
-        transport.stop();
-        links.delete(node.id);
-        if (mux) mux.close(`the peer closed the link (${ev.code}${ev.reason ? ` ${ev.reason}` : ""})`);
-        else reject(new Error(`cannot open a peer link to node ${node.id} at ${node.peerUrl} (${ev.code}${ev.reason ? ` ${ev.reason}` : ""})`));
-      };
-    });
-  }
-
   function linkTo(node: { id: string; peerUrl: string }): Promise<Mux> {
     let link = links.get(node.id);
     if (!link) {
-      link = dial(node);
+      link = dialPeer(node, { nodeId, secret, servername: opts.servername, caPem: opts.caPem, keepalive, onGone: () => links.delete(node.id) });
       links.set(node.id, link);
       link.catch(() => links.delete(node.id));
     }
