@@ -36,6 +36,7 @@ import { socketHandlers } from "./streams/sockets.ts";
 import { ResetCode } from "../wire/frame.ts";
 import { randomId } from "../auth/secret.ts";
 import { DEFAULT_TERMINAL_IDLE_MS, type TerminalRoom } from "./terminal/ssh.ts";
+import { DEFAULT_ZONE_RECORDING_LIMIT } from "./terminal/recorder.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -67,6 +68,8 @@ export interface EdgeOptions {
   zoneCredentialLifetimeMs?: number;
   /** A browser terminal with no input this long is closed (ms); 0 never. Default 30 minutes. */
   terminalIdleTimeoutMs?: number;
+  /** The bytes the recordings of one zone may take together (default 4 GiB); at it, the zone's recorded sessions end and new ones do not start. */
+  zoneRecordingLimit?: number;
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
@@ -147,7 +150,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     peerAddress: (peer) => listener.peerAddress(peer),
   });
   // a browser's terminal (SSH in the browser, lib/edge/terminal/ssh.ts)
-  const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0, idleMs: opts.terminalIdleTimeoutMs ?? DEFAULT_TERMINAL_IDLE_MS };
+  const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0, idleMs: opts.terminalIdleTimeoutMs ?? DEFAULT_TERMINAL_IDLE_MS, zoneRecordingLimit: opts.zoneRecordingLimit ?? DEFAULT_ZONE_RECORDING_LIMIT };
   const listener = await listen<WsData>({
     hostname: address.hostname,
     port: address.port,

@@ -22,3 +22,4 @@ export * from "./nodes.ts";
 export * from "./acme.ts";
 export * from "./browser-ssh.ts";
 export * from "./recordings.ts";
+export * from "./recording-events.ts";

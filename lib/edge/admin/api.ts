@@ -70,7 +70,6 @@ import {
   BROWSER_SSH_OFF,
   browserSsh,
   getRecording,
-  recordingText,
   listRecordings,
   setBrowserSsh,
   type BrowserSsh,
@@ -84,6 +83,7 @@ import { BODY_LIMITS, BodyRefused, readJson } from "../http/body.ts";
 import { clusterSessions, type ClusterNode } from "../cluster/sessions.ts";
 import type { Acme } from "../http/acme.ts";
 import { DEFAULT_KEEPALIVE } from "../../wire/mux.ts";
+import { castResponse } from "../terminal/cast.ts";
 
 export type AdminContext = {
   store: Store;
@@ -226,17 +226,24 @@ function browserChanges(b: Record<string, unknown>): BrowserSshChanges | undefin
     if (typeof b[k] !== "boolean") throw new HttpError(400, `"${k}" must be true or false`);
     out[to] = b[k] as boolean;
   }
+  // bytes, or null for the edge's default
+  const limit = b.recordingLimit;
+  if (limit !== undefined) {
+    if (limit !== null && (typeof limit !== "number" || !Number.isSafeInteger(limit))) throw new HttpError(400, `"recordingLimit" must be a whole number of bytes, or null for the default`);
+    out.recordingLimit = limit;
+  }
   return Object.keys(out).length ? out : undefined;
 }
 
 /** What an application shows of its browser SSH settings. */
-const browserInfo = (s: BrowserSsh) => ({ browserSsh: s.enabled, record: s.record, recordInput: s.recordInput, hostKey: s.hostKey ?? null, refusedHostKey: s.refusedHostKey ?? null });
+const browserInfo = (s: BrowserSsh) => ({ browserSsh: s.enabled, record: s.record, recordInput: s.recordInput, recordingLimit: s.recordingLimit ?? null, hostKey: s.hostKey ?? null, refusedHostKey: s.refusedHostKey ?? null });
 
 const browserWords = (c: BrowserSshChanges) =>
   [
     c.enabled !== undefined ? `browser SSH ${c.enabled ? "on" : "off"}` : "",
     c.record !== undefined ? `recording ${c.record ? "on" : "off"}` : "",
     c.recordInput !== undefined ? `recording input ${c.recordInput ? "on" : "off"}` : "",
+    c.recordingLimit !== undefined ? `recording limit ${c.recordingLimit === null ? "the default" : `${c.recordingLimit} B`}` : "",
     c.acceptHostKey ? "accepted the server's new host key" : "",
   ].filter(Boolean);
 
@@ -346,7 +353,7 @@ const routes: Record<string, Route> = {
     const browser = browserChanges(b);
     const cert = certChanges(b);
     if (length === undefined && !mode && !browser && !Object.keys(cert).length) {
-      throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "allowSystemPrincipals", "sshExtensions", "browserSsh", "record", "recordInput" or "acceptHostKey"`);
+      throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "allowSystemPrincipals", "sshExtensions", "browserSsh", "record", "recordInput", "recordingLimit" or "acceptHostKey"`);
     }
     const app = await editApp(ctx.store, arg, { sessionLengthMs: length, ...cert });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
@@ -468,7 +475,7 @@ const routes: Record<string, Route> = {
   "GET recordings/:": async (_req, ctx, arg) => {
     const rec = await getRecording(ctx.store, arg);
     if (!rec) throw new HttpError(404, `there is no recording "${arg}"; see "wicket edge recording list"`);
-    return new Response(await recordingText(ctx.store, rec.id), { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+    return castResponse(ctx.store, rec.id, "text/plain; charset=utf-8");
   },
   "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
 
