@@ -206,7 +206,7 @@ describe("recordings", () => {
     // on disk: the recording, and the write-ahead log's pages until a checkpoint reuses them
     expect(stored).toBeLessThan(CAP + 6 * MiB);
     expect(storedBytes(rec.id)).toBeLessThanOrEqual(CAP);
-    expect(grew.all).toBeLessThan(48 * MiB);
+    expect(grew.all).toBeLessThan(64 * MiB);
     expect(t.received).toBeLessThan(CAP); // what was not recorded was not shown either
     expect((await t.closed).reason).toContain("reached this application's limit of 8 MiB");
     expect(rec.endedAt).toBeNumber();
@@ -237,10 +237,11 @@ describe("recordings", () => {
     expect(out).toContain("\ufffd\ufffd é"); // asciicast is text: bytes that are not UTF-8 show as U+FFFD, as before
   }, 60_000);
 
-  // Failed before: both read the whole recording into one string, and the response copied it
-  // (about 3.5 times the recording). Streamed, what stays is what the garbage collector lets
-  // lie (60 to 120 MiB measured here, whatever the size): so the recording is larger than that.
-  test("export and playback stream a recording: reading a 128 MiB recording grows the edge by less than 160 MiB", async () => {
+  // Failed before: both read the whole recording into one string, and the response copied it:
+  // the edge grew by 388 MiB for this 128 MiB recording. Streamed, the first read grows it by
+  // what the garbage collector lets lie after the session's own 128 MiB (65 to 131 MiB measured
+  // here, for recordings of 35 to 128 MiB), the next by about a MiB.
+  test("export and playback stream a recording: reading a 128 MiB recording grows the edge by less than 192 MiB, and once more by less than 32 MiB", async () => {
     const t = await openTerminalSocket(await access(BIG));
     await shell(t, "head -c 100663296 /dev/urandom | base64 -w 0", "DONE_IT");
     t.send(text("exit\r"));
@@ -249,6 +250,7 @@ describe("recordings", () => {
     expect(rec.bytes).toBeGreaterThan(128 * MiB);
     const adminToken = readFileSync(`${edge.dataDir}/admin-token`, "utf8").trim();
     const edgeCookies = (await context.cookies(edge.url)).map((c) => `${c.name}=${c.value}`).join("; ");
+    const bounds = [192 * MiB, 32 * MiB];
     for (const [what, url, headers] of [
       ["export", `${edge.url}/api/v1/recordings/${rec.id}`, { authorization: `Bearer ${adminToken}` }],
       ["playback", `${edge.url}/recordings/${rec.id}.cast`, { cookie: edgeCookies }],
@@ -266,7 +268,7 @@ describe("recordings", () => {
       console.error(`${what} of a ${mib(rec.bytes)} recording: ${mib(n)} read, the edge's RSS grew by ${mib(grew.all)} (${mib(grew.anon)} of it its own)`);
       expect(n).toBeGreaterThan(128 * MiB);
       expect(tail).toContain("exit");
-      expect(grew.all).toBeLessThan(160 * MiB);
+      expect(grew.all).toBeLessThan(bounds.shift()!);
     }
   }, 120_000);
 });
