@@ -7,7 +7,7 @@
 // attack runs; the store's growth is the SQLite database and its write-ahead log on disk.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import type { Browser, BrowserContext } from "playwright-core";
 import { launchChromium } from "../helpers/browser.ts";
 import { ensureUnixUser, startSshd, type Sshd } from "../helpers/sshd.ts";
@@ -28,6 +28,9 @@ const RECORDED = `rec.${ZONE}`;
 /** Recorded, with room for a recording larger than what the garbage collector lets lie. */
 const BIG = `big.${ZONE}`;
 const ALICE = `alice@${ZONE}`;
+/** The zone of a second edge, whose zones may hold 2 MiB of recordings each. */
+const FULL_ZONE = "full.test";
+const FULL = `rec.${FULL_ZONE}`;
 
 let dir: TempDir;
 let edge: TestEdge;
@@ -35,23 +38,23 @@ let sshd: Sshd;
 let browser: Browser;
 let context: BrowserContext;
 
-const pinFor = async (email: string) => (await edge.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
+const pinFor = async (email: string, e = edge) => (await e.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
 
 /** What a page of `host` opens its terminal with: Alice signs in (once) and the page's cookies and form token are taken. */
-async function access(host: string): Promise<TerminalAccess> {
+async function access(host: string, e = edge): Promise<TerminalAccess> {
   const page = await context.newPage();
-  await page.goto(`https://${host}:${edge.port}/`);
+  await page.goto(`https://${host}:${e.port}/`);
   if (new URL(page.url()).pathname === "/sign-in") {
     await page.getByLabel("E-mail address").fill(ALICE);
     await page.getByRole("button", { name: "Send me a PIN" }).click();
-    await page.getByLabel("PIN").fill(await pinFor(ALICE));
+    await page.getByLabel("PIN").fill(await pinFor(ALICE, e));
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL((u) => u.hostname === host);
   }
   const token = (await page.locator("body").getAttribute("data-token"))!;
   await page.close(); // its own terminal goes: the test opens its own
-  const cookies = (await context.cookies(`https://${host}:${edge.port}/`)).map((c) => `${c.name}=${c.value}`).join("; ");
-  return { host, port: edge.port, ca: readFileSync(edge.caFile, "utf8"), cookies, token };
+  const cookies = (await context.cookies(`https://${host}:${e.port}/`)).map((c) => `${c.name}=${c.value}`).join("; ");
+  return { host, port: e.port, ca: readFileSync(e.caFile, "utf8"), cookies, token };
 }
 
 /** The edge's resident memory, in bytes (Linux): all of it, and the part that is its own
@@ -100,8 +103,8 @@ const text = (s: string) => new TextEncoder().encode(s);
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 
 type AuditRow = { kind: string; reason?: string; recording?: string; sessionId?: string };
-const audit = async (host: string): Promise<AuditRow[]> =>
-  (await edge.admin(["audit", "--json", "--host", host]))
+const audit = async (host: string, e = edge): Promise<AuditRow[]> =>
+  (await e.admin(["audit", "--json", "--host", host]))
     .trim()
     .split("\n")
     .filter(Boolean)
@@ -118,7 +121,7 @@ beforeAll(async () => {
   dir = await tempDir("wicket-terminal-attacks-");
   const config = dir.join("edge.yaml");
   writeFileSync(config, `dev: true\nidentity-providers:\n  - { name: email, type: otp }\n`);
-  [edge, browser] = await Promise.all([startEdge({ dir, extra: ["--config", config, "--loglevel", "debug"] }), launchChromium([`--host-resolver-rules=MAP *.${ZONE} 127.0.0.1`])]);
+  [edge, browser] = await Promise.all([startEdge({ dir, extra: ["--config", config, "--loglevel", "debug"] }), launchChromium([`--host-resolver-rules=MAP *.${ZONE} 127.0.0.1,MAP *.${FULL_ZONE} 127.0.0.1`])]);
   context = await browser.newContext({ ignoreHTTPSErrors: true });
   await edge.admin(["zone", "add", ZONE, "--admin", ALICE]);
   const cas: string[] = [];
@@ -285,5 +288,48 @@ describe("a terminal already open", () => {
     expect((await u.closed).reason).toContain(`browser SSH was turned off for ${PLAIN}`);
     const ends = (await audit(PLAIN)).filter((r) => r.kind === "session-end").map((r) => r.reason);
     expect(ends).toEqual(expect.arrayContaining([expect.stringContaining("now records"), expect.stringContaining("browser SSH was turned off")]));
+  }, 60_000);
+});
+
+describe("a zone's recordings", () => {
+  let fullDir: TempDir;
+  let full: TestEdge;
+
+  beforeAll(async () => {
+    fullDir = await tempDir("wicket-terminal-zone-limit-");
+    const config = fullDir.join("edge.yaml");
+    writeFileSync(config, `dev: true\nidentity-providers:\n  - { name: email, type: otp }\n`);
+    full = await startEdge({ dir: fullDir, extra: ["--config", config, "--recording-zone-limit", "2MiB"] });
+    await full.admin(["zone", "add", FULL_ZONE]);
+    await full.admin(["app", "add", FULL, "--browser-ssh", "--record"]);
+    await full.admin(["policy", "add", FULL, "--name", "alice", "--action", "allow", "--include", `email:${ALICE}`]);
+    // the same sshd trusts this edge's CA too (it reads the file at each login)
+    appendFileSync(`${sshd.dir}/trusted_user_ca_keys`, (await full.admin(["ssh-ca", FULL])).trim() + "\n");
+    await full.tunnel(FULL, `ssh://127.0.0.1:${sshd.port}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await full?.[Symbol.asyncDispose]();
+    await fullDir?.[Symbol.asyncDispose]();
+  });
+
+  // Failed before: there was no limit on what one zone's recordings took of the shared store.
+  test("stop growing at the zone's limit: the recording that reached it ends with a marker and its session, and no recorded session starts", async () => {
+    const a = await access(FULL, full);
+    const t = await openTerminalSocket(a);
+    // past the limit, then a line now and then: the recording goes on being written
+    t.send(text("head -c 3145728 /dev/zero; while :; do echo tick; sleep 0.2; done\r"));
+    const closed = await t.closed;
+    expect(closed.reason).toContain(`The recordings of zone ${FULL_ZONE} reached its limit of 2 MiB`);
+    const [rec] = JSON.parse(await full.admin(["recording", "list", "--json"]));
+    const cast = (await full.admin(["recording", "export", rec.id])).trimEnd().split("\n");
+    expect(JSON.parse(cast.at(-1)!)).toEqual([expect.any(Number), "m", expect.stringContaining("limit of 2 MiB")]);
+    const refused = await openTerminalSocket(a).then(
+      () => "opened",
+      (e: Error) => e.message,
+    );
+    expect(refused).toContain(`the recordings of zone ${FULL_ZONE} reached its limit of 2 MiB, so the session does not start`);
+    const ends = (await audit(FULL, full)).filter((r) => r.kind === "session-end").map((r) => r.reason ?? "");
+    expect(ends.filter((r) => r.includes("reached its limit of 2 MiB")).length).toBe(2);
   }, 60_000);
 });
