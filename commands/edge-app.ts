@@ -4,9 +4,9 @@
 import { defineCommand } from "citty";
 import { lineFingerprint as fingerprintOf } from "../lib/ssh/format.ts";
 import { deleteApp, getApps, patchApp, postApp, resolveAdminConnection, type AppInfo } from "../lib/admin-client/client.ts";
-import { printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
+import { bytes, printJson, printLine, printTable, when } from "../lib/admin-client/output.ts";
 import { usageError } from "../lib/cli/exit.ts";
-import { formatDuration, parseDuration } from "../lib/cli/values.ts";
+import { formatDuration, parseDuration, parseSize } from "../lib/cli/values.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { init, runCommand } from "../lib/cli/run.ts";
 
@@ -42,17 +42,20 @@ const browserArgs = {
   "browser-ssh": { type: "boolean", description: "open a terminal for signed-in people who browse to https://<hostname>/ (the edge is the SSH client, with a short-lived certificate); --no-browser-ssh turns it off" },
   record: { type: "boolean", description: "record each browser terminal session (asciicast v2, `wicket edge recording`); a session whose recording cannot be written does not run" },
   "record-input": { type: "boolean", description: "with --record: record keystrokes too (passwords typed at prompts included)" },
+  "recording-limit": { type: "string", description: "how much of the store one recording may take, e.g. 64MiB (the default) or 1GiB; at it the recording ends with a marker, and the session with it; `default` goes back to the default", valueHint: "size" },
 } as const;
 
 /** The browser settings the flags name (a flag not given changes nothing). */
-const browserSettings = (args: { "browser-ssh"?: boolean; record?: boolean; "record-input"?: boolean; "accept-host-key"?: boolean }) => ({
+const browserSettings = (args: { "browser-ssh"?: boolean; record?: boolean; "record-input"?: boolean; "recording-limit"?: string; "accept-host-key"?: boolean }) => ({
   ...(args["browser-ssh"] !== undefined ? { browserSsh: args["browser-ssh"] } : {}),
   ...(args.record !== undefined ? { record: args.record } : {}),
   ...(args["record-input"] !== undefined ? { recordInput: args["record-input"] } : {}),
+  ...(args["recording-limit"] !== undefined ? { recordingLimit: args["recording-limit"] === "default" ? null : parseSize(args["recording-limit"], "recording-limit") } : {}),
   ...(args["accept-host-key"] ? { acceptHostKey: true } : {}),
 });
 
-const browserWords = (a: AppInfo) => (a.browserSsh ? `browser SSH${a.record ? `, recorded${a.recordInput ? " with input" : ""}` : ""}` : "-");
+const browserWords = (a: AppInfo) =>
+  a.browserSsh ? `browser SSH${a.record ? `, recorded${a.recordInput ? " with input" : ""}${a.recordingLimit ? ` (at most ${bytes(a.recordingLimit)} each)` : ""}` : ""}` : "-";
 
 const sessionLength = (raw: string | undefined) => (raw === undefined ? undefined : parseDuration(raw, "session-length"));
 
@@ -98,7 +101,7 @@ const edit = defineCommand({
     const browser = browserSettings(args);
     if (length === undefined && !args["ssh-principal"] && !Object.keys(cert).length && !Object.keys(browser).length) {
       throw usageError(
-        "say what to change: --session-length <duration>, --default-session-length, --ssh-principal <mode>, --[no-]allow-system-principals, --ssh-extensions <list>, --[no-]browser-ssh, --[no-]record, --[no-]record-input or --accept-host-key",
+        "say what to change: --session-length <duration>, --default-session-length, --ssh-principal <mode>, --[no-]allow-system-principals, --ssh-extensions <list>, --[no-]browser-ssh, --[no-]record, --[no-]record-input, --recording-limit <size> or --accept-host-key",
       );
     }
     const app = await patchApp(resolveAdminConnection(args), args.hostname, {

@@ -1,5 +1,6 @@
 // wicket edge recording list|export: the recordings of browser terminal sessions (applications
 // with --record), as asciicast v2 that `asciinema play` plays.
+import { once } from "node:events";
 import { defineCommand } from "citty";
 import { getRecordingCast, getRecordings, resolveAdminConnection } from "../lib/admin-client/client.ts";
 import { bytes, printJson, printTable, when } from "../lib/admin-client/output.ts";
@@ -32,7 +33,10 @@ const exportCmd = defineCommand({
   args: { ...adminArgs, id: { type: "positional", description: "the recording's id (rec_…), from `recording list` or the audit", required: true } },
   async run({ args }) {
     init(args);
-    process.stdout.write(await getRecordingCast(resolveAdminConnection(args), args.id));
+    // as it arrives: a recording can be larger than this process should hold
+    for await (const chunk of await getRecordingCast(resolveAdminConnection(args), args.id)) {
+      if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
+    }
   },
 });
 

@@ -16,6 +16,8 @@ import {
   routeOf,
   MAX_ROUTES_PER_ZONE,
   appendRecording,
+  encodeEvent,
+  zoneRecordingBytes,
   getRecording,
   listRecordings,
   pruneRecordings,
@@ -399,6 +401,25 @@ for (const b of BACKENDS) {
           const others = await Promise.all([1, 2, 3].map((i) => startRecording(store, { ...who, sessionId: `s${i}` }, "{}\n", 6000)));
           await Promise.all(others.flatMap((r) => [0, 1, 2].map((seq) => appendRecording(store, r.id, seq, `[${seq}]\n`))));
           for (const r of others) expect(await recordingText(store, r.id)).toBe("{}\n[0]\n[1]\n[2]\n");
+        }));
+
+      test("events are stored as their bytes and read back as asciicast lines, UTF-8 split across chunks included; a zone's recordings add up", () =>
+        withStore(async (store) => {
+          await addZone(store, "rec.test");
+          await addApp(store, "ssh.rec.test");
+          const who = { sessionId: "s9", app: "ssh.rec.test", host: "ssh.rec.test", identity: "a@rec.test", principal: "a", input: true };
+          const rec = await startRecording(store, who, '{"version":2}\n', 7000);
+          const e = new TextEncoder();
+          const chunk0 = new Uint8Array([...encodeEvent(0.5, "o", new Uint8Array(64)), ...encodeEvent(0.75, "o", new Uint8Array([0xc3]))]);
+          const chunk1 = new Uint8Array([...encodeEvent(1, "o", new Uint8Array([0xa9, 0xff])), ...encodeEvent(1.25, "i", e.encode("ls\r")), ...encodeEvent(2, "r", e.encode("100x30"))]);
+          await appendRecording(store, rec.id, 0, chunk0);
+          await appendRecording(store, rec.id, 1, chunk1);
+          expect(await recordingText(store, rec.id)).toBe(
+            ['{"version":2}', `[0.5,"o","${"\\u0000".repeat(64)}"]`, '[0.75,"o",""]', '[1,"o","é\ufffd"]', '[1.25,"i","ls\\r"]', '[2,"r","100x30"]', ""].join("\n"),
+          );
+          // 64 NULs take 77 bytes, not the 384 of their JSON
+          expect((await getRecording(store, rec.id))?.bytes).toBe('{"version":2}\n'.length + chunk0.byteLength + chunk1.byteLength);
+          expect(await zoneRecordingBytes(store, "rec.test")).toBe((await getRecording(store, rec.id))!.bytes);
         }));
     });
 

@@ -93,22 +93,32 @@ const refusal = (method: string, path: string, credential?: "zone"): Refusal => 
   },
 });
 
-/** One admin API call; `path` is relative to /api/v1/. */
-export async function adminRequest<T>(conn: AdminConnection, method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown, query?: Record<string, string | undefined>): Promise<T> {
+/** One admin API call; `path` is relative to /api/v1/. `stream`: the body as it arrives, not parsed. */
+export async function adminRequest<T>(
+  conn: AdminConnection,
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+  path: string,
+  body?: unknown,
+  query?: Record<string, string | undefined>,
+  responseType?: "stream",
+): Promise<T> {
   const edge = peer(conn);
+  const url = `${conn.baseUrl}/api/v1/${path}`;
+  const options = {
+    method,
+    body: body as Record<string, unknown> | undefined,
+    query: query && Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
+    headers: { authorization: `Bearer ${conn.token}`, accept: "application/json", ...(conn.servername ? { host: conn.servername } : {}) },
+    signal: conn.signal,
+    // A kept-alive connection can be closed by the edge just as a request goes out (it
+    // does so when it re-binds for a new zone's certificate): reads are safe to retry.
+    // ofetch reports a network error as status 500.
+    retry: method === "GET" ? 1 : 0,
+    retryStatusCodes: [500, 502, 503],
+  };
   try {
-    return await httpClient(edge)<T>(`${conn.baseUrl}/api/v1/${path}`, {
-      method,
-      body: body as Record<string, unknown> | undefined,
-      query: query && Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
-      headers: { authorization: `Bearer ${conn.token}`, accept: "application/json", ...(conn.servername ? { host: conn.servername } : {}) },
-      signal: conn.signal,
-      // A kept-alive connection can be closed by the edge just as a request goes out (it
-      // does so when it re-binds for a new zone's certificate): reads are safe to retry.
-      // ofetch reports a network error as status 500.
-      retry: method === "GET" ? 1 : 0,
-      retryStatusCodes: [500, 502, 503],
-    });
+    if (responseType) return (await httpClient(edge)(url, { ...options, responseType })) as T;
+    return await httpClient(edge)<T>(url, options);
   } catch (e) {
     throw requestError(e, edge, refusal(method, `/api/v1/${path}`, conn.credential));
   }
@@ -126,11 +136,11 @@ export const deleteZone = async (c: AdminConnection, name: string) => (await adm
 
 /** An application as the admin API shows it: with the principal its SSH certificates name. */
 /** `hostKey`: the server's key pinned for SSH in the browser; `refusedHostKey`: a different one it offered since. */
-export type AppInfo = App & { sshPrincipal: string; browserSsh?: boolean; record?: boolean; recordInput?: boolean; hostKey?: string | null; refusedHostKey?: string | null };
+export type AppInfo = App & { sshPrincipal: string; browserSsh?: boolean; record?: boolean; recordInput?: boolean; recordingLimit?: number | null; hostKey?: string | null; refusedHostKey?: string | null };
 /** What the application's SSH certificates may name and permit: `sshExtensions` from agent, x11 and user-rc (`[]`: a terminal and port forwarding only). */
 export type SshCertSettings = { allowSystemPrincipals?: boolean; sshExtensions?: string[] };
-/** SSH in the browser and its recordings, as `app add|edit` set them. */
-export type BrowserSshSettings = { browserSsh?: boolean; record?: boolean; recordInput?: boolean; acceptHostKey?: boolean };
+/** SSH in the browser and its recordings, as `app add|edit` set them (`recordingLimit` in bytes, null: the default). */
+export type BrowserSshSettings = { browserSsh?: boolean; record?: boolean; recordInput?: boolean; recordingLimit?: number | null; acceptHostKey?: boolean };
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: AppInfo[] }>(c, "GET", "apps", undefined, { zone })).apps;
 export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings = {}) =>
   (await adminRequest<{ app: AppInfo }>(c, "POST", "apps", { hostname, ...extra })).app;
@@ -139,8 +149,8 @@ export const patchApp = async (c: AdminConnection, hostname: string, changes: { 
   (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 export const getRecordings = async (c: AdminConnection, q: { user?: string; host?: string; limit?: string } = {}) => (await adminRequest<{ recordings: Recording[] }>(c, "GET", "recordings", undefined, q)).recordings;
-/** A recording's asciicast v2 text. */
-export const getRecordingCast = (c: AdminConnection, id: string) => adminRequest<string>(c, "GET", `recordings/${seg(id)}`);
+/** A recording's asciicast v2 text, as it arrives. */
+export const getRecordingCast = (c: AdminConnection, id: string) => adminRequest<ReadableStream<Uint8Array>>(c, "GET", `recordings/${seg(id)}`, undefined, undefined, "stream");
 /** The SSH CA of the application serving `hostname` (its wildcard's for a host it covers), and the retired edge-wide key. */
 export type SshCAInfo = { app: string; publicKey: string; retiredEdgeKey: string | null };
 export const getSshCA = (c: AdminConnection, hostname: string) => adminRequest<SshCAInfo>(c, "GET", "ssh-ca", undefined, { hostname });

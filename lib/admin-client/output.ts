@@ -18,18 +18,8 @@ export function printTable(headers: string[], rows: string[][], empty = "(none)"
 
 export const when = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
 
-/** A byte count for people: 512 B, 1.5 KiB, 64.0 MiB. */
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
+/** A byte count for people (its home is lib/cli/values.ts, beside the size parser). */
+export { formatBytes as bytes } from "../cli/values.ts";
 
 /** Named tunnels as `tunnel list` and `edge tunnel list` print them. */
 export function printTunnels(tunnels: { zone: string; name: string; id: string; routes: string[]; connections: number; createdBy: string; createdAt: number; disabled?: string }[]) {

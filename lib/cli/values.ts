@@ -27,6 +27,23 @@ export function formatDuration(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
 }
 
+const SIZE_UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
+
+/** "64MiB", "512k", "2G", "1.5GiB" or a bare number of bytes, in bytes (binary units: a kB is
+ * 1024 B, as `bytes()` prints sizes); undefined if it is none of these. */
+export function sizeBytes(raw: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = m && SIZE_UNITS[(m[2] || "b").toLowerCase()];
+  return unit ? Math.round(Number(m[1]) * unit) : undefined;
+}
+
+/** A size, as `sizeBytes` reads it; `where` as for parseDuration. */
+export function parseSize(raw: string, flag: string, where = `--${flag}`): number {
+  const n = sizeBytes(raw);
+  if (n === undefined) throw usageError(`${where} "${raw}" is not a size; use for example 64MiB, 512KiB or 1GiB`);
+  return n;
+}
+
 export function parseCount(raw: string | undefined, flag: string, fallback: number, min = 0, where = `--${flag}`): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
@@ -55,4 +72,17 @@ export async function readCaFile(path: string | undefined): Promise<string | und
   } catch (err) {
     throw configError(`cannot use --ca-file ${path}: ${unreadable(err)}`);
   }
+}
+
+/** A byte count for people, in the units `sizeBytes` reads: 512 B, 1.5 KiB, 64.0 MiB. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
 }

@@ -40,6 +40,7 @@ import { socketHandlers } from "./streams/sockets.ts";
 import { ResetCode } from "../wire/frame.ts";
 import { randomId } from "../auth/secret.ts";
 import { DEFAULT_TERMINAL_IDLE_MS, type TerminalRoom } from "./terminal/ssh.ts";
+import { DEFAULT_ZONE_RECORDING_LIMIT } from "./terminal/recorder.ts";
 
 export interface EdgeOptions {
   /** HOST:PORT; port 0 picks a free one. */
@@ -73,6 +74,8 @@ export interface EdgeOptions {
   terminalIdleTimeoutMs?: number;
   /** What one tunnel, credential and zone may hold on this node (default CONNECTOR_LIMITS). */
   connectorLimits?: ConnectorLimits;
+  /** The bytes the recordings of one zone may take together (default 4 GiB); at it, the zone's recorded sessions end and new ones do not start. */
+  zoneRecordingLimit?: number;
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
@@ -155,7 +158,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     peerAddress: (peer) => listener.peerAddress(peer),
   });
   // a browser's terminal (SSH in the browser, lib/edge/terminal/ssh.ts)
-  const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0, idleMs: opts.terminalIdleTimeoutMs ?? DEFAULT_TERMINAL_IDLE_MS };
+  const terminalRoom: TerminalRoom = { clients: clientRoom, store, open: 0, idleMs: opts.terminalIdleTimeoutMs ?? DEFAULT_TERMINAL_IDLE_MS, zoneRecordingLimit: opts.zoneRecordingLimit ?? DEFAULT_ZONE_RECORDING_LIMIT };
   const listener = await listen<WsData>({
     hostname: address.hostname,
     port: address.port,

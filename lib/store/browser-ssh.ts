@@ -12,6 +12,8 @@ export type BrowserSsh = {
   enabled: boolean;
   record: boolean;
   recordInput: boolean;
+  /** The bytes a recording may take (`app edit --recording-limit`); unset: the edge's default. */
+  recordingLimit?: number;
   /** `ssh-ed25519 AAAA…`: the server's key, pinned the first time a session reached it. */
   hostKey?: string;
   hostKeyPinnedAt?: number;
@@ -19,7 +21,7 @@ export type BrowserSsh = {
   refusedHostKey?: string;
 };
 
-type Row = { enabled: number; record: number; record_input: number; host_key: string | null; host_key_pinned_at: BigIntColumn | null; refused_host_key: string | null };
+type Row = { enabled: number; record: number; record_input: number; recording_limit: BigIntColumn | null; host_key: string | null; host_key_pinned_at: BigIntColumn | null; refused_host_key: string | null };
 
 export const BROWSER_SSH_OFF: BrowserSsh = { enabled: false, record: false, recordInput: false };
 
@@ -29,6 +31,7 @@ const toSettings = (r: Row | undefined): BrowserSsh =>
         enabled: Number(r.enabled) === 1,
         record: Number(r.record) === 1,
         recordInput: Number(r.record_input) === 1,
+        recordingLimit: r.recording_limit === null ? undefined : Number(r.recording_limit),
         hostKey: r.host_key ?? undefined,
         hostKeyPinnedAt: msOrUndefined(r.host_key_pinned_at),
         refusedHostKey: r.refused_host_key ?? undefined,
@@ -47,7 +50,11 @@ export async function allBrowserSsh(store: Store): Promise<Map<string, BrowserSs
   return new Map(rows.map((r) => [r.app, toSettings(r)]));
 }
 
-export type BrowserSshChanges = { enabled?: boolean; record?: boolean; recordInput?: boolean; acceptHostKey?: boolean };
+/** `recordingLimit: null` goes back to the edge's default. */
+export type BrowserSshChanges = { enabled?: boolean; record?: boolean; recordInput?: boolean; recordingLimit?: number | null; acceptHostKey?: boolean };
+
+/** The smallest limit a recording may have: its header and a screenful or two. */
+export const MIN_RECORDING_LIMIT = 64 * 1024;
 
 export async function setBrowserSsh(store: Store, hostname: string, c: BrowserSshChanges): Promise<BrowserSsh> {
   const app = await findApp(store, hostname);
@@ -55,16 +62,18 @@ export async function setBrowserSsh(store: Store, hostname: string, c: BrowserSs
   const now = await browserSsh(store, hostname);
   const next = { enabled: c.enabled ?? now.enabled, record: c.record ?? now.record, recordInput: c.recordInput ?? now.recordInput };
   if (next.recordInput && !next.record) throw invalid("--record-input records keystrokes into a recording: pass --record as well");
+  if (c.recordingLimit != null && (!Number.isSafeInteger(c.recordingLimit) || c.recordingLimit < MIN_RECORDING_LIMIT)) throw invalid(`a recording limit is a whole number of bytes, at least ${MIN_RECORDING_LIMIT} (64 KiB)`);
+  const limit = c.recordingLimit === undefined ? (now.recordingLimit ?? null) : c.recordingLimit;
   if (c.acceptHostKey && !now.refusedHostKey && !now.hostKey) throw invalid(`${hostname} has no host key to accept: none was pinned or refused yet`);
   // accepting: the key the server offered last becomes the pin (none offered: the next one seen is)
   const hostKey = c.acceptHostKey ? (now.refusedHostKey ?? null) : (now.hostKey ?? null);
   const pinnedAt = c.acceptHostKey ? (hostKey ? Date.now() : null) : (now.hostKeyPinnedAt ?? null);
   await store.sql.begin(async (tx) => {
-    await tx`INSERT INTO browser_ssh_apps (app, enabled, record, record_input, host_key, host_key_pinned_at, refused_host_key)
-      VALUES (${hostname}, ${next.enabled ? 1 : 0}, ${next.record ? 1 : 0}, ${next.recordInput ? 1 : 0}, ${hostKey}, ${pinnedAt}, ${null})
-      ON CONFLICT (app) DO UPDATE SET enabled = excluded.enabled, record = excluded.record, record_input = excluded.record_input,
+    await tx`INSERT INTO browser_ssh_apps (app, enabled, record, record_input, recording_limit, host_key, host_key_pinned_at, refused_host_key)
+      VALUES (${hostname}, ${next.enabled ? 1 : 0}, ${next.record ? 1 : 0}, ${next.recordInput ? 1 : 0}, ${limit}, ${hostKey}, ${pinnedAt}, ${null})
+      ON CONFLICT (app) DO UPDATE SET enabled = excluded.enabled, record = excluded.record, record_input = excluded.record_input, recording_limit = excluded.recording_limit,
         host_key = excluded.host_key, host_key_pinned_at = excluded.host_key_pinned_at, refused_host_key = ${c.acceptHostKey ? null : (now.refusedHostKey ?? null)}`;
-    await bumpAccessRevision(tx); // a terminal open on an application that turned browser SSH off is cut
+    await bumpAccessRevision(tx); // a terminal open on an application that turned browser SSH off, or recording on, is cut
   });
   return browserSsh(store, hostname);
 }

@@ -23,3 +23,4 @@ export * from "./acme.ts";
 export * from "./browser-ssh.ts";
 export * from "./recordings.ts";
 export * from "./workload-tokens.ts";
+export * from "./recording-events.ts";

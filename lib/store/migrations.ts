@@ -461,4 +461,20 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX workload_tokens_seen_expires ON workload_tokens_seen (expires_at)`,
     ],
   },
+  {
+    version: 125,
+    name: "recordings stored as their events' bytes, and limited per recording and per zone",
+    statements: [
+      // a chunk written from now on keeps its events as bytes (recording-events.ts) and data '';
+      // one written before keeps its asciicast lines in data, and reads as it did.
+      // (BYTEA: PostgreSQL's bytes; SQLite keeps a blob under any declared type)
+      `ALTER TABLE recording_chunks ADD COLUMN events BYTEA`,
+      // the zone whose limit a recording counts towards: its application's zone when it started
+      `ALTER TABLE recordings ADD COLUMN zone TEXT`,
+      `UPDATE recordings SET zone = (SELECT zone FROM apps WHERE apps.hostname = recordings.app)`,
+      `CREATE INDEX recordings_zone ON recordings (zone)`,
+      // bytes a recording of the application may take; NULL: the edge's default
+      `ALTER TABLE browser_ssh_apps ADD COLUMN recording_limit BIGINT`,
+    ],
+  },
 ];

@@ -8,6 +8,8 @@ export const Close = {
   noStatus: 1005,
   /** Never sent: what a peer sees when the connection ended without a close frame. */
   abnormal: 1006,
+  /** A message larger than the other end takes. */
+  tooBig: 1009,
   internal: 1011,
   /** The peer stopped answering pings: the connection is dropped without a handshake. */
   keepaliveTimeout: 4000,

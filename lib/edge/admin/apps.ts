@@ -44,17 +44,24 @@ function browserChanges(b: Record<string, unknown>): BrowserSshChanges | undefin
     if (typeof b[k] !== "boolean") throw new HttpError(400, `"${k}" must be true or false`);
     out[to] = b[k] as boolean;
   }
+  // bytes, or null for the edge's default
+  const limit = b.recordingLimit;
+  if (limit !== undefined) {
+    if (limit !== null && (typeof limit !== "number" || !Number.isSafeInteger(limit))) throw new HttpError(400, `"recordingLimit" must be a whole number of bytes, or null for the default`);
+    out.recordingLimit = limit;
+  }
   return Object.keys(out).length ? out : undefined;
 }
 
 /** What an application shows of its browser SSH settings. */
-const browserInfo = (s: BrowserSsh) => ({ browserSsh: s.enabled, record: s.record, recordInput: s.recordInput, hostKey: s.hostKey ?? null, refusedHostKey: s.refusedHostKey ?? null });
+const browserInfo = (s: BrowserSsh) => ({ browserSsh: s.enabled, record: s.record, recordInput: s.recordInput, recordingLimit: s.recordingLimit ?? null, hostKey: s.hostKey ?? null, refusedHostKey: s.refusedHostKey ?? null });
 
 const browserWords = (c: BrowserSshChanges) =>
   [
     c.enabled !== undefined ? `browser SSH ${c.enabled ? "on" : "off"}` : "",
     c.record !== undefined ? `recording ${c.record ? "on" : "off"}` : "",
     c.recordInput !== undefined ? `recording input ${c.recordInput ? "on" : "off"}` : "",
+    c.recordingLimit !== undefined ? `recording limit ${c.recordingLimit === null ? "the default" : `${c.recordingLimit} B`}` : "",
     c.acceptHostKey ? "accepted the server's new host key" : "",
   ].filter(Boolean);
 
@@ -92,7 +99,7 @@ export const appRoutes: Record<string, Route> = {
     const browser = browserChanges(b);
     const cert = certChanges(b);
     if (length === undefined && !mode && !browser && !Object.keys(cert).length) {
-      throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "allowSystemPrincipals", "sshExtensions", "browserSsh", "record", "recordInput" or "acceptHostKey"`);
+      throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "allowSystemPrincipals", "sshExtensions", "browserSsh", "record", "recordInput", "recordingLimit" or "acceptHostKey"`);
     }
     const app = await editApp(ctx.store, arg, { sessionLengthMs: length, ...cert });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);

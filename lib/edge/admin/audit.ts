@@ -1,5 +1,6 @@
 // The audit trail and terminal recordings (`wicket edge audit`, `wicket edge recording`).
-import { queryAudit, getRecording, recordingText, listRecordings } from "../../store/index.ts";
+import { queryAudit, getRecording, listRecordings } from "../../store/index.ts";
+import { castResponse } from "../terminal/cast.ts";
 import { HttpError, json, type Route } from "./common.ts";
 
 function auditQuery(url: URL) {
@@ -34,7 +35,7 @@ export const auditRoutes: Record<string, Route> = {
   "GET recordings/:": async (_req, ctx, arg) => {
     const rec = await getRecording(ctx.store, arg);
     if (!rec) throw new HttpError(404, `there is no recording "${arg}"; see "wicket edge recording list"`);
-    return new Response(await recordingText(ctx.store, rec.id), { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+    return castResponse(ctx.store, rec.id, "text/plain; charset=utf-8");
   },
   "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
 };

@@ -15,6 +15,7 @@
 //   logo: /etc/wicket/logo.svg       # shown beside the name; svg, png, jpeg, webp or gif
 //   grace-period: 30s                # on SIGTERM, how long client sessions may continue
 //   terminal-idle-timeout: 30m       # a browser terminal without input this long is closed; 0 never
+//   recording-zone-limit: 4GiB       # the store the recordings of one zone may take together
 //   session-length: 24h              # one sign-in lasts this long (browser and CLI)
 //   app-session-length: 8h           # an app token lasts this long (never past the sign-in)
 //   connector-limits: { connections-per-credential: 512, connections-per-zone: 4096 }   # per node;
@@ -29,7 +30,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { parseDocument } from "yaml";
 import { configError } from "../../cli/exit.ts";
-import { durationMs, unreadable } from "../../cli/values.ts";
+import { durationMs, sizeBytes, unreadable } from "../../cli/values.ts";
 import { isLoopbackHost } from "../../net/address.ts";
 import { DEFAULT_SESSION_LENGTH_MS } from "../../store/zones.ts";
 import type { OidcProvider } from "../../auth/oidc.ts";
@@ -89,6 +90,8 @@ export type EdgeFileConfig = {
   "recording-retention"?: string;
   /** "0" (never) or a duration, read where the flag is. */
   "terminal-idle-timeout"?: string;
+  /** A size ("4GiB"), read where the flag is. */
+  "recording-zone-limit"?: string;
   "audit-fail-open"?: boolean;
   /** Milliseconds. */
   "zone-credential-lifetime"?: number;
@@ -342,6 +345,10 @@ const FIELDS: { [K in keyof EdgeFileConfig]-?: Check<NonNullable<EdgeFileConfig[
   "audit-retention": durationOrZero,
   "recording-retention": durationOrZero,
   "terminal-idle-timeout": durationOrZero,
+  "recording-zone-limit": (v, key) => {
+    if (typeof v !== "string" || sizeBytes(v) === undefined) throw new Bad(key, `must be a size such as 4GiB, not ${show(v)}`);
+    return v;
+  },
   "audit-fail-open": bool,
   "zone-credential-lifetime": duration,
   metrics: str,

@@ -13,6 +13,8 @@ import { DEFAULT_KEEPALIVE } from "../../wire/mux.ts";
 import { ACME_CHALLENGES, acmeDirectory, type AcmeChallenge, type AcmeSettings } from "../http/acme.ts";
 import { identitySettings, loadEdgeConfig, readLogo, type EdgeFileConfig, type Logo } from "./file.ts";
 import { DEFAULT_TERMINAL_IDLE_MS } from "../terminal/ssh.ts";
+import { DEFAULT_ZONE_RECORDING_LIMIT } from "../terminal/recorder.ts";
+import { parseSize } from "../../cli/values.ts";
 import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_RECORDING_RETENTION_MS, type EdgeOptions } from "../server.ts";
 import { DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS } from "../../store/zone-credentials.ts";
 import { CONNECTOR_LIMITS } from "../streams/connector-limits.ts";
@@ -42,6 +44,11 @@ export const serveArgs = {
   "audit-retention": { type: "string", description: "how long audit records are kept, e.g. 90d (the default); 0 keeps them forever (env WICKET_AUDIT_RETENTION)", valueHint: "duration" },
   "recording-retention": { type: "string", description: "how long recordings of browser terminal sessions are kept, e.g. 30d (the default); 0 keeps them forever (env WICKET_RECORDING_RETENTION)", valueHint: "duration" },
   "terminal-idle-timeout": { type: "string", description: "close a browser terminal that has had no input for this long, e.g. 30m (the default); 0 never (env WICKET_TERMINAL_IDLE_TIMEOUT)", valueHint: "duration" },
+  "recording-zone-limit": {
+    type: "string",
+    description: "how much of the store the recordings of one zone may take together, e.g. 4GiB (the default); at it, the zone's recorded terminal sessions end and new ones do not start (env WICKET_RECORDING_ZONE_LIMIT)",
+    valueHint: "size",
+  },
   "peer-url": { type: "string", description: "with several nodes on PostgreSQL: where the other nodes reach this one, e.g. https://10.0.0.5:8443 (default: its listen address) (env WICKET_PEER_URL)", valueHint: "url" },
   "zone-credential-lifetime": { type: "string", description: "how long a zone credential from `tunnel login` or `edge tunnel-cert` lasts, e.g. 90d (default 365d) (env WICKET_ZONE_CREDENTIAL_LIFETIME)", valueHint: "duration" },
   name: { type: "string", description: "the organisation's name on every page the edge shows, e.g. \"Example Corp\" (default: the public host) (env WICKET_NAME)", valueHint: "text" },
@@ -131,6 +138,7 @@ export function resolveServeSettings(args: Record<string, unknown>, rawArgs: rea
       terminalIdleTimeoutMs: duration("terminal-idle-timeout", DEFAULT_TERMINAL_IDLE_MS),
       // the file's only: limits are an operator's choice for the edge, not a flag per run
       connectorLimits: { ...CONNECTOR_LIMITS, ...file["connector-limits"] },
+      zoneRecordingLimit: get("recording-zone-limit", (t, where) => parseSize(t, "recording-zone-limit", where), DEFAULT_ZONE_RECORDING_LIMIT),
     },
     gracePeriodMs,
   };

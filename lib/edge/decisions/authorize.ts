@@ -8,6 +8,7 @@ import { workloadLabel } from "../../policy/workload.ts";
 import { decisionMessage, evaluate, type Decision, type Subject } from "../../policy/evaluate.ts";
 import {
   authenticateServiceToken,
+  browserSsh,
   findApp,
   getSession,
   listPolicies,
@@ -16,6 +17,7 @@ import {
   liveSigningKeyIds,
   writeAudit,
   type App,
+  type BrowserSsh,
   type StoredPolicy,
   type Store,
 } from "../../store/index.ts";
@@ -51,6 +53,8 @@ export interface ClientAuth {
   reject?: Rejection;
   /** When the checks began (epoch ms): a change to access after this may not be reflected. */
   decidedAt?: number;
+  /** A browser terminal's live session: what it was opened under, re-checked with the rest. */
+  terminal?: TerminalTerms;
 }
 
 export interface AuthorizeOptions {
@@ -204,13 +208,17 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
   return auth;
 }
 
-/** What a live session was let in with. */
-export type LiveCredential = { host: string; subject: Subject; issuedAt?: number; tokenKey?: string; sessionId?: string };
+/** What a browser terminal was opened under: whether it is recorded, with keystrokes. */
+export type TerminalTerms = { record: boolean; recordInput: boolean };
+
+/** What a live session was let in with; `terminal` for a browser terminal. */
+export type LiveCredential = { host: string; subject: Subject; issuedAt?: number; tokenKey?: string; sessionId?: string; terminal?: TerminalTerms };
 
 /** Lookups shared by one pass over many live sessions. */
 export type RecheckCache = {
   apps: Map<string, Promise<App | undefined>>;
   policies: Map<string, Promise<StoredPolicy[]>>;
+  browserSsh: Map<string, Promise<BrowserSsh>>;
   revokedTokens?: Set<string>;
   userRevokedBefore: Map<string, number | undefined>;
   liveKeys?: Promise<Set<string>>;
@@ -218,7 +226,15 @@ export type RecheckCache = {
   revokedSessions?: Map<string, string>;
 };
 
-export const newRecheckCache = (): RecheckCache => ({ apps: new Map(), policies: new Map(), userRevokedBefore: new Map() });
+export const newRecheckCache = (): RecheckCache => ({ apps: new Map(), policies: new Map(), browserSsh: new Map(), userRevokedBefore: new Map() });
+
+/** Why a terminal opened under `t` may not go on under the application's settings now, if it may not. */
+function terminalRefused(app: string, t: TerminalTerms, now: BrowserSsh): string | undefined {
+  if (!now.enabled) return `browser SSH was turned off for ${app}`;
+  if (now.record && !t.record) return `${app} now records its terminal sessions, and this one was not recorded; reconnect for a recorded session`;
+  if (now.recordInput && !t.recordInput) return `${app} now records the keystrokes of its terminal sessions, and this one's were not; reconnect for a recorded session`;
+  return undefined;
+}
 
 export type Recheck = { ok: true } | { ok: false; reason: string; decision?: Decision };
 
@@ -249,5 +265,11 @@ export async function reauthorize(store: Store, s: LiveCredential, cache: Rechec
   if (!policies) cache.policies.set(a.hostname, (policies = listPolicies(store, a.hostname)));
   const decision = evaluate(await policies, s.subject);
   if (!decision.allowed) return { ok: false, reason: `policy change: ${decisionMessage(s.host, decision)}`, decision };
+  if (s.terminal) {
+    let settings = cache.browserSsh.get(a.hostname);
+    if (!settings) cache.browserSsh.set(a.hostname, (settings = browserSsh(store, a.hostname)));
+    const refused = terminalRefused(a.hostname, s.terminal, await settings);
+    if (refused) return { ok: false, reason: refused };
+  }
   return { ok: true };
 }

@@ -12,7 +12,7 @@ import fitJs from "@xterm/addon-fit/lib/addon-fit.js" with { type: "text" };
 import playerCss from "asciinema-player/dist/bundle/asciinema-player.css" with { type: "text" };
 import playerJs from "asciinema-player/dist/bundle/asciinema-player.min.js" with { type: "text" };
 import { esc, type Site } from "../http/pages.ts";
-import { TERMINAL_ASSETS, TERMINAL_SOCKET_PATH } from "./protocol.ts";
+import { TERMINAL_ASSETS, TERMINAL_MESSAGE_MAX, TERMINAL_SOCKET_PATH } from "./protocol.ts";
 
 /** The page's own script: the terminal, its socket, resizes, and what a closed connection says. */
 const TERMINAL_JS = `(function () {
@@ -47,7 +47,7 @@ const TERMINAL_JS = `(function () {
     };
     term.focus();
   }
-  function send(bytes) { if (ws && ws.readyState === 1) ws.send(bytes); }
+  function send(bytes) { for (var i = 0; ws && ws.readyState === 1 && i < bytes.length; i += ${TERMINAL_MESSAGE_MAX}) ws.send(bytes.subarray(i, i + ${TERMINAL_MESSAGE_MAX})); }
   term.onData(function (d) { send(enc.encode(d)); });
   term.onBinary(function (d) { var b = new Uint8Array(d.length); for (var i = 0; i < d.length; i++) b[i] = d.charCodeAt(i) & 255; send(b); });
   term.onResize(function (s) { if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "resize", cols: s.cols, rows: s.rows })); });

@@ -6,6 +6,11 @@ export const TERMINAL_SESSION_PATH = "/.wicket/session";
 /** The application host's cookie: the browser's app token (a JWT for this hostname only). */
 export const APP_COOKIE = "__Host-wicket-app";
 
+/** The largest message either way the edge takes from a browser: a paste goes in pieces this
+ * size. A larger one closes the terminal (1009): the SSH channel's own window is what a paste
+ * waits for, and a message is read whole before it is looked at. */
+export const TERMINAL_MESSAGE_MAX = 64 * 1024;
+
 /** Browser to edge. */
 export type TerminalUp = { type: "resize"; cols: number; rows: number };
 /** Edge to browser: the session's state, and why it closed (the close frame's reason is cut at 123 bytes). */

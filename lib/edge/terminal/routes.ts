@@ -13,7 +13,6 @@ import {
   createHandoff,
   findApp,
   getRecording,
-  recordingText,
   zoneOfHostname,
   takeHandoff,
   zonesAdministeredBy,
@@ -28,6 +27,7 @@ import { errorPage, wantsPage, type Site } from "../http/pages.ts";
 import { deniedPage } from "../signin/pages.ts";
 import { browserSession } from "../signin/routes.ts";
 import { principalFor } from "../decisions/ssh-cert.ts";
+import { castResponse } from "./cast.ts";
 import { APP_COOKIE, sizeParam, TERMINAL_ASSETS, TERMINAL_SESSION_PATH, TERMINAL_SOCKET_PATH } from "./protocol.ts";
 
 /** The terminal's pages and bundled assets (xterm.js, the player: a few hundred KiB of text),
@@ -103,7 +103,7 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   if (page && /\.(:\d+)?$/.test(req.headers.get("host") ?? "")) return redirect(onAppHost(ctx, host, "/"));
   const app = await findApp(ctx.store, host);
   const settings = app && (await browserSsh(ctx.store, app.hostname));
-  if (!settings?.enabled) return false;
+  if (!app || !settings?.enabled) return false;
   const bundled = await asset(p);
   if (bundled) return bundled;
   if (p === TERMINAL_SESSION_PATH) {
@@ -115,7 +115,7 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
   }
   if (p === TERMINAL_SOCKET_PATH) {
     if (!upgrade) return new Response("this is the terminal's WebSocket\n", { status: 426 });
-    return terminalUpgrade(req, url, ip, host, ctx, settings);
+    return terminalUpgrade(req, url, ip, host, ctx, settings, app.zone);
   }
   if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
   // the page: who is signed in here, and whether the policies let them in now
@@ -136,7 +136,7 @@ export async function appTerminalRoute(req: Request, url: URL, ip: string, upgra
 }
 
 /** The terminal's upgrade: from a page of this very origin, with this browser's form token; then the CLI's decision and audit. */
-async function terminalUpgrade(req: Request, url: URL, ip: string, host: string, ctx: TerminalRouteContext, settings: BrowserSsh): Promise<Response | undefined> {
+async function terminalUpgrade(req: Request, url: URL, ip: string, host: string, ctx: TerminalRouteContext, settings: BrowserSsh, zone: string): Promise<Response | undefined> {
   const c = readCookies(req);
   const origin = req.headers.get("origin");
   const token = url.searchParams.get("token") ?? "";
@@ -154,7 +154,7 @@ async function terminalUpgrade(req: Request, url: URL, ip: string, host: string,
   }
   const cols = sizeParam(url.searchParams.get("cols"), 80, 1000);
   const rows = sizeParam(url.searchParams.get("rows"), 24, 500);
-  return ctx.upgrade({ ...auth, kind: "terminal", principal, cols, rows, record: settings.record, recordInput: settings.recordInput, s: {} });
+  return ctx.upgrade({ ...auth, kind: "terminal", principal, cols, rows, record: settings.record, recordInput: settings.recordInput, recordingLimit: settings.recordingLimit, zone, s: {} });
 }
 
 const signInFirst = (back: string) => redirect(`/sign-in?return=${encodeURIComponent(back)}`);
@@ -207,7 +207,7 @@ async function recording(req: Request, rest: string, ctx: TerminalRouteContext):
   if (!rec || !zone || !zones.includes(zone)) {
     return errorPage(ctx.site(), "No such recording", `There is no recording ${m[1]} that ${session.email} may see: recordings are shown to the admins of their application's zone.`, 404);
   }
-  if (m[2]) return new Response(await recordingText(ctx.store, rec.id), { headers: { "content-type": "application/x-asciicast; charset=utf-8", "cache-control": "no-store" } });
+  if (m[2]) return castResponse(ctx.store, rec.id, "application/x-asciicast; charset=utf-8");
   const when = new Date(rec.startedAt).toISOString();
   return (await pages()).playerPage(ctx.site(), { id: rec.id, title: `${rec.identity} as ${rec.principal} on ${rec.host}, ${when}${rec.endedAt ? "" : " (still running)"}`, src: `${RECORDINGS_PATH}${rec.id}.cast` });
 }

@@ -18,9 +18,9 @@ import type { Mux, Stream } from "../../wire/mux.ts";
 import type { ClientAuth } from "../decisions/authorize.ts";
 import type { ClientRoom } from "../streams/client-stream.ts";
 import type { Watched } from "../streams/keepalive.ts";
-import { startRecorder, type Recorder } from "./recorder.ts";
+import { DEFAULT_RECORDING_LIMIT, RecordingRefused, startRecorder, type Recorder } from "./recorder.ts";
 import { issueUserCert } from "../decisions/ssh-cert.ts";
-import { parseUp, type TerminalDown } from "./protocol.ts";
+import { parseUp, TERMINAL_MESSAGE_MAX, type TerminalDown } from "./protocol.ts";
 
 /** What the upgrade decided, and the session's moving parts once it runs. */
 export type TerminalData = ClientAuth & {
@@ -30,13 +30,18 @@ export type TerminalData = ClientAuth & {
   rows: number;
   record: boolean;
   recordInput: boolean;
-  s: { ssh?: Client; channel?: ClientChannel; stream?: Stream; recorder?: Recorder; watch?: Watched; idle?: Idle; ended?: boolean; why?: string; exit?: string };
+  /** The application's limit on a recording (bytes); unset: the edge's default. */
+  recordingLimit?: number;
+  /** The application's zone, whose recordings share the zone limit. */
+  zone: string;
+  s: { ssh?: Client; channel?: ClientChannel; stream?: Stream; recorder?: Recorder; watch?: Watched; idle?: Idle; ended?: boolean; why?: string; exit?: string; held?: boolean };
 };
 export type TerminalSocket = ServerWebSocket<TerminalData>;
 
 /** The client room, read when a terminal opens (a cluster's peers are set after start), the store,
- * and how long a terminal may go without input before it is closed (ms; 0: never). */
-export type TerminalRoom = { clients: ClientRoom; store: Store; open: number; idleMs: number };
+ * how long a terminal may go without input before it is closed (ms; 0: never), and the bytes
+ * the recordings of one zone may take together. */
+export type TerminalRoom = { clients: ClientRoom; store: Store; open: number; idleMs: number; zoneRecordingLimit: number };
 
 export const DEFAULT_TERMINAL_IDLE_MS = 30 * 60_000;
 
@@ -54,6 +59,7 @@ function finish(ws: TerminalSocket, room: TerminalRoom, code: number, reason: st
   clearTimeout(d.s.idle?.timer);
   try {
     send(ws, { type: "closed", reason });
+    if (d.s.held) ws.resume(); // a paused socket would not read the browser's answer to the close
     ws.close(code, closeReason(reason));
   } catch {} // the browser went first
   const r = room.clients;
@@ -96,14 +102,17 @@ export function openTerminal(ws: TerminalSocket, room: TerminalRoom) {
     return ws.close(d.reject.code, closeReason(d.reject.reason));
   }
   r.metrics.terminalsOpen.set(++room.open);
-  r.liveSessions.start(d, {
+  // re-checked as the application's settings change too: browser SSH turned off, or recording on, cuts it
+  r.liveSessions.start({ ...d, terminal: { record: d.record, recordInput: d.recordInput } }, {
     counters: () => ({ toOrigin: d.s.stream?.bytesOut ?? 0, toClient: d.s.stream?.bytesIn ?? 0 }),
     close: (code, reason) => finish(ws, room, code, reason),
     recording: () => d.s.recorder?.id,
   });
   d.s.watch = {
     ping: () => ws.ping(),
-    dead: (ms) => finish(ws, room, Close.keepaliveTimeout, `the browser sent nothing for ${Math.round(ms / 1000)} s`),
+    // while input is held the browser's socket is not read, its pongs neither: the server is what went quiet
+    dead: (ms) =>
+      finish(ws, room, Close.keepaliveTimeout, d.s.held ? `the server read none of the terminal's input for ${Math.round(ms / 1000)} s, and the browser had more to send` : `the browser sent nothing for ${Math.round(ms / 1000)} s`),
   };
   r.keepalive.add(d.s.watch);
   void start(ws, room).catch((e: Error) => {
@@ -119,13 +128,15 @@ async function start(ws: TerminalSocket, room: TerminalRoom) {
     try {
       d.s.recorder = await startRecorder(
         room.store,
-        { sessionId: d.sessionId!, app: d.app!, host: d.host, identity: d.identity, email: d.subject?.email?.toLowerCase(), principal: d.principal, input: d.recordInput, cols: d.cols, rows: d.rows },
+        { sessionId: d.sessionId!, app: d.app!, host: d.host, identity: d.identity, email: d.subject?.email?.toLowerCase(), principal: d.principal, input: d.recordInput, cols: d.cols, rows: d.rows, zone: d.zone },
+        { recording: d.recordingLimit ?? DEFAULT_RECORDING_LIMIT, zone: room.zoneRecordingLimit },
         r.metrics,
         (why) => finish(ws, room, Close.unavailable, why),
       );
     } catch (e) {
       r.metrics.terminals.inc({ result: "failed" });
       log.error(`recording for ${d.sessionId}: ${(e as Error).message}`);
+      if (e instanceof RecordingRefused) return finish(ws, room, Close.unavailable, e.message);
       return finish(ws, room, Close.unavailable, "this application records its sessions, and the edge cannot write the recording now, so the session does not start; try again later");
     }
   }
@@ -171,6 +182,7 @@ async function connectSsh(ws: TerminalSocket, room: TerminalRoom, mux: Mux) {
       watchIdle(ws, room);
       const out = (b: Buffer) => {
         d.s.recorder?.output(b);
+        if (d.s.ended) return; // the recording ended the session: what it did not record is not shown
         ws.send(b);
         if (ws.getBufferedAmount() > CLIENT_HIGH_WATER) ch.pause();
       };
@@ -252,9 +264,30 @@ function streamSocket(stream: Stream): Duplex {
   return sock;
 }
 
+/** The SSH channel holds as much input as the server has not read yet as it will (its window and
+ * ssh2's buffer, a few MiB): the browser's socket is read no further until the channel drains,
+ * so input at a program that reads none of it waits in the browser, not in the edge. */
+function holdInput(ws: TerminalSocket, ch: ClientChannel) {
+  const d = ws.data;
+  if (d.s.held) return;
+  // once a session: a slow reader is held and let go many times
+  if (d.s.held === undefined) log.debug(`terminal ${d.sessionId}: the server takes no more input for now; the browser's socket waits until it does`);
+  d.s.held = true;
+  ws.pause();
+  ch.once("drain", () => {
+    d.s.held = false;
+    if (!d.s.ended) ws.resume();
+  });
+}
+
 export function terminalMessage(ws: TerminalSocket, msg: string | Buffer, room: TerminalRoom) {
   const d = ws.data;
+  if (d.s.ended) return;
   if (d.s.watch) room.clients.keepalive.heard(d.s.watch);
+  const size = typeof msg === "string" ? msg.length : msg.byteLength;
+  if (size > TERMINAL_MESSAGE_MAX) {
+    return finish(ws, room, Close.tooBig, `A terminal message may be at most ${TERMINAL_MESSAGE_MAX / 1024} KiB (this one was ${Math.ceil(size / 1024)} KiB); the page sends a paste in pieces that size.`);
+  }
   const ch = d.s.channel;
   if (!ch) return;
   if (typeof msg === "string") {
@@ -266,7 +299,8 @@ export function terminalMessage(ws: TerminalSocket, msg: string | Buffer, room: 
   }
   if (d.s.idle) d.s.idle.last = Date.now();
   if (d.recordInput) d.s.recorder?.input(msg);
-  ch.write(msg);
+  if (d.s.ended) return; // the recording ended the session: what it did not record does not reach the server
+  if (!ch.write(msg)) holdInput(ws, ch);
 }
 
 export function terminalDrained(ws: TerminalSocket) {
