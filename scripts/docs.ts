@@ -5,7 +5,8 @@
 // fails when the page and the code disagree.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EDGE_CONFIG_KEYS, FILE_ONLY_KEYS } from "../lib/edge/config/file.ts";
+import { EDGE_CONFIG_KEYS } from "../lib/edge/config/file.ts";
+import { FILE_ONLY_KEYS } from "../lib/edge/config/file-only-keys.ts";
 import { serveArgs } from "../lib/edge/config/settings.ts";
 
 export const CONFIG_DOC = join(import.meta.dir, "..", "docs", "config.md");
