@@ -185,12 +185,12 @@ function pair() {
   const queueE: Uint8Array[] = [];
   const edgeSend = (b: Uint8Array) => (links.edgeFull ? queueE.push(b) : conn.receive(b));
   edge = createMux({
-    role: "edge",
+    role: "opener",
     // as the edge's corked WebSocket does: a data frame's header and payload as two messages
     transport: { send: edgeSend, sendParts: (h, p) => (edgeSend(h), edgeSend(p)), buffered: () => (links.edgeFull ? 1 << 30 : 0), close() {} },
   });
   conn = createMux({
-    role: "connector",
+    role: "acceptor",
     transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
     onStream: (s) => accepted.push(s),
   });
@@ -276,7 +276,7 @@ describe("mux", () => {
   test("an exception while handling a frame closes the mux with a protocol error, not half set up", () => {
     let closedWith: [number, string] | undefined;
     const s = createMux({
-      role: "edge",
+      role: "opener",
       transport: { send() {}, buffered: () => 0, close: (c, r) => (closedWith = [c, r]) },
       onHello() {
         throw new TypeError("cannot read properties of undefined");
@@ -290,7 +290,7 @@ describe("mux", () => {
 
   test("garbage from the peer closes the mux with a protocol error", () => {
     let closedWith = "";
-    const s = createMux({ role: "edge", transport: { send() {}, buffered: () => 0, close: (_c, r) => (closedWith = r) } });
+    const s = createMux({ role: "opener", transport: { send() {}, buffered: () => 0, close: (_c, r) => (closedWith = r) } });
     s.receive(new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
     expect(s.closed).toBe(true);
     expect(closedWith).toContain("protocol error");
@@ -317,7 +317,7 @@ describe("a connector that abuses the wire", () => {
 
   test("go-away said again and again is heard once", () => {
     let heard = 0;
-    const m = createMux({ role: "edge", transport: { send() {}, buffered: () => 0, close() {} }, onGoAway: () => void heard++ });
+    const m = createMux({ role: "opener", transport: { send() {}, buffered: () => 0, close() {} }, onGoAway: () => void heard++ });
     const flood = new Uint8Array(Array.from({ length: 1000 }, () => [...goAwayFrame(0, "bye")]).flat());
     m.receive(flood);
     expect(heard).toBe(1);
@@ -327,7 +327,7 @@ describe("a connector that abuses the wire", () => {
   test("pings from a peer that does not read go unanswered once the answers pile up", () => {
     let sent = 0;
     let buffered = 0;
-    const m = createMux({ role: "edge", transport: { send: (b) => void ((sent += 1), (buffered += b.byteLength * 100_000)), buffered: () => buffered, close() {} } });
+    const m = createMux({ role: "opener", transport: { send: (b) => void ((sent += 1), (buffered += b.byteLength * 100_000)), buffered: () => buffered, close() {} } });
     for (let i = 0; i < 1000; i++) m.receive(pingFrame(new Uint8Array(8)));
     expect(sent).toBeLessThan(1000);
     expect(sent).toBeGreaterThan(0);
@@ -340,9 +340,9 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     const p = createPacer(() => t);
     expect(p.allowance).toBe(PACER_FLOOR);
     p.sent(PACER_FLOOR);
-    expect(p.room()).toBe(false);
+    expect(p.hasSpace()).toBe(false);
     p.delivered(64 * 1024);
-    expect(p.room()).toBe(true);
+    expect(p.hasSpace()).toBe(true);
     // a long path: 50 ms round trips, 100 MB/s delivered -> twice 5 MB
     p.rtt(50);
     for (let i = 1; i <= 4; i++) {
@@ -385,9 +385,9 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     const wire: Uint8Array[] = [];
     let edge!: Mux;
     const accepted: Stream[] = [];
-    edge = createMux({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    edge = createMux({ role: "opener", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
     const conn = createMux({
-      role: "connector",
+      role: "acceptor",
       transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
       onStream: (s) => accepted.push(s),
     });
@@ -471,7 +471,7 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
 
   test("an older connector (no offer in its hello) is never sent a received frame", () => {
     const wire: Uint8Array[] = [];
-    const edge = createMux({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    const edge = createMux({ role: "opener", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
     edge.receive(helloFrame(1, { hostnames: ["a.test"] }));
     edge.hello({}, true);
     const s = edge.open(META);

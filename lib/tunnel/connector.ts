@@ -181,7 +181,7 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
       ws.onopen = () => {
         clearTimeout(connectTimer);
         conn.mux = createMux({
-          role: "connector",
+          role: "acceptor",
           transport,
           pingIntervalMs: keepalive.intervalMs,
           deadAfterMs: keepalive.timeoutMs,

@@ -26,7 +26,7 @@ const RATE_MEMORY_MS = 1_000;
 
 export interface Pacer {
   /** Whether another data frame may go now. */
-  room(): boolean;
+  hasSpace(): boolean;
   sent(bytes: number): void;
   /** The peer read this many more bytes. */
   delivered(bytes: number): void;
@@ -66,7 +66,7 @@ export function createPacer(now = () => performance.now()): Pacer {
   };
 
   return {
-    room: () => inFlight < allowance,
+    hasSpace: () => inFlight < allowance,
     sent(bytes) {
       // a rate sample covers only time with bytes on the way, not a pause before them
       if (inFlight === 0) {
