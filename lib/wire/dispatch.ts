@@ -8,7 +8,8 @@ import { pingRtt, timedPing } from "./keepalive.ts";
 import type { MuxOptions } from "./mux.ts";
 import { createPacer, type Pacer } from "./pacer.ts";
 import type { SendLine } from "./send-line.ts";
-import { createStream, type MuxStream } from "./stream.ts";
+import { createStream, type MuxStream, type StreamHost } from "./stream.ts";
+import { createReceiveWindow, type WindowBudget } from "./window.ts";
 
 /** What may wait in the transport's buffer for a ping to be answered: far above what a peer
  * that reads has waiting, so only one that pings without reading goes unanswered. */
@@ -22,6 +23,13 @@ export interface Connection {
   /** Set once the peer's hello offers received frames: from then on we report what we read,
    * and it reports what it read, which paces our data. */
   pacer?: Pacer;
+  /** The round trip our pings measure (smoothed), by which stream windows grow. */
+  rtt?: number;
+  /** What this connection's stream windows may grow by. */
+  budget: WindowBudget;
+  /** Streams whose window grew, looked at now and then to shrink them when idle. */
+  grown: Set<MuxStream>;
+  now(): number;
   nextId: number;
   closed: boolean;
   peerGoingAway: boolean;
@@ -31,19 +39,29 @@ export interface Connection {
   close(reason: string, code?: number): void;
 }
 
-export const sendPing = (c: Connection) => c.send(timedPing(performance.now()));
+export const sendPing = (c: Connection) => c.send(timedPing(c.now()));
+
+/** Gives back what idle streams' windows grew by; on each keepalive ping. */
+export function shrinkIdle(c: Connection) {
+  for (const s of c.grown) if (s.shrinkIfIdle()) c.grown.delete(s);
+}
 
 function onHello(c: Connection, f: Frame) {
   const { version, meta } = readHello(f.payload);
-  if (meta.received === true && !c.pacer) {
-    c.pacer = createPacer();
-    sendPing(c); // a first round trip for the pacer
-  }
+  if (meta.received === true && !c.pacer) c.pacer = createPacer(c.now);
+  // a first round trip, for the pacer and the stream windows (every version answers pings)
+  if (c.rtt === undefined) sendPing(c);
   c.opts.onHello?.(version, meta, (f.flags & Flag.ack) !== 0);
 }
 
+function onRtt(c: Connection, ms: number) {
+  if (!(ms >= 0 && ms < 60_000)) return;
+  c.pacer?.rtt(ms);
+  c.rtt = c.rtt === undefined ? ms : c.rtt + (ms - c.rtt) / 4;
+}
+
 function onPing(c: Connection, f: Frame) {
-  if ((f.flags & Flag.ack) !== 0) c.pacer?.rtt(pingRtt(f, performance.now()));
+  if ((f.flags & Flag.ack) !== 0) onRtt(c, pingRtt(f, c.now()));
   // a peer that pings and does not read gets no more answers once they pile up
   else if (c.opts.transport.buffered() <= PONG_LIMIT) c.send(pingFrame(f.payload, true));
 }
@@ -100,7 +118,7 @@ export function onFrame(c: Connection, f: Frame) {
 
 export function addStream(c: Connection, id: number, meta: OpenMeta): MuxStream {
   const { transport } = c.opts;
-  const s = createStream(id, meta, {
+  const host: StreamHost = {
     send: c.send,
     sendData(id, bytes) {
       if (c.closed) return;
@@ -111,11 +129,15 @@ export function addStream(c: Connection, id: number, meta: OpenMeta): MuxStream 
     sent: (n) => c.pacer?.sent(n),
     serve: (s) => c.line.serve(s),
     wait: (s, waiting) => c.line.wait(s, waiting),
+    grew: (s) => void c.grown.add(s),
     finished(s) {
       c.line.remove(s);
+      c.grown.delete(s);
       c.streams.delete(s.id);
     },
-  }, c.opts.window ?? INITIAL_WINDOW);
+  };
+  const initial = c.opts.window ?? INITIAL_WINDOW;
+  const s = createStream(id, meta, host, createReceiveWindow({ budget: c.budget, rtt: () => c.rtt, now: c.now, initial }), initial);
   c.streams.set(id, s);
   return s;
 }

@@ -4,7 +4,7 @@
 // dispatch of the peer's frames, go-away, pings, and what bounds the whole connection — the
 // transport's buffer and the pacer (lib/wire/pacer.ts).
 import { createDecoder } from "./decode.ts";
-import { addStream, onFrame, sendPing, type Connection } from "./dispatch.ts";
+import { addStream, onFrame, sendPing, shrinkIdle, type Connection } from "./dispatch.ts";
 import { goAwayFrame, helloFrame, openFrame, receivedFrame } from "./encode.ts";
 import { ProtocolError } from "./errors.ts";
 import { FrameType, PROTOCOL_VERSION, ResetCode, type HelloMeta, type OpenMeta } from "./frame.ts";
@@ -13,6 +13,7 @@ import { REPORT_EVERY } from "./pacer.ts";
 import { createSendLine } from "./send-line.ts";
 import type { Stream } from "./stream.ts";
 import { startKeepalive } from "./keepalive.ts";
+import { CONNECTION_GROWTH, createBudget, processBudget, type WindowBudget } from "./window.ts";
 
 export type { Stream, StreamEvents } from "./stream.ts";
 export { DEFAULT_KEEPALIVE } from "./keepalive.ts";
@@ -39,6 +40,10 @@ export interface MuxOptions {
    * close() then gets Close.keepaliveTimeout and should drop the connection without a handshake). */
   pingIntervalMs?: number;
   deadAfterMs?: number;
+  /** What stream windows may grow by, shared with other connections (default: the process's). */
+  budget?: WindowBudget;
+  /** The clock of round trips, the pacer and the windows (tests set it). */
+  now?(): number;
   onStream?(stream: Stream, meta: OpenMeta): void;
   onHello?(version: number, meta: HelloMeta, ack: boolean): void;
   onGoAway?(code: number, reason: string): void;
@@ -76,6 +81,9 @@ export function createMux(opts: MuxOptions): Mux {
     opts,
     streams: new Map(),
     line: createSendLine(() => c.hasSpace()),
+    budget: createBudget(CONNECTION_GROWTH, opts.budget ?? processBudget),
+    grown: new Set(),
+    now: opts.now ?? (() => performance.now()),
     nextId: 1,
     closed: false,
     peerGoingAway: false,
@@ -86,8 +94,12 @@ export function createMux(opts: MuxOptions): Mux {
     close,
   };
   const deadAfterMs = opts.deadAfterMs ?? (opts.pingIntervalMs ?? 0) * 3;
+  const ping = () => {
+    sendPing(c);
+    shrinkIdle(c);
+  };
   const stopKeepalive = opts.pingIntervalMs
-    ? startKeepalive({ intervalMs: opts.pingIntervalMs, deadAfterMs, lastHeard: () => lastHeard, ping: () => sendPing(c), dead: (why) => close(why, Close.keepaliveTimeout) })
+    ? startKeepalive({ intervalMs: opts.pingIntervalMs, deadAfterMs, lastHeard: () => lastHeard, ping, dead: (why) => close(why, Close.keepaliveTimeout) })
     : undefined;
 
   function close(reason: string, code: number = Close.normal) {

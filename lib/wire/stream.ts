@@ -9,6 +9,7 @@
 import { finFrame, resetFrame, windowFrame } from "./encode.ts";
 import { MAX_DATA_CHUNK, ResetCode, type OpenMeta } from "./frame.ts";
 import { ProtocolError } from "./errors.ts";
+import type { ReceiveWindow } from "./window.ts";
 
 export interface StreamEvents {
   /** Bytes from the peer; call ack(n) once they have left for the sink. */
@@ -48,6 +49,8 @@ export interface StreamHost {
   serve(s: MuxStream): boolean;
   /** The stream has bytes and credit but no space: it waits for its turn (or no longer). */
   wait(s: MuxStream, waiting: boolean): void;
+  /** The stream's receive window grew: it is looked at again when idle, to shrink it. */
+  grew(s: MuxStream): void;
   /** The stream is over: forget it. */
   finished(s: MuxStream): void;
 }
@@ -62,16 +65,17 @@ export interface MuxStream extends Stream {
   peerData(payload: Uint8Array): void;
   peerCredit(n: number): void;
   peerEnd(): void;
+  /** Gives back what its receive window grew by once its sink stopped taking bytes; true when it is back at its start. */
+  shrinkIfIdle(): boolean;
   /** Ends the stream without a frame (the peer reset it, or the connection closed). */
   finish(code: number, reason: string): void;
 }
 
-export function createStream(id: number, meta: OpenMeta, host: StreamHost, window: number): MuxStream {
+/** `window` is ours, what we let the peer send; `credit`, what the peer lets us send, starts at
+ * the size every peer assumes at open. */
+export function createStream(id: number, meta: OpenMeta, host: StreamHost, window: ReceiveWindow, credit: number): MuxStream {
   let queue: Uint8Array[] = [];
   let queued = 0;
-  let credit = window; // what the peer lets us send
-  let received = 0; // bytes received and not yet acked, against our window
-  let unacked = 0; // bytes acked whose credit we have not returned yet
   let wantDrain = false;
   let localEnd = false; // end() called
   let finSent = false;
@@ -117,13 +121,10 @@ export function createStream(id: number, meta: OpenMeta, host: StreamHost, windo
     },
     ack(n) {
       if (done || n <= 0) return;
-      received -= n;
-      unacked += n;
-      // batch window updates: one frame per quarter window keeps the control traffic small
-      if (unacked >= window / 4) {
-        host.send(windowFrame(id, unacked));
-        unacked = 0;
-      }
+      const more = window.consumed(n);
+      if (more === 0) return;
+      host.send(windowFrame(id, more));
+      if (window.size > window.initial) host.grew(s);
     },
     flush(limit = Infinity) {
       while (queued > 0 && credit > 0 && limit-- > 0 && host.hasSpace()) {
@@ -154,8 +155,7 @@ export function createStream(id: number, meta: OpenMeta, host: StreamHost, windo
     },
     peerData(payload) {
       if (finReceived) throw new ProtocolError(`data after end on stream ${id}`);
-      received += payload.byteLength;
-      if (received > window) return s.reset(ResetCode.flowControl, "peer exceeded the stream window");
+      if (!window.arrived(payload.byteLength)) return s.reset(ResetCode.flowControl, "peer exceeded the stream window");
       bytesIn += payload.byteLength;
       s.onData?.(payload);
     },
@@ -169,9 +169,11 @@ export function createStream(id: number, meta: OpenMeta, host: StreamHost, windo
       s.onEnd?.();
       maybeDone();
     },
+    shrinkIfIdle: () => done || window.shrinkIfIdle(),
     finish(code, reason) {
       if (done) return;
       done = true;
+      window.release();
       queue = [];
       queued = 0;
       host.finished(s);
