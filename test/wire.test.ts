@@ -540,10 +540,10 @@ describe("stream windows that grow to the path", () => {
     const budget = createBudget(1024 * MiB);
     const w = createReceiveWindow({ budget, rtt: () => 50, now: () => clock.t });
     expect(w.size).toBe(INITIAL_WINDOW);
-    drain(w, clock, 1 * MiB, 256 * MiB);  // 1 MiB per ms: a window of 2 MiB in 2 ms, far under 50
+    drain(w, clock, 1 * MiB, 1024 * MiB); // 1 MiB per ms: a window of 2 MiB in 2 ms, far under 50
     expect(w.size).toBe(MAX_STREAM_WINDOW);
     expect(budget.used).toBe(MAX_STREAM_WINDOW - INITIAL_WINDOW);
-    drain(w, clock, 1 * MiB, 256 * MiB);
+    drain(w, clock, 1 * MiB, 1024 * MiB);
     expect(w.size).toBe(MAX_STREAM_WINDOW);
   });
 
@@ -560,6 +560,14 @@ describe("stream windows that grow to the path", () => {
     expect(slow.size).toBe(INITIAL_WINDOW);
   });
 
+  test("a sink that takes a burst into a socket buffer and then slows does not grow the window (a slow client behind a big kernel buffer)", () => {
+    const clock = { t: 0 };
+    const w = createReceiveWindow({ budget: createBudget(1024 * MiB), rtt: () => 1, now: () => clock.t });
+    drain(w, clock, 1 * MiB, 6 * MiB); // the kernel's buffer towards the client fills at memory speed
+    drain(w, clock, 64, 2 * MiB); // then 64 KiB/s
+    expect(w.size).toBe(INITIAL_WINDOW);
+  });
+
   test("without a measured round trip a window stays as it is", () => {
     const clock = { t: 0 };
     const w = createReceiveWindow({ budget: createBudget(1024 * MiB), rtt: () => undefined, now: () => clock.t });
@@ -573,15 +581,15 @@ describe("stream windows that grow to the path", () => {
     const conn = createBudget(40 * MiB, process);
     const a = createReceiveWindow({ budget: conn, rtt: () => 50, now: () => clock.t });
     const b = createReceiveWindow({ budget: conn, rtt: () => 50, now: () => clock.t });
-    drain(a, clock, 1 * MiB, 256 * MiB);
-    drain(b, clock, 1 * MiB, 256 * MiB);
+    drain(a, clock, 1 * MiB, 1024 * MiB);
+    drain(b, clock, 1 * MiB, 1024 * MiB);
     expect(a.size).toBe(MAX_STREAM_WINDOW);
     expect(b.size - INITIAL_WINDOW).toBeLessThanOrEqual(40 * MiB - (MAX_STREAM_WINDOW - INITIAL_WINDOW));
     expect(conn.used).toBeLessThanOrEqual(40 * MiB);
     // another connection of the same process gets what the process has left, no more
     const other = createBudget(40 * MiB, process);
     const c = createReceiveWindow({ budget: other, rtt: () => 50, now: () => clock.t });
-    drain(c, clock, 1 * MiB, 256 * MiB);
+    drain(c, clock, 1 * MiB, 1024 * MiB);
     expect(process.used).toBeLessThanOrEqual(48 * MiB);
     expect(c.size - INITIAL_WINDOW).toBeLessThanOrEqual(48 * MiB - conn.used);
     // streams that end give their share back
@@ -593,7 +601,7 @@ describe("stream windows that grow to the path", () => {
     const clock = { t: 0 };
     const budget = createBudget(1024 * MiB);
     const w = createReceiveWindow({ budget, rtt: () => 50, now: () => clock.t });
-    let outstanding = drain(w, clock, 1 * MiB, 256 * MiB);
+    let outstanding = drain(w, clock, 1 * MiB, 1024 * MiB);
     expect(w.size).toBe(MAX_STREAM_WINDOW);
     clock.t += IDLE_MS - 1;
     expect(w.shrinkIfIdle()).toBe(false);

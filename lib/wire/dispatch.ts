@@ -23,7 +23,7 @@ export interface Connection {
   /** Set once the peer's hello offers received frames: from then on we report what we read,
    * and it reports what it read, which paces our data. */
   pacer?: Pacer;
-  /** The round trip our pings measure (smoothed), by which stream windows grow. */
+  /** The smallest round trip our pings measured, by which stream windows grow. */
   rtt?: number;
   /** What this connection's stream windows may grow by. */
   budget: WindowBudget;
@@ -57,7 +57,8 @@ function onHello(c: Connection, f: Frame) {
 function onRtt(c: Connection, ms: number) {
   if (!(ms >= 0 && ms < 60_000)) return;
   c.pacer?.rtt(ms);
-  c.rtt = c.rtt === undefined ? ms : c.rtt + (ms - c.rtt) / 4;
+  // the path's own: during a bulk copy every ping waits behind our bytes
+  c.rtt = Math.min(c.rtt ?? Infinity, ms);
 }
 
 function onPing(c: Connection, f: Frame) {

@@ -3,7 +3,8 @@
 // The receiver decides: the window is what it lets the peer send beyond what its sink has
 // taken, announced by the window frames it sends. It starts at INITIAL_WINDOW, the size every
 // peer assumes at open, and doubles while the sink takes a whole window within GROW_WITHIN_RTTS
-// round trips: then the sender was held back by the window, not by the path or the sink. It
+// round trips (the path's, the smallest the connection's pings saw), judged over at least
+// EPOCH_MS: then the sender was held back by the window, not by the path or the sink. It
 // settles at about twice what the stream carries in a round trip, so credit sent a quarter of
 // a window early still arrives before the sender runs out; it never grows for a stream that
 // does not use it, nor past MAX_STREAM_WINDOW. What growth adds counts against a budget per
@@ -24,6 +25,9 @@ export const CONNECTION_GROWTH = 64 * 1024 * 1024;
 export const PROCESS_GROWTH = 256 * 1024 * 1024;
 /** A window doubles when the sink took a whole one within this many round trips (quic-go: 4). */
 export const GROW_WITHIN_RTTS = 2;
+/** A window is judged over at least this long (and two round trips): the sink's rate over it
+ * is what it keeps up, not a burst into a socket buffer that then fills. */
+export const EPOCH_MS = 100;
 /** A stream whose sink took nothing for this long goes back to INITIAL_WINDOW. */
 export const IDLE_MS = 2_000;
 
@@ -59,7 +63,7 @@ export const processBudget = createBudget(PROCESS_GROWTH);
 
 export interface WindowOptions {
   budget: WindowBudget;
-  /** The connection's round trip, if one was measured. */
+  /** The connection's round trip (the smallest its pings measured: the path's, without queues), if one was. */
   rtt(): number | undefined;
   now?(): number;
   initial?: number;
@@ -103,8 +107,9 @@ export function createReceiveWindow(o: WindowOptions): ReceiveWindow {
 
   const maybeGrow = (t: number) => {
     const inEpoch = read - epochRead;
-    if (epochStart === undefined || inEpoch < size / 2) return; // too little to tell
     const rtt = o.rtt();
+    // too little to tell: the epoch goes on
+    if (epochStart === undefined || inEpoch < size / 2 || t - epochStart < Math.max(EPOCH_MS, 2 * (rtt ?? 0))) return;
     // the time the sink took per window, against the round trip
     if (rtt !== undefined && rtt > 0 && size < MAX_STREAM_WINDOW && ((t - epochStart) * size) / inEpoch < GROW_WITHIN_RTTS * rtt) {
       const next = Math.min(MAX_STREAM_WINDOW, size * 2);
