@@ -9,7 +9,7 @@ import type { MuxOptions } from "./mux.ts";
 import { createPacer, type Pacer } from "./pacer.ts";
 import type { SendLine } from "./send-line.ts";
 import { createStream, type MuxStream, type StreamHost } from "./stream.ts";
-import { createReceiveWindow, type WindowBudget } from "./window.ts";
+import { createReceiveWindow, type WindowBudget, type WindowOptions } from "./window.ts";
 
 /** What may wait in the transport's buffer for a ping to be answered: far above what a peer
  * that reads has waiting, so only one that pings without reading goes unanswered. */
@@ -29,6 +29,8 @@ export interface Connection {
   budget: WindowBudget;
   /** Streams whose window grew, looked at now and then to shrink them when idle. */
   grown: Set<MuxStream>;
+  /** What its streams share (made with the first). */
+  shared?: { host: StreamHost; windows: WindowOptions };
   now(): number;
   nextId: number;
   closed: boolean;
@@ -117,7 +119,9 @@ export function onFrame(c: Connection, f: Frame) {
   else if (f.type !== FrameType.reset && f.stream >= c.nextId && c.opts.role === "opener") throw new ProtocolError(`frame for unknown stream ${f.stream}`);
 }
 
-export function addStream(c: Connection, id: number, meta: OpenMeta): MuxStream {
+/** What every stream of the connection shares: one host and one set of window options, not a
+ * copy per stream. */
+function streamParts(c: Connection): NonNullable<Connection["shared"]> {
   const { transport } = c.opts;
   const host: StreamHost = {
     send: c.send,
@@ -137,9 +141,12 @@ export function addStream(c: Connection, id: number, meta: OpenMeta): MuxStream 
       c.streams.delete(s.id);
     },
   };
-  const initial = c.opts.window ?? INITIAL_WINDOW;
-  const s = createStream(id, meta, host, createReceiveWindow({ budget: c.budget, rtt: () => c.rtt, now: c.now, initial }), initial);
+  return { host, windows: { budget: c.budget, rtt: () => c.rtt, now: c.now, initial: c.opts.window ?? INITIAL_WINDOW } };
+}
+
+export function addStream(c: Connection, id: number, meta: OpenMeta): MuxStream {
+  const { host, windows } = (c.shared ??= streamParts(c));
+  const s = createStream(id, meta, host, createReceiveWindow(windows), c.opts.window ?? INITIAL_WINDOW);
   c.streams.set(id, s);
   return s;
 }
-

@@ -73,112 +73,126 @@ export interface MuxStream extends Stream {
 
 /** `window` is ours, what we let the peer send; `credit`, what the peer lets us send, starts at
  * the size every peer assumes at open. */
-export function createStream(id: number, meta: OpenMeta, host: StreamHost, window: ReceiveWindow, credit: number): MuxStream {
-  let queue: Uint8Array[] = [];
-  let queued = 0;
-  let wantDrain = false;
-  let localEnd = false; // end() called
-  let finSent = false;
-  let finReceived = false;
-  let done = false;
-  let bytesIn = 0;
-  let bytesOut = 0;
+export const createStream = (id: number, meta: OpenMeta, host: StreamHost, window: ReceiveWindow, credit: number): MuxStream => new StreamState(id, meta, host, window, credit);
 
-  const maybeDone = () => {
-    if (finSent && finReceived) s.finish(ResetCode.normal, "closed");
-  };
+// A class, not a closure: its methods are shared, where a closure per stream cost 1.4 KiB more
+// for each of 10,000 idle streams.
+class StreamState implements MuxStream {
+  onData?: StreamEvents["onData"];
+  onEnd?: StreamEvents["onEnd"];
+  onDrain?: StreamEvents["onDrain"];
+  onClose?: StreamEvents["onClose"];
+  bytesIn = 0;
+  bytesOut = 0;
+  queued = 0;
+  private queue: Uint8Array[] = [];
+  private wantDrain = false;
+  private localEnd = false; // end() called
+  private finSent = false;
+  private finReceived = false;
+  private done = false;
 
-  const s: MuxStream = {
-    id,
-    meta,
-    get bytesIn() {
-      return bytesIn;
-    },
-    get bytesOut() {
-      return bytesOut;
-    },
-    get queued() {
-      return queued;
-    },
-    write(bytes) {
-      if (done || localEnd) return false;
-      if (bytes.byteLength === 0) return true;
-      queue.push(bytes);
-      queued += bytes.byteLength;
-      if (host.serve(s)) return true;
-      wantDrain = true;
-      return false;
-    },
-    end() {
-      if (done || localEnd) return;
-      localEnd = true;
-      if (queued === 0) s.flush();
-    },
-    reset(code, reason) {
-      if (done) return;
-      host.send(resetFrame(id, code, reason));
-      s.finish(code, reason);
-    },
-    ack(n) {
-      if (done || n <= 0) return;
-      const more = window.consumed(n);
-      if (more === 0) return;
-      host.send(windowFrame(id, more));
-      if (window.size > window.initial) host.grew(s);
-    },
-    flush(limit = Infinity) {
-      while (queued > 0 && credit > 0 && limit-- > 0 && host.hasSpace()) {
-        const head = queue[0]!;
-        const n = Math.min(head.byteLength, credit, MAX_DATA_CHUNK);
-        if (n === head.byteLength) queue.shift();
-        else queue[0] = head.subarray(n);
-        queued -= n;
-        credit -= n;
-        bytesOut += n;
-        host.sent(n);
-        host.sendData(id, n === head.byteLength ? head : head.subarray(0, n));
-      }
-      // waiting for space: in line; waiting for credit: out of it until a window frame, so
-      // streams stuck on slow sinks cost nothing to the others' writes
-      host.wait(s, queued > 0 && credit > 0);
-      if (queued > 0) return false;
-      if (localEnd && !finSent) {
-        finSent = true;
-        host.send(finFrame(id));
-        maybeDone();
-      }
-      if (wantDrain && !done) {
-        wantDrain = false;
-        s.onDrain?.();
-      }
-      return true;
-    },
-    peerData(payload) {
-      if (finReceived) throw new ProtocolError(`data after end on stream ${id}`);
-      if (!window.arrived(payload.byteLength)) return s.reset(ResetCode.flowControl, "peer exceeded the stream window");
-      bytesIn += payload.byteLength;
-      s.onData?.(payload);
-    },
-    peerCredit(n) {
-      credit += n;
-      if (queued > 0) host.serve(s);
-    },
-    peerEnd() {
-      if (finReceived) return;
-      finReceived = true;
-      s.onEnd?.();
-      maybeDone();
-    },
-    shrinkIfIdle: () => done || window.shrinkIfIdle(),
-    finish(code, reason) {
-      if (done) return;
-      done = true;
-      window.release();
-      queue = [];
-      queued = 0;
-      host.finished(s);
-      s.onClose?.(code, reason);
-    },
-  };
-  return s;
+  constructor(
+    readonly id: number,
+    readonly meta: OpenMeta,
+    private readonly host: StreamHost,
+    private readonly window: ReceiveWindow,
+    private credit: number,
+  ) {}
+
+  write(bytes: Uint8Array): boolean {
+    if (this.done || this.localEnd) return false;
+    if (bytes.byteLength === 0) return true;
+    this.queue.push(bytes);
+    this.queued += bytes.byteLength;
+    if (this.host.serve(this)) return true;
+    this.wantDrain = true;
+    return false;
+  }
+
+  end() {
+    if (this.done || this.localEnd) return;
+    this.localEnd = true;
+    if (this.queued === 0) this.flush();
+  }
+
+  reset(code: number, reason: string) {
+    if (this.done) return;
+    this.host.send(resetFrame(this.id, code, reason));
+    this.finish(code, reason);
+  }
+
+  ack(n: number) {
+    if (this.done || n <= 0) return;
+    const more = this.window.consumed(n);
+    if (more === 0) return;
+    this.host.send(windowFrame(this.id, more));
+    if (this.window.size > this.window.initial) this.host.grew(this);
+  }
+
+  flush(limit = Infinity): boolean {
+    const { host } = this;
+    while (this.queued > 0 && this.credit > 0 && limit-- > 0 && host.hasSpace()) {
+      const head = this.queue[0]!;
+      const n = Math.min(head.byteLength, this.credit, MAX_DATA_CHUNK);
+      if (n === head.byteLength) this.queue.shift();
+      else this.queue[0] = head.subarray(n);
+      this.queued -= n;
+      this.credit -= n;
+      this.bytesOut += n;
+      host.sent(n);
+      host.sendData(this.id, n === head.byteLength ? head : head.subarray(0, n));
+    }
+    // waiting for space: in line; waiting for credit: out of it until a window frame, so
+    // streams stuck on slow sinks cost nothing to the others' writes
+    host.wait(this, this.queued > 0 && this.credit > 0);
+    if (this.queued > 0) return false;
+    if (this.localEnd && !this.finSent) {
+      this.finSent = true;
+      host.send(finFrame(this.id));
+      this.maybeDone();
+    }
+    if (this.wantDrain && !this.done) {
+      this.wantDrain = false;
+      this.onDrain?.();
+    }
+    return true;
+  }
+
+  peerData(payload: Uint8Array) {
+    if (this.finReceived) throw new ProtocolError(`data after end on stream ${this.id}`);
+    if (!this.window.arrived(payload.byteLength)) return this.reset(ResetCode.flowControl, "peer exceeded the stream window");
+    this.bytesIn += payload.byteLength;
+    this.onData?.(payload);
+  }
+
+  peerCredit(n: number) {
+    this.credit += n;
+    if (this.queued > 0) this.host.serve(this);
+  }
+
+  peerEnd() {
+    if (this.finReceived) return;
+    this.finReceived = true;
+    this.onEnd?.();
+    this.maybeDone();
+  }
+
+  shrinkIfIdle(): boolean {
+    return this.done || this.window.shrinkIfIdle();
+  }
+
+  finish(code: number, reason: string) {
+    if (this.done) return;
+    this.done = true;
+    this.window.release();
+    this.queue = [];
+    this.queued = 0;
+    this.host.finished(this);
+    this.onClose?.(code, reason);
+  }
+
+  private maybeDone() {
+    if (this.finSent && this.finReceived) this.finish(ResetCode.normal, "closed");
+  }
 }
