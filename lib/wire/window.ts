@@ -5,8 +5,8 @@
 // peer assumes at open, and doubles while the sink takes a whole window within GROW_WITHIN_RTTS
 // round trips (the path's, the smallest the connection's pings saw), judged over at least
 // EPOCH_MS: then the sender was held back by the window, not by the path or the sink. It
-// settles at about twice what the stream carries in a round trip, so credit sent a quarter of
-// a window early still arrives before the sender runs out; it never grows for a stream that
+// settles at two to four times what the stream carries in a round trip, so credit sent a
+// quarter of a window early still arrives before the sender runs out; it never grows for a stream that
 // does not use it, nor past MAX_STREAM_WINDOW. What growth adds counts against a budget per
 // connection and one per process (an edge, a connector), so the memory every peer may fill
 // at once stays bounded; a stream whose sink took nothing for IDLE_MS shrinks back and gives
@@ -23,8 +23,10 @@ export const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
 export const CONNECTION_GROWTH = 64 * 1024 * 1024;
 /** What the windows of one process may grow by, over all its connections. */
 export const PROCESS_GROWTH = 256 * 1024 * 1024;
-/** A window doubles when the sink took a whole one within this many round trips (quic-go: 4). */
-export const GROW_WITHIN_RTTS = 2;
+/** A window doubles when the sink took a whole one within this many of the path's smallest
+ * round trips (quic-go: 4 of its smoothed one). A window-limited sender's real cycle is that
+ * round trip plus the queues and the time two busy event loops take, often twice it. */
+export const GROW_WITHIN_RTTS = 4;
 /** A window is judged over at least this long (and two round trips): the sink's rate over it
  * is what it keeps up, not a burst into a socket buffer that then fills. */
 export const EPOCH_MS = 100;
