@@ -8,11 +8,11 @@
 // recent delivery rate times the smallest round trip seen (from pings), never below FLOOR.
 // While delivery still grows by a quarter a round trip (the path is not full yet) the gain
 // is 2, so the allowance doubles each round trip, as TCP's slow start does; once it grew no
-// more for PLATEAU_ROUNDS round trips, the pipe is full, and the allowance is FULL_GAIN times
-// the mean rate of the last second (BBR's startup and its full-pipe test), so what it adds to
-// the pipe waits at most a quarter of a round trip in some queue. On loopback that is FLOOR;
-// across a continent what the distance needs, and a keystroke waits ~12 ms behind a bulk
-// copy over a 50 ms hop, not a whole round trip. The round trip is the smallest of the connection's life, not a
+// more for PLATEAU_ROUNDS round trips, the pipe is full and the gain drops to FULL_GAIN, so
+// what the allowance adds to the pipe waits about an eighth of a round trip in some queue
+// (BBR's startup and its full-pipe test). On loopback that is FLOOR; across a continent
+// what the distance needs, and a keystroke waits ~6 ms behind a bulk copy over a 50 ms hop,
+// not a whole round trip. The round trip is the smallest of the connection's life, not a
 // recent one: pings queue behind our own bytes, so during a long copy every sample says
 // base + queue, and a recent minimum would let the allowance (and the queue) grow again each
 // time the quiet samples aged out.
@@ -30,7 +30,7 @@ const RATE_MEMORY_MS = 1_000;
 /** The gain while delivery still grows, and once the pipe is full: enough above one for the
  * report granularity and the noise of the rate samples, not more. */
 const STARTUP_GAIN = 2;
-export const FULL_GAIN = 1.25;
+export const FULL_GAIN = 1.125;
 /** Round trips without a quarter more delivery after which the pipe counts as full. */
 const PLATEAU_ROUNDS = 3;
 
@@ -43,27 +43,6 @@ export interface Pacer {
   /** A round trip measured by a ping. */
   rtt(ms: number): void;
   readonly allowance: number;
-}
-
-/** The mean rate over the samples younger than `memoryMs`, if any: what the path carried,
- * where the largest sample is what one burst of reports said. */
-function windowedMean(memoryMs: number) {
-  const samples: { bytes: number; ms: number; t: number }[] = [];
-  return {
-    add(bytes: number, ms: number, t: number) {
-      samples.push({ bytes, ms, t });
-    },
-    mean(t: number): number | undefined {
-      while (samples.length > 0 && t - samples[0]!.t >= memoryMs) samples.shift();
-      let bytes = 0;
-      let ms = 0;
-      for (const s of samples) {
-        bytes += s.bytes;
-        ms += s.ms;
-      }
-      return ms > 0 ? bytes / ms : undefined;
-    },
-  };
 }
 
 /** The largest of the samples younger than `memoryMs`, if any. */
@@ -86,7 +65,6 @@ export function createPacer(now = () => performance.now()): Pacer {
   let inFlight = 0;
   let allowance = PACER_FLOOR;
   const rate = windowedMax(RATE_MEMORY_MS); // bytes per ms
-  const mean = windowedMean(RATE_MEMORY_MS);
   let minRtt = Infinity;
   let sampleStart = now();
   let sampleBytes = 0;
@@ -107,10 +85,7 @@ export function createPacer(now = () => performance.now()): Pacer {
       plateau = { rate: 0, since: t, rounds: 0 };
       full = false;
     }
-    // growing, the best sample leads; full, the mean holds: reports come in bursts (a busy
-    // peer, a busy path), and the best of them would keep a queue of its excess
-    const r2 = full ? mean.mean(t) : r;
-    const bdp = r2 !== undefined && minRtt < Infinity ? r2 * minRtt : 0;
+    const bdp = r !== undefined && minRtt < Infinity ? r * minRtt : 0;
     allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, (full ? FULL_GAIN : STARTUP_GAIN) * bdp));
   };
 
@@ -131,7 +106,6 @@ export function createPacer(now = () => performance.now()): Pacer {
       const elapsed = t - sampleStart;
       if (elapsed < SAMPLE_MS) return;
       rate.add(sampleBytes / elapsed, t);
-      mean.add(sampleBytes, elapsed, t);
       sampleStart = t;
       sampleBytes = 0;
       fullPipe(rate.best(t)!, t);
