@@ -9,10 +9,11 @@
 // While delivery still grows by a quarter a round trip (the path is not full yet) the gain
 // is 2, so the allowance doubles each round trip, as TCP's slow start does; once it grew no
 // more for PLATEAU_ROUNDS round trips, the pipe is full and the gain drops to FULL_GAIN, so
-// what the allowance adds to the pipe waits about an eighth of a round trip in some queue
-// (BBR's startup and its full-pipe test). On loopback that is FLOOR; across a continent
-// what the distance needs, and a keystroke waits ~6 ms behind a bulk copy over a 50 ms hop,
-// not a whole round trip. The round trip is the smallest of the connection's life, not a
+// what the allowance adds to the pipe waits at most half a round trip in some queue, not a
+// whole one (BBR's startup and its full-pipe test). On loopback that is FLOOR; across a
+// continent what the distance needs. A gain nearer one starves the copy on a busy machine:
+// the smallest round trip leaves out the event-loop delays of both ends, which a sender's
+// real cycle has, so 1.125 x rate x that round trip carried less than the rate it measured. The round trip is the smallest of the connection's life, not a
 // recent one: pings queue behind our own bytes, so during a long copy every sample says
 // base + queue, and a recent minimum would let the allowance (and the queue) grow again each
 // time the quiet samples aged out.
@@ -28,9 +29,9 @@ const SAMPLE_MS = 50;
 /** Rate samples are remembered this long: after a pause, the allowance starts from the floor. */
 const RATE_MEMORY_MS = 1_000;
 /** The gain while delivery still grows, and once the pipe is full: enough above one for the
- * report granularity and the noise of the rate samples, not more. */
+ * report granularity and the delays of busy event loops, not more. */
 const STARTUP_GAIN = 2;
-export const FULL_GAIN = 1.125;
+export const FULL_GAIN = 1.5;
 /** Round trips without a quarter more delivery after which the pipe counts as full. */
 const PLATEAU_ROUNDS = 3;
 
