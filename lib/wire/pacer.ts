@@ -105,7 +105,9 @@ export function createPacer(now = () => performance.now()): Pacer {
       inFlight = Math.max(0, inFlight - bytes);
       sampleBytes += bytes;
       const elapsed = t - sampleStart;
-      if (elapsed < SAMPLE_MS) return;
+      // over two round trips at least: a busy peer's reports come in bursts, and the best of
+      // short samples would be a burst's rate, its excess queued ahead of every keystroke
+      if (elapsed < Math.max(SAMPLE_MS, 2 * minRtt)) return;
       rate.add(sampleBytes / elapsed, t);
       sampleStart = t;
       sampleBytes = 0;
