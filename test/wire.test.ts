@@ -568,6 +568,25 @@ describe("stream windows that grow to the path", () => {
     expect(w.size).toBe(INITIAL_WINDOW);
   });
 
+  test("a stream whose bytes wait for its sink does not grow: the sink, not the window, holds it back", () => {
+    const clock = { t: 0 };
+    const w = createReceiveWindow({ budget: createBudget(1024 * MiB), rtt: () => 50, now: () => clock.t });
+    let outstanding = w.size;
+    for (let read = 0; read < 1024 * MiB; ) {
+      // everything the sender was let send arrives at once, and waits; the sink takes it 64 KiB at a time
+      expect(w.arrived(outstanding)).toBe(true);
+      let waiting = outstanding;
+      outstanding = 0;
+      while (waiting > 0) {
+        clock.t += 0.05;
+        waiting -= 64 * 1024;
+        read += 64 * 1024;
+        outstanding += w.consumed(64 * 1024);
+      }
+    }
+    expect(w.size).toBe(INITIAL_WINDOW);
+  });
+
   test("without a measured round trip a window stays as it is", () => {
     const clock = { t: 0 };
     const w = createReceiveWindow({ budget: createBudget(1024 * MiB), rtt: () => undefined, now: () => clock.t });

@@ -4,7 +4,8 @@
 // taken, announced by the window frames it sends. It starts at INITIAL_WINDOW, the size every
 // peer assumes at open, and doubles while the sink takes a whole window within GROW_WITHIN_RTTS
 // round trips (the path's, the smallest the connection's pings saw), judged over at least
-// EPOCH_MS: then the sender was held back by the window, not by the path or the sink. It
+// EPOCH_MS, and no more than a quarter window waited for the sink meanwhile: then the sender
+// was held back by the window, not by the path or the sink. It
 // settles at two to four times what the stream carries in a round trip, so credit sent a
 // quarter of a window early still arrives before the sender runs out; it never grows for a stream that
 // does not use it, nor past MAX_STREAM_WINDOW. What growth adds counts against a budget per
@@ -100,6 +101,8 @@ class Window implements ReceiveWindow {
   // an epoch is a stretch of reading, timed from its first read, by which the window is judged
   private epochStart: number | undefined;
   private epochRead = 0;
+  /** The most that waited for the sink during the epoch (arrived, not yet taken). */
+  private epochBacklog = 0;
   private lastRead: number;
 
   constructor(private readonly o: WindowOptions) {
@@ -121,11 +124,9 @@ class Window implements ReceiveWindow {
     this.read += n;
     // a sender held back by the window is never silent for several round trips: after a
     // pause the time is judged afresh, from the read that ended it
-    if (this.epochStart === undefined || t - this.lastRead > 4 * (this.o.rtt() ?? IDLE_MS)) {
-      this.epochStart = t;
-      this.epochRead = this.read;
-    }
+    if (this.epochStart === undefined || t - this.lastRead > 4 * (this.o.rtt() ?? IDLE_MS)) this.newEpoch(t);
     this.lastRead = t;
+    this.epochBacklog = Math.max(this.epochBacklog, this.arrivedTotal - this.read);
     // credit goes once a quarter of the window was taken: one frame per quarter keeps the
     // control traffic small, and three quarters still on their way keep the sender busy
     if (this.limit - this.read > (this.size * 3) / 4) {
@@ -166,9 +167,11 @@ class Window implements ReceiveWindow {
     const rtt = this.o.rtt();
     // too little to tell: the epoch goes on
     if (this.epochStart === undefined || inEpoch < this.size / 2 || t - this.epochStart < Math.max(EPOCH_MS, 2 * (rtt ?? 0))) return;
-    // the time the sink took per window, against the round trip
+    // the time the sink took per window, against the round trip; and bytes that waited for the
+    // sink say it, not the window, held the stream back (a bigger window would only hold more)
     const perWindow = ((t - this.epochStart) * this.size) / inEpoch;
-    if (rtt !== undefined && rtt > 0 && this.size < MAX_STREAM_WINDOW && perWindow < GROW_WITHIN_RTTS * rtt) {
+    const windowBound = perWindow < GROW_WITHIN_RTTS * (rtt ?? 0) && this.epochBacklog <= this.size / 4;
+    if (rtt !== undefined && rtt > 0 && this.size < MAX_STREAM_WINDOW && windowBound) {
       const next = Math.min(MAX_STREAM_WINDOW, this.size * 2);
       const more = next - this.initial - this.charged;
       if (this.o.budget.take(more)) {
@@ -176,7 +179,12 @@ class Window implements ReceiveWindow {
         this.size = next;
       }
     }
+    this.newEpoch(t);
+  }
+
+  private newEpoch(t: number) {
     this.epochStart = t;
     this.epochRead = this.read;
+    this.epochBacklog = 0;
   }
 }
