@@ -155,7 +155,9 @@ export function readOpenMeta(p: Uint8Array): OpenMeta {
   const v = readObject(utf8.decode(p), "open");
   for (const key of ["host", "client", "identity"]) if (typeof v[key] !== "string") throw new ProtocolError(`open metadata: ${key} is not a string`);
   optional(v, "session", "string", "open");
-  return v as unknown as OpenMeta;
+  const meta: OpenMeta = { host: v.host as string, client: v.client as string, identity: v.identity as string };
+  if (v.session !== undefined) meta.session = v.session as string;
+  return meta;
 }
 
 /** A hello frame: the peer's protocol version and its checked metadata. */

@@ -9,7 +9,8 @@ export const MAX_PAYLOAD = 1 << 20;
 /** DATA frames are cut to this size so a bulk copy interleaves with other streams (under a
  * millisecond each at the speeds measured; 64 KiB cost 5-8 % more CPU per byte, in more messages). */
 export const MAX_DATA_CHUNK = 256 * 1024;
-/** Per-stream credit a receiver grants at open: more than the 2 MiB SSH keeps in flight. */
+/** Per-stream credit a receiver grants at open, and every peer assumes: more than the 2 MiB SSH
+ * keeps in flight. Receivers grow it with the path (lib/wire/window.ts). */
 export const INITIAL_WINDOW = 2 * 1024 * 1024;
 
 export const FrameType = {

@@ -32,7 +32,7 @@ export function dialPeer(node: { id: string; peerUrl: string }, o: PeerDial): Pr
     ws.onopen = () => {
       clearTimeout(timeout);
       mux = createMux({
-        role: "edge",
+        role: "opener",
         transport,
         pingIntervalMs: o.keepalive.intervalMs,
         deadAfterMs: o.keepalive.timeoutMs,
