@@ -67,7 +67,7 @@ export function createRouter(ctx: RouteContext) {
   async function edgeHostRoute(req: Request, url: URL, srv: Server<WsData>, ip: string, upgrade: boolean): Promise<Response | undefined> {
     if (url.pathname === SSH_CA_PATH) return edgeSshCAGone();
     if (url.pathname === DOCTOR_PATH && !upgrade) return edgeDoctor(req, ctx.admin);
-    if (url.pathname.startsWith("/api/")) return handleAdmin(req, { ...ctx.admin, publicUrl: ctx.publicUrl() });
+    if (url.pathname.startsWith("/api/")) return handleAdmin(req, { ...ctx.admin, publicUrl: ctx.publicUrl(), ip });
     if (url.pathname === CONNECT_PATH && upgrade) return upgradeOr400(srv, req, await authorizeConnector(ctx.store, req, ip));
     if (url.pathname === PEER_PATH && upgrade) return upgradeOr400(srv, req, authorizePeer(req, ip, ctx.clusterSecret?.()));
     if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: ctx.downloadsDir, publicUrl: ctx.publicUrl() });
