@@ -87,6 +87,7 @@ const peer = (conn: AdminConnection): Peer => ({ where: `the edge at ${conn.base
 const refusal = (method: string, path: string, credential?: "zone"): Refusal => ({
   sentence: (said, status, statusText) => {
     if ((status === 401 || status === 403) && credential === "zone") return `the edge refused the zone credential: ${said ?? "run `wicket tunnel login` again"}`;
+    if (status === 403 && said) return said; // signed in, but not allowed: the edge says what they administer
     if (status === 401 || status === 403) return "the admin token was refused; pass --admin-token or --data-dir";
     const sentence = said ?? `${status} ${statusText}`.trim();
     return status < 500 ? sentence : `the edge failed on ${method} ${path}: ${sentence}`;
