@@ -14,6 +14,7 @@ import { unbracket } from "../net/address.ts";
 import { processMetrics } from "../metrics/registry.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { ensureBootstrapAdminToken, openStore, type Store } from "../store/index.ts";
+import { adminMailbox, type EdgeAdmins } from "./admin/people.ts";
 import { loadOrCreateCA } from "../tls/ca.ts";
 import { DEFAULT_KEEPALIVE, type Mux } from "../wire/mux.ts";
 import { ACCESS_POLL_MS, watchAccess } from "./decisions/access-watch.ts";
@@ -68,6 +69,8 @@ export interface EdgeOptions {
   zoneCredentialLifetimeMs?: number;
   /** A browser terminal with no input this long is closed (ms); 0 never. Default 30 minutes. */
   terminalIdleTimeoutMs?: number;
+  /** Who administers the whole edge as themselves (`admins:`, `--admin`). */
+  admins?: EdgeAdmins;
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
@@ -131,7 +134,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   const identity = opts.identity ?? identitySettings({});
   const credentialLifetimeMs = opts.zoneCredentialLifetimeMs;
-  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, mailer: pinMailer(identity.smtp, identity.dev, () => identity.brand?.name ?? new URL(publicUrl).host), metrics };
+  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, namesAdmin: adminMailbox(opts.admins), mailer: pinMailer(identity.smtp, identity.dev, () => identity.brand?.name ?? new URL(publicUrl).host), metrics };
   if (!signIn.mailer && identity.providers.some((p) => p.type === "otp")) log.warn("no SMTP is configured: sign-in by e-mail PIN will not work (configure smtp, or run with --dev to log PINs)");
 
   const route = createRouter({
@@ -140,7 +143,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     edgeHost,
     trustedProxies: parseTrustedProxies(opts.trustedProxies),
     signIn,
-    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, onZonesChanged: async () => void (await listener.rebind()), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
+    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, admins: opts.admins, onZonesChanged: async () => void (await listener.rebind()), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
     downloadsDir: opts.downloadsDir,
     auditFailOpen: opts.auditFailOpen,
     metrics,

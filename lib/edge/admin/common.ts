@@ -4,6 +4,7 @@ import { EXIT, WicketError } from "../../cli/exit.ts";
 import { log } from "../../cli/log.ts";
 import { writeAudit, type AuditEntry, StoreError, type Store } from "../../store/index.ts";
 import { adminName, type Admin } from "./authz.ts";
+import type { EdgeAdmins } from "./people.ts";
 import type { ConnectorRegistry } from "../streams/connectors.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
 import { BODY_LIMITS, BodyRefused, readJson } from "../http/body.ts";
@@ -28,6 +29,8 @@ export type AdminContext = {
   node?: () => ClusterNode | undefined;
   /** With --tls acme: the certificates' orders (`edge cert renew`). */
   acme?: () => Acme | undefined;
+  /** Who administers the whole edge (`admins:` in edge.yaml, `--admin`); nobody but admin tokens without it. */
+  admins?: EdgeAdmins;
   /** The caller's address (the TCP peer, or X-Forwarded-For from a trusted proxy), for the audit. */
   ip?: string;
 };

@@ -18,6 +18,8 @@
 //   session-length: 24h              # one sign-in lasts this long (browser and CLI)
 //   app-session-length: 8h           # an app token lasts this long (never past the sign-in)
 //   smtp: { host: smtp.example.com, port: 587, user: wicket, password: "…", from: "wicket <no-reply@example.com>" }
+//   admins: [email:ops@example.com, group:platform]   # who administers the whole edge, as themselves
+//   admins-require: mfa              # and only after signing in with a second factor
 //   identity-providers:
 //     - { name: email, type: otp }
 //     - { name: okta, type: oidc, issuer: https://example.okta.com, client-id: …, client-secret: …, groups-claim: groups }
@@ -100,6 +102,9 @@ export type EdgeFileConfig = {
   "pin-lifetime"?: number;
   smtp?: SmtpSettings;
   "identity-providers"?: IdentityProvider[];
+  /** Rules in the policy grammar, checked by lib/edge/admin/people.ts where the edge starts. */
+  admins?: string[];
+  "admins-require"?: "mfa";
 };
 
 /** Sign-in settings the edge runs with, defaults filled in. */
@@ -270,6 +275,8 @@ export const FILE_ONLY_KEYS: Partial<Record<keyof EdgeFileConfig, string>> = {
   "device-poll-interval": "how often a CLI may ask whether its code was approved (default 5s)",
   "pin-lifetime": "how long an e-mailed PIN is good for (default 10m)",
   smtp: "the mail server for PINs: { host, port, secure, user, password, from, ca-file }; host and from are required",
+  admins: "who administers the whole edge as themselves, signed in with the edge's sign-in: a list of rules in the policy grammar, e.g. [email:ops@example.com, domain:example.com, group:platform] (also `--admin` on `edge serve`, repeatable); zone admins are each zone's (`edge zone add --admin`)",
+  "admins-require": "mfa: the edge's admins count as such only when they signed in with a second factor (the amr claim)",
   "identity-providers": "a list of { name, type: otp } (PIN by e-mail) and { name, type: oidc, issuer, client-id, client-secret, scopes, groups-claim, display-name, ca-file, trust-email } (default: one PIN provider)",
 };
 
@@ -313,6 +320,8 @@ const FIELDS: { [K in keyof EdgeFileConfig]-?: Check<NonNullable<EdgeFileConfig[
   "pin-lifetime": duration,
   smtp,
   "identity-providers": providers,
+  admins: stringList,
+  "admins-require": oneOf("mfa"),
 };
 
 /** Checks a parsed YAML value; `file` names it in errors. */
