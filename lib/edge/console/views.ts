@@ -57,7 +57,7 @@ export async function appView(ctx: Ctx, v: Viewer, url: URL): Promise<View> {
 
 export async function sessionsView(ctx: Ctx, v: Viewer): Promise<View> {
   const r = await callApi<{ sessions: NodeSession[] }>(ctx, v.who, "GET", "sessions");
-  if (!r.ok) return failed("Live sessions", r.error);
+  if (!r.ok) return failed("Live sessions", r.error, r.status);
   const rows = r.body.sessions.map((s) => [esc(s.id), esc(s.identity), esc(s.host), esc(s.ip), when(s.startedAt), act(v, "session-revoke", { id: s.id }, button(`Revoke ${s.id}`, true))]);
   return { title: "Live sessions", body: table("Live sessions", ["Session", "Who", "Application", "From", "Since", ""], rows, "No live sessions.") };
 }
@@ -89,7 +89,7 @@ export async function auditView(ctx: Ctx, v: Viewer, url: URL): Promise<View> {
 
 export async function tokensView(ctx: Ctx, v: Viewer): Promise<View> {
   const r = await callApi<{ tokens: (ServiceToken & { zone?: string })[] }>(ctx, v.who, "GET", "tokens");
-  if (!r.ok) return failed("Service tokens", r.error);
+  if (!r.ok) return failed("Service tokens", r.error, r.status);
   const zones = v.who.edge ? [] : v.who.zones;
   const rows = r.body.tokens.map((t) => [esc(t.name), `<code>${esc(t.id)}</code>`, esc(t.zone ?? "(edge)"), when(t.createdAt), act(v, "token-revoke", { id: t.id }, button(`Revoke ${t.name}`, true))]);
   const zoneField = zones.length > 1 ? select("zone", "Zone", zones.map((z) => [z, z])) : "";
@@ -99,7 +99,7 @@ export async function tokensView(ctx: Ctx, v: Viewer): Promise<View> {
 
 export async function tunnelsView(ctx: Ctx, v: Viewer): Promise<View> {
   const r = await callApi<{ tunnels: TunnelInfo[] }>(ctx, v.who, "GET", "tunnels");
-  if (!r.ok) return failed("Tunnels", r.error);
+  if (!r.ok) return failed("Tunnels", r.error, r.status);
   const rows = r.body.tunnels.map((t) => [esc(t.zone), esc(t.name), `<code>${esc(t.id)}</code>`, esc(t.routes.join(", ") || "-"), String(t.connections), esc(t.createdBy)]);
   return { title: "Tunnels", body: table("Tunnels", ["Zone", "Name", "ID", "Routes", "Connections here", "Made by"], rows, "No named tunnels.") };
 }
@@ -107,7 +107,7 @@ export async function tunnelsView(ctx: Ctx, v: Viewer): Promise<View> {
 export async function nodesView(ctx: Ctx, v: Viewer): Promise<View> {
   const nodes = await callApi<{ nodes: EdgeNode[]; registry: boolean }>(ctx, v.who, "GET", "nodes");
   const certs = await callApi<{ certs: CertInfo[]; acme: boolean }>(ctx, v.who, "GET", "certs");
-  if (!nodes.ok) return failed("Nodes and certificates", nodes.error);
+  if (!nodes.ok) return failed("Nodes and certificates", nodes.error, nodes.status);
   const nodeRows = nodes.body.nodes.map((n) => [esc(n.id), esc(n.peerUrl), esc(n.version), when(n.heartbeatAt), n.draining ? "yes" : "no"]);
   const certRows = certs.ok ? certs.body.certs.map((c) => [esc(c.name), when(c.notAfter), esc(c.lastError ?? "")]) : [];
   return {
