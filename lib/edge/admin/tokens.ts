@@ -20,7 +20,7 @@ export const tokenRoutes: Record<string, Route> = {
     const { secret, ...token } = await createServiceToken(ctx.store, field(body, "name"));
     if (zone) await setServiceTokenZone(ctx.store, token.id, zone);
     if (body.principal !== undefined) await setTokenPrincipal(ctx.store, token.id, String(body.principal));
-    await record(ctx, who, "token.create", `created service token "${token.name}" (${token.id})${body.principal ? ` with SSH principal ${body.principal}` : ""}`, { target: token.name, tokenId: token.id });
+    await record(ctx, who, "token.create", `created service token "${token.name}" (${token.id})${body.principal ? ` with SSH principal ${body.principal}` : ""}`, { target: token.name, tokenId: token.id, ...(zone ? { host: zone } : {}) });
     return json(201, { ...token, ...(zone ? { zone } : {}), secret });
   },
   "DELETE tokens/:": async (_req, ctx, arg, who) => {
