@@ -2,12 +2,15 @@ import { defineCommand } from "citty";
 import { lazy, runCommand, version } from "../lib/cli/run.ts";
 
 const cmd = defineCommand({
-  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, policies, users, sessions, audit, recordings, SSH CA, signing keys", version },
+  meta: { name: "edge", description: "Run the edge, and administer it: zones, applications, tokens, admin tokens, policies, users, sessions, audit, recordings, SSH CA, signing keys", version },
   subCommands: {
     serve: lazy(() => import("./edge-serve.ts")),
     zone: lazy(() => import("./edge-zone.ts")),
     app: lazy(() => import("./edge-app.ts")),
     token: lazy(() => import("./edge-token.ts")),
+    "admin-token": lazy(() => import("./edge-admin-token.ts")),
+    login: lazy(() => import("./edge-login.ts")),
+    logout: lazy(() => import("./edge-logout.ts")),
     policy: lazy(() => import("./edge-policy.ts")),
     tunnel: lazy(() => import("./edge-tunnel.ts")),
     "tunnel-cert": lazy(() => import("./edge-tunnel-cert.ts")),

@@ -114,7 +114,7 @@ export async function revokeToken(meta: ServerMetadata, token: string, ca?: stri
 }
 
 export type DeviceFlowOptions = {
-  scope: "app" | "tunnel";
+  scope: "app" | "tunnel" | "admin";
   /** For "app": the application hostname. */
   hostname?: string;
   ca?: string;

@@ -10,6 +10,7 @@ import { fromEnv } from "../cli/args.ts";
 import { ADMIN_TOKEN_FILE, CA_FILE, PUBLIC_URL_FILE } from "../paths.ts";
 import { configError, usageError } from "../cli/exit.ts";
 import { httpClient, requestError, type Peer, type Refusal } from "../cli/http.ts";
+import { adminLoginPath, readAdminLogin } from "./login.ts";
 import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
 // Types only, never the store itself: the admin API answers with the store's records as they are.
 import type { AcmeCertificate, App, Recording, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
@@ -57,6 +58,11 @@ export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnecti
 
   let baseUrl = fromEnv(args.edge, "edge");
   if (!baseUrl && at(PUBLIC_URL_FILE) && existsSync(at(PUBLIC_URL_FILE)!)) baseUrl = readText(at(PUBLIC_URL_FILE)!, "edge URL file");
+  // `wicket edge login`'s session, where no token is given: a token given wins
+  const given = fromEnv(args["admin-token"], "admin-token") ?? (at(ADMIN_TOKEN_FILE) && existsSync(at(ADMIN_TOKEN_FILE)!) ? "file" : undefined);
+  const login = given ? undefined : readAdminLogin();
+  const loggedIn = login && (!baseUrl || sameEdge(baseUrl, login.edge)) ? login : undefined;
+  baseUrl ??= loggedIn?.edge;
   if (!baseUrl) {
     throw usageError(dataDir ? `no edge URL in ${at(PUBLIC_URL_FILE)} (has the edge started?); pass --edge URL` : "no edge to talk to; pass --edge URL (or set WICKET_EDGE) or the edge's --data-dir");
   }
@@ -69,7 +75,8 @@ export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnecti
 
   let token = fromEnv(args["admin-token"], "admin-token");
   if (!token && at(ADMIN_TOKEN_FILE) && existsSync(at(ADMIN_TOKEN_FILE)!)) token = readText(at(ADMIN_TOKEN_FILE)!, "admin token file");
-  if (!token) throw usageError("no admin token; pass --admin-token (or set WICKET_ADMIN_TOKEN) or the edge's --data-dir");
+  if (!token && loggedIn) token = loggedIn.token;
+  if (!token) throw usageError("no admin token; run wicket edge login, or pass --admin-token (or set WICKET_ADMIN_TOKEN) or the edge's --data-dir");
 
   let caFile = fromEnv(args["ca-file"], "ca-file");
   if (!caFile && at(CA_FILE) && existsSync(at(CA_FILE)!)) caFile = at(CA_FILE);
@@ -77,9 +84,17 @@ export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnecti
   if (caFile) {
     conn.ca = readText(caFile, "CA file");
     conn.caFile = caFile;
+  } else if (loggedIn?.ca && token === loggedIn.token) {
+    conn.ca = loggedIn.ca;
+    conn.caFile = adminLoginPath();
   }
   return conn;
 }
+
+const sameEdge = (a: string, b: string) => {
+  const origin = (u: string) => URL.parse(/^https?:\/\//i.test(u) ? u : `https://${u}`)?.origin ?? u;
+  return origin(a) === origin(b);
+};
 
 /** The edge as failures name it; its own CA is in <data-dir>/ca.pem. */
 const peer = (conn: AdminConnection): Peer => ({ where: `the edge at ${conn.baseUrl}`, ca: conn.ca, caFile: conn.caFile, servername: conn.servername, caHint: "for a self-signed edge: <data-dir>/ca.pem" });
@@ -87,6 +102,7 @@ const peer = (conn: AdminConnection): Peer => ({ where: `the edge at ${conn.base
 const refusal = (method: string, path: string, credential?: "zone"): Refusal => ({
   sentence: (said, status, statusText) => {
     if ((status === 401 || status === 403) && credential === "zone") return `the edge refused the zone credential: ${said ?? "run `wicket tunnel login` again"}`;
+    if (status === 403 && said) return said; // signed in, but not allowed: the edge says what they administer
     if (status === 401 || status === 403) return "the admin token was refused; pass --admin-token or --data-dir";
     const sentence = said ?? `${status} ${statusText}`.trim();
     return status < 500 ? sentence : `the edge failed on ${method} ${path}: ${sentence}`;

@@ -14,6 +14,7 @@ import { unbracket } from "../net/address.ts";
 import { processMetrics } from "../metrics/registry.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { ensureBootstrapAdminToken, openStore, type Store } from "../store/index.ts";
+import { adminMailbox, type EdgeAdmins } from "./admin/people.ts";
 import { loadOrCreateCA } from "../tls/ca.ts";
 import { DEFAULT_KEEPALIVE, type Mux } from "../wire/mux.ts";
 import { ACCESS_POLL_MS, watchAccess } from "./decisions/access-watch.ts";
@@ -76,6 +77,8 @@ export interface EdgeOptions {
   connectorLimits?: ConnectorLimits;
   /** The bytes the recordings of one zone may take together (default 4 GiB); at it, the zone's recorded sessions end and new ones do not start. */
   zoneRecordingLimit?: number;
+  /** Who administers the whole edge as themselves (`admins:`, `--admin`). */
+  admins?: EdgeAdmins;
 }
 
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
@@ -138,7 +141,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   const identity = opts.identity ?? identitySettings({});
   const credentialLifetimeMs = opts.zoneCredentialLifetimeMs;
-  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, mailer: mailerFor(identity, () => publicUrl), metrics };
+  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, namesAdmin: adminMailbox(opts.admins), mailer: mailerFor(identity, () => publicUrl), metrics };
 
   const load = createLoad();
   metrics.registry.gauge("wicket_edge_requests_in_progress", "Requests the listener is answering now (bodies still arriving not counted)", () => load.requests.total);
@@ -150,7 +153,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     edgeHost,
     trustedProxies: parseTrustedProxies(opts.trustedProxies),
     signIn,
-    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, onZonesChanged: async () => void (await listener.rebind()), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
+    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, admins: opts.admins, onZonesChanged: async () => void (await listener.rebind()), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
     downloadsDir: opts.downloadsDir,
     auditFailOpen: opts.auditFailOpen,
     metrics,

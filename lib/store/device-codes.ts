@@ -8,7 +8,8 @@ import { normalizeUserCode, USER_CODE_ALPHABET } from "../wire/user-code.ts";
 
 export { normalizeUserCode };
 
-export type DevicePurpose = "app" | "tunnel";
+/** app: an app token; tunnel: a zone credential (`tunnel login`); admin: an admin session (`edge login`). */
+export type DevicePurpose = "app" | "tunnel" | "admin";
 export type DeviceStatus = "pending" | "approved" | "denied" | "consumed";
 
 export type DeviceCode = {

@@ -11,6 +11,7 @@ export * from "./sessions.ts";
 export * from "./device-codes.ts";
 export * from "./sign-in.ts";
 export * from "./zone-admins.ts";
+export * from "./admins.ts";
 export * from "./signing-keys.ts";
 export * from "./ssh.ts";
 export * from "./audit.ts";

@@ -477,4 +477,20 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE browser_ssh_apps ADD COLUMN recording_limit BIGINT`,
     ],
   },
+  {
+    version: 126,
+    name: "admin tokens scoped to a zone, read-only, expiring and revocable; service tokens of a zone",
+    statements: [
+      // a token made before this one is edge-wide, may write and does not expire: as it was
+      `ALTER TABLE admin_tokens ADD COLUMN zone TEXT`,
+      `ALTER TABLE admin_tokens ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE admin_tokens ADD COLUMN expires_at BIGINT`,
+      // a revoked token keeps its row, so that the bootstrap token is not made again on the next start
+      `ALTER TABLE admin_tokens ADD COLUMN revoked_at BIGINT`,
+      `DROP INDEX admin_tokens_name`,
+      `CREATE UNIQUE INDEX admin_tokens_live_name ON admin_tokens (name) WHERE revoked_at IS NULL`,
+      // a service token made by a zone's admin belongs to that zone; NULL is edge-wide, as before
+      `ALTER TABLE service_tokens ADD COLUMN zone TEXT`,
+    ],
+  },
 ];

@@ -8,7 +8,8 @@ import { ms, msOrUndefined } from "./open.ts";
 
 export const SESSION_ID_PREFIX = "wks_";
 
-export type SessionKind = "browser" | "cli";
+/** browser: the edge's cookie; cli: `access login`'s; admin: `edge login`'s, the admin API's bearer. */
+export type SessionKind = "browser" | "cli" | "admin";
 
 /** Who signed in, as the policy evaluator sees it (lib/policy Subject, less the IP); `claims`:
  * what an OpenID Connect provider said of the user besides (none for a PIN sign-in). */

@@ -1,6 +1,7 @@
 // Applications, their SSH settings and CA (`wicket edge app`, `wicket edge ssh-ca`).
 import { addApp, editApp, listApps, removeApp, checkPrincipalMode, appSshCA, retiredEdgeSshCA, setAppPrincipalMode, appPrincipalMode, appPrincipalModes, type App, allBrowserSsh, BROWSER_SSH_OFF, browserSsh, setBrowserSsh, type BrowserSsh, type BrowserSshChanges } from "../../store/index.ts";
 import { HttpError, json, readBody, field, type Route, record, recheck } from "./common.ts";
+import { visibleTo } from "./authz.ts";
 
 function sessionLength(b: Record<string, unknown>): number | null | undefined {
   const v = b.sessionLengthMs;
@@ -66,9 +67,9 @@ const browserWords = (c: BrowserSshChanges) =>
   ].filter(Boolean);
 
 export const appRoutes: Record<string, Route> = {
-  "GET apps": async (_req, ctx, _arg, _who, url) => {
+  "GET apps": async (_req, ctx, _arg, who, url) => {
     const modes = await appPrincipalModes(ctx.store);
-    const apps = await listApps(ctx.store, url.searchParams.get("zone") || undefined);
+    const apps = (await listApps(ctx.store, url.searchParams.get("zone") || undefined)).filter((a) => visibleTo(who)(a.zone));
     const browser = await allBrowserSsh(ctx.store);
     return json(200, { apps: apps.map((a) => ({ ...a, sshPrincipal: modes.get(a.hostname) ?? "localpart", ...browserInfo(browser.get(a.hostname) ?? BROWSER_SSH_OFF) })) });
   },

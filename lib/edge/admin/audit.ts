@@ -1,7 +1,15 @@
 // The audit trail and terminal recordings (`wicket edge audit`, `wicket edge recording`).
-import { queryAudit, getRecording, listRecordings } from "../../store/index.ts";
+import { queryAudit, getRecording, listRecordings, listZones, zoneFor, type Store } from "../../store/index.ts";
 import { castResponse } from "../terminal/cast.ts";
 import { HttpError, json, type Route } from "./common.ts";
+import { type Admin, isEdgeAdmin, visibleTo } from "./authz.ts";
+
+/** Keeps what lies in the caller's zones, by the hostname each names. */
+async function mine<T>(ctx: { store: Store }, who: Admin, rows: T[], name: (r: T) => string | undefined): Promise<T[]> {
+  if (isEdgeAdmin(who)) return rows;
+  const zones = (await listZones(ctx.store)).map((z) => z.name);
+  return rows.filter((r) => visibleTo(who)(zoneFor((name(r) ?? "").replace(/^\*\./, ""), zones)));
+}
 
 function auditQuery(url: URL) {
   const p = url.searchParams;
@@ -27,9 +35,10 @@ function auditQuery(url: URL) {
 
 
 export const auditRoutes: Record<string, Route> = {
-  "GET recordings": async (_req, ctx, _arg, _who, url) => {
+  "GET recordings": async (_req, ctx, _arg, who, url) => {
     const limit = url.searchParams.get("limit");
-    return json(200, { recordings: await listRecordings(ctx.store, { user: url.searchParams.get("user") || undefined, host: url.searchParams.get("host") || undefined, limit: limit ? Number(limit) : undefined }) });
+    const recordings = await listRecordings(ctx.store, { user: url.searchParams.get("user") || undefined, host: url.searchParams.get("host") || undefined, limit: limit ? Number(limit) : undefined });
+    return json(200, { recordings: await mine(ctx, who, recordings, (r) => r.host) });
   },
   // the asciicast itself, as text: `wicket edge recording export <id> > x.cast`
   "GET recordings/:": async (_req, ctx, arg) => {
@@ -37,5 +46,5 @@ export const auditRoutes: Record<string, Route> = {
     if (!rec) throw new HttpError(404, `there is no recording "${arg}"; see "wicket edge recording list"`);
     return castResponse(ctx.store, rec.id, "text/plain; charset=utf-8");
   },
-  "GET audit": async (_req, ctx, _arg, _who, url) => json(200, { records: await queryAudit(ctx.store, auditQuery(url)) }),
+  "GET audit": async (_req, ctx, _arg, who, url) => json(200, { records: await mine(ctx, who, await queryAudit(ctx.store, auditQuery(url)), (r) => r.app ?? r.host ?? r.target) }),
 };

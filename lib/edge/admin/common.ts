@@ -2,7 +2,9 @@
 // body and answers, and its audit row. The routes live one file per resource beside it.
 import { EXIT, WicketError } from "../../cli/exit.ts";
 import { log } from "../../cli/log.ts";
-import { writeAudit, type AuditEntry, StoreError, type AdminToken, type Store } from "../../store/index.ts";
+import { writeAudit, type AuditEntry, StoreError, type Store } from "../../store/index.ts";
+import { adminName, type Admin } from "./authz.ts";
+import type { EdgeAdmins } from "./people.ts";
 import type { ConnectorRegistry } from "../streams/connectors.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
 import { BODY_LIMITS, BodyRefused, readJson, senderVerified } from "../http/body.ts";
@@ -27,6 +29,10 @@ export type AdminContext = {
   node?: () => ClusterNode | undefined;
   /** With --tls acme: the certificates' orders (`edge cert renew`). */
   acme?: () => Acme | undefined;
+  /** Who administers the whole edge (`admins:` in edge.yaml, `--admin`); nobody but admin tokens without it. */
+  admins?: EdgeAdmins;
+  /** The caller's address (the TCP peer, or X-Forwarded-For from a trusted proxy), for the audit. */
+  ip?: string;
 };
 
 export const ADMIN_API_PREFIX = "/api/v1/";
@@ -80,18 +86,21 @@ export const revokedWhat = (r: { credentials: string[]; tunnels: string[]; disab
   (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "") +
   (r.disabled?.length ? `; disabled the tunnels those credentials made: ${r.disabled.join(", ")}` : "");
 
-export type Route = (req: Request, ctx: AdminContext, arg: string, who: AdminToken, url: URL) => Promise<Response>;
+export type Route = (req: Request, ctx: AdminContext, arg: string, who: Admin, url: URL) => Promise<Response>;
 
 /**
  * Logs and audits an admin action. The change is already made, so a failed audit write
  * cannot undo it: it is logged as an error for the operator to see.
  */
-export async function record(ctx: AdminContext, who: AdminToken, action: string, reason: string, more: Partial<AuditEntry> = {}) {
-  log.info(`admin ${who.name}: ${reason}`);
+export async function record(ctx: AdminContext, who: Admin, action: string, reason: string, more: Partial<AuditEntry> = {}) {
+  const name = adminName(who);
+  log.info(`admin ${name}${who.ip ? ` from ${who.ip}` : ""}: ${reason}`);
+  // a person: their e-mail and identity provider; a token: its name; and where the call came from
+  const by: Partial<AuditEntry> = who.kind === "person" ? { identity: `${who.email} (${who.idp})`, email: who.email } : { identity: name };
   try {
-    await writeAudit(ctx.store, { kind: "admin", actor: who.name, identity: who.name, action, reason, ...more });
+    await writeAudit(ctx.store, { kind: "admin", actor: name, ...by, ip: who.ip, action, reason, ...more });
   } catch (e) {
-    log.error(`audit: cannot record "${reason}" by admin ${who.name}: ${(e as Error).message}`);
+    log.error(`audit: cannot record "${reason}" by admin ${name}: ${(e as Error).message}`);
   }
 }
 

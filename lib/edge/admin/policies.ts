@@ -2,7 +2,8 @@
 import { normalizeIp } from "../../policy/cidr.ts";
 import { decisionMessage, describeRules, type Subject } from "../../policy/evaluate.ts";
 import type { Workload } from "../../policy/workload.ts";
-import { addPolicy, editPolicy, getServiceToken, listPolicies, removePolicy } from "../../store/index.ts";
+import { addPolicy, editPolicy, getServiceToken, listApps, listPolicies, removePolicy } from "../../store/index.ts";
+import { isEdgeAdmin, visibleTo } from "./authz.ts";
 import { decide } from "../decisions/authorize.ts";
 import { HttpError, json, readBody, field, type Route, record, recheck, optString, optStrings, ruleList } from "./common.ts";
 
@@ -20,7 +21,12 @@ function testWorkload(x: unknown): Workload | undefined {
 }
 
 export const policyRoutes: Record<string, Route> = {
-  "GET policies": async (_req, ctx, _arg, _who, url) => json(200, { policies: await listPolicies(ctx.store, url.searchParams.get("app") || undefined) }),
+  "GET policies": async (_req, ctx, _arg, who, url) => {
+    const policies = await listPolicies(ctx.store, url.searchParams.get("app") || undefined);
+    if (isEdgeAdmin(who)) return json(200, { policies });
+    const zoneOf = new Map((await listApps(ctx.store)).map((a) => [a.hostname, a.zone]));
+    return json(200, { policies: policies.filter((p) => visibleTo(who)(zoneOf.get(p.app))) });
+  },
   "POST policies": async (req, ctx, _arg, who) => {
     const b = await readBody(req);
     if (b.position !== undefined && typeof b.position !== "number") throw new HttpError(400, `"position" must be a number`);

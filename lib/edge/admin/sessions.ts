@@ -1,18 +1,29 @@
 // Live sessions across the cluster and revoking them, or a person's sign-in (`wicket edge session`, `wicket edge user`).
-import { listUserRevocations, revokeUser, revokeZoneCredentialsOf, auditedOpenSession, revokeSessionEverywhere } from "../../store/index.ts";
+import { listUserRevocations, revokeUser, revokeZoneCredentialsOf, auditedOpenSession, revokeSessionEverywhere, listZones, zoneFor, type Store } from "../../store/index.ts";
 import { bearerToken } from "../../wire/bearer.ts";
 import { unbracket } from "../../net/address.ts";
 import { clusterSessions } from "../cluster/sessions.ts";
 import { HttpError, json, readBody, field, revokedWhat, type Route, record } from "./common.ts";
+import { adminName, isEdgeAdmin, visibleTo, type Admin } from "./authz.ts";
+
+/** The sessions to hosts in the caller's zones. */
+async function theirs<T extends { host: string }>(store: Store, who: Admin, sessions: T[]): Promise<T[]> {
+  if (isEdgeAdmin(who)) return sessions;
+  const zones = (await listZones(store)).map((z) => z.name);
+  return sessions.filter((s) => visibleTo(who)(zoneFor(s.host, zones)));
+}
 
 export const sessionRoutes: Record<string, Route> = {
   // Every node's sessions: this node asks the others (scope=node) with the caller's token.
-  "GET sessions": async (req, ctx, _arg, _who, url) => {
+  "GET sessions": async (req, ctx, _arg, who, url) => {
     const node = ctx.node?.();
-    const own = (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: node?.id }));
+    const own = await theirs(ctx.store, who, (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: node?.id })));
     if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: own });
-    const token = bearerToken(req.headers.get("authorization"))!;
-    return json(200, await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: unbracket(new URL(ctx.publicUrl).hostname) }));
+    const token = bearerToken(req.headers.get("authorization"));
+    // the console has no bearer to ask the other nodes with: this node's sessions only
+    if (!token) return json(200, { sessions: own, unreachable: [] });
+    const all = await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: unbracket(new URL(ctx.publicUrl).hostname) });
+    return json(200, { ...all, sessions: await theirs(ctx.store, who, all.sessions) });
   },
   "DELETE sessions/:": async (_req, ctx, arg, who) => {
     const reason = `session ${arg} was revoked by an admin`;
@@ -33,7 +44,7 @@ export const sessionRoutes: Record<string, Route> = {
 
   "GET user-revocations": async (_req, ctx) => json(200, { revocations: await listUserRevocations(ctx.store) }),
   "POST user-revocations": async (req, ctx, _arg, who) => {
-    const revocation = await revokeUser(ctx.store, field(await readBody(req), "email"), who.name);
+    const revocation = await revokeUser(ctx.store, field(await readBody(req), "email"), adminName(who));
     const cut = ctx.sessions?.cutUser(revocation.email, `the sign-in of ${revocation.email} was revoked by an admin`) ?? [];
     const revoked = await revokeZoneCredentialsOf(ctx.store, revocation.email);
     await record(ctx, who, "user.revoke", `revoked the sign-in of ${revocation.email}, closing ${cut.length} live session${cut.length === 1 ? "" : "s"}${revokedWhat(revoked)}`, {

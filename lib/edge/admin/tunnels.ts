@@ -4,6 +4,7 @@ import { formatZoneCredential } from "../../auth/zone-credential.ts";
 import { log } from "../../cli/log.ts";
 import { writeAudit, credentialOwner, revokeZoneCredential, tunnelsByCredential, rotateTunnelSecret, madeWith, listZoneCredentials, listTunnels, deleteTunnel, createTunnel, getTunnel, routeHostname, type ZoneCredential, createZoneCredential } from "../../store/index.ts";
 import { type AdminContext, HttpError, json, readBody, field, type Route, record } from "./common.ts";
+import { adminName, visibleTo } from "./authz.ts";
 
 /** For the audit: the tunnels a revoked credential made, disabled with it, and the hostnames they lost. */
 const disabledWhat = (tunnels: { id: string; name: string; routes: string[] }[]) =>
@@ -11,19 +12,19 @@ const disabledWhat = (tunnels: { id: string; name: string; routes: string[] }[])
 
 export const tunnelRoutes: Record<string, Route> = {
   // each credential with the tunnels it made: what its revocation disables
-  "GET tunnel-certs": async (_req, ctx) => {
+  "GET tunnel-certs": async (_req, ctx, _arg, who) => {
     const made = await tunnelsByCredential(ctx.store);
     const tunnels = (id: string) => (made.get(id) ?? []).map((t) => ({ id: t.id, name: t.name, routes: t.routes, ...(t.disabled ? { disabled: t.disabled } : {}) }));
-    return json(200, { credentials: (await listZoneCredentials(ctx.store)).map((c) => ({ ...c, tunnels: tunnels(c.id) })) });
+    return json(200, { credentials: (await listZoneCredentials(ctx.store)).filter((c) => visibleTo(who)(c.zone)).map((c) => ({ ...c, tunnels: tunnels(c.id) })) });
   },
   "DELETE tunnel-certs/:": async (_req, ctx, arg, who) => {
     const credential = await revokeZoneCredential(ctx.store, arg);
     await record(ctx, who, "tunnel-cert.revoke", `revoked zone credential ${credential.id} of ${credential.zone}${credential.obtainedBy ? ` (obtained by ${credential.obtainedBy})` : ""}${disabledWhat(credential.tunnels)}; its connectors are cut`, { target: credential.id });
     return json(200, { credential });
   },
-  "GET tunnels": async (_req, ctx) => {
+  "GET tunnels": async (_req, ctx, _arg, who) => {
     const live = ctx.connectors?.all() ?? [];
-    const tunnels = (await listTunnels(ctx.store)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length }));
+    const tunnels = (await listTunnels(ctx.store)).filter((t) => visibleTo(who)(t.zone)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length }));
     return json(200, { tunnels });
   },
   "DELETE tunnels/:": async (_req, ctx, arg, who) => {
@@ -32,7 +33,7 @@ export const tunnelRoutes: Record<string, Route> = {
     return json(200, { tunnel });
   },
   "POST tunnel-certs": async (req, ctx, _arg, who) => {
-    const { id, zone, secret } = await createZoneCredential(ctx.store, field(await readBody(req), "zone"), { obtainedBy: `admin:${who.name}`, lifetimeMs: ctx.credentialLifetimeMs });
+    const { id, zone, secret } = await createZoneCredential(ctx.store, field(await readBody(req), "zone"), { obtainedBy: `admin:${adminName(who)}`, lifetimeMs: ctx.credentialLifetimeMs });
     await record(ctx, who, "tunnel-cert.create", `issued zone credential ${id} for ${zone}`, { target: id });
     const credential = formatZoneCredential({ edge: ctx.publicUrl, zone, id, secret, caPem: ctx.caPem });
     return json(201, { id, zone, credential });

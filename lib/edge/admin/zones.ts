@@ -1,9 +1,10 @@
 // Zones and their admins (`wicket edge zone`).
 import { addZone, addZoneAdmins, listZoneAdmins, removeZoneAdmins, revokeZoneCredentialsOf, revokeZoneCredentialsGrantedBy, getZone, parseZoneAdmin, listZones, removeZone } from "../../store/index.ts";
 import { HttpError, json, readBody, field, zonesChanged, revokedWhat, type Route, record, optStrings } from "./common.ts";
+import { visibleTo } from "./authz.ts";
 
 export const zoneRoutes: Record<string, Route> = {
-  "GET zones": async (_req, ctx) => json(200, { zones: await Promise.all((await listZones(ctx.store)).map(async (z) => ({ ...z, admins: await listZoneAdmins(ctx.store, z.name) }))) }),
+  "GET zones": async (_req, ctx, _arg, who) => json(200, { zones: await Promise.all((await listZones(ctx.store)).filter((z) => visibleTo(who)(z.name)).map(async (z) => ({ ...z, admins: await listZoneAdmins(ctx.store, z.name) }))) }),
   "POST zones": async (req, ctx, _arg, who) => {
     const body = await readBody(req);
     if (body.admins !== undefined && (!Array.isArray(body.admins) || body.admins.some((a) => typeof a !== "string"))) throw new HttpError(400, `"admins" must be a list of strings`);

@@ -21,6 +21,8 @@
 //   connector-limits: { connections-per-credential: 512, connections-per-zone: 4096 }   # per node;
 //                                    # also connections-per-tunnel, hostnames-per-zone
 //   smtp: { host: smtp.example.com, port: 587, user: wicket, password: "…", from: "wicket <no-reply@example.com>" }
+//   admins: [email:ops@example.com, group:platform]   # who administers the whole edge, as themselves
+//   admins-require: mfa              # and only after signing in with a second factor
 //   identity-providers:
 //     - { name: email, type: otp }
 //     - { name: okta, type: oidc, issuer: https://example.okta.com, client-id: …, client-secret: …, groups-claim: groups }
@@ -113,6 +115,9 @@ export type EdgeFileConfig = {
   /** Some of CONNECTOR_LIMITS (lib/edge/streams/connector-limits.ts), changed. */
   "connector-limits"?: Partial<ConnectorLimits>;
   "workload-issuers"?: WorkloadIssuer[];
+  /** Rules in the policy grammar, checked by lib/edge/admin/people.ts where the edge starts. */
+  admins?: string[];
+  "admins-require"?: "mfa";
 };
 
 /** Sign-in settings the edge runs with, defaults filled in. */
@@ -357,6 +362,8 @@ const FIELDS: { [K in keyof EdgeFileConfig]-?: Check<NonNullable<EdgeFileConfig[
   "identity-providers": providers,
   "connector-limits": connectorLimits,
   "workload-issuers": workloadIssuers,
+  admins: stringList,
+  "admins-require": oneOf("mfa"),
 };
 
 /** Checks a parsed YAML value; `file` names it in errors. */

@@ -4,8 +4,9 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import type { ArgsDef } from "citty";
-import { logArgs, type Env } from "../../cli/args.ts";
-import { usageError } from "../../cli/exit.ts";
+import { logArgs, repeatedFlag, type Env } from "../../cli/args.ts";
+import { parseEdgeAdmins, type EdgeAdmins } from "../admin/people.ts";
+import { configError, usageError } from "../../cli/exit.ts";
 import { settingsFrom } from "../../cli/settings.ts";
 import { defaultEdgeDataDir } from "../../paths.ts";
 import { unbracket } from "../../net/address.ts";
@@ -53,9 +54,23 @@ export const serveArgs = {
   "zone-credential-lifetime": { type: "string", description: "how long a zone credential from `tunnel login` or `edge tunnel-cert` lasts, e.g. 90d (default 365d) (env WICKET_ZONE_CREDENTIAL_LIFETIME)", valueHint: "duration" },
   name: { type: "string", description: "the organisation's name on every page the edge shows, e.g. \"Example Corp\" (default: the public host) (env WICKET_NAME)", valueHint: "text" },
   logo: { type: "string", description: "an image shown beside the name on every page: .svg, .png, .jpg, .webp or .gif, at most 256 KiB (env WICKET_LOGO)", valueHint: "file" },
+  admin: { type: "string", description: "who administers the whole edge as themselves: a rule in the policy grammar, e.g. email:ops@example.com, domain:example.com or group:platform (repeatable; with edge.yaml's admins:)", valueHint: "rule" },
   "audit-fail-open": { type: "boolean", description: "let allowed clients in even when the audit cannot be written (default: refuse them) (env WICKET_AUDIT_FAIL_OPEN=1)", default: false },
   ...logArgs,
 } as const satisfies ArgsDef;
+
+/** The edge's admins from `--admin` and the file, checked: a bad rule stops the edge, named. */
+function edgeAdmins(rules: string[], require: string | undefined, configFile: string | undefined): EdgeAdmins | undefined {
+  if (rules.length === 0) {
+    if (require) throw configError(`${configFile}: "admins-require" needs admins: a list of who administers the edge`);
+    return undefined;
+  }
+  try {
+    return parseEdgeAdmins(rules, require);
+  } catch (e) {
+    throw usageError(`--admin / admins: ${(e as Error).message}`);
+  }
+}
 
 /** `--tls acme`: what the CA needs (an e-mail, the edge's DNS name) and a challenge this edge can answer. */
 function acmeSettings(text: (flag: string) => string | undefined): AcmeSettings {
@@ -139,6 +154,7 @@ export function resolveServeSettings(args: Record<string, unknown>, rawArgs: rea
       // the file's only: limits are an operator's choice for the edge, not a flag per run
       connectorLimits: { ...CONNECTOR_LIMITS, ...file["connector-limits"] },
       zoneRecordingLimit: get("recording-zone-limit", (t, where) => parseSize(t, "recording-zone-limit", where), DEFAULT_ZONE_RECORDING_LIMIT),
+      admins: edgeAdmins([...repeatedFlag(rawArgs, "admin", args.admin), ...(file.admins ?? [])], file["admins-require"], configFile),
     },
     gracePeriodMs,
   };

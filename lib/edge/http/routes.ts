@@ -9,6 +9,7 @@ import { findApp, type Store } from "../../store/index.ts";
 import { CLIENT_ID_HEADER, CONNECT_PATH, DOCTOR_PATH, METADATA_PATH, PEER_PATH, SSH_CA_PATH, SSH_CERT_PATH } from "../../wire/http.ts";
 import { authorizePeer, type PeerData } from "../streams/peer-endpoint.ts";
 import { handleAdmin, type AdminContext } from "../admin/api.ts";
+import { handleConsole } from "../console/routes.ts";
 import { appDoctor, edgeDoctor } from "./doctor.ts";
 import { authorizeClient, type AuthorizeOptions } from "../decisions/authorize.ts";
 import { clientIp, type TrustedProxies } from "./client-ip.ts";
@@ -67,11 +68,13 @@ export function createRouter(ctx: RouteContext) {
   async function edgeHostRoute(req: Request, url: URL, srv: Server<WsData>, ip: string, upgrade: boolean): Promise<Response | undefined> {
     if (url.pathname === SSH_CA_PATH) return edgeSshCAGone();
     if (url.pathname === DOCTOR_PATH && !upgrade) return edgeDoctor(req, ctx.admin);
-    if (url.pathname.startsWith("/api/")) return handleAdmin(req, { ...ctx.admin, publicUrl: ctx.publicUrl() });
+    if (url.pathname.startsWith("/api/")) return handleAdmin(req, { ...ctx.admin, publicUrl: ctx.publicUrl(), ip });
     if (url.pathname === CONNECT_PATH && upgrade) return upgradeOr400(srv, req, await authorizeConnector(ctx.store, req, ip));
     if (url.pathname === PEER_PATH && upgrade) return upgradeOr400(srv, req, authorizePeer(req, ip, ctx.clusterSecret?.()));
     if (isDownloadPath(url.pathname)) return serveDownloads(req, url.pathname, { dir: ctx.downloadsDir, publicUrl: ctx.publicUrl() });
     if (url.pathname === "/") return edgeHomePage(site());
+    const consoleAnswer = !upgrade && (await handleConsole(req, url, { admin: { ...ctx.admin, publicUrl: ctx.publicUrl() }, signIn: ctx.signIn, site }, ip));
+    if (consoleAnswer) return consoleAnswer;
     if (url.pathname === LOGO_PATH) return logo();
     const signInResponse = (await edgeTerminalRoute(req, url, ip, terminalCtx(srv, req))) ?? (await handleOAuth(req, url, ctx.signIn, ip)) ?? (await handleSignInPages(req, url, ctx.signIn, ip));
     return signInResponse ?? (wantsPage(req) ? notFoundPage(site()) : new Response("not found\n", { status: 404 }));

@@ -51,6 +51,8 @@ export type SignInContext = {
   limits?: SignInLimits;
   /** How fast each device code is polled; made on first use by `paceOf`. */
   pace?: PollPace;
+  /** Whether the edge's admins (edge.yaml's admins:) name this mailbox, signing in with a PIN from `idp`. */
+  namesAdmin?: (email: string, idp: string) => boolean;
   /** PINs answered for but not sent (lib/edge/signin/decoys.ts); made on first use. */
   decoys?: Decoys;
 };
@@ -73,7 +75,7 @@ export function metadata(issuer: string) {
     response_types_supported: [],
     token_endpoint_auth_methods_supported: ["none"],
     revocation_endpoint_auth_methods_supported: ["none"],
-    scopes_supported: ["app", "tunnel"],
+    scopes_supported: ["app", "tunnel", "admin"],
   };
 }
 
@@ -150,12 +152,12 @@ async function deviceAuthorization(req: Request, ctx: SignInContext, ip: string)
     app = resourceHost(f.get("resource"));
     if (!app) return oauthError("invalid_target", "an app sign-in needs resource=https://<application hostname>");
     if (!(await findApp(ctx.store, app))) return oauthError("invalid_target", `the edge serves no application at ${app}; check the hostname`);
-  } else if (scope !== "tunnel") {
-    return oauthError("invalid_scope", `unknown scope "${scope}"; use app or tunnel`);
+  } else if (scope !== "tunnel" && scope !== "admin") {
+    return oauthError("invalid_scope", `unknown scope "${scope}"; use app, tunnel or admin`);
   }
   const { identity } = ctx;
-  const d = await createDeviceCode(ctx.store, { purpose: scope as "app" | "tunnel", app, clientIp: ip, lifetimeMs: identity.deviceLifetimeMs, intervalMs: identity.pollIntervalMs });
-  log.info(`device sign-in ${d.id} started from ${ip} for ${app ?? "tunnel login"}`);
+  const d = await createDeviceCode(ctx.store, { purpose: scope as "app" | "tunnel" | "admin", app, clientIp: ip, lifetimeMs: identity.deviceLifetimeMs, intervalMs: identity.pollIntervalMs });
+  log.info(`device sign-in ${d.id} started from ${ip} for ${app ?? `${scope} login`}`);
   return json(200, {
     device_code: d.deviceCode,
     user_code: d.userCode,
@@ -199,6 +201,14 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
     return json(200, { access_token: credential, token_type: "N_A", issued_token_type: "urn:wicket:zone-credential", zone: cred.zone, email: browser.email });
   }
 
+  if (d.purpose === "admin") {
+    // `wicket edge login`: an org session of its own kind, the admin API's bearer; what the
+    // person administers is decided on each call (lib/edge/admin/people.ts), not here
+    const admin = await createSession(ctx.store, { kind: "admin", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
+    log.info(`edge login: ${browser.email} got an admin session ${admin.id}, from ${ip}`);
+    return json(200, { access_token: admin.token, token_type: "Bearer", expires_in: Math.floor((admin.expiresAt - now) / 1000), scope: "admin", email: admin.email });
+  }
+
   // The CLI gets its own org session, of the identity that approved, ending when that sign-in ends.
   const cli = await createSession(ctx.store, { kind: "cli", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
   const res = await mint(ctx, cli, d.app!, ip);
@@ -230,7 +240,8 @@ async function token(req: Request, ctx: SignInContext, ip: string): Promise<Resp
 async function revoke(req: Request, ctx: SignInContext): Promise<Response> {
   const f = await form(req);
   if (f instanceof Response) return f;
-  const session = await verifySession(ctx.store, String(f.get("token") ?? ""), "cli");
+  const given = String(f.get("token") ?? "");
+  const session = (await verifySession(ctx.store, given, "cli")) ?? (await verifySession(ctx.store, given, "admin"));
   if (session) {
     await revokeSession(ctx.store, session.id);
     log.info(`sign-in session ${session.id} of ${session.email} revoked by its client`);

@@ -104,6 +104,19 @@ ${signedInAs(o.who, o.csrf)}`,
   );
 }
 
+export function confirmAdminPage(site: Site, o: DeviceRequest & { sessionEnds: number }): Response {
+  return page(
+    site,
+    "Administer as you?",
+    `<h1>Administer this edge as you?</h1>
+<p class="lead">A <code>wicket edge login</code> on a computer at the internet address <strong>${esc(o.ip)}</strong> asks to administer this edge as you, <strong>${esc(o.who.email)}</strong>.</p>
+<p id="grant" class="notice status"><strong>Approving lets that computer do whatever you may do as an administrator</strong> (the zones you administer, or the whole edge) until ${esc(utc(o.sessionEnds))}, unless it signs out with <code>wicket edge logout</code> or an administrator revokes your sign-in.</p>
+${requestedFrom(o)}
+${form("/device", o.token, { user_code: o.userCode }, actions(button("Approve", { name: "action", value: "approve" }), button("Deny", { name: "action", value: "deny", kind: "secondary" })))}
+${signedInAs(o.who, o.csrf)}`,
+  );
+}
+
 const lasting = (ms: number) => (ms >= 2 * 86_400_000 ? `${Math.round(ms / 86_400_000)} days` : inWords(Math.round(ms / 1000)));
 
 export function pickZonePage(site: Site, o: DeviceRequest & { zones: string[]; credentialMs: number }): Response {

@@ -30,7 +30,7 @@ import { admit, giveBack, guessFailed, guessSucceeded, retryAfter } from "./rate
 import { createDecoys, guessDecoy, makeDecoy, recentDecoys, type Decoys } from "./decoys.ts";
 import { pinRecipient } from "./recipients.ts";
 import { VERIFY_PATH } from "../../wire/http.ts";
-import { confirmAppPage, deniedPage, donePage, enterCodePage, pickZonePage, pinPage, signInPage, tooManyPage, type Who } from "./pages.ts";
+import { confirmAdminPage, confirmAppPage, deniedPage, donePage, enterCodePage, pickZonePage, pinPage, signInPage, tooManyPage, type Who } from "./pages.ts";
 import { errorPage, siteOf, type Site } from "../http/pages.ts";
 import { BODY_LIMITS, BodyRefused, readText } from "../http/body.ts";
 
@@ -121,7 +121,8 @@ async function sendPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip:
   const browser = readCookies(req)[CSRF_COOKIE]!;
   const minutes = pinMinutes(ctx);
   const tooMany = () => showSignIn(req, ctx, returnTo, `Too many PINs were sent to ${email} in the last ${PIN_WINDOW_MS / 60_000} minutes; wait a few minutes and try again.`, email);
-  const recipient = await pinRecipient(ctx.store, email, pinIdp(ctx));
+  // an edge admin (edge.yaml's admins:) is named too: the console and `edge login` are theirs
+  const recipient = ctx.namesAdmin?.(email, pinIdp(ctx)) ? "named" : await pinRecipient(ctx.store, email, pinIdp(ctx));
   if (recipient === "none") {
     const decoys = decoysOf(ctx);
     if (recentDecoys(decoys, email, Date.now() - PIN_WINDOW_MS) >= PINS_PER_WINDOW) return tooMany();
@@ -246,6 +247,7 @@ async function confirmation(ctx: SignInContext, d: DeviceCode, v: Viewer): Promi
     }
     return pickZonePage(site(ctx), { ...request, zones, credentialMs: ctx.credentialLifetimeMs ?? DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS });
   }
+  if (d.purpose === "admin") return confirmAdminPage(site(ctx), { ...request, sessionEnds: session.expiresAt });
   // Someone the policy refuses is told so at once, rather than after a pointless "Approve".
   const decision = await decide(ctx.store, d.app!, session, d.clientIp);
   if (!decision.allowed) {
@@ -267,6 +269,8 @@ async function devicePage(req: Request, url: URL, ctx: SignInContext, ip: string
   if (!d) return show(v, enterCodePage(site(ctx), { token: v.token, error: UNKNOWN_CODE }));
   // A server's zone credential is approved only for a code the person typed: a link anyone can
   // start and send (`verification_uri_complete`) must not be one click from handing it out.
+  // `edge login` likewise: what it gets administers as the person
+  if (d.purpose === "admin") return show(v, enterCodePage(site(ctx), { token: v.token, notice: "To sign a terminal in as an administrator, type the code that it shows; a link cannot fill it in. If someone sent you this link, do not go on." }));
   if (d.purpose === "tunnel") return show(v, enterCodePage(site(ctx), { token: v.token, notice: "To connect a server, type the code that its terminal shows; a link cannot fill it in. If someone sent you this link, do not go on." }));
   return show(v, await confirmation(ctx, d, v));
 }
@@ -293,6 +297,11 @@ async function deviceAnswer(req: Request, ctx: SignInContext, f: URLSearchParams
     if (!(await settleDeviceCode(ctx.store, d.id, { status: "approved", sessionId: session.id, zone }))) return errorPage(site(ctx), "Code no longer valid", "This code was already used. Run the command in your terminal again if you need a new one.", 410);
     log.info(`tunnel login ${d.id} (requested from ${d.clientIp}) approved by ${session.email} from ${ip} for zone ${zone}`);
     return donePage(site(ctx), "Server connected", `The terminal that ran wicket tunnel login now gets a credential for ${zone}. You can close this window.`);
+  }
+  if (d.purpose === "admin") {
+    if (!(await settleDeviceCode(ctx.store, d.id, { status: "approved", sessionId: session.id }))) return errorPage(site(ctx), "Code no longer valid", "This code was already used. Run the command in your terminal again if you need a new one.", 410);
+    log.info(`edge login ${d.id} (requested from ${d.clientIp}) approved by ${session.email} from ${ip}`);
+    return donePage(site(ctx), "Signed in", "The terminal that ran wicket edge login now administers as you. You can close this window.");
   }
   const decision = await decide(ctx.store, d.app!, session, d.clientIp);
   if (!decision.allowed) {

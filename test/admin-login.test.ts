@@ -1,0 +1,113 @@
+// People as admins, through the real edge and CLI: `wicket edge login` (the device flow, the
+// code typed and approved in a browser signed in with a PIN), then `wicket edge …` as that
+// person with no admin token: an edge admin (edge.yaml's admins:) sees every zone; a zone
+// admin works in their zone, is refused outside it with one sentence, and is named in the
+// audit; a signed-in person who administers nothing is told so; a removed admin loses access
+// on the next call; a token given wins; `edge logout` ends the session at the edge.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { client, pinFromLog, pinIdIn } from "./helpers/signin.ts";
+import { expectExit, spawnProc, type Env } from "./helpers/proc.ts";
+import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { startEdge, wicket, WICKET, type TestEdge } from "./helpers/wicket.ts";
+
+let dir: TempDir;
+let edge: TestEdge;
+let ip = 1;
+
+/** Signs `email` in with `wicket edge login`, approving in a browser-like client with a PIN; the laptop's environment. */
+async function edgeLogin(email: string): Promise<Env> {
+  const home = dir.join(`home-${email}`);
+  const env: Env = { WICKET_HOME: home, WICKET_NO_BROWSER: "1" };
+  await using login = spawnProc([WICKET, "edge", "login", "--edge", edge.url, "--ca-file", edge.caFile], { env, name: `edge login ${email}` });
+  const [, code] = await login.waitForLine(/type the code ([A-Z]{4}-[A-Z]{4})/, { stream: "stderr", timeoutMs: 30_000 });
+  const browser = await client(edge, `10.9.0.${ip++}`);
+  const pinId = pinIdIn((await browser.askPin(email)).text)!;
+  expect((await browser.guess(pinId, await pinFromLog(edge, email))).status).toBe(303);
+  const typing = await browser.get(`/device`);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(typing.text)![1]!;
+  const confirm = await browser.send("/device", { csrf, user_code: code!, action: "continue" });
+  expect(confirm.text).toContain("Administer this edge as you?");
+  const done = await browser.send("/device", { csrf, user_code: code!, action: "approve" });
+  expect(done.text).toContain("now administers as you");
+  expect(await login.exited, login.output()).toBe(0);
+  const file = join(home, "edge-admin.json");
+  expect(login.stdout().trim()).toBe(file);
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  return env;
+}
+
+/** `wicket edge <args>` as the person signed in on that laptop: no token, no data directory. */
+const as = (env: Env, args: string[]) => wicket(["edge", ...args], { env });
+
+beforeAll(async () => {
+  dir = await tempDir("wicket-admin-login-");
+  const config = dir.join("edge.yaml");
+  writeFileSync(config, "dev: true\ntrusted-proxies: 127.0.0.1\nadmins: [email:root@ops.test]\n");
+  edge = await startEdge({ dir, extra: ["--config", config] });
+  await edge.admin(["zone", "add", "a.test", "--admin", "alice@a.test"]);
+  await edge.admin(["zone", "add", "b.test", "--admin", "bob@b.test"]);
+  for (const h of ["ssh.a.test", "ssh.b.test"]) await edge.admin(["app", "add", h]);
+  // carol may reach an application, so she gets a PIN; she administers nothing
+  await edge.admin(["policy", "add", "ssh.a.test", "--name", "carol", "--action", "allow", "--include", "email:carol@a.test"]);
+}, 60_000);
+
+afterAll(async () => {
+  await edge?.[Symbol.asyncDispose]();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+describe("wicket edge login", () => {
+  test("a zone admin: their zone's applications, a policy added as them and audited with their name and address; another zone's refused", async () => {
+    const alice = await edgeLogin("alice@a.test");
+    const apps = JSON.parse(expectExit(await as(alice, ["app", "list", "--json"])).stdout) as { hostname: string }[];
+    expect(apps.map((a) => a.hostname)).toEqual(["ssh.a.test"]);
+    expectExit(await as(alice, ["policy", "add", "ssh.a.test", "--name", "team", "--action", "allow", "--include", "domain:a.test"]));
+    const audit = (await edge.admin(["audit", "--user", "alice@a.test", "--json"])).trim().split("\n").map((l) => JSON.parse(l) as Record<string, string>);
+    expect(audit.find((r) => r.action === "policy.add")).toMatchObject({ actor: "alice@a.test", identity: "alice@a.test (email)", email: "alice@a.test", ip: "127.0.0.1" });
+    const other = await as(alice, ["policy", "add", "ssh.b.test", "--name", "mine", "--action", "allow", "--include", "everyone"]);
+    expect(other.code).toBe(77);
+    expect(other.stderr.trim().split("\n")).toHaveLength(1);
+    expect(other.stderr).toContain("alice@a.test administers the zone a.test, and the application ssh.b.test is not in them; ask an admin of its zone");
+    const wide = await as(alice, ["node", "list"]);
+    expect(wide.code).toBe(77);
+    expect(wide.stderr).toContain("only an edge admin may do this");
+    // a token given still wins over the login
+    const boot = JSON.parse(expectExit(await wicket(["edge", "app", "list", "--json", "--data-dir", edge.dataDir], { env: alice })).stdout) as unknown[];
+    expect(boot).toHaveLength(2);
+
+    // taken off the zone: refused on the next call
+    await edge.admin(["zone", "edit", "a.test", "--remove-admin", "alice@a.test"]);
+    const after = await as(alice, ["app", "list"]);
+    expect(after.code).toBe(77);
+    expect(after.stderr).toContain("alice@a.test (signed in with email) administers nothing on this edge");
+  }, 60_000);
+
+  test("an edge admin from edge.yaml sees every zone and may change edge-wide settings", async () => {
+    const root = await edgeLogin("root@ops.test");
+    const zones = JSON.parse(expectExit(await as(root, ["zone", "list", "--json"])).stdout) as { name: string }[];
+    expect(zones.map((z) => z.name)).toEqual(["a.test", "b.test"]);
+    expectExit(await as(root, ["zone", "add", "c.test", "--admin", "carol@a.test"]));
+    const made = JSON.parse(expectExit(await as(root, ["admin-token", "create", "ci-c", "--zone", "c.test", "--json"])).stdout) as { zone: string };
+    expect(made.zone).toBe("c.test");
+    expect(await edge.admin(["audit", "--user", "root@ops.test"])).toContain("admin-token.create");
+  }, 60_000);
+
+  test("a signed-in person who administers nothing is told so in one sentence; logout ends the session at the edge", async () => {
+    await edge.admin(["zone", "edit", "c.test", "--remove-admin", "carol@a.test"]);
+    const carol = await edgeLogin("carol@a.test");
+    const r = await as(carol, ["app", "list"]);
+    expect(r.code).toBe(77);
+    expect(r.stderr.trim()).toMatch(/carol@a\.test \(signed in with email\) administers nothing on this edge; an edge admin can make you a zone's admin with: wicket edge zone edit <zone> --add-admin carol@a\.test$/);
+    const saved = JSON.parse(await Bun.file(join(carol.WICKET_HOME!, "edge-admin.json")).text()) as { token: string };
+    expectExit(await wicket(["edge", "logout"], { env: carol }));
+    const gone = await as(carol, ["app", "list"]);
+    expect(gone.code).toBe(64);
+    expect(gone.stderr).toContain("no edge to talk to");
+    // the session itself is over, not only forgotten here
+    const reused = await wicket(["edge", "app", "list", "--edge", edge.url, "--ca-file", edge.caFile, "--admin-token", saved.token], { env: carol });
+    expect(reused.code).toBe(77);
+    expect(reused.stderr).toContain("was refused");
+  }, 60_000);
+});

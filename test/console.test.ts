@@ -1,0 +1,196 @@
+// The admin console at /admin in real Chromium, on the real edge, with the real PIN sign-in: a
+// zone admin adds an application, a service token and a policy in their zone, asks the what-if
+// box, sees a live session through the application and revokes it (the session ends), and sees
+// nothing of another zone, nor may change it by a forged form; an edge admin sees every zone and
+// the nodes; a signed-in person who administers nothing is told so. Each page passes axe-core in
+// light and dark and fits 320 px; WICKET_DOCS_SCREENSHOTS=1 writes its screenshots to docs/pages/.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { PIN_PATTERN } from "../lib/store/sign-in.ts";
+import { launchChromium } from "./helpers/browser.ts";
+import { connectTcp, Mode } from "./helpers/origin.ts";
+import { spawnProc, type Proc } from "./helpers/proc.ts";
+import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { startEdge, type TestEdge } from "./helpers/wicket.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const AXE = readFileSync(join(ROOT, "node_modules", "axe-core", "axe.min.js"), "utf8");
+const ORIGIN = new URL("./helpers/origin.ts", import.meta.url).pathname;
+const shots = process.env.WICKET_SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), "wicket-console-screenshots-"));
+const SHOWN = ["console-zones", "console-app", "console-sessions", "console-audit"];
+
+let dir: TempDir;
+let edge: TestEdge;
+let browser: Browser;
+let origin: Proc;
+let originPort: number;
+
+async function axe(page: Page): Promise<string[]> {
+  if (!(await page.evaluate("typeof axe !== 'undefined'"))) await page.evaluate(AXE);
+  const found = (await page.evaluate("axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })))")) as {
+    id: string;
+    impact: string;
+    help: string;
+    nodes: string[];
+  }[];
+  return found.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(", ")}`);
+}
+
+/** axe-clean in light and dark, one h1, fits 320 px; screenshots at 1280 px. */
+async function check(page: Page, name: string) {
+  expect(await page.locator("h1").count()).toBe(1);
+  for (const colorScheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme });
+    expect({ name, colorScheme, violations: await axe(page) }).toEqual({ name, colorScheme, violations: [] });
+    await page.setViewportSize({ width: 320, height: 800 });
+    expect({ name, colorScheme, scrollWidth: await page.evaluate("document.documentElement.scrollWidth") }).toEqual({ name, colorScheme, scrollWidth: 320 });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: join(shots, `${name}-1280-${colorScheme}.png`), fullPage: true });
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+}
+
+const pinFor = async (email: string) => (await edge.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
+
+/** A browser of its own for `email`, signed in at /admin with a PIN; the page is back at /admin. */
+async function signedIn(email: string): Promise<Page> {
+  const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+  await page.goto(`${edge.url}/admin`);
+  expect(new URL(page.url()).pathname).toBe("/sign-in");
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByRole("button", { name: "Send me a PIN" }).click();
+  await page.getByLabel("PIN").fill(await pinFor(email));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/admin$/);
+  return page;
+}
+
+const notice = (page: Page) => page.getByRole("main").locator(".notice").first().textContent();
+
+beforeAll(async () => {
+  dir = await tempDir("wicket-console-");
+  const config = dir.join("edge.yaml");
+  writeFileSync(config, "dev: true\ntrusted-proxies: 127.0.0.1\nadmins: [email:root@ops.test]\nname: Example Corp\n");
+  origin = spawnProc([process.execPath, ORIGIN, "serve"], { name: "origin" });
+  originPort = Number((await origin.waitForLine(/origin listening on 127\.0\.0\.1 port (\d+)/, { stream: "stdout" }))[1]);
+  [edge, browser] = await Promise.all([startEdge({ dir, extra: ["--config", config] }), launchChromium()]);
+  await edge.admin(["zone", "add", "a.test", "--admin", "alice@a.test"]);
+  await edge.admin(["zone", "add", "b.test", "--admin", "bob@b.test"]);
+  await edge.admin(["app", "add", "ssh.b.test"]);
+  await edge.admin(["policy", "add", "ssh.b.test", "--name", "b-team", "--action", "allow", "--include", "domain:b.test"]);
+  // carol may reach an application (so she gets a PIN) and administers nothing
+  await edge.admin(["policy", "add", "ssh.b.test", "--name", "carol", "--action", "allow", "--include", "email:carol@a.test"]);
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await edge?.[Symbol.asyncDispose]();
+  if (origin) expect(await origin.stop()).toBe(0);
+  await dir?.[Symbol.asyncDispose]();
+  console.error(`console screenshots: ${shots}`);
+});
+
+describe("the admin console", () => {
+  test("a zone admin: an application, a token and a policy in their zone, the what-if box, a live session revoked; nothing of another zone", async () => {
+    const page = await signedIn("alice@a.test");
+    expect(await page.getByRole("main").textContent()).not.toContain("b.test");
+    await page.getByLabel("Hostname of a new application").fill("ssh.a.test");
+    await page.getByRole("button", { name: "Add application" }).click();
+    expect(await notice(page)).toBe("Added the application ssh.a.test.");
+    await check(page, "console-zones");
+
+    await page.getByRole("link", { name: "Service tokens" }).click();
+    await page.getByLabel("Name of a new service token").fill("a-ci");
+    await page.getByRole("button", { name: "Create token" }).click();
+    const [, id, secret] = /id (\S+), secret (\S+)\. The secret is shown this once/.exec((await notice(page)) ?? "")!;
+
+    await page.goto(`${edge.url}/admin/app?host=ssh.a.test`);
+    await page.getByLabel("Name").fill("ci");
+    await page.getByLabel("Include (rules, comma-separated)").fill("token:a-ci");
+    await page.getByRole("button", { name: "Add policy" }).click();
+    expect(await notice(page)).toBe(`Added the policy "ci" to ssh.a.test.`);
+    // the CLI sees it at once
+    expect(JSON.parse(await edge.admin(["policy", "list", "ssh.a.test", "--json"]))).toMatchObject([{ name: "ci", action: "allow" }]);
+    await page.getByLabel("E-mail").fill("alice@a.test");
+    await page.getByLabel("From the address").fill("10.0.0.1");
+    await page.getByRole("button", { name: "Would they be let in?" }).click();
+    expect(await page.locator("#what-if-answer").textContent()).toContain("alice@a.test");
+    await check(page, "console-app");
+
+    // a live session through the application, seen and revoked in the console
+    await edge.tunnel("ssh.a.test", `tcp://127.0.0.1:${originPort}`, ["--ha-connections", "1"]);
+    const { port } = await edge.accessTcp("ssh.a.test", { id: id!, secret: secret!, name: "a-ci" });
+    const echoed = Promise.withResolvers<void>();
+    const conn = await connectTcp(port, (c) => new TextDecoder().decode(c).includes("ping") && echoed.resolve());
+    await conn.write(new TextEncoder().encode(`${Mode.echo}ping`));
+    await echoed.promise;
+    await page.getByRole("link", { name: "Live sessions" }).click();
+    const revoke = page.getByRole("button", { name: /^Revoke / });
+    expect(await revoke.count()).toBe(1);
+    expect(await page.getByRole("main").textContent()).toContain("token:a-ci");
+    await check(page, "console-sessions");
+    await revoke.click();
+    expect(await notice(page)).toMatch(/^Revoked the session \S+; it is ended\.$/);
+    await conn.ended;
+    conn.close();
+
+    await page.goto(`${edge.url}/admin/audit?host=ssh.a.test`);
+    expect(await page.getByRole("main").textContent()).toContain("was revoked by an admin");
+    await check(page, "console-audit");
+    const csv = await page.request.get(`${edge.url}/admin/audit.csv?host=ssh.a.test`);
+    expect(csv.status()).toBe(200);
+    expect((await csv.text()).split("\r\n")[0]).toBe("id,at,kind,allowed,identity,actor,action,host,app,ip,policyName,rule,reason,target,sessionId");
+    const jsonl = (await (await page.request.get(`${edge.url}/admin/audit.jsonl?kind=admin`)).text()).trim().split("\n").map((l) => JSON.parse(l) as { actor: string; host?: string; target?: string });
+    expect(jsonl.map((r) => r.actor)).toContain("alice@a.test");
+    // her zone's changes, whoever made them; none of b.test's
+    expect(jsonl.filter((r) => `${r.host ?? ""} ${r.target ?? ""}`.includes("b.test"))).toEqual([]);
+
+    // another zone: by link and by a forged form, 403 with one sentence
+    const other = await page.goto(`${edge.url}/admin/app?host=ssh.b.test`);
+    expect(other!.status()).toBe(403);
+    expect(await notice(page)).toBe("alice@a.test administers the zone a.test, and the hostname ssh.b.test is not in them; ask an admin of its zone");
+    await page.goto(`${edge.url}/admin`);
+    const token = await page.locator('input[name="csrf"]').first().getAttribute("value");
+    const forged = await page.request.post(`${edge.url}/admin/do/app-remove`, { form: { csrf: token!, hostname: "ssh.b.test" } });
+    expect(forged.status()).toBe(403);
+    expect(await forged.text()).toContain("the application ssh.b.test is not in them");
+    const noToken = await page.request.post(`${edge.url}/admin/do/app-add`, { form: { hostname: "x.a.test" } });
+    expect(noToken.status()).toBe(403);
+    expect(JSON.parse(await edge.admin(["app", "list", "--json"])).map((a: { hostname: string }) => a.hostname)).toEqual(["ssh.a.test", "ssh.b.test"]);
+    const wide = await page.goto(`${edge.url}/admin/nodes`);
+    expect(wide!.status()).toBe(403);
+    await page.context().close();
+  }, 120_000);
+
+  test("an edge admin sees every zone and the nodes", async () => {
+    const page = await signedIn("root@ops.test");
+    const main = (await page.getByRole("main").textContent()) ?? "";
+    expect(main).toContain("a.test");
+    expect(main).toContain("ssh.b.test");
+    await page.getByRole("link", { name: "Nodes and certificates" }).click();
+    expect(await page.locator("h1").textContent()).toBe("Nodes and certificates");
+    await page.context().close();
+  }, 60_000);
+
+  test("a signed-in person who administers nothing is told so", async () => {
+    const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+    await page.goto(`${edge.url}/admin`);
+    await page.getByLabel("E-mail address").fill("carol@a.test");
+    await page.getByRole("button", { name: "Send me a PIN" }).click();
+    await page.getByLabel("PIN").fill(await pinFor("carol@a.test"));
+    const [res] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === "/admin"), page.getByRole("button", { name: "Sign in" }).click()]);
+    expect(res.status()).toBe(403);
+    expect(await page.locator("h1").textContent()).toBe("You administer nothing here");
+    expect(await notice(page)).toContain("carol@a.test (signed in with email) administers nothing on this edge");
+    await check(page, "console-nothing");
+    await page.context().close();
+
+    if (process.env.WICKET_DOCS_SCREENSHOTS) {
+      mkdirSync(join(ROOT, "docs", "pages"), { recursive: true });
+      for (const shot of SHOWN.flatMap((n) => [`${n}-1280-light`, `${n}-1280-dark`])) copyFileSync(join(shots, `${shot}.png`), join(ROOT, "docs", "pages", `${shot}.png`));
+    }
+  }, 60_000);
+});
