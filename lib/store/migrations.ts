@@ -461,4 +461,12 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX workload_tokens_seen_expires ON workload_tokens_seen (expires_at)`,
     ],
   },
+  {
+    version: 125,
+    name: "PINs capped, oldest first",
+    statements: [
+      // each new PIN pushes out those past the cap (MAX_PINS, lib/store/sign-in.ts): by index, not a sort
+      `CREATE INDEX pins_created ON pins (created_at, id)`,
+    ],
+  },
 ];

@@ -33,7 +33,6 @@ import type { EdgeMetrics } from "../runtime/metrics.ts";
 import { admit, createSignInLimits, retryAfter, type SignInLimits } from "./rate-limit.ts";
 import { createPollPace, polled, tooEarly, type PollPace } from "./poll-pace.ts";
 import { hashSecret } from "../../auth/secret.ts";
-import type { Decoys } from "./decoys.ts";
 import { BODY_LIMITS, BodyRefused, readText } from "../http/body.ts";
 
 export type SignInContext = {
@@ -51,8 +50,6 @@ export type SignInContext = {
   limits?: SignInLimits;
   /** How fast each device code is polled; made on first use by `paceOf`. */
   pace?: PollPace;
-  /** PINs answered for but not sent (lib/edge/signin/decoys.ts); made on first use. */
-  decoys?: Decoys;
 };
 
 /** This edge's sign-in rate limits (in memory, lib/edge/signin/rate-limit.ts). */
