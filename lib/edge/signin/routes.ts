@@ -112,7 +112,7 @@ async function sendPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip:
   const email = String(f.get("email") ?? "").trim().toLowerCase();
   if (!isMailbox(email)) return showSignIn(req, ctx, returnTo, "That is not an e-mail address; check it and try again.", email);
   if (!ctx.mailer) return showSignIn(req, ctx, returnTo, "This edge cannot send e-mail (no SMTP is configured); ask your administrator, or use another way to sign in.", email);
-  // Before the store or the mail server is asked anything: each PIN is a mail we send.
+  // Before the store or the mail server is asked anything: each PIN is a row, and maybe a mail.
   const limits = limitsOf(ctx);
   const wait = admit(limits, "pin_request", ip);
   if (wait > 0) return tooManyPage(site(ctx), "Too many PINs were asked for from your address.", retryAfter(wait));
