@@ -493,4 +493,12 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE service_tokens ADD COLUMN zone TEXT`,
     ],
   },
+  {
+    version: 127,
+    name: "PINs capped, oldest first",
+    statements: [
+      // each new PIN pushes out those past the cap (MAX_PINS, lib/store/sign-in.ts): by index, not a sort
+      `CREATE INDEX pins_created ON pins (created_at, id)`,
+    ],
+  },
 ];

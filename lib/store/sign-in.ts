@@ -45,13 +45,28 @@ export async function countRecentPins(store: Store, email: string, since: number
   return Number(row.n);
 }
 
-export async function createPin(store: Store, email: string, browser: string, lifetimeMs: number): Promise<{ id: string; pin: string; expiresAt: number }> {
+/**
+ * PINs (sent or not) the store keeps at most; a new one past this pushes out the oldest, which
+ * then answers as an unknown id does. Anyone may ask for one, for any mailbox, and no limit
+ * shared by the edge refuses an address that has not used its share, so the store is bounded
+ * here (as device codes and OpenID Connect starts are).
+ */
+export const MAX_PINS = 10_000;
+
+/**
+ * A new PIN for `email`, bound to this browser. The caller mails it, or does not: a PIN for a
+ * mailbox no policy names is made all the same and never told to anyone (lib/edge/signin/
+ * recipients.ts), so every request costs the same statements, leaves the same kind of row on
+ * every node, and is counted, guessed, locked and pushed out as any other.
+ */
+export async function createPin(store: Store, email: string, browser: string, lifetimeMs: number, maxPins = MAX_PINS): Promise<{ id: string; pin: string; expiresAt: number }> {
   const id = randomId("wkp_", 12);
   const pin = randomPin();
   const now = Date.now();
   await store.sql`DELETE FROM pins WHERE expires_at < ${now - 86_400_000}`;
   await store.sql`INSERT INTO pins (id, email, pin_hash, browser_hash, attempts, created_at, expires_at)
     VALUES (${id}, ${email}, ${pinHash(id, pin)}, ${hashSecret(browser)}, ${0}, ${now}, ${now + lifetimeMs})`;
+  await store.sql`DELETE FROM pins WHERE id IN (SELECT id FROM pins ORDER BY created_at DESC, id DESC LIMIT ${ALL_ROWS} OFFSET ${maxPins})`;
   return { id, pin, expiresAt: now + lifetimeMs };
 }
 

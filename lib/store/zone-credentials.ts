@@ -119,70 +119,86 @@ async function claimUnattributed(tx: SQL, creds: ZoneCredential[]) {
 /** A credential revoked, and the tunnels it made, now disabled, with the hostnames they lost. */
 export type RevokedZoneCredential = ZoneCredential & { tunnels: { id: string; name: string; routes: string[] }[] };
 
-/** Revokes the credential and disables the tunnels it made (their routes go): the edge cannot
- * tell its owner from someone who copied it, so nothing it made outlives it. */
+/** What a revocation took, for the audit: the credentials, the tunnels deleted and those
+ * disabled (`name (id)`), and the hostnames the disabled ones lost. */
+export type Revoked = { credentials: string[]; tunnels: string[]; disabled: string[]; unrouted: string[] };
+
+const named = (t: { id: string; name: string }) => `${t.name} (${t.id})`;
+
+/**
+ * The one way zone credentials are revoked: each of `creds` still live is revoked, and the
+ * tunnels it made are disabled (their routes go): the edge cannot tell an owner from someone
+ * who copied a credential, so nothing it made outlives it. `deleteMadeBy`: a person whose own
+ * tunnels are deleted outright in the same transaction (`user revoke`: they are out everywhere).
+ */
+export async function revokeZoneCredentials(store: Store, creds: ZoneCredential[], o: { deleteMadeBy?: string } = {}): Promise<Revoked & { revokedAt: number; disabledTunnels: RevokedZoneCredential["tunnels"] }> {
+  const revokedAt = Date.now();
+  const who = o.deleteMadeBy?.toLowerCase();
+  const doomed: { id: string; name: string }[] = who === undefined ? [] : await store.sql`SELECT id, name FROM tunnels WHERE lower(created_by) = ${who} ORDER BY name`;
+  if (creds.length + doomed.length === 0) return { credentials: [], tunnels: [], disabled: [], unrouted: [], revokedAt, disabledTunnels: [] };
+  const { revoked, unrouted } = await store.sql.begin(async (tx) => {
+    const revoked: string[] = [];
+    for (const c of creds) if ((await tx`UPDATE zone_credentials SET revoked_at = ${revokedAt} WHERE id = ${c.id} AND revoked_at IS NULL RETURNING id`).length) revoked.push(c.id);
+    for (const t of doomed) {
+      await tx`DELETE FROM tunnel_routes WHERE tunnel_id = ${t.id}`;
+      await tx`DELETE FROM tunnels WHERE id = ${t.id}`;
+    }
+    const live = creds.filter((c) => revoked.includes(c.id));
+    await claimUnattributed(tx, live);
+    const unrouted = await unrouteTunnelsOf(tx, revoked);
+    await bumpAccessRevision(tx);
+    return { revoked, unrouted };
+  });
+  return { credentials: revoked, tunnels: doomed.map(named), disabled: unrouted.map(named), unrouted: unrouted.flatMap((t) => t.routes), revokedAt, disabledTunnels: unrouted };
+}
+
+/** Revokes one credential and disables the tunnels it made. */
 export async function revokeZoneCredential(store: Store, id: string): Promise<RevokedZoneCredential> {
   const [row]: ZoneCredentialRow[] = await store.sql`SELECT id, zone, obtained_by, created_at, expires_at, last_used_at, revoked_at, granted_by FROM zone_credentials WHERE id = ${id} AND revoked_at IS NULL`;
   if (!row) throw notFound(`there is no live zone credential "${id}"; see "wicket edge tunnel-cert list"`);
-  const revokedAt = Date.now();
-  const tunnels = await store.sql.begin(async (tx) => {
-    await tx`UPDATE zone_credentials SET revoked_at = ${revokedAt} WHERE id = ${id}`;
-    await claimUnattributed(tx, [toCredential(row)]);
-    const made = await unrouteTunnelsOf(tx, [id]);
-    await bumpAccessRevision(tx);
-    return made;
-  });
-  return { ...toCredential(row), revokedAt, tunnels };
+  const r = await revokeZoneCredentials(store, [toCredential(row)]);
+  if (!r.credentials.length) throw notFound(`there is no live zone credential "${id}"; see "wicket edge tunnel-cert list"`);
+  return { ...toCredential(row), revokedAt: r.revokedAt, tunnels: r.disabledTunnels };
+}
+
+/** The live credentials `email` obtained, in any zone. */
+export async function liveZoneCredentialsOf(store: Store, email: string): Promise<ZoneCredential[]> {
+  const rows: ZoneCredentialRow[] = await store.sql`SELECT id, zone, obtained_by, created_at, expires_at, last_used_at, revoked_at, granted_by FROM zone_credentials WHERE lower(obtained_by) = ${email.toLowerCase()} AND revoked_at IS NULL ORDER BY created_at`;
+  return rows.map(toCredential);
 }
 
 /**
- * Revokes the live credentials `email` obtained (in `zone`, or in any) and deletes the tunnels
- * they made with them (`tunnel create`, or the seed form's), whose own secrets would otherwise
- * outlive them. Returns what went, for the audit.
+ * `user revoke`: revokes the live credentials `email` obtained, in every zone, disabling what
+ * they made for anyone, and deletes the tunnels that person made, whose own secrets would
+ * otherwise outlive them. Returns what went, for the audit.
  */
-export async function revokeZoneCredentialsOf(store: Store, email: string, zone?: string): Promise<{ credentials: string[]; tunnels: string[] }> {
-  const who = email.toLowerCase();
-  const creds: { id: string }[] = zone
-    ? await store.sql`SELECT id FROM zone_credentials WHERE lower(obtained_by) = ${who} AND zone = ${zone} AND revoked_at IS NULL`
-    : await store.sql`SELECT id FROM zone_credentials WHERE lower(obtained_by) = ${who} AND revoked_at IS NULL`;
-  const tunnels: { id: string; name: string }[] = zone
-    ? await store.sql`SELECT id, name FROM tunnels WHERE lower(created_by) = ${who} AND zone = ${zone}`
-    : await store.sql`SELECT id, name FROM tunnels WHERE lower(created_by) = ${who}`;
-  if (creds.length + tunnels.length === 0) return { credentials: [], tunnels: [] };
-  const now = Date.now();
-  await store.sql.begin(async (tx) => {
-    for (const r of creds) await tx`UPDATE zone_credentials SET revoked_at = ${now} WHERE id = ${r.id}`;
-    for (const t of tunnels) await tx`DELETE FROM tunnels WHERE id = ${t.id}`;
-    // and the tunnels those credentials made for anyone else (a rotation of another's secret)
-    await unrouteTunnelsOf(tx, creds.map((r) => r.id));
-    await bumpAccessRevision(tx);
-  });
-  return { credentials: creds.map((r) => r.id), tunnels: tunnels.map((t) => `${t.name} (${t.id})`) };
+export async function revokeZoneCredentialsOf(store: Store, email: string): Promise<Revoked> {
+  const { credentials, tunnels, disabled, unrouted } = await revokeZoneCredentials(store, await liveZoneCredentialsOf(store, email), { deleteMadeBy: email });
+  return { credentials, tunnels, disabled, unrouted };
 }
 
 /**
- * After the zone admin rule `principal` of `zone` went: revokes the live credentials of the zone
- * obtained through it that no remaining rule granted too, and disables what they made. A
- * credential obtained before grants were recorded (or before its holder was) is revoked unless
- * an \`email:\` rule still names its holder: it may have come through this rule, and the edge
- * fails closed (its holder signs in again if still entitled).
- * An admin's credentials (\`admin:<token>\`) were granted by no rule and stay.
+ * The live credentials of `zone` that came through the zone admin rule `principal` (an
+ * `email:` or a `group:` rule alike), which went, and that no remaining rule grants. One
+ * whose grants were recorded lapses when none of them remains. One obtained before grants
+ * were recorded lapses unless an `email:` rule still names its holder, when it may have come
+ * through `principal` (any holder's for a group, only that mailbox's for an `email:` rule):
+ * the edge fails closed, and its holder signs in again if still entitled. An admin's
+ * credentials (`admin:<token>`) were granted by no rule and stay.
  */
-export async function revokeZoneCredentialsGrantedBy(store: Store, zone: string, principal: string): Promise<{ credentials: string[]; tunnels: string[]; disabled: string[] }> {
-  const rows: ZoneCredentialRow[] = await store.sql`SELECT id, zone, obtained_by, created_at, expires_at, last_used_at, revoked_at, granted_by FROM zone_credentials WHERE zone = ${zone} AND revoked_at IS NULL`;
+export async function zoneCredentialsLapsedWith(store: Store, zone: string, principal: string): Promise<ZoneCredential[]> {
+  const rows: ZoneCredentialRow[] = await store.sql`SELECT id, zone, obtained_by, created_at, expires_at, last_used_at, revoked_at, granted_by FROM zone_credentials WHERE zone = ${zone} AND revoked_at IS NULL ORDER BY created_at`;
   const remaining = new Set(((await store.sql`SELECT principal FROM zone_admins WHERE zone = ${zone}`) as { principal: string }[]).map((r) => r.principal));
-  const lapsed = rows.map(toCredential).filter((c) => {
+  const holder = principal.startsWith("email:") ? principal.slice(6).toLowerCase() : undefined;
+  return rows.map(toCredential).filter((c) => {
     if (c.grantedBy) return c.grantedBy.includes(principal) && !c.grantedBy.some((g) => remaining.has(g));
-    return !c.obtainedBy.startsWith("admin:") && !remaining.has(`email:${c.obtainedBy.toLowerCase()}`);
+    if (c.obtainedBy.startsWith("admin:") || (holder !== undefined && c.obtainedBy.toLowerCase() !== holder)) return false;
+    return !remaining.has(`email:${c.obtainedBy.toLowerCase()}`);
   });
-  if (lapsed.length === 0) return { credentials: [], tunnels: [], disabled: [] };
-  const now = Date.now();
-  const tunnels = await store.sql.begin(async (tx) => {
-    for (const c of lapsed) await tx`UPDATE zone_credentials SET revoked_at = ${now} WHERE id = ${c.id} AND revoked_at IS NULL`;
-    await claimUnattributed(tx, lapsed);
-    const made = await unrouteTunnelsOf(tx, lapsed.map((c) => c.id));
-    await bumpAccessRevision(tx);
-    return made;
-  });
-  return { credentials: lapsed.map((c) => c.id), tunnels: [], disabled: tunnels.map((t) => `${t.name} (${t.id})`) };
+}
+
+/** After the zone admin rule `principal` of `zone` went: revokes what no remaining rule grants (`zoneCredentialsLapsedWith`) and disables what it made. */
+export async function revokeZoneCredentialsGrantedBy(store: Store, zone: string, principal: string): Promise<Revoked> {
+  const { credentials, tunnels, disabled, unrouted } = await revokeZoneCredentials(store, await zoneCredentialsLapsedWith(store, zone, principal));
+  return { credentials, tunnels, disabled, unrouted };
 }

@@ -239,6 +239,28 @@ describe("one edge", () => {
     const audit = (await queryAudit(store, { kind: "admin" })).find((r) => r.action === "zone.edit" && r.reason?.includes("removed group:ops"));
     expect(audit?.reason).toContain(`revoked their zone credentials ${gus.id}`);
   }, 60_000);
+
+  // Failed before: removing email:alice revoked all her credentials and deleted her tunnels,
+  // even those group:ops still granted her, and the audit did not name the hostnames it unrouted.
+  test("removing an email: zone admin means what removing a group: does: what another rule still grants stays; what it alone granted is revoked and its tunnels disabled, not deleted", async () => {
+    await edge.admin(["zone", "add", "e.test"]);
+    await edge.admin(["zone", "edit", "e.test", "--add-admin", "alice@e.test", "--add-admin", "group:ops"]);
+    const both = await credential(store, edge, "e.test", "alice@e.test", { grantedBy: ["email:alice@e.test", "group:ops"] });
+    const only = await credential(store, edge, "e.test", "alice@e.test", { grantedBy: ["email:alice@e.test"] });
+    const kept = await createTunnel(store, "e.test", "kept", "alice@e.test", madeWith(both));
+    const lost = await createTunnel(store, "e.test", "lost", "alice@e.test", madeWith(only));
+    await routeHostname(store, kept.tunnel, "kept.e.test");
+    await routeHostname(store, lost.tunnel, "lost.e.test");
+
+    await edge.admin(["zone", "edit", "e.test", "--remove-admin", "alice@e.test"]);
+    expect([(await getZoneCredential(store, both.id))?.revokedAt, (await getZoneCredential(store, only.id))?.revokedAt !== undefined]).toEqual([undefined, true]);
+    expect((await getTunnel(store, kept.tunnel.id))?.disabled).toBeUndefined();
+    expect((await routeOf(store, "kept.e.test"))?.id).toBe(kept.tunnel.id);
+    expect((await getTunnel(store, lost.tunnel.id))?.disabled).toContain("was revoked");
+    expect(await routeOf(store, "lost.e.test")).toBeUndefined();
+    const audit = (await queryAudit(store, { kind: "admin" })).find((r) => r.action === "zone.edit" && r.reason?.includes("removed email:alice@e.test"));
+    expect(audit?.reason).toBe(`removed email:alice@e.test as admins of zone e.test; revoked their zone credentials ${only.id}; disabled the tunnels those credentials made: lost (${lost.tunnel.id}); unrouted lost.e.test`);
+  }, 30_000);
 });
 
 // Revocations travel by the store: NOTIFY on PostgreSQL reaches the node that holds the connector.

@@ -2,7 +2,7 @@
 // body and answers, and its audit row. The routes live one file per resource beside it.
 import { EXIT, WicketError } from "../../cli/exit.ts";
 import { log } from "../../cli/log.ts";
-import { writeAudit, type AuditEntry, StoreError, type Store } from "../../store/index.ts";
+import { writeAudit, type AuditEntry, StoreError, type Revoked, type Store } from "../../store/index.ts";
 import { adminName, type Admin } from "./authz.ts";
 import type { EdgeAdmins } from "./people.ts";
 import type { ConnectorRegistry } from "../streams/connectors.ts";
@@ -81,10 +81,11 @@ export async function zonesChanged(ctx: AdminContext) {
 }
 
 /** For the audit: the zone credentials revoked and tunnels deleted with a person. */
-export const revokedWhat = (r: { credentials: string[]; tunnels: string[]; disabled?: string[] }) =>
+export const revokedWhat = (r: Revoked) =>
   (r.credentials.length ? `; revoked their zone credentials ${r.credentials.join(", ")}` : "") +
   (r.tunnels.length ? `; deleted their tunnels ${r.tunnels.join(", ")}` : "") +
-  (r.disabled?.length ? `; disabled the tunnels those credentials made: ${r.disabled.join(", ")}` : "");
+  (r.disabled.length ? `; disabled the tunnels those credentials made: ${r.disabled.join(", ")}` : "") +
+  (r.unrouted.length ? `; unrouted ${r.unrouted.join(", ")}` : "");
 
 export type Route = (req: Request, ctx: AdminContext, arg: string, who: Admin, url: URL) => Promise<Response>;
 

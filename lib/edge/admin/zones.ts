@@ -1,5 +1,5 @@
 // Zones and their admins (`wicket edge zone`).
-import { addZone, addZoneAdmins, listZoneAdmins, removeZoneAdmins, revokeZoneCredentialsOf, revokeZoneCredentialsGrantedBy, getZone, parseZoneAdmin, listZones, removeZone } from "../../store/index.ts";
+import { addZone, addZoneAdmins, listZoneAdmins, removeZoneAdmins, revokeZoneCredentialsGrantedBy, type Revoked, getZone, parseZoneAdmin, listZones, removeZone } from "../../store/index.ts";
 import { HttpError, json, readBody, field, zonesChanged, revokedWhat, type Route, record, optStrings } from "./common.ts";
 import { visibleTo } from "./authz.ts";
 
@@ -24,19 +24,16 @@ export const zoneRoutes: Record<string, Route> = {
     if (add.length + remove.length === 0) throw new HttpError(400, `say what to change: "addAdmins" or "removeAdmins"`);
     const zone = await getZone(ctx.store, arg);
     if (!zone) throw new HttpError(404, `there is no zone "${arg}"`);
-    // an admin removed loses the zone credentials they obtained for it and the tunnels they made,
-    // and their connectors with them
-    const revoked = { credentials: [] as string[], tunnels: [] as string[], disabled: [] as string[] };
+    // A rule removed, an email: rule as a group: rule, revokes the credentials of the zone that
+    // came through it and that no remaining rule grants; the tunnels they made are disabled and
+    // their connectors cut, as a revoked credential's are. A person another rule still lets in
+    // keeps what they have.
+    const revoked: Revoked = { credentials: [], tunnels: [], disabled: [], unrouted: [] };
     if (remove.length) {
       await removeZoneAdmins(ctx.store, zone.name, remove);
-      for (const p of remove.map(parseZoneAdmin)) {
-        // a group's members (or anyone) who obtained a credential through this rule alone lose it
-        const r: { credentials: string[]; tunnels: string[]; disabled?: string[] } = p.startsWith("email:")
-          ? await revokeZoneCredentialsOf(ctx.store, p.slice(6), zone.name)
-          : await revokeZoneCredentialsGrantedBy(ctx.store, zone.name, p);
-        revoked.credentials.push(...r.credentials);
-        revoked.tunnels.push(...r.tunnels);
-        revoked.disabled.push(...(r.disabled ?? []));
+      for (const p of remove) {
+        const r = await revokeZoneCredentialsGrantedBy(ctx.store, zone.name, p);
+        for (const k of ["credentials", "tunnels", "disabled", "unrouted"] as const) revoked[k].push(...r[k]);
       }
     }
     const admins = add.length ? await addZoneAdmins(ctx.store, zone.name, add) : await listZoneAdmins(ctx.store, zone.name);

@@ -33,7 +33,6 @@ import type { EdgeMetrics } from "../runtime/metrics.ts";
 import { admit, createSignInLimits, retryAfter, type SignInLimits } from "./rate-limit.ts";
 import { createPollPace, polled, tooEarly, type PollPace } from "./poll-pace.ts";
 import { hashSecret } from "../../auth/secret.ts";
-import type { Decoys } from "./decoys.ts";
 import { BODY_LIMITS, BodyRefused, readText } from "../http/body.ts";
 
 export type SignInContext = {
@@ -53,8 +52,6 @@ export type SignInContext = {
   pace?: PollPace;
   /** Whether the edge's admins (edge.yaml's admins:) name this mailbox, signing in with a PIN from `idp`. */
   namesAdmin?: (email: string, idp: string) => boolean;
-  /** PINs answered for but not sent (lib/edge/signin/decoys.ts); made on first use. */
-  decoys?: Decoys;
 };
 
 /** This edge's sign-in rate limits (in memory, lib/edge/signin/rate-limit.ts). */

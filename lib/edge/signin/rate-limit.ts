@@ -4,8 +4,8 @@
 // sign-in session too; failed PIN guesses add an exponential back-off per address. None is
 // shared by the whole edge, so a flood from other addresses never refuses an address that has
 // not used its share; what a flood truly costs is bounded where it is kept (a cap on pending
-// device codes and OpenID Connect starts, oldest first out; PINs mailed only to mailboxes a
-// policy or a zone names). The one edge-wide bucket is for mail no policy names any more
+// device codes, OpenID Connect starts and PINs, oldest first out; PINs mailed only to mailboxes
+// a policy or a zone names). The one edge-wide bucket is for mail no policy names any more
 // narrowly than "anyone" (`open_mail`). All of it lives in memory, with the number of tracked
 // clients capped, so a refused request costs no store write. The buckets are pure and take the
 // time as an argument; `createSignInLimits` only holds the state and the clock.
@@ -38,7 +38,8 @@ export const SIGN_IN_LIMITS = {
   // a mail each; a person asks for one, maybe two
   pin_request: { perAddress: { capacity: 5, perMs: 10 * MINUTE } },
   // mail to a mailbox that only an `everyone`-like rule lets in (anyone's): the one edge-wide
-  // bound left, for the one cost no policy bounds; a mailbox a policy names never meets it
+  // bound left, for the one cost no policy bounds; a mailbox a policy names never meets it, and
+  // one it refuses is answered as any other, its PIN kept but not mailed (routes.ts `sendPin`)
   open_mail: { global: { capacity: 100, perMs: MINUTE } },
   // the back-off (GUESS_BACKOFF) and five tries per PIN do the work; this bounds store reads
   pin_guess: { perAddress: { capacity: 10, perMs: 10 * MINUTE } },

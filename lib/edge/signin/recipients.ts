@@ -1,13 +1,14 @@
 // Who a PIN may be mailed to: a mailbox that some application's policy could let in, or that
 // administers a zone. A PIN for any other mailbox signs in a person no page would let anywhere,
-// so it is not made or mailed (the page answers as if it were: lib/edge/signin/decoys.ts).
+// so it is not mailed: it is made and kept all the same, and told to nobody, so the pages, the
+// store and every node answer for it as for one that was (lib/edge/signin/routes.ts `sendPin`).
 //
 // A PIN sign-in carries a mailbox, the e-mail provider's name, no groups and one factor. So
 // `email:` and `domain:` rules name mailboxes; `group:`, `mfa` and service-token rules never
 // let one in; `everyone`, `idp:<the e-mail provider>` and `ip:` rules (the address is the one
 // the device flow started from, anyone's) let in any mailbox at all: with one of those in an
 // allow policy, every mailbox may get a PIN, and only the edge-wide `open_mail` bucket bounds
-// the mail that no narrower rule names.
+// the mail that no narrower rule names (past it, such a PIN is made but not mailed).
 import { couldAllow, type PartialSubject } from "../../policy/evaluate.ts";
 import { administersByEmail, listPolicies, type StoredPolicy, type Store } from "../../store/index.ts";
 

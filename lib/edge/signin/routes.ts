@@ -26,8 +26,7 @@ import {
 import type { OidcProvider, OtpProvider } from "../config/file.ts";
 import { cookie, CSRF_COOKIE, csrfOk, csrfToken, readCookies, safeReturn, SESSION_COOKIE, sessionFormOk, sessionFormToken } from "../http/cookies.ts";
 import { decide, limitsOf, revokedUser, type SignInContext } from "./oauth.ts";
-import { admit, giveBack, guessFailed, guessSucceeded, retryAfter } from "./rate-limit.ts";
-import { createDecoys, guessDecoy, makeDecoy, recentDecoys, type Decoys } from "./decoys.ts";
+import { admit, giveBack, guessFailed, guessSucceeded, retryAfter, SIGN_IN_LIMITS } from "./rate-limit.ts";
 import { pinRecipient } from "./recipients.ts";
 import { VERIFY_PATH } from "../../wire/http.ts";
 import { confirmAdminPage, confirmAppPage, deniedPage, donePage, enterCodePage, pickZonePage, pinPage, signInPage, tooManyPage, type Who } from "./pages.ts";
@@ -63,7 +62,6 @@ const otpProvider = (ctx: SignInContext, name?: unknown): OtpProvider | undefine
   ctx.identity.providers.find((p): p is OtpProvider => p.type === "otp" && (name === undefined || p.name === name));
 /** The provider a PIN sign-in is recorded with, as policies' `idp:` rules see it. */
 const pinIdp = (ctx: SignInContext) => otpProvider(ctx)?.name ?? "email";
-const decoysOf = (ctx: SignInContext): Decoys => (ctx.decoys ??= createDecoys());
 const oidcProvider = (ctx: SignInContext, name: string): OidcProvider | undefined => ctx.identity.providers.find((p): p is OidcProvider => p.type === "oidc" && p.name === name);
 
 function showSignIn(req: Request, ctx: SignInContext, returnTo: string, error?: string, email?: string): Response {
@@ -98,7 +96,7 @@ const pinMinutes = (ctx: SignInContext) => Math.round(ctx.identity.pinLifetimeMs
 
 /**
  * Mails a PIN without waiting for the mail server: a page that came back only after an SMTP
- * round trip would tell a mailbox that gets PINs from one that does not (decoys.ts).
+ * round trip would tell a mailbox that gets PINs from one that does not (recipients.ts).
  */
 function mailPin(ctx: SignInContext, email: string, pin: string, ip: string) {
   ctx.mailer!(email, pin, pinMinutes(ctx)).catch((e: Error) => log.error(`cannot send the sign-in PIN to ${email} (requested from ${ip}): ${e.message}`));
@@ -114,28 +112,24 @@ async function sendPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip:
   const email = String(f.get("email") ?? "").trim().toLowerCase();
   if (!isMailbox(email)) return showSignIn(req, ctx, returnTo, "That is not an e-mail address; check it and try again.", email);
   if (!ctx.mailer) return showSignIn(req, ctx, returnTo, "This edge cannot send e-mail (no SMTP is configured); ask your administrator, or use another way to sign in.", email);
-  // Before the store or the mail server is asked anything: each PIN is a mail we send.
+  // Before the store or the mail server is asked anything: each PIN is a row, and maybe a mail.
   const limits = limitsOf(ctx);
   const wait = admit(limits, "pin_request", ip);
   if (wait > 0) return tooManyPage(site(ctx), "Too many PINs were asked for from your address.", retryAfter(wait));
   const browser = readCookies(req)[CSRF_COOKIE]!;
   const minutes = pinMinutes(ctx);
   const tooMany = () => showSignIn(req, ctx, returnTo, `Too many PINs were sent to ${email} in the last ${PIN_WINDOW_MS / 60_000} minutes; wait a few minutes and try again.`, email);
+  // Every mailbox takes the same path, with the same reads and writes: only whether the PIN is
+  // mailed differs. A PIN for a mailbox nothing lets in is made and kept like any other, and
+  // told to nobody; so is one for a mailbox only an `everyone`-like rule lets in while the
+  // edge-wide `open_mail` bucket is empty: refusing only those would tell them from the named.
   // an edge admin (edge.yaml's admins:) is named too: the console and `edge login` are theirs
   const recipient = ctx.namesAdmin?.(email, pinIdp(ctx)) ? "named" : await pinRecipient(ctx.store, email, pinIdp(ctx));
-  if (recipient === "none") {
-    const decoys = decoysOf(ctx);
-    if (recentDecoys(decoys, email, Date.now() - PIN_WINDOW_MS) >= PINS_PER_WINDOW) return tooMany();
-    notSentLog("info", `no sign-in PIN sent to ${email} (requested from ${ip}): no policy and no zone lets that mailbox in`);
-    return pinPage(site(ctx), { email, pinId: makeDecoy(decoys, email, ctx.identity.pinLifetimeMs).id, returnTo, csrf: browser, minutes });
-  }
-  if (recipient === "open") {
-    const all = admit(limits, "open_mail", ip);
-    if (all > 0) return tooManyPage(site(ctx), "Too many PINs were asked for on this edge.", retryAfter(all));
-  }
   if ((await countRecentPins(ctx.store, email, Date.now() - PIN_WINDOW_MS)) >= PINS_PER_WINDOW) return tooMany();
   const pin = await createPin(ctx.store, email, browser, ctx.identity.pinLifetimeMs);
-  mailPin(ctx, email, pin.pin, ip);
+  if (recipient === "named" || (recipient === "open" && admit(limits, "open_mail", ip) === 0)) mailPin(ctx, email, pin.pin, ip);
+  else if (recipient === "none") notSentLog("info", `no sign-in PIN sent to ${email} (requested from ${ip}): no policy and no zone lets that mailbox in`);
+  else notSentLog("warn", `no sign-in PIN sent to ${email} (requested from ${ip}): more than ${SIGN_IN_LIMITS.open_mail.global.capacity} a minute were asked for mailboxes only an everyone, ip: or idp: rule lets in`);
   return pinPage(site(ctx), { email, pinId: pin.id, returnTo, csrf: browser, minutes });
 }
 
@@ -146,7 +140,7 @@ async function checkPin(req: Request, ctx: SignInContext, f: URLSearchParams, ip
   const limits = limitsOf(ctx);
   const wait = admit(limits, "pin_guess", ip);
   if (wait > 0) return tooManyPage(site(ctx), "Too many PINs were tried from your address.", retryAfter(wait));
-  const r = guessDecoy(decoysOf(ctx), pinId) ?? (await verifyPin(ctx.store, pinId, String(f.get("pin") ?? "").trim(), browser));
+  const r = await verifyPin(ctx.store, pinId, String(f.get("pin") ?? "").trim(), browser);
   if (r.ok) {
     guessSucceeded(limits, ip);
     // One factor, the mailbox: "email", not "otp", which policies read as a second factor (`mfa`).
