@@ -8,10 +8,11 @@
 //
 //   bun run bench            the full run (about 4–6 minutes on 2 cores)
 //   bun run bench --quick    a reduced set in under a minute (CI prints it; nothing is asserted)
+//   bun run bench --wan      the long-link rows alone (scripts/bench/wan.ts), about 5 minutes
 //
 // Prints the table, writes the raw figures to bench-results/<date>[-quick].json, and after a
 // full run also docs/bench/latest.json, docs/bench/chart.svg, the table in docs/performance.md and its targets in README.md
-// (between the bench markers). Exits 0 whatever the figures are; 1 when a measurement broke.
+// (between the bench markers); --wan writes docs/bench/wan-latest.json and .md. Exits 0 whatever the figures are; 1 when a measurement broke.
 import { execSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
@@ -21,6 +22,8 @@ import { chartSvg, derive, headlineReport, markdownReport, targets, textReport, 
 import { peerBulk, peerSetup, revokeToCut, startPeerRig } from "./bench/peers.ts";
 import { CIPHER, startRig, type Rig } from "./bench/rig.ts";
 import { GiB, MiB } from "./bench/stats.ts";
+import { measureWan, type WanPlan } from "./bench/wan.ts";
+import { wanReport } from "./bench/wan-report.ts";
 import { machineBusySeconds, ownCpuSeconds } from "./bench/procfs.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -39,7 +42,10 @@ const PLANS = {
   },
 };
 
-const USAGE = "usage: bun run bench [--quick]   (npm run bench -- --quick)";
+/** Long links (issue 27): two delay lines of half the round trip each, at a datacentre's link rate. */
+const WAN_PLAN: WanPlan = { rttsMs: [40, 100], mbit: 1000, tcpBytes: 256 * MiB, sshBytes: 64 * MiB, streams: 4, runs: 2, echoes: 200 };
+
+const USAGE = "usage: bun run bench [--quick | --wan]   (npm run bench -- --quick)";
 
 function machine(): BenchResults["machine"] {
   const os = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? "Linux";
@@ -101,6 +107,7 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
   log(`SSH bulk, ${plan.parallel.copies} copies at once through one connector, ${plan.sshBytes / MiB} MiB in all, ${plan.parallel.runs} runs, beside as many direct`);
   const parallel = await sshParallel(rig, plan.sshBytes, plan.parallel.copies, plan.parallel.runs);
   const peers = await measurePeers(rig, plan.peers);
+  const wan = mode === "full" ? await measureWan(rig, WAN_PLAN, log) : undefined;
   return {
     date: new Date().toISOString(),
     mode,
@@ -117,6 +124,7 @@ async function measure(rig: Rig, mode: "full" | "quick", version: { ms: number[]
     sshParallel: parallel,
     floor: { aesGcmBytesPerSec },
     peers,
+    wan,
     sizes: binarySizes(),
   };
 }
@@ -142,11 +150,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const unknown = argv.filter((a) => a !== "--quick");
-  if (unknown.length > 0) {
-    console.error(`bench: unknown argument ${unknown[0]}\n${USAGE}`);
+  const unknown = argv.filter((a) => a !== "--quick" && a !== "--wan");
+  if (unknown.length > 0 || argv.length > 1) {
+    console.error(`bench: ${unknown.length > 0 ? `unknown argument ${unknown[0]}` : "one of --quick and --wan"}\n${USAGE}`);
     return 64;
   }
+  if (argv.includes("--wan")) return wanOnly();
   const mode = argv.includes("--quick") ? "quick" : "full";
   const t0 = performance.now();
   const loadAtStart = loadavg();
@@ -157,26 +166,9 @@ async function main(argv: string[]): Promise<number> {
   log(`wicket --version, ${PLANS[mode].versionRuns} runs`);
   const version = await versionStartup(PLANS[mode].versionRuns);
 
-  const rig = await startRig(log);
-  running.add(rig);
   // The rig's processes (and the peer nodes, with their database) must not outlive an
   // interrupted run.
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: stopping`);
-    void Promise.allSettled([...running].map((r) => r[Symbol.asyncDispose]())).finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-
-  let results: BenchResults;
-  try {
-    results = await measure(rig, mode, version);
-  } finally {
-    running.delete(rig);
-    await rig[Symbol.asyncDispose]();
-  }
+  const results = await withRig((rig) => measure(rig, mode, version));
   results.machine.loadAtStart = loadAtStart;
   results.durationS = (performance.now() - t0) / 1000;
   // what the rest of the machine took meanwhile: the rig has stopped, so its CPU time is ours
@@ -209,6 +201,48 @@ async function main(argv: string[]): Promise<number> {
     log(`wrote docs/bench/latest.json and docs/bench/chart.svg${tables.length ? `, ${tables.join(" and ")}` : "; no bench markers found, no table written"}`);
   }
   log(`done in ${Math.round(results.durationS)} s; other processes took ${Math.round(results.machine.othersCpuShare * 100)} % of the CPU meanwhile`);
+  return 0;
+}
+
+/** Starts the rig and stops it, also on SIGINT/SIGTERM. */
+async function withRig<T>(f: (rig: Rig) => Promise<T>): Promise<T> {
+  const rig = await startRig(log);
+  running.add(rig);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping`);
+    void Promise.allSettled([...running].map((r) => r[Symbol.asyncDispose]())).finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await f(rig);
+  } finally {
+    running.delete(rig);
+    await rig[Symbol.asyncDispose]();
+  }
+}
+
+/** `--wan`: the long-link rows alone. */
+async function wanOnly(): Promise<number> {
+  const t0 = performance.now();
+  const load = loadavg();
+  log(`long links only; load average ${load.map((l) => l.toFixed(2)).join(" ")} (figures from a busy machine say little)`);
+  const wan = await withRig((rig) => measureWan(rig, WAN_PLAN, log));
+  const m = machine();
+  const date = new Date().toISOString();
+  const header = `\`bun run bench --wan\` on ${m.cpu}, ${m.cores} cores, Bun ${Bun.version}, ${date.slice(0, 16)}Z; load average ${load.map((l) => l.toFixed(2)).join(" ")} at the start, ${loadavg()[0]!.toFixed(2)} at the end; ${Math.round((performance.now() - t0) / 1000)} s`;
+  console.log(wanReport(wan, header, false));
+  const json = `${JSON.stringify({ date, machine: { ...m, loadAtStart: load, loadAtEnd: loadavg() }, ...wan }, null, 2)}\n`;
+  const dir = join(ROOT, "bench-results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${date.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z")}-wan.json`), json);
+  const docs = join(ROOT, "docs", "bench");
+  mkdirSync(docs, { recursive: true });
+  writeFileSync(join(docs, "wan-latest.json"), json);
+  writeFileSync(join(docs, "wan-latest.md"), wanReport(wan, header, true));
+  log("wrote docs/bench/wan-latest.json and docs/bench/wan-latest.md");
   return 0;
 }
 

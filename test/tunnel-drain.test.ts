@@ -60,8 +60,8 @@ function connector() {
   // each frame arrives a moment after it was sent, as over a socket, not inside the sender's call
   const to = (peer: () => Mux) => ({ send: (b: Uint8Array) => queueMicrotask(() => peer().receive(b.slice())), buffered: () => 0, close() {} });
   let edge!: Mux;
-  const mux = createMux({ role: "connector", transport: to(() => edge), onStream: (s, meta) => room.serve(conn, s, meta) });
-  edge = createMux({ role: "edge", transport: to(() => mux), onGoAway: (_code, reason) => void goAways.push(reason) });
+  const mux = createMux({ role: "acceptor", transport: to(() => edge), onStream: (s, meta) => room.serve(conn, s, meta) });
+  edge = createMux({ role: "opener", transport: to(() => mux), onGoAway: (_code, reason) => void goAways.push(reason) });
   const conn: Connection = {
     index: 0,
     target: { label: "edge", wsUrl: "ws://edge.invalid/" },

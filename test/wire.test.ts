@@ -4,7 +4,8 @@ import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, p
 import { ProtocolError } from "../lib/wire/errors.ts";
 import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_DATA_CHUNK, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
 import { createMux, type Mux, type Stream } from "../lib/wire/mux.ts";
-import { createPacer, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
+import { createPacer, FULL_GAIN, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
+import { createBudget, createReceiveWindow, IDLE_MS, MAX_STREAM_WINDOW } from "../lib/wire/window.ts";
 
 /** A plain reference encoder, written without the module's helpers, to hold the codec against. */
 function reference(type: number, flags: number, stream: number, payload: number[]): Uint8Array {
@@ -185,12 +186,12 @@ function pair() {
   const queueE: Uint8Array[] = [];
   const edgeSend = (b: Uint8Array) => (links.edgeFull ? queueE.push(b) : conn.receive(b));
   edge = createMux({
-    role: "edge",
+    role: "opener",
     // as the edge's corked WebSocket does: a data frame's header and payload as two messages
     transport: { send: edgeSend, sendParts: (h, p) => (edgeSend(h), edgeSend(p)), buffered: () => (links.edgeFull ? 1 << 30 : 0), close() {} },
   });
   conn = createMux({
-    role: "connector",
+    role: "acceptor",
     transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
     onStream: (s) => accepted.push(s),
   });
@@ -276,7 +277,7 @@ describe("mux", () => {
   test("an exception while handling a frame closes the mux with a protocol error, not half set up", () => {
     let closedWith: [number, string] | undefined;
     const s = createMux({
-      role: "edge",
+      role: "opener",
       transport: { send() {}, buffered: () => 0, close: (c, r) => (closedWith = [c, r]) },
       onHello() {
         throw new TypeError("cannot read properties of undefined");
@@ -290,7 +291,7 @@ describe("mux", () => {
 
   test("garbage from the peer closes the mux with a protocol error", () => {
     let closedWith = "";
-    const s = createMux({ role: "edge", transport: { send() {}, buffered: () => 0, close: (_c, r) => (closedWith = r) } });
+    const s = createMux({ role: "opener", transport: { send() {}, buffered: () => 0, close: (_c, r) => (closedWith = r) } });
     s.receive(new Uint8Array([42, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
     expect(s.closed).toBe(true);
     expect(closedWith).toContain("protocol error");
@@ -317,7 +318,7 @@ describe("a connector that abuses the wire", () => {
 
   test("go-away said again and again is heard once", () => {
     let heard = 0;
-    const m = createMux({ role: "edge", transport: { send() {}, buffered: () => 0, close() {} }, onGoAway: () => void heard++ });
+    const m = createMux({ role: "opener", transport: { send() {}, buffered: () => 0, close() {} }, onGoAway: () => void heard++ });
     const flood = new Uint8Array(Array.from({ length: 1000 }, () => [...goAwayFrame(0, "bye")]).flat());
     m.receive(flood);
     expect(heard).toBe(1);
@@ -327,7 +328,7 @@ describe("a connector that abuses the wire", () => {
   test("pings from a peer that does not read go unanswered once the answers pile up", () => {
     let sent = 0;
     let buffered = 0;
-    const m = createMux({ role: "edge", transport: { send: (b) => void ((sent += 1), (buffered += b.byteLength * 100_000)), buffered: () => buffered, close() {} } });
+    const m = createMux({ role: "opener", transport: { send: (b) => void ((sent += 1), (buffered += b.byteLength * 100_000)), buffered: () => buffered, close() {} } });
     for (let i = 0; i < 1000; i++) m.receive(pingFrame(new Uint8Array(8)));
     expect(sent).toBeLessThan(1000);
     expect(sent).toBeGreaterThan(0);
@@ -335,24 +336,29 @@ describe("a connector that abuses the wire", () => {
 });
 
 describe("pacing: what one connection keeps on its way to the peer", () => {
-  test("the allowance starts at the floor, frees as the peer reports, and grows with rate × round trip up to the ceiling", () => {
+  test("the allowance starts at the floor, frees as the peer reports, grows with rate × round trip while delivery grows, settles just above it when the pipe is full, up to the ceiling", () => {
     let t = 0;
     const p = createPacer(() => t);
     expect(p.allowance).toBe(PACER_FLOOR);
     p.sent(PACER_FLOOR);
-    expect(p.room()).toBe(false);
+    expect(p.hasSpace()).toBe(false);
     p.delivered(64 * 1024);
-    expect(p.room()).toBe(true);
-    // a long path: 50 ms round trips, 100 MB/s delivered -> twice 5 MB
+    expect(p.hasSpace()).toBe(true);
+    // a long path: 50 ms round trips, 100 MB/s delivered -> twice 5 MB while it may grow
     p.rtt(50);
-    for (let i = 1; i <= 4; i++) {
+    const best = ((10_000_000 + 64 * 1024) / 100) * 50; // the best sample: the first, with the 64 KiB before it
+    t = 100;
+    p.delivered(10_000_000);
+    expect(p.allowance).toBe(2 * best);
+    // three round trips without more: the pipe is full, and the allowance just above it
+    for (let i = 2; i <= 4; i++) {
       t = i * 100;
       p.delivered(10_000_000);
+      expect(p.allowance).toBe((i < 4 ? 2 : FULL_GAIN) * best);
     }
-    expect(p.allowance).toBe(2 * ((10_000_000 + 64 * 1024) / 100) * 50); // the best sample: the first, with the 64 KiB before it
     // round trips measured behind our own queued bytes do not raise it: the base stays 50 ms
     p.rtt(400);
-    expect(p.allowance).toBe(2 * ((10_000_000 + 64 * 1024) / 100) * 50);
+    expect(p.allowance).toBe(FULL_GAIN * best);
     // a fast, long path is capped
     t += 100;
     p.delivered(10_000_000_000);
@@ -385,9 +391,9 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     const wire: Uint8Array[] = [];
     let edge!: Mux;
     const accepted: Stream[] = [];
-    edge = createMux({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    edge = createMux({ role: "opener", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
     const conn = createMux({
-      role: "connector",
+      role: "acceptor",
       transport: { send: (b) => edge.receive(b), buffered: () => 0, close() {} },
       onStream: (s) => accepted.push(s),
     });
@@ -471,7 +477,7 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
 
   test("an older connector (no offer in its hello) is never sent a received frame", () => {
     const wire: Uint8Array[] = [];
-    const edge = createMux({ role: "edge", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    const edge = createMux({ role: "opener", transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
     edge.receive(helloFrame(1, { hostnames: ["a.test"] }));
     edge.hello({}, true);
     const s = edge.open(META);
@@ -504,5 +510,169 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     const s = edge.open(META);
     s.write(new Uint8Array(INITIAL_WINDOW + 1024));
     expect(onWire()).toBe(INITIAL_WINDOW);
+  });
+});
+
+describe("stream windows that grow to the path", () => {
+  const MiB = 1024 * 1024;
+
+  /** A receive window on a fake clock and a path of `rtt` ms, with a sink that reads `rate`
+   * bytes per ms while the sender keeps the window full (a window-limited sender). */
+  function drain(w: ReturnType<typeof createReceiveWindow>, clock: { t: number }, rate: number, total: number): number {
+    let outstanding = w.size; // what the sender was let send and has sent
+    let read = 0;
+    const step = 64 * 1024;
+    while (read < total) {
+      // the sender never has more than the window on the way: a round trip per window at most
+      const n = Math.min(step, outstanding);
+      if (n === 0) throw new Error("the sender ran out of credit");
+      clock.t += Math.max(n / rate, 0);
+      expect(w.arrived(n)).toBe(true);
+      outstanding -= n;
+      read += n;
+      outstanding += w.consumed(n);
+    }
+    return outstanding;
+  }
+
+  test("a receiver whose sink drains a window within a round trip doubles it, up to the cap and no further", () => {
+    const clock = { t: 0 };
+    const budget = createBudget(1024 * MiB);
+    const w = createReceiveWindow({ budget, rtt: () => 50, now: () => clock.t });
+    expect(w.size).toBe(INITIAL_WINDOW);
+    drain(w, clock, 1 * MiB, 1024 * MiB); // 1 MiB per ms: a window of 2 MiB in 2 ms, far under 50
+    expect(w.size).toBe(MAX_STREAM_WINDOW);
+    expect(budget.used).toBe(MAX_STREAM_WINDOW - INITIAL_WINDOW);
+    drain(w, clock, 1 * MiB, 1024 * MiB);
+    expect(w.size).toBe(MAX_STREAM_WINDOW);
+  });
+
+  test("a window settles where the sink takes a window in about four round trips, and a slow sink does not grow it", () => {
+    const clock = { t: 0 };
+    const budget = createBudget(1024 * MiB);
+    // 40 KiB per ms over a 50 ms round trip: 2 MiB a round trip, so an 8 MiB window is four of them
+    const w = createReceiveWindow({ budget, rtt: () => 50, now: () => clock.t });
+    drain(w, clock, 40 * 1024, 64 * MiB);
+    expect(w.size).toBe(4 * INITIAL_WINDOW);
+    // 64 KiB/s, a client on a bad line: never
+    const slow = createReceiveWindow({ budget, rtt: () => 50, now: () => clock.t });
+    drain(slow, clock, 64, 8 * MiB);
+    expect(slow.size).toBe(INITIAL_WINDOW);
+  });
+
+  test("a sink that takes a burst into a socket buffer and then slows does not grow the window (a slow client behind a big kernel buffer)", () => {
+    const clock = { t: 0 };
+    const w = createReceiveWindow({ budget: createBudget(1024 * MiB), rtt: () => 1, now: () => clock.t });
+    drain(w, clock, 1 * MiB, 6 * MiB); // the kernel's buffer towards the client fills at memory speed
+    drain(w, clock, 64, 2 * MiB); // then 64 KiB/s
+    expect(w.size).toBe(INITIAL_WINDOW);
+  });
+
+  test("without a measured round trip a window stays as it is", () => {
+    const clock = { t: 0 };
+    const w = createReceiveWindow({ budget: createBudget(1024 * MiB), rtt: () => undefined, now: () => clock.t });
+    drain(w, clock, 1 * MiB, 64 * MiB);
+    expect(w.size).toBe(INITIAL_WINDOW);
+  });
+
+  test("the windows of a connection grow by no more than its budget together, and of a process by no more than the process's", () => {
+    const clock = { t: 0 };
+    const process = createBudget(48 * MiB);
+    const conn = createBudget(40 * MiB, process);
+    const a = createReceiveWindow({ budget: conn, rtt: () => 50, now: () => clock.t });
+    const b = createReceiveWindow({ budget: conn, rtt: () => 50, now: () => clock.t });
+    drain(a, clock, 1 * MiB, 1024 * MiB);
+    drain(b, clock, 1 * MiB, 1024 * MiB);
+    expect(a.size).toBe(MAX_STREAM_WINDOW);
+    expect(b.size - INITIAL_WINDOW).toBeLessThanOrEqual(40 * MiB - (MAX_STREAM_WINDOW - INITIAL_WINDOW));
+    expect(conn.used).toBeLessThanOrEqual(40 * MiB);
+    // another connection of the same process gets what the process has left, no more
+    const other = createBudget(40 * MiB, process);
+    const c = createReceiveWindow({ budget: other, rtt: () => 50, now: () => clock.t });
+    drain(c, clock, 1 * MiB, 1024 * MiB);
+    expect(process.used).toBeLessThanOrEqual(48 * MiB);
+    expect(c.size - INITIAL_WINDOW).toBeLessThanOrEqual(48 * MiB - conn.used);
+    // streams that end give their share back
+    for (const w of [a, b, c]) w.release();
+    expect([conn.used, other.used, process.used]).toEqual([0, 0, 0]);
+  });
+
+  test("an idle stream shrinks back, and gives its share back once the credit it granted is used up", () => {
+    const clock = { t: 0 };
+    const budget = createBudget(1024 * MiB);
+    const w = createReceiveWindow({ budget, rtt: () => 50, now: () => clock.t });
+    let outstanding = drain(w, clock, 1 * MiB, 1024 * MiB);
+    expect(w.size).toBe(MAX_STREAM_WINDOW);
+    clock.t += IDLE_MS - 1;
+    expect(w.shrinkIfIdle()).toBe(false);
+    expect(w.size).toBe(MAX_STREAM_WINDOW);
+    clock.t += 1;
+    // back to the start, but the peer may still send the credit it holds: that stays charged
+    expect(w.shrinkIfIdle()).toBe(false);
+    expect(w.size).toBe(INITIAL_WINDOW);
+    expect(budget.used).toBeGreaterThan(0);
+    // the peer sends what it was let, slowly: no new credit while it holds more than the start size
+    while (outstanding > 0) {
+      clock.t += 100;
+      expect(w.arrived(64 * 1024)).toBe(true);
+      outstanding -= 64 * 1024;
+      const more = w.consumed(64 * 1024);
+      if (more > 0) expect(outstanding).toBeLessThanOrEqual(INITIAL_WINDOW);
+      outstanding += more;
+      if (more > 0) break;
+    }
+    expect(w.shrinkIfIdle()).toBe(true);
+    expect(budget.used).toBe(0);
+  });
+
+  test("a peer that sends past the window it was given is caught, however it grew", () => {
+    const w = createReceiveWindow({ budget: createBudget(1024 * MiB), rtt: () => 50, now: () => 0 });
+    expect(w.arrived(INITIAL_WINDOW)).toBe(true);
+    expect(w.arrived(1)).toBe(false);
+  });
+
+  test("through the mux: a fast sink's stream window grows, announced by window frames alone, and a slow stream beside it stays small", () => {
+    let t = 0;
+    const now = () => t;
+    const wire: Uint8Array[] = [];
+    const back: Uint8Array[] = [];
+    let edge!: Mux;
+    const accepted: Stream[] = [];
+    edge = createMux({ role: "opener", now, transport: { send: (b) => void wire.push(b), buffered: () => 0, close() {} } });
+    const conn = createMux({ role: "acceptor", now, transport: { send: (b) => void back.push(b), buffered: () => 0, close() {} }, onStream: (s) => accepted.push(s) });
+    const types = new Set<number>(); // what the receiver sent
+    /** One way after the other, each half the round trip: 50 ms in all. */
+    const deliver = () => {
+      t += 25;
+      for (const b of wire.splice(0)) conn.receive(b);
+      t += 25;
+      for (const b of back.splice(0)) types.add(b[0]!), edge.receive(b);
+    };
+    conn.hello({ hostnames: ["a.test"] });
+    edge.hello({}, true);
+    deliver();
+    deliver(); // the hello pings' answers: both ends know the round trip
+    types.clear();
+    const fast = edge.open(META);
+    const slow = edge.open(META);
+    deliver();
+    const [fastPeer, slowPeer] = accepted as [Stream, Stream];
+    let got = 0;
+    fastPeer.onData = (b) => ((got += b.byteLength), fastPeer.ack(b.byteLength));
+    slowPeer.onData = () => {}; // never takes anything
+    const chunk = new Uint8Array(256 * 1024);
+    let perRound = 0;
+    for (let round = 0; round < 12; round++) {
+      // a source that keeps a window's worth queued
+      while (fast.write(chunk) || edge.queuedBytes() < MAX_STREAM_WINDOW / 4);
+      slow.write(chunk);
+      const before = got;
+      deliver();
+      perRound = got - before;
+    }
+    // a fixed window would carry 2 MiB a round trip
+    expect(perRound).toBeGreaterThan(2 * INITIAL_WINDOW);
+    expect([...types].filter((ty) => ty !== FrameType.window && ty !== FrameType.received && ty !== FrameType.ping)).toEqual([]);
+    expect(slow.bytesOut).toBe(INITIAL_WINDOW);
   });
 });

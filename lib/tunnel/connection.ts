@@ -52,7 +52,7 @@ export function connectOnce(room: TunnelRoom, index: number, target: EdgeTarget)
     ws.onopen = () => {
       clearTimeout(connectTimer);
       const mux = createMux({
-        role: "connector",
+        role: "acceptor",
         transport,
         pingIntervalMs: room.keepalive.intervalMs,
         deadAfterMs: room.keepalive.timeoutMs,

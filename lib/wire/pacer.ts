@@ -1,17 +1,21 @@
 // How many data bytes one connection may have on its way to the peer: sent, and not yet read
-// off the connection by it. Stream windows alone (2 MiB each) let a bulk copy park megabytes
-// in socket buffers, where a keystroke of another stream waits behind all of them. With an
-// allowance near the path's bandwidth-delay product the bytes wait in the sender's stream
-// queues instead, which are served round-robin, so the keystroke goes next.
+// off the connection by it. Stream windows alone let a bulk copy park megabytes in socket
+// buffers, where a keystroke of another stream waits behind all of them. With an allowance
+// near the path's bandwidth-delay product the bytes wait in the sender's stream queues
+// instead, which are served round-robin, so the keystroke goes next.
 //
-// The peer reports what it read (received frames); the allowance is twice the best recent
-// delivery rate times the smallest round trip seen (from pings), never below FLOOR. When
-// the path is not queueing, delivery keeps pace with the allowance and it doubles each
-// sample; it settles where the queue adds about one base round trip. On loopback that is
-// FLOOR; across a continent it grows to what the distance needs. The round trip is the
-// smallest of the connection's life, not a recent one: pings queue behind our own bytes, so
-// during a long copy every sample says base + queue, and a recent minimum would let the
-// allowance (and the queue) double again each time the quiet samples aged out.
+// The peer reports what it read (received frames); the allowance is a gain times the best
+// recent delivery rate times the smallest round trip seen (from pings), never below FLOOR.
+// While delivery still grows by a quarter a round trip (the path is not full yet) the gain
+// is 2, so the allowance doubles each round trip, as TCP's slow start does; once it grew no
+// more for PLATEAU_ROUNDS round trips, the pipe is full and the gain drops to FULL_GAIN, so
+// what the allowance adds to the pipe waits about an eighth of a round trip in some queue
+// (BBR's startup and its full-pipe test). On loopback that is FLOOR; across a continent
+// what the distance needs, and a keystroke waits ~6 ms behind a bulk copy over a 50 ms hop,
+// not a whole round trip. The round trip is the smallest of the connection's life, not a
+// recent one: pings queue behind our own bytes, so during a long copy every sample says
+// base + queue, and a recent minimum would let the allowance (and the queue) grow again each
+// time the quiet samples aged out.
 
 /** Never less than this may be in flight: what keeps a busy 2-core machine's pipeline full. */
 export const PACER_FLOOR = 512 * 1024;
@@ -23,10 +27,16 @@ export const REPORT_EVERY = 128 * 1024;
 const SAMPLE_MS = 50;
 /** Rate samples are remembered this long: after a pause, the allowance starts from the floor. */
 const RATE_MEMORY_MS = 1_000;
+/** The gain while delivery still grows, and once the pipe is full: enough above one for the
+ * report granularity and the noise of the rate samples, not more. */
+const STARTUP_GAIN = 2;
+export const FULL_GAIN = 1.125;
+/** Round trips without a quarter more delivery after which the pipe counts as full. */
+const PLATEAU_ROUNDS = 3;
 
 export interface Pacer {
   /** Whether another data frame may go now. */
-  room(): boolean;
+  hasSpace(): boolean;
   sent(bytes: number): void;
   /** The peer read this many more bytes. */
   delivered(bytes: number): void;
@@ -58,15 +68,29 @@ export function createPacer(now = () => performance.now()): Pacer {
   let minRtt = Infinity;
   let sampleStart = now();
   let sampleBytes = 0;
+  // the full-pipe test: the best rate at the start of the plateau, when it began, its rounds
+  let plateau = { rate: 0, since: 0, rounds: 0 };
+  let full = false;
+
+  const fullPipe = (r: number, t: number) => {
+    if (r >= plateau.rate * 1.25) plateau = { rate: r, since: t, rounds: 0 };
+    else if (t - plateau.since >= Math.max(SAMPLE_MS, minRtt)) plateau = { rate: plateau.rate, since: t, rounds: plateau.rounds + 1 };
+    full = plateau.rounds >= PLATEAU_ROUNDS;
+  };
 
   const update = (t: number) => {
     const r = rate.best(t);
+    if (r === undefined) {
+      // after a pause the path is probed afresh
+      plateau = { rate: 0, since: t, rounds: 0 };
+      full = false;
+    }
     const bdp = r !== undefined && minRtt < Infinity ? r * minRtt : 0;
-    allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * bdp));
+    allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, (full ? FULL_GAIN : STARTUP_GAIN) * bdp));
   };
 
   return {
-    room: () => inFlight < allowance,
+    hasSpace: () => inFlight < allowance,
     sent(bytes) {
       // a rate sample covers only time with bytes on the way, not a pause before them
       if (inFlight === 0) {
@@ -84,6 +108,7 @@ export function createPacer(now = () => performance.now()): Pacer {
       rate.add(sampleBytes / elapsed, t);
       sampleStart = t;
       sampleBytes = 0;
+      fullPipe(rate.best(t)!, t);
       update(t);
     },
     rtt(ms) {

@@ -59,7 +59,7 @@ export function clientTransport(ws: WebSocket, mux: () => Mux | undefined, hooks
   const send = (b: Uint8Array) => {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send(b);
-    // a stream may now wait for room: look after this burst of writes
+    // a stream may now wait for space: look after this burst of writes
     if (!timer && ws.bufferedAmount > 0) queueMicrotask(poll);
   };
   return {

@@ -8,7 +8,7 @@ import { dialApp } from "../../lib/access/dial.ts";
 import { expectExit, run, spawnProc } from "../../test/helpers/proc.ts";
 import { DIST } from "../../test/helpers/bin.ts";
 import { download, fillRandom, upload } from "../../test/helpers/origin.ts";
-import { WICKET } from "../../test/helpers/wicket.ts";
+import { WICKET, type ServiceToken } from "../../test/helpers/wicket.ts";
 import type { TempDir } from "../../test/helpers/tmp.ts";
 import { ORIGIN_SCRIPT, TCP_HOST, type Rig, type SshPath } from "./rig.ts";
 import { cpuSeconds, resetPeak, statusKiB, watchPeak } from "./procfs.ts";
@@ -57,9 +57,10 @@ export interface StreamsResult {
   connectorKiB: { before: number; open: number };
 }
 
-/** An echo stream opened straight to the edge, as `access tcp` would: WebSocket + service token. */
-async function echoStream(rig: Rig) {
-  const ws = await dialApp({ hostname: TCP_HOST, edge: rig.edge.url, ca: rig.caPem, serviceToken: rig.tcpToken });
+/** An echo stream opened straight to the edge (or through `via`, a long link to it), as `access
+ * tcp` would: WebSocket + service token. */
+export async function echoStream(rig: Rig, via: { edge: string; host: string; token: ServiceToken } = { edge: rig.edge.url, host: TCP_HOST, token: rig.tcpToken }) {
+  const ws = await dialApp({ hostname: via.host, edge: via.edge, ca: rig.caPem, serviceToken: via.token });
   let want = 0;
   const got: Uint8Array[] = [];
   let gotBytes = 0;

@@ -3,6 +3,8 @@
 import { AES_PASSES, type FairnessResult, type SshBulkResult, type SshParallelResult, type StreamsResult, type TcpBulkResult } from "./measure.ts";
 import type { PeersResult } from "./peers.ts";
 import { GiB, mibPerSec, MiB, summarize, type Summary } from "./stats.ts";
+import type { WanResult } from "./wan.ts";
+import { deriveWan, wanRows, wanTargets } from "./wan-report.ts";
 
 export interface BenchResults {
   date: string;
@@ -43,6 +45,8 @@ export interface BenchResults {
   floor: { aesGcmBytesPerSec: number };
   /** Through a peer node (issue 15), or why it was not measured. */
   peers: PeersResult | { skipped: string };
+  /** Long links (issue 27), in a full run. */
+  wan?: WanResult;
   sizes: Record<string, number>;
 }
 
@@ -151,7 +155,7 @@ export function targets(r: BenchResults, d: Derived): Target[] {
     if ("skipped" in p) out.push({ name, must, aim: "—", measured: "skipped (no PostgreSQL; see the table)", verdict: "not measured" });
     else out.push({ name, must, aim: "—", measured: show(measured(p)), verdict: verdict(met(measured(p)), false) });
   }
-  void r;
+  if (r.wan) out.push(...wanTargets(deriveWan(r.wan)));
   return out;
 }
 
@@ -200,6 +204,7 @@ function rows(r: BenchResults, d: Derived): Row[] {
     { label: "wicket overhead (median − median)", median: `${one(d.setup.overheadMs)} ms`, range: `p95 − p95: ${one(d.setup.overheadP95Ms)} ms` },
     time("wicket --version", d.version),
     ...peerRows(r, d),
+    ...(r.wan ? wanRows(r.wan, deriveWan(r.wan)) : []),
   ];
   for (const s of d.streams) {
     out.push(

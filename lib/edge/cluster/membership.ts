@@ -100,7 +100,7 @@ export async function joinCluster(opts: ClusterOptions) {
       ws.onopen = () => {
         clearTimeout(timeout);
         mux = createMux({
-          role: "edge",
+          role: "opener",
           transport,
           pingIntervalMs: keepalive.intervalMs,
           deadAfterMs: keepalive.timeoutMs,

@@ -76,7 +76,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
     else opening.delete(key);
   };
   const mux = createMux({
-    role: "edge",
+    role: "opener",
     transport: serverTransport(ws),
     highWater: CLIENT_HIGH_WATER,
     pingIntervalMs: room.keepalive.intervalMs,

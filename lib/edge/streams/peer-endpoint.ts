@@ -60,7 +60,7 @@ export function openPeer(ws: PeerSocket, room: PeerRoom) {
   const d = ws.data;
   if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
   const mux = createMux({
-    role: "connector",
+    role: "acceptor",
     transport: serverTransport(ws),
     pingIntervalMs: room.keepalive.intervalMs,
     deadAfterMs: room.keepalive.timeoutMs,
