@@ -114,7 +114,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   };
   metrics.registry.gauge("wicket_edge_client_queued_bytes", "Bytes held for clients that read slower than their origin sends (the edge's queues and socket buffers)", () => queuedForClients(clients));
   const keepalive = opts.keepalive ?? DEFAULT_KEEPALIVE;
-  const clientRoom: ClientRoom = { connectors, liveSessions, metrics, keepalive: createKeepalive(keepalive), clients, changed };
+  const clientRoom: ClientRoom = { connectors, liveSessions, metrics, keepalive: createKeepalive(keepalive), clients, changed, store };
   let cluster: Cluster | undefined;
   let acme: Acme | undefined;
   const connectorRoom: ConnectorRoom = {

@@ -5,6 +5,7 @@ import { ResetCode, type OpenMeta } from "../wire/frame.ts";
 import type { Stream } from "../wire/mux.ts";
 import { routeStream, type Ingress } from "./ingress.ts";
 import { pumpToOrigin, type Origin } from "./origin.ts";
+import { holdStream, resumeStream } from "./resumable.ts";
 import { closeIfIdle, type Connection, type TunnelRoom } from "./room.ts";
 
 export interface Routes {
@@ -13,17 +14,21 @@ export interface Routes {
   catchAll?: Origin;
 }
 
-export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, stream: Stream, meta: OpenMeta) {
+export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, opened: Stream, meta: OpenMeta) {
   const { metrics } = room;
   const host = meta.host;
+  const resume = meta.resume;
+  if (resume && resume.cut > 0) return resumeStream(room, opened, { ...meta, resume });
   const origin = routeStream(routes.ingress, routes.catchAll, host);
   metrics.streams.inc();
   if (!origin) {
     log.warn(`refused a stream for ${host}: no ingress rule names it and the catch-all refuses; add a rule for it`);
-    stream.reset(ResetCode.refused, `this connector does not serve ${host}`);
+    opened.reset(ResetCode.refused, `this connector does not serve ${host}`);
     room.changed();
     return;
   }
+  // a resumable stream: the origin is pumped against its end-to-end end, which outlives `opened`
+  const stream = resume ? holdStream(room, opened, { ...meta, resume }) : opened;
   log.debug(`stream ${stream.id} on connection ${c.index} for ${host} from ${meta.client} (${meta.identity}) -> ${origin.url}`);
   pumpToOrigin(stream, origin, {
     onOriginError: (o, why) => {

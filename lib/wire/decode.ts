@@ -155,6 +155,10 @@ export function readOpenMeta(p: Uint8Array): OpenMeta {
   const v = readObject(utf8.decode(p), "open");
   for (const key of ["host", "client", "identity"]) if (typeof v[key] !== "string") throw new ProtocolError(`open metadata: ${key} is not a string`);
   optional(v, "session", "string", "open");
+  if (v.resume !== undefined) {
+    const r = v.resume as Record<string, unknown> | null;
+    if (typeof r !== "object" || r === null || typeof r.id !== "string" || !Number.isSafeInteger(r.cut) || (r.cut as number) < 0) throw new ProtocolError("open metadata: resume is not {id, cut}");
+  }
   return v as unknown as OpenMeta;
 }
 
@@ -165,6 +169,7 @@ export function readHello(p: Uint8Array): { version: number; meta: HelloMeta } {
   for (const key of ["connector", "edge"]) optional(v, key, "string", "hello");
   optional(v, "index", "number", "hello");
   optional(v, "received", "boolean", "hello");
+  optional(v, "resume", "boolean", "hello");
   if (v.hostnames !== undefined && !(Array.isArray(v.hostnames) && v.hostnames.every((h) => typeof h === "string"))) throw new ProtocolError("hello metadata: hostnames is not a list of names");
   return { version, meta: v as HelloMeta };
 }
