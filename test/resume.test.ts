@@ -84,3 +84,44 @@ describe("an ssh session survives a cut in the middle", () => {
     await expectSurvived(s, sha);
   });
 });
+
+describe("an ssh session survives the edge or the connector's link", () => {
+  test("the edge is killed with SIGKILL and restarted on its address: a 256 MiB upload and the counter go on", async () => {
+    await using own = await tempDir("wicket-resume-kill-");
+    const port = freePort(); // the restarted edge must listen where the first one did
+    const first = await startEdge({ dir: own, port });
+    const host = "kill.site.test";
+    try {
+      const tok = await first.app(host);
+      await using t = await startConnector(first, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`], { wait: 1 });
+      const client = await sshd.client(host, { proxyCommand: first.proxyCommand(tok, ["--loglevel", "info"]) });
+      const { path, sha } = await randomFile("up-256.bin", 256);
+      const s = sessions(client, host, path);
+      await s.counter.waitForLine(/^10$/, { stream: "stdout" });
+      first.proc.kill("SIGKILL");
+      expect(await first.proc.exited).toBe(137);
+      await t.proc.waitForLine(/lost its path/, { stream: "stderr" });
+      await using second = await startEdge({ dir: own, port });
+      await expectSurvived(s, sha);
+      expect(t.proc.stderr()).toMatch(/stream \S+ resumed \(cut 1\)/);
+      await second.stop();
+    } finally {
+      await first.stop();
+    }
+  });
+
+  test("the connector's link to the edge is cut: the connector keeps the origin and the session resumes", async () => {
+    await using edge = await startEdge({ dir: await tempDir("wicket-resume-link-") });
+    const host = "link.site.test";
+    const tok = await edge.app(host);
+    await using proxy = await startFaultProxy({ port: edge.port });
+    await using t = await startConnector(edge, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`, "--edge", proxy.url, "--ha-connections", "1"], { wait: 1 });
+    const client = await sshd.client(host, { proxyCommand: edge.proxyCommand(tok, ["--loglevel", "info"]) });
+    const { path, sha } = await randomFile("up-link.bin", 64);
+    const s = sessions(client, host, path);
+    await s.counter.waitForLine(/^10$/, { stream: "stdout" });
+    for (const c of proxy.live()) c.cut();
+    await t.proc.waitForLine(/lost its path/, { stream: "stderr" });
+    await expectSurvived(s, sha);
+  });
+});
