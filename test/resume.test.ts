@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { open } from "node:fs/promises";
 import { startConnector } from "./helpers/connector.ts";
-import { startFaultProxy } from "./helpers/faultproxy.ts";
+import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
 import { freePort } from "./helpers/ports.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type Sshd, type SshClient } from "./helpers/sshd.ts";
@@ -15,10 +15,12 @@ import { startEdge, type ServiceToken, type TestEdge } from "./helpers/wicket.ts
 
 let dir: TempDir;
 let sshd: Sshd;
+let upload: { path: string; sha: string };
 
 beforeAll(async () => {
   dir = await tempDir("wicket-resume-");
   sshd = await startSshd();
+  upload = await randomFile("up-256.bin", 256);
 });
 afterAll(async () => {
   await sshd?.[Symbol.asyncDispose]();
@@ -42,15 +44,22 @@ async function randomFile(name: string, mib: number): Promise<{ path: string; sh
   return { path, sha: hash.digest("hex") };
 }
 
-/** Two sessions at once: a counter, and an upload piped through sha256sum on the server. */
-function sessions(client: SshClient, host: string, upload: string): { counter: Proc; copy: Proc } {
+/** Two sessions at once, through `proxy` (which only watches them): a counter, and the upload
+ * piped through sha256sum on the server. Resolves once both are under way: the counter has
+ * printed, and 32 of the 256 MiB went up. */
+async function sessions(client: SshClient, host: string, proxy: FaultProxy): Promise<{ counter: Proc; copy: Proc }> {
   const counter = spawnProc(["ssh", ...client.args, host, `for i in $(seq 1 ${COUNT}); do echo $i; sleep 0.1; done`], { name: "ssh counter" });
-  const copy = spawnProc(["ssh", ...client.args, host, "sha256sum"], { name: "ssh upload", stdin: Bun.file(upload) });
+  await counter.waitForLine(/^3$/, { stream: "stdout" });
+  const copy = spawnProc(["ssh", ...client.args, host, "sha256sum"], { name: "ssh upload", stdin: Bun.file(upload.path) });
+  await proxy.until(() => proxy.conns.reduce((n, c) => n + c.bytesUp, 0) > 32 << 20, "32 MiB of the upload through the proxy", 30_000);
   return { counter, copy };
 }
 
+/** The ProxyCommand for `edge` through `proxy`, logging at info. */
+const through = (edge: TestEdge, token: ServiceToken, proxy: FaultProxy) => edge.proxyCommand(token, ["--loglevel", "info"]).replace(edge.url, proxy.url);
+
 /** Both sessions ended well: every counter line once and in order, the checksum, exit 0, and the client said it resumed. */
-async function expectSurvived(s: { counter: Proc; copy: Proc }, sha: string) {
+async function expectSurvived(s: { counter: Proc; copy: Proc }, sha = upload.sha) {
   expect(await s.counter.exited, s.counter.output()).toBe(0);
   expect(await s.copy.exited, s.copy.output()).toBe(0);
   expect(s.counter.stdout().trim().split("\n")).toEqual(Array.from({ length: COUNT }, (_, i) => String(i + 1)));
@@ -75,13 +84,10 @@ describe("an ssh session survives a cut in the middle", () => {
 
   test("the client's link to the edge is cut: both sessions resume, nothing lost or repeated", async () => {
     await using proxy = await startFaultProxy({ port: edge.port });
-    const client = await sshd.client(HOST, { proxyCommand: edge.proxyCommand(token, ["--loglevel", "info"]).replace(edge.url, proxy.url) });
-    const { path, sha } = await randomFile("up-64.bin", 64);
-    const s = sessions(client, HOST, path);
-    await s.counter.waitForLine(/^10$/, { stream: "stdout" });
-    await proxy.until(() => proxy.conns.reduce((n, c) => n + c.bytesUp, 0) > 8 << 20, "8 MiB of the upload through the proxy");
+    const client = await sshd.client(HOST, { proxyCommand: through(edge, token, proxy) });
+    const s = await sessions(client, HOST, proxy);
     for (const c of proxy.live()) c.cut();
-    await expectSurvived(s, sha);
+    await expectSurvived(s);
   });
 });
 
@@ -94,15 +100,14 @@ describe("an ssh session survives the edge or the connector's link", () => {
     try {
       const tok = await first.app(host);
       await using t = await startConnector(first, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`], { wait: 1 });
-      const client = await sshd.client(host, { proxyCommand: first.proxyCommand(tok, ["--loglevel", "info"]) });
-      const { path, sha } = await randomFile("up-256.bin", 256);
-      const s = sessions(client, host, path);
-      await s.counter.waitForLine(/^10$/, { stream: "stdout" });
+      await using watch = await startFaultProxy({ port });
+      const client = await sshd.client(host, { proxyCommand: through(first, tok, watch) });
+      const s = await sessions(client, host, watch);
       first.proc.kill("SIGKILL");
       expect(await first.proc.exited).toBe(137);
       await t.proc.waitForLine(/lost its path/, { stream: "stderr" });
       await using second = await startEdge({ dir: own, port });
-      await expectSurvived(s, sha);
+      await expectSurvived(s);
       expect(t.proc.stderr()).toMatch(/stream \S+ resumed \(cut 1\)/);
       await second.stop();
     } finally {
@@ -116,12 +121,39 @@ describe("an ssh session survives the edge or the connector's link", () => {
     const tok = await edge.app(host);
     await using proxy = await startFaultProxy({ port: edge.port });
     await using t = await startConnector(edge, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`, "--edge", proxy.url, "--ha-connections", "1"], { wait: 1 });
-    const client = await sshd.client(host, { proxyCommand: edge.proxyCommand(tok, ["--loglevel", "info"]) });
-    const { path, sha } = await randomFile("up-link.bin", 64);
-    const s = sessions(client, host, path);
-    await s.counter.waitForLine(/^10$/, { stream: "stdout" });
+    await using watch = await startFaultProxy({ port: edge.port });
+    const client = await sshd.client(host, { proxyCommand: through(edge, tok, watch) });
+    const s = await sessions(client, host, watch);
     for (const c of proxy.live()) c.cut();
     await t.proc.waitForLine(/lost its path/, { stream: "stderr" });
-    await expectSurvived(s, sha);
+    await expectSurvived(s);
+  });
+});
+
+describe("a rolling upgrade drops nothing", () => {
+  test("edge serve on SIGTERM tells resumable clients to resume elsewhere at once; a new edge on its address takes the sessions over", async () => {
+    await using own = await tempDir("wicket-resume-term-");
+    const port = freePort();
+    const first = await startEdge({ dir: own, port });
+    const host = "term.site.test";
+    try {
+      const tok = await first.app(host);
+      await using t = await startConnector(first, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`], { wait: 1 });
+      await using watch = await startFaultProxy({ port });
+      const client = await sshd.client(host, { proxyCommand: through(first, tok, watch) });
+      const s = await sessions(client, host, watch);
+      const began = performance.now();
+      first.proc.kill("SIGTERM");
+      await first.proc.waitForLine(/told 2 client\(s\) with resumable streams to resume elsewhere/, { stream: "stderr" });
+      // it exits once its connectors moved, long before its 30 s grace would have cut the sessions
+      expect(await first.proc.exited).toBe(0);
+      expect(performance.now() - began, first.proc.output()).toBeLessThan(15_000);
+      await using second = await startEdge({ dir: own, port });
+      await expectSurvived(s);
+      expect(t.proc.stderr()).toMatch(/stream \S+ resumed \(cut 1\)/);
+      await second.stop();
+    } finally {
+      await first.stop();
+    }
   });
 });

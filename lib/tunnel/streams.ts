@@ -18,7 +18,10 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, ope
   const { metrics } = room;
   const host = meta.host;
   const resume = meta.resume;
-  if (resume && resume.cut > 0) return resumeStream(room, opened, { ...meta, resume });
+  if (resume && resume.cut > 0) {
+    resumeStream(room, opened, { ...meta, resume });
+    return whenPathCloses(room, c, opened);
+  }
   const origin = routeStream(routes.ingress, routes.catchAll, host);
   metrics.streams.inc();
   if (!origin) {
@@ -29,6 +32,7 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, ope
   }
   // a resumable stream: the origin is pumped against its end-to-end end, which outlives `opened`
   const stream = resume ? holdStream(room, opened, { ...meta, resume }) : opened;
+  if (resume) whenPathCloses(room, c, opened);
   log.debug(`stream ${stream.id} on connection ${c.index} for ${host} from ${meta.client} (${meta.identity}) -> ${origin.url}`);
   pumpToOrigin(stream, origin, {
     onOriginError: (o, why) => {
@@ -46,4 +50,15 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, ope
     closeIfIdle(room, c);
   };
   room.changed();
+}
+
+/** A resumable stream's path may close while its origin lives on: a connection that moved
+ * closes once its last path has. */
+function whenPathCloses(room: TunnelRoom, c: Connection, path: Stream) {
+  const onClose = path.onClose;
+  path.onClose = (code, reason) => {
+    onClose?.(code, reason);
+    room.changed();
+    closeIfIdle(room, c);
+  };
 }

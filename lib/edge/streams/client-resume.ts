@@ -6,6 +6,7 @@ import { log } from "../../cli/log.ts";
 import { randomId } from "../../auth/secret.ts";
 import { signResumeTicket, TICKET_LIFETIME_MS } from "../../auth/resume-ticket.ts";
 import { TICKET_PREFIX } from "../../wire/client.ts";
+import { Close } from "../../wire/close.ts";
 import type { OpenMeta } from "../../wire/frame.ts";
 import type { Store } from "../../store/index.ts";
 import type { ResumeAuth } from "../decisions/resume.ts";
@@ -56,3 +57,15 @@ export function giveTickets(ws: Client, room: Room) {
 }
 
 export const stopTickets = (ws: Client) => clearInterval(ws.data.resume?.timer);
+
+/** On a graceful stop: clients whose streams resume are told to move now (their connectors
+ * keep the origins), instead of being held for the grace period and cut. Returns how many. */
+export function moveResumable(clients: Iterable<Client & { close(code: number, reason: string): void }>): number {
+  let n = 0;
+  for (const ws of clients) {
+    if (!ws.data.resume || ws.data.closed) continue;
+    ws.close(Close.goingAway, "this edge is shutting down; resume elsewhere");
+    n++;
+  }
+  return n;
+}
