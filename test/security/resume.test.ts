@@ -9,6 +9,7 @@ import { ClosedError, dialApp, isResumable, takeHeld, type DialOptions } from ".
 import { TICKET_PREFIX } from "../../lib/wire/client.ts";
 import { Close } from "../../lib/wire/close.ts";
 import { startConnector, type Connector } from "../helpers/connector.ts";
+import { metricsUrl, scrape } from "../helpers/metrics.ts";
 import { startSshd, type Sshd } from "../helpers/sshd.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type ServiceToken, type TestEdge } from "../helpers/wicket.ts";
@@ -26,7 +27,7 @@ let ca: string;
 beforeAll(async () => {
   dir = await tempDir("wicket-resume-attack-");
   sshd = await startSshd();
-  edge = await startEdge({ dir });
+  edge = await startEdge({ dir, extra: ["--metrics", "127.0.0.1:0"] });
   tokens = { ssh: await edge.app(HOST), other: await edge.app(OTHER) };
   ca = await readFile(edge.caFile, "utf8");
   connector = await startConnector(edge, ["--hostname", HOST, "--url", `ssh://127.0.0.1:${sshd.port}`], { wait: 1 });
@@ -120,5 +121,14 @@ describe("a resume is decided again", () => {
     } finally {
       await c[Symbol.asyncDispose]();
     }
+  });
+
+  test("the edge counts resumes and refusals by reason", async () => {
+    const m = await scrape(await metricsUrl(edge.proc));
+    const n = (labels: Record<string, string>) => m.get("wicket_edge_resumes_total", labels);
+    expect(n({ result: "resumed" })).toBeGreaterThanOrEqual(1);
+    expect(n({ result: "refused", reason: "not_resumable" })).toBeGreaterThanOrEqual(1);
+    expect(n({ result: "refused", reason: "ticket" })).toBeGreaterThanOrEqual(1);
+    expect(n({ result: "refused", reason: "decision" })).toBeGreaterThanOrEqual(2);
   });
 });

@@ -17,14 +17,16 @@ export function resumeAsk(req: Request): ResumeAsk {
   return v === "1" ? { offered: true } : { offered: true, ticket: v };
 }
 
-export type ResumeAuth = ClientAuth & { resumeOffered?: boolean; resuming?: ResumeTicket };
+/** `resumeRefused`: the client asked to resume and was refused, by the decision or for its ticket (for the metrics). */
+export type ResumeAuth = ClientAuth & { resumeOffered?: boolean; resuming?: ResumeTicket; resumeRefused?: "decision" | "ticket" };
 
 /** `auth` as authorizeClient left it, with the resume the client asked for checked. */
 export async function authorizeResume(store: Store, req: Request, auth: ClientAuth, metrics?: AuthorizeOptions["metrics"]): Promise<ResumeAuth> {
   const ask = resumeAsk(req);
-  if (auth.reject || !ask.offered) return auth;
+  if (auth.reject) return ask.ticket ? { ...auth, resumeRefused: "decision" } : auth;
+  if (!ask.offered) return auth;
   if (!ask.ticket) return { ...auth, resumeOffered: true };
   const t = await verifyResumeTicket(store, ask.ticket, { identity: auth.identity, app: auth.app ?? auth.host, host: auth.host });
-  if ("reason" in t) return refuseWith(store, auth, { code: Close.notResumable, reason: `resume refused: ${t.reason}` }, metrics);
+  if ("reason" in t) return { ...(await refuseWith(store, auth, { code: Close.notResumable, reason: `resume refused: ${t.reason}` }, metrics)), resumeRefused: "ticket" };
   return { ...auth, resumeOffered: true, resuming: t };
 }

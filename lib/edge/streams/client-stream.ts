@@ -45,6 +45,7 @@ export const clientData = (auth: ResumeAuth): ClientData => ({ kind: "client", o
 export function openClient(ws: ClientSocket, room: ClientRoom) {
   const d = ws.data;
   if (d.reject?.code !== Close.unknownHost) room.metrics.decisions.inc({ decision: d.reject ? "deny" : "allow" });
+  if (d.resumeRefused) room.metrics.resumes.inc({ result: "refused", reason: d.resumeRefused });
   if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
   room.liveSessions.start(d, {
     counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
@@ -60,7 +61,7 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
   if (conn) return attach(ws, room, conn.mux, resume);
   if (d.resuming) {
     // not to a peer: the stream's connector is not (yet) back on this node
-    room.metrics.noConnector.inc();
+    room.metrics.resumes.inc({ result: "refused", reason: "no_connector" });
     void room.liveSessions.end(d.sessionId, "the connector holding the stream is not connected here");
     return ws.close(Close.noConnector, closeReason(`the connector holding this session is not connected to this edge (yet)`));
   }
@@ -122,6 +123,21 @@ function attach(ws: ClientSocket, room: ClientRoom, mux: Mux, resume?: OpenMeta[
     if (code === ResetCode.normal) return later("close");
     const close = closeForReset(code, reason);
     ws.close(close.code, closeReason(close.reason));
+  };
+  if (resume && resume.cut > 0) countResume(stream, room);
+}
+
+/** A resume counts once the connector answered with its first record, or refused it. */
+function countResume(stream: Stream, room: ClientRoom) {
+  const { onData, onClose } = stream;
+  stream.onData = (bytes) => {
+    room.metrics.resumes.inc({ result: "resumed" });
+    stream.onData = onData;
+    onData?.(bytes);
+  };
+  stream.onClose = (code, reason) => {
+    if (code === ResetCode.notResumable) room.metrics.resumes.inc({ result: "refused", reason: "not_resumable" });
+    onClose?.(code, reason);
   };
 }
 
