@@ -43,6 +43,10 @@ export interface ResumeEnd {
   readonly received: number;
   readonly unacked: number;
   readonly attached: boolean;
+  /** Our end was said (end() was called). */
+  readonly ended: boolean;
+  /** Our end was said and the peer acknowledged it: it has every byte we will ever send. */
+  readonly delivered: boolean;
   readonly done: boolean;
 }
 
@@ -176,6 +180,12 @@ export function createResumeEnd(opts: ResumeEndOptions): ResumeEnd {
     },
     get attached() {
       return path !== undefined;
+    },
+    get ended() {
+      return localEnd;
+    },
+    get delivered() {
+      return localEnd && peerHasOurEnd;
     },
     get done() {
       return done;

@@ -31,6 +31,20 @@ interface Held {
 const held = new WeakMap<TunnelRoom, Map<string, Held>>();
 const heldIn = (room: TunnelRoom) => held.get(room) ?? held.set(room, new Map()).get(room)!;
 
+/** A path that breaks after the origin ended waits only this long for the client's resume:
+ * what it may still need is the origin's last bytes, not a session. */
+export const ORIGIN_ENDED_GRACE_MS = 10_000;
+
+/** Ends every stream the connector holds (it stops); returns how many were waiting for a resume. */
+export function endParked(room: TunnelRoom, reason: string): number {
+  let n = 0;
+  for (const h of [...heldIn(room).values()]) {
+    if (!h.path) n++;
+    finish(room, h, ResetCode.goingAway, reason);
+  }
+  return n;
+}
+
 /** Streams kept for a resume, for the gauges and the tests. */
 export const parkedStreams = (room: TunnelRoom) => [...heldIn(room).values()].filter((h) => !h.path).length;
 
@@ -50,8 +64,13 @@ function park(room: TunnelRoom, h: Held, graceMs: number, why: string) {
   h.path = undefined;
   h.end.detach();
   if (graceMs <= 0) return finish(room, h, ResetCode.goingAway, why);
+  // the origin ended and the client has all it sent (ssh exited and took its ProxyCommand
+  // with it): nothing is left that a resume could carry
+  if (h.end.delivered) return finish(room, h, ResetCode.canceled, `the origin ended and the client has all of it; then ${why}`);
+  if (h.end.ended) graceMs = Math.min(graceMs, ORIGIN_ENDED_GRACE_MS);
   log.info(`stream ${h.id} lost its path (${why}); keeping its origin for ${graceMs / 1000} s for the client to resume`);
   h.grace = setTimeout(() => finish(room, h, ResetCode.goingAway, `not resumed within ${graceMs / 1000} s`), graceMs);
+  h.grace.unref(); // a connector that stops does not wait for its parked origins
   room.changed();
 }
 

@@ -45,7 +45,7 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, ope
   const onClose = stream.onClose;
   stream.onClose = (code, reason) => {
     onClose?.(code, reason);
-    log.debug(`stream ${stream.id} closed: ${reason}`);
+    log.debug(resume ? `the origin of stream ${resume.id} closed: ${reason}` : `stream ${stream.id} closed: ${reason}`);
     room.changed();
     closeIfIdle(room, c);
   };
@@ -58,6 +58,7 @@ function whenPathCloses(room: TunnelRoom, c: Connection, path: Stream) {
   const onClose = path.onClose;
   path.onClose = (code, reason) => {
     onClose?.(code, reason);
+    log.debug(`stream ${path.id} closed: ${reason}`);
     room.changed();
     closeIfIdle(room, c);
   };
