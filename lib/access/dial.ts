@@ -40,8 +40,9 @@ export const appUrl = (opts: DialOptions) => `${appOrigin(opts).replace(/^http/,
 
 /** Headers that name the application and carry the client's credentials. */
 export function appHeaders(opts: DialOptions): Record<string, string> {
-  // every client offers resumption; an edge that does not know the header ignores it
-  const headers: Record<string, string> = { host: opts.hostname, [RESUME_HEADER]: opts.resumeTicket ?? "1" };
+  // every client offers resumption (unless WICKET_RESUME=0); an edge that does not know the header ignores it
+  const headers: Record<string, string> = { host: opts.hostname };
+  if (opts.resumeTicket || process.env.WICKET_RESUME !== "0") headers[RESUME_HEADER] = opts.resumeTicket ?? "1";
   if (opts.serviceToken) {
     headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
     headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;

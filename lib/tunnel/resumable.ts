@@ -119,7 +119,15 @@ export function holdStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & { 
       return h.end.sent;
     },
     write: (bytes) => h.end.write(bytes) && !h.pathFull && !!h.path,
-    end: () => h.end.end(),
+    end() {
+      h.end.end();
+      // the origin ended while no client was there: what is left to carry is its last bytes
+      if (!h.path && !h.over) {
+        clearTimeout(h.grace);
+        h.grace = setTimeout(() => finish(room, h, ResetCode.goingAway, "the origin ended and the client did not come back"), ORIGIN_ENDED_GRACE_MS);
+        h.grace.unref();
+      }
+    },
     reset: (code, reason) => finish(room, h, code, reason),
     ack(n) {
       const give = Math.min(n, h.owed);

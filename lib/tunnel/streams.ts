@@ -20,7 +20,7 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, ope
   const resume = meta.resume;
   if (resume && resume.cut > 0) {
     resumeStream(room, opened, { ...meta, resume });
-    return whenPathCloses(room, c, opened);
+    return whenPathCloses(room, c, opened, "resumed stream");
   }
   const origin = routeStream(routes.ingress, routes.catchAll, host);
   metrics.streams.inc();
@@ -32,7 +32,7 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, ope
   }
   // a resumable stream: the origin is pumped against its end-to-end end, which outlives `opened`
   const stream = resume ? holdStream(room, opened, { ...meta, resume }) : opened;
-  if (resume) whenPathCloses(room, c, opened);
+  if (resume) whenPathCloses(room, c, opened, "stream");
   log.debug(`stream ${stream.id} on connection ${c.index} for ${host} from ${meta.client} (${meta.identity}) -> ${origin.url}`);
   pumpToOrigin(stream, origin, {
     onOriginError: (o, why) => {
@@ -54,11 +54,11 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, ope
 
 /** A resumable stream's path may close while its origin lives on: a connection that moved
  * closes once its last path has. */
-function whenPathCloses(room: TunnelRoom, c: Connection, path: Stream) {
+function whenPathCloses(room: TunnelRoom, c: Connection, path: Stream, what: string) {
   const onClose = path.onClose;
   path.onClose = (code, reason) => {
     onClose?.(code, reason);
-    log.debug(`stream ${path.id} closed: ${reason}`);
+    log.debug(`${what} ${path.id} closed: ${reason}`);
     room.changed();
     closeIfIdle(room, c);
   };
