@@ -59,13 +59,15 @@ async function sessions(client: SshClient, host: string, proxy: FaultProxy): Pro
 const through = (edge: TestEdge, token: ServiceToken, proxy: FaultProxy) => edge.proxyCommand(token, ["--loglevel", "info"]).replace(edge.url, proxy.url);
 
 /** Both sessions ended well: every counter line once and in order, the checksum, exit 0, and the client said it resumed. */
-async function expectSurvived(s: { counter: Proc; copy: Proc }, sha = upload.sha) {
+async function expectSurvived(what: string, s: { counter: Proc; copy: Proc }, sha = upload.sha) {
   expect(await s.counter.exited, s.counter.output()).toBe(0);
   expect(await s.copy.exited, s.copy.output()).toBe(0);
   expect(s.counter.stdout().trim().split("\n")).toEqual(Array.from({ length: COUNT }, (_, i) => String(i + 1)));
   expect(s.copy.stdout().trim().split(/\s+/)[0]).toBe(sha);
   expect(s.counter.stderr()).toMatch(/connection to the edge lost; resuming \(attempt 1\)/);
   expect(s.counter.stderr()).toMatch(/resumed after \d+\.\d s/);
+  const gaps = [s.counter, s.copy].map((p) => /resumed after (\d+\.\d) s/.exec(p.stderr())?.[1] ?? "-");
+  console.error(`${what}: counter resumed after ${gaps[0]} s, upload after ${gaps[1]} s`);
 }
 
 describe("an ssh session survives a cut in the middle", () => {
@@ -87,7 +89,7 @@ describe("an ssh session survives a cut in the middle", () => {
     const client = await sshd.client(HOST, { proxyCommand: through(edge, token, proxy) });
     const s = await sessions(client, HOST, proxy);
     for (const c of proxy.live()) c.cut();
-    await expectSurvived(s);
+    await expectSurvived("client-edge cut", s);
   });
 });
 
@@ -107,7 +109,7 @@ describe("an ssh session survives the edge or the connector's link", () => {
       expect(await first.proc.exited).toBe(137);
       await t.proc.waitForLine(/lost its path/, { stream: "stderr" });
       await using second = await startEdge({ dir: own, port });
-      await expectSurvived(s);
+      await expectSurvived("edge SIGKILL", s);
       expect(t.proc.stderr()).toMatch(/stream \S+ resumed \(cut 1\)/);
       await second.stop();
     } finally {
@@ -126,7 +128,7 @@ describe("an ssh session survives the edge or the connector's link", () => {
     const s = await sessions(client, host, watch);
     for (const c of proxy.live()) c.cut();
     await t.proc.waitForLine(/lost its path/, { stream: "stderr" });
-    await expectSurvived(s);
+    await expectSurvived("connector-edge cut", s);
   });
 });
 
@@ -149,7 +151,7 @@ describe("a rolling upgrade drops nothing", () => {
       expect(await first.proc.exited).toBe(0);
       expect(performance.now() - began, first.proc.output()).toBeLessThan(15_000);
       await using second = await startEdge({ dir: own, port });
-      await expectSurvived(s);
+      await expectSurvived("edge SIGTERM", s);
       expect(t.proc.stderr()).toMatch(/stream \S+ resumed \(cut 1\)/);
       await second.stop();
     } finally {
