@@ -64,18 +64,17 @@ describe("connections come back by themselves", () => {
     expect((await scrape(t.metrics)).get("wicket_tunnel_streams_open")).toBe(8);
 
     conns[2]!.cut();
-    // exactly the two sessions on the cut connection end, at once and with an error
-    const cutOff = await waitForExits(sessions, 2);
-    for (const s of cutOff) expect(s.exitCode).toBe(255);
+    // the two sessions on the cut connection resume (docs/resume.md): the connector kept their
+    // origins, and their clients came back through the other connections
 
     // new sessions succeed at once, on the three connections left
     const fresh = await Promise.all([0, 1, 2, 3].map((i) => ssh(client, HOST, `echo fresh-${i}`)));
     fresh.forEach((r, i) => expect(r.stdout).toBe(`fresh-${i}\n`));
 
-    // the six others never noticed
-    const survivors = sessions.filter((s) => !cutOff.includes(s));
-    const done = await Promise.all(survivors.map((s, i) => s.finish(`w${i}`)));
+    // all eight sessions finish their command
+    const done = await Promise.all(sessions.map((s, i) => s.finish(`w${i}`)));
     done.forEach((d, i) => expect(d).toEqual({ code: 0, out: `ready\ngot-w${i}\n` }));
+    expect(t.proc.stderr().match(/resumed \(cut 1\)/g)?.length).toBe(2);
 
     // and the fourth connection is back
     await t.proc.waitForLine(/connection \d+ to \S+ lost \(.*\); reconnecting/, { stream: "stderr" });
@@ -92,8 +91,10 @@ describe("connections come back by themselves", () => {
     expect((await ready(t.metrics)).body).toMatchObject({ ready: true, connections: 4 });
     const e = await scrape(edgeMetrics);
     expect(e.get("wicket_edge_connector_disconnects_total", { reason: "closed" }) - before.get("wicket_edge_connector_disconnects_total", { reason: "closed" })).toBe(1);
-    expect(e.get("wicket_edge_streams_total") - before.get("wicket_edge_streams_total")).toBe(12);
-    expect(e.get("wicket_edge_decisions_total", { decision: "allow" }) - before.get("wicket_edge_decisions_total", { decision: "allow" })).toBe(12);
+    // twelve streams, and two resumes, each a decision and a stream of its own at the edge
+    expect(e.get("wicket_edge_streams_total") - before.get("wicket_edge_streams_total")).toBe(14);
+    expect(e.get("wicket_edge_decisions_total", { decision: "allow" }) - before.get("wicket_edge_decisions_total", { decision: "allow" })).toBe(14);
+    expect(e.get("wicket_edge_resumes_total", { result: "resumed" }) - before.get("wicket_edge_resumes_total", { result: "resumed" })).toBe(2);
   });
 
   test("a stalled connection (no bytes, no close) is declared dead and replaced within 10 s, on both ends", async () => {
@@ -206,7 +207,9 @@ describe("SIGTERM drains", () => {
   test("a second signal stops at once, without waiting for the grace period", async () => {
     await using t = await startConnector(edge, ["--hostname", "twice.site.test", "--url", origin(), "--ha-connections", "1", "--grace-period", "5m"], { wait: 1 });
     const tok = await edge.app("twice.site.test");
-    const c = await sshd.client("twice.site.test", { proxyCommand: edge.proxyCommand(tok) });
+    // without resumption: a resumable session would wait the grace period for a connector
+    // that is gone (docs/resume.md)
+    const c = await sshd.client("twice.site.test", { proxyCommand: `env WICKET_RESUME=0 ${edge.proxyCommand(tok)}` });
     const session = await openSession(c);
     t.proc.kill("SIGTERM");
     await t.proc.waitForLine(/draining: .* up to 300 s; signal again to stop at once/, { stream: "stderr" });
@@ -293,16 +296,4 @@ describe("sessions and origins", () => {
 /** `ssh <host> <command>` that must succeed; a failure shows what ssh and the ProxyCommand said. */
 async function ssh(c: SshClient, host: string, command: string) {
   return expectExit(await run(["ssh", ...c.args, host, command]));
-}
-
-/** The first `n` of `procs` to exit, once `n` have. */
-function waitForExits<T extends Proc>(procs: T[], n: number): Promise<T[]> {
-  return new Promise((resolve) => {
-    const gone: T[] = [];
-    for (const p of procs)
-      p.exited.then(() => {
-        gone.push(p);
-        if (gone.length === n) resolve([...gone]);
-      });
-  });
 }

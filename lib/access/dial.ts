@@ -3,7 +3,7 @@
 import { temporaryError, unreachableError, WicketError } from "../cli/exit.ts";
 import { transportError } from "../cli/http.ts";
 import { Close } from "../wire/close.ts";
-import { CLIENT_HIGH_WATER, ClientMessage, closeError } from "../wire/client.ts";
+import { CLIENT_HIGH_WATER, ClientMessage, closeError, RESUME_HEADER } from "../wire/client.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../wire/http.ts";
 
 /** Where a job's ID token comes from (lib/access/workload.ts reads it). */
@@ -20,6 +20,8 @@ export interface DialOptions {
   /** The job's ID token, to be exchanged for an app token (lib/access/workload.ts). */
   workload?: IdTokenSource;
   connectTimeoutMs?: number;
+  /** A resume ticket: dial to resume the stream it names (lib/access/resume.ts). */
+  resumeTicket?: string;
 }
 
 /** How the edge closed the connection, for callers that act on it (4401: sign in and retry). */
@@ -43,7 +45,9 @@ export const appUrl = (opts: DialOptions) => `${appOrigin(opts).replace(/^http/,
 
 /** Headers that name the application and carry the client's credentials. */
 export function appHeaders(opts: DialOptions): Record<string, string> {
+  // every client offers resumption (unless WICKET_RESUME=0); an edge that does not know the header ignores it
   const headers: Record<string, string> = { host: opts.hostname };
+  if (opts.resumeTicket || process.env.WICKET_RESUME !== "0") headers[RESUME_HEADER] = opts.resumeTicket ?? "1";
   if (opts.serviceToken) {
     headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
     headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;
@@ -64,12 +68,21 @@ export function dialError(failure: unknown, opts: DialOptions): WicketError {
   return transportError(failure, { where, ...appTls(opts) });
 }
 
-interface Held {
+export interface Held {
   messages: unknown[];
   close?: { code: number; reason: string };
+  /** The edge said "open+resume": the stream is resumable and its bytes are resume records. */
+  resumable: boolean;
 }
 /** What arrived between the edge's "open" and bridge(): nothing may be lost in that gap. */
 const early = new WeakMap<WebSocket, Held>();
+/** What arrived since "open" (and forgets it): for a bridge taking the WebSocket over. */
+export function takeHeld(ws: WebSocket): Held | undefined {
+  const held = early.get(ws);
+  early.delete(ws);
+  return held;
+}
+export const isResumable = (ws: WebSocket) => early.get(ws)?.resumable === true;
 
 /**
  * Opens the WebSocket and waits for the edge to say "open" (let in, routed); rejects with a
@@ -93,12 +106,12 @@ export function dialApp(opts: DialOptions): Promise<WebSocket> {
       opened = true;
     };
     ws.onmessage = (ev) => {
-      if (ev.data !== ClientMessage.open) return;
+      if (ev.data !== ClientMessage.open && ev.data !== ClientMessage.openResumable) return;
       clearTimeout(timer);
       ws.onerror = null;
       // Until bridge() takes over, keep what arrives: the origin's first bytes, or its close,
       // may come in the same read as "open".
-      const held: Held = { messages: [] };
+      const held: Held = { messages: [], resumable: ev.data === ClientMessage.openResumable };
       early.set(ws, held);
       ws.onmessage = (e) => held.messages.push(e.data);
       ws.onclose = (e) => (held.close = { code: e.code, reason: e.reason });
@@ -141,8 +154,7 @@ export function bridge(ws: WebSocket, local: Local, hostname: string) {
       if (err) reject(new ClosedError(err, code));
       else resolve();
     };
-    const held = early.get(ws);
-    early.delete(ws);
+    const held = takeHeld(ws);
     for (const m of held?.messages ?? []) onMessage(m);
     if (held?.close) return onClose(held.close.code, held.close.reason);
     ws.onmessage = (ev) => onMessage(ev.data);

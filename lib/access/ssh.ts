@@ -1,18 +1,21 @@
 // `access ssh`: the ProxyCommand. stdin/stdout are the SSH byte stream; nothing else may
 // touch stdout.
-import { bridge, dialApp, type DialOptions } from "./dial.ts";
+import { dialApp, type DialOptions } from "./dial.ts";
 import { dialSignedIn, type SignInMode } from "./connect.ts";
+import { connectBridge } from "./resume.ts";
 
 export async function proxyStdio(opts: DialOptions, signIn: SignInMode): Promise<void> {
-  const ws = opts.serviceToken ? await dialApp(opts) : await dialSignedIn(opts, signIn);
+  const dial = (o: DialOptions) => (o.serviceToken ? dialApp(o) : dialSignedIn(o, signIn));
+  const ws = await dial(opts);
   const stdout = process.stdout;
-  const b = bridge(
+  const b = connectBridge(
     ws,
     {
       write: (bytes) => stdout.write(bytes),
       end: () => stdout.end(),
     },
     opts.hostname,
+    (resumeTicket) => dial({ ...opts, resumeTicket }),
   );
   stdout.on("drain", b.drained);
   stdout.on("error", () => b.close()); // ssh went away

@@ -3,12 +3,13 @@ import type { Socket } from "bun";
 import { log } from "../cli/log.ts";
 import { usageError, configError } from "../cli/exit.ts";
 import { splitHostPort } from "../net/address.ts";
-import { bridge, dialApp, type DialOptions } from "./dial.ts";
+import { dialApp, type DialOptions } from "./dial.ts";
+import { connectBridge } from "./resume.ts";
 import { dialSignedIn, type SignInMode } from "./connect.ts";
 
 interface Conn {
   out: Uint8Array[];
-  bridge?: ReturnType<typeof bridge>;
+  bridge?: ReturnType<typeof connectBridge>;
   pending: Uint8Array[]; // bytes read before the WebSocket opened
   ended: boolean;
   closed: boolean;
@@ -26,7 +27,7 @@ export function parseListenUrl(raw: string): { hostname: string; port: number } 
 
 export async function serveTcp(opts: DialOptions & { listen: string; signal: AbortSignal; signIn?: SignInMode; onListening?(port: number): void }) {
   // Without a service token each connection uses the signed-in person's app token.
-  const dial = () => (opts.serviceToken || !opts.signIn ? dialApp(opts) : dialSignedIn(opts, opts.signIn));
+  const dial = (o: DialOptions = opts) => (o.serviceToken || !opts.signIn ? dialApp(o) : dialSignedIn(o, opts.signIn));
   const { hostname, port } = parseListenUrl(opts.listen);
   const flush = (s: Socket<Conn>) => {
     const c = s.data;
@@ -61,7 +62,8 @@ export async function serveTcp(opts: DialOptions & { listen: string; signal: Abo
           dial().then(
             (ws) => {
               if (s.data.closed) return ws.close(1000, "local connection gone");
-              const b = bridge(ws, { write: (bytes) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => finish(s, "shutdown") }, opts.hostname);
+              const local = { write: (bytes: Uint8Array) => (s.data.out.push(bytes), flush(s), s.data.out.length === 0), end: () => finish(s, "shutdown") };
+              const b = connectBridge(ws, local, opts.hostname, (resumeTicket) => dial({ ...opts, resumeTicket }));
               s.data.bridge = b;
               for (const p of s.data.pending.splice(0)) b.send(p);
               if (s.data.ended) b.end();

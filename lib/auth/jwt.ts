@@ -167,3 +167,22 @@ export async function verifyAppToken(store: Store, token: string, audience: stri
     return { reason: "it is not a valid app token" };
   }
 }
+
+/** The app-token keys, for other tokens the edge signs with them (lib/auth/resume-ticket.ts):
+ * the current signer, and a verifier that looks again (at most once a second) for a key made
+ * through another node. */
+export async function appKeys(store: Store) {
+  const k = await keys(store);
+  return {
+    kid: k.kid,
+    privateKey: k.privateKey,
+    verify: async <T>(check: (verifier: KeyState["verifier"]) => Promise<T>): Promise<T> => {
+      try {
+        return await check(k.verifier);
+      } catch (e) {
+        if (!(e instanceof errors.JWKSNoMatchingKey)) throw e;
+        return check((await keys(store, UNKNOWN_KEY_RELOAD_MS)).verifier);
+      }
+    },
+  };
+}

@@ -20,6 +20,7 @@ import { DEFAULT_KEEPALIVE, type Mux } from "../wire/mux.ts";
 import { ACCESS_POLL_MS, watchAccess } from "./decisions/access-watch.ts";
 import { parseTrustedProxies } from "./http/client-ip.ts";
 import { queuedForClients, type ClientRoom, type ClientSocket } from "./streams/client-stream.ts";
+import { moveResumable } from "./streams/client-resume.ts";
 import { identitySettings, type IdentitySettings } from "./config/file.ts";
 import { recheckConnectors, type ConnectorRoom } from "./streams/connector-endpoint.ts";
 import { createConnectorRegistry, type ConnectorRegistry } from "./streams/connectors.ts";
@@ -120,7 +121,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   };
   metrics.registry.gauge("wicket_edge_client_queued_bytes", "Bytes held for clients that read slower than their origin sends (the edge's queues and socket buffers)", () => queuedForClients(clients));
   const keepalive = opts.keepalive ?? DEFAULT_KEEPALIVE;
-  const clientRoom: ClientRoom = { connectors, liveSessions, metrics, keepalive: createKeepalive(keepalive), clients, changed };
+  const clientRoom: ClientRoom = { connectors, liveSessions, metrics, keepalive: createKeepalive(keepalive), clients, changed, store };
   let cluster: Cluster | undefined;
   let acme: Acme | undefined;
   const connectorRoom: ConnectorRoom = {
@@ -202,7 +203,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       throw err;
     }
   }
-  const stopping = { metrics, stopPruning, cluster, peerLinks: peerRoom.links, listener, drain: { connectors, clients, changes, changed }, stopWatching, liveSessions, acme, admin, store };
+  const stopping = { metrics, stopPruning, cluster, peerLinks: peerRoom.links, listener, drain: { connectors, clients, changes, changed, moveResumable: () => moveResumable(clients) }, stopWatching, liveSessions, acme, admin, store };
   return {
     url: publicUrl,
     port: listener.port,

@@ -80,7 +80,7 @@ export function connectOnce(room: TunnelRoom, index: number, target: EdgeTarget)
         },
       });
       conn.mux = mux;
-      mux.hello({ hostnames: room.hostnames, connector: room.connectorId, index });
+      mux.hello({ hostnames: room.hostnames, connector: room.connectorId, index, resume: true });
     };
     ws.onmessage = (ev) => {
       conn.mux?.receive(ev.data as Uint8Array);

@@ -15,6 +15,7 @@ import { createTunnelMetrics, type TunnelMetrics } from "./metrics.ts";
 import { closeIfIdle, connectionsUp, liveStreams, plural, type TunnelRoom } from "./room.ts";
 import { BACKOFF } from "./settings.ts";
 import { serveStream, type Routes } from "./streams.ts";
+import { endParked } from "./resumable.ts";
 import { supervise } from "./supervisor.ts";
 
 export interface TunnelOptions extends Routes {
@@ -111,4 +112,7 @@ export async function drain(room: TunnelRoom, changes: Changes, gracePeriodMs: n
   if (left > 0) log.warn(`grace period of ${gracePeriodMs / 1000} s is over: closing ${plural(left, "live stream")} and stopping`);
   else if (live > 0) log.info("drained: every stream ended; stopping");
   for (const c of [...room.conns]) c.close("connector stopped");
+  // origins kept for a resume go with the connector: no one could resume them here any more
+  const parked = endParked(room, "the connector stopped");
+  if (parked > 0) log.info(`closed ${plural(parked, "origin")} kept for a resume`);
 }

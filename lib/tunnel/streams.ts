@@ -5,6 +5,7 @@ import { ResetCode, type OpenMeta } from "../wire/frame.ts";
 import type { Stream } from "../wire/mux.ts";
 import { routeStream, type Ingress } from "./ingress.ts";
 import { pumpToOrigin, type Origin } from "./origin.ts";
+import { holdStream, resumeStream } from "./resumable.ts";
 import { closeIfIdle, type Connection, type TunnelRoom } from "./room.ts";
 
 export interface Routes {
@@ -13,17 +14,25 @@ export interface Routes {
   catchAll?: Origin;
 }
 
-export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, stream: Stream, meta: OpenMeta) {
+export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, opened: Stream, meta: OpenMeta) {
   const { metrics } = room;
   const host = meta.host;
+  const resume = meta.resume;
+  if (resume && resume.cut > 0) {
+    resumeStream(room, opened, { ...meta, resume });
+    return whenPathCloses(room, c, opened, "resumed stream");
+  }
   const origin = routeStream(routes.ingress, routes.catchAll, host);
   metrics.streams.inc();
   if (!origin) {
     log.warn(`refused a stream for ${host}: no ingress rule names it and the catch-all refuses; add a rule for it`);
-    stream.reset(ResetCode.refused, `this connector does not serve ${host}`);
+    opened.reset(ResetCode.refused, `this connector does not serve ${host}`);
     room.changed();
     return;
   }
+  // a resumable stream: the origin is pumped against its end-to-end end, which outlives `opened`
+  const stream = resume ? holdStream(room, opened, { ...meta, resume }) : opened;
+  if (resume) whenPathCloses(room, c, opened, "stream");
   log.debug(`stream ${stream.id} on connection ${c.index} for ${host} from ${meta.client} (${meta.identity}) -> ${origin.url}`);
   pumpToOrigin(stream, origin, {
     onOriginError: (o, why) => {
@@ -36,9 +45,21 @@ export function serveStream(room: TunnelRoom, routes: Routes, c: Connection, str
   const onClose = stream.onClose;
   stream.onClose = (code, reason) => {
     onClose?.(code, reason);
-    log.debug(`stream ${stream.id} closed: ${reason}`);
+    log.debug(resume ? `the origin of stream ${resume.id} closed: ${reason}` : `stream ${stream.id} closed: ${reason}`);
     room.changed();
     closeIfIdle(room, c);
   };
   room.changed();
+}
+
+/** A resumable stream's path may close while its origin lives on: a connection that moved
+ * closes once its last path has. */
+function whenPathCloses(room: TunnelRoom, c: Connection, path: Stream, what: string) {
+  const onClose = path.onClose;
+  path.onClose = (code, reason) => {
+    onClose?.(code, reason);
+    log.debug(`${what} ${path.id} closed: ${reason}`);
+    room.changed();
+    closeIfIdle(room, c);
+  };
 }

@@ -17,6 +17,8 @@ export const Close = {
   unauthenticated: 4401,
   denied: 4403,
   unknownHost: 4404,
+  /** A resume that cannot be: the stream is gone (grace over), or its ticket was used or is not this client's. */
+  notResumable: 4410,
   versionMismatch: 4426,
   noConnector: 4502,
   /** The edge cannot do what it must first (write the audit): try again later. */

@@ -157,6 +157,11 @@ export function readOpenMeta(p: Uint8Array): OpenMeta {
   optional(v, "session", "string", "open");
   const meta: OpenMeta = { host: v.host as string, client: v.client as string, identity: v.identity as string };
   if (v.session !== undefined) meta.session = v.session as string;
+  if (v.resume !== undefined) {
+    const r = v.resume as Record<string, unknown> | null;
+    if (typeof r !== "object" || r === null || typeof r.id !== "string" || !Number.isSafeInteger(r.cut) || (r.cut as number) < 0) throw new ProtocolError("open metadata: resume is not {id, cut}");
+    meta.resume = { id: r.id, cut: r.cut as number };
+  }
   return meta;
 }
 
@@ -167,6 +172,7 @@ export function readHello(p: Uint8Array): { version: number; meta: HelloMeta } {
   for (const key of ["connector", "edge"]) optional(v, key, "string", "hello");
   optional(v, "index", "number", "hello");
   optional(v, "received", "boolean", "hello");
+  optional(v, "resume", "boolean", "hello");
   if (v.hostnames !== undefined && !(Array.isArray(v.hostnames) && v.hostnames.every((h) => typeof h === "string"))) throw new ProtocolError("hello metadata: hostnames is not a list of names");
   return { version, meta: v as HelloMeta };
 }

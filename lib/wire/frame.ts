@@ -46,6 +46,9 @@ export interface OpenMeta {
   identity: string;
   /** The live session this stream belongs to, for audit on the connector's side. */
   session?: string;
+  /** A resumable stream (lib/resume/): its end-to-end id, and which cut this open resumes
+   * (0: a new stream). Sent only to a connector whose hello offered resumption. */
+  resume?: { id: string; cut: number };
 }
 
 /** A hello's metadata. The connector's names what it serves; the edge's answer names the edge.
@@ -56,6 +59,8 @@ export interface HelloMeta {
   index?: number;
   edge?: string;
   received?: boolean;
+  /** The connector keeps origins across a cut and speaks resume records (lib/resume/). */
+  resume?: boolean;
 }
 
 /** Codes carried by reset and go-away frames. */
@@ -68,5 +73,9 @@ export const ResetCode = {
   goingAway: 5,
   canceled: 6,
   internal: 7,
+  /** The path broke, not the stream: a resumable stream's connector keeps its origin. */
+  suspended: 8,
+  /** A resume the connector cannot do: no such stream, its grace is over, or a stale cut. */
+  notResumable: 9,
 } as const;
 export type ResetCode = (typeof ResetCode)[keyof typeof ResetCode];

@@ -273,3 +273,6 @@ export async function reauthorize(store: Store, s: LiveCredential, cache: Rechec
   }
   return { ok: true };
 }
+
+/** A client its policies let through that is refused for a reason of the caller's (a resume ticket that is not its), audited as a denial. */
+export const refuseWith = (store: Store, a: ClientAuth, reject: Rejection, metrics?: AuthorizeOptions["metrics"]) => refuse(store, a, reject, reject.reason, metrics);

@@ -12,6 +12,7 @@ import { handleAdmin, type AdminContext } from "../admin/api.ts";
 import { handleConsole } from "../console/routes.ts";
 import { appDoctor, edgeDoctor } from "./doctor.ts";
 import { authorizeClient, type AuthorizeOptions } from "../decisions/authorize.ts";
+import { authorizeResume } from "../decisions/resume.ts";
 import { clientIp, type TrustedProxies } from "./client-ip.ts";
 import { clientData, type ClientData } from "../streams/client-stream.ts";
 import { authorizeConnector, type ConnectorData } from "../streams/connector-endpoint.ts";
@@ -88,7 +89,7 @@ export function createRouter(ctx: RouteContext) {
     // SSH in the browser, where the application has it on (lib/edge/terminal/routes.ts)
     const terminal = await appTerminalRoute(req, url, ip, upgrade, host, terminalCtx(srv, req));
     if (terminal !== false) return terminal;
-    if (upgrade) return upgradeOr400(srv, req, clientData(await authorize()));
+    if (upgrade) return upgradeOr400(srv, req, clientData(await authorizeResume(ctx.store, req, await authorize(), ctx.metrics)));
     // A client that knows only the application's hostname finds the edge's sign-in here.
     if (url.pathname === METADATA_PATH) return Response.json(metadata(ctx.publicUrl()), { headers: { "cache-control": "no-store" } });
     if (url.pathname === LOGO_PATH) return logo();

@@ -11,6 +11,7 @@ export function createEdgeMetrics(registry: Registry = createRegistry()) {
     streamsOpen: registry.gauge("wicket_edge_streams_open", "Client streams open now"),
     streams: registry.counter("wicket_edge_streams_total", "Client streams opened to a connector since start"),
     decisions: registry.counter("wicket_edge_decisions_total", "Access decisions, by decision (allow, deny)"),
+    resumes: registry.counter("wicket_edge_resumes_total", "Resumes of a stream after a cut, by result (resumed, refused) and reason (ticket, decision, no_connector, not_resumable)"),
     noConnector: registry.counter("wicket_edge_no_connector_total", "Clients turned away because no connector served their hostname"),
     bytes: registry.counter("wicket_edge_bytes_total", "Bytes carried, by direction (to_origin, to_client)"),
     clientTimeouts: registry.counter("wicket_edge_client_keepalive_timeouts_total", "Client connections closed because they stopped answering"),

@@ -6,9 +6,11 @@ import type { ServerWebSocket } from "bun";
 import { log } from "../../cli/log.ts";
 import { CLIENT_HIGH_WATER, ClientMessage, closeForReset } from "../../wire/client.ts";
 import { Close, closeReason } from "../../wire/close.ts";
-import { ResetCode } from "../../wire/frame.ts";
+import { ResetCode, type OpenMeta } from "../../wire/frame.ts";
 import type { Mux, Stream } from "../../wire/mux.ts";
-import type { ClientAuth } from "../decisions/authorize.ts";
+import type { ResumeAuth } from "../decisions/resume.ts";
+import type { Store } from "../../store/index.ts";
+import { giveTickets, routeResumable, stopTickets, type ClientResume } from "./client-resume.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
 import type { createKeepalive, Watched } from "./keepalive.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
@@ -17,7 +19,7 @@ import type { EdgeMetrics } from "../runtime/metrics.ts";
 /** What waits to go to a client, in order: bytes, then perhaps the half-close and the close. */
 type ClientOut = Uint8Array | typeof ClientMessage.fin | "close";
 /** `cut`: the session was cut (a revocation, a re-check), with the close the client gets. */
-export type ClientData = ClientAuth & { kind: "client"; stream?: Stream; out: ClientOut[]; watch?: Watched; cut?: { code: number; reason: string }; closed?: boolean; finished?: boolean };
+export type ClientData = ResumeAuth & { kind: "client"; resume?: ClientResume; stream?: Stream; out: ClientOut[]; watch?: Watched; cut?: { code: number; reason: string }; closed?: boolean; finished?: boolean };
 export type ClientSocket = ServerWebSocket<ClientData>;
 
 /** What client streams share on a node. */
@@ -32,15 +34,18 @@ export interface ClientRoom {
   changed(): void;
   /** In a cluster: a peer link to a node that holds a connector for the hostname. */
   peers?: { pick(hostname: string): Promise<Mux | undefined> };
+  /** Where resume tickets' keys are: without it no stream is resumable. */
+  store?: Store;
 }
 
 /** The upgrade's data for a client, once authorizeClient has decided. */
-export const clientData = (auth: ClientAuth): ClientData => ({ kind: "client", out: [], ...auth });
+export const clientData = (auth: ResumeAuth): ClientData => ({ kind: "client", out: [], ...auth });
 
 /** The WebSocket opened: refuse it, or register its live session and open its stream. */
 export function openClient(ws: ClientSocket, room: ClientRoom) {
   const d = ws.data;
   if (d.reject?.code !== Close.unknownHost) room.metrics.decisions.inc({ decision: d.reject ? "deny" : "allow" });
+  if (d.resumeRefused) room.metrics.resumes.inc({ result: "refused", reason: d.resumeRefused });
   if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
   room.liveSessions.start(d, {
     counters: () => ({ toOrigin: d.stream?.bytesOut ?? 0, toClient: d.stream?.bytesIn ?? 0 }),
@@ -52,8 +57,14 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
       ws.close(code, closeReason(reason));
     },
   });
-  const conn = room.connectors.pick(d.host);
-  if (conn) return attach(ws, room, conn.mux);
+  const { conn, resume } = routeResumable(ws, room);
+  if (conn) return attach(ws, room, conn.mux, resume);
+  if (d.resuming) {
+    // not to a peer: the stream's connector is not (yet) back on this node
+    room.metrics.resumes.inc({ result: "refused", reason: "no_connector" });
+    void room.liveSessions.end(d.sessionId, "the connector holding the stream is not connected here");
+    return ws.close(Close.noConnector, closeReason(`the connector holding this session is not connected to this edge (yet)`));
+  }
   const refuse = () => {
     room.metrics.noConnector.inc();
     const reason = `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`;
@@ -76,9 +87,9 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
 }
 
 /** Opens the client's stream on `mux` (a connector's connection, or a peer link) and pumps it. */
-function attach(ws: ClientSocket, room: ClientRoom, mux: Mux) {
+function attach(ws: ClientSocket, room: ClientRoom, mux: Mux, resume?: OpenMeta["resume"]) {
   const d = ws.data;
-  const stream = mux.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId });
+  const stream = mux.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId, ...(resume ? { resume } : {}) });
   d.stream = stream;
   room.clients.add(ws);
   room.metrics.streams.inc();
@@ -94,7 +105,8 @@ function attach(ws: ClientSocket, room: ClientRoom, mux: Mux) {
   room.changed();
   // Tells the client it got through: before this, a close means "not let in" and the client
   // may sign in and retry without having sent a byte.
-  ws.send(ClientMessage.open);
+  ws.send(resume ? ClientMessage.openResumable : ClientMessage.open);
+  giveTickets(ws, room);
   // The half-close and a normal close go behind the bytes still queued for the client.
   const later = (item: ClientOut) => {
     if (typeof item !== "string") room.metrics.bytes.inc({ direction: "to_client" }, item.byteLength);
@@ -111,6 +123,21 @@ function attach(ws: ClientSocket, room: ClientRoom, mux: Mux) {
     if (code === ResetCode.normal) return later("close");
     const close = closeForReset(code, reason);
     ws.close(close.code, closeReason(close.reason));
+  };
+  if (resume && resume.cut > 0) countResume(stream, room);
+}
+
+/** A resume counts once the connector answered with its first record, or refused it. */
+function countResume(stream: Stream, room: ClientRoom) {
+  const { onData, onClose } = stream;
+  stream.onData = (bytes) => {
+    room.metrics.resumes.inc({ result: "resumed" });
+    stream.onData = onData;
+    onData?.(bytes);
+  };
+  stream.onClose = (code, reason) => {
+    if (code === ResetCode.notResumable) room.metrics.resumes.inc({ result: "refused", reason: "not_resumable" });
+    onClose?.(code, reason);
   };
 }
 
@@ -162,8 +189,11 @@ export function clientClosed(ws: ClientSocket, code: number, reason: string, roo
   // Close.abnormal: the client's process ended without a close frame (ssh hangs up on its
   // ProxyCommand as it exits, so this is also how many sessions end normally).
   const how = code === Close.normal || code === Close.noStatus ? "" : code === Close.abnormal ? " (it went away without closing)" : ` (${code}${reason ? ` ${reason}` : ""})`;
-  void room.liveSessions.end(d.sessionId, `the client disconnected${how}`);
-  d.stream?.reset(ResetCode.canceled, "client disconnected");
+  stopTickets(ws);
+  // a resumable stream's client may come back: its connector keeps the origin meanwhile
+  const suspend = d.resume && !d.cut && code !== Close.normal;
+  void room.liveSessions.end(d.sessionId, `the client disconnected${how}${suspend ? "; it may resume" : ""}`);
+  d.stream?.reset(suspend ? ResetCode.suspended : ResetCode.canceled, "client disconnected");
   room.changed();
 }
 

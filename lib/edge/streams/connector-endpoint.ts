@@ -88,7 +88,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
       clearTimeout(d.timer);
       if (room.draining()) return ws.close(Close.goingAway, "this edge is shutting down; connect to another node");
       if (version !== PROTOCOL_VERSION) return ws.close(Close.versionMismatch, `this edge speaks protocol ${PROTOCOL_VERSION}, the connector ${version}; upgrade the older one`);
-      void register(ws, room, printable(meta.connector ?? "?"), meta.hostnames ?? []).catch((e: Error) => {
+      void register(ws, room, printable(meta.connector ?? "?"), meta.hostnames ?? [], meta.resume === true).catch((e: Error) => {
         log.error(`registering a connector from ${d.ip}: ${e.message}`);
         ws.close(Close.unavailable, "the edge cannot register this connector right now; it will retry");
       });
@@ -119,7 +119,7 @@ export function openConnector(ws: ConnectorSocket, room: ConnectorRoom) {
 }
 
 /** Claims the hello's hostnames for the connection's tunnel, then routes streams to it. */
-async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: string, hostnames: string[]) {
+async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: string, hostnames: string[], resume: boolean) {
   const d = ws.data;
   const who = d.who!;
   const zone = zoneOfIdentity(who);
@@ -134,7 +134,7 @@ async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: str
   if ("refused" in claim) return ws.close(Close.denied, closeReason(claim.refused));
   const full = noRoom(room.connectors, { who, zone, tunnel: claim.tunnel, hostnames: claim.hostnames }, room.limits);
   if (full) return refuse(ws, room, who, Close.denied, full, claim.hostnames);
-  const conn: ConnectorConn = { id: connector, zone, hostnames: claim.hostnames, tunnel: claim.tunnel, who, mux: d.mux!, remote: d.ip };
+  const conn: ConnectorConn = { id: connector, zone, hostnames: claim.hostnames, tunnel: claim.tunnel, who, mux: d.mux!, remote: d.ip, resume };
   d.conn = conn;
   room.connectors.add(conn);
   // A change that landed between the claim and now was re-checked without this connection:

@@ -14,6 +14,8 @@ export interface ConnectorConn {
   who: ConnectorIdentity;
   mux: Mux;
   remote: string;
+  /** Its hello offered resumption (lib/tunnel/resumable.ts). */
+  resume?: boolean;
 }
 
 /** The credential a connection presented: a tunnel's own, or a zone credential. */

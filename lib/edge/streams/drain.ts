@@ -7,9 +7,12 @@ import { ResetCode } from "../../wire/frame.ts";
 import type { ConnectorRegistry } from "./connectors.ts";
 
 /** Go-away to every connector, then the wait for client streams and connector connections. */
-export async function drainConnections(edge: { connectors: ConnectorRegistry; clients: { readonly size: number }; changes: Changes; changed(): void }, graceMs: number) {
+export async function drainConnections(edge: { connectors: ConnectorRegistry; clients: { readonly size: number }; changes: Changes; changed(): void; moveResumable?(): number }, graceMs: number) {
   const { connectors, clients, changes } = edge;
   for (const c of connectors.all()) c.mux.goAway(ResetCode.goingAway, "edge is shutting down");
+  // resumable streams lose nothing by moving: their clients go now, to resume elsewhere
+  const moved = edge.moveResumable?.() ?? 0;
+  if (moved > 0) log.info(`draining: told ${moved} client(s) with resumable streams to resume elsewhere`);
   edge.changed();
   // Connectors close a moved connection once its streams are done, so waiting for them also
   // waits for the go-away to have arrived.

@@ -1,0 +1,71 @@
+// The edge's part in a resumable stream: it is a relay that may be restarted. It routes a
+// new stream as resumable when both ends offered it (the client's header, the connector's
+// hello), gives the client tickets, and routes a resume to the connector process that holds
+// the stream; the records themselves pass through untouched (lib/resume/records.ts).
+import { log } from "../../cli/log.ts";
+import { randomId } from "../../auth/secret.ts";
+import { signResumeTicket, TICKET_LIFETIME_MS } from "../../auth/resume-ticket.ts";
+import { TICKET_PREFIX } from "../../wire/client.ts";
+import { Close } from "../../wire/close.ts";
+import type { OpenMeta } from "../../wire/frame.ts";
+import type { Store } from "../../store/index.ts";
+import type { ResumeAuth } from "../decisions/resume.ts";
+import type { ConnectorConn, ConnectorRegistry } from "./connectors.ts";
+
+/** What the edge knows of a client's resumable stream: its end-to-end id, the cut its next
+ * ticket is for, and the connector process that holds it. */
+export type ClientResume = { id: string; cut: number; connector: string; timer?: Timer };
+
+/** What of a client's socket and its room this needs (client-stream.ts has the rest). */
+type Client = { data: ResumeAuth & { resume?: ClientResume; closed?: boolean }; send(message: string): unknown };
+type Room = { connectors: ConnectorRegistry; store?: Store };
+
+/** Where a client's stream goes: a connection, and the resume metadata of its open. */
+export function routeResumable(ws: Client, room: Room): { conn?: ConnectorConn; resume?: OpenMeta["resume"] } {
+  const d = ws.data;
+  const t = d.resuming;
+  if (t) {
+    const connector = t.stream.slice(0, t.stream.lastIndexOf("/"));
+    const conn = room.connectors.all().find((c) => c.id === connector && c.resume && c.hostnames.includes(d.host) && !c.mux.closed && !c.mux.peerGoingAway);
+    if (!conn) return {};
+    d.resume = { id: t.stream, cut: t.cut + 1, connector: conn.id };
+    return { conn, resume: { id: t.stream, cut: t.cut } };
+  }
+  const conn = room.connectors.pick(d.host);
+  if (!conn || !d.resumeOffered || !conn.resume) return { conn };
+  // the connector process is named in the id: a resume finds it again, on any node
+  const id = `${conn.id}/${randomId("rs_", 12)}`;
+  d.resume = { id, cut: 1, connector: conn.id };
+  return { conn, resume: { id, cut: 0 } };
+}
+
+/** Sends the client a ticket for its stream's next cut now, and a fresh one before it expires. */
+export function giveTickets(ws: Client, room: Room) {
+  const d = ws.data;
+  const r = d.resume;
+  if (!r || !room.store) return;
+  const store = room.store;
+  const send = () => {
+    if (d.closed) return;
+    signResumeTicket(store, { stream: r.id, cut: r.cut, identity: d.identity, app: d.app ?? d.host, host: d.host, session: d.sessionId ?? "" }).then(
+      (t) => void (d.closed || ws.send(TICKET_PREFIX + t)),
+      (e: Error) => log.warn(`cannot sign a resume ticket for ${d.identity} at ${d.host}: ${e.message}; the stream will not survive a cut`),
+    );
+  };
+  send();
+  r.timer = setInterval(send, TICKET_LIFETIME_MS / 2);
+}
+
+export const stopTickets = (ws: Client) => clearInterval(ws.data.resume?.timer);
+
+/** On a graceful stop: clients whose streams resume are told to move now (their connectors
+ * keep the origins), instead of being held for the grace period and cut. Returns how many. */
+export function moveResumable(clients: Iterable<Client & { close(code: number, reason: string): void }>): number {
+  let n = 0;
+  for (const ws of clients) {
+    if (!ws.data.resume || ws.data.closed) continue;
+    ws.close(Close.goingAway, "this edge is shutting down; resume elsewhere");
+    n++;
+  }
+  return n;
+}
