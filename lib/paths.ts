@@ -24,10 +24,10 @@ export const workloadTokenPath = (hostname: string, key: string) => join(tokensD
 
 /** The org session for an edge (its issuer URL): mints app tokens without a browser. */
 export const ORG_SESSION_SUFFIX = "-session";
-export const orgSessionPath = (issuer: string) => join(wicketHome(), `${safeName(new URL(issuer).host)}${ORG_SESSION_SUFFIX}`);
+export const signInPath = (issuer: string) => join(wicketHome(), `${safeName(new URL(issuer).host)}${ORG_SESSION_SUFFIX}`);
 
 /** Held while one process signs in to an edge, so that parallel ones wait instead of each opening a browser. */
-export const signInLockPath = (issuer: string) => `${orgSessionPath(issuer)}.lock`;
+export const signInLockPath = (issuer: string) => `${signInPath(issuer)}.lock`;
 
 /** The ephemeral key `access ssh-gen` makes for a hostname, and its certificate beside it. */
 export const sshKeyPaths = (hostname: string, home = wicketHome()) => keyPaths(safeName(hostname), home);

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { PIN_PATTERN } from "../lib/store/sign-in.ts";
+import { PIN_PATTERN } from "../lib/store/sign-in-starts.ts";
 import { launchChromium } from "./helpers/browser.ts";
 import { connectTcp, Mode } from "./helpers/origin.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";

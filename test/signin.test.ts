@@ -21,7 +21,7 @@ import { pinFromLog } from "./helpers/signin.ts";
 import { decodeProtectedHeader } from "jose";
 import { dialApp, ClosedError } from "../lib/access/dial.ts";
 import { parseZoneCredential } from "../lib/auth/zone-credential.ts";
-import { PIN_PATTERN } from "../lib/store/sign-in.ts";
+import { PIN_PATTERN } from "../lib/store/sign-in-starts.ts";
 
 let dir: TempDir;
 let sshd: Sshd;

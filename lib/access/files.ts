@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { jwtClaims } from "../auth/jwt-claims.ts";
-import { APP_TOKEN_SUFFIX, appTokenPath, ORG_SESSION_SUFFIX, orgSessionPath, tokensDir, wicketHome, writePrivate } from "../paths.ts";
+import { APP_TOKEN_SUFFIX, appTokenPath, ORG_SESSION_SUFFIX, signInPath, tokensDir, wicketHome, writePrivate } from "../paths.ts";
 
 /** Seconds of validity a cached token must still have to be used: a connection needs a moment. */
 const MIN_LEFT_S = 30;
@@ -30,13 +30,13 @@ export function readAppToken(hostname: string): string | undefined {
 export const saveAppToken = (hostname: string, token: string) => writePrivate(appTokenPath(hostname), token + "\n");
 export const deleteAppToken = (hostname: string) => rmSync(appTokenPath(hostname), { force: true });
 
-export type OrgSessionFile = { issuer: string; refresh_token: string; email?: string; expires_at?: number };
+export type SignInFile = { issuer: string; refresh_token: string; email?: string; expires_at?: number };
 
-export function readOrgSession(issuer: string): OrgSessionFile | undefined {
-  const text = readText(orgSessionPath(issuer));
+export function readSignIn(issuer: string): SignInFile | undefined {
+  const text = readText(signInPath(issuer));
   if (!text) return undefined;
   try {
-    const s = JSON.parse(text) as OrgSessionFile;
+    const s = JSON.parse(text) as SignInFile;
     if (s.issuer !== issuer || typeof s.refresh_token !== "string") return undefined;
     if (typeof s.expires_at === "number" && s.expires_at <= Date.now()) return undefined;
     return s;
@@ -45,11 +45,11 @@ export function readOrgSession(issuer: string): OrgSessionFile | undefined {
   }
 }
 
-export const saveOrgSession = (s: OrgSessionFile) => writePrivate(orgSessionPath(s.issuer), JSON.stringify(s, null, 2) + "\n");
-export const deleteOrgSession = (issuer: string) => rmSync(orgSessionPath(issuer), { force: true });
+export const saveSignIn = (s: SignInFile) => writePrivate(signInPath(s.issuer), JSON.stringify(s, null, 2) + "\n");
+export const deleteSignIn = (issuer: string) => rmSync(signInPath(issuer), { force: true });
 
 /** Every org session file, for `logout` without a hostname. */
-export function allOrgSessions(): { path: string; session?: OrgSessionFile }[] {
+export function allOrgSessions(): { path: string; session?: SignInFile }[] {
   let names: string[] = [];
   try {
     names = readdirSync(wicketHome()).filter((n) => n.endsWith(ORG_SESSION_SUFFIX));
@@ -59,7 +59,7 @@ export function allOrgSessions(): { path: string; session?: OrgSessionFile }[] {
   return names.map((n) => {
     const path = join(wicketHome(), n);
     try {
-      return { path, session: JSON.parse(readFileSync(path, "utf8")) as OrgSessionFile };
+      return { path, session: JSON.parse(readFileSync(path, "utf8")) as SignInFile };
     } catch {
       return { path };
     }

@@ -5,7 +5,7 @@ import { deniedError } from "../cli/exit.ts";
 import { log } from "../cli/log.ts";
 import { privateDir, signInLockPath, wicketHome } from "../paths.ts";
 import { appOrigin } from "./dial.ts";
-import { deleteOrgSession, readAppToken, readOrgSession, saveAppToken, saveOrgSession } from "./files.ts";
+import { deleteSignIn, readAppToken, readSignIn, saveAppToken, saveSignIn } from "./files.ts";
 import { withLock } from "../cli/lock.ts";
 import { deviceFlow, discover, refreshGrant, type BrowserMode, type ServerMetadata, type TokenResponse } from "./oauth.ts";
 
@@ -32,14 +32,14 @@ const cached = (o: SignInOptions) => {
 function keep(o: SignInOptions, meta: ServerMetadata, t: TokenResponse): string {
   saveAppToken(o.hostname, t.access_token);
   if (t.refresh_token) {
-    saveOrgSession({ issuer: meta.issuer, refresh_token: t.refresh_token, email: t.email, expires_at: t.refresh_token_expires_in ? Date.now() + t.refresh_token_expires_in * 1000 : undefined });
+    saveSignIn({ issuer: meta.issuer, refresh_token: t.refresh_token, email: t.email, expires_at: t.refresh_token_expires_in ? Date.now() + t.refresh_token_expires_in * 1000 : undefined });
   }
   return t.access_token;
 }
 
 /** A token from the org session, or undefined when there is no usable session. */
 async function fromSession(o: SignInOptions, meta: ServerMetadata): Promise<string | undefined> {
-  const s = readOrgSession(meta.issuer);
+  const s = readSignIn(meta.issuer);
   if (!s) return undefined;
   const r = await refreshGrant(meta, s.refresh_token, o.hostname, o.ca);
   if ("token" in r) {
@@ -49,7 +49,7 @@ async function fromSession(o: SignInOptions, meta: ServerMetadata): Promise<stri
   if (r.error === "access_denied" || r.error === "invalid_target") throw deniedError(r.description);
   // The session ended or was revoked: forget it, a browser sign-in follows.
   log.debug(`the org session for ${meta.issuer} was refused (${r.error}): ${r.description}`);
-  deleteOrgSession(meta.issuer);
+  deleteSignIn(meta.issuer);
   return undefined;
 }
 

@@ -23,7 +23,7 @@ import { queuedForClients, type ClientRoom, type ClientSocket } from "./streams/
 import { moveResumable } from "./streams/client-resume.ts";
 import { identitySettings, type IdentitySettings } from "./config/file.ts";
 import { recheckConnectors, type ConnectorRoom } from "./streams/connector-endpoint.ts";
-import { createConnectorRegistry, type ConnectorRegistry } from "./streams/connectors.ts";
+import { createConnectors, type Connectors } from "./streams/connectors.ts";
 import { CONNECTOR_LIMITS, type ConnectorLimits } from "./streams/connector-limits.ts";
 import { checkDownloadsDir } from "./http/downloads.ts";
 import { createChanges } from "../async.ts";
@@ -110,7 +110,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   const metrics = createEdgeMetrics();
   processMetrics(metrics.registry, opts.version ?? "dev");
-  const connectors = createConnectorRegistry();
+  const connectors = createConnectors();
   const clients = new Set<ClientSocket>();
   const liveSessions = createLiveSessions(store);
   const changes = createChanges();
@@ -226,7 +226,7 @@ function mailerFor(identity: IdentitySettings, publicUrl: () => string) {
 /** After a change made through any node (this one too): signing keys as the store has them
  * now, certificates for zones added or removed through another node, live sessions and
  * connectors re-checked. */
-async function afterAccessChange(e: { store: Store; listener: Listener; acme?: Acme; liveSessions: LiveSessions; connectors: ConnectorRegistry }) {
+async function afterAccessChange(e: { store: Store; listener: Listener; acme?: Acme; liveSessions: LiveSessions; connectors: Connectors }) {
   await reloadSigningKeys(e.store).catch((err: Error) => log.warn(`after an access change: ${err.message}`));
   await e.listener.zonesMaybeChanged().catch((err: Error) => log.warn(`after an access change: ${err.message}`));
   void e.acme?.sync(); // an application added or removed: ordered (or forgotten) in the background

@@ -497,7 +497,7 @@ export const MIGRATIONS: Migration[] = [
     version: 127,
     name: "PINs capped, oldest first",
     statements: [
-      // each new PIN pushes out those past the cap (MAX_PINS, lib/store/sign-in.ts): by index, not a sort
+      // each new PIN pushes out those past the cap (MAX_PINS, lib/store/sign-in-starts.ts): by index, not a sort
       `CREATE INDEX pins_created ON pins (created_at, id)`,
     ],
   },

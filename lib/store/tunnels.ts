@@ -108,7 +108,7 @@ export function tunnelNameFor(hostname: string, suffix = ""): string {
   return `${hostname.slice(0, 63 - 11).replace(/[.-]+$/, "")}-${hash}`;
 }
 
-async function hasRoom(store: Store, zone: string): Promise<boolean> {
+async function underCap(store: Store, zone: string): Promise<boolean> {
   const [row]: { n: BigIntColumn }[] = await store.sql`SELECT count(*) AS n FROM tunnels WHERE zone = ${zone}`;
   return Number(row?.n ?? 0) < MAX_TUNNELS_PER_ZONE;
 }
@@ -125,7 +125,7 @@ const zoneFull = (zone: string) => conflict(`the zone ${zone} already has ${MAX_
  * revocation or expiry the tunnel's secret does not outlive. */
 export async function createTunnel(store: Store, zone: string, name: string, createdBy: string, made?: MadeWith): Promise<{ tunnel: Tunnel; secret: string }> {
   const n = checkTunnelName(name);
-  if (!(await hasRoom(store, zone))) throw zoneFull(zone);
+  if (!(await underCap(store, zone))) throw zoneFull(zone);
   const id = randomId(TUNNEL_ID_PREFIX);
   const secret = randomSecret();
   const createdAt = Date.now();
@@ -159,7 +159,7 @@ export async function ensureTunnel(store: Store, zone: string, name: string, own
     if (maxOwned !== undefined && (await ownedBy(store, zone, owner)) >= maxOwned) {
       throw conflict(`${owner} already has ${maxOwned} tunnels in the zone ${zone}; serve more hostnames from one (wicket tunnel route NAME HOSTNAME), or delete some (wicket tunnel delete)`);
     }
-    if (await hasRoom(store, zone)) {
+    if (await underCap(store, zone)) {
       await store.sql`
         INSERT INTO tunnels (id, name, zone, secret_hash, created_by, created_at, credential_id, secret_expires_at)
         VALUES (${randomId(TUNNEL_ID_PREFIX)}, ${n}, ${zone}, ${hashSecret(randomSecret())}, ${owner}, ${Date.now()}, ${made?.credentialId ?? null}, ${made?.expiresAt ?? null})

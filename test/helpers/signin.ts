@@ -5,7 +5,7 @@
 // with --dev logs, and the device flow as the CLI runs it (start a sign-in, poll for its token).
 import { expect } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
-import { PIN_PATTERN } from "../../lib/store/sign-in.ts";
+import { PIN_PATTERN } from "../../lib/store/sign-in-starts.ts";
 import type { TempDir } from "./tmp.ts";
 import { startEdge, type TestEdge } from "./wicket.ts";
 

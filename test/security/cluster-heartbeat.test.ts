@@ -8,7 +8,7 @@
 // link would take minutes. Runs where WICKET_TEST_POSTGRES_URL names a server.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { joinCluster, type Cluster } from "../../lib/edge/cluster/membership.ts";
-import { createConnectorRegistry, type ConnectorConn, type ConnectorRegistry } from "../../lib/edge/streams/connectors.ts";
+import { createConnectors, type ConnectorConn, type Connectors } from "../../lib/edge/streams/connectors.ts";
 import { heartbeatNode, listNodes, openStore, pruneNodes, registerNode, writeInventory, type EdgeNode, type Store } from "../../lib/store/index.ts";
 import type { Mux } from "../../lib/wire/mux.ts";
 import { DEFAULT_KEEPALIVE } from "../../lib/wire/mux.ts";
@@ -46,7 +46,7 @@ describe.skipIf(!PG)(`a node holding ${HOSTNAMES} hostnames, its database 1 ms a
   let proxy: FaultProxy;
   let nodeStore: Store;
   let peer: Store;
-  let registry: ConnectorRegistry;
+  let registry: Connectors;
   let cluster: Cluster;
   const conns: ConnectorConn[] = [];
   const counter = statementCounter();
@@ -61,7 +61,7 @@ describe.skipIf(!PG)(`a node holding ${HOSTNAMES} hostnames, its database 1 ms a
     viaProxy.searchParams.set("sslmode", "disable"); // the counter reads the wire
     nodeStore = await openStore({ url: viaProxy.toString() });
     peer = await openStore({ url: db.url });
-    registry = createConnectorRegistry();
+    registry = createConnectors();
     for (let i = 0; i < HOSTNAMES / PER_CONNECTION; i++) {
       const c = standIn(i, Array.from({ length: PER_CONNECTION }, (_, j) => `h${i * PER_CONNECTION + j}.crowd.test`));
       conns.push(c);

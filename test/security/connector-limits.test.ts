@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { parseZoneCredential } from "../../lib/auth/zone-credential.ts";
 import { checkEdgeConfig } from "../../lib/edge/config/file.ts";
-import { CONNECTOR_LIMITS, createRegistrationLimiter, noRoom, REGISTRATIONS_PER_CREDENTIAL } from "../../lib/edge/streams/connector-limits.ts";
-import { createConnectorRegistry, type ConnectorConn } from "../../lib/edge/streams/connectors.ts";
+import { CONNECTOR_LIMITS, createRegistrationLimiter, overCap, REGISTRATIONS_PER_CREDENTIAL } from "../../lib/edge/streams/connector-limits.ts";
+import { createConnectors, type ConnectorConn } from "../../lib/edge/streams/connectors.ts";
 import { claimHostnames, identifyConnector, MAX_ONE_LINER_TUNNELS, type ConnectorIdentity } from "../../lib/edge/streams/tunnel-claims.ts";
 import { EXIT } from "../../lib/cli/exit.ts";
 import { createEdgeMetrics, refreshGauges } from "../../lib/edge/runtime/metrics.ts";
@@ -140,14 +140,14 @@ describe("the checks", () => {
   // Failed before: the per-tunnel check filtered every connection on the node, at each
   // registration (and each close counted the connector's others the same way).
   test("among 10,000 connections, checking room for one, adding it, counting, the gauges and removing it read none of the others", () => {
-    const registry = createConnectorRegistry();
+    const registry = createConnectors();
     let reads = 0;
     // every property read of these connections is counted
     for (let i = 0; i < 10_000; i++) registry.add(new Proxy(standIn(i, i % 2 ? "odd.test" : "even.test"), { get: (t, k, r) => (reads++, Reflect.get(t, k, r)) }));
     reads = 0;
     const fresh = standIn(10_001, "even.test");
     const roomy = { ...CONNECTOR_LIMITS, connectionsPerCredential: 100_000, connectionsPerZone: 100_000, hostnamesPerZone: 100_000 };
-    expect(noRoom(registry, { who: fresh.who, zone: fresh.zone, tunnel: fresh.tunnel, hostnames: fresh.hostnames }, roomy)).toBeUndefined();
+    expect(overCap(registry, { who: fresh.who, zone: fresh.zone, tunnel: fresh.tunnel, hostnames: fresh.hostnames }, roomy)).toBeUndefined();
     registry.add(fresh);
     expect(registry.count("tunnel", fresh.tunnel.id)).toBe(51);
     expect(registry.count("credential", "wzc_1")).toBe(201);
@@ -158,7 +158,7 @@ describe("the checks", () => {
     registry.remove(fresh); // twice: counted once
     expect(registry.count("zone", "even.test")).toBe(5_000);
     expect(reads).toBe(0);
-    expect(noRoom(registry, { who: fresh.who, zone: "even.test" }, { ...CONNECTOR_LIMITS, connectionsPerZone: 5_000 })).toContain("already has 5000 connector connections");
+    expect(overCap(registry, { who: fresh.who, zone: "even.test" }, { ...CONNECTOR_LIMITS, connectionsPerZone: 5_000 })).toContain("already has 5000 connector connections");
   });
 
   test(`a credential registers ${REGISTRATIONS_PER_CREDENTIAL.capacity} connections at once, then ${(REGISTRATIONS_PER_CREDENTIAL.capacity * 1000) / REGISTRATIONS_PER_CREDENTIAL.perMs} a second; another credential is not held back`, () => {

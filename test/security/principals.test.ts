@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { signAppToken } from "../../lib/auth/jwt.ts";
-import { createSession, openStore, queryAudit, type Store } from "../../lib/store/index.ts";
+import { createSignIn, openStore, queryAudit, type Store } from "../../lib/store/index.ts";
 import { SSH_CERT_PATH } from "../../lib/wire/http.ts";
 import { emailPrincipalProblem, userPrincipalProblem } from "../../lib/ssh/principal.ts";
 import { signUserCert, generateEd25519 } from "../../lib/ssh/format.ts";
@@ -39,7 +39,7 @@ afterAll(async () => {
 /** Asks `app` for a certificate as someone signed in as `email` (with these provider claims). */
 async function certificateFor(app: string, email: string, claims: Record<string, unknown> = {}) {
   const who = { email, idp: "test", groups: [], amr: ["pwd"], claims };
-  const session = await createSession(store, { ...who, kind: "cli", ip: "127.0.0.1", expiresAt: Date.now() + 3_600_000 });
+  const session = await createSignIn(store, { ...who, kind: "cli", ip: "127.0.0.1", expiresAt: Date.now() + 3_600_000 });
   const token = await signAppToken(store, { issuer: edge.url, audience: app, identity: who, sessionId: session.id, expiresAt: Date.now() + 600_000 });
   const r = await fetch(`https://127.0.0.1:${edge.port}${SSH_CERT_PATH}`, {
     method: "POST",

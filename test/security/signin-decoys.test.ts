@@ -11,7 +11,7 @@ import { client, people, pinEdge, pinFromLog, pinIdIn, type Answer } from "../he
 import { PG, tempDatabase } from "../helpers/store.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge } from "../helpers/wicket.ts";
-import * as pins from "../../lib/store/sign-in.ts";
+import * as pins from "../../lib/store/sign-in-starts.ts";
 import { SIGN_IN_LIMITS } from "../../lib/edge/signin/rate-limit.ts";
 
 const alert = (a: Answer) => /role="alert">([^<]*)</.exec(a.text)?.[1];

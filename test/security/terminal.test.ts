@@ -14,7 +14,7 @@ import { ensureUnixUser, startSshd, type Sshd } from "../helpers/sshd.ts";
 import { openTerminalSocket, type RawTerminal, type TerminalAccess } from "../helpers/terminal-socket.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
 import { startEdge, type TestEdge } from "../helpers/wicket.ts";
-import { PIN_PATTERN } from "../../lib/store/sign-in.ts";
+import { PIN_PATTERN } from "../../lib/store/sign-in-starts.ts";
 
 const MiB = 1024 * 1024;
 const ZONE = "term.test";

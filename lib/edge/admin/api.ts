@@ -3,7 +3,7 @@
 // bearer admin token or as a person who administers (authz.ts). Errors are `{ error }` with one sentence that says what to do; secrets
 // are returned once and never logged. Every change is written to the audit. Each resource's
 // routes are in the file named for it; this one finds the caller and the route.
-import { verifyZoneCredential, verifyAdminToken, verifySession } from "../../store/index.ts";
+import { verifyZoneCredential, verifyAdminToken, verifySignIn } from "../../store/index.ts";
 import { bearerToken, idAndSecret } from "../../wire/bearer.ts";
 import { type AdminContext, ADMIN_API_PREFIX, json, type Route, answer } from "./common.ts";
 import { zoneRoutes } from "./zones.ts";
@@ -33,7 +33,7 @@ export async function handleAdmin(req: Request, ctx: AdminContext): Promise<Resp
   const token = auth ? await verifyAdminToken(ctx.store, auth) : undefined;
   if (!token && auth && /^\/api\/v1\/zone-(tunnels|routes|tunnel-secrets)(\/|$)/.test(url.pathname)) return handleZone(req, url, ctx, auth);
   // `wicket edge login`: a person, whose say is worked out from the store on every call
-  const person = !token && auth ? await verifySession(ctx.store, auth, "admin") : undefined;
+  const person = !token && auth ? await verifySignIn(ctx.store, auth, "admin") : undefined;
   if (person) {
     const who = await personCaller(ctx.store, ctx.admins, person, ctx.ip);
     return "refused" in who ? json(403, { error: who.refused }) : handleAdminAs(req, url, ctx, who);

@@ -5,7 +5,7 @@ import { log } from "../../cli/log.ts";
 import { writeAudit, type AuditEntry, StoreError, type Revoked, type Store } from "../../store/index.ts";
 import { adminName, type Admin } from "./authz.ts";
 import type { EdgeAdmins } from "./people.ts";
-import type { ConnectorRegistry } from "../streams/connectors.ts";
+import type { Connectors } from "../streams/connectors.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
 import { BODY_LIMITS, BodyRefused, readJson, senderVerified } from "../http/body.ts";
 import type { ClusterNode } from "../cluster/sessions.ts";
@@ -22,7 +22,7 @@ export type AdminContext = {
   /** How long zone credentials issued here last (ms); default DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS. */
   credentialLifetimeMs?: number;
   /** This node's connector connections, counted per tunnel in listings. */
-  connectors?: ConnectorRegistry;
+  connectors?: Connectors;
   /** This node's live sessions: cut on revocation and re-checked after policy changes. */
   sessions?: LiveSessions;
   /** This node in the cluster's registry (PostgreSQL); undefined on a single SQLite node. */

@@ -5,7 +5,7 @@
 // worked out again on every request, from the store and this node's settings: a person taken
 // off a zone loses it at once on every node.
 import { evaluate, formatRule, parseRule, type Rule } from "../../policy/evaluate.ts";
-import { userRevokedBefore, zonesAdministeredBy, type OrgSession, type Store } from "../../store/index.ts";
+import { userRevokedBefore, zonesAdministeredBy, type SignIn, type Store } from "../../store/index.ts";
 import type { Admin } from "./authz.ts";
 
 /** Who administers the whole edge: people matching any rule (and the requirement, if any). */
@@ -21,7 +21,7 @@ export function parseEdgeAdmins(rules: readonly string[], require?: string): Edg
 }
 
 /** Whether this person is an edge admin, from this address. */
-export function isEdgeAdminPerson(admins: EdgeAdmins | undefined, who: OrgSession, ip?: string): boolean {
+export function isEdgeAdminPerson(admins: EdgeAdmins | undefined, who: SignIn, ip?: string): boolean {
   if (!admins || admins.rules.length === 0) return false;
   const policy = { id: "edge-admins", name: "edge admins", action: "allow" as const, position: 1, rules: { include: admins.rules, exclude: [], require: admins.requireMfa ? [parseRule("mfa")] : [] } };
   return evaluate([policy], { email: who.email, groups: who.groups, idp: who.idp, amr: who.amr, ip }).allowed;
@@ -32,7 +32,7 @@ export const adminMailbox = (admins: EdgeAdmins | undefined) => (email: string, 
   isEdgeAdminPerson(admins && { ...admins, requireMfa: false }, { email, idp, groups: [], amr: ["email"], id: "", kind: "browser", ip: "", createdAt: 0, expiresAt: 0 });
 
 /** The caller a signed-in person is, or the sentence that says why they may not administer. */
-export async function personCaller(store: Store, admins: EdgeAdmins | undefined, s: OrgSession, ip?: string): Promise<Admin | { refused: string }> {
+export async function personCaller(store: Store, admins: EdgeAdmins | undefined, s: SignIn, ip?: string): Promise<Admin | { refused: string }> {
   const before = await userRevokedBefore(store, s.email.toLowerCase());
   if (before !== undefined && s.createdAt < before) return { refused: `the sign-in of ${s.email} was revoked; sign in again with wicket edge login` };
   const edge = isEdgeAdminPerson(admins, s, ip);

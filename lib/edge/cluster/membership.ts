@@ -12,7 +12,7 @@ import { ResetCode } from "../../wire/frame.ts";
 import type { Mux } from "../../wire/mux.ts";
 import { dialPeer } from "./peer-link.ts";
 import { coalesced } from "../runtime/coalesce.ts";
-import type { ConnectorRegistry } from "../streams/connectors.ts";
+import type { Connectors } from "../streams/connectors.ts";
 
 export interface ClusterOptions {
   store: Store;
@@ -21,7 +21,7 @@ export interface ClusterOptions {
   peerUrl: string;
   version: string;
   keepalive: { intervalMs: number; timeoutMs: number };
-  connectors: ConnectorRegistry;
+  connectors: Connectors;
   /** The TLS name the nodes' certificates carry (the edge's public host), and the CA to trust. */
   servername: string;
   caPem?: string;

@@ -8,7 +8,7 @@ import { personCaller } from "../admin/people.ts";
 import { BODY_LIMITS, BodyRefused, readText } from "../http/body.ts";
 import { csrfToken, readCookies, SESSION_COOKIE, sessionFormOk, sessionFormToken } from "../http/cookies.ts";
 import { errorPage, page, type Site } from "../http/pages.ts";
-import { browserSession } from "../signin/routes.ts";
+import { browserSignIn } from "../signin/routes.ts";
 import type { SignInContext } from "../signin/oauth.ts";
 import type { AuditRecord } from "../../store/index.ts";
 import { callApi } from "./api.ts";
@@ -65,7 +65,7 @@ export async function handleConsole(req: Request, url: URL, cc: ConsoleContext, 
   const sub = url.pathname === CONSOLE_PATH ? "" : url.pathname.startsWith(`${CONSOLE_PATH}/`) ? url.pathname.slice(CONSOLE_PATH.length).replace(/\/+$/, "") : undefined;
   if (sub === undefined) return undefined;
   const site = cc.site();
-  const session = await browserSession(req, cc.signIn);
+  const session = await browserSignIn(req, cc.signIn);
   if (!session) return redirect(`/sign-in?return=${encodeURIComponent(req.method === "GET" ? url.pathname + url.search : CONSOLE_PATH)}`);
   const ctx: AdminContext = { ...cc.admin, ip };
   const { token: csrf, setCookie } = csrfToken(req);

@@ -10,7 +10,7 @@ import {
   authenticateServiceToken,
   browserSsh,
   findApp,
-  getSession,
+  getSignIn,
   listPolicies,
   revokedServiceTokens,
   userRevokedBefore,
@@ -91,7 +91,7 @@ export async function identify(store: Store, req: Request, ip: string, host: str
   if (bearer) {
     let v = await verifyAppToken(store, bearer, host);
     // The sign-in the token came from may have ended early (logout, sign-out).
-    if ("claims" in v && (await getSession(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
+    if ("claims" in v && (await getSignIn(store, v.claims.sid))?.revokedAt !== undefined) v = { reason: "its sign-in session was ended" };
     if ("reason" in v) return { reject: { code: Close.unauthenticated, reason: `the sign-in token for ${host} was refused: ${v.reason}; sign in again with \`wicket access login ${host}\`` } };
     // A workload's token, from an exchanged ID token: no person, no sign-in to end; the policies judge its claims.
     if ("workload" in v) return { subject: { workload: v.workload.workload, ip }, identity: workloadLabel(v.workload.workload), issuedAt: v.workload.iat * 1000, signIn: v.workload.sid, tokenKey: v.kid };

@@ -7,7 +7,7 @@ import { emailPrincipalProblem, IMAGE_ADMINS, userPrincipalProblem } from "../..
 import { randomId } from "../../auth/secret.ts";
 import { claimAt } from "../../auth/oidc.ts";
 import { formatRule, workloadSpec } from "../../policy/evaluate.ts";
-import { appPrincipalMode, appSshCA, findApp, getSession, tokenPrincipal, type Store } from "../../store/index.ts";
+import { appPrincipalMode, appSshCA, findApp, getSignIn, tokenPrincipal, type Store } from "../../store/index.ts";
 import { Close } from "../../wire/close.ts";
 import { SSH_CA_PATH } from "../../wire/http.ts";
 import { refuseAllowed, type ClientAuth } from "./authorize.ts";
@@ -46,7 +46,7 @@ export async function principalFor(store: Store, auth: ClientAuth): Promise<stri
   if (mode.startsWith("claim:")) {
     // what the identity provider said at sign-in, kept with the session the token came from
     const name = mode.slice("claim:".length);
-    const session = auth.signIn ? await getSession(store, auth.signIn) : undefined;
+    const session = auth.signIn ? await getSignIn(store, auth.signIn) : undefined;
     const v = claimAt(session?.claims ?? {}, name);
     if (typeof v !== "string" || !v) {
       return { error: `the sign-in of ${s.email} (with ${s.idp ?? "a provider"}) carries no "${name}" claim, which names the Unix user for ${auth.host}; sign in again if the provider gives it now, or ask the administrator` };

@@ -13,14 +13,14 @@ import type { DoctorAnswer } from "../../wire/doctor.ts";
 import { PROTOCOL_VERSION } from "../../wire/frame.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER } from "../../wire/http.ts";
 import { identify, userRevoked } from "../decisions/authorize.ts";
-import type { ConnectorRegistry } from "../streams/connectors.ts";
+import type { Connectors } from "../streams/connectors.ts";
 import type { ClusterNode } from "../cluster/sessions.ts";
 import { CERT_VALIDITY_MS, principalFor } from "../decisions/ssh-cert.ts";
 import { identifyConnector } from "../streams/tunnel-claims.ts";
 
 export type DoctorContext = {
   store: Store;
-  connectors?: ConnectorRegistry;
+  connectors?: Connectors;
   /** This node in a cluster: other nodes that hold connectors for the hostname are named too. */
   node?: () => ClusterNode | undefined;
 };

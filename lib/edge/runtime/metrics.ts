@@ -1,6 +1,6 @@
 // The edge's metrics, named in one place; served on the admin listener (`edge serve --metrics`).
 import { createRegistry, type Registry } from "../../metrics/registry.ts";
-import type { ConnectorRegistry } from "../streams/connectors.ts";
+import type { Connectors } from "../streams/connectors.ts";
 
 export function createEdgeMetrics(registry: Registry = createRegistry()) {
   return {
@@ -31,7 +31,7 @@ export function createEdgeMetrics(registry: Registry = createRegistry()) {
 export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;
 
 /** The gauges that follow connector connections and client streams. */
-export function refreshGauges(metrics: EdgeMetrics, connectors: ConnectorRegistry, streamsOpen: number) {
+export function refreshGauges(metrics: EdgeMetrics, connectors: Connectors, streamsOpen: number) {
   // counts the registry keeps: this runs at every registration and close
   const up = connectors.up();
   metrics.connections.set(up, { state: "up" });

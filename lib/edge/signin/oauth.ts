@@ -9,19 +9,19 @@ import { evaluate } from "../../policy/evaluate.ts";
 import {
   consumeDeviceCode,
   createDeviceCode,
-  createSession,
+  createSignIn,
   createZoneCredential,
   findApp,
   findDeviceByCode,
-  getSession,
+  getSignIn,
   listPolicies,
   userRevokedBefore,
   type App,
-  revokeSession,
-  verifySession,
+  revokeSignIn,
+  verifySignIn,
   zoneAdminGrants,
   type Identity,
-  type OrgSession,
+  type SignIn,
   type Store,
 } from "../../store/index.ts";
 import type { IdentitySettings } from "../config/file.ts";
@@ -82,7 +82,7 @@ export function denialSentence(host: string, who: { email: string; idp: string }
 }
 
 /** Whether this person, from this address, may reach the application at `host`. */
-export async function decide(store: Store, host: string, who: Identity, ip: string): Promise<{ allowed: true; app: App } | { allowed: false; status: "unknown" | "denied"; sentence: string }> {
+export async function signInVerdict(store: Store, host: string, who: Identity, ip: string): Promise<{ allowed: true; app: App } | { allowed: false; status: "unknown" | "denied"; sentence: string }> {
   const app = await findApp(store, host);
   if (!app) return { allowed: false, status: "unknown", sentence: `the edge serves no application at ${host}; check the hostname` };
   const d = evaluate(await listPolicies(store, app.hostname), { email: who.email, groups: who.groups, idp: who.idp, amr: who.amr, ip });
@@ -91,10 +91,10 @@ export async function decide(store: Store, host: string, who: Identity, ip: stri
 }
 
 /** Why a session no longer counts because an admin revoked its user since (`wicket edge user revoke`), if so. */
-export async function revokedUser(store: Store, s: OrgSession): Promise<string | undefined> {
+export async function revokedUser(store: Store, s: SignIn): Promise<string | undefined> {
   const before = await userRevokedBefore(store, s.email.toLowerCase());
   if (before === undefined || s.createdAt >= before) return undefined;
-  await revokeSession(store, s.id);
+  await revokeSignIn(store, s.id);
   return `the sign-in of ${s.email} was revoked at ${new Date(before).toISOString()}; sign in again`;
 }
 
@@ -120,10 +120,10 @@ async function form(req: Request): Promise<URLSearchParams | Response> {
 }
 
 /** An app token for `host` from a CLI org session, if the policy allows. */
-async function mint(ctx: SignInContext, session: OrgSession, host: string, ip: string): Promise<Response> {
+async function mint(ctx: SignInContext, session: SignIn, host: string, ip: string): Promise<Response> {
   const revoked = await revokedUser(ctx.store, session);
   if (revoked) return oauthError("invalid_grant", revoked);
-  const d = await decide(ctx.store, host, session, ip);
+  const d = await signInVerdict(ctx.store, host, session, ip);
   if (!d.allowed) return d.status === "unknown" ? oauthError("invalid_target", d.sentence) : oauthError("access_denied", d.sentence);
   // The application's own session length (`edge app add --session-length`), else the edge's.
   const length = d.app.sessionLengthSet ? d.app.sessionLengthMs : ctx.identity.appSessionMs;
@@ -182,7 +182,7 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
   if (d.status === "denied") return oauthError("access_denied", d.reason ?? "the sign-in was denied");
   if (d.status !== "approved" || !(await consumeDeviceCode(ctx.store, d.id))) return oauthError("invalid_grant", "this sign-in code was already used; start the sign-in again");
 
-  const browser = d.sessionId ? await getSession(ctx.store, d.sessionId) : undefined;
+  const browser = d.sessionId ? await getSignIn(ctx.store, d.sessionId) : undefined;
   if (!browser || browser.revokedAt !== undefined || browser.expiresAt <= now) return oauthError("invalid_grant", "the browser session that approved this sign-in has ended; start again");
   const revoked = await revokedUser(ctx.store, browser);
   if (revoked) return oauthError("access_denied", revoked);
@@ -201,16 +201,16 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
   if (d.purpose === "admin") {
     // `wicket edge login`: an org session of its own kind, the admin API's bearer; what the
     // person administers is decided on each call (lib/edge/admin/people.ts), not here
-    const admin = await createSession(ctx.store, { kind: "admin", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
+    const admin = await createSignIn(ctx.store, { kind: "admin", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
     log.info(`edge login: ${browser.email} got an admin session ${admin.id}, from ${ip}`);
     return json(200, { access_token: admin.token, token_type: "Bearer", expires_in: Math.floor((admin.expiresAt - now) / 1000), scope: "admin", email: admin.email });
   }
 
   // The CLI gets its own org session, of the identity that approved, ending when that sign-in ends.
-  const cli = await createSession(ctx.store, { kind: "cli", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
+  const cli = await createSignIn(ctx.store, { kind: "cli", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
   const res = await mint(ctx, cli, d.app!, ip);
   if (res.status !== 200) {
-    await revokeSession(ctx.store, cli.id);
+    await revokeSignIn(ctx.store, cli.id);
     return res;
   }
   const body = (await res.json()) as Record<string, unknown>;
@@ -224,7 +224,7 @@ async function token(req: Request, ctx: SignInContext, ip: string): Promise<Resp
   const grant = f.get("grant_type");
   if (grant === DEVICE_GRANT) return deviceToken(f, ctx, ip);
   if (grant === "refresh_token") {
-    const session = await verifySession(ctx.store, String(f.get("refresh_token") ?? ""), "cli");
+    const session = await verifySignIn(ctx.store, String(f.get("refresh_token") ?? ""), "cli");
     if (!session) return oauthError("invalid_grant", "the sign-in session has ended or was revoked; sign in again");
     const host = resourceHost(f.get("resource"));
     if (!host) return oauthError("invalid_target", "pass resource=https://<application hostname>");
@@ -238,9 +238,9 @@ async function revoke(req: Request, ctx: SignInContext): Promise<Response> {
   const f = await form(req);
   if (f instanceof Response) return f;
   const given = String(f.get("token") ?? "");
-  const session = (await verifySession(ctx.store, given, "cli")) ?? (await verifySession(ctx.store, given, "admin"));
+  const session = (await verifySignIn(ctx.store, given, "cli")) ?? (await verifySignIn(ctx.store, given, "admin"));
   if (session) {
-    await revokeSession(ctx.store, session.id);
+    await revokeSignIn(ctx.store, session.id);
     log.info(`sign-in session ${session.id} of ${session.email} revoked by its client`);
   }
   return new Response(null, { status: 200, headers: { "cache-control": "no-store" } }); // RFC 7009: 200 for unknown tokens too

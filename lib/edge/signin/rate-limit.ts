@@ -28,7 +28,7 @@ const ENDPOINTS: readonly Endpoint[] = ["pin_request", "open_mail", "pin_guess",
 export const SIGN_IN_V6_PREFIX = 56;
 
 /**
- * Limits a person never meets, chosen with the PIN length (lib/store/sign-in.ts) and the
+ * Limits a person never meets, chosen with the PIN length (lib/store/sign-in-starts.ts) and the
  * user code's (lib/store/device-codes.ts) so that guessing stays hopeless: a PIN takes five
  * tries and a mailbox five PINs in 15 minutes (lib/edge/signin/routes.ts), so a mailbox's PINs
  * meet at most 25 guesses in 15 minutes, however many addresses send them (see the README's

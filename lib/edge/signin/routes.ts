@@ -8,24 +8,24 @@ import { boundedLog, log } from "../../cli/log.ts";
 import {
   countRecentPins,
   createPin,
-  createSession,
+  createSignIn,
   findDeviceByUserCode,
   recordSignIn,
-  revokeSession,
+  revokeSignIn,
   saveOidcLogin,
   settleDeviceCode,
   takeOidcLogin,
   verifyPin,
-  verifySession,
+  verifySignIn,
   zonesAdministeredBy,
   DEFAULT_ZONE_CREDENTIAL_LIFETIME_MS,
   type DeviceCode,
   type Identity,
-  type OrgSession,
+  type SignIn,
 } from "../../store/index.ts";
 import type { OidcProvider, OtpProvider } from "../config/file.ts";
 import { cookie, CSRF_COOKIE, csrfOk, csrfToken, readCookies, safeReturn, SESSION_COOKIE, sessionFormOk, sessionFormToken } from "../http/cookies.ts";
-import { decide, limitsOf, revokedUser, type SignInContext } from "./oauth.ts";
+import { signInVerdict, limitsOf, revokedUser, type SignInContext } from "./oauth.ts";
 import { admit, giveBack, guessFailed, guessSucceeded, retryAfter, SIGN_IN_LIMITS } from "./rate-limit.ts";
 import { pinRecipient } from "./recipients.ts";
 import { VERIFY_PATH } from "../../wire/http.ts";
@@ -53,8 +53,8 @@ function withCookies(res: Response, ...setCookies: (string | undefined)[]): Resp
 const site = (ctx: SignInContext): Site => siteOf(ctx.identity.brand, ctx.publicUrl());
 
 /** This browser's org session on the edge's host, unless it ended or its user was revoked since. */
-export async function browserSession(req: Request, ctx: SignInContext): Promise<OrgSession | undefined> {
-  const s = await verifySession(ctx.store, readCookies(req)[SESSION_COOKIE], "browser");
+export async function browserSignIn(req: Request, ctx: SignInContext): Promise<SignIn | undefined> {
+  const s = await verifySignIn(ctx.store, readCookies(req)[SESSION_COOKIE], "browser");
   return s && !(await revokedUser(ctx.store, s)) ? s : undefined;
 }
 
@@ -72,7 +72,7 @@ function showSignIn(req: Request, ctx: SignInContext, returnTo: string, error?: 
 /** A finished sign-in: the user is recorded, the browser gets its session, and goes back. */
 async function establish(ctx: SignInContext, who: Identity, ip: string, returnTo: string): Promise<Response> {
   await recordSignIn(ctx.store, who.email, who.idp);
-  const s = await createSession(ctx.store, { ...who, kind: "browser", ip, expiresAt: Date.now() + ctx.identity.sessionMs });
+  const s = await createSignIn(ctx.store, { ...who, kind: "browser", ip, expiresAt: Date.now() + ctx.identity.sessionMs });
   log.info(`signed in: ${who.email} with ${who.idp} from ${ip}`);
   return redirect(returnTo, [cookie(SESSION_COOKIE, s.token, ctx.identity.sessionMs)]);
 }
@@ -199,9 +199,9 @@ async function oidcCallback(req: Request, url: URL, ctx: SignInContext, name: st
 }
 
 /** Who is looking at a device page, and the tokens its forms carry (lib/edge/http/cookies.ts). */
-type Viewer = { session: OrgSession; who: Who; csrf: string; token: string; setCookie?: string; ip: string };
+type Viewer = { session: SignIn; who: Who; csrf: string; token: string; setCookie?: string; ip: string };
 
-function viewer(req: Request, session: OrgSession, ip: string): Viewer {
+function viewer(req: Request, session: SignIn, ip: string): Viewer {
   const { token: csrf, setCookie } = csrfToken(req);
   const token = sessionFormToken(csrf, readCookies(req)[SESSION_COOKIE]!);
   return { session, who: { email: session.email, idp: session.idp }, csrf, token, setCookie, ip };
@@ -243,7 +243,7 @@ async function confirmation(ctx: SignInContext, d: DeviceCode, v: Viewer): Promi
   }
   if (d.purpose === "admin") return confirmAdminPage(site(ctx), { ...request, sessionEnds: session.expiresAt });
   // Someone the policy refuses is told so at once, rather than after a pointless "Approve".
-  const decision = await decide(ctx.store, d.app!, session, d.clientIp);
+  const decision = await signInVerdict(ctx.store, d.app!, session, d.clientIp);
   if (!decision.allowed) {
     await settleDeviceCode(ctx.store, d.id, { status: "denied", sessionId: session.id, reason: decision.sentence });
     return deniedPage(site(ctx), { sentence: decision.sentence, who, csrf: v.csrf });
@@ -254,7 +254,7 @@ async function confirmation(ctx: SignInContext, d: DeviceCode, v: Viewer): Promi
 /** GET /device[?user_code=]: the page to type a code in, or an app sign-in's confirmation. */
 async function devicePage(req: Request, url: URL, ctx: SignInContext, ip: string): Promise<Response> {
   const userCode = url.searchParams.get("user_code");
-  const session = await browserSession(req, ctx);
+  const session = await browserSignIn(req, ctx);
   if (!session) return signInFirst(userCode ? `${VERIFY_PATH}?user_code=${encodeURIComponent(userCode)}` : VERIFY_PATH);
   const v = viewer(req, session, ip);
   if (!userCode) return show(v, enterCodePage(site(ctx), { token: v.token }));
@@ -271,7 +271,7 @@ async function devicePage(req: Request, url: URL, ctx: SignInContext, ip: string
 
 /** POST /device: a typed code (continue), or the answer to a confirmation (approve, deny). */
 async function deviceAnswer(req: Request, ctx: SignInContext, f: URLSearchParams, ip: string): Promise<Response> {
-  const session = await browserSession(req, ctx);
+  const session = await browserSignIn(req, ctx);
   if (!session) return signInFirst(VERIFY_PATH);
   const v = viewer(req, session, ip);
   const { who } = v;
@@ -297,7 +297,7 @@ async function deviceAnswer(req: Request, ctx: SignInContext, f: URLSearchParams
     log.info(`edge login ${d.id} (requested from ${d.clientIp}) approved by ${session.email} from ${ip}`);
     return donePage(site(ctx), "Signed in", "The terminal that ran wicket edge login now administers as you. You can close this window.");
   }
-  const decision = await decide(ctx.store, d.app!, session, d.clientIp);
+  const decision = await signInVerdict(ctx.store, d.app!, session, d.clientIp);
   if (!decision.allowed) {
     await settleDeviceCode(ctx.store, d.id, { status: "denied", sessionId: session.id, reason: decision.sentence });
     return deniedPage(site(ctx), { sentence: decision.sentence, who, csrf: v.csrf });
@@ -308,8 +308,8 @@ async function deviceAnswer(req: Request, ctx: SignInContext, f: URLSearchParams
 }
 
 async function signOut(req: Request, ctx: SignInContext): Promise<Response> {
-  const session = await browserSession(req, ctx);
-  if (session) await revokeSession(ctx.store, session.id);
+  const session = await browserSignIn(req, ctx);
+  if (session) await revokeSignIn(ctx.store, session.id);
   return withCookies(donePage(site(ctx), "Signed out", "You are signed out of this edge."), cookie(SESSION_COOKIE, "", 0));
 }
 

@@ -10,7 +10,7 @@ import { Close } from "../../wire/close.ts";
 import type { OpenMeta } from "../../wire/frame.ts";
 import type { Store } from "../../store/index.ts";
 import type { ResumeAuth } from "../decisions/resume.ts";
-import type { ConnectorConn, ConnectorRegistry } from "./connectors.ts";
+import type { ConnectorConn, Connectors } from "./connectors.ts";
 
 /** What the edge knows of a client's resumable stream: its end-to-end id, the cut its next
  * ticket is for, and the connector process that holds it. */
@@ -18,7 +18,7 @@ export type ClientResume = { id: string; cut: number; connector: string; timer?:
 
 /** What of a client's socket and its room this needs (client-stream.ts has the rest). */
 type Client = { data: ResumeAuth & { resume?: ClientResume; closed?: boolean }; send(message: string): unknown };
-type Room = { connectors: ConnectorRegistry; store?: Store };
+type Room = { connectors: Connectors; store?: Store };
 
 /** Where a client's stream goes: a connection, and the resume metadata of its open. */
 export function routeResumable(ws: Client, room: Room): { conn?: ConnectorConn; resume?: OpenMeta["resume"] } {

@@ -11,7 +11,7 @@ import type { Mux, Stream } from "../../wire/mux.ts";
 import type { ResumeAuth } from "../decisions/resume.ts";
 import type { Store } from "../../store/index.ts";
 import { giveTickets, routeResumable, stopTickets, type ClientResume } from "./client-resume.ts";
-import type { ConnectorRegistry } from "./connectors.ts";
+import type { Connectors } from "./connectors.ts";
 import type { createKeepalive, Watched } from "./keepalive.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
@@ -24,7 +24,7 @@ export type ClientSocket = ServerWebSocket<ClientData>;
 
 /** What client streams share on a node. */
 export interface ClientRoom {
-  connectors: ConnectorRegistry;
+  connectors: Connectors;
   liveSessions: LiveSessions;
   metrics: EdgeMetrics;
   keepalive: ReturnType<typeof createKeepalive>;

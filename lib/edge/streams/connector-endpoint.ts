@@ -12,8 +12,8 @@ import { PROTOCOL_VERSION } from "../../wire/frame.ts";
 import { createMux, type Mux } from "../../wire/mux.ts";
 import { serverTransport } from "../../wire/ws-transport.ts";
 import { CLIENT_HIGH_WATER } from "../../wire/client.ts";
-import { credentialKey, type ConnectorConn, type ConnectorRegistry } from "./connectors.ts";
-import { createRegistrationLimiter, noRoom, type ConnectorLimits } from "./connector-limits.ts";
+import { credentialKey, type ConnectorConn, type Connectors } from "./connectors.ts";
+import { createRegistrationLimiter, overCap, type ConnectorLimits } from "./connector-limits.ts";
 import { createDenialLimiter } from "../decisions/denials.ts";
 import type { EdgeMetrics } from "../runtime/metrics.ts";
 
@@ -23,7 +23,7 @@ export type ConnectorSocket = ServerWebSocket<ConnectorData>;
 
 /** What connector connections share on a node. */
 export interface ConnectorRoom {
-  connectors: ConnectorRegistry;
+  connectors: Connectors;
   metrics: EdgeMetrics;
   keepalive: { intervalMs: number; timeoutMs: number };
   draining(): boolean;
@@ -127,12 +127,12 @@ async function register(ws: ConnectorSocket, room: ConnectorRoom, connector: str
   // not denied: the connector backs off and comes back
   if (wait > 0) return refuse(ws, room, who, Close.unavailable, `this credential registers connections here too fast; retry in ${Math.ceil(wait / 1000)} s`);
   // before the claim's store work, then again with the claim's tunnel and hostnames
-  const early = noRoom(room.connectors, { who, zone, tunnel: who.kind === "tunnel" ? who.tunnel : undefined }, room.limits);
+  const early = overCap(room.connectors, { who, zone, tunnel: who.kind === "tunnel" ? who.tunnel : undefined }, room.limits);
   if (early) return refuse(ws, room, who, Close.denied, early);
   const claim = await claimHostnames(room.store, who, hostnames, d.ip);
   if (d.mux!.closed) return;
   if ("refused" in claim) return ws.close(Close.denied, closeReason(claim.refused));
-  const full = noRoom(room.connectors, { who, zone, tunnel: claim.tunnel, hostnames: claim.hostnames }, room.limits);
+  const full = overCap(room.connectors, { who, zone, tunnel: claim.tunnel, hostnames: claim.hostnames }, room.limits);
   if (full) return refuse(ws, room, who, Close.denied, full, claim.hostnames);
   const conn: ConnectorConn = { id: connector, zone, hostnames: claim.hostnames, tunnel: claim.tunnel, who, mux: d.mux!, remote: d.ip, resume };
   d.conn = conn;
@@ -167,7 +167,7 @@ function cutAtExpiry(d: ConnectorData, room: ConnectorRoom, conn: ConnectorConn,
 }
 
 /** Re-checks one connection and cuts it when it may no longer serve; true when cut. */
-async function cut(store: Store, connectors: ConnectorRegistry, c: ConnectorConn, checked?: Map<string, Promise<string | undefined>>): Promise<boolean> {
+async function cut(store: Store, connectors: Connectors, c: ConnectorConn, checked?: Map<string, Promise<string | undefined>>): Promise<boolean> {
   // replicas of one tunnel with one credential and the same hostnames are checked once per pass
   const key = `${c.who.kind === "tunnel" ? c.who.tunnel.id : c.who.credential.id} ${c.tunnel.id} ${c.hostnames.join(" ")}`;
   let check = checked?.get(key);
@@ -186,7 +186,7 @@ async function cut(store: Store, connectors: ConnectorRegistry, c: ConnectorConn
 }
 
 /** Access changed: cuts the connections whose credential, tunnel or routes no longer let them serve. */
-export async function recheckConnectors(store: Store, connectors: ConnectorRegistry) {
+export async function recheckConnectors(store: Store, connectors: Connectors) {
   const checked = new Map<string, Promise<string | undefined>>();
   for (const c of connectors.all()) await cut(store, connectors, c, checked);
 }

@@ -5,7 +5,7 @@
 // one zone credential held 128 connections for each of its zone's 1,000 tunnels on every node.
 // The checks read the registry's counts: none walks the node's connections.
 import { fullBucket, refill, takeToken, waitMs, type Bucket, type BucketSpec } from "../signin/rate-limit.ts";
-import { credentialKey, type ConnectorRegistry } from "./connectors.ts";
+import { credentialKey, type Connectors } from "./connectors.ts";
 import type { ConnectorIdentity } from "./tunnel-claims.ts";
 
 /** Per edge node (each node of a cluster counts its own). An edge.yaml may change them under
@@ -42,7 +42,7 @@ const MAX_TRACKED_CREDENTIALS = 10_000;
 export type Candidate = { who: ConnectorIdentity; zone: string; tunnel?: { id: string; name: string }; hostnames?: readonly string[] };
 
 /** Why the node has no room for `c`, or undefined when it has: a sentence for the close reason. */
-export function noRoom(registry: ConnectorRegistry, c: Candidate, limits: ConnectorLimits = CONNECTOR_LIMITS): string | undefined {
+export function overCap(registry: Connectors, c: Candidate, limits: ConnectorLimits = CONNECTOR_LIMITS): string | undefined {
   if (c.tunnel && registry.count("tunnel", c.tunnel.id) >= limits.connectionsPerTunnel) {
     return `the tunnel ${c.tunnel.name} already has ${limits.connectionsPerTunnel} connections to this edge node, the most one tunnel may`;
   }

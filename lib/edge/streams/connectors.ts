@@ -25,7 +25,7 @@ export const credentialKey = (who: ConnectorIdentity) => (who.kind === "tunnel" 
 export type CountedBy = "tunnel" | "credential" | "zone" | "connector";
 const keysOf = (c: ConnectorConn): Record<CountedBy, string> => ({ tunnel: c.tunnel.id, credential: credentialKey(c.who), zone: c.zone, connector: c.id });
 
-export function createConnectorRegistry() {
+export function createConnectors() {
   const conns = new Set<ConnectorConn>();
   /** Those whose connector said go-away: they finish their streams and take no new ones. */
   const goingAway = new Set<ConnectorConn>();
@@ -117,4 +117,4 @@ export function createConnectorRegistry() {
     },
   };
 }
-export type ConnectorRegistry = ReturnType<typeof createConnectorRegistry>;
+export type Connectors = ReturnType<typeof createConnectors>;

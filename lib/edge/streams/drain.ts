@@ -4,10 +4,10 @@
 import { waitUntilIdle, type Changes } from "../../async.ts";
 import { log } from "../../cli/log.ts";
 import { ResetCode } from "../../wire/frame.ts";
-import type { ConnectorRegistry } from "./connectors.ts";
+import type { Connectors } from "./connectors.ts";
 
 /** Go-away to every connector, then the wait for client streams and connector connections. */
-export async function drainConnections(edge: { connectors: ConnectorRegistry; clients: { readonly size: number }; changes: Changes; changed(): void; moveResumable?(): number }, graceMs: number) {
+export async function drainConnections(edge: { connectors: Connectors; clients: { readonly size: number }; changes: Changes; changed(): void; moveResumable?(): number }, graceMs: number) {
   const { connectors, clients, changes } = edge;
   for (const c of connectors.all()) c.mux.goAway(ResetCode.goingAway, "edge is shutting down");
   // resumable streams lose nothing by moving: their clients go now, to resume elsewhere

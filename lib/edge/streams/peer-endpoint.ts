@@ -11,14 +11,14 @@ import { NODE_HEADER } from "../../wire/http.ts";
 import { bearerToken } from "../../wire/bearer.ts";
 import { serverTransport } from "../../wire/ws-transport.ts";
 import { checkClusterSecret } from "../../store/index.ts";
-import type { ConnectorRegistry } from "./connectors.ts";
+import type { Connectors } from "./connectors.ts";
 import { printable } from "./connector-endpoint.ts";
 
 export type PeerData = { kind: "peer"; node: string; ip: string; reject?: { code: number; reason: string }; mux?: Mux };
 export type PeerSocket = ServerWebSocket<PeerData>;
 
 export interface PeerRoom {
-  connectors: ConnectorRegistry;
+  connectors: Connectors;
   keepalive: { intervalMs: number; timeoutMs: number };
   /** Inbound links, for the drain. */
   links: Set<Mux>;

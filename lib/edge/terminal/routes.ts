@@ -22,10 +22,10 @@ import {
 import { authorizeClient, decide, identify, refuseAllowed, type AuthorizeOptions, type ClientAuth } from "../decisions/authorize.ts";
 import type { TerminalData } from "./ssh.ts";
 import { cookie, CSRF_COOKIE, csrfToken, readCookies, sessionFormToken } from "../http/cookies.ts";
-import { decide as decideSignIn, type SignInContext } from "../signin/oauth.ts";
+import { signInVerdict, type SignInContext } from "../signin/oauth.ts";
 import { errorPage, wantsPage, type Site } from "../http/pages.ts";
 import { deniedPage } from "../signin/pages.ts";
-import { browserSession } from "../signin/routes.ts";
+import { browserSignIn } from "../signin/routes.ts";
 import { principalFor } from "../decisions/ssh-cert.ts";
 import { castResponse } from "./cast.ts";
 import { APP_COOKIE, sizeParam, TERMINAL_ASSETS, TERMINAL_SESSION_PATH, TERMINAL_SOCKET_PATH } from "./protocol.ts";
@@ -177,10 +177,10 @@ async function handoff(req: Request, url: URL, ip: string, ctx: TerminalRouteCon
   // anywhere else (a link, another site), go there first
   const state = url.searchParams.get("state") ?? "";
   if (!STATE.test(state)) return redirect(onAppHost(ctx, host, "/"));
-  const session = await browserSession(req, ctx.signIn);
+  const session = await browserSignIn(req, ctx.signIn);
   if (!session) return signInFirst(`${HANDOFF_PATH}?host=${encodeURIComponent(host)}&state=${state}`);
   // someone the policy refuses is told so here, and no token, stream or SSH connection is made
-  const d = await decideSignIn(ctx.store, host, session, ip);
+  const d = await signInVerdict(ctx.store, host, session, ip);
   if (!d.allowed) {
     const { token, setCookie } = csrfToken(req);
     const res = deniedPage(ctx.site(), { sentence: d.sentence, who: { email: session.email, idp: session.idp }, csrf: token });
@@ -198,7 +198,7 @@ async function handoff(req: Request, url: URL, ip: string, ctx: TerminalRouteCon
 async function recording(req: Request, rest: string, ctx: TerminalRouteContext): Promise<Response> {
   const m = /^(rec_[A-Za-z0-9_-]{1,64})(\.cast)?$/.exec(rest);
   if (!m) return errorPage(ctx.site(), "No such recording", "There is no recording at this address.", 404);
-  const session = await browserSession(req, ctx.signIn);
+  const session = await browserSignIn(req, ctx.signIn);
   if (!session) return signInFirst(`${RECORDINGS_PATH}${rest}`);
   const rec = await getRecording(ctx.store, m[1]!);
   // the zone the server's name lies in now: a nested zone added since takes its recordings along

@@ -6,22 +6,22 @@ import { hashSecret, joinIdSecret, randomId, randomSecret, splitIdSecret, verify
 import type { BigIntColumn, Store } from "./open.ts";
 import { ms, msOrUndefined } from "./open.ts";
 
-export const SESSION_ID_PREFIX = "wks_";
+export const SIGN_IN_ID_PREFIX = "wks_";
 
 /** browser: the edge's cookie; cli: `access login`'s; admin: `edge login`'s, the admin API's bearer. */
-export type SessionKind = "browser" | "cli" | "admin";
+export type SignInKind = "browser" | "cli" | "admin";
 
 /** Who signed in, as the policy evaluator sees it (lib/policy Subject, less the IP); `claims`:
  * what an OpenID Connect provider said of the user besides (none for a PIN sign-in). */
 export type Identity = { email: string; idp: string; groups: string[]; amr: string[]; claims?: Record<string, unknown> };
 
-export type OrgSession = Identity & { id: string; kind: SessionKind; ip: string; createdAt: number; expiresAt: number; revokedAt?: number };
+export type SignIn = Identity & { id: string; kind: SignInKind; ip: string; createdAt: number; expiresAt: number; revokedAt?: number };
 
 /** `groups`, `amr` and `claims` are JSON text. */
 type OrgSessionRow = {
   id: string;
   secret_hash: string;
-  kind: SessionKind;
+  kind: SignInKind;
   email: string;
   idp: string;
   groups: string;
@@ -33,8 +33,8 @@ type OrgSessionRow = {
   revoked_at: BigIntColumn | null;
 };
 
-const toSession = (r: OrgSessionRow): OrgSession => {
-  const s: OrgSession = {
+const toSession = (r: OrgSessionRow): SignIn => {
+  const s: SignIn = {
     id: r.id,
     kind: r.kind,
     email: r.email,
@@ -60,8 +60,8 @@ export async function recordSignIn(store: Store, email: string, idp: string): Pr
 }
 
 /** A new session; `token` (`<id>.<secret>`) is the only copy there will be. */
-export async function createSession(store: Store, s: Identity & { kind: SessionKind; ip: string; expiresAt: number }): Promise<OrgSession & { token: string }> {
-  const id = randomId(SESSION_ID_PREFIX, 12);
+export async function createSignIn(store: Store, s: Identity & { kind: SignInKind; ip: string; expiresAt: number }): Promise<SignIn & { token: string }> {
+  const id = randomId(SIGN_IN_ID_PREFIX, 12);
   const secret = randomSecret();
   const createdAt = Date.now();
   const claims = s.claims ?? {};
@@ -71,20 +71,20 @@ export async function createSession(store: Store, s: Identity & { kind: SessionK
 }
 
 /** The live (not expired, not revoked) session of this kind that `token` is. */
-export async function verifySession(store: Store, token: string | undefined, kind: SessionKind): Promise<OrgSession | undefined> {
+export async function verifySignIn(store: Store, token: string | undefined, kind: SignInKind): Promise<SignIn | undefined> {
   const parts = token ? splitIdSecret(token.trim()) : undefined;
-  if (!parts || !parts.id.startsWith(SESSION_ID_PREFIX)) return undefined;
+  if (!parts || !parts.id.startsWith(SIGN_IN_ID_PREFIX)) return undefined;
   const [row]: OrgSessionRow[] = await store.sql`SELECT * FROM org_sessions WHERE id = ${parts.id} AND kind = ${kind} AND revoked_at IS NULL AND expires_at > ${Date.now()}`;
   if (!row || !verifySecret(parts.secret, row.secret_hash)) return undefined;
   return toSession(row);
 }
 
-export async function getSession(store: Store, id: string): Promise<OrgSession | undefined> {
+export async function getSignIn(store: Store, id: string): Promise<SignIn | undefined> {
   const [row]: OrgSessionRow[] = await store.sql`SELECT * FROM org_sessions WHERE id = ${id}`;
   return row ? toSession(row) : undefined;
 }
 
 /** Ends a session (sign-out, logout); its app tokens are refused from then on by whoever checks `sid`. */
-export async function revokeSession(store: Store, id: string): Promise<void> {
+export async function revokeSignIn(store: Store, id: string): Promise<void> {
   await store.sql`UPDATE org_sessions SET revoked_at = ${Date.now()} WHERE id = ${id} AND revoked_at IS NULL`;
 }
