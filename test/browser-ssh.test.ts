@@ -27,6 +27,7 @@ const CAROL = `carol@${ZONE}`;
 const IDLE_ZONE = "idle.test";
 const IDLE_APP = `ssh.${IDLE_ZONE}`;
 const DAVE = `alice@${IDLE_ZONE}`;
+const ROOT_DIR = join(import.meta.dir, "..");
 /** Where the screenshots go: kept after the run. */
 const shots = process.env.WICKET_SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), "wicket-terminal-screenshots-"));
 
@@ -133,6 +134,8 @@ describe("SSH in the browser", () => {
     expect(accepted.length).toBe(1);
     expect(accepted[0]).toMatch(new RegExp(`Accepted publickey for alice .*ED25519-CERT.*ID ${ALICE.replace(/\./g, "\\.")} ses_\\S+ browser`));
     await page.screenshot({ path: join(shots, "terminal.png") });
+    // the picture in docs/terminal.md (a terminal is dark whatever the system's scheme)
+    if (process.env.WICKET_DOCS_SCREENSHOTS) await page.screenshot({ path: join(ROOT_DIR, "docs", "pages", "terminal-1280.png") });
     recorded = page;
   });
 
