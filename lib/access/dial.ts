@@ -22,6 +22,8 @@ export interface DialOptions {
   connectTimeoutMs?: number;
   /** A resume ticket: dial to resume the stream it names (lib/access/resume.ts). */
   resumeTicket?: string;
+  /** Offer resumption: the caller speaks resume records (connectBridge); `doctor`'s banner read does not. */
+  resumable?: boolean;
 }
 
 /** How the edge closed the connection, for callers that act on it (4401: sign in and retry). */
@@ -45,9 +47,9 @@ export const appUrl = (opts: DialOptions) => `${appOrigin(opts).replace(/^http/,
 
 /** Headers that name the application and carry the client's credentials. */
 export function appHeaders(opts: DialOptions): Record<string, string> {
-  // every client offers resumption (unless WICKET_RESUME=0); an edge that does not know the header ignores it
+  // a bridge offers resumption (unless WICKET_RESUME=0); an edge that does not know the header ignores it
   const headers: Record<string, string> = { host: opts.hostname };
-  if (opts.resumeTicket || process.env.WICKET_RESUME !== "0") headers[RESUME_HEADER] = opts.resumeTicket ?? "1";
+  if (opts.resumeTicket || (opts.resumable && process.env.WICKET_RESUME !== "0")) headers[RESUME_HEADER] = opts.resumeTicket ?? "1";
   if (opts.serviceToken) {
     headers[CLIENT_ID_HEADER] = opts.serviceToken.id;
     headers[CLIENT_SECRET_HEADER] = opts.serviceToken.secret;

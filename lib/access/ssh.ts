@@ -5,7 +5,10 @@ import { dialSignedIn, type SignInMode } from "./connect.ts";
 import { connectBridge } from "./resume.ts";
 
 export async function proxyStdio(opts: DialOptions, signIn: SignInMode): Promise<void> {
-  const dial = (o: DialOptions) => (o.serviceToken ? dialApp(o) : dialSignedIn(o, signIn));
+  const dial = (d: DialOptions) => {
+    const o = { ...d, resumable: true };
+    return o.serviceToken ? dialApp(o) : dialSignedIn(o, signIn);
+  };
   const ws = await dial(opts);
   const stdout = process.stdout;
   const b = connectBridge(

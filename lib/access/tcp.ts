@@ -27,7 +27,10 @@ export function parseListenUrl(raw: string): { hostname: string; port: number } 
 
 export async function serveTcp(opts: DialOptions & { listen: string; signal: AbortSignal; signIn?: SignInMode; onListening?(port: number): void }) {
   // Without a service token each connection uses the signed-in person's app token.
-  const dial = (o: DialOptions = opts) => (o.serviceToken || !opts.signIn ? dialApp(o) : dialSignedIn(o, opts.signIn));
+  const dial = (d: DialOptions = opts) => {
+    const o = { ...d, resumable: true };
+    return o.serviceToken || !opts.signIn ? dialApp(o) : dialSignedIn(o, opts.signIn);
+  };
   const { hostname, port } = parseListenUrl(opts.listen);
   const flush = (s: Socket<Conn>) => {
     const c = s.data;
