@@ -26,6 +26,7 @@ import { appTerminalRoute, edgeTerminalRoute, type TerminalRouteContext } from "
 import { edgeSshCAGone, handleSshCert, serveAppSshCA } from "../decisions/ssh-cert.ts";
 import { bodyRefused, onBodyWait } from "./body.ts";
 import { splitHostPort } from "../../net/address.ts";
+import { bearerToken } from "../../wire/bearer.ts";
 
 export type WsData = ClientData | ConnectorData | PeerData | TerminalData;
 
@@ -53,7 +54,7 @@ export const hostOf = (req: Request) => (splitHostPort(req.headers.get("host") ?
 
 /** Whether a request carries a credential the edge checks before any other work: a service
  * token, or a bearer token (an app token, a connector's, an admin's, a peer's). */
-const hasCredential = (req: Request) => req.headers.has(CLIENT_ID_HEADER) || /^Bearer\s/i.test(req.headers.get("authorization") ?? "");
+const hasCredential = (req: Request) => req.headers.has(CLIENT_ID_HEADER) || bearerToken(req.headers.get("authorization")) !== undefined;
 
 export function createRouter(ctx: RouteContext) {
   const { requests, slowBodies } = ctx.load ?? createLoad();
