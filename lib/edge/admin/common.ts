@@ -6,6 +6,7 @@ import { writeAudit, type AuditEntry, StoreError, type AdminToken, type Store } 
 import type { ConnectorRegistry } from "../streams/connectors.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
 import { BODY_LIMITS, BodyRefused, readJson, senderVerified } from "../http/body.ts";
+import { bearerToken } from "../../wire/bearer.ts";
 import type { ClusterNode } from "../cluster/sessions.ts";
 import type { Acme } from "../http/acme.ts";
 
@@ -51,7 +52,7 @@ export function json(status: number, body: unknown, headers: Record<string, stri
  * credential's routes take a name or two: they pass the form limit, and so its 5 s deadline. */
 export async function readBody(req: Request, limit: number = BODY_LIMITS.admin): Promise<Record<string, unknown>> {
   let body: unknown;
-  senderVerified(req);
+  senderVerified(req, `bearer ${bearerToken(req.headers.get("authorization"))}`);
   try {
     body = await readJson(req, limit);
   } catch (e) {
