@@ -250,7 +250,11 @@ export async function unrouteTunnelsOf(tx: SQL, credentialIds: string[]): Promis
 export async function tunnelsByCredential(store: Store): Promise<Map<string, Tunnel[]>> {
   const rows: TunnelRow[] = await store.sql`SELECT * FROM tunnels WHERE credential_id IS NOT NULL ORDER BY zone, name`;
   const out = new Map<string, Tunnel[]>();
-  for (const t of await withRoutes(store, rows)) out.set(t.credentialId!, [...(out.get(t.credentialId!) ?? []), t]);
+  for (const t of await withRoutes(store, rows)) {
+    const list = out.get(t.credentialId!);
+    if (list) list.push(t);
+    else out.set(t.credentialId!, [t]);
+  }
   return out;
 }
 

@@ -212,14 +212,14 @@ describe("the pool of requests waiting for their bodies", () => {
     expect(HANDSHAKE_LIMITS.reserved).toBeGreaterThan(0);
   });
 
-  test("an anonymous body waits in the pool; a verified sender's (an admin's, an allowed client's) keeps its request's place and is never dropped for newcomers", async () => {
+  test("an anonymous body waits in the pool by its address; a verified sender's (an admin's, a zone credential's, an allowed client's) waits by its sender, never among anonymous newcomers", async () => {
     const waited: string[] = [];
     for (const who of ["anonymous", "verified"]) {
       const req = new Request("https://edge.test/api/v1/policies", { method: "POST", body: "{}" });
-      onBodyWait(req, () => (waited.push(who), () => {}));
-      if (who === "verified") senderVerified(req);
+      onBodyWait(req, (_drop, sender) => (waited.push(`${who}:${sender}`), () => {}));
+      if (who === "verified") senderVerified(req, "bearer x");
       expect(await readText(req, 1024)).toBe("{}");
     }
-    expect(waited).toEqual(["anonymous"]);
+    expect(waited).toEqual(["anonymous:undefined", "verified:bearer x"]);
   });
 });

@@ -3,6 +3,7 @@
 import { formatZoneCredential } from "../../auth/zone-credential.ts";
 import { log } from "../../cli/log.ts";
 import { writeAudit, credentialOwner, revokeZoneCredential, tunnelsByCredential, rotateTunnelSecret, madeWith, listZoneCredentials, listTunnels, deleteTunnel, createTunnel, getTunnel, routeHostname, type ZoneCredential, createZoneCredential } from "../../store/index.ts";
+import { BODY_LIMITS } from "../http/body.ts";
 import { type AdminContext, HttpError, json, readBody, field, type Route, record } from "./common.ts";
 import { adminName, visibleTo } from "./authz.ts";
 
@@ -23,8 +24,7 @@ export const tunnelRoutes: Record<string, Route> = {
     return json(200, { credential });
   },
   "GET tunnels": async (_req, ctx, _arg, who) => {
-    const live = ctx.connectors?.all() ?? [];
-    const tunnels = (await listTunnels(ctx.store)).filter((t) => visibleTo(who)(t.zone)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length }));
+    const tunnels = (await listTunnels(ctx.store)).filter((t) => visibleTo(who)(t.zone)).map((t) => ({ ...t, connections: ctx.connectors?.count("tunnel", t.id) ?? 0 }));
     return json(200, { tunnels });
   },
   "DELETE tunnels/:": async (_req, ctx, arg, who) => {
@@ -45,11 +45,10 @@ export const tunnelRoutes: Record<string, Route> = {
 export type ZoneRoute = (req: Request, ctx: AdminContext, arg: string, cred: ZoneCredential) => Promise<Response>;
 export const credentialRoutes: Record<string, ZoneRoute> = {
   "GET zone-tunnels": async (_req, ctx, _arg, cred) => {
-    const live = ctx.connectors?.all() ?? [];
-    return json(200, { tunnels: (await listTunnels(ctx.store, cred.zone)).map((t) => ({ ...t, connections: live.filter((c) => c.tunnel.id === t.id).length })) });
+    return json(200, { tunnels: (await listTunnels(ctx.store, cred.zone)).map((t) => ({ ...t, connections: ctx.connectors?.count("tunnel", t.id) ?? 0 })) });
   },
   "POST zone-tunnels": async (req, ctx, _arg, cred) => {
-    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req), "name"), credentialOwner(cred), madeWith(cred));
+    const { tunnel, secret } = await createTunnel(ctx.store, cred.zone, field(await readBody(req, BODY_LIMITS.form), "name"), credentialOwner(cred), madeWith(cred));
     await recordZone(ctx, cred, "tunnel.create", `created tunnel ${tunnel.name} (${tunnel.id}) in ${tunnel.zone}`, tunnel.id);
     return json(201, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
   },
@@ -72,7 +71,7 @@ export const credentialRoutes: Record<string, ZoneRoute> = {
     return json(200, { tunnel, secret, edge: ctx.publicUrl, caPem: ctx.caPem });
   },
   "PUT zone-routes/:": async (req, ctx, arg, cred) => {
-    const body = await readBody(req);
+    const body = await readBody(req, BODY_LIMITS.form);
     const tunnel = await getTunnel(ctx.store, field(body, "tunnel"), cred.zone);
     if (!tunnel) throw new HttpError(404, `there is no tunnel "${body.tunnel}" in the zone ${cred.zone}; see "wicket tunnel list"`);
     ownTunnel(tunnel, cred);

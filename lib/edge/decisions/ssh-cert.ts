@@ -96,7 +96,7 @@ export async function issueUserCert(store: Store, host: string, req: { publicKey
 export async function handleSshCert(req: Request, store: Store, auth: ClientAuth): Promise<Response> {
   if (auth.reject) return json(STATUS[auth.reject.code] ?? 403, { error: auth.reject.reason });
   let body: { public_key?: unknown };
-  senderVerified(req);
+  senderVerified(req, `identity ${auth.identity}`);
   try {
     body = ((await readJson(req, BODY_LIMITS.sshCert)) ?? {}) as typeof body;
   } catch (e) {

@@ -48,12 +48,15 @@ export const bodyRefused = (req: Request) => refused.has(req);
 
 /** What the router does while a request waits for its body (lib/edge/http/routes.ts): given the
  * call that drops the request, it returns the call that ends the wait. */
-export type BodyWait = (drop: () => void) => () => void;
+export type BodyWait = (drop: () => void, sender?: string) => () => void;
 const waits = new WeakMap<Request, BodyWait>();
 export const onBodyWait = (req: Request, wait: BodyWait) => void waits.set(req, wait);
-/** The sender of `req` is verified (an admin, an allowed client): its body arrives keeping the
- * request's place, never dropped for anonymous newcomers. Call only once the credential is checked. */
-export const senderVerified = (req: Request) => void waits.delete(req);
+const verified = new WeakMap<Request, string>();
+/** The sender of `req` is verified (an admin, a zone credential, an allowed client), and `sender`
+ * names it: its body waits among the verified senders' (lib/edge/http/slow-bodies.ts), never
+ * dropped for anonymous newcomers, and one sender's slow bodies drop only its own oldest, so a
+ * tenant cannot hold the requests in progress. Call only once the credential is checked. */
+export const senderVerified = (req: Request, sender: string) => void verified.set(req, sender);
 
 const late = (ms: number) => new BodyRefused(408, `the request body did not arrive within ${ms / 1000} s; send it again, all at once`);
 const slow = () => new BodyRefused(408, `the request body arrived slower than ${MIN_BODY_RATE / KiB} KiB/s; send it again, all at once`);
@@ -79,7 +82,7 @@ export async function readText(req: Request, limit: number, deadlineMs = bodyDea
   const pace = setInterval(() => {
     if (size < Math.min(expected, (MIN_BODY_RATE * (performance.now() - started - BODY_GRACE_MS)) / 1000)) stop(slow());
   }, PACE_CHECK_MS);
-  const endWait = waits.get(req)?.(() => stop(dropped()));
+  const endWait = waits.get(req)?.(() => stop(dropped()), verified.get(req));
   try {
     for (;;) {
       const { done, value } = await reader.read().catch((e: unknown) => {

@@ -3,9 +3,9 @@
 // what the log says when either fills, and what /ready says about them.
 import { log } from "../../cli/log.ts";
 import { createHandshakes, saturated, shareOf, type HandshakeLimits, type Handshakes } from "./handshakes.ts";
-import { createSlowBodies, shedding, type SlowBodies, type SlowBodyLimits } from "./slow-bodies.ts";
+import { createSlowBodies, shedding, VERIFIED_BODY_LIMITS, type SlowBodies, type SlowBodyLimits } from "./slow-bodies.ts";
 
-export type Load = { requests: Handshakes; slowBodies: SlowBodies };
+export type Load = { requests: Handshakes; slowBodies: SlowBodies; verifiedBodies: SlowBodies };
 
 export function createLoad(limits: { requests?: HandshakeLimits; slowBodies?: SlowBodyLimits } = {}): Load {
   const requests = createHandshakes(limits.requests, (who, ip) =>
@@ -18,7 +18,8 @@ export function createLoad(limits: { requests?: HandshakeLimits; slowBodies?: Sl
   const slowBodies = createSlowBodies(limits.slowBodies, () =>
     log.warn(`the edge has ${slowBodies.limits.total} requests waiting for their bodies, its share: the oldest is dropped (408) for each newcomer; slow senders, or someone holding requests open`),
   );
-  return { requests, slowBodies };
+  const verifiedBodies = createSlowBodies(VERIFIED_BODY_LIMITS);
+  return { requests, slowBodies, verifiedBodies };
 }
 
 /**

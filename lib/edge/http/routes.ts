@@ -28,6 +28,7 @@ import { appTerminalRoute, edgeTerminalRoute, type TerminalRouteContext } from "
 import { edgeSshCAGone, handleSshCert, serveAppSshCA } from "../decisions/ssh-cert.ts";
 import { bodyRefused, onBodyWait } from "./body.ts";
 import { splitHostPort } from "../../net/address.ts";
+import { bearerToken } from "../../wire/bearer.ts";
 
 export type WsData = ClientData | ConnectorData | PeerData | TerminalData;
 
@@ -55,10 +56,10 @@ export const hostOf = (req: Request) => (splitHostPort(req.headers.get("host") ?
 
 /** Whether a request carries a credential the edge checks before any other work: a service
  * token, or a bearer token (an app token, a connector's, an admin's, a peer's). */
-const hasCredential = (req: Request) => req.headers.has(CLIENT_ID_HEADER) || /^Bearer\s/i.test(req.headers.get("authorization") ?? "");
+const hasCredential = (req: Request) => req.headers.has(CLIENT_ID_HEADER) || bearerToken(req.headers.get("authorization")) !== undefined;
 
 export function createRouter(ctx: RouteContext) {
-  const { requests, slowBodies } = ctx.load ?? createLoad();
+  const { requests, slowBodies, verifiedBodies } = ctx.load ?? createLoad();
   const isEdgeHost = (host: string) => host === ctx.edgeHost() || host === "localhost" || isIP(host) !== 0;
   /** Who is asking, for the pages: the configured name and logo (lib/edge/config/file.ts), else the public host. */
   const site = () => siteOf(ctx.signIn.identity.brand, ctx.publicUrl());
@@ -110,9 +111,9 @@ export function createRouter(ctx: RouteContext) {
     if (edge && url.pathname === "/healthz") return new Response("ok\n"); // the probe works while the limit below refuses
     const place = enter(requests, ip, hasCredential(req));
     if ("refused" in place) return !upgrade && wantsPage(req) ? busyPage(site(), place.refused) : refusedResponse(place.refused);
-    onBodyWait(req, (drop) => {
+    onBodyWait(req, (drop, sender) => {
       place.stepAside();
-      const endWait = waitForBody(slowBodies, ip, drop);
+      const endWait = sender === undefined ? waitForBody(slowBodies, ip, drop) : waitForBody(verifiedBodies, sender, drop);
       return () => (endWait(), place.stepBack());
     });
     try {

@@ -20,6 +20,11 @@ export type SlowBodyLimits = { perAddress: number; total: number };
  * slow ones: a body sent at once is in before 512 newer requests could push it out. */
 export const SLOW_BODY_LIMITS: SlowBodyLimits = { perAddress: 32, total: 512 };
 
+/** Verified senders' bodies, per sender (a credential or an identity) instead of per address:
+ * 16 at once is more than a CLI or a script sends in parallel, and a tenant who dribbles only
+ * drops its own oldest. */
+export const VERIFIED_BODY_LIMITS: SlowBodyLimits = { perAddress: 16, total: 512 };
+
 type Waiter = { ip: string; drop(): void };
 
 export type SlowBodies = {

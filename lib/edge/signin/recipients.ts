@@ -18,7 +18,11 @@ export type Recipient = "named" | "open" | "none";
 /** The policies of each application, as `couldAllow` takes them. */
 function byApp(policies: readonly StoredPolicy[]): StoredPolicy[][] {
   const apps = new Map<string, StoredPolicy[]>();
-  for (const p of policies) apps.set(p.app, [...(apps.get(p.app) ?? []), p]);
+  for (const p of policies) {
+    const list = apps.get(p.app);
+    if (list) list.push(p);
+    else apps.set(p.app, [p]);
+  }
   return [...apps.values()];
 }
 
