@@ -16,8 +16,9 @@ import { EXIT } from "../../lib/cli/exit.ts";
 import { createEdgeMetrics, refreshGauges } from "../../lib/edge/runtime/metrics.ts";
 import { addZone, createZoneCredential, listTunnels } from "../../lib/store/index.ts";
 import { Close } from "../../lib/wire/close.ts";
+import { createDecoder } from "../../lib/wire/decode.ts";
 import { helloFrame } from "../../lib/wire/encode.ts";
-import { PROTOCOL_VERSION } from "../../lib/wire/frame.ts";
+import { FrameType, PROTOCOL_VERSION } from "../../lib/wire/frame.ts";
 import { CONNECT_PATH } from "../../lib/wire/http.ts";
 import type { Mux } from "../../lib/wire/mux.ts";
 import { expectExit, spawnProc, type Proc } from "../helpers/proc.ts";
@@ -112,8 +113,11 @@ describe("limits per credential and per zone, on a real edge", () => {
       new Promise<{ code: number; reason: string }>((resolve) => {
         const ws = new WebSocket(`${edge.url.replace(/^http/, "ws")}${CONNECT_PATH}`, { headers: { authorization: `Bearer ${cred.id}.${cred.secret}` }, tls: { ca: Bun.file(edge.caFile) } } as never);
         ws.onopen = () => ws.send(helloFrame(PROTOCOL_VERSION, { hostnames: ["fast.names.test"], connector: "fast" }));
-        // the edge's hello: registered (and let go at once)
-        ws.onmessage = () => {
+        // the edge's hello answer: registered (and let go at once); a ping before it is no answer
+        const frames = createDecoder();
+        ws.binaryType = "nodebuffer";
+        ws.onmessage = (ev) => {
+          if (!frames.push(new Uint8Array(ev.data as Buffer)).some((f) => f.type === FrameType.hello)) return;
           resolve({ code: 0, reason: "registered" });
           ws.close();
         };
