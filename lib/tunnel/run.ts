@@ -83,6 +83,8 @@ export function startTunnel(opts: TunnelOptions): Tunnel {
     await aborted(signal);
     if (failure) {
       for (const c of room.conns) c.close("connector stopped");
+      // a refused connector keeps nothing for a resume: its parked origins would hold the process
+      endParked(room, "the connector was refused");
       throw failure;
     }
     await drain(room, changes, opts.gracePeriodMs);
