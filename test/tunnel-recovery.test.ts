@@ -261,7 +261,9 @@ describe("sessions and origins", () => {
     await proxy.until(() => [a!, b!].every((x) => x.conn.bytesDown - x.from >= 24 * 84), "24 keepalive intervals on each connector connection", 30_000);
 
     expect(await session.finish("still-here")).toEqual({ code: 0, out: "ready\ngot-still-here\n" });
-    expect(t.proc.stderr()).not.toMatch(/lost|failed/);
+    // no connection of the path was lost (a stream whose client left as the session ended may
+    // keep its origin a moment for a resume: that is the stream, not the path)
+    expect(t.proc.stderr()).not.toMatch(/connection \d+ to .* lost|failed/);
     const m = await scrape(t.metrics);
     expect(m.get("wicket_tunnel_connections_lost_total", { reason: "keepalive" })).toBe(0);
     expect(m.get("wicket_tunnel_reconnects_total")).toBe(0);

@@ -41,7 +41,7 @@ afterAll(async () => {
   await dir?.[Symbol.asyncDispose]();
 });
 
-const opts = (hostname: string, token: ServiceToken, resumeTicket?: string): DialOptions => ({ hostname, edge: edge.url, ca, serviceToken: { id: token.id, secret: token.secret }, resumeTicket });
+const opts = (hostname: string, token: ServiceToken, resumeTicket?: string): DialOptions => ({ hostname, edge: edge.url, ca, serviceToken: { id: token.id, secret: token.secret }, resumeTicket, resumable: true });
 
 /** A resumable stream and the first ticket the edge gave for it. */
 async function resumable(o: DialOptions): Promise<{ ws: WebSocket; ticket: string }> {
