@@ -4,7 +4,7 @@ import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, p
 import { ProtocolError } from "../lib/wire/errors.ts";
 import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_DATA_CHUNK, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
 import { createMux, type Mux, type Stream } from "../lib/wire/mux.ts";
-import { createPacer, FULL_GAIN, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
+import { createPacer, FULL_QUEUE_MS, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
 import { createBudget, createReceiveWindow, IDLE_MS, MAX_STREAM_WINDOW } from "../lib/wire/window.ts";
 
 /** A plain reference encoder, written without the module's helpers, to hold the codec against. */
@@ -336,7 +336,7 @@ describe("a connector that abuses the wire", () => {
 });
 
 describe("pacing: what one connection keeps on its way to the peer", () => {
-  test("the allowance starts at the floor, frees as the peer reports, grows with rate × round trip while delivery grows, settles just above it when the pipe is full, up to the ceiling", () => {
+  test("the allowance starts at the floor, frees as the peer reports, doubles each round trip while delivery grows, settles at rate × (round trip + FULL_QUEUE_MS) once the pipe is full, up to the ceiling", () => {
     let t = 0;
     const p = createPacer(() => t);
     expect(p.allowance).toBe(PACER_FLOOR);
@@ -344,21 +344,30 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     expect(p.hasSpace()).toBe(false);
     p.delivered(64 * 1024);
     expect(p.hasSpace()).toBe(true);
-    // a long path: 50 ms round trips, 100 MB/s delivered -> twice 5 MB while it may grow
+    expect(p.allowance).toBe(PACER_FLOOR); // no round trip known yet: nothing to grow by
+    // a long path: 50 ms round trips, 100 MB/s delivered
     p.rtt(50);
-    const best = ((10_000_000 + 64 * 1024) / 100) * 50; // the best sample: the first, with the 64 KiB before it
+    const best = (10_000_000 + 64 * 1024) / 100; // bytes per ms: the first sample, with the 64 KiB before it
     t = 100;
     p.delivered(10_000_000);
-    expect(p.allowance).toBe(2 * best);
-    // three round trips without more: the pipe is full, and the allowance just above it
-    for (let i = 2; i <= 4; i++) {
+    expect(p.allowance).toBeGreaterThanOrEqual(2 * best * 50);
+    // rounds without more delivery in which the allowance did not hold the sender back (the
+    // streams' windows did) do not say the pipe is full
+    for (let i = 2; i <= 6; i++) {
       t = i * 100;
       p.delivered(10_000_000);
-      expect(p.allowance).toBe((i < 4 ? 2 : FULL_GAIN) * best);
     }
+    expect(p.allowance).toBeGreaterThan(best * (50 + FULL_QUEUE_MS));
+    // three rounds in which the sender used the whole allowance, without more delivery: full
+    for (let i = 7; i <= 9; i++) {
+      p.sent(p.allowance);
+      t = i * 100;
+      p.delivered(10_000_000);
+    }
+    expect(p.allowance).toBe(best * (50 + FULL_QUEUE_MS));
     // round trips measured behind our own queued bytes do not raise it: the base stays 50 ms
     p.rtt(400);
-    expect(p.allowance).toBe(FULL_GAIN * best);
+    expect(p.allowance).toBe(best * (50 + FULL_QUEUE_MS));
     // a fast, long path is capped
     t += 100;
     p.delivered(10_000_000_000);

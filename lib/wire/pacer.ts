@@ -4,16 +4,16 @@
 // near the path's bandwidth-delay product the bytes wait in the sender's stream queues
 // instead, which are served round-robin, so the keystroke goes next.
 //
-// The peer reports what it read (received frames); the allowance is a gain times the best
-// recent delivery rate times the smallest round trip seen (from pings), never below FLOOR.
-// While delivery still grows by a quarter a round trip (the path is not full yet) the gain
-// is 2, so the allowance doubles each round trip, as TCP's slow start does; once it grew no
-// more for PLATEAU_ROUNDS round trips, the pipe is full and the gain drops to FULL_GAIN, so
-// what the allowance adds to the pipe waits at most half a round trip in some queue, not a
-// whole one (BBR's startup and its full-pipe test). On loopback that is FLOOR; across a
-// continent what the distance needs. A gain nearer one starves the copy on a busy machine:
-// the smallest round trip leaves out the event-loop delays of both ends, which a sender's
-// real cycle has, so 1.125 x rate x that round trip carried less than the rate it measured. The round trip is the smallest of the connection's life, not a
+// The peer reports what it read (received frames). While the pipe is not full, each byte
+// delivered lets two go (TCP's slow start: the allowance doubles every round trip), and never
+// less than twice the best recent delivery rate times the smallest round trip seen (from
+// pings). Once delivery grew by less than a quarter for PLATEAU_ROUNDS round trips in which
+// the allowance held a sender back, the pipe is full (BBR's full-pipe test; a round held back
+// by the streams' windows instead, as while they grow, says nothing about the pipe, and
+// counting it let a 2 MiB window's rate pass for the path's). Then the allowance is the rate
+// times the round trip plus FULL_QUEUE_MS: what it adds to the pipe waits about that long in
+// some queue ahead of a keystroke. On loopback that is FLOOR; across a continent what the
+// distance needs. The round trip is the smallest of the connection's life, not a
 // recent one: pings queue behind our own bytes, so during a long copy every sample says
 // base + queue, and a recent minimum would let the allowance (and the queue) grow again each
 // time the quiet samples aged out.
@@ -28,10 +28,13 @@ export const REPORT_EVERY = 128 * 1024;
 const SAMPLE_MS = 50;
 /** Rate samples are remembered this long: after a pause, the allowance starts from the floor. */
 const RATE_MEMORY_MS = 1_000;
-/** The gain while delivery still grows, and once the pipe is full: enough above one for the
- * report granularity and the delays of busy event loops, not more. */
+/** The gain while delivery still grows. */
 const STARTUP_GAIN = 2;
-export const FULL_GAIN = 1.5;
+/** Once the pipe is full, the allowance is the rate times the round trip plus this long: what
+ * it adds to the pipe waits at most about this long in some queue, ahead of a keystroke (the
+ * echo beside a copy, issue 27: at most the round trip and 20 ms). It covers the report
+ * granularity: 128 KiB is 1 ms at 1 Gbit/s. */
+export const FULL_QUEUE_MS = 4;
 /** Round trips without a quarter more delivery after which the pipe counts as full. */
 const PLATEAU_ROUNDS = 3;
 
@@ -72,10 +75,16 @@ export function createPacer(now = () => performance.now()): Pacer {
   // the full-pipe test: the best rate at the start of the plateau, when it began, its rounds
   let plateau = { rate: 0, since: 0, rounds: 0 };
   let full = false;
+  let startCap = PACER_FLOOR;
 
+  // whether the allowance held a sender back during this round: a round in which it did not
+  // (the streams' windows, or the sources, set the pace) says nothing about the pipe
+  let limited = false;
   const fullPipe = (r: number, t: number) => {
     if (r >= plateau.rate * 1.25) plateau = { rate: r, since: t, rounds: 0 };
-    else if (t - plateau.since >= Math.max(SAMPLE_MS, minRtt)) plateau = { rate: plateau.rate, since: t, rounds: plateau.rounds + 1 };
+    else if (t - plateau.since >= Math.max(SAMPLE_MS, minRtt)) plateau = { rate: plateau.rate, since: t, rounds: plateau.rounds + (limited ? 1 : 0) };
+    else return;
+    limited = false;
     full = plateau.rounds >= PLATEAU_ROUNDS;
   };
 
@@ -86,8 +95,13 @@ export function createPacer(now = () => performance.now()): Pacer {
       plateau = { rate: 0, since: t, rounds: 0 };
       full = false;
     }
-    const bdp = r !== undefined && minRtt < Infinity ? r * minRtt : 0;
-    allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, (full ? FULL_GAIN : STARTUP_GAIN) * bdp));
+    const known = r !== undefined && minRtt < Infinity;
+    const bdp = known ? r * minRtt : 0;
+    // slow start may take the allowance to twice what the rate says, never further: on
+    // loopback (no round trip to speak of) it stays at the floor
+    startCap = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * STARTUP_GAIN * bdp));
+    const want = !known ? 0 : full ? r * (minRtt + FULL_QUEUE_MS) : Math.min(startCap, Math.max(allowance, STARTUP_GAIN * bdp));
+    allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, want));
   };
 
   return {
@@ -99,10 +113,14 @@ export function createPacer(now = () => performance.now()): Pacer {
         sampleBytes = 0;
       }
       inFlight += bytes;
+      if (inFlight >= allowance) limited = true;
     },
     delivered(bytes) {
       const t = now();
       inFlight = Math.max(0, inFlight - bytes);
+      // slow start, as TCP's: while the pipe is not full, each byte delivered lets two go, so
+      // the allowance doubles every round trip between rate samples
+      if (!full) allowance = Math.max(allowance, Math.min(startCap, allowance + bytes));
       sampleBytes += bytes;
       const elapsed = t - sampleStart;
       // over two round trips at least: a busy peer's reports come in bursts, and the best of
