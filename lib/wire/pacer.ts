@@ -35,6 +35,8 @@ const STARTUP_GAIN = 2;
  * echo beside a copy, issue 27: at most the round trip and 20 ms). It covers the report
  * granularity: 128 KiB is 1 ms at 1 Gbit/s. */
 export const FULL_QUEUE_MS = 4;
+/** In flight past this many times rate × round trip, the rest is queued: the pipe is full. */
+const QUEUED = 1.25;
 /** Round trips without a quarter more delivery after which the pipe counts as full. */
 const PLATEAU_ROUNDS = 3;
 
@@ -76,8 +78,10 @@ export function createPacer(now = () => performance.now()): Pacer {
   let plateau = { rate: 0, since: 0, rounds: 0 };
   let full = false;
   let startCap = PACER_FLOOR;
+  let pipe = 0; // rate × round trip: what fills the pipe
 
-  // whether the allowance held a sender back during this round: a round in which it did not
+  // whether the allowance held a sender back during this round, or more than the pipe holds
+  // was on the way already (the rest queued somewhere): a round in which neither happened
   // (the streams' windows, or the sources, set the pace) says nothing about the pipe
   let limited = false;
   const fullPipe = (r: number, t: number) => {
@@ -97,6 +101,7 @@ export function createPacer(now = () => performance.now()): Pacer {
     }
     const known = r !== undefined && minRtt < Infinity;
     const bdp = known ? r * minRtt : 0;
+    pipe = bdp;
     // slow start may take the allowance to twice what the rate says, never further: on
     // loopback (no round trip to speak of) it stays at the floor
     startCap = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * STARTUP_GAIN * bdp));
@@ -113,7 +118,7 @@ export function createPacer(now = () => performance.now()): Pacer {
         sampleBytes = 0;
       }
       inFlight += bytes;
-      if (inFlight >= allowance) limited = true;
+      if (inFlight >= allowance || (pipe > 0 && inFlight >= QUEUED * pipe)) limited = true;
     },
     delivered(bytes) {
       const t = now();
