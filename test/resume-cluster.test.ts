@@ -109,6 +109,26 @@ describe.skipIf(!PG)("a session resumes through another node of the cluster", ()
     expect(last).toBeLessThan(COUNT);
   }, 30_000);
 
+  test("the connector moves from node 2 to node 3 during the gap: the client, back on node 2, resumes through the peer link to node 3", async () => {
+    const host = "moves.resume-cluster.test";
+    const tok = await nodes[0]!.app(host);
+    // the connector's one connection goes to node 2 through a proxy that the test takes away
+    await using link = await startFaultProxy({ port: nodes[1]!.port });
+    await using moving = await startConnector(nodes[0]!, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`, "--ha-connections", "1", "--edge", link.url, "--edge", nodes[2]!.url], { wait: 1, name: "moving connector", zone: "resume-cluster.test" });
+    await using proxy = await startFaultProxy({ port: nodes[1]!.port });
+    const edge = nodes[0]!;
+    const client = await sshd.client(host, { proxyCommand: edge.proxyCommand(tok, ["--loglevel", "info"]).replace(edge.url, proxy.url) });
+    const count = spawnProc(["ssh", ...client.args, host, counter], { name: "ssh counter (connector moves)" });
+    await count.waitForLine(/^3$/, { stream: "stdout" });
+    await link.stop(true);
+    await moving.proc.waitForLine(new RegExp(`connection 0 registered with ${nodes[2]!.url.replace(/\W/g, "\\$&")}`), { stream: "stderr", timeoutMs: 20_000 });
+    expect(await count.exited, count.output()).toBe(0);
+    expect(count.stdout().trim().split("\n")).toEqual(Array.from({ length: COUNT }, (_, i) => String(i + 1)));
+    expect(count.stderr()).toMatch(/resumed after \d+\.\d s/);
+    expect(nodes[1]!.proc.stderr()).toMatch(/resuming stream \S+ for \S+ through a peer node/);
+    expect(moving.proc.stderr()).toMatch(/stream \S+ resumed \(cut 1\)/);
+  }, 45_000);
+
   test("node 1 killed with SIGKILL: the client resumes through node 3 and its peer link to node 2; counter and upload go on", async () => {
     const tok = await ownToken();
     await using proxy = await startFaultProxy({ port: nodes[0]!.port });
