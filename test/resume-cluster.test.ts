@@ -3,8 +3,10 @@
 // that reach "the edge" through a fault proxy that the test points at another node, as a load
 // balancer or DNS would after a node dies. When node 1, the client's node, is killed with
 // SIGKILL, the client resumes through node 3, which holds no connection of the connector and
-// reaches it over its peer link to node 2; and the resume is decided again there: a token
-// revoked during the gap does not resume. Real sshd, ssh and the compiled wicket as
+// reaches it over its peer link to node 2. A connector that moves to another node during the
+// gap re-attaches its stream there, past a node whose replica of the tunnel does not hold it.
+// And the resume is decided again where it arrives: a token revoked during the gap does not
+// resume. Real sshd, ssh and the compiled wicket as
 // ProxyCommand. Runs where WICKET_TEST_POSTGRES_URL names a server (CI sets one up).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync } from "node:fs";
@@ -109,12 +111,15 @@ describe.skipIf(!PG)("a session resumes through another node of the cluster", ()
     expect(last).toBeLessThan(COUNT);
   }, 30_000);
 
-  test("the connector moves from node 2 to node 3 during the gap: the client, back on node 2, resumes through the peer link to node 3", async () => {
+  test("the connector moves from node 2 to node 3 during the gap: the client, back on node 2, resumes through the peer link to node 3, past node 1 whose replica does not hold the stream", async () => {
     const host = "moves.resume-cluster.test";
     const tok = await nodes[0]!.app(host);
     // the connector's one connection goes to node 2 through a proxy that the test takes away
     await using link = await startFaultProxy({ port: nodes[1]!.port });
     await using moving = await startConnector(nodes[0]!, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`, "--ha-connections", "1", "--edge", link.url, "--edge", nodes[2]!.url], { wait: 1, name: "moving connector", zone: "resume-cluster.test" });
+    // a replica of the same tunnel, with more connections, on node 1 only: node 2 asks node 1
+    // first, which serves the hostname but not with the process that holds the stream
+    await using replica = await startConnector(nodes[0]!, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`, "--ha-connections", "2", "--edge", nodes[0]!.url], { wait: 2, name: "replica", zone: "resume-cluster.test" });
     await using proxy = await startFaultProxy({ port: nodes[1]!.port });
     const edge = nodes[0]!;
     const client = await sshd.client(host, { proxyCommand: edge.proxyCommand(tok, ["--loglevel", "info"]).replace(edge.url, proxy.url) });
@@ -127,6 +132,8 @@ describe.skipIf(!PG)("a session resumes through another node of the cluster", ()
     expect(count.stderr()).toMatch(/resumed after \d+\.\d s/);
     expect(nodes[1]!.proc.stderr()).toMatch(/resuming stream \S+ for \S+ through a peer node/);
     expect(moving.proc.stderr()).toMatch(/stream \S+ resumed \(cut 1\)/);
+    expect(replica.proc.stderr()).not.toMatch(/resumed|holds no such stream/);
+    expect(nodes[1]!.proc.stderr(), "node 2 asked node 1 too").toContain(`at ${nodes[0]!.url} open`);
   }, 45_000);
 
   test("node 1 killed with SIGKILL: the client resumes through node 3 and its peer link to node 2; counter and upload go on", async () => {
