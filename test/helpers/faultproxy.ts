@@ -46,6 +46,8 @@ export interface FaultProxy extends AsyncDisposable {
   until(done: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** Stops listening; open connections stay unless `cut` is true. */
   stop(cut?: boolean): Promise<void>;
+  /** Connections accepted from now on go to `port` (another node of a cluster, say); open ones stay. */
+  retarget(port: number): void;
 }
 
 interface Side {
@@ -89,6 +91,7 @@ export type FaultProxyOptions = {
 
 export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
   const host = opts.host ?? "127.0.0.1";
+  let targetPort = opts.port;
   const conns: Conn[] = [];
   const waiters = new Set<() => void>();
   const changed = () => {
@@ -255,7 +258,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
         s.data = { conn, side: "client" };
         s.pause(); // nothing read until the target is connected
         conns.push(conn);
-        Bun.connect<SideData>({ hostname: host, port: opts.port, allowHalfOpen: true, data: { conn, side: "target" }, socket: { ...handlers, open(t) {
+        Bun.connect<SideData>({ hostname: host, port: targetPort, allowHalfOpen: true, data: { conn, side: "target" }, socket: { ...handlers, open(t) {
           if (conn.isClosed) return void t.terminate();
           conn.target.sock = t;
           t.setNoDelay(true);
@@ -297,6 +300,9 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     async stop(cut = false) {
       listener.stop(cut);
       if (cut) for (const c of conns) c.finish();
+    },
+    retarget(port) {
+      targetPort = port;
     },
     async [Symbol.asyncDispose]() {
       await proxy.stop(true);

@@ -1,16 +1,18 @@
 // This node in a cluster of edge nodes on one PostgreSQL store: it records itself (a one-row
 // liveness write every keepalive interval, registering again if peers pruned it) and the
 // hostnames it holds connectors for (what changed, when its connectors change), and reaches
-// the nodes that hold a hostname it lacks over peer links: one multiplexed WebSocket per
-// peer, dialed on first need, authenticated with the cluster secret.
+// the nodes that hold a hostname it lacks (or, for a resume, the stream's connector process)
+// over peer links: one multiplexed WebSocket per peer, dialed on first need, authenticated
+// with the cluster secret.
 // On SQLite there is one node and none of this runs.
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { log } from "../../cli/log.ts";
 import { clusterSecret, heartbeatNode, nodesServing, pruneNodes, registerNode, removeNode, writeInventory, type Inventory, type Store } from "../../store/index.ts";
-import { ResetCode } from "../../wire/frame.ts";
+import { ResetCode, type OpenMeta } from "../../wire/frame.ts";
 import type { Mux } from "../../wire/mux.ts";
 import { dialPeer } from "./peer-link.ts";
+import { resumeOnPeers, type PeerResume } from "./peer-resume.ts";
 import { coalesced } from "../runtime/coalesce.ts";
 import type { Connectors } from "../streams/connectors.ts";
 
@@ -95,6 +97,14 @@ export async function joinCluster(opts: ClusterOptions) {
     return link;
   }
 
+  /** Live links to the nodes that hold a connector for `hostname`, most connections first. */
+  async function* linksServing(hostname: string): AsyncGenerator<Mux> {
+    for (const node of await nodesServing(store, hostname, nodeId, keepalive.timeoutMs)) {
+      const mux = await linkTo(node).catch((e: Error) => void log.warn(`cluster: ${e.message}`));
+      if (mux && !mux.closed && !mux.peerGoingAway) yield mux;
+    }
+  }
+
   return {
     nodeId,
     secret,
@@ -104,16 +114,11 @@ export async function joinCluster(opts: ClusterOptions) {
     beat,
     /** A link to a live node that holds a connector for `hostname`, or undefined. */
     async pick(hostname: string): Promise<Mux | undefined> {
-      for (const node of await nodesServing(store, hostname, nodeId, keepalive.timeoutMs)) {
-        try {
-          const mux = await linkTo(node);
-          if (!mux.closed && !mux.peerGoingAway) return mux;
-        } catch (e) {
-          log.warn(`cluster: ${(e as Error).message}`);
-        }
-      }
+      for await (const mux of linksServing(hostname)) return mux;
       return undefined;
     },
+    /** A resume (`meta.resume`) opened on the node that holds its connector process, or undefined. */
+    resume: (meta: OpenMeta): Promise<PeerResume | undefined> => resumeOnPeers(linksServing(meta.host), meta),
     /** Draining: peers stop sending clients here; links out are told to go away. */
     async leave() {
       draining = true;

@@ -20,23 +20,30 @@ export type ClientResume = { id: string; cut: number; connector: string; timer?:
 type Client = { data: ResumeAuth & { resume?: ClientResume; closed?: boolean }; send(message: string): unknown };
 type Room = { connectors: Connectors; store?: Store };
 
-/** Where a client's stream goes: a connection, and the resume metadata of its open. */
+/** The connector process a resumable stream's id names. */
+const connectorOf = (stream: string) => stream.slice(0, stream.lastIndexOf("/"));
+
+/** A live connection here of the connector process that holds `stream`, for `host`. */
+export function holderOf(connectors: Connectors, stream: string, host: string): ConnectorConn | undefined {
+  const id = connectorOf(stream);
+  return connectors.all().find((c) => c.id === id && c.resume && c.hostnames.includes(host) && !c.mux.closed && !c.mux.peerGoingAway);
+}
+
+/** Where a client's stream goes: a connection here (none: the caller looks further, at peers for
+ * a resume), and the resume metadata of its open. */
 export function routeResumable(ws: Client, room: Room): { conn?: ConnectorConn; resume?: OpenMeta["resume"] } {
   const d = ws.data;
   const t = d.resuming;
-  if (t) {
-    const connector = t.stream.slice(0, t.stream.lastIndexOf("/"));
-    const conn = room.connectors.all().find((c) => c.id === connector && c.resume && c.hostnames.includes(d.host) && !c.mux.closed && !c.mux.peerGoingAway);
-    if (!conn) return {};
-    d.resume = { id: t.stream, cut: t.cut + 1, connector: conn.id };
-    return { conn, resume: { id: t.stream, cut: t.cut } };
-  }
+  if (t) return { conn: holderOf(room.connectors, t.stream, d.host), resume: { id: t.stream, cut: t.cut } };
   const conn = room.connectors.pick(d.host);
   if (!conn || !d.resumeOffered || !conn.resume) return { conn };
   // the connector process is named in the id: a resume finds it again, on any node
-  const id = `${conn.id}/${randomId("rs_", 12)}`;
-  d.resume = { id, cut: 1, connector: conn.id };
-  return { conn, resume: { id, cut: 0 } };
+  return { conn, resume: { id: `${conn.id}/${randomId("rs_", 12)}`, cut: 0 } };
+}
+
+/** The stream opened with `resume`: its next cut is the one the client's tickets are for. */
+export function resumeOpened(ws: Client, resume: NonNullable<OpenMeta["resume"]>) {
+  ws.data.resume = { id: resume.id, cut: resume.cut + 1, connector: connectorOf(resume.id) };
 }
 
 /** Sends the client a ticket for its stream's next cut now, and a fresh one before it expires. */

@@ -10,7 +10,8 @@ import { ResetCode, type OpenMeta } from "../../wire/frame.ts";
 import type { Mux, Stream } from "../../wire/mux.ts";
 import type { ResumeAuth } from "../decisions/resume.ts";
 import type { Store } from "../../store/index.ts";
-import { giveTickets, routeResumable, stopTickets, type ClientResume } from "./client-resume.ts";
+import { giveTickets, resumeOpened, routeResumable, stopTickets, type ClientResume } from "./client-resume.ts";
+import type { PeerResume } from "../cluster/peer-resume.ts";
 import type { Connectors } from "./connectors.ts";
 import type { createKeepalive, Watched } from "./keepalive.ts";
 import type { LiveSessions } from "../decisions/live-sessions.ts";
@@ -33,7 +34,7 @@ export interface ClientRoom {
   /** A client or connector came or went: gauges, and the drain waiting for the last one. */
   changed(): void;
   /** In a cluster: a peer link to a node that holds a connector for the hostname. */
-  peers?: { pick(hostname: string): Promise<Mux | undefined> };
+  peers?: { pick(hostname: string): Promise<Mux | undefined>; resume(meta: OpenMeta): Promise<PeerResume | undefined> };
   /** Where resume tickets' keys are: without it no stream is resumable. */
   store?: Store;
 }
@@ -58,13 +59,8 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
     },
   });
   const { conn, resume } = routeResumable(ws, room);
-  if (conn) return attach(ws, room, conn.mux, resume);
-  if (d.resuming) {
-    // not to a peer: the stream's connector is not (yet) back on this node
-    room.metrics.resumes.inc({ result: "refused", reason: "no_connector" });
-    void room.liveSessions.end(d.sessionId, "the connector holding the stream is not connected here");
-    return ws.close(Close.noConnector, closeReason(`the connector holding this session is not connected to this edge (yet)`));
-  }
+  if (conn) return attach(ws, room, conn.mux.open(openMeta(d, resume)), resume);
+  if (d.resuming) return resumeThroughPeers(ws, room, resume!);
   const refuse = () => {
     room.metrics.noConnector.inc();
     const reason = `no connector is online for ${d.host}; start \`wicket tunnel --hostname ${d.host}\` on the server`;
@@ -76,7 +72,7 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
   room.peers.pick(d.host).then(
     (mux) => {
       if (d.closed || d.cut) return;
-      if (mux) attach(ws, room, mux);
+      if (mux) attach(ws, room, mux.open(openMeta(d)));
       else refuse();
     },
     (e: Error) => {
@@ -86,11 +82,39 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
   );
 }
 
-/** Opens the client's stream on `mux` (a connector's connection, or a peer link) and pumps it. */
-function attach(ws: ClientSocket, room: ClientRoom, mux: Mux, resume?: OpenMeta["resume"]) {
+const openMeta = (d: ClientData, resume?: OpenMeta["resume"]): OpenMeta => ({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId, ...(resume ? { resume } : {}) });
+
+/** A resume whose connector process is not connected here: through the peer link of the node
+ * that holds it, or refused, and the client tries again (the connector may be reconnecting). */
+function resumeThroughPeers(ws: ClientSocket, room: ClientRoom, resume: NonNullable<OpenMeta["resume"]>) {
   const d = ws.data;
-  const stream = mux.open({ host: d.host, client: d.ip, identity: d.identity, session: d.sessionId, ...(resume ? { resume } : {}) });
+  const refuse = () => {
+    room.metrics.resumes.inc({ result: "refused", reason: "no_connector" });
+    void room.liveSessions.end(d.sessionId, "the connector holding the stream is not connected to this node or its peers");
+    ws.close(Close.noConnector, closeReason(`the connector holding this session is not connected to this edge (yet)`));
+  };
+  if (!room.peers) return refuse();
+  room.peers.resume(openMeta(d, resume)).then(
+    (taken) => {
+      // the client went again meanwhile: the connector keeps the origin for its next try
+      if (d.closed || d.cut) return taken?.stream.reset(d.cut ? ResetCode.canceled : ResetCode.suspended, "client disconnected");
+      if (!taken) return refuse();
+      log.info(`resuming stream ${resume.id} for ${d.identity} through a peer node: its connector is connected there`);
+      attach(ws, room, taken.stream, resume);
+      taken.replay();
+    },
+    (e: Error) => {
+      log.warn(`cannot reach the cluster's peers to resume a stream for ${d.host}: ${e.message}`);
+      if (!d.closed && !d.cut) refuse();
+    },
+  );
+}
+
+/** Pumps the client's stream, opened on a connector's connection or a peer link. */
+function attach(ws: ClientSocket, room: ClientRoom, stream: Stream, resume?: OpenMeta["resume"]) {
+  const d = ws.data;
   d.stream = stream;
+  if (resume) resumeOpened(ws, resume);
   room.clients.add(ws);
   room.metrics.streams.inc();
   d.watch = {

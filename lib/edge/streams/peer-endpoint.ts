@@ -1,7 +1,8 @@
 // Where peer nodes connect (PEER_PATH): a node that got a client for a hostname whose
 // connector is held here opens a stream on its link to this node, and this node splices that
 // stream onto a stream to its own connector. The decision, audit and live session stay on the
-// node the client arrived at; a reset travels through the splice both ways.
+// node the client arrived at; a reset travels through the splice both ways. A resume goes to
+// the connector process that holds its stream (lib/edge/cluster/peer-resume.ts).
 import type { ServerWebSocket } from "bun";
 import { boundedLog, log } from "../../cli/log.ts";
 import { Close, closeReason } from "../../wire/close.ts";
@@ -13,6 +14,8 @@ import { serverTransport } from "../../wire/ws-transport.ts";
 import { checkClusterSecret } from "../../store/index.ts";
 import type { Connectors } from "./connectors.ts";
 import { printable } from "./connector-endpoint.ts";
+import { holderOf } from "./client-resume.ts";
+import { NOT_HELD_HERE } from "../cluster/peer-resume.ts";
 
 export type PeerData = { kind: "peer"; node: string; ip: string; reject?: { code: number; reason: string }; mux?: Mux };
 export type PeerSocket = ServerWebSocket<PeerData>;
@@ -68,8 +71,10 @@ export function openPeer(ws: PeerSocket, room: PeerRoom) {
       if (!ack) mux.hello({}, true);
     },
     onStream(stream: Stream, meta: OpenMeta) {
-      const conn = room.connectors.pick(meta.host);
-      if (!conn) return stream.reset(ResetCode.refused, `no connector is online for ${meta.host} on the node it was sent to; try again`);
+      // a resume goes to its own connector process, which holds the stream, or is refused at once
+      const resuming = meta.resume && meta.resume.cut > 0 ? meta.resume.id : undefined;
+      const conn = resuming ? holderOf(room.connectors, resuming, meta.host) : room.connectors.pick(meta.host);
+      if (!conn) return stream.reset(ResetCode.refused, resuming ? NOT_HELD_HERE : `no connector is online for ${meta.host} on the node it was sent to; try again`);
       const out = conn.mux.open(meta);
       pipe(stream, out);
       pipe(out, stream);
