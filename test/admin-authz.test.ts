@@ -222,3 +222,23 @@ describe("admin tokens: created, listed, revoked, expired", () => {
     expect((await call(ops, "POST", "admin-tokens", { name: "bootstrap" })).status).toBe(201);
   });
 });
+
+describe("a zone admin's listings are filtered before the limit (issue 28)", () => {
+  test("another zone's newer rows do not crowd out the caller's own", async () => {
+    for (let i = 0; i < 3; i++) await writeAudit(store, { kind: "decision", allowed: true, identity: "carol@a.test", host: "ssh.a.test", app: i === 2 ? "*.a.test" : "ssh.a.test", reason: "allowed" });
+    for (let i = 0; i < 60; i++) await writeAudit(store, { kind: "decision", allowed: false, identity: "bob@b.test", host: "ssh.b.test", app: "ssh.b.test", reason: "denied" });
+    // the nested zone eu.a.test is not a.test's admin's
+    for (let i = 0; i < 5; i++) await writeAudit(store, { kind: "decision", allowed: true, identity: "eve@eu.a.test", host: "x.eu.a.test", app: "x.eu.a.test", reason: "allowed" });
+    const a = (await call(tok.a, "GET", "audit?limit=50")).body.records as { identity?: string; host?: string }[];
+    expect(a.filter((r) => r.identity === "carol@a.test")).toHaveLength(3);
+    expect(a.filter((r) => r.host === "ssh.b.test" || r.host === "x.eu.a.test")).toEqual([]);
+    const b = (await call(tok.b, "GET", "audit?limit=50")).body.records as { host?: string }[];
+    expect(b).toHaveLength(50);
+    expect(b.every((r) => r.host === "ssh.b.test")).toBe(true);
+
+    await startRecording(store, { sessionId: "sess-a-9", app: "ssh.a.test", host: "ssh.a.test", identity: "carol@a.test", principal: "carol", input: false }, '{"version":2}');
+    for (let i = 0; i < 3; i++) await startRecording(store, { sessionId: `sess-b-9${i}`, app: "ssh.b.test", host: "ssh.b.test", identity: "bob@b.test", principal: "bob", input: false }, '{"version":2}');
+    const recs = (await call(tok.a, "GET", "recordings?limit=2")).body.recordings as { host: string }[];
+    expect(recs.map((r) => r.host)).toEqual(["ssh.a.test"]);
+  });
+});

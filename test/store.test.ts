@@ -370,6 +370,30 @@ for (const b of BACKENDS) {
         }));
     });
 
+    describe("a zone admin's view (issue 28)", () => {
+      test("audit and recordings keep a zone's rows, by the longest zone, before the limit", () =>
+        withStore(async (store) => {
+          for (const z of ["a.test", "eu.a.test", "b.test"]) await addZone(store, z);
+          await writeAudit(store, { kind: "decision", allowed: true, host: "ssh.a.test", app: "ssh.a.test" });
+          await writeAudit(store, { kind: "decision", allowed: true, host: "w.a.test", app: "*.a.test" });
+          await writeAudit(store, { kind: "decision", allowed: true, host: "a.test" });
+          await writeAudit(store, { kind: "admin", actor: "ci", action: "app.add", target: "new.a.test" });
+          await writeAudit(store, { kind: "admin", actor: "ci", action: "policy.add", target: "pol_1" });
+          for (const host of ["xa.test", "x.eu.a.test", "eu.a.test", "ssh.b.test", "ssh.b.test", "ssh.b.test"]) await writeAudit(store, { kind: "decision", allowed: false, host, app: host });
+          const hostOf = (r: { app?: string; host?: string; target?: string }) => r.app ?? r.host ?? r.target;
+          expect((await queryAudit(store, { inZones: ["a.test"], limit: 4 })).map(hostOf)).toEqual(["ssh.a.test", "*.a.test", "a.test", "new.a.test"]);
+          expect((await queryAudit(store, { inZones: ["a.test", "eu.a.test"] })).map(hostOf)).toEqual(["ssh.a.test", "*.a.test", "a.test", "new.a.test", "x.eu.a.test", "eu.a.test"]);
+          expect((await queryAudit(store, { inZones: ["b.test"], limit: 2 })).map(hostOf)).toEqual(["ssh.b.test", "ssh.b.test"]);
+          expect(await queryAudit(store, { inZones: [] })).toEqual([]);
+          expect(await queryAudit(store, {})).toHaveLength(11);
+          const rec = (host: string, i: number) => startRecording(store, { sessionId: `s${host}${i}`, app: host, host, identity: "a@a.test", principal: "a", input: false }, '{"version":2}');
+          await rec("ssh.a.test", 0);
+          for (let i = 0; i < 3; i++) await rec("x.eu.a.test", i);
+          expect((await listRecordings(store, { inZones: ["a.test"], limit: 2 })).map((r) => r.host)).toEqual(["ssh.a.test"]);
+          expect((await listRecordings(store, { inZones: ["eu.a.test"], limit: 2 })).map((r) => r.host)).toEqual(["x.eu.a.test", "x.eu.a.test"]);
+        }));
+    });
+
     describe("recordings", () => {
       test("appends add chunks and leave the stored text alone; a recording an older release appended to reads whole; prune takes the chunks too", () =>
         withStore(async (store) => {

@@ -5,6 +5,7 @@
 import type { BigIntColumn, Store } from "./open.ts";
 import { ms, msOrUndefined } from "./open.ts";
 import { invalid } from "./errors.ts";
+import { inZonesCondition } from "./zones.ts";
 
 export type AuditKind = "decision" | "session-end" | "admin";
 
@@ -54,6 +55,10 @@ export type AuditQuery = {
   /** Only decisions that denied. */
   denied?: boolean;
   kind?: AuditKind;
+  /** Only records whose hostname (the application's, else the one asked for, else an admin
+   * action's target) lies in one of these zones, by zoneFor: a zone admin's view. Applied
+   * before the limit. */
+  inZones?: string[];
   /** At most this many, the newest; default 1000. */
   limit?: number;
 };
@@ -142,6 +147,10 @@ export async function queryAudit(store: Store, q: AuditQuery = {}): Promise<Audi
   if (q.host) {
     const h = q.host.trim().toLowerCase();
     where.push(sql`(host = ${h} OR app = ${h})`);
+  }
+  if (q.inZones) {
+    const all = ((await sql`SELECT name FROM zones`) as { name: string }[]).map((z) => z.name);
+    where.push(inZonesCondition(sql, sql`COALESCE(app, host, target)`, q.inZones, all));
   }
   const cond = where.reduce((a, b) => sql`${a} AND ${b}`);
   const rows: AuditRow[] = await sql`SELECT * FROM (SELECT * FROM audit WHERE ${cond} ORDER BY id DESC LIMIT ${limit}) AS newest ORDER BY id`;

@@ -6,6 +6,7 @@ import { castLines } from "./recording-events.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { ms, msOrUndefined } from "./open.ts";
 import { invalid } from "./errors.ts";
+import { inZonesCondition } from "./zones.ts";
 
 export type Recording = {
   id: string;
@@ -74,7 +75,8 @@ export async function finishRecording(store: Store, id: string, endedAt = Date.n
   await store.sql`UPDATE recordings SET ended_at = ${endedAt} WHERE id = ${id}`;
 }
 
-export type RecordingQuery = { user?: string; host?: string; limit?: number };
+/** `inZones`: only recordings whose hostname lies in one of these zones, by zoneFor (a zone admin's view), applied before the limit. */
+export type RecordingQuery = { user?: string; host?: string; inZones?: string[]; limit?: number };
 
 /** Newest first. */
 export async function listRecordings(store: Store, q: RecordingQuery = {}): Promise<Recording[]> {
@@ -84,6 +86,10 @@ export async function listRecordings(store: Store, q: RecordingQuery = {}): Prom
   const where = [sql`1 = 1`];
   if (q.user) where.push(sql`(email = ${q.user.trim().toLowerCase()} OR identity = ${q.user.trim()} OR principal = ${q.user.trim()})`);
   if (q.host) where.push(sql`(host = ${q.host.trim().toLowerCase()} OR app = ${q.host.trim().toLowerCase()})`);
+  if (q.inZones) {
+    const all = ((await sql`SELECT name FROM zones`) as { name: string }[]).map((z) => z.name);
+    where.push(inZonesCondition(sql, sql`host`, q.inZones, all));
+  }
   const cond = where.reduce((a, b) => sql`${a} AND ${b}`);
   const rows: Row[] = await sql`SELECT ${columns(sql)} FROM recordings WHERE ${cond} ORDER BY started_at DESC LIMIT ${limit}`;
   return rows.map(toRecording);

@@ -168,6 +168,21 @@ export function zoneFor(hostname: string, zones: string[]): string | undefined {
   return zones.filter((z) => hostname === z || hostname.endsWith("." + z)).sort((a, b) => b.length - a.length)[0];
 }
 
+/** A condition, for a query's WHERE, that `name` (an SQL expression giving a hostname, or
+ * `*.<zone>`) lies in one of `mine` by zoneFor over `all` (the store's zones): under one of
+ * `mine` and not under a zone nested in it that is not in `mine`. It runs in SQL, before a
+ * LIMIT; the suffix test is an exact substr comparison, the same on SQLite and PostgreSQL. */
+export function inZonesCondition(sql: Store["sql"], name: unknown, mine: string[], all: string[]) {
+  const host = sql`(CASE WHEN substr(${name}, 1, 2) = '*.' THEN substr(${name}, 3) ELSE ${name} END)`;
+  const under = (z: string) => sql`(${host} = ${z} OR substr(${host}, length(${host}) - CAST(${z.length} AS INTEGER)) = ${"." + z})`;
+  const each = [...new Set(mine)].map((z) => {
+    const nested = all.filter((n) => n.endsWith("." + z) && !mine.includes(n));
+    return nested.reduce((a, n) => sql`${a} AND NOT ${under(n)}`, under(z));
+  });
+  if (!each.length) return sql`1 = 0`;
+  return sql`(${each.reduce((a, b) => sql`${a} OR ${b}`)})`;
+}
+
 /** Adds an application: a hostname in an existing zone (the zone itself, a subdomain of it) or `*.<zone>`. */
 export async function addApp(store: Store, hostname: string, opts: AppSettings = {}): Promise<App> {
   const sessionLength = checkSessionLength(opts.sessionLengthMs);
