@@ -10,7 +10,6 @@
 // ProxyCommand. Runs where WICKET_TEST_POSTGRES_URL names a server (CI sets one up).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { startConnector, type Connector } from "./helpers/connector.ts";
 import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
@@ -18,26 +17,12 @@ import { freePort } from "./helpers/ports.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type Sshd } from "./helpers/sshd.ts";
 import { PG, tempDatabase } from "./helpers/store.ts";
-import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { randomFile, tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 
 const HOST = "ssh.resume-cluster.test";
 const COUNT = 80; // a line every 100 ms: eight seconds of session
 const UPLOAD_MIB = 64;
-
-/** A file of `mib` MiB of random bytes and its SHA-256. */
-async function randomFile(path: string, mib: number): Promise<string> {
-  const f = await open(path, "w");
-  const hash = new Bun.CryptoHasher("sha256");
-  const chunk = new Uint8Array(1 << 20);
-  for (let i = 0; i < mib; i++) {
-    for (let o = 0; o < chunk.byteLength; o += 65536) crypto.getRandomValues(chunk.subarray(o, o + 65536));
-    hash.update(chunk);
-    await f.write(chunk);
-  }
-  await f.close();
-  return hash.digest("hex");
-}
 
 describe.skipIf(!PG)("a session resumes through another node of the cluster", () => {
   const dirs: TempDir[] = [];

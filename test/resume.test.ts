@@ -4,13 +4,12 @@
 // a resume is a new decision that a revoked identity, a replayed ticket or another application
 // does not pass.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { open } from "node:fs/promises";
 import { startConnector } from "./helpers/connector.ts";
 import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
 import { freePort } from "./helpers/ports.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type Sshd, type SshClient } from "./helpers/sshd.ts";
-import { tempDir, type TempDir } from "./helpers/tmp.ts";
+import { randomFile as randomFileAt, tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 
 let dir: TempDir;
@@ -29,19 +28,10 @@ afterAll(async () => {
 
 const COUNT = 60; // a line every 100 ms: six seconds of session
 
-/** A file of `mib` MiB of random bytes and its SHA-256. */
+/** A file of `mib` MiB of random bytes in the test's folder, and its SHA-256. */
 async function randomFile(name: string, mib: number): Promise<{ path: string; sha: string }> {
   const path = dir.join(name);
-  const f = await open(path, "w");
-  const hash = new Bun.CryptoHasher("sha256");
-  const chunk = new Uint8Array(1 << 20);
-  for (let i = 0; i < mib; i++) {
-    for (let o = 0; o < chunk.byteLength; o += 65536) crypto.getRandomValues(chunk.subarray(o, o + 65536));
-    hash.update(chunk);
-    await f.write(chunk);
-  }
-  await f.close();
-  return { path, sha: hash.digest("hex") };
+  return { path, sha: await randomFileAt(path, mib) };
 }
 
 /** Two sessions at once, through `proxy` (which only watches them): a counter, and the upload
