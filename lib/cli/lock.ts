@@ -74,8 +74,12 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, { timeoutM
       if (text !== undefined && (pid > 0 ? !alive(pid) : await olderThan(path, EMPTY_STALE_MS))) await takeOver(path, text);
       else if (Date.now() > deadline) throw temporaryError(`gave up waiting for the lock ${path} held by ${pid > 0 ? `process ${pid}` : "a process that did not say which"}; remove it if that process is gone`);
       else {
-        if (!waiting && pid > 0) onWait?.(pid);
-        waiting = true;
+        // only a holder that named itself is reported: one seen between its open and its write
+        // (an empty file) must not use up the one report
+        if (!waiting && pid > 0) {
+          onWait?.(pid);
+          waiting = true;
+        }
         await Bun.sleep(50);
       }
     }
