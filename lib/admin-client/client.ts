@@ -15,6 +15,7 @@ import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
 // Types only, never the store itself: the admin API answers with the store's records as they are.
 import type { AcmeCertificate, App, Recording, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
 import type { LiveSessionInfo } from "../wire/live-session.ts";
+import { PEER_SESSIONS_PATH } from "../wire/http.ts";
 
 export type AdminConnection = {
   /** The edge's base URL, e.g. https://edge.example.com:8443 */
@@ -226,6 +227,19 @@ export const getSessions = (c: AdminConnection, scope?: "node") =>
   adminRequest<{ sessions: NodeSession[]; unreachable?: UnreachableNode[] }>(c, "GET", "sessions", undefined, { scope });
 /** `elsewhere`: another node holds the session; it cuts it within about a second. */
 export const deleteSession = (c: AdminConnection, id: string) => adminRequest<{ session: LiveSessionInfo; elsewhere: boolean }>(c, "DELETE", `sessions/${seg(id)}`);
+
+/** A peer node's own live sessions, every zone's: `c.token` is the cluster secret. */
+export async function getPeerSessions(c: AdminConnection): Promise<{ sessions: NodeSession[] }> {
+  const edge = peer(c);
+  try {
+    return await httpClient(edge)<{ sessions: NodeSession[] }>(`${c.baseUrl}${PEER_SESSIONS_PATH}`, {
+      headers: { authorization: `Bearer ${c.token}`, accept: "application/json", ...(c.servername ? { host: c.servername } : {}) },
+      signal: c.signal,
+    });
+  } catch (e) {
+    throw requestError(e, edge, { sentence: (said, status, statusText) => said ?? `${status} ${statusText}`.trim() });
+  }
+}
 
 /** The cluster's live nodes; `registry: false` on SQLite, where the one node keeps no registry. */
 export const getNodes = (c: AdminConnection) => adminRequest<{ nodes: EdgeNode[]; registry: boolean }>(c, "GET", "nodes");

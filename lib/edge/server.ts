@@ -154,7 +154,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
     edgeHost,
     trustedProxies: parseTrustedProxies(opts.trustedProxies),
     signIn,
-    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, admins: opts.admins, onZonesChanged: async () => void (await listener.rebind()), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs } },
+    admin: { store, caPem: ca?.certPem, credentialLifetimeMs, admins: opts.admins, onZonesChanged: async () => void (await listener.rebind()), sessions: liveSessions, connectors, acme: () => acme, node: () => cluster && { id: cluster.nodeId, freshMs: keepalive.timeoutMs, secret: cluster.secret } },
     downloadsDir: opts.downloadsDir,
     auditFailOpen: opts.auditFailOpen,
     metrics,

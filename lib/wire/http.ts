@@ -30,6 +30,9 @@ export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 // (lib/wire/mux.ts), the dialing node opening the streams.
 export const PEER_PATH = "/peer";
 export const NODE_HEADER = "wicket-node";
+/** A node's own live sessions, every zone's, for a peer that presents the cluster secret (GET):
+ * the node the caller asked filters them by the caller's zones (lib/edge/cluster/sessions.ts). */
+export const PEER_SESSIONS_PATH = "/peer/sessions";
 
 /** `wicket doctor` asks here (GET): on an application's hostname, the edge's version, the
  * application and, for the caller's own credentials, their decision and the connectors; on the

@@ -1,9 +1,9 @@
 // Live sessions across the cluster and revoking them, or a person's sign-in (`wicket edge session`, `wicket edge user`).
 import { listUserRevocations, revokeUser, revokeZoneCredentialsOf, auditedOpenSession, revokeSessionEverywhere, listZones, zoneFor, type Store } from "../../store/index.ts";
-import { bearerToken } from "../../wire/bearer.ts";
+import type { NodeSession } from "../../admin-client/client.ts";
 import { unbracket } from "../../net/address.ts";
 import { clusterSessions } from "../cluster/sessions.ts";
-import { HttpError, json, readBody, field, revokedWhat, type Route, record } from "./common.ts";
+import { HttpError, json, readBody, field, revokedWhat, type Route, type AdminContext, record } from "./common.ts";
 import { adminName, isEdgeAdmin, visibleTo, type Admin } from "./authz.ts";
 
 /** The sessions to hosts in the caller's zones. */
@@ -13,16 +13,16 @@ async function theirs<T extends { host: string }>(store: Store, who: Admin, sess
   return sessions.filter((s) => visibleTo(who)(zoneFor(s.host, zones)));
 }
 
+/** This node's live sessions, every zone's, each naming this node in a cluster. */
+export const nodeSessions = (ctx: Pick<AdminContext, "sessions" | "node">): NodeSession[] => (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: ctx.node?.()?.id }));
+
 export const sessionRoutes: Record<string, Route> = {
-  // Every node's sessions: this node asks the others (scope=node) with the caller's token.
-  "GET sessions": async (req, ctx, _arg, who, url) => {
+  // Every node's sessions: this node asks the others with the cluster secret, whoever the
+  // caller is, and keeps those in the caller's zones. `scope=node`: this node's only.
+  "GET sessions": async (_req, ctx, _arg, who, url) => {
     const node = ctx.node?.();
-    const own = await theirs(ctx.store, who, (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: node?.id })));
-    if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: own });
-    const token = bearerToken(req.headers.get("authorization"));
-    // the console has no bearer to ask the other nodes with: this node's sessions only
-    if (!token) return json(200, { sessions: own, unreachable: [] });
-    const all = await clusterSessions(ctx.store, node, own, { token, caPem: ctx.caPem, servername: unbracket(new URL(ctx.publicUrl).hostname) });
+    if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: await theirs(ctx.store, who, nodeSessions(ctx)) });
+    const all = await clusterSessions(ctx.store, node, nodeSessions(ctx), { caPem: ctx.caPem, servername: unbracket(new URL(ctx.publicUrl).hostname) });
     return json(200, { ...all, sessions: await theirs(ctx.store, who, all.sessions) });
   },
   "DELETE sessions/:": async (_req, ctx, arg, who) => {
