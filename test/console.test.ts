@@ -1,6 +1,7 @@
 // The admin console at /admin in real Chromium, on the real edge, with the real PIN sign-in: a
 // zone admin adds an application, a service token and a policy in their zone, asks the what-if
-// box, sees a live session through the application and revokes it (the session ends), and sees
+// box, sees a live `ssh` session through the application (real sshd, real ssh with the compiled
+// `wicket access ssh` as ProxyCommand) and revokes it (ssh ends with the edge's sentence), and sees
 // nothing of another zone, nor may change it by a forged form; an edge admin sees every zone and
 // the nodes; a signed-in person who administers nothing is told so. Each page passes axe-core in
 // light and dark and fits 320 px; WICKET_DOCS_SCREENSHOTS=1 writes its screenshots to docs/pages/.
@@ -11,22 +12,20 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { PIN_PATTERN } from "../lib/store/sign-in-starts.ts";
 import { launchChromium } from "./helpers/browser.ts";
-import { connectTcp, Mode } from "./helpers/origin.ts";
-import { spawnProc, type Proc } from "./helpers/proc.ts";
+import { spawnProc } from "./helpers/proc.ts";
+import { startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type TestEdge } from "./helpers/wicket.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const AXE = readFileSync(join(ROOT, "node_modules", "axe-core", "axe.min.js"), "utf8");
-const ORIGIN = new URL("./helpers/origin.ts", import.meta.url).pathname;
 const shots = process.env.WICKET_SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), "wicket-console-screenshots-"));
 const SHOWN = ["console-zones", "console-app", "console-sessions", "console-audit"];
 
 let dir: TempDir;
 let edge: TestEdge;
 let browser: Browser;
-let origin: Proc;
-let originPort: number;
+let sshd: Sshd;
 
 async function axe(page: Page): Promise<string[]> {
   if (!(await page.evaluate("typeof axe !== 'undefined'"))) await page.evaluate(AXE);
@@ -74,9 +73,7 @@ beforeAll(async () => {
   dir = await tempDir("wicket-console-");
   const config = dir.join("edge.yaml");
   writeFileSync(config, "dev: true\ntrusted-proxies: 127.0.0.1\nadmins: [email:root@ops.test]\nname: Example Corp\n");
-  origin = spawnProc([process.execPath, ORIGIN, "serve"], { name: "origin" });
-  originPort = Number((await origin.waitForLine(/origin listening on 127\.0\.0\.1 port (\d+)/, { stream: "stdout" }))[1]);
-  [edge, browser] = await Promise.all([startEdge({ dir, extra: ["--config", config] }), launchChromium()]);
+  [edge, browser, sshd] = await Promise.all([startEdge({ dir, extra: ["--config", config] }), launchChromium(), startSshd()]);
   await edge.admin(["zone", "add", "a.test", "--admin", "alice@a.test"]);
   await edge.admin(["zone", "add", "b.test", "--admin", "bob@b.test"]);
   await edge.admin(["app", "add", "ssh.b.test"]);
@@ -88,13 +85,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await edge?.[Symbol.asyncDispose]();
-  if (origin) expect(await origin.stop()).toBe(0);
+  await sshd?.[Symbol.asyncDispose]();
   await dir?.[Symbol.asyncDispose]();
   console.error(`console screenshots: ${shots}`);
 });
 
 describe("the admin console", () => {
-  test("a zone admin: an application, a token and a policy in their zone, the what-if box, a live session revoked; nothing of another zone", async () => {
+  test("a zone admin: an application, a token and a policy in their zone, the what-if box, a live ssh session revoked (ssh ends); nothing of another zone", async () => {
     const page = await signedIn("alice@a.test");
     expect(await page.getByRole("main").textContent()).not.toContain("b.test");
     await page.getByLabel("Hostname of a new application").fill("ssh.a.test");
@@ -120,22 +117,34 @@ describe("the admin console", () => {
     expect(await page.locator("#what-if-answer").textContent()).toContain("alice@a.test");
     await check(page, "console-app");
 
-    // a live session through the application, seen and revoked in the console
-    await edge.tunnel("ssh.a.test", `tcp://127.0.0.1:${originPort}`, ["--ha-connections", "1"]);
-    const { port } = await edge.accessTcp("ssh.a.test", { id: id!, secret: secret!, name: "a-ci" });
-    const echoed = Promise.withResolvers<void>();
-    const conn = await connectTcp(port, (c) => new TextDecoder().decode(c).includes("ping") && echoed.resolve());
-    await conn.write(new TextEncoder().encode(`${Mode.echo}ping`));
-    await echoed.promise;
+    // a live ssh session through the application, seen and revoked in the console
+    await edge.tunnel("ssh.a.test", `ssh://127.0.0.1:${sshd.port}`, ["--ha-connections", "1"]);
+    const client = await sshd.client("ssh.a.test", { proxyCommand: edge.proxyCommand({ id: id!, secret: secret!, name: "a-ci" }) });
+    await using ssh = spawnProc(["ssh", ...client.args, "ssh.a.test", "echo ready; sleep 600"], { name: "ssh" });
+    await ssh.waitForLine(/^ready$/, { stream: "stdout", timeoutMs: 15_000 });
+    // and one through another zone's application, which she must not see
+    const bToken = JSON.parse(await edge.admin(["token", "create", "b-ci", "--json"])) as { id: string; secret: string };
+    await edge.admin(["policy", "add", "ssh.b.test", "--name", "ci", "--action", "allow", "--include", "token:b-ci"]);
+    await edge.tunnel("ssh.b.test", `ssh://127.0.0.1:${sshd.port}`, ["--ha-connections", "1"]);
+    const bClient = await sshd.client("ssh.b.test", { proxyCommand: edge.proxyCommand({ ...bToken, name: "b-ci" }) });
+    await using bSsh = spawnProc(["ssh", ...bClient.args, "ssh.b.test", "echo ready; sleep 600"], { name: "ssh b.test" });
+    await bSsh.waitForLine(/^ready$/, { stream: "stdout", timeoutMs: 15_000 });
     await page.getByRole("link", { name: "Live sessions" }).click();
+    expect(await page.getByRole("main").textContent()).not.toContain("b.test");
     const revoke = page.getByRole("button", { name: /^Revoke / });
     expect(await revoke.count()).toBe(1);
     expect(await page.getByRole("main").textContent()).toContain("token:a-ci");
     await check(page, "console-sessions");
     await revoke.click();
-    expect(await notice(page)).toMatch(/^Revoked the session \S+; it is ended\.$/);
-    await conn.ended;
-    conn.close();
+    const [, session] = /^Revoked the session (\S+); it is ended\.$/.exec((await notice(page)) ?? "") ?? [];
+    expect(session).toBeDefined();
+    expect({ code: await ssh.exited, stderr: ssh.stderr() }).toEqual({ code: 255, stderr: expect.stringContaining(`session ${session} was revoked by an admin`) });
+    // the other zone's session lives on until its own admin ends it
+    expect(bSsh.exitCode).toBeUndefined();
+    const [left] = JSON.parse(await edge.admin(["session", "list", "--json"])) as { id: string; host: string }[];
+    expect(left!.host).toBe("ssh.b.test");
+    await edge.admin(["session", "revoke", left!.id]);
+    expect(await bSsh.exited).toBe(255);
 
     await page.goto(`${edge.url}/admin/audit?host=ssh.a.test`);
     expect(await page.getByRole("main").textContent()).toContain("was revoked by an admin");
