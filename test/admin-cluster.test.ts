@@ -1,11 +1,17 @@
 // Admin tokens on two edge nodes sharing one PostgreSQL store, through the real CLI: a token
 // made through node A works through node B at once, within its zone only and for reads only
-// when read-only; revoked through A, node B refuses it on the next request.
+// when read-only; revoked through A, node B refuses it on the next request. Live sessions on
+// node B are listed through A, to a zone admin's token and console sign-in in their zone only,
+// and revoked through A; the peer path A asks B at takes the cluster secret and nothing else.
 // Runs where WICKET_TEST_POSTGRES_URL names a server.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { clusterSecret, openStore } from "../lib/store/index.ts";
+import { PEER_SESSIONS_PATH } from "../lib/wire/http.ts";
+import { connectTcp, Mode, serveOrigin, type TcpClient } from "./helpers/origin.ts";
 import { expectExit } from "./helpers/proc.ts";
+import { client, pinFromLog, pinIdIn } from "./helpers/signin.ts";
 import { PG, tempDatabase } from "./helpers/store.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, wicket, type TestEdge } from "./helpers/wicket.ts";
@@ -17,18 +23,22 @@ describe.skipIf(!PG)("admin tokens across two nodes", () => {
   let b: TestEdge;
   let db: Awaited<ReturnType<typeof tempDatabase>>;
 
-  /** `wicket edge <args>` through node B with this admin token (no data directory). */
-  const onB = (token: string, args: string[]) => wicket(["edge", ...args, "--edge", b.url, "--ca-file", b.caFile, "--admin-token", token]);
+  /** `wicket edge <args>` through a node with this admin token (no data directory). */
+  const on = (node: TestEdge, token: string, args: string[]) => wicket(["edge", ...args, "--edge", node.url, "--ca-file", node.caFile, "--admin-token", token]);
+  const onB = (token: string, args: string[]) => on(b, token, args);
 
   beforeAll(async () => {
     db = await tempDatabase();
     dirA = await tempDir("wicket-admin-a-");
-    a = await startEdge({ dir: dirA, extra: ["--database", db.url] });
+    // node A logs PINs, for the console sign-in of alice, who administers a.test
+    writeFileSync(dirA.join("edge.yaml"), "dev: true\ntrusted-proxies: 127.0.0.1\n");
+    a = await startEdge({ dir: dirA, extra: ["--database", db.url, "--config", dirA.join("edge.yaml")] });
     dirB = await tempDir("wicket-admin-b-");
     mkdirSync(dirB.join("edge"), { recursive: true, mode: 0o700 });
     for (const f of ["ca.pem", "ca-key.pem", "admin-token"]) copyFileSync(join(a.dataDir, f), join(dirB.join("edge"), f));
     b = await startEdge({ dir: dirB, extra: ["--database", db.url] });
-    for (const z of ["a.test", "b.test"]) await a.admin(["zone", "add", z]);
+    await a.admin(["zone", "add", "a.test", "--admin", "alice@a.test"]);
+    await a.admin(["zone", "add", "b.test"]);
     for (const h of ["ssh.a.test", "ssh.b.test"]) await a.admin(["app", "add", h]);
   }, 60_000);
 
@@ -79,4 +89,67 @@ describe.skipIf(!PG)("admin tokens across two nodes", () => {
     expect(list).toMatch(/\sro-a\s+a\.test\s+read-only\s+\d{4}-/);
     expect(list).not.toContain("doomed");
   }, 30_000);
+
+  test("sessions on B: through A a zone admin's token and console list theirs only, and revoke one; the peer path takes only the cluster secret", async () => {
+    const origin = serveOrigin();
+    const conns: TcpClient[] = [];
+    try {
+      await b.proc.waitForLine(/the zones in the store changed \(now: a\.test b\.test\)/, { stream: "stderr", timeoutMs: 10_000 });
+      /** A live session through node B to `host`, echoing. */
+      const live = async (host: string) => {
+        const name = `live-${host}`;
+        const t = JSON.parse(await a.admin(["token", "create", name, "--json"])) as { id: string; secret: string };
+        await a.admin(["policy", "add", host, "--name", name, "--action", "allow", "--include", `token:${name}`]);
+        await b.tunnel(host, `tcp://127.0.0.1:${origin.port}`, ["--ha-connections", "1"]);
+        const { port } = await b.accessTcp(host, { ...t, name });
+        const echoed = Promise.withResolvers<void>();
+        const conn = await connectTcp(port, (c) => new TextDecoder().decode(c).includes("ping") && echoed.resolve());
+        conns.push(conn);
+        await conn.write(new TextEncoder().encode(`${Mode.echo}ping`));
+        await echoed.promise;
+        return conn;
+      };
+      const mine = await live("ssh.a.test");
+      await live("ssh.b.test");
+      const all = JSON.parse(await a.admin(["session", "list", "--json"])) as { id: string; host: string }[];
+      expect(all.map((s) => s.host).sort()).toEqual(["ssh.a.test", "ssh.b.test"]);
+      const [ours, theirs] = ["ssh.a.test", "ssh.b.test"].map((h) => all.find((s) => s.host === h)!);
+
+      // a zone admin's token through A: B's session in a.test, none of b.test's
+      const zoneToken = (JSON.parse(await a.admin(["admin-token", "create", "sessions-a", "--zone", "a.test", "--json"])) as { token: string }).token;
+      expect(JSON.parse(expectExit(await on(a, zoneToken, ["session", "list", "--json"])).stdout)).toMatchObject([{ id: ours!.id, host: "ssh.a.test" }]);
+      // the console through A, signed in with a cookie: the same
+      const alice = await client(a, "10.28.0.1");
+      const pinId = pinIdIn((await alice.askPin("alice@a.test")).text)!;
+      expect((await alice.guess(pinId, await pinFromLog(a, "alice@a.test"))).status).toBe(303);
+      const page = await alice.get("/admin/sessions");
+      expect(page.status).toBe(200);
+      expect(page.text).toContain(ours!.id);
+      expect(page.text).not.toContain(theirs!.id);
+
+      // the peer path: refused without the cluster secret, whoever asks; with it, every zone's
+      const peerAsk = (token?: string) => fetch(`${a.url}${PEER_SESSIONS_PATH}`, { headers: token ? { authorization: `Bearer ${token}` } : {}, tls: { ca: readFileSync(a.caFile, "utf8") } });
+      const edgeToken = readFileSync(join(a.dataDir, "admin-token"), "utf8").trim();
+      for (const token of [undefined, zoneToken, edgeToken, "wrong"]) {
+        const r = await peerAsk(token);
+        expect({ token, status: r.status, body: await r.json() }).toEqual({ token, status: 401, body: { error: "this path is for the edge's own nodes: it needs the cluster secret" } });
+      }
+      await using store = await openStore({ url: db.url });
+      const peer = await peerAsk(await clusterSecret(store));
+      expect(peer.status).toBe(200);
+      expect(((await peer.json()) as { sessions: unknown[] }).sessions).toEqual([]); // A holds none itself
+      const viaB = await fetch(`${b.url}${PEER_SESSIONS_PATH}`, { headers: { authorization: `Bearer ${await clusterSecret(store)}` }, tls: { ca: readFileSync(b.caFile, "utf8") } });
+      expect((((await viaB.json()) as { sessions: { host: string }[] }).sessions).map((s) => s.host).sort()).toEqual(["ssh.a.test", "ssh.b.test"]);
+
+      // revoked through A by the zone admin: B ends it; the other zone's is not theirs to end
+      const refused = await on(a, zoneToken, ["session", "revoke", theirs!.id]);
+      expect(refused.code).toBe(77);
+      expectExit(await on(a, zoneToken, ["session", "revoke", ours!.id]));
+      await mine.ended;
+      expect(JSON.parse(await a.admin(["session", "list", "--json"]))).toMatchObject([{ id: theirs!.id }]);
+    } finally {
+      for (const c of conns) c.close();
+      origin.stop(true);
+    }
+  }, 60_000);
 });
