@@ -49,7 +49,7 @@ const ACTIONS: Record<string, Action> = {
     then: `/app?host=${encodeURIComponent(f.get("host") ?? "")}`,
   }),
   "policy-remove": (f) => ({ method: "DELETE", path: `policies/${encodeURIComponent(f.get("id") ?? "")}`, done: () => `Removed the policy.`, then: `/app?host=${encodeURIComponent(f.get("host") ?? "")}` }),
-  "session-revoke": (f) => ({ method: "DELETE", path: `sessions/${encodeURIComponent(f.get("id") ?? "")}`, done: () => `Revoked the session ${f.get("id")}; it is ended.`, then: "/sessions" }),
+  "session-revoke": (f) => ({ method: "DELETE", path: `sessions/${encodeURIComponent(f.get("id") ?? "")}`, done: (b) => `Revoked the session ${f.get("id")}; ${b.elsewhere ? "the node that holds it ends it within a second" : "it is ended"}.`, then: "/sessions" }),
   "token-create": (f) => ({
     method: "POST",
     path: "tokens",
