@@ -4,7 +4,7 @@ import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, p
 import { ProtocolError } from "../lib/wire/errors.ts";
 import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_DATA_CHUNK, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
 import { createMux, type Mux, type Stream } from "../lib/wire/mux.ts";
-import { createPacer, FULL_QUEUE_MS, PACER_CEILING, PACER_FLOOR } from "../lib/wire/pacer.ts";
+import { createPacer, FULL_QUEUE_MS, PACER_CEILING, PACER_FLOOR, QUEUE_EXIT_MS } from "../lib/wire/pacer.ts";
 import { createBudget, createReceiveWindow, IDLE_MS, MAX_STREAM_WINDOW } from "../lib/wire/window.ts";
 
 /** A plain reference encoder, written without the module's helpers, to hold the codec against. */
@@ -393,6 +393,71 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     t += 100;
     p.delivered(2_000_000); // 20 MB/s over the 100 ms the bytes were on the way, not 5.1 s
     expect(p.allowance).toBe(2 * 20_000 * 50);
+  });
+
+  /** A sender paced by a pacer over a link of `rttMs` whose queue holds what the link cannot
+   * take yet. `run` goes on until `until` ms at `perMs` bytes a millisecond, and returns the
+   * longest any frame waited in the queue after `from` ms, and the rate of its last second. */
+  function pacedLink(rttMs: number, lateAt: (t: number) => number = () => 0) {
+    const clock = { t: 0 };
+    const p = createPacer(() => clock.t);
+    p.rtt(rttMs);
+    const frame = 64 * 1024;
+    const inLink: { at: number; bytes: number }[] = [];
+    let free = 0; // when the link is next free
+    return {
+      p,
+      run(until: number, perMs: number, from = 0) {
+        let longest = 0;
+        let lastSecond = 0;
+        for (; clock.t < until; clock.t++) {
+          while (inLink.length > 0 && inLink[0]!.at <= clock.t) {
+            const d = inLink.shift()!;
+            if (clock.t >= until - 1000) lastSecond += d.bytes;
+            p.delivered(d.bytes);
+          }
+          while (p.hasSpace()) {
+            p.sent(frame);
+            const start = Math.max(clock.t, free);
+            if (clock.t >= from) longest = Math.max(longest, start - clock.t);
+            free = start + frame / perMs;
+            // a late report (a busy peer) holds back those behind it too
+            inLink.push({ at: Math.max(inLink.at(-1)?.at ?? 0, free + rttMs + lateAt(clock.t)), bytes: frame });
+          }
+        }
+        return { longest, perMs: lastSecond / 1000 };
+      },
+    };
+  }
+
+  test("slow start ends once a whole round trip of bytes waited in a queue, at the rate delivered then: a keystroke waits milliseconds, not a window", () => {
+    const link = pacedLink(50);
+    // 50 MB/s over 50 ms: the pipe holds 2.5 MB; the queue at its longest is what slow start
+    // adds in the round trip it takes to see it (with rate samples alone, 150 ms)
+    const run = link.run(4_000, 50_000);
+    expect(run.longest).toBeLessThan(50);
+    expect(link.p.allowance).toBeGreaterThan(50_000 * 50);
+    expect(link.p.allowance).toBeLessThan(50_000 * (50 + 3 * FULL_QUEUE_MS));
+    expect(run.perMs).toBeGreaterThan(0.95 * 50_000);
+    // and once settled, a keystroke waits about FULL_QUEUE_MS
+    expect(link.run(6_000, 50_000, 5_000).longest).toBeLessThan(2 * QUEUE_EXIT_MS);
+  });
+
+  test("a busy peer's late reports now and then do not end slow start early", () => {
+    // every 100 ms, 5 ms of reports come 20 ms late: the stalls themselves cost some (the
+    // allowance goes unused while the reports wait), but not a slow start ended at a fraction
+    // (rate samples alone settled at 0.73 of the link here)
+    const link = pacedLink(50, (t) => (t % 100 < 5 ? 20 : 0));
+    expect(link.run(4_000, 50_000).perMs).toBeGreaterThan(0.9 * 50_000);
+  });
+
+  test("a link that slows down is followed within round trips: the rate remembered does not keep a queue for a second", () => {
+    const link = pacedLink(50);
+    link.run(3_000, 50_000);
+    // half the link is gone (another flow, a busy CPU): after a few round trips the queue is short again
+    const run = link.run(6_000, 25_000, 3_500);
+    expect(run.longest).toBeLessThan(2 * QUEUE_EXIT_MS);
+    expect(run.perMs).toBeGreaterThan(0.95 * 25_000);
   });
 
   /** An edge and a connector whose edge-to-connector bytes sit "on the wire" until delivered. */

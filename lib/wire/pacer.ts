@@ -17,6 +17,15 @@
 // recent one: pings queue behind our own bytes, so during a long copy every sample says
 // base + queue, and a recent minimum would let the allowance (and the queue) grow again each
 // time the quiet samples aged out.
+//
+// The rate samples lag a slow start that doubles every round trip: by the time three rounds
+// show no growth, a window's worth more than the pipe holds has queued ahead of every
+// keystroke. So the time each byte took to be read is watched too (from when the frame the
+// peer's report ends at was sent): once every byte read for half a round trip took
+// QUEUE_EXIT_MS more than the quickest ever, a queue is forming (CUBIC's HyStart delay test)
+// and the pipe is full at the rate delivered meanwhile. Once full, the same test says the path
+// carries less than the rate remembered (another process took the CPU, another flow the
+// link): the allowance is set from what it delivers now, not a second later.
 
 /** Never less than this may be in flight: what keeps a busy 2-core machine's pipeline full. */
 export const PACER_FLOOR = 512 * 1024;
@@ -39,6 +48,12 @@ export const FULL_QUEUE_MS = 4;
 const QUEUED = 1.25;
 /** Round trips without a quarter more delivery after which the pipe counts as full. */
 const PLATEAU_ROUNDS = 3;
+/** A byte that took this much longer to be read than the quickest (or an eighth of the round
+ * trip, if more) waited in a queue: the pipe is full. Twice FULL_QUEUE_MS, so that the queue the
+ * allowance itself keeps does not count. */
+export const QUEUE_EXIT_MS = 2 * FULL_QUEUE_MS;
+/** A queue is one that every byte read waited in for this long, or half a round trip if longer. */
+const QUEUE_RUN_MS = 10;
 
 export interface Pacer {
   /** Whether another data frame may go now. */
@@ -60,6 +75,10 @@ function windowedMax(memoryMs: number) {
       samples = samples.filter((s) => t - s.t < memoryMs && s.v > v);
       samples.push({ v, t });
     },
+    /** Forgets every sample but `v`. */
+    reset(v: number, t: number) {
+      samples = [{ v, t }];
+    },
     best(t: number): number | undefined {
       while (samples.length > 0 && t - samples[0]!.t >= memoryMs) samples.shift();
       return samples[0]?.v;
@@ -79,6 +98,15 @@ export function createPacer(now = () => performance.now()): Pacer {
   let full = false;
   let startCap = PACER_FLOOR;
   let pipe = 0; // rate × round trip: what fills the pipe
+  // for the time each byte takes to be read: the total sent after each frame and when it went,
+  // oldest first (from `head`), and the quickest of those times
+  let sentTotal = 0;
+  let deliveredTotal = 0;
+  let marks: { at: number; t: number }[] = [];
+  let head = 0;
+  let quickest = Infinity;
+  // since when (and from which delivered total) every byte read waited in a queue
+  let waiting: { t: number; total: number } | undefined;
 
   // whether the allowance held a sender back during this round, or more than the pipe holds
   // was on the way already (the rest queued somewhere): a round in which neither happened
@@ -109,6 +137,24 @@ export function createPacer(now = () => performance.now()): Pacer {
     allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, want));
   };
 
+  /** The rate delivered at while every byte read waited in a queue (QUEUE_EXIT_MS more than the
+   * quickest ever), once that has lasted half a round trip: one late byte is a busy peer, a
+   * run of them a queue. */
+  const queued = (t: number): number | undefined => {
+    let m: { at: number; t: number } | undefined;
+    while (head < marks.length && marks[head]!.at <= deliveredTotal) m = marks[head++];
+    if (head > 4096) [marks, head] = [marks.slice(head), 0];
+    if (!m || minRtt === Infinity) return;
+    const took = t - m.t;
+    quickest = Math.min(quickest, took);
+    if (took - quickest <= Math.max(QUEUE_EXIT_MS, minRtt / 8)) return void (waiting = undefined);
+    if (!waiting) return void (waiting = { t, total: deliveredTotal });
+    if (t - waiting.t < Math.max(QUEUE_RUN_MS, minRtt / 2)) return;
+    const r = (deliveredTotal - waiting.total) / (t - waiting.t);
+    waiting = undefined;
+    return r;
+  };
+
   return {
     hasSpace: () => inFlight < allowance,
     sent(bytes) {
@@ -118,11 +164,27 @@ export function createPacer(now = () => performance.now()): Pacer {
         sampleBytes = 0;
       }
       inFlight += bytes;
+      sentTotal += bytes;
+      // frames sent within a millisecond share a mark: a typist's many small frames cost a few
+      const t = now();
+      const last = marks[marks.length - 1];
+      if (last && head < marks.length && t - last.t < 1) [last.at, last.t] = [sentTotal, t];
+      else marks.push({ at: sentTotal, t });
       if (inFlight >= allowance || (pipe > 0 && inFlight >= QUEUED * pipe)) limited = true;
     },
     delivered(bytes) {
       const t = now();
       inFlight = Math.max(0, inFlight - bytes);
+      deliveredTotal += bytes;
+      const r = queued(t);
+      if (r !== undefined) {
+        // the pipe is full, at what it delivered over that round
+        if (full) rate.reset(r, t);
+        else rate.add(r, t);
+        plateau = { rate: rate.best(t)!, since: t, rounds: PLATEAU_ROUNDS };
+        full = true;
+        update(t);
+      }
       // slow start, as TCP's: while the pipe is not full, each byte delivered lets two go, so
       // the allowance doubles every round trip between rate samples
       if (!full) allowance = Math.max(allowance, Math.min(startCap, allowance + bytes));
