@@ -125,7 +125,7 @@ export async function adminRequest<T>(
   responseType?: "stream",
 ): Promise<T> {
   if (conn.login) {
-    conn.login = await freshAdminLogin(conn.login);
+    conn.login = await freshAdminLogin(conn.login, conn.ca);
     conn.token = conn.login.token;
   }
   const edge = peer(conn);

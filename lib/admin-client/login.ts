@@ -52,16 +52,25 @@ export const endedSentence = (edge: string) => `your admin sign-in to ${edge} ha
 const nearEnd = (l: AdminLogin) => typeof l.expiresAt === "number" && l.expiresAt - Date.now() < REFRESH_WITHIN_MS;
 
 /**
- * `login`, or the new session the edge swaps it for when it is close to its end. One process
- * at a time asks (the edge ends the old session), the others find its answer in the file.
+ * `login`, or the new session the edge swaps it for when it is close to its end (`ca`: the
+ * edge's CA, as the command trusts it). One process at a time asks (the edge ends the old
+ * session), the others find its answer in the file. An edge that cannot be asked now leaves
+ * the session as it is while it lasts: the command's own request says what is wrong.
  */
-export async function freshAdminLogin(login: AdminLogin): Promise<AdminLogin> {
+export async function freshAdminLogin(login: AdminLogin, ca = login.ca): Promise<AdminLogin> {
   if (!nearEnd(login)) return login;
   privateDir(wicketHome());
   return withLock(`${adminLoginPath()}.lock`, async () => {
     const saved = savedAdminLogin();
     if (saved && saved.edge === login.edge && saved.token !== login.token && !hasEnded(saved)) return saved; // another process refreshed it
-    const r = await refreshGrant(await discover(login.edge, login.ca), login.token, { scope: "admin" }, login.ca);
+    let r: Awaited<ReturnType<typeof refreshGrant>>;
+    try {
+      r = await refreshGrant(await discover(login.edge, ca), login.token, { scope: "admin" }, ca);
+    } catch (e) {
+      if (hasEnded(login)) throw e;
+      log.debug(`cannot refresh the admin sign-in now: ${(e as Error).message}`);
+      return login;
+    }
     if ("error" in r) throw deniedError(r.error === "invalid_grant" ? endedSentence(login.edge) : r.description);
     const t = r.token;
     const fresh: AdminLogin = { ...login, token: t.access_token, email: t.email ?? login.email, expiresAt: t.expires_in ? Date.now() + t.expires_in * 1000 : undefined };
