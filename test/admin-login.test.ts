@@ -3,9 +3,11 @@
 // person with no admin token: an edge admin (edge.yaml's admins:) sees every zone; a zone
 // admin works in their zone, is refused outside it with one sentence, and is named in the
 // audit; a signed-in person who administers nothing is told so; a removed admin loses access
-// on the next call; a token given wins; `edge logout` ends the session at the edge.
+// on the next call; a token given wins; `edge logout` ends the session at the edge; a login
+// close to its end is refreshed by the next command (not for a removed admin), and one that
+// has ended says in one sentence to sign in again.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { client, pinFromLog, pinIdIn } from "./helpers/signin.ts";
 import { expectExit, spawnProc, type Env } from "./helpers/proc.ts";
@@ -40,6 +42,11 @@ async function edgeLogin(email: string): Promise<Env> {
 
 /** `wicket edge <args>` as the person signed in on that laptop: no token, no data directory. */
 const as = (env: Env, args: string[]) => wicket(["edge", ...args], { env });
+
+type SavedLogin = { token: string; expiresAt: number };
+const savedLogin = (env: Env) => JSON.parse(readFileSync(join(env.WICKET_HOME!, "edge-admin.json"), "utf8")) as SavedLogin;
+/** Moves the saved login's end, as time passing would (the edge keeps its own, later, end). */
+const endsIn = (env: Env, ms: number) => writeFileSync(join(env.WICKET_HOME!, "edge-admin.json"), JSON.stringify({ ...savedLogin(env), expiresAt: Date.now() + ms }));
 
 beforeAll(async () => {
   dir = await tempDir("wicket-admin-login-");
@@ -109,5 +116,45 @@ describe("wicket edge login", () => {
     const reused = await wicket(["edge", "app", "list", "--edge", edge.url, "--ca-file", edge.caFile, "--admin-token", saved.token], { env: carol });
     expect(reused.code).toBe(77);
     expect(reused.stderr).toContain("was refused");
+  }, 60_000);
+
+  test("a login close to its end is refreshed by the next command: a new session at the edge, the old one ended", async () => {
+    const bob = await edgeLogin("bob@b.test");
+    const first = savedLogin(bob);
+    endsIn(bob, 60_000);
+    const apps = JSON.parse(expectExit(await as(bob, ["app", "list", "--json"])).stdout) as { hostname: string }[];
+    expect(apps.map((a) => a.hostname)).toEqual(["ssh.b.test"]);
+    const now = savedLogin(bob);
+    expect(now.token).not.toBe(first.token);
+    expect(now.expiresAt).toBeGreaterThan(Date.now() + 3_600_000);
+    expect(statSync(join(bob.WICKET_HOME!, "edge-admin.json")).mode & 0o777).toBe(0o600);
+    const old = await wicket(["edge", "app", "list", "--edge", edge.url, "--ca-file", edge.caFile, "--admin-token", first.token], { env: bob });
+    expect(old.code, "the session refreshed away is refused").toBe(77);
+    // and it keeps working as the refreshed login
+    expectExit(await as(bob, ["zone", "list"]));
+  }, 60_000);
+
+  test("a login that has ended says, in one sentence and exit 77, to run wicket edge login", async () => {
+    const bob = await edgeLogin("bob@b.test");
+    endsIn(bob, -1000);
+    const r = await as(bob, ["app", "list"]);
+    expect(r.code).toBe(77);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr.trim()).toEndWith(`your admin sign-in to ${new URL(edge.url).origin} has ended; run \`wicket edge login\` to sign in again`);
+  }, 60_000);
+
+  test("a removed admin cannot refresh their login: the edge refuses it with one sentence", async () => {
+    await edge.admin(["zone", "add", "d.test", "--admin", "dave@d.test"]);
+    await edge.admin(["policy", "add", "ssh.a.test", "--name", "dave", "--action", "allow", "--include", "email:dave@d.test"]);
+    const dave = await edgeLogin("dave@d.test");
+    expectExit(await as(dave, ["zone", "list"]));
+    await edge.admin(["zone", "edit", "d.test", "--remove-admin", "dave@d.test"]);
+    const before = savedLogin(dave);
+    endsIn(dave, 60_000);
+    const r = await as(dave, ["zone", "list"]);
+    expect(r.code).toBe(77);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("dave@d.test (signed in with email) administers nothing on this edge");
+    expect(savedLogin(dave).token, "no new session was saved").toBe(before.token);
   }, 60_000);
 });

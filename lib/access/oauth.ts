@@ -92,9 +92,10 @@ function oauthJson(res: FetchResponse<unknown>): TokenResponse & OAuthErrorBody 
   return body as TokenResponse & OAuthErrorBody;
 }
 
-/** An app token for `hostname` from an org session: ok, or why not. */
-export async function refreshGrant(meta: ServerMetadata, refreshToken: string, hostname: string, ca?: string): Promise<{ token: TokenResponse } | { error: string; description: string }> {
-  const res = await request(meta.token_endpoint, ca, form({ grant_type: "refresh_token", client_id: CLIENT_ID, refresh_token: refreshToken, resource: `https://${hostname}` }));
+/** An app token for `hostname` from an org session, or (`{ scope: "admin" }`) a new `edge login` for the one given: ok, or why not. */
+export async function refreshGrant(meta: ServerMetadata, refreshToken: string, target: string | { scope: "admin" }, ca?: string): Promise<{ token: TokenResponse } | { error: string; description: string }> {
+  const fields = typeof target === "string" ? { resource: `https://${target}` } : target;
+  const res = await request(meta.token_endpoint, ca, form({ grant_type: "refresh_token", client_id: CLIENT_ID, refresh_token: refreshToken, ...fields }));
   const body = oauthJson(res);
   if (res.ok && body.access_token) return { token: body };
   return { error: body.error ?? `http ${res.status}`, description: body.error_description ?? `the edge refused (${res.status})` };

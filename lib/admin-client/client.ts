@@ -8,9 +8,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromEnv } from "../cli/args.ts";
 import { ADMIN_TOKEN_FILE, CA_FILE, PUBLIC_URL_FILE } from "../paths.ts";
-import { configError, usageError } from "../cli/exit.ts";
+import { configError, deniedError, usageError } from "../cli/exit.ts";
 import { httpClient, requestError, type Peer, type Refusal } from "../cli/http.ts";
-import { adminLoginPath, readAdminLogin } from "./login.ts";
+import { adminLoginPath, endedSentence, freshAdminLogin, hasEnded, savedAdminLogin, type AdminLogin } from "./login.ts";
 import type { Decision, Rule, Subject } from "../policy/evaluate.ts";
 // Types only, never the store itself: the admin API answers with the store's records as they are.
 import type { AcmeCertificate, App, Recording, AuditQuery, AuditRecord, EdgeNode, RouteResult, ServiceToken, StoredPolicy, Tunnel, UserRevocation, Zone, ZoneCredential } from "../store/index.ts";
@@ -31,6 +31,8 @@ export type AdminConnection = {
   servername?: string;
   /** Gives up on the request when it fires. */
   signal?: AbortSignal;
+  /** `token` is this `wicket edge login` session's: refreshed before a request when close to its end. */
+  login?: AdminLogin;
 };
 
 export type AdminConnectionArgs = {
@@ -61,8 +63,9 @@ export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnecti
   if (!baseUrl && at(PUBLIC_URL_FILE) && existsSync(at(PUBLIC_URL_FILE)!)) baseUrl = readText(at(PUBLIC_URL_FILE)!, "edge URL file");
   // `wicket edge login`'s session, where no token is given: a token given wins
   const given = fromEnv(args["admin-token"], "admin-token") ?? (at(ADMIN_TOKEN_FILE) && existsSync(at(ADMIN_TOKEN_FILE)!) ? "file" : undefined);
-  const login = given ? undefined : readAdminLogin();
+  const login = given ? undefined : savedAdminLogin();
   const loggedIn = login && (!baseUrl || sameEdge(baseUrl, login.edge)) ? login : undefined;
+  if (loggedIn && hasEnded(loggedIn)) throw deniedError(endedSentence(loggedIn.edge));
   baseUrl ??= loggedIn?.edge;
   if (!baseUrl) {
     throw usageError(dataDir ? `no edge URL in ${at(PUBLIC_URL_FILE)} (has the edge started?); pass --edge URL` : "no edge to talk to; pass --edge URL (or set WICKET_EDGE) or the edge's --data-dir");
@@ -77,16 +80,17 @@ export function resolveAdminConnection(args: AdminConnectionArgs): AdminConnecti
   let token = fromEnv(args["admin-token"], "admin-token");
   if (!token && at(ADMIN_TOKEN_FILE) && existsSync(at(ADMIN_TOKEN_FILE)!)) token = readText(at(ADMIN_TOKEN_FILE)!, "admin token file");
   if (!token && loggedIn) token = loggedIn.token;
+  const viaLogin = loggedIn && token === loggedIn.token ? loggedIn : undefined;
   if (!token) throw usageError("no admin token; run wicket edge login, or pass --admin-token (or set WICKET_ADMIN_TOKEN) or the edge's --data-dir");
 
   let caFile = fromEnv(args["ca-file"], "ca-file");
   if (!caFile && at(CA_FILE) && existsSync(at(CA_FILE)!)) caFile = at(CA_FILE);
-  const conn: AdminConnection = { baseUrl: baseUrl.replace(/\/+$/, ""), token };
+  const conn: AdminConnection = { baseUrl: baseUrl.replace(/\/+$/, ""), token, login: viaLogin };
   if (caFile) {
     conn.ca = readText(caFile, "CA file");
     conn.caFile = caFile;
-  } else if (loggedIn?.ca && token === loggedIn.token) {
-    conn.ca = loggedIn.ca;
+  } else if (viaLogin?.ca) {
+    conn.ca = viaLogin.ca;
     conn.caFile = adminLoginPath();
   }
   return conn;
@@ -100,8 +104,10 @@ const sameEdge = (a: string, b: string) => {
 /** The edge as failures name it; its own CA is in <data-dir>/ca.pem. */
 const peer = (conn: AdminConnection): Peer => ({ where: `the edge at ${conn.baseUrl}`, ca: conn.ca, caFile: conn.caFile, servername: conn.servername, caHint: "for a self-signed edge: <data-dir>/ca.pem" });
 
-const refusal = (method: string, path: string, credential?: "zone"): Refusal => ({
+const refusal = (method: string, path: string, conn: AdminConnection): Refusal => ({
   sentence: (said, status, statusText) => {
+    const credential = conn.credential;
+    if (status === 401 && conn.login) return endedSentence(conn.login.edge);
     if ((status === 401 || status === 403) && credential === "zone") return `the edge refused the zone credential: ${said ?? "run `wicket tunnel login` again"}`;
     if (status === 403 && said) return said; // signed in, but not allowed: the edge says what they administer
     if (status === 401 || status === 403) return "the admin token was refused; pass --admin-token or --data-dir";
@@ -119,6 +125,10 @@ export async function adminRequest<T>(
   query?: Record<string, string | undefined>,
   responseType?: "stream",
 ): Promise<T> {
+  if (conn.login) {
+    conn.login = await freshAdminLogin(conn.login, conn.ca);
+    conn.token = conn.login.token;
+  }
   const edge = peer(conn);
   const url = `${conn.baseUrl}/api/v1/${path}`;
   const options = {
@@ -137,7 +147,7 @@ export async function adminRequest<T>(
     if (responseType) return (await httpClient(edge)(url, { ...options, responseType })) as T;
     return await httpClient(edge)<T>(url, options);
   } catch (e) {
-    throw requestError(e, edge, refusal(method, `/api/v1/${path}`, conn.credential));
+    throw requestError(e, edge, refusal(method, `/api/v1/${path}`, conn));
   }
 }
 

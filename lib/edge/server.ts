@@ -14,7 +14,7 @@ import { unbracket } from "../net/address.ts";
 import { processMetrics } from "../metrics/registry.ts";
 import { serveMetrics, type MetricsServer } from "../metrics/server.ts";
 import { ensureBootstrapAdminToken, openStore, type Store } from "../store/index.ts";
-import { adminMailbox, type EdgeAdmins } from "./admin/people.ts";
+import { adminMailbox, adminRefusal, type EdgeAdmins } from "./admin/people.ts";
 import { loadOrCreateCA } from "../tls/ca.ts";
 import { DEFAULT_KEEPALIVE, type Mux } from "../wire/mux.ts";
 import { ACCESS_POLL_MS, watchAccess } from "./decisions/access-watch.ts";
@@ -142,7 +142,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
 
   const identity = opts.identity ?? identitySettings({});
   const credentialLifetimeMs = opts.zoneCredentialLifetimeMs;
-  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, namesAdmin: adminMailbox(opts.admins), mailer: mailerFor(identity, () => publicUrl), metrics };
+  const signIn = { store, publicUrl: () => publicUrl, caPem: ca?.certPem, identity, credentialLifetimeMs, namesAdmin: adminMailbox(opts.admins), adminRefusal: adminRefusal(store, opts.admins), mailer: mailerFor(identity, () => publicUrl), metrics };
 
   const load = createLoad();
   metrics.registry.gauge("wicket_edge_requests_in_progress", "Requests the listener is answering now (bodies still arriving not counted)", () => load.requests.total);

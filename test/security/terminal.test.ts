@@ -256,7 +256,7 @@ describe("recordings", () => {
     const bounds = [192 * MiB, 48 * MiB];
     for (const [what, url, headers] of [
       ["export", `${edge.url}/api/v1/recordings/${rec.id}`, { authorization: `Bearer ${adminToken}` }],
-      ["playback", `${edge.url}/recordings/${rec.id}.cast`, { cookie: edgeCookies }],
+      ["playback", `${edge.url}/admin/recordings/${rec.id}.cast`, { cookie: edgeCookies }],
     ] as const) {
       const mem = sampleRss();
       const res = await fetch(url, { headers, tls: { ca: readFileSync(edge.caFile, "utf8") } } as RequestInit);

@@ -41,5 +41,11 @@ export async function personCaller(store: Store, admins: EdgeAdmins | undefined,
   return { kind: "person", email: s.email, idp: s.idp, groups: s.groups, amr: s.amr, edge, zones, ip };
 }
 
+/** For a refreshed `edge login`: why this person may not administer now, if so. */
+export const adminRefusal = (store: Store, admins: EdgeAdmins | undefined) => async (s: SignIn, ip?: string) => {
+  const who = await personCaller(store, admins, s, ip);
+  return "refused" in who ? who.refused : undefined;
+};
+
 export const nothingSentence = (s: { email: string; idp: string }) =>
   `${s.email} (signed in with ${s.idp}) administers nothing on this edge; an edge admin can make you a zone's admin with: wicket edge zone edit <zone> --add-admin ${s.email}`;

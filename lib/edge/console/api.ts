@@ -5,11 +5,18 @@ import { handleAdminAs, type Admin, type AdminContext } from "../admin/api.ts";
 
 export type ApiAnswer<T> = { ok: true; status: number; body: T } | { ok: false; status: number; error: string };
 
-/** One admin API call as `who`; `path` is relative to /api/v1/. */
-export async function callApi<T>(ctx: AdminContext, who: Admin, method: "GET" | "POST" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<ApiAnswer<T>> {
+type Method = "GET" | "POST" | "PATCH" | "DELETE";
+
+/** The admin API's own response to one call as `who` (a recording's asciicast streams). */
+export function apiResponse(ctx: AdminContext, who: Admin, method: Method, path: string, body?: unknown): Promise<Response> {
   const url = new URL(`/api/v1/${path}`, ctx.publicUrl);
   const req = new Request(url.href, { method, headers: body === undefined ? {} : { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const res = await handleAdminAs(req, url, ctx, who);
+  return handleAdminAs(req, url, ctx, who);
+}
+
+/** One admin API call as `who`; `path` is relative to /api/v1/. */
+export async function callApi<T>(ctx: AdminContext, who: Admin, method: Method, path: string, body?: unknown): Promise<ApiAnswer<T>> {
+  const res = await apiResponse(ctx, who, method, path, body);
   const text = await res.text();
   const parsed = (res.headers.get("content-type") ?? "").includes("json") ? (JSON.parse(text) as T & { error?: string }) : (text as T & { error?: string });
   if (res.ok) return { ok: true, status: res.status, body: parsed };

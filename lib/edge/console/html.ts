@@ -1,6 +1,6 @@
 // The console's HTML pieces: the frame (the pages' own, lib/edge/http/pages.ts: one stylesheet,
 // its strict CSP, light and dark), navigation, tables and forms that carry the CSRF token.
-import { esc, page, type Site } from "../http/pages.ts";
+import { copyable, esc, page, type Site } from "../http/pages.ts";
 import { isEdgeAdmin, type Admin } from "../admin/authz.ts";
 
 /** Who is looking, and the token every form of theirs carries (lib/edge/http/cookies.ts). */
@@ -14,6 +14,8 @@ const NAV: [string, string, boolean][] = [
   ["/audit", "Audit", false],
   ["/tokens", "Service tokens", false],
   ["/tunnels", "Tunnels", false],
+  ["/credentials", "Zone credentials", false],
+  ["/recordings", "Recordings", false],
   ["/nodes", "Nodes and certificates", true],
 ];
 
@@ -26,11 +28,16 @@ function nav(v: Viewer, current: string): string {
 
 const scope = (who: Viewer["who"]) => (who.edge ? "the whole edge" : `the zone${who.zones.length === 1 ? "" : "s"} ${who.zones.join(", ")}`);
 
+/** A change's outcome; `secret`: what it made that is shown this once (a zone credential), to copy. */
+export type Notice = { text: string; ok: boolean; secret?: { heading: string; what: string; text: string } };
+
 /** A console page: navigation, an optional notice (a change's outcome), the body, who is signed in. */
-export function consolePage(site: Site, v: Viewer, current: string, title: string, body: string, notice?: { text: string; ok: boolean }, status = 200): Response {
-  const said = notice ? `<p class="notice${notice.ok ? " ok" : ""}" role="${notice.ok ? "status" : "alert"}">${esc(notice.text)}</p>` : "";
+export function consolePage(site: Site, v: Viewer, current: string, title: string, body: string, notice?: Notice, status = 200): Response {
+  const s = notice?.secret;
+  const shown = s ? `${copyable("secret", s.heading, s.what, s.text)}<p id="copied" class="muted" role="status"></p>` : "";
+  const said = notice ? `<p class="notice${notice.ok ? " ok" : ""}" role="${notice.ok ? "status" : "alert"}">${esc(notice.text)}</p>${shown}` : "";
   const signedIn = `<div class="signed-in"><p class="muted">Signed in as <strong>${esc(v.who.email)}</strong> (${esc(v.who.idp)}), administering ${esc(scope(v.who))}.</p>${form("/sign-out", v.csrf, {}, `<button type="submit" class="link">Sign out</button>`)}</div>`;
-  return page(site, `${title} · Administration`, `${nav(v, current)}<h1>${esc(title)}</h1>${said}${body}${signedIn}`, status, { wide: true });
+  return page(site, `${title} · Administration`, `${nav(v, current)}<h1>${esc(title)}</h1>${said}${body}${signedIn}`, status, { wide: true, script: Boolean(s) });
 }
 
 export const hidden = (fields: Record<string, string>) => Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join("");

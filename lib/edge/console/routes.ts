@@ -10,10 +10,10 @@ import { csrfToken, readCookies, SESSION_COOKIE, sessionFormOk, sessionFormToken
 import { errorPage, page, type Site } from "../http/pages.ts";
 import { browserSignIn } from "../signin/routes.ts";
 import type { SignInContext } from "../signin/oauth.ts";
-import type { AuditRecord } from "../../store/index.ts";
-import { callApi } from "./api.ts";
-import { CONSOLE_PATH, consolePage, esc, form, type Viewer } from "./html.ts";
-import { appView, auditQuery, auditView, nodesView, sessionsView, tokensView, tunnelsView, zonesView, type View } from "./views.ts";
+import { getRecording, type AuditRecord } from "../../store/index.ts";
+import { apiResponse, callApi } from "./api.ts";
+import { CONSOLE_PATH, consolePage, esc, form, type Notice, type Viewer } from "./html.ts";
+import { appView, auditQuery, auditView, credentialsView, nodesView, recordingsView, sessionsView, tokensView, tunnelsView, zonesView, type View } from "./views.ts";
 
 export { CONSOLE_PATH } from "./html.ts";
 export type ConsoleContext = { admin: AdminContext; signIn: SignInContext; site: () => Site };
@@ -30,14 +30,16 @@ function views(ctx: AdminContext, v: Viewer): Record<string, Show> {
     "/audit": (url) => auditView(ctx, v, url),
     "/tokens": () => tokensView(ctx, v),
     "/tunnels": () => tunnelsView(ctx, v),
+    "/credentials": () => credentialsView(ctx, v),
+    "/recordings": () => recordingsView(ctx, v),
     "/nodes": () => nodesView(ctx, v),
   };
 }
 
 const list = (s: string | null) => (s ?? "").split(",").map((x) => x.trim()).filter(Boolean);
 
-/** What each form does: one admin API call, the sentence it ends with, and the page shown after. */
-type Action = (f: URLSearchParams) => { method: "POST" | "DELETE"; path: string; body?: unknown; done: (b: Record<string, unknown>) => string; then: string };
+/** What each form does: one admin API call, the sentence it ends with (and what it made that is shown once), and the page shown after. */
+type Action = (f: URLSearchParams) => { method: "POST" | "DELETE"; path: string; body?: unknown; done: (b: Record<string, unknown>) => string; secret?: (b: Record<string, unknown>) => Notice["secret"]; then: string };
 const ACTIONS: Record<string, Action> = {
   "app-add": (f) => ({ method: "POST", path: "apps", body: { hostname: f.get("hostname") ?? "" }, done: () => `Added the application ${f.get("hostname")}.`, then: "" }),
   "app-remove": (f) => ({ method: "DELETE", path: `apps/${encodeURIComponent(f.get("hostname") ?? "")}`, done: () => `Removed the application ${f.get("hostname")} and its policies.`, then: "" }),
@@ -58,6 +60,15 @@ const ACTIONS: Record<string, Action> = {
     then: "/tokens",
   }),
   "token-revoke": (f) => ({ method: "DELETE", path: `tokens/${encodeURIComponent(f.get("id") ?? "")}`, done: () => `Revoked the service token; it is refused from now on.`, then: "/tokens" }),
+  "credential-create": (f) => ({
+    method: "POST",
+    path: "tunnel-certs",
+    body: { zone: f.get("zone") ?? "" },
+    done: (b) => `Issued the zone credential ${b.id} for ${b.zone}. It is shown this once: save it on the server as cert.pem (mode 0600) and run wicket tunnel --origincert cert.pem.`,
+    secret: (b) => ({ heading: "cert.pem", what: "the zone credential", text: String(b.credential) }),
+    then: "/credentials",
+  }),
+  "credential-revoke": (f) => ({ method: "DELETE", path: `tunnel-certs/${encodeURIComponent(f.get("id") ?? "")}`, done: () => `Revoked the zone credential ${f.get("id")}; the tunnels it made are disabled and their connectors cut.`, then: "/credentials" }),
 };
 
 /** Answers /admin and below; undefined for any other path. */
@@ -78,13 +89,15 @@ export async function handleConsole(req: Request, url: URL, cc: ConsoleContext, 
   if (who.kind !== "person") return errorPage(site, "Administration", "the console is for people; use the CLI with an admin token");
   const v: Viewer = { who, form: sessionFormToken(csrf, readCookies(req)[SESSION_COOKIE]!), csrf };
   const pages = views(ctx, v);
-  const render = async (path: string, at: URL, notice?: { text: string; ok: boolean }, status = 200) => {
+  const render = async (path: string, at: URL, notice?: Notice, status = 200) => {
     const view = await pages[path]!(at);
     return withCookie(consolePage(site, v, path, view.title, view.body, notice, notice ? status : (view.status ?? 200)));
   };
 
   if (req.method === "GET" && (sub === "/audit.jsonl" || sub === "/audit.csv")) return exportAudit(ctx, v, url, sub.endsWith("csv") ? "csv" : "jsonl");
   if (req.method === "GET" && pages[sub]) return render(sub, url);
+  const rec = /^\/recordings\/(rec_[A-Za-z0-9_-]{1,64})(\.cast)?$/.exec(sub);
+  if (req.method === "GET" && rec) return withCookie(await playback(ctx, v, site, rec[1]!, Boolean(rec[2])));
   const action = /^\/do\/([a-z-]+)$/.exec(sub)?.[1];
   if (req.method !== "POST" || !action || !ACTIONS[action]) return errorPage(site, "Not found", "There is no such page in the console; go back to /admin.", 404);
 
@@ -100,7 +113,25 @@ export async function handleConsole(req: Request, url: URL, cc: ConsoleContext, 
   const r = await callApi<Record<string, unknown>>(ctx, who, a.method, a.path, a.body);
   const [path, query] = a.then.split("?");
   const at = new URL(`${CONSOLE_PATH}${path}${query ? `?${query}` : ""}`, ctx.publicUrl);
-  return render(path!, at, r.ok ? { text: a.done(r.body), ok: true } : { text: r.error, ok: false }, r.ok ? 200 : r.status);
+  return render(path!, at, r.ok ? { text: a.done(r.body), ok: true, secret: a.secret?.(r.body) } : { text: r.error, ok: false }, r.ok ? 200 : r.status);
+}
+
+/**
+ * `/admin/recordings/<id>`: the bundled player (lib/edge/terminal/page.ts, with the policy of
+ * its own that it needs), and `.cast`, the asciicast it plays. Both are the admin API's
+ * `GET recordings/<id>` as the person: its zone check, and its sentence when refused.
+ */
+async function playback(ctx: AdminContext, v: Viewer, site: Site, id: string, cast: boolean): Promise<Response> {
+  const res = await apiResponse(ctx, v.who, "GET", `recordings/${id}`);
+  if (!res.ok) {
+    const said = ((await res.json()) as { error?: string }).error ?? `the edge answered ${res.status}`;
+    return consolePage(site, v, "/recordings", "Recording", `<p class="notice" role="alert">${esc(said)}</p>`, undefined, res.status);
+  }
+  if (cast) return new Response(res.body, { headers: { "content-type": "application/x-asciicast; charset=utf-8", "cache-control": "no-store" } });
+  await res.body?.cancel();
+  const r = await getRecording(ctx.store, id);
+  const title = r ? `${r.identity} as ${r.principal} on ${r.host}, ${new Date(r.startedAt).toISOString()}${r.endedAt ? "" : " (still running)"}` : id;
+  return (await import("../terminal/page.ts")).playerPage(site, { id, title, src: `${CONSOLE_PATH}/recordings/${id}.cast` });
 }
 
 const CSV_COLUMNS: (keyof AuditRecord)[] = ["id", "at", "kind", "allowed", "identity", "actor", "action", "host", "app", "ip", "policyName", "rule", "reason", "target", "sessionId"];

@@ -1,8 +1,8 @@
 // The console's pages, each read through the admin API as the person looking (./api.ts): what
 // they show is what that person may see, filtered by the same code as the CLI's listings.
 import type { AdminContext } from "../admin/api.ts";
-import type { AppInfo, NodeSession, TunnelInfo, CertInfo, PolicyTestResult } from "../../admin-client/client.ts";
-import type { AuditRecord, EdgeNode, ServiceToken, StoredPolicy, Zone } from "../../store/index.ts";
+import type { AppInfo, NodeSession, TunnelInfo, CertInfo, PolicyTestResult, ZoneCredentialInfo } from "../../admin-client/client.ts";
+import type { AuditRecord, EdgeNode, Recording, ServiceToken, StoredPolicy, Zone } from "../../store/index.ts";
 import { describeRules } from "../../policy/evaluate.ts";
 import { callApi } from "./api.ts";
 import { act, button, CONSOLE_PATH, esc, input, select, table, when, type Viewer } from "./html.ts";
@@ -102,6 +102,43 @@ export async function tunnelsView(ctx: Ctx, v: Viewer): Promise<View> {
   if (!r.ok) return failed("Tunnels", r.error, r.status);
   const rows = r.body.tunnels.map((t) => [esc(t.zone), esc(t.name), `<code>${esc(t.id)}</code>`, esc(t.routes.join(", ") || "-"), String(t.connections), esc(t.createdBy)]);
   return { title: "Tunnels", body: table("Tunnels", ["Zone", "Name", "ID", "Routes", "Connections here", "Made by"], rows, "No named tunnels.") };
+}
+
+export async function credentialsView(ctx: Ctx, v: Viewer): Promise<View> {
+  const r = await callApi<{ credentials: ZoneCredentialInfo[] }>(ctx, v.who, "GET", "tunnel-certs");
+  if (!r.ok) return failed("Zone credentials", r.error, r.status);
+  const state = (c: ZoneCredentialInfo) => (c.revokedAt ? `revoked ${when(c.revokedAt)}` : c.expiresAt ? `until ${when(c.expiresAt)}` : "no end");
+  const rows = r.body.credentials.map((c) => [
+    `<code>${esc(c.id)}</code>`,
+    esc(c.zone),
+    esc(c.obtainedBy),
+    when(c.createdAt),
+    state(c),
+    esc(c.tunnels.map((t) => t.name).join(", ") || "-"),
+    c.revokedAt ? "" : act(v, "credential-revoke", { id: c.id }, button(`Revoke ${c.id}`, true)),
+  ]);
+  // a credential is always for one zone: a zone admin's only one goes without asking
+  const zones = v.who.zones;
+  const zoneField = v.who.edge ? input("zone", "Zone", { required: true, placeholder: "example.com" }) : zones.length > 1 ? select("zone", "Zone", zones.map((z) => [z, z])) : "";
+  const add = act(v, "credential-create", v.who.edge || zones.length > 1 ? {} : { zone: zones[0] ?? "" }, `${zoneField}${button("Issue a zone credential")}`, "row");
+  const about = '<p class="muted">A zone credential (<code>cert.pem</code>) lets a server make tunnels and claim hostnames in its zone, as <code>wicket tunnel login</code> gets one. Revoking it disables the tunnels it made and cuts their connectors.</p>';
+  return { title: "Zone credentials", body: about + add + table("Zone credentials", ["ID", "Zone", "Obtained by", "Issued", "Valid", "Tunnels it made", ""], rows, "No zone credentials.") };
+}
+
+export async function recordingsView(ctx: Ctx, v: Viewer): Promise<View> {
+  const r = await callApi<{ recordings: Recording[] }>(ctx, v.who, "GET", "recordings?limit=200");
+  if (!r.ok) return failed("Recordings", r.error, r.status);
+  const rows = r.body.recordings.map((x) => [
+    `<a href="${CONSOLE_PATH}/recordings/${encodeURIComponent(x.id)}">${esc(x.id)}</a>`,
+    esc(x.identity),
+    esc(x.principal),
+    esc(x.host),
+    when(x.startedAt),
+    x.endedAt ? when(x.endedAt) : "still running",
+    x.input ? "yes" : "no",
+  ]);
+  const about = '<p class="muted">Terminal sessions in the browser, of applications that record them (<code>wicket edge app edit &lt;hostname&gt; --record</code>). Open one to play it back.</p>';
+  return { title: "Recordings", body: about + table("Recordings", ["Recording", "Who", "As", "Application", "Started", "Ended", "Keystrokes"], rows, "No recordings.") };
 }
 
 export async function nodesView(ctx: Ctx, v: Viewer): Promise<View> {

@@ -88,7 +88,8 @@ export type SshPageOptions = {
   windows: boolean;
 };
 
-const copyable = (id: string, heading: string, what: string, text: string) =>
+/** A block of text to copy, with the copy button (the page needs `script: true` and a `#copied` status). */
+export const copyable = (id: string, heading: string, what: string, text: string) =>
   `<div class="copy"><h3 id="${id}-label">${esc(heading)}</h3><button type="button" class="secondary" data-copy="${id}" data-what="${esc(what)}" hidden>Copy<span class="sr"> ${esc(what)}</span></button></div>
 <pre tabindex="0"><code id="${id}">${esc(text)}</code></pre>`;
 

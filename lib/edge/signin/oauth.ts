@@ -52,6 +52,8 @@ export type SignInContext = {
   pace?: PollPace;
   /** Whether the edge's admins (edge.yaml's admins:) name this mailbox, signing in with a PIN from `idp`. */
   namesAdmin?: (email: string, idp: string) => boolean;
+  /** Why this person may not administer (lib/edge/admin/people.ts), if so: a refreshed `edge login` is checked again. */
+  adminRefusal?: (s: SignIn, ip: string) => Promise<string | undefined>;
 };
 
 /** This edge's sign-in rate limits (in memory, lib/edge/signin/rate-limit.ts). */
@@ -203,7 +205,7 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
     // person administers is decided on each call (lib/edge/admin/people.ts), not here
     const admin = await createSignIn(ctx.store, { kind: "admin", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
     log.info(`edge login: ${browser.email} got an admin session ${admin.id}, from ${ip}`);
-    return json(200, { access_token: admin.token, token_type: "Bearer", expires_in: Math.floor((admin.expiresAt - now) / 1000), scope: "admin", email: admin.email });
+    return adminGranted(admin, now);
   }
 
   // The CLI gets its own org session, of the identity that approved, ending when that sign-in ends.
@@ -217,12 +219,33 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
   return json(200, { ...body, refresh_token: cli.token, refresh_token_expires_in: Math.floor((cli.expiresAt - now) / 1000), email: cli.email });
 }
 
+const adminGranted = (admin: SignIn & { token: string }, now = Date.now()) =>
+  json(200, { access_token: admin.token, token_type: "Bearer", expires_in: Math.floor((admin.expiresAt - now) / 1000), scope: "admin", email: admin.email });
+
+/**
+ * A refreshed `edge login`: the live admin session given is swapped for a new one, of a full
+ * session length, after the checks its first login had (the user not revoked) and the one
+ * every admin call has (the person still administers something): a removed admin cannot
+ * refresh. The old session ends, so only one of them is ever live.
+ */
+async function refreshAdmin(ctx: SignInContext, given: string, ip: string): Promise<Response> {
+  const old = await verifySignIn(ctx.store, given, "admin");
+  if (!old) return oauthError("invalid_grant", "the admin sign-in has ended or was revoked; run `wicket edge login` to sign in again");
+  const refused = (await revokedUser(ctx.store, old)) ?? (await ctx.adminRefusal?.(old, ip));
+  if (refused) return oauthError("access_denied", refused);
+  const admin = await createSignIn(ctx.store, { ...old, kind: "admin", ip, expiresAt: Date.now() + ctx.identity.sessionMs });
+  await revokeSignIn(ctx.store, old.id);
+  log.info(`edge login: ${admin.email} refreshed admin session ${old.id} as ${admin.id}, from ${ip}`);
+  return adminGranted(admin);
+}
+
 async function token(req: Request, ctx: SignInContext, ip: string): Promise<Response> {
   const f = await form(req);
   if (f instanceof Response) return f;
   if (f.get("client_id") !== CLIENT_ID) return oauthError("invalid_client", `unknown client; this edge serves the wicket CLI (client_id=${CLIENT_ID})`, 401);
   const grant = f.get("grant_type");
   if (grant === DEVICE_GRANT) return deviceToken(f, ctx, ip);
+  if (grant === "refresh_token" && f.get("scope") === "admin") return refreshAdmin(ctx, String(f.get("refresh_token") ?? ""), ip);
   if (grant === "refresh_token") {
     const session = await verifySignIn(ctx.store, String(f.get("refresh_token") ?? ""), "cli");
     if (!session) return oauthError("invalid_grant", "the sign-in session has ended or was revoked; sign in again");

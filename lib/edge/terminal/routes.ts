@@ -1,8 +1,8 @@
 // The HTTP side of SSH in the browser. On an application's hostname (with --browser-ssh): the
 // terminal page, the one-time code that brings the browser's sign-in over from the edge's host,
 // and the terminal's WebSocket upgrade, same-origin only. On the edge's host: the hand-off that
-// signs the browser in (the usual sign-in pages) and sends it back, and the recordings'
-// playback page for the admins of the recording's zone.
+// signs the browser in (the usual sign-in pages) and sends it back; old links to recordings
+// go on to the console, which plays them (lib/edge/console/routes.ts).
 import { timingSafeEqual } from "node:crypto";
 import { jwtClaims } from "../../auth/jwt-claims.ts";
 import { signAppToken } from "../../auth/jwt.ts";
@@ -12,10 +12,7 @@ import {
   browserSsh,
   createHandoff,
   findApp,
-  getRecording,
-  zoneOfHostname,
   takeHandoff,
-  zonesAdministeredBy,
   type BrowserSsh,
   type Store,
 } from "../../store/index.ts";
@@ -27,7 +24,7 @@ import { errorPage, wantsPage, type Site } from "../http/pages.ts";
 import { deniedPage } from "../signin/pages.ts";
 import { browserSignIn } from "../signin/routes.ts";
 import { principalFor } from "../decisions/ssh-cert.ts";
-import { castResponse } from "./cast.ts";
+import { CONSOLE_PATH } from "../console/html.ts";
 import { APP_COOKIE, sizeParam, TERMINAL_ASSETS, TERMINAL_SESSION_PATH, TERMINAL_SOCKET_PATH } from "./protocol.ts";
 
 /** The terminal's pages and bundled assets (xterm.js, the player: a few hundred KiB of text),
@@ -159,13 +156,13 @@ async function terminalUpgrade(req: Request, url: URL, ip: string, host: string,
 
 const signInFirst = (back: string) => redirect(`/sign-in?return=${encodeURIComponent(back)}`);
 
-/** On the edge's host: the hand-off, the playback page and its asciicast, the bundled assets. */
+/** On the edge's host: the hand-off, old recording links, the bundled assets. */
 export async function edgeTerminalRoute(req: Request, url: URL, ip: string, ctx: TerminalRouteContext): Promise<Response | undefined> {
   const p = url.pathname;
   const bundled = await asset(p);
   if (bundled) return bundled;
   if (p === HANDOFF_PATH && req.method === "GET") return handoff(req, url, ip, ctx);
-  if (p.startsWith(RECORDINGS_PATH) && req.method === "GET") return recording(req, p.slice(RECORDINGS_PATH.length), ctx);
+  if (p.startsWith(RECORDINGS_PATH) && req.method === "GET") return recording(p.slice(RECORDINGS_PATH.length), ctx);
   return undefined;
 }
 
@@ -194,20 +191,9 @@ async function handoff(req: Request, url: URL, ip: string, ctx: TerminalRouteCon
   return redirect(onAppHost(ctx, host, TERMINAL_SESSION_PATH, `?code=${encodeURIComponent(code)}`));
 }
 
-/** `/recordings/<id>` (the page) and `/recordings/<id>.cast` (the asciicast), for the admins of its zone. */
-async function recording(req: Request, rest: string, ctx: TerminalRouteContext): Promise<Response> {
+/** `/recordings/<id>` (the page) and `/recordings/<id>.cast`, as links made before the console
+ * played them: the console's playback now, authorised as the admin API is. */
+function recording(rest: string, ctx: TerminalRouteContext): Response {
   const m = /^(rec_[A-Za-z0-9_-]{1,64})(\.cast)?$/.exec(rest);
-  if (!m) return errorPage(ctx.site(), "No such recording", "There is no recording at this address.", 404);
-  const session = await browserSignIn(req, ctx.signIn);
-  if (!session) return signInFirst(`${RECORDINGS_PATH}${rest}`);
-  const rec = await getRecording(ctx.store, m[1]!);
-  // the zone the server's name lies in now: a nested zone added since takes its recordings along
-  const zone = rec && (await zoneOfHostname(ctx.store, rec.host));
-  const zones = await zonesAdministeredBy(ctx.store, session);
-  if (!rec || !zone || !zones.includes(zone)) {
-    return errorPage(ctx.site(), "No such recording", `There is no recording ${m[1]} that ${session.email} may see: recordings are shown to the admins of their application's zone.`, 404);
-  }
-  if (m[2]) return castResponse(ctx.store, rec.id, "application/x-asciicast; charset=utf-8");
-  const when = new Date(rec.startedAt).toISOString();
-  return (await pages()).playerPage(ctx.site(), { id: rec.id, title: `${rec.identity} as ${rec.principal} on ${rec.host}, ${when}${rec.endedAt ? "" : " (still running)"}`, src: `${RECORDINGS_PATH}${rec.id}.cast` });
+  return m ? redirect(`${CONSOLE_PATH}/recordings/${rest}`) : errorPage(ctx.site(), "No such recording", "There is no recording at this address.", 404);
 }
