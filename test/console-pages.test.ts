@@ -6,6 +6,7 @@
 // from then on). The console's pages pass axe-core in light and dark.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { axe } from "./helpers/axe.ts";
 import { launchChromium, profiles } from "./helpers/browser.ts";
@@ -21,7 +22,7 @@ let dir: TempDir;
 let edge: TestEdge;
 let sshd: Sshd;
 let browser: Browser;
-const browserOf = profiles(() => browser, { viewport: { width: 1000, height: 700 } });
+const browserOf = profiles(() => browser, { viewport: { width: 1280, height: 800 } });
 
 /** `who` signs in on the application's terminal page, runs `command` and leaves: the session's recording, whole. */
 async function recordSession(who: string, host: string, command: string): Promise<void> {
@@ -45,6 +46,8 @@ async function checkAxe(page: Page, name: string) {
   for (const colorScheme of ["light", "dark"] as const) {
     await page.emulateMedia({ colorScheme });
     expect({ name, colorScheme, violations: await axe(page) }).toEqual({ name, colorScheme, violations: [] });
+    // WICKET_DOCS_SCREENSHOTS=1 writes them into docs/pages, as test/console.test.ts does
+    if (process.env.WICKET_DOCS_SCREENSHOTS) await page.screenshot({ path: join(import.meta.dir, "..", "docs", "pages", `${name}-1280-${colorScheme}.png`), fullPage: true });
   }
   await page.emulateMedia({ colorScheme: "light" });
 }

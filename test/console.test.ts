@@ -6,7 +6,7 @@
 // the nodes; a signed-in person who administers nothing is told so. Each page passes axe-core in
 // light and dark and fits 320 px; WICKET_DOCS_SCREENSHOTS=1 writes its screenshots to docs/pages/.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
@@ -16,9 +16,9 @@ import { spawnProc } from "./helpers/proc.ts";
 import { startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type TestEdge } from "./helpers/wicket.ts";
+import { axe } from "./helpers/axe.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const AXE = readFileSync(join(ROOT, "node_modules", "axe-core", "axe.min.js"), "utf8");
 const shots = process.env.WICKET_SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), "wicket-console-screenshots-"));
 const SHOWN = ["console-zones", "console-app", "console-sessions", "console-audit"];
 
@@ -26,17 +26,6 @@ let dir: TempDir;
 let edge: TestEdge;
 let browser: Browser;
 let sshd: Sshd;
-
-async function axe(page: Page): Promise<string[]> {
-  if (!(await page.evaluate("typeof axe !== 'undefined'"))) await page.evaluate(AXE);
-  const found = (await page.evaluate("axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })))")) as {
-    id: string;
-    impact: string;
-    help: string;
-    nodes: string[];
-  }[];
-  return found.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(", ")}`);
-}
 
 /** axe-clean in light and dark, one h1, fits 320 px; screenshots at 1280 px. */
 async function check(page: Page, name: string) {

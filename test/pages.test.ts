@@ -22,6 +22,7 @@ import { sshConfigStanza } from "../lib/access/ssh-config.ts";
 import { checkEdgeConfig, readLogo, type Logo } from "../lib/edge/config/file.ts";
 import { powershellInstallFor } from "../lib/edge/http/downloads.ts";
 import { busyPage, CSP, edgeErrorPage, LOGO_PATH, logoResponse } from "../lib/edge/http/pages.ts";
+import { axe } from "./helpers/axe.ts";
 
 const NAME = "Example Corp";
 const ZONE = "site.test";
@@ -29,7 +30,6 @@ const APP = `ssh.${ZONE}`;
 const LOCKED = `locked.${ZONE}`;
 const ADMIN = `admin@${ZONE}`;
 const LOGO_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1d4ed8"/><path d="M9 10l4 12 3-8 3 8 4-12" fill="none" stroke="#fff" stroke-width="2.5" stroke-linecap="round" stroke-linejoin="round"/></svg>`;
-const AXE = readFileSync(join(import.meta.dir, "..", "node_modules", "axe-core", "axe.min.js"), "utf8");
 const ROOT = join(import.meta.dir, "..");
 
 let dir: TempDir;
@@ -55,15 +55,6 @@ async function context(opts: BrowserContextOptions = {}): Promise<BrowserContext
   c.on("response", (r) => responses.push({ url: r.url(), status: r.status(), csp: r.headers()["content-security-policy"] }));
   c.on("page", (p) => p.on("console", (m) => m.text().includes("Content Security Policy") && cspErrors.push(`${p.url()}: ${m.text()}`)));
   return c;
-}
-
-type Violation = { id: string; impact: string; help: string; nodes: string[] };
-async function axe(page: Page): Promise<string[]> {
-  if (!(await page.evaluate("typeof axe !== 'undefined'"))) await page.evaluate(AXE);
-  const found = (await page.evaluate(
-    "axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })))",
-  )) as Violation[];
-  return found.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(", ")}`);
 }
 
 /** The checks every page passes, and its screenshots, under `name`. */
