@@ -158,10 +158,10 @@ export type SshCertSettings = { allowSystemPrincipals?: boolean; sshExtensions?:
 /** SSH in the browser and its recordings, as `app add|edit` set them (`recordingLimit` in bytes, null: the default). */
 export type BrowserSshSettings = { browserSsh?: boolean; record?: boolean; recordInput?: boolean; recordingLimit?: number | null; acceptHostKey?: boolean };
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: AppInfo[] }>(c, "GET", "apps", undefined, { zone })).apps;
-export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings = {}) =>
+export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; resumeGraceMs?: number; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings = {}) =>
   (await adminRequest<{ app: AppInfo }>(c, "POST", "apps", { hostname, ...extra })).app;
-/** `sessionLengthMs: null` goes back to the edge's default. */
-export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings) =>
+/** `sessionLengthMs: null` and `resumeGraceMs: null` go back to the edge's defaults. */
+export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; resumeGraceMs?: number | null; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings) =>
   (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 export const getRecordings = async (c: AdminConnection, q: { user?: string; host?: string; limit?: string } = {}) => (await adminRequest<{ recordings: Recording[] }>(c, "GET", "recordings", undefined, q)).recordings;
@@ -210,6 +210,7 @@ export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
     after: q.after,
     user: q.user,
     host: q.host,
+    session: q.session,
     denied: q.denied ? "1" : undefined,
     kind: q.kind,
     limit: q.limit === undefined ? undefined : String(q.limit),
