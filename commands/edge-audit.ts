@@ -75,7 +75,8 @@ const cmd = defineCommand({
     while (!signal.aborted) {
       if (!(await sleep(FOLLOW_EVERY_MS, signal))) break;
       const from = cursor - FOLLOW_LOOKBACK_MS;
-      for (const r of await getAudit(conn, { ...filter, since: from, limit: 10_000 })) {
+      // a resume of a session printed already comes on its own line
+      for (const r of await getAudit(conn, { ...filter, since: from, limit: 10_000, apart: true })) {
         if (seen.has(r.id)) continue;
         seen.set(r.id, r.at);
         print(r);

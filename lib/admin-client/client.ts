@@ -204,7 +204,8 @@ export type PolicyTestInput = { host: string; email?: string; groups?: string[];
 export type PolicyTestResult = { host: string; app: string | null; subject: Subject; decision: Decision; message: string };
 export const postPolicyTest = (c: AdminConnection, input: PolicyTestInput) => adminRequest<PolicyTestResult>(c, "POST", "policy-test", input);
 
-export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
+/** `apart`: each resume as a record of its own, not folded into its session's start (a follow's later polls, which printed the start already). */
+export const getAudit = async (c: AdminConnection, q: AuditQuery & { apart?: boolean }) => {
   const query: Record<string, string | undefined> = {
     since: q.since === undefined ? undefined : String(q.since),
     after: q.after,
@@ -214,6 +215,7 @@ export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
     denied: q.denied ? "1" : undefined,
     kind: q.kind,
     limit: q.limit === undefined ? undefined : String(q.limit),
+    resumptions: q.apart ? "apart" : undefined,
   };
   return (await adminRequest<{ records: AuditRecord[] }>(c, "GET", "audit", undefined, query)).records;
 };

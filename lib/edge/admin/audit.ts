@@ -48,5 +48,9 @@ export const auditRoutes: Record<string, Route> = {
     return castResponse(ctx.store, rec.id, "text/plain; charset=utf-8");
   },
   // a resumed session reads once: its resumes are listed on the decision that started it
-  "GET audit": async (_req, ctx, _arg, who, url) => json(200, { records: foldResumptions(await queryAudit(ctx.store, { ...auditQuery(url), inZones: zonesOf(who) })) }),
+  // (`resumptions=apart`: each on its own, for a follower that has shown the start already)
+  "GET audit": async (_req, ctx, _arg, who, url) => {
+    const records = await queryAudit(ctx.store, { ...auditQuery(url), inZones: zonesOf(who) });
+    return json(200, { records: url.searchParams.get("resumptions") === "apart" ? records : foldResumptions(records) });
+  },
 };
