@@ -1,8 +1,9 @@
 // A resumable stream on the connector's side: the origin's TCP connection and one end of the
 // stream (lib/resume/end.ts) outlive the mux stream that carries them. When that stream breaks
 // (its connection to the edge closed, or the edge says the client's path was lost), the origin
-// is kept for the grace period (the application's, in the open's metadata); a stream the edge opens with `resume: {id, cut}` takes it over,
-// each cut's number once, and both ends replay from the other's offset.
+// is kept for the grace period (the application's, in the open's metadata); a stream the edge
+// opens with `resume: {id, cut}` takes it over, each cut's number once, and both ends replay
+// from the other's offset.
 import { log } from "../cli/log.ts";
 import { createResumeEnd, type ResumeEnd } from "../resume/end.ts";
 import { ProtocolError } from "../wire/errors.ts";

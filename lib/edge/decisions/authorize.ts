@@ -71,7 +71,7 @@ export interface AuthorizeOptions {
   metrics?: Pick<EdgeMetrics, "unknownHost" | "deniesUnaudited">;
   /** A client that resumes a stream: once its policies let it in, what it resumes, or why it may
    * not (its ticket); decided before the decision is audited, so that the row names it. */
-  resume?: (auth: ClientAuth) => Promise<NonNullable<ClientAuth["resumes"]> | Rejection>;
+  resume?: (auth: ClientAuth) => Promise<ClientAuth["resumes"] | Rejection>;
 }
 
 /**
@@ -207,7 +207,7 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
 
   if (opts.resume) {
     const r = await opts.resume(auth);
-    if ("code" in r) return refuse(store, auth, r, undefined, opts.metrics);
+    if (r && "code" in r) return refuse(store, auth, r, undefined, opts.metrics);
     auth.resumes = r;
   }
   const forCert = opts.purpose === "ssh-certificate";

@@ -34,8 +34,7 @@ export async function authorizeResume(store: Store, req: Request, authorize: (re
     t = await verifyResumeTicket(store, ticket, { identity: a.identity, app: a.app ?? a.host, host: a.host });
     if ("reason" in t) return { code: Close.notResumable, reason: `resume refused: ${t.reason}` };
     // the first session of the stream: a ticket names it, whichever resume it was issued on
-    const session = t.session || t.stream;
-    return { session, gapMs: await resumeGap(store, session) };
+    return t.session ? { session: t.session, gapMs: await resumeGap(store, t.session) } : undefined;
   });
   if (auth.reject) return { ...auth, resumeRefused: t && "reason" in t ? "ticket" : "decision" };
   return { ...auth, resumeOffered: true, resuming: t as ResumeTicket };

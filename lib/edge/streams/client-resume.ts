@@ -1,7 +1,8 @@
 // The edge's part in a resumable stream: it is a relay that may be restarted. It routes a
 // new stream as resumable when both ends offered it (the client's header, the connector's
-// hello) and the application has a grace, gives the client tickets and the grace, and routes a resume to the connector process that holds
-// the stream; the records themselves pass through untouched (lib/resume/records.ts).
+// hello) and the application's grace is not 0, tells the client the grace and gives it
+// tickets, and routes a resume to the connector process that holds the stream; the records
+// themselves pass through untouched (lib/resume/records.ts).
 import { log } from "../../cli/log.ts";
 import { randomId } from "../../auth/secret.ts";
 import { signResumeTicket, TICKET_LIFETIME_MS } from "../../auth/resume-ticket.ts";
