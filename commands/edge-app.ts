@@ -1,5 +1,5 @@
 // wicket edge app add|edit|list|rm: the hostnames (or *.zone wildcards) that lead to
-// connectors, how long a sign-in to each lasts, what its SSH certificates name and permit,
+// connectors, how long a sign-in to each lasts and a cut session waits to resume, what its SSH certificates name and permit,
 // and SSH in the browser for it.
 import { defineCommand } from "citty";
 import { lineFingerprint as fingerprintOf } from "../lib/ssh/format.ts";
@@ -14,6 +14,14 @@ import { init, runCommand } from "../lib/cli/run.ts";
 const sessionLengthArg = {
   "session-length": { type: "string", description: "how long a sign-in to this application lasts, e.g. 8h or 30d (default 24h)", valueHint: "duration" },
 } as const;
+
+const resumeGraceArg = {
+  "resume-grace": { type: "string", description: "how long a cut ssh session may take to resume, the connector keeping its origin meanwhile: e.g. 2m (the default), 90s, or 0 to not resume; `default` goes back to the default", valueHint: "duration" },
+} as const;
+
+/** --resume-grace as milliseconds, null for `default`, undefined when not given. */
+const resumeGrace = (raw: string | undefined) => (raw === undefined ? undefined : raw.trim() === "default" ? null : parseDuration(raw, "resume-grace"));
+const graceWords = (a: AppInfo) => (a.resumeGraceMs === 0 ? "off" : formatDuration(a.resumeGraceMs)) + (a.resumeGraceSet ? "" : " (default)");
 
 const sshPrincipalArg = {
   "ssh-principal": { type: "string", description: "the Unix user a signed-in user's SSH certificates name: localpart (default), email, or claim:<name> (a claim of the OpenID Connect provider)", valueHint: "mode" },
@@ -65,6 +73,7 @@ const add = defineCommand({
     ...adminArgs,
     hostname: { type: "positional", description: "e.g. ssh.example.com or '*.example.com'", required: true },
     ...sessionLengthArg,
+    ...resumeGraceArg,
     ...sshPrincipalArg,
     ...sshCertArgs,
     ...browserArgs,
@@ -73,6 +82,7 @@ const add = defineCommand({
     init(args);
     const app = await postApp(resolveAdminConnection(args), args.hostname, {
       sessionLengthMs: sessionLength(args["session-length"]),
+      resumeGraceMs: resumeGrace(args["resume-grace"]) ?? undefined,
       ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
       ...sshCertSettings(args),
       ...browserSettings(args),
@@ -88,6 +98,7 @@ const edit = defineCommand({
     hostname: { type: "positional", description: "the application's hostname (or '*.zone')", required: true },
     ...sessionLengthArg,
     "default-session-length": { type: "boolean", description: "go back to the edge's default session length", default: false },
+    ...resumeGraceArg,
     ...sshPrincipalArg,
     ...sshCertArgs,
     ...browserArgs,
@@ -97,21 +108,23 @@ const edit = defineCommand({
     init(args);
     if (args["session-length"] !== undefined && args["default-session-length"]) throw usageError("pass --session-length or --default-session-length, not both");
     const length = args["default-session-length"] ? null : sessionLength(args["session-length"]);
+    const grace = resumeGrace(args["resume-grace"]);
     const cert = sshCertSettings(args);
     const browser = browserSettings(args);
-    if (length === undefined && !args["ssh-principal"] && !Object.keys(cert).length && !Object.keys(browser).length) {
+    if (length === undefined && grace === undefined && !args["ssh-principal"] && !Object.keys(cert).length && !Object.keys(browser).length) {
       throw usageError(
-        "say what to change: --session-length <duration>, --default-session-length, --ssh-principal <mode>, --[no-]allow-system-principals, --ssh-extensions <list>, --[no-]browser-ssh, --[no-]record, --[no-]record-input, --recording-limit <size> or --accept-host-key",
+        "say what to change: --session-length <duration>, --default-session-length, --resume-grace <duration>, --ssh-principal <mode>, --[no-]allow-system-principals, --ssh-extensions <list>, --[no-]browser-ssh, --[no-]record, --[no-]record-input, --recording-limit <size> or --accept-host-key",
       );
     }
     const app = await patchApp(resolveAdminConnection(args), args.hostname, {
       ...(length !== undefined ? { sessionLengthMs: length } : {}),
+      ...(grace !== undefined ? { resumeGraceMs: grace } : {}),
       ...(args["ssh-principal"] ? { sshPrincipal: args["ssh-principal"] } : {}),
       ...cert,
       ...browser,
     });
     const extensions = extensionWords(app);
-    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${formatDuration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}; SSH principal: ${principalWords(app)}${extensions ? `; SSH extensions: ${extensions}` : ""}${browserWords(app) === "-" ? "" : `; ${browserWords(app)}`}${app.hostKey ? `; host key ${app.hostKey.split(" ")[0]} ${fingerprintOf(app.hostKey)}` : ""}`);
+    args.json ? printJson(app) : printLine(`${app.hostname}: sign-ins last ${formatDuration(app.sessionLengthMs)}${app.sessionLengthSet ? "" : " (the default)"}${app.resumeGraceSet ? `; resume grace ${graceWords(app)}` : ""}; SSH principal: ${principalWords(app)}${extensions ? `; SSH extensions: ${extensions}` : ""}${browserWords(app) === "-" ? "" : `; ${browserWords(app)}`}${app.hostKey ? `; host key ${app.hostKey.split(" ")[0]} ${fingerprintOf(app.hostKey)}` : ""}`);
   },
 });
 
@@ -124,7 +137,7 @@ const list = defineCommand({
     args.json
       ? printJson(apps)
       : printTable(
-          ["hostname", "zone", "session", "ssh principal", "browser", "host key", "created"],
+          ["hostname", "zone", "session", "ssh principal", "browser", "host key", "resume", "created"],
           apps.map((a) => [
             a.hostname,
             a.zone,
@@ -132,6 +145,7 @@ const list = defineCommand({
             principalWords(a) + (extensionWords(a) ? `, extensions ${extensionWords(a)}` : ""),
             browserWords(a),
             (a.hostKey ? fingerprintOf(a.hostKey) : "-") + (a.refusedHostKey ? ` (refused ${fingerprintOf(a.refusedHostKey)})` : ""),
+            graceWords(a),
             when(a.createdAt),
           ]),
           "no applications; add one with: wicket edge app add <hostname>",

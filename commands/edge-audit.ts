@@ -7,7 +7,7 @@ import { sleep } from "../lib/async.ts";
 import { adminArgs } from "../lib/cli/args.ts";
 import { usageError } from "../lib/cli/exit.ts";
 import { init, runCommand, shutdownSignal } from "../lib/cli/run.ts";
-import { durationMs, parseCount } from "../lib/cli/values.ts";
+import { durationMs, formatDuration, parseCount } from "../lib/cli/values.ts";
 import type { AuditQuery, AuditRecord } from "../lib/store/index.ts";
 
 const FOLLOW_EVERY_MS = 1000;
@@ -26,7 +26,12 @@ function parseSince(raw: string): number {
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/(\.\d+)?Z$/, "Z");
 
-/** One line per record: time, what, host, who, address, session, and why. */
+/** A session's resumes, as its first decision lists them: when, from where, after how long a gap. */
+const resumptionWords = (r: AuditRecord) =>
+  r.resumptions?.length ? `; resumed ${r.resumptions.map((x) => `${iso(x.at)} from ${x.from ?? "-"}${x.gapMs === undefined ? "" : ` after ${formatDuration(x.gapMs)}`}`).join(", ")}` : "";
+
+/** One line per record: time, what, host, who, address, session, and why. A resume whose
+ * session's start is not among the records shown says which session it resumes. */
 export function formatRecord(r: AuditRecord): string {
   const cols = (what: string, ...rest: (string | undefined)[]) => [iso(r.at), what.padEnd(6), ...rest.map((c) => c || "-")].join("  ");
   if (r.kind === "admin") return cols("admin", r.host, r.actor, undefined, r.sessionId, `${r.action}: ${r.reason}`);
@@ -34,7 +39,8 @@ export function formatRecord(r: AuditRecord): string {
     const how = `${bytes(r.bytesToOrigin ?? 0)} up, ${bytes(r.bytesToClient ?? 0)} down, ${((r.durationMs ?? 0) / 1000).toFixed(1)} s`;
     return cols("end", r.host, r.identity, r.ip, r.sessionId, `${how}: ${r.reason}${r.recording ? ` (recording ${r.recording})` : ""}`);
   }
-  return cols(r.allowed ? "allow" : "deny", r.host, r.identity, r.ip, r.sessionId, r.reason);
+  if (r.resumes) return cols(r.allowed ? "resume" : "deny", r.host, r.identity, r.ip, r.sessionId, `resumes ${r.resumes}${r.gapMs === undefined ? "" : ` after ${formatDuration(r.gapMs)}`}: ${r.reason}`);
+  return cols(r.allowed ? "allow" : "deny", r.host, r.identity, r.ip, r.sessionId, `${r.reason}${resumptionWords(r)}`);
 }
 
 const cmd = defineCommand({
@@ -45,6 +51,7 @@ const cmd = defineCommand({
     since: { type: "string", description: "only records since then: a duration ago (1h, 7d) or a time (2024-05-01T12:00:00Z)", valueHint: "when" },
     user: { type: "string", description: "only records about this user (e-mail), service token (name or id) or admin", valueHint: "who" },
     host: { type: "string", description: "only records about this hostname or application", valueHint: "hostname" },
+    session: { type: "string", description: "one session: its decision with its resumptions, and its ends", valueHint: "id" },
     denied: { type: "boolean", description: "only decisions that denied", default: false },
     limit: { type: "string", description: "at most this many, the newest (default 1000; 10 with --follow and no --since)", valueHint: "n" },
   },
@@ -53,7 +60,7 @@ const cmd = defineCommand({
     // Before the first request: SIGINT/SIGTERM must end a follow cleanly (exit 0) whenever it comes.
     const signal = args.follow ? shutdownSignal() : undefined;
     const conn = resolveAdminConnection(args);
-    const filter: AuditQuery = { user: args.user, host: args.host, denied: args.denied };
+    const filter: AuditQuery = { user: args.user, host: args.host, session: args.session, denied: args.denied };
     const since = args.since ? parseSince(args.since) : undefined;
     const limit = parseCount(args.limit, "limit", args.follow && since === undefined ? 10 : 1000, 1);
     // JSON is one object per line, so that --follow can stream it.
@@ -68,7 +75,8 @@ const cmd = defineCommand({
     while (!signal.aborted) {
       if (!(await sleep(FOLLOW_EVERY_MS, signal))) break;
       const from = cursor - FOLLOW_LOOKBACK_MS;
-      for (const r of await getAudit(conn, { ...filter, since: from, limit: 10_000 })) {
+      // a resume of a session printed already comes on its own line
+      for (const r of await getAudit(conn, { ...filter, since: from, limit: 10_000, apart: true })) {
         if (seen.has(r.id)) continue;
         seen.set(r.id, r.at);
         print(r);

@@ -112,6 +112,7 @@ describe("a zone's admin token sees its zone only", () => {
 
   test("another zone's things by name: 403 with one sentence, and nothing changes", async () => {
     refused(await call(tok.a, "PATCH", "apps/ssh.b.test", { sessionLengthMs: 3_600_000 }), "edit b's app");
+    refused(await call(tok.a, "PATCH", "apps/ssh.b.test", { resumeGraceMs: 0 }), "turn off resuming at b's app");
     refused(await call(tok.a, "DELETE", "apps/ssh.b.test"), "remove b's app");
     refused(await call(tok.a, "POST", "apps", { hostname: "new.b.test" }), "add an app in b");
     refused(await call(tok.a, "POST", "policies", { app: "ssh.b.test", name: "mine", action: "allow", include: ["everyone"] }), "add a policy to b's app");
@@ -162,6 +163,10 @@ describe("a zone's admin token sees its zone only", () => {
 
   test("in its own zone it may do what an admin does, and the audit names it and its address", async () => {
     expect((await call(tok.a, "POST", "apps", { hostname: "db.a.test" })).status).toBe(201);
+    expect((await call(tok.a, "PATCH", "apps/db.a.test", { resumeGraceMs: 30_000 })).body.app).toMatchObject({ resumeGraceMs: 30_000, resumeGraceSet: true });
+    // another zone's session, asked for by its id, shows nothing
+    expect((await call(tok.a, "GET", `audit?session=${theirs.session}`)).body.records).toEqual([]);
+    expect((await call(bootstrap, "GET", `audit?session=${theirs.session}`)).body.records).toMatchObject([{ sessionId: theirs.session }]);
     const p = await call(tok.a, "POST", "policies", { app: "db.a.test", name: "dbas", action: "allow", include: ["group:dba"] });
     expect(p.status).toBe(201);
     expect((await call(tok.a, "POST", "policy-test", { host: "db.a.test", email: "x@a.test", groups: ["dba"] })).body.decision.allowed).toBe(true);

@@ -4,13 +4,14 @@
 // a resume is a new decision that a revoked identity, a replayed ticket or another application
 // does not pass.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startConnector } from "./helpers/connector.ts";
+import type { AuditRecord } from "../lib/store/index.ts";
+import { startConnector, type Connector } from "./helpers/connector.ts";
 import { startFaultProxy, type FaultProxy } from "./helpers/faultproxy.ts";
 import { freePort } from "./helpers/ports.ts";
 import { spawnProc, type Proc } from "./helpers/proc.ts";
 import { startSshd, type Sshd, type SshClient } from "./helpers/sshd.ts";
 import { randomFile as randomFileAt, tempDir, type TempDir } from "./helpers/tmp.ts";
-import { startEdge, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
+import { startEdge, wicket, type ServiceToken, type TestEdge } from "./helpers/wicket.ts";
 
 let dir: TempDir;
 let sshd: Sshd;
@@ -80,6 +81,89 @@ describe("an ssh session survives a cut in the middle", () => {
     const s = await sessions(client, HOST, proxy);
     for (const c of proxy.live()) c.cut();
     await expectSurvived("client-edge cut", s);
+
+    // the audit shows each session once: its decision lists its resumption (when, from where,
+    // the gap), and `--session` shows that session alone, with the end of each of its paths
+    const records = JSON.parse(`[${(await edge.admin(["audit", "--host", HOST, "--json"])).trim().split("\n").join(",")}]`) as AuditRecord[];
+    const starts = records.filter((r) => r.kind === "decision" && r.allowed);
+    expect(starts, JSON.stringify(records)).toHaveLength(2);
+    for (const r of starts) {
+      expect(r.resumes).toBeUndefined();
+      expect(r.resumptions).toEqual([{ at: expect.any(Number), from: "127.0.0.1", gapMs: expect.any(Number), sessionId: expect.stringMatching(/^ses_/) }]);
+      expect(r.resumptions![0]!.gapMs!).toBeLessThan(30_000);
+    }
+    const one = await edge.admin(["audit", "--session", starts[0]!.sessionId!]);
+    const lines = one.trim().split("\n");
+    expect(lines[0], one).toMatch(new RegExp(`allow +${HOST.replace(/\./g, "\\.")} .*${starts[0]!.sessionId}.*; resumed \\S+Z from 127\\.0\\.0\\.1 after \\S+$`));
+    expect(lines.slice(1).every((l) => / end {5}/.test(l)), one).toBe(true);
+    expect(lines.length, one).toBe(3); // the end of the first path (it may resume) and of the last
+  });
+});
+
+describe("an application's resume-grace", () => {
+  let edge: TestEdge;
+  const connectors: Connector[] = [];
+  let connector: Connector;
+  const OFF = "off.site.test";
+  const SHORT = "short.site.test";
+  const tokens: Record<string, ServiceToken> = {};
+
+  beforeAll(async () => {
+    edge = await startEdge({ dir: await tempDir("wicket-resume-grace-") });
+    for (const [host, grace] of [[OFF, "0"], [SHORT, "2s"]] as const) {
+      tokens[host] = await edge.app(host);
+      await edge.admin(["app", "edit", host, "--resume-grace", grace]);
+      connectors.push(await startConnector(edge, ["--hostname", host, "--url", `ssh://127.0.0.1:${sshd.port}`], { wait: 1 }));
+    }
+    connector = connectors[1]!;
+  });
+  afterAll(async () => {
+    for (const c of connectors) await c[Symbol.asyncDispose]();
+    await edge?.[Symbol.asyncDispose]();
+  });
+
+  /** A session that prints a line every 100 ms for a minute, through `proxy`, under way. */
+  async function counter(host: string, proxy: FaultProxy): Promise<Proc> {
+    const client = await sshd.client(host, { proxyCommand: through(edge, tokens[host]!, proxy) });
+    const p = spawnProc(["ssh", ...client.args, host, "for i in $(seq 1 600); do echo $i; sleep 0.1; done"], { name: `ssh ${host}` });
+    await p.waitForLine(/^3$/, { stream: "stdout" });
+    return p;
+  }
+
+  test("0: the stream is not resumable, and a cut of the client's link ends the session as before", async () => {
+    await using proxy = await startFaultProxy({ port: edge.port });
+    const p = await counter(OFF, proxy);
+    for (const c of proxy.live()) c.cut();
+    expect(await p.exited, p.output()).toBe(255);
+    expect(p.stderr()).toContain(`the connection to the edge for ${OFF} was lost`);
+    expect(p.stderr()).not.toContain("resuming");
+  });
+
+  test("2s: a cut longer than the grace ends the session, and the client says why", async () => {
+    await using proxy = await startFaultProxy({ port: edge.port });
+    const p = await counter(SHORT, proxy);
+    // the client cannot come back: the proxy takes no more connections
+    await proxy.stop(true);
+    await connector.proc.waitForLine(new RegExp(`lost its path .*keeping its origin for 2 s`), { stream: "stderr" });
+    expect(await p.exited, p.output()).toBe(255);
+    expect(p.stderr()).toMatch(/connection to the edge lost; resuming \(attempt 1\)/);
+    expect(p.stderr()).toContain(`cannot resume the session to ${SHORT}: not back within its grace period of 2s`);
+  });
+
+  test("app list and --json show the grace; a bad one is refused in one sentence", async () => {
+    const apps = JSON.parse(await edge.admin(["app", "list", "--json"])) as { hostname: string; resumeGraceMs: number; resumeGraceSet: boolean }[];
+    expect(apps.map((a) => [a.hostname, a.resumeGraceMs, a.resumeGraceSet])).toEqual([
+      [OFF, 0, true],
+      [SHORT, 2000, true],
+    ]);
+    expect(await edge.admin(["app", "list"])).toMatch(new RegExp(`${OFF.replace(/\./g, "\\.")} .* off  `));
+    expect(await edge.admin(["app", "edit", SHORT, "--resume-grace", "90s"])).toContain("; resume grace 90s;");
+    expect(await edge.admin(["app", "edit", SHORT, "--resume-grace", "default"])).not.toContain("resume grace");
+    expect(await edge.admin(["app", "list"])).toMatch(/short\.site\.test .* 2m \(default\)  /);
+    const bad = await wicket(["edge", "app", "edit", SHORT, "--resume-grace", "soon", "--data-dir", edge.dataDir]);
+    expect([bad.code, bad.stderr.trim()]).toEqual([64, 'error: --resume-grace "soon" is not a duration; use for example 30s, 2m, 24h or 90d']);
+    const long = await wicket(["edge", "app", "edit", SHORT, "--resume-grace", "1h", "--data-dir", edge.dataDir]);
+    expect([long.code, long.stderr.trim()]).toEqual([64, "error: the resume grace must be from 0 (not resumable) to 5 minutes, e.g. 2m or 90s"]);
   });
 });
 

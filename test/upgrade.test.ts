@@ -2,16 +2,18 @@
 // token written by the previous release (test/fixtures/release-0.1.0) work with this one. The
 // store migrates at start; the old cert.pem, which has no expiry and no owner, still connects
 // its server (the edge makes it a tunnel), and the old token still lets ssh in. Tunnels made
-// before the store recorded which credential made them keep working after the upgrade.
+// before the store recorded which credential made them keep working after the upgrade, and
+// applications made before resume-grace resume with its default.
 import { expect, test } from "bun:test";
 import { SQL } from "bun";
 import { chmodSync, cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashSecret } from "../lib/auth/secret.ts";
 import { MIGRATIONS } from "../lib/store/migrations.ts";
-import { createZoneCredential, getTunnel, openStore, revokeZoneCredential, verifyTunnelSecret } from "../lib/store/index.ts";
+import { createZoneCredential, findApp, foldResumptions, getTunnel, openStore, queryAudit, resumeGap, revokeZoneCredential, verifyTunnelSecret, writeAudit } from "../lib/store/index.ts";
 import { BACKENDS, tempDatabase } from "./helpers/store.ts";
 import { run, spawnProc } from "./helpers/proc.ts";
+import { startFaultProxy } from "./helpers/faultproxy.ts";
 import { startSshd } from "./helpers/sshd.ts";
 import { tempDir } from "./helpers/tmp.ts";
 import { startEdge, WICKET } from "./helpers/wicket.ts";
@@ -37,6 +39,19 @@ test("a data directory, cert.pem and service token from release 0.1.0 keep worki
   const client = await sshd.client("ssh.old.test", { proxyCommand: edge.proxyCommand(token) });
   const r = await run(["ssh", ...client.args, "ssh.old.test", "echo upgraded"]);
   expect([r.code, r.stdout]).toEqual([0, "upgraded\n"]);
+
+  // its application, written before resume-grace, resumes with the default grace of 2 minutes
+  await using proxy = await startFaultProxy({ port: edge.port });
+  const through = await sshd.client("ssh.old.test", { proxyCommand: edge.proxyCommand(token, ["--loglevel", "info"]).replace(edge.url, proxy.url) });
+  const counter = spawnProc(["ssh", ...through.args, "ssh.old.test", "for i in $(seq 1 20); do echo $i; sleep 0.1; done"], { name: "ssh counter" });
+  await counter.waitForLine(/^3$/, { stream: "stdout" });
+  for (const c of proxy.live()) c.cut();
+  await connector.waitForLine(/lost its path .*keeping its origin for 120 s/, { stream: "stderr" });
+  expect(await counter.exited, counter.output()).toBe(0);
+  expect(counter.stdout().trim().split("\n")).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+  expect(counter.stderr()).toMatch(/resumed after \d+\.\d s/);
+  const [app] = JSON.parse(await edge.admin(["app", "list", "--json"])) as { resumeGraceMs: number; resumeGraceSet: boolean }[];
+  expect(app).toMatchObject({ resumeGraceMs: 120_000, resumeGraceSet: false });
 
   // the old credential is listed, with no expiry recorded, and is still revocable
   const creds = JSON.parse(await edge.admin(["tunnel-cert", "list", "--json"])) as { id: string; zone: string; expiresAt?: number; lastUsedAt?: number }[];
@@ -93,5 +108,31 @@ for (const backend of BACKENDS) {
     expect(await getTunnel(store, "wtn_00000000000000bb")).toMatchObject({ credentialId: "wzc_00000000000000bb" });
     expect((await revokeZoneCredential(store, "wzc_00000000000000bb")).tunnels.map((t) => t.name)).toEqual(["seed"]);
     expect(await verifyTunnelSecret(store, "wtn_00000000000000bb", "seed-secret")).toEqual({ refused: expect.stringContaining("tunnel disabled") });
+  }, 20_000);
+
+  test(`${backend}: applications and audit rows written before resume-grace read with the default grace; a resume's rows join its session`, async () => {
+    await using dir = await tempDir("wicket-upgrade-grace-");
+    await using db = backend === "postgres" ? await tempDatabase() : undefined;
+    const old = await schemaBefore(128, db ? { url: db.url } : { dir: dir.path });
+    const now = Date.now();
+    await old`INSERT INTO zones (name, created_at) VALUES ('old.test', ${now})`;
+    await old`INSERT INTO apps (hostname, zone, created_at, session_length_ms, allow_system_principals, ssh_extensions) VALUES ('ssh.old.test', 'old.test', ${now}, NULL, 0, '')`;
+    await old`INSERT INTO audit (id, at, kind, allowed, host, session_id, reason) VALUES ('aud_0', ${now}, 'decision', 1, 'ssh.old.test', 'ses_old', 'allowed')`;
+    await old.close();
+
+    await using store = await openStore(db ? { url: db.url } : { dataDir: dir.path });
+    expect(await findApp(store, "ssh.old.test")).toMatchObject({ resumeGraceMs: 120_000, resumeGraceSet: false });
+    const [row] = await queryAudit(store, { session: "ses_old" });
+    expect(row).toMatchObject({ id: "aud_0", sessionId: "ses_old" });
+    expect(row!.resumes).toBeUndefined();
+    // a resume of that session, after its path ended 2 s before: the gap, and one session with its resumption
+    await writeAudit(store, { kind: "session-end", host: "ssh.old.test", sessionId: "ses_old", reason: "the client disconnected; it may resume" }, now + 1000);
+    const gapMs = await resumeGap(store, "ses_old", now + 3000);
+    expect(gapMs).toBe(2000);
+    await writeAudit(store, { kind: "decision", allowed: true, host: "ssh.old.test", ip: "10.0.0.9", sessionId: "ses_new", resumes: "ses_old", gapMs }, now + 3000);
+    await writeAudit(store, { kind: "session-end", host: "ssh.old.test", sessionId: "ses_new", resumes: "ses_old", reason: "ended normally" }, now + 4000);
+    const session = foldResumptions(await queryAudit(store, { session: "ses_old" }));
+    expect(session.map((r) => [r.kind, r.sessionId])).toEqual([["decision", "ses_old"], ["session-end", "ses_old"], ["session-end", "ses_new"]]);
+    expect(session[0]!.resumptions).toEqual([{ at: now + 3000, from: "10.0.0.9", gapMs: 2000, sessionId: "ses_new" }]);
   }, 20_000);
 }

@@ -1,15 +1,18 @@
 // A bridge that outlives its WebSocket (docs/resume.md): when the edge said "open+resume",
 // the local side stays open across a cut, its bytes kept by one end of the stream
 // (lib/resume/end.ts) while the client dials again, with backoff, with the edge's latest
-// ticket; the connector replays what we missed and we replay what it missed.
+// ticket, for as long as the edge said the connector keeps the stream (its "grace"); the
+// connector replays what we missed and we replay what it missed.
 import { log } from "../cli/log.ts";
 import { temporaryError, WicketError } from "../cli/exit.ts";
 import { createResumeEnd, REPLAY_BOUND } from "../resume/end.ts";
 import { Close } from "../wire/close.ts";
-import { CLIENT_HIGH_WATER, ClientMessage, closeError, TICKET_PREFIX } from "../wire/client.ts";
+import { formatDuration } from "../cli/values.ts";
+import { CLIENT_HIGH_WATER, ClientMessage, closeError, GRACE_PREFIX, TICKET_PREFIX } from "../wire/client.ts";
 import { bridge, ClosedError, isResumable, takeHeld, type Local } from "./dial.ts";
 
-/** How long the client tries to resume before it gives up: the connector's default grace. */
+/** How long the client tries to resume before it gives up, when the edge did not say (an edge
+ * that predates "grace"): the connector's default grace. */
 export const RESUME_FOR_MS = 120_000;
 const BACKOFF_MS = [100, 250, 500, 1000, 2000, 4000];
 
@@ -30,6 +33,7 @@ const retryable = (e: unknown) => !(e instanceof ClosedError) || RESUMABLE_CLOSE
 function resumableBridge(first: WebSocket, local: Local, hostname: string, redial: Redial) {
   let ws = first;
   let ticket: string | undefined;
+  let graceMs = RESUME_FOR_MS;
   let finSent = false;
   let settle!: { resolve(): void; reject(e: Error): void };
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -46,6 +50,8 @@ function resumableBridge(first: WebSocket, local: Local, hostname: string, redia
   const onMessage = (data: unknown) => {
     if (typeof data === "string") {
       if (data.startsWith(TICKET_PREFIX)) ticket = data.slice(TICKET_PREFIX.length);
+      const grace = data.startsWith(GRACE_PREFIX) ? Number(data.slice(GRACE_PREFIX.length)) : NaN;
+      if (Number.isSafeInteger(grace) && grace >= 0) graceMs = grace;
       return;
     }
     try {
@@ -89,12 +95,15 @@ function resumableBridge(first: WebSocket, local: Local, hostname: string, redia
         log.info(`resumed after ${((performance.now() - lost) / 1000).toFixed(1)} s`);
         return take(next, true);
       } catch (e) {
-        if (!retryable(e) || performance.now() - lost > RESUME_FOR_MS) {
+        const over = performance.now() - lost > graceMs;
+        if (!retryable(e) || over) {
           const why = e instanceof WicketError ? e.message : String(e);
+          if (over) return settle.reject(temporaryError(`cannot resume the session to ${hostname}: not back within its grace period of ${formatDuration(graceMs)} (${why})`));
           return settle.reject(e instanceof WicketError ? e : temporaryError(`cannot resume the session to ${hostname}: ${why}`));
         }
         log.debug(`resuming failed: ${(e as Error).message}`);
-        await Bun.sleep(BACKOFF_MS[Math.min(attempt - 1, BACKOFF_MS.length - 1)]!);
+        // the last try goes at the grace's end, not a backoff step past it
+        await Bun.sleep(Math.min(BACKOFF_MS[Math.min(attempt - 1, BACKOFF_MS.length - 1)]!, Math.max(0, graceMs - (performance.now() - lost))));
       }
     }
   }

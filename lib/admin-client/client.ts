@@ -169,10 +169,10 @@ export type SshCertSettings = { allowSystemPrincipals?: boolean; sshExtensions?:
 /** SSH in the browser and its recordings, as `app add|edit` set them (`recordingLimit` in bytes, null: the default). */
 export type BrowserSshSettings = { browserSsh?: boolean; record?: boolean; recordInput?: boolean; recordingLimit?: number | null; acceptHostKey?: boolean };
 export const getApps = async (c: AdminConnection, zone?: string) => (await adminRequest<{ apps: AppInfo[] }>(c, "GET", "apps", undefined, { zone })).apps;
-export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings = {}) =>
+export const postApp = async (c: AdminConnection, hostname: string, extra: { sessionLengthMs?: number; resumeGraceMs?: number; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings = {}) =>
   (await adminRequest<{ app: AppInfo }>(c, "POST", "apps", { hostname, ...extra })).app;
-/** `sessionLengthMs: null` goes back to the edge's default. */
-export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings) =>
+/** `sessionLengthMs: null` and `resumeGraceMs: null` go back to the edge's defaults. */
+export const patchApp = async (c: AdminConnection, hostname: string, changes: { sessionLengthMs?: number | null; resumeGraceMs?: number | null; sshPrincipal?: string } & SshCertSettings & BrowserSshSettings) =>
   (await adminRequest<{ app: AppInfo }>(c, "PATCH", `apps/${seg(hostname)}`, changes)).app;
 export const deleteApp = async (c: AdminConnection, hostname: string) => (await adminRequest<{ app: App }>(c, "DELETE", `apps/${seg(hostname)}`)).app;
 export const getRecordings = async (c: AdminConnection, q: { user?: string; host?: string; limit?: string } = {}) => (await adminRequest<{ recordings: Recording[] }>(c, "GET", "recordings", undefined, q)).recordings;
@@ -215,15 +215,18 @@ export type PolicyTestInput = { host: string; email?: string; groups?: string[];
 export type PolicyTestResult = { host: string; app: string | null; subject: Subject; decision: Decision; message: string };
 export const postPolicyTest = (c: AdminConnection, input: PolicyTestInput) => adminRequest<PolicyTestResult>(c, "POST", "policy-test", input);
 
-export const getAudit = async (c: AdminConnection, q: AuditQuery) => {
+/** `apart`: each resume as a record of its own, not folded into its session's start (a follow's later polls, which printed the start already). */
+export const getAudit = async (c: AdminConnection, q: AuditQuery & { apart?: boolean }) => {
   const query: Record<string, string | undefined> = {
     since: q.since === undefined ? undefined : String(q.since),
     after: q.after,
     user: q.user,
     host: q.host,
+    session: q.session,
     denied: q.denied ? "1" : undefined,
     kind: q.kind,
     limit: q.limit === undefined ? undefined : String(q.limit),
+    resumptions: q.apart ? "apart" : undefined,
   };
   return (await adminRequest<{ records: AuditRecord[] }>(c, "GET", "audit", undefined, query)).records;
 };

@@ -29,6 +29,11 @@ export type AuditEntry = {
   /** Why, in one sentence: the decision's explanation, why a session ended, what an admin did. */
   reason?: string;
   sessionId?: string;
+  /** A resume's decision and end: the session it goes on (the first decision's `sessionId`). */
+  resumes?: string;
+  /** A resume's decision: how long the stream's path had been gone (since the end of its last
+   * path, when this edge's audit has that end). */
+  gapMs?: number;
   /** Session ends: bytes from the client to the origin, and back. */
   bytesToOrigin?: number;
   bytesToClient?: number;
@@ -41,7 +46,11 @@ export type AuditEntry = {
   recording?: string;
 };
 
-export type AuditRecord = AuditEntry & { id: string; at: number };
+/** One resume of a session, as its start's record lists it. */
+export type Resumption = { at: number; from?: string; gapMs?: number; sessionId?: string };
+
+/** `resumptions`: on a session's first decision, the resumes of it (foldResumptions). */
+export type AuditRecord = AuditEntry & { id: string; at: number; resumptions?: Resumption[] };
 
 export type AuditQuery = {
   /** Epoch ms; only records at or after it. */
@@ -55,6 +64,8 @@ export type AuditQuery = {
   /** Only decisions that denied. */
   denied?: boolean;
   kind?: AuditKind;
+  /** One session: its decision, the resumes of it and the ends of each. */
+  session?: string;
   /** Only records whose hostname (the application's, else the one asked for, else an admin
    * action's target) lies in one of these zones, by zoneFor: a zone admin's view. Applied
    * before the limit. */
@@ -77,6 +88,8 @@ const COLUMNS: [keyof AuditEntry, string][] = [
   ["rule", "rule"],
   ["reason", "reason"],
   ["sessionId", "session_id"],
+  ["resumes", "resumes"],
+  ["gapMs", "gap_ms"],
   ["bytesToOrigin", "bytes_to_origin"],
   ["bytesToClient", "bytes_to_client"],
   ["durationMs", "duration_ms"],
@@ -85,7 +98,7 @@ const COLUMNS: [keyof AuditEntry, string][] = [
   ["target", "target"],
   ["recording", "recording_id"],
 ];
-const NUMERIC = new Set<keyof AuditEntry>(["bytesToOrigin", "bytesToClient", "durationMs"]);
+const NUMERIC = new Set<keyof AuditEntry>(["bytesToOrigin", "bytesToClient", "durationMs", "gapMs"]);
 
 // Much of what a record holds comes from whoever connected (a Host header, a token id, the
 // reason that repeats them): each text is cut to a bound, in characters, so no row grows
@@ -139,6 +152,7 @@ export async function queryAudit(store: Store, q: AuditQuery = {}): Promise<Audi
   if (q.since !== undefined) where.push(sql`at >= ${q.since}`);
   if (q.after) where.push(sql`id > ${q.after}`);
   if (q.kind) where.push(sql`kind = ${q.kind}`);
+  if (q.session) where.push(sql`(session_id = ${q.session} OR resumes = ${q.session})`);
   if (q.denied) where.push(sql`kind = 'decision' AND allowed = 0`);
   if (q.user) {
     const u = q.user.trim();
@@ -155,6 +169,29 @@ export async function queryAudit(store: Store, q: AuditQuery = {}): Promise<Audi
   const cond = where.reduce((a, b) => sql`${a} AND ${b}`);
   const rows: AuditRow[] = await sql`SELECT * FROM (SELECT * FROM audit WHERE ${cond} ORDER BY id DESC LIMIT ${limit}) AS newest ORDER BY id`;
   return rows.map(toRecord);
+}
+
+/** Each resume's decision folded into the record of the decision that started its session, as
+ * `resumptions` (when that record is among `records`): the session reads once, with its gaps. */
+export function foldResumptions(records: AuditRecord[]): AuditRecord[] {
+  const starts = new Map(records.filter((r) => r.kind === "decision" && r.allowed && r.sessionId && !r.resumes).map((r) => [r.sessionId!, r]));
+  return records.filter((r) => {
+    const start = r.kind === "decision" && r.allowed && r.resumes ? starts.get(r.resumes) : undefined;
+    if (!start) return true;
+    (start.resumptions ??= []).push({ at: r.at, from: r.ip, gapMs: r.gapMs, sessionId: r.sessionId });
+    return false;
+  });
+}
+
+/** How long ago the last path of `session` (its first decision's session id) ended, if this
+ * audit has that end: the end of a path since the session's latest decision, itself or a resume. */
+export async function resumeGap(store: Store, session: string, now = Date.now()): Promise<number | undefined> {
+  const [row]: { ended: BigIntColumn | null }[] = await store.sql`
+    SELECT MAX(at) AS ended FROM audit
+    WHERE kind = 'session-end' AND (session_id = ${session} OR resumes = ${session})
+      AND at >= (SELECT MAX(at) FROM audit WHERE kind = 'decision' AND allowed = 1 AND (session_id = ${session} OR resumes = ${session}))`;
+  const ended = msOrUndefined(row?.ended ?? null);
+  return ended === undefined ? undefined : Math.max(0, now - ended);
 }
 
 /** Removes records older than `before` (epoch ms); returns how many went. */

@@ -501,4 +501,17 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX pins_created ON pins (created_at, id)`,
     ],
   },
+  {
+    version: 128,
+    name: "a grace for resumable sessions per application; resumes in the audit tied to their session",
+    statements: [
+      // how long a connector keeps an origin after a cut (ms; 0: not resumable); NULL: the default
+      `ALTER TABLE apps ADD COLUMN resume_grace_ms BIGINT`,
+      // a resume's decision and end: the session it resumes (the first decision's session id),
+      // and, on the decision, how long its path had been gone as this edge saw it
+      `ALTER TABLE audit ADD COLUMN resumes TEXT`,
+      `ALTER TABLE audit ADD COLUMN gap_ms BIGINT`,
+      `CREATE INDEX audit_resumes ON audit (resumes)`,
+    ],
+  },
 ];

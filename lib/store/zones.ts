@@ -6,6 +6,7 @@ import { conflict, invalid, notFound } from "./errors.ts";
 import { bumpAccessRevision } from "./revision.ts";
 import { dnsName } from "../net/dns-name.ts";
 import { CERT_EXTRAS, isCertExtra, type CertExtra } from "../ssh/format.ts";
+import { DEFAULT_RESUME_GRACE_MS, MAX_RESUME_GRACE_MS } from "../wire/frame.ts";
 
 export type Zone = { name: string; createdAt: number };
 /**
@@ -22,14 +23,23 @@ export type App = {
   sessionLengthSet: boolean;
   allowSystemPrincipals: boolean;
   sshExtensions: CertExtra[];
+  /** How long a cut session waits to be resumed (0: it is not resumable), and whether it is the application's own. */
+  resumeGraceMs: number;
+  resumeGraceSet: boolean;
 };
 /** What `addApp` and `editApp` set besides the hostname. */
-export type AppSettings = { sessionLengthMs?: number; allowSystemPrincipals?: boolean; sshExtensions?: readonly string[] };
+export type AppSettings = { sessionLengthMs?: number; allowSystemPrincipals?: boolean; sshExtensions?: readonly string[]; resumeGraceMs?: number };
 
 /** The session length of an application that has none of its own. */
 export const DEFAULT_SESSION_LENGTH_MS = 24 * 3_600_000;
 export const MIN_SESSION_LENGTH_MS = 60_000;
 export const MAX_SESSION_LENGTH_MS = 365 * 24 * 3_600_000;
+
+function checkResumeGrace(v: number | undefined | null): number | undefined | null {
+  if (v === undefined || v === null) return v;
+  if (!Number.isSafeInteger(v) || v < 0 || v > MAX_RESUME_GRACE_MS) throw invalid(`the resume grace must be from 0 (not resumable) to 5 minutes, e.g. 2m or 90s`);
+  return v;
+}
 
 function checkSessionLength(v: number | undefined): number | undefined {
   if (v === undefined || v === null) return undefined;
@@ -71,11 +81,13 @@ type AppRow = {
   session_length_ms: BigIntColumn | null;
   allow_system_principals: BigIntColumn;
   ssh_extensions: string;
+  resume_grace_ms: BigIntColumn | null;
 };
 
 const toZone = (r: ZoneRow): Zone => ({ name: r.name, createdAt: ms(r.created_at) });
 const toApp = (r: AppRow): App => {
   const own = msOrUndefined(r.session_length_ms);
+  const grace = msOrUndefined(r.resume_grace_ms);
   return {
     hostname: r.hostname,
     zone: r.zone,
@@ -84,6 +96,8 @@ const toApp = (r: AppRow): App => {
     sessionLengthSet: own !== undefined,
     allowSystemPrincipals: Number(r.allow_system_principals) !== 0,
     sshExtensions: r.ssh_extensions ? checkSshExtensions(r.ssh_extensions.split(",")) : [],
+    resumeGraceMs: grace ?? DEFAULT_RESUME_GRACE_MS,
+    resumeGraceSet: grace !== undefined,
   };
 };
 
@@ -188,6 +202,7 @@ export async function addApp(store: Store, hostname: string, opts: AppSettings =
   const sessionLength = checkSessionLength(opts.sessionLengthMs);
   const system = opts.allowSystemPrincipals ? 1 : 0;
   const extensions = checkSshExtensions(opts.sshExtensions ?? []).join(",");
+  const grace = checkResumeGrace(opts.resumeGraceMs) ?? null;
   const raw = String(hostname).trim().toLowerCase();
   const zones = (await listZones(store)).map((z) => z.name);
   let name: string;
@@ -206,27 +221,28 @@ export async function addApp(store: Store, hostname: string, opts: AppSettings =
   const createdAt = Date.now();
   try {
     await store.sql.begin(async (tx) => {
-      await tx`INSERT INTO apps (hostname, zone, created_at, session_length_ms, allow_system_principals, ssh_extensions)
-        VALUES (${name}, ${zone}, ${createdAt}, ${sessionLength ?? null}, ${system}, ${extensions})`;
+      await tx`INSERT INTO apps (hostname, zone, created_at, session_length_ms, allow_system_principals, ssh_extensions, resume_grace_ms)
+        VALUES (${name}, ${zone}, ${createdAt}, ${sessionLength ?? null}, ${system}, ${extensions}, ${grace})`;
       await bumpAccessRevision(tx); // with --tls acme, the nodes order its certificate
     });
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`the application "${name}" already exists`);
     throw e;
   }
-  return toApp({ hostname: name, zone, created_at: createdAt, session_length_ms: sessionLength ?? null, allow_system_principals: system, ssh_extensions: extensions });
+  return toApp({ hostname: name, zone, created_at: createdAt, session_length_ms: sessionLength ?? null, allow_system_principals: system, ssh_extensions: extensions, resume_grace_ms: grace });
 }
 
 /**
  * Changes an application's settings; `sessionLengthMs: null` goes back to the default,
  * `sshExtensions: []` to a terminal and port forwarding only.
  */
-export async function editApp(store: Store, hostname: string, changes: Omit<AppSettings, "sessionLengthMs"> & { sessionLengthMs?: number | null }): Promise<App> {
+export async function editApp(store: Store, hostname: string, changes: Omit<AppSettings, "sessionLengthMs" | "resumeGraceMs"> & { sessionLengthMs?: number | null; resumeGraceMs?: number | null }): Promise<App> {
   const name = String(hostname).trim().toLowerCase().replace(/\.$/, "");
   const [row]: AppRow[] = await store.sql`SELECT * FROM apps WHERE hostname = ${name}`;
   if (!row) throw notFound(`there is no application "${name}"; see "wicket edge app list"`);
   // all checked before anything changes
   const extensions = changes.sshExtensions && checkSshExtensions(changes.sshExtensions).join(",");
+  const grace = checkResumeGrace(changes.resumeGraceMs);
   if (changes.sessionLengthMs !== undefined) {
     const v = changes.sessionLengthMs === null ? null : checkSessionLength(changes.sessionLengthMs)!;
     await store.sql`UPDATE apps SET session_length_ms = ${v} WHERE hostname = ${name}`;
@@ -240,6 +256,10 @@ export async function editApp(store: Store, hostname: string, changes: Omit<AppS
   if (extensions !== undefined) {
     await store.sql`UPDATE apps SET ssh_extensions = ${extensions} WHERE hostname = ${name}`;
     row.ssh_extensions = extensions;
+  }
+  if (grace !== undefined) {
+    await store.sql`UPDATE apps SET resume_grace_ms = ${grace} WHERE hostname = ${name}`;
+    row.resume_grace_ms = grace;
   }
   return toApp(row);
 }

@@ -1,17 +1,15 @@
 // A resumable stream on the connector's side: the origin's TCP connection and one end of the
 // stream (lib/resume/end.ts) outlive the mux stream that carries them. When that stream breaks
 // (its connection to the edge closed, or the edge says the client's path was lost), the origin
-// is kept for the grace period; a stream the edge opens with `resume: {id, cut}` takes it over,
-// each cut's number once, and both ends replay from the other's offset.
+// is kept for the grace period (the application's, in the open's metadata); a stream the edge
+// opens with `resume: {id, cut}` takes it over, each cut's number once, and both ends replay
+// from the other's offset.
 import { log } from "../cli/log.ts";
 import { createResumeEnd, type ResumeEnd } from "../resume/end.ts";
 import { ProtocolError } from "../wire/errors.ts";
-import { ResetCode, type OpenMeta } from "../wire/frame.ts";
+import { DEFAULT_RESUME_GRACE_MS, ResetCode, type OpenMeta } from "../wire/frame.ts";
 import type { Stream, StreamEvents } from "../wire/mux.ts";
 import type { TunnelRoom } from "./room.ts";
-
-/** How long a connector keeps an origin whose stream broke, by default. */
-export const DEFAULT_RESUME_GRACE_MS = 120_000;
 
 interface Held {
   id: string;
@@ -24,6 +22,8 @@ interface Held {
   pathFull: boolean;
   /** Cuts resumed so far: the next resume must name cut `cuts + 1`. */
   cuts: number;
+  /** How long the origin is kept after a cut: the application's grace, as the last open said. */
+  graceMs: number;
   grace?: Timer;
   over: boolean;
 }
@@ -60,7 +60,8 @@ function finish(room: TunnelRoom, h: Held, code: number, reason: string) {
   room.changed();
 }
 
-function park(room: TunnelRoom, h: Held, graceMs: number, why: string) {
+function park(room: TunnelRoom, h: Held, why: string) {
+  let graceMs = h.graceMs;
   h.path = undefined;
   h.end.detach();
   if (graceMs <= 0) return finish(room, h, ResetCode.goingAway, why);
@@ -75,7 +76,7 @@ function park(room: TunnelRoom, h: Held, graceMs: number, why: string) {
 }
 
 /** Puts `stream` under `h` as its path. */
-function attach(room: TunnelRoom, h: Held, stream: Stream, resumed: boolean, graceMs: number) {
+function attach(room: TunnelRoom, h: Held, stream: Stream, resumed: boolean) {
   clearTimeout(h.grace);
   h.path = stream;
   h.owed = 0;
@@ -100,7 +101,7 @@ function attach(room: TunnelRoom, h: Held, stream: Stream, resumed: boolean, gra
   stream.onClose = (code, reason) => {
     if (h.path !== stream) return;
     if (h.end.done || code === ResetCode.normal) return finish(room, h, ResetCode.normal, "closed");
-    if (code === ResetCode.suspended || code === ResetCode.goingAway) return park(room, h, graceMs, reason);
+    if (code === ResetCode.suspended || code === ResetCode.goingAway) return park(room, h, reason);
     finish(room, h, code, reason);
   };
   h.end.attach({ send: (r) => void (stream.write(r) || (h.pathFull = true)) }, resumed);
@@ -108,7 +109,7 @@ function attach(room: TunnelRoom, h: Held, stream: Stream, resumed: boolean, gra
 }
 
 /** A new resumable stream: returns the stream to give the origin pump in its place. */
-export function holdStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & { resume: { id: string } }, graceMs = DEFAULT_RESUME_GRACE_MS): Stream {
+export function holdStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & { resume: { id: string; graceMs?: number } }): Stream {
   const local: Stream & StreamEvents = {
     id: stream.id,
     meta,
@@ -141,6 +142,7 @@ export function holdStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & { 
     owed: 0,
     pathFull: false,
     cuts: 0,
+    graceMs: meta.resume.graceMs ?? DEFAULT_RESUME_GRACE_MS,
     over: false,
     end: createResumeEnd({
       deliver: (bytes) => local.onData?.(bytes),
@@ -151,16 +153,18 @@ export function holdStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & { 
     }),
   };
   heldIn(room).set(h.id, h);
-  attach(room, h, stream, false, graceMs);
+  attach(room, h, stream, false);
   return local;
 }
 
 /** A stream the edge opened to resume `meta.resume`: takes the held origin over, or is refused. */
-export function resumeStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & { resume: { id: string; cut: number } }, graceMs = DEFAULT_RESUME_GRACE_MS) {
+export function resumeStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & { resume: { id: string; cut: number; graceMs?: number } }) {
   const h = heldIn(room).get(meta.resume.id);
   if (!h) return stream.reset(ResetCode.notResumable, "this connector holds no such stream (its grace period may be over)");
   if (meta.resume.cut !== h.cuts + 1) return stream.reset(ResetCode.notResumable, `this resume ticket was used already (cut ${meta.resume.cut}, expected ${h.cuts + 1})`);
   h.cuts = meta.resume.cut;
+  // the application's grace may have changed meanwhile: the next cut gets the one it has now
+  if (meta.resume.graceMs !== undefined) h.graceMs = meta.resume.graceMs;
   const old = h.path;
   // the old path may not know yet that it is dead (a NAT that rebinds): the client does
   if (old) {
@@ -168,6 +172,6 @@ export function resumeStream(room: TunnelRoom, stream: Stream, meta: OpenMeta & 
     old.reset(ResetCode.canceled, "resumed on another path");
   }
   log.info(`stream ${h.id} resumed (cut ${h.cuts}) for ${meta.identity} from ${meta.client}`);
-  attach(room, h, stream, true, graceMs);
+  attach(room, h, stream, true);
   room.changed();
 }

@@ -3,8 +3,9 @@
 //   edge -> client  "open"  the client was let in and its stream routed: bytes may flow;
 //   either way      "fin"   the sender will send no more (half-close).
 // Resumption (lib/resume/, docs/resume.md), only when the client sent the RESUME_HEADER and the
-// connector's hello offered it: the edge says "open+resume" instead of "open", then sends "ticket <t>" (again now and then,
-// and on every resume), the binary messages carry resume records end to end, and "fin" means
+// connector's hello offered it: the edge says "open+resume" instead of "open", then "grace <ms>"
+// (how long the connector keeps the stream after a cut: the client tries no longer) and
+// "ticket <t>" (again now and then, and on every resume), the binary messages carry resume records end to end, and "fin" means
 // the whole stream is over. A client that lost its WebSocket dials again with the ticket in
 // the RESUME_HEADER (and its credentials, which are decided again).
 // The edge refuses before "open" or ends after it with a close code from `Close`; each code
@@ -19,6 +20,8 @@ export type ClientMessage = (typeof ClientMessage)[keyof typeof ClientMessage];
 /** `1`: the client offers resumption; a ticket: it resumes the stream the ticket names. */
 export const RESUME_HEADER = "wicket-resume";
 export const TICKET_PREFIX = "ticket ";
+/** A client that predates it ignores this message, as any text it does not know, and tries for its own RESUME_FOR_MS. */
+export const GRACE_PREFIX = "grace ";
 
 /** How much either end lets a WebSocket hold in its own send buffer before it stops feeding it:
  * uWS compacts its buffer by copying on every partial write, so small is fast. */

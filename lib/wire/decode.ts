@@ -160,7 +160,8 @@ export function readOpenMeta(p: Uint8Array): OpenMeta {
   if (v.resume !== undefined) {
     const r = v.resume as Record<string, unknown> | null;
     if (typeof r !== "object" || r === null || typeof r.id !== "string" || !Number.isSafeInteger(r.cut) || (r.cut as number) < 0) throw new ProtocolError("open metadata: resume is not {id, cut}");
-    meta.resume = { id: r.id, cut: r.cut as number };
+    if (r.graceMs !== undefined && (!Number.isSafeInteger(r.graceMs) || (r.graceMs as number) < 0)) throw new ProtocolError("open metadata: resume.graceMs is not a whole number of milliseconds");
+    meta.resume = { id: r.id, cut: r.cut as number, ...(r.graceMs !== undefined ? { graceMs: r.graceMs as number } : {}) };
   }
   return meta;
 }

@@ -46,10 +46,18 @@ export interface OpenMeta {
   identity: string;
   /** The live session this stream belongs to, for audit on the connector's side. */
   session?: string;
-  /** A resumable stream (lib/resume/): its end-to-end id, and which cut this open resumes
-   * (0: a new stream). Sent only to a connector whose hello offered resumption. */
-  resume?: { id: string; cut: number };
+  /** A resumable stream (lib/resume/): its end-to-end id, which cut this open resumes (0: a
+   * new stream), and how long the connector keeps the origin after a cut (the application's
+   * `resume-grace`; absent: DEFAULT_RESUME_GRACE_MS). Sent only to a connector whose hello
+   * offered resumption; one that predates `graceMs` ignores it and keeps its default. */
+  resume?: { id: string; cut: number; graceMs?: number };
 }
+
+/** How long a connector keeps an origin whose stream broke, unless the application says. */
+export const DEFAULT_RESUME_GRACE_MS = 120_000;
+/** The longest grace an application may have: a resume ticket lives 10 minutes and is renewed
+ * every 5 (lib/auth/resume-ticket.ts), so the client's last one is good for at least this long. */
+export const MAX_RESUME_GRACE_MS = 5 * 60_000;
 
 /** A hello's metadata. The connector's names what it serves; the edge's answer names the edge.
  * `received: true` offers received frames (lib/wire/pacer.ts). */

@@ -10,6 +10,16 @@ function sessionLength(b: Record<string, unknown>): number | null | undefined {
   return v;
 }
 
+/** `resumeGraceMs`: milliseconds (0: not resumable), null for the default; the store checks the range. */
+function resumeGrace(b: Record<string, unknown>): number | null | undefined {
+  const v = b.resumeGraceMs;
+  if (v === undefined || v === null) return v as undefined | null;
+  if (typeof v !== "number") throw new HttpError(400, `"resumeGraceMs" must be a number of milliseconds (0: not resumable), or null for the default`);
+  return v;
+}
+
+const graceWords = (a: App) => `resume grace ${a.resumeGraceSet ? (a.resumeGraceMs ? `${a.resumeGraceMs} ms` : "0 (not resumable)") : "the default"}`;
+
 /** The principal setting asked for, checked, or undefined when the body has none. */
 function sshPrincipal(b: Record<string, unknown>): string | undefined {
   if (b.sshPrincipal === undefined) return undefined;
@@ -79,11 +89,12 @@ export const appRoutes: Record<string, Route> = {
     const browser = browserChanges(b);
     const cert = certChanges(b);
     if (browser?.acceptHostKey) throw new HttpError(400, `a new application has no host key to accept`);
-    const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined, ...cert });
+    const app = await addApp(ctx.store, field(b, "hostname"), { sessionLengthMs: sessionLength(b) ?? undefined, resumeGraceMs: resumeGrace(b) ?? undefined, ...cert });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
     const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : BROWSER_SSH_OFF; // a new application has no settings yet
     const extras = [
       app.sessionLengthSet ? `session length ${app.sessionLengthMs} ms` : "",
+      app.resumeGraceSet ? graceWords(app) : "",
       mode ? `SSH principal ${mode}` : "",
       ...certWords(app, cert),
       ...(browser ? browserWords(browser) : []),
@@ -97,16 +108,18 @@ export const appRoutes: Record<string, Route> = {
     const b = await readBody(req);
     const mode = sshPrincipal(b);
     const length = sessionLength(b);
+    const grace = resumeGrace(b);
     const browser = browserChanges(b);
     const cert = certChanges(b);
-    if (length === undefined && !mode && !browser && !Object.keys(cert).length) {
-      throw new HttpError(400, `say what to change: "sessionLengthMs", "sshPrincipal", "allowSystemPrincipals", "sshExtensions", "browserSsh", "record", "recordInput", "recordingLimit" or "acceptHostKey"`);
+    if (length === undefined && grace === undefined && !mode && !browser && !Object.keys(cert).length) {
+      throw new HttpError(400, `say what to change: "sessionLengthMs", "resumeGraceMs", "sshPrincipal", "allowSystemPrincipals", "sshExtensions", "browserSsh", "record", "recordInput", "recordingLimit" or "acceptHostKey"`);
     }
-    const app = await editApp(ctx.store, arg, { sessionLengthMs: length, ...cert });
+    const app = await editApp(ctx.store, arg, { sessionLengthMs: length, resumeGraceMs: grace, ...cert });
     if (mode) await setAppPrincipalMode(ctx.store, app.hostname, mode);
     const settings = browser ? await setBrowserSsh(ctx.store, app.hostname, browser) : await browserSsh(ctx.store, app.hostname);
     const changes = [
       length !== undefined ? `session length ${app.sessionLengthSet ? `${app.sessionLengthMs} ms` : "the default"}` : "",
+      grace !== undefined ? graceWords(app) : "",
       mode ? `SSH principal ${mode}` : "",
       ...certWords(app, cert),
       ...(browser ? browserWords(browser) : []),

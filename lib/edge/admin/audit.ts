@@ -1,5 +1,5 @@
 // The audit trail and terminal recordings (`wicket edge audit`, `wicket edge recording`).
-import { queryAudit, getRecording, listRecordings } from "../../store/index.ts";
+import { foldResumptions, queryAudit, getRecording, listRecordings } from "../../store/index.ts";
 import { castResponse } from "../terminal/cast.ts";
 import { HttpError, json, type Route } from "./common.ts";
 import { type Admin, adminZones } from "./authz.ts";
@@ -27,6 +27,7 @@ function auditQuery(url: URL) {
     after: p.get("after") || undefined,
     user: p.get("user") || undefined,
     host: p.get("host") || undefined,
+    session: p.get("session") || undefined,
     denied: p.get("denied") === "1" || p.get("denied") === "true",
     kind: kind as "decision" | "session-end" | "admin" | undefined,
     limit: num("limit"),
@@ -46,5 +47,10 @@ export const auditRoutes: Record<string, Route> = {
     if (!rec) throw new HttpError(404, `there is no recording "${arg}"; see "wicket edge recording list"`);
     return castResponse(ctx.store, rec.id, "text/plain; charset=utf-8");
   },
-  "GET audit": async (_req, ctx, _arg, who, url) => json(200, { records: await queryAudit(ctx.store, { ...auditQuery(url), inZones: zonesOf(who) }) }),
+  // a resumed session reads once: its resumes are listed on the decision that started it
+  // (`resumptions=apart`: each on its own, for a follower that has shown the start already)
+  "GET audit": async (_req, ctx, _arg, who, url) => {
+    const records = await queryAudit(ctx.store, { ...auditQuery(url), inZones: zonesOf(who) });
+    return json(200, { records: url.searchParams.get("resumptions") === "apart" ? records : foldResumptions(records) });
+  },
 };

@@ -55,6 +55,11 @@ export interface ClientAuth {
   decidedAt?: number;
   /** A browser terminal's live session: what it was opened under, re-checked with the rest. */
   terminal?: TerminalTerms;
+  /** How long the application lets a cut stream wait to be resumed (0: not resumable). */
+  resumeGraceMs?: number;
+  /** A resume: the session it goes on (its first decision's session id), and how long its path
+   * had been gone, as far as the audit shows; in the audit of this decision and of its end. */
+  resumes?: { session: string; gapMs?: number };
 }
 
 export interface AuthorizeOptions {
@@ -64,6 +69,9 @@ export interface AuthorizeOptions {
   purpose?: "stream" | "ssh-certificate";
   /** Counts what is not audited: hostnames that are no application, denials past their address's limit. */
   metrics?: Pick<EdgeMetrics, "unknownHost" | "deniesUnaudited">;
+  /** A client that resumes a stream: once its policies let it in, what it resumes, or why it may
+   * not (its ticket); decided before the decision is audited, so that the row names it. */
+  resume?: (auth: ClientAuth) => Promise<ClientAuth["resumes"] | Rejection>;
 }
 
 /**
@@ -141,6 +149,8 @@ function auditDecision(store: Store, a: ClientAuth, allowed: boolean, reason: st
     rule: d?.rule,
     reason,
     sessionId: a.sessionId,
+    resumes: a.resumes?.session,
+    gapMs: a.resumes?.gapMs,
   });
 }
 
@@ -183,6 +193,7 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
     return { ...base, reject: { code: Close.unknownHost, reason: noApp(host.slice(0, 256)) } };
   }
   base.app = app.hostname;
+  base.resumeGraceMs = app.resumeGraceMs;
 
   const who = await identify(store, req, ip, host);
   if ("reject" in who) return refuse(store, { ...base, identity: who.identity ?? "" }, who.reject, undefined, opts.metrics);
@@ -194,6 +205,11 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
   auth.decision = decision;
   if (!decision.allowed) return refuse(store, auth, { code: Close.denied, reason: decisionMessage(host, decision) }, decision.explanation, opts.metrics);
 
+  if (opts.resume) {
+    const r = await opts.resume(auth);
+    if (r && "code" in r) return refuse(store, auth, r, undefined, opts.metrics);
+    auth.resumes = r;
+  }
   const forCert = opts.purpose === "ssh-certificate";
   if (!forCert) auth.sessionId = randomId("ses_");
   try {
@@ -204,7 +220,7 @@ export async function authorizeClient(store: Store, req: Request, host: string, 
       return { ...auth, reject: { code: Close.unavailable, reason: "the edge cannot write its audit log, so it lets no one in; try again later" } };
     }
   }
-  log.info(`allow ${host} for ${auth.identity} from ${ip} (${auth.sessionId ?? "SSH certificate"}): ${decision.explanation}`);
+  log.info(`allow ${host} for ${auth.identity} from ${ip} (${auth.sessionId ?? "SSH certificate"}${auth.resumes ? `, resuming ${auth.resumes.session}` : ""}): ${decision.explanation}`);
   return auth;
 }
 
@@ -274,5 +290,3 @@ export async function reauthorize(store: Store, s: LiveCredential, cache: Rechec
   return { ok: true };
 }
 
-/** A client its policies let through that is refused for a reason of the caller's (a resume ticket that is not its), audited as a denial. */
-export const refuseWith = (store: Store, a: ClientAuth, reject: Rejection, metrics?: AuthorizeOptions["metrics"]) => refuse(store, a, reject, reject.reason, metrics);

@@ -49,6 +49,7 @@ function ending(s: Live, reason: string, detail: EndDetail) {
     app: i.app,
     ip: i.ip,
     sessionId: s.id,
+    resumes: s.auth.resumes?.session,
     bytesToOrigin: i.bytesToOrigin,
     bytesToClient: i.bytesToClient,
     durationMs,

@@ -3,10 +3,10 @@
 // this identity, this application and hostname. Whether the ticket's cut was resumed already
 // the connector decides, which holds the stream (lib/tunnel/resumable.ts).
 import { verifyResumeTicket, type ResumeTicket } from "../../auth/resume-ticket.ts";
-import type { Store } from "../../store/index.ts";
+import { resumeGap, type Store } from "../../store/index.ts";
 import { RESUME_HEADER } from "../../wire/client.ts";
 import { Close } from "../../wire/close.ts";
-import { refuseWith, type AuthorizeOptions, type ClientAuth } from "./authorize.ts";
+import type { AuthorizeOptions, ClientAuth } from "./authorize.ts";
 
 /** What the client asked for about resumption. */
 export type ResumeAsk = { offered: boolean; ticket?: string };
@@ -20,13 +20,22 @@ export function resumeAsk(req: Request): ResumeAsk {
 /** `resumeRefused`: the client asked to resume and was refused, by the decision or for its ticket (for the metrics). */
 export type ResumeAuth = ClientAuth & { resumeOffered?: boolean; resuming?: ResumeTicket; resumeRefused?: "decision" | "ticket" };
 
-/** `auth` as authorizeClient left it, with the resume the client asked for checked. */
-export async function authorizeResume(store: Store, req: Request, auth: ClientAuth, metrics?: AuthorizeOptions["metrics"]): Promise<ResumeAuth> {
+/** authorizeClient for `req`, with the resume the client asked for checked before the decision
+ * is audited: `authorize` runs authorizeClient with the `resume` option it is given. */
+export async function authorizeResume(store: Store, req: Request, authorize: (resume?: AuthorizeOptions["resume"]) => Promise<ClientAuth>): Promise<ResumeAuth> {
   const ask = resumeAsk(req);
-  if (auth.reject) return ask.ticket ? { ...auth, resumeRefused: "decision" } : auth;
-  if (!ask.offered) return auth;
-  if (!ask.ticket) return { ...auth, resumeOffered: true };
-  const t = await verifyResumeTicket(store, ask.ticket, { identity: auth.identity, app: auth.app ?? auth.host, host: auth.host });
-  if ("reason" in t) return { ...(await refuseWith(store, auth, { code: Close.notResumable, reason: `resume refused: ${t.reason}` }, metrics)), resumeRefused: "ticket" };
-  return { ...auth, resumeOffered: true, resuming: t };
+  const ticket = ask.ticket;
+  if (!ticket) {
+    const auth = await authorize();
+    return ask.offered && !auth.reject ? { ...auth, resumeOffered: true } : auth;
+  }
+  let t: ResumeTicket | { reason: string } | undefined;
+  const auth = await authorize(async (a) => {
+    t = await verifyResumeTicket(store, ticket, { identity: a.identity, app: a.app ?? a.host, host: a.host });
+    if ("reason" in t) return { code: Close.notResumable, reason: `resume refused: ${t.reason}` };
+    // the first session of the stream: a ticket names it, whichever resume it was issued on
+    return t.session ? { session: t.session, gapMs: await resumeGap(store, t.session) } : undefined;
+  });
+  if (auth.reject) return { ...auth, resumeRefused: t && "reason" in t ? "ticket" : "decision" };
+  return { ...auth, resumeOffered: true, resuming: t as ResumeTicket };
 }

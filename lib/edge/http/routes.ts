@@ -93,7 +93,7 @@ export function createRouter(ctx: RouteContext) {
     // SSH in the browser, where the application has it on (lib/edge/terminal/routes.ts)
     const terminal = await appTerminalRoute(req, url, ip, upgrade, host, terminalCtx(srv, req));
     if (terminal !== false) return terminal;
-    if (upgrade) return upgradeOr400(srv, req, clientData(await authorizeResume(ctx.store, req, await authorize(), ctx.metrics)));
+    if (upgrade) return upgradeOr400(srv, req, clientData(await authorizeResume(ctx.store, req, (resume) => authorizeClient(ctx.store, req, host, ip, { auditFailOpen: ctx.auditFailOpen, metrics: ctx.metrics, resume }))));
     // A client that knows only the application's hostname finds the edge's sign-in here.
     if (url.pathname === METADATA_PATH) return Response.json(metadata(ctx.publicUrl()), { headers: { "cache-control": "no-store" } });
     if (url.pathname === LOGO_PATH) return logo();

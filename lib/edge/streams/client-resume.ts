@@ -1,20 +1,21 @@
 // The edge's part in a resumable stream: it is a relay that may be restarted. It routes a
 // new stream as resumable when both ends offered it (the client's header, the connector's
-// hello), gives the client tickets, and routes a resume to the connector process that holds
-// the stream; the records themselves pass through untouched (lib/resume/records.ts).
+// hello) and the application's grace is not 0, tells the client the grace and gives it
+// tickets, and routes a resume to the connector process that holds the stream; the records
+// themselves pass through untouched (lib/resume/records.ts).
 import { log } from "../../cli/log.ts";
 import { randomId } from "../../auth/secret.ts";
 import { signResumeTicket, TICKET_LIFETIME_MS } from "../../auth/resume-ticket.ts";
-import { TICKET_PREFIX } from "../../wire/client.ts";
+import { GRACE_PREFIX, TICKET_PREFIX } from "../../wire/client.ts";
 import { Close } from "../../wire/close.ts";
-import type { OpenMeta } from "../../wire/frame.ts";
+import { DEFAULT_RESUME_GRACE_MS, type OpenMeta } from "../../wire/frame.ts";
 import type { Store } from "../../store/index.ts";
 import type { ResumeAuth } from "../decisions/resume.ts";
 import type { ConnectorConn, Connectors } from "./connectors.ts";
 
 /** What the edge knows of a client's resumable stream: its end-to-end id, the cut its next
- * ticket is for, and the connector process that holds it. */
-export type ClientResume = { id: string; cut: number; connector: string; timer?: Timer };
+ * ticket is for, the connector process that holds it, and how long that keeps it after a cut. */
+export type ClientResume = { id: string; cut: number; connector: string; graceMs: number; timer?: Timer };
 
 /** What of a client's socket and its room this needs (client-stream.ts has the rest). */
 type Client = { data: ResumeAuth & { resume?: ClientResume; closed?: boolean }; send(message: string): unknown };
@@ -34,27 +35,32 @@ export function holderOf(connectors: Connectors, stream: string, host: string): 
 export function routeResumable(ws: Client, room: Room): { conn?: ConnectorConn; resume?: OpenMeta["resume"] } {
   const d = ws.data;
   const t = d.resuming;
-  if (t) return { conn: holderOf(room.connectors, t.stream, d.host), resume: { id: t.stream, cut: t.cut } };
+  const graceMs = d.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS;
+  if (t) return { conn: holderOf(room.connectors, t.stream, d.host), resume: { id: t.stream, cut: t.cut, graceMs } };
   const conn = room.connectors.pick(d.host);
-  if (!conn || !d.resumeOffered || !conn.resume) return { conn };
+  // an application with no grace (`resume-grace 0`): its streams end with their path, as before
+  if (!conn || !d.resumeOffered || !conn.resume || graceMs === 0) return { conn };
   // the connector process is named in the id: a resume finds it again, on any node
-  return { conn, resume: { id: `${conn.id}/${randomId("rs_", 12)}`, cut: 0 } };
+  return { conn, resume: { id: `${conn.id}/${randomId("rs_", 12)}`, cut: 0, graceMs } };
 }
 
 /** The stream opened with `resume`: its next cut is the one the client's tickets are for. */
 export function resumeOpened(ws: Client, resume: NonNullable<OpenMeta["resume"]>) {
-  ws.data.resume = { id: resume.id, cut: resume.cut + 1, connector: connectorOf(resume.id) };
+  ws.data.resume = { id: resume.id, cut: resume.cut + 1, connector: connectorOf(resume.id), graceMs: resume.graceMs ?? DEFAULT_RESUME_GRACE_MS };
 }
 
-/** Sends the client a ticket for its stream's next cut now, and a fresh one before it expires. */
+/** Tells the client how long it may take to come back, and sends it a ticket for its stream's
+ * next cut now and a fresh one before it expires. Each names the session the stream began in. */
 export function giveTickets(ws: Client, room: Room) {
   const d = ws.data;
   const r = d.resume;
   if (!r || !room.store) return;
   const store = room.store;
+  ws.send(GRACE_PREFIX + r.graceMs);
+  const session = d.resumes?.session ?? d.sessionId ?? "";
   const send = () => {
     if (d.closed) return;
-    signResumeTicket(store, { stream: r.id, cut: r.cut, identity: d.identity, app: d.app ?? d.host, host: d.host, session: d.sessionId ?? "" }).then(
+    signResumeTicket(store, { stream: r.id, cut: r.cut, identity: d.identity, app: d.app ?? d.host, host: d.host, session }).then(
       (t) => void (d.closed || ws.send(TICKET_PREFIX + t)),
       (e: Error) => log.warn(`cannot sign a resume ticket for ${d.identity} at ${d.host}: ${e.message}; the stream will not survive a cut`),
     );
