@@ -3,7 +3,8 @@
 // that reach "the edge" through a fault proxy that the test points at another node, as a load
 // balancer or DNS would after a node dies. When node 1, the client's node, is killed with
 // SIGKILL, the client resumes through node 3, which holds no connection of the connector and
-// reaches it over its peer link to node 2. A connector that moves to another node during the
+// reaches it over its peer link to node 2. A session that started on node 3, over a peer link,
+// is resumable too: node 3 opened it to a connector process the registry names. A connector that moves to another node during the
 // gap re-attaches its stream there, past a node whose replica of the tunnel does not hold it.
 // And the resume is decided again where it arrives: a token revoked during the gap does not
 // resume. Real sshd, ssh and the compiled wicket as
@@ -121,9 +122,26 @@ describe.skipIf(!PG)("a session resumes through another node of the cluster", ()
     expect(nodes[1]!.proc.stderr(), "node 2 asked node 1 too").toContain(`at ${nodes[0]!.url} open`);
   }, 45_000);
 
+  // Failed before: a stream that started through a peer link was not resumable (only the node
+  // with the connector's connection named its process in the id), and ssh exited 255 at the cut.
+  test("a session that started on node 3, over its peer link to the connector, resumes through node 2 after a cut", async () => {
+    const tok = await ownToken();
+    await using proxy = await startFaultProxy({ port: nodes[2]!.port });
+    const mark = connector.proc.stderr().length;
+    const count = await ssh(proxy, tok, counter, "ssh counter (started over a peer link)");
+    await count.waitForLine(/^3$/, { stream: "stdout" });
+    proxy.retarget(nodes[1]!.port);
+    for (const c of proxy.live()) c.cut();
+    expect(await count.exited, count.output()).toBe(0);
+    expect(count.stdout().trim().split("\n")).toEqual(Array.from({ length: COUNT }, (_, i) => String(i + 1)));
+    expect(count.stderr()).toMatch(/resumed after \d+\.\d s/);
+    expect(connector.proc.stderr().slice(mark)).toMatch(/stream \S+ resumed \(cut 1\)/);
+  }, 30_000);
+
   test("node 1 killed with SIGKILL: the client resumes through node 3 and its peer link to node 2; counter and upload go on", async () => {
     const tok = await ownToken();
     await using proxy = await startFaultProxy({ port: nodes[0]!.port });
+    const marks = { node3: nodes[2]!.proc.stderr().length, connector: connector.proc.stderr().length };
     const count = await ssh(proxy, tok, counter, "ssh counter");
     await count.waitForLine(/^3$/, { stream: "stdout" });
     const copy = await ssh(proxy, tok, "sha256sum", "ssh upload", Bun.file(upload.path));
@@ -139,8 +157,9 @@ describe.skipIf(!PG)("a session resumes through another node of the cluster", ()
     expect(copy.stdout().trim().split(/\s+/)[0]).toBe(upload.sha);
     for (const p of [count, copy]) expect(p.stderr()).toMatch(/resumed after \d+\.\d s/);
     // node 3 sent both resumes over its peer link; the connector took each cut once
-    expect(nodes[2]!.proc.stderr().match(/resuming stream \S+ for \S+ through a peer node/g)?.length, nodes[2]!.proc.stderr()).toBe(2);
-    expect(connector.proc.stderr().match(/stream \S+ resumed \(cut 1\)/g)?.length).toBe(2);
+    const node3 = nodes[2]!.proc.stderr().slice(marks.node3);
+    expect(node3.match(/resuming stream \S+ for \S+ through a peer node/g)?.length, node3).toBe(2);
+    expect(connector.proc.stderr().slice(marks.connector).match(/stream \S+ resumed \(cut 1\)/g)?.length).toBe(2);
     const gaps = [count, copy].map((p) => /resumed after (\d+\.\d) s/.exec(p.stderr())?.[1] ?? "-");
     console.error(`node 1 SIGKILL: counter resumed through node 3 after ${gaps[0]} s, upload after ${gaps[1]} s`);
   }, 60_000);

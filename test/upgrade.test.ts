@@ -3,14 +3,15 @@
 // store migrates at start; the old cert.pem, which has no expiry and no owner, still connects
 // its server (the edge makes it a tunnel), and the old token still lets ssh in. Tunnels made
 // before the store recorded which credential made them keep working after the upgrade, and
-// applications made before resume-grace resume with its default.
+// applications made before resume-grace resume with its default; a node recorded before the
+// registry named connector processes is served as before, without resumption.
 import { expect, test } from "bun:test";
 import { SQL } from "bun";
 import { chmodSync, cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashSecret } from "../lib/auth/secret.ts";
 import { MIGRATIONS } from "../lib/store/migrations.ts";
-import { createZoneCredential, findApp, foldResumptions, getTunnel, openStore, queryAudit, resumeGap, revokeZoneCredential, verifyTunnelSecret, writeAudit } from "../lib/store/index.ts";
+import { createZoneCredential, findApp, foldResumptions, getTunnel, nodesServing, openStore, queryAudit, resumeGap, revokeZoneCredential, verifyTunnelSecret, writeAudit } from "../lib/store/index.ts";
 import { BACKENDS, tempDatabase } from "./helpers/store.ts";
 import { run, spawnProc } from "./helpers/proc.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
@@ -134,5 +135,20 @@ for (const backend of BACKENDS) {
     const session = foldResumptions(await queryAudit(store, { session: "ses_old" }));
     expect(session.map((r) => [r.kind, r.sessionId])).toEqual([["decision", "ses_old"], ["session-end", "ses_old"], ["session-end", "ses_new"]]);
     expect(session[0]!.resumptions).toEqual([{ at: now + 3000, from: "10.0.0.9", gapMs: 2000, sessionId: "ses_new" }]);
+  }, 20_000);
+
+  test(`${backend}: a node's hostnames recorded before the registry named connector processes read as served by none that resumes`, async () => {
+    await using dir = await tempDir("wicket-upgrade-nodes-");
+    await using db = backend === "postgres" ? await tempDatabase() : undefined;
+    const old = await schemaBefore(129, db ? { url: db.url } : { dir: dir.path });
+    const now = Date.now();
+    // as a node of the release before writes them, during a rolling upgrade too
+    await old`INSERT INTO edge_nodes (id, peer_url, version, started_at, heartbeat_at, draining) VALUES ('wnd_old', 'https://old', '0', ${now}, ${now}, 0)`;
+    await old`INSERT INTO node_hostnames (node_id, hostname, connections) VALUES ('wnd_old', 'ssh.old.test', 2)`;
+    await old.close();
+
+    await using store = await openStore(db ? { url: db.url } : { dataDir: dir.path });
+    // its peers open its streams without resumption, as before
+    expect(await nodesServing(store, "ssh.old.test", "wnd_new", 60_000)).toEqual([{ id: "wnd_old", peerUrl: "https://old", processes: [] }]);
   }, 20_000);
 }

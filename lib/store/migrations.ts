@@ -514,4 +514,13 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX audit_resumes ON audit (resumes)`,
     ],
   },
+  {
+    version: 129,
+    name: "the resume-capable connector processes each node holds for a hostname",
+    statements: [
+      // a JSON array of connector process ids: a node's peers open resumable streams to one of
+      // them. A node of an earlier release writes none, and its streams stay non-resumable.
+      `ALTER TABLE node_hostnames ADD COLUMN processes TEXT NOT NULL DEFAULT '[]'`,
+    ],
+  },
 ];

@@ -1,5 +1,6 @@
 // The cluster's nodes (PostgreSQL only): each node records itself, its peer URL and which
-// hostnames it holds connectors for, and renews that with a heartbeat: liveness is a one-row
+// hostnames it holds connectors for (with the resume-capable connector processes among them),
+// and renews that with a heartbeat: liveness is a one-row
 // write, the hostnames a diff written only when it changed (a node with ten thousand of them
 // must not look dead while it writes them). A node whose heartbeat is older than the keepalive
 // timeout is dead to the others. Peers authenticate with the cluster secret, kept here: every
@@ -26,8 +27,13 @@ export async function heartbeatNode(store: Store, id: string, draining = false):
   return rows.length > 0;
 }
 
-/** What a node holds connectors for: hostname -> connections. */
-export type Inventory = Map<string, number>;
+/** What a node holds for a hostname: its connections, and the connector processes among them
+ * that take resumable streams (sorted; none from a node of an earlier release). */
+export type Served = { connections: number; processes: string[] };
+/** What a node holds connectors for: hostname -> what serves it there. */
+export type Inventory = Map<string, Served>;
+
+const same = (a: Served | undefined, b: Served) => a?.connections === b.connections && a.processes.join() === b.processes.join();
 
 /**
  * Writes the change from `written` (what the store holds for this node; undefined when not
@@ -36,7 +42,7 @@ export type Inventory = Map<string, number>;
  * of the node that `next` lacks). Nothing at all when nothing changed. True when it wrote.
  */
 export async function writeInventory(store: Store, id: string, next: Inventory, written?: Inventory): Promise<boolean> {
-  const upsert = [...next].filter(([h, n]) => written?.get(h) !== n).map(([hostname, connections]) => ({ hostname, connections }));
+  const upsert = [...next].filter(([h, s]) => !same(written?.get(h), s)).map(([hostname, s]) => ({ hostname, connections: s.connections, processes: JSON.stringify(s.processes) }));
   const gone = written ? [...written.keys()].filter((h) => !next.has(h)) : undefined;
   if (upsert.length === 0 && gone?.length === 0) return false;
   const rows = JSON.stringify(upsert);
@@ -50,9 +56,9 @@ export async function writeInventory(store: Store, id: string, next: Inventory, 
           THEN hostname NOT IN (SELECT jsonb_array_elements_text(${names}::text::jsonb))
           ELSE hostname IN (SELECT jsonb_array_elements_text(${names}::text::jsonb)) END
       )
-      INSERT INTO node_hostnames (node_id, hostname, connections)
-      SELECT ${id}, x.hostname, x.connections FROM jsonb_to_recordset(${rows}::text::jsonb) AS x(hostname text, connections integer)
-      ON CONFLICT (node_id, hostname) DO UPDATE SET connections = EXCLUDED.connections`;
+      INSERT INTO node_hostnames (node_id, hostname, connections, processes)
+      SELECT ${id}, x.hostname, x.connections, x.processes FROM jsonb_to_recordset(${rows}::text::jsonb) AS x(hostname text, connections integer, processes text)
+      ON CONFLICT (node_id, hostname) DO UPDATE SET connections = EXCLUDED.connections, processes = EXCLUDED.processes`;
     return true;
   }
   // SQLite (one node; its tests): the same, in one transaction
@@ -62,9 +68,9 @@ export async function writeInventory(store: Store, id: string, next: Inventory, 
         THEN hostname NOT IN (SELECT value FROM json_each(${names}))
         ELSE hostname IN (SELECT value FROM json_each(${names})) END`;
     await tx`
-      INSERT INTO node_hostnames (node_id, hostname, connections)
-      SELECT ${id}, json_extract(value, '$.hostname'), json_extract(value, '$.connections') FROM json_each(${rows}) WHERE true
-      ON CONFLICT (node_id, hostname) DO UPDATE SET connections = excluded.connections`;
+      INSERT INTO node_hostnames (node_id, hostname, connections, processes)
+      SELECT ${id}, json_extract(value, '$.hostname'), json_extract(value, '$.connections'), json_extract(value, '$.processes') FROM json_each(${rows}) WHERE true
+      ON CONFLICT (node_id, hostname) DO UPDATE SET connections = excluded.connections, processes = excluded.processes`;
   });
   return true;
 }
@@ -90,14 +96,15 @@ export async function listNodes(store: Store, freshMs: number): Promise<EdgeNode
   }));
 }
 
-/** Live nodes other than `self` that hold a connector for `hostname`, fewest connections last. */
-export async function nodesServing(store: Store, hostname: string, self: string, freshMs: number): Promise<{ id: string; peerUrl: string }[]> {
+/** Live nodes other than `self` that hold a connector for `hostname`, fewest connections last,
+ * with the resume-capable connector processes each holds for it. */
+export async function nodesServing(store: Store, hostname: string, self: string, freshMs: number): Promise<{ id: string; peerUrl: string; processes: string[] }[]> {
   const since = Date.now() - freshMs;
-  const rows: { id: string; peer_url: string }[] = await store.sql`
-    SELECT n.id, n.peer_url FROM node_hostnames h JOIN edge_nodes n ON n.id = h.node_id
+  const rows: { id: string; peer_url: string; processes: string }[] = await store.sql`
+    SELECT n.id, n.peer_url, h.processes FROM node_hostnames h JOIN edge_nodes n ON n.id = h.node_id
     WHERE h.hostname = ${hostname} AND n.id <> ${self} AND n.heartbeat_at >= ${since} AND n.draining = 0
     ORDER BY h.connections DESC`;
-  return rows.map((r) => ({ id: r.id, peerUrl: r.peer_url }));
+  return rows.map((r) => ({ id: r.id, peerUrl: r.peer_url, processes: JSON.parse(r.processes) as string[] }));
 }
 
 /** Forgets nodes silent for longer than `deadMs` (their rows only; they hold nothing else). */

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { joinCluster, type Cluster } from "../../lib/edge/cluster/membership.ts";
 import { createConnectors, type ConnectorConn, type Connectors } from "../../lib/edge/streams/connectors.ts";
-import { heartbeatNode, listNodes, openStore, pruneNodes, registerNode, writeInventory, type EdgeNode, type Store } from "../../lib/store/index.ts";
+import { heartbeatNode, listNodes, nodesServing, openStore, pruneNodes, registerNode, writeInventory, type EdgeNode, type Inventory, type Store } from "../../lib/store/index.ts";
 import type { Mux } from "../../lib/wire/mux.ts";
 import { DEFAULT_KEEPALIVE } from "../../lib/wire/mux.ts";
 import { startFaultProxy, type FaultProxy } from "../helpers/faultproxy.ts";
@@ -128,23 +128,41 @@ describe.skipIf(!PG)(`a node holding ${HOSTNAMES} hostnames, its database 1 ms a
 for (const backend of BACKENDS) {
   describe(`a node's inventory in the store (${backend})`, () => {
     const held = async (store: Store, id: string) => Object.fromEntries(((await listNodes(store, 60_000)).find((n) => n.id === id)?.hostnames ?? []).map((h) => [h.hostname, h.connections]));
+    /** An inventory of connections alone: no connector process takes resumable streams. */
+    const counts = (entries: [string, number][]): Inventory => new Map(entries.map(([h, connections]) => [h, { connections, processes: [] }]));
     test("is written whole when what the store holds is not known, then as the change alone, and not at all when nothing changed", () =>
       withStore(backend, async (store) => {
         await registerNode(store, { id: "wnd_a", peerUrl: "https://a", version: "t" });
         await registerNode(store, { id: "wnd_b", peerUrl: "https://b", version: "t" });
-        await writeInventory(store, "wnd_b", new Map([["b.test", 1]]));
+        await writeInventory(store, "wnd_b", counts([["b.test", 1]]));
         // a row left by an earlier run of this node, which it no longer holds
-        await writeInventory(store, "wnd_a", new Map([["stale.test", 2], ["x.test", 9]]));
-        const first = new Map([["x.test", 1], ["y.test", 4]]);
+        await writeInventory(store, "wnd_a", counts([["stale.test", 2], ["x.test", 9]]));
+        const first = counts([["x.test", 1], ["y.test", 4]]);
         expect(await writeInventory(store, "wnd_a", first)).toBe(true);
         expect(await held(store, "wnd_a")).toEqual({ "x.test": 1, "y.test": 4 });
         expect(await writeInventory(store, "wnd_a", new Map(first), first)).toBe(false);
-        const second = new Map([["y.test", 2], ["z.test", 1]]);
+        const second = counts([["y.test", 2], ["z.test", 1]]);
         expect(await writeInventory(store, "wnd_a", second, first)).toBe(true);
         expect(await held(store, "wnd_a")).toEqual({ "y.test": 2, "z.test": 1 });
         expect(await held(store, "wnd_b")).toEqual({ "b.test": 1 }); // another node's rows stay
         expect(await heartbeatNode(store, "wnd_a")).toBe(true);
         expect(await heartbeatNode(store, "wnd_gone")).toBe(false);
+      }));
+    test("names the connector processes that take resumable streams, not those going away, and writes a change of them alone", () =>
+      withStore(backend, async (store) => {
+        await registerNode(store, { id: "wnd_a", peerUrl: "https://a", version: "t" });
+        const registry = createConnectors();
+        registry.add({ ...standIn(1, ["x.test"]), resume: true });
+        registry.add(standIn(2, ["x.test"])); // an older connector: no resumption
+        const leaving = { ...standIn(3, ["x.test"]), resume: true };
+        (leaving.mux as { peerGoingAway: boolean }).peerGoingAway = true;
+        registry.add(leaving);
+        const first = registry.hostnameCounts();
+        expect(first).toEqual(new Map([["x.test", { connections: 2, processes: ["connector-1"] }]]));
+        expect(await writeInventory(store, "wnd_a", first)).toBe(true);
+        const second = new Map([["x.test", { connections: 2, processes: ["connector-1", "connector-4"] }]]);
+        expect(await writeInventory(store, "wnd_a", second, first)).toBe(true);
+        expect(await nodesServing(store, "x.test", "wnd_self", 60_000)).toEqual([{ id: "wnd_a", peerUrl: "https://a", processes: ["connector-1", "connector-4"] }]);
       }));
   });
 }

@@ -40,6 +40,8 @@ export function ownUrl(scheme: string, hostname: string, port: number): string {
 /** A node silent for this many keepalive timeouts is removed from the registry by its peers. */
 const PRUNE_AFTER_TIMEOUTS = 10;
 
+type PeerPick = { mux: Mux; processes: string[] };
+
 export async function joinCluster(opts: ClusterOptions) {
   const { store, nodeId, keepalive, connectors } = opts;
   const secret = await clusterSecret(store);
@@ -97,11 +99,12 @@ export async function joinCluster(opts: ClusterOptions) {
     return link;
   }
 
-  /** Live links to the nodes that hold a connector for `hostname`, most connections first. */
-  async function* linksServing(hostname: string): AsyncGenerator<Mux> {
+  /** Live links to the nodes that hold a connector for `hostname`, most connections first, with
+   * the resume-capable connector processes each holds for it. */
+  async function* linksServing(hostname: string): AsyncGenerator<PeerPick> {
     for (const node of await nodesServing(store, hostname, nodeId, keepalive.timeoutMs)) {
       const mux = await linkTo(node).catch((e: Error) => void log.warn(`cluster: ${e.message}`));
-      if (mux && !mux.closed && !mux.peerGoingAway) yield mux;
+      if (mux && !mux.closed && !mux.peerGoingAway) yield { mux, processes: node.processes };
     }
   }
 
@@ -112,9 +115,10 @@ export async function joinCluster(opts: ClusterOptions) {
     changed: inventory,
     /** One heartbeat: liveness, and the hostnames if they changed (the timer's, for tests). */
     beat,
-    /** A link to a live node that holds a connector for `hostname`, or undefined. */
-    async pick(hostname: string): Promise<Mux | undefined> {
-      for await (const mux of linksServing(hostname)) return mux;
+    /** A link to a live node that holds a connector for `hostname`, and, if any there is
+     * resume-capable, one such connector process (a new stream may be opened resumable to it). */
+    async pick(hostname: string): Promise<{ mux: Mux; process?: string } | undefined> {
+      for await (const { mux, processes } of linksServing(hostname)) return { mux, process: processes[Math.floor(Math.random() * processes.length)] };
       return undefined;
     },
     /** A resume (`meta.resume`) opened on the node that holds its connector process, or undefined. */

@@ -1,8 +1,9 @@
 // A resume that arrives at a node without the stream's connector process: the node that holds
-// it is found by asking, in turn, each live node that serves the hostname. The store knows
-// nodes by hostname, not by connector process, and a connector's connections may sit on
-// several nodes; a node that lacks the process refuses the stream at once (peer-endpoint.ts),
-// one that has it splices it to the connector, which answers with its first record.
+// it is found by asking, in turn, each live node that serves the hostname. The store's list of
+// each node's resume-capable processes lags a connector that moves (a connection going away is
+// not in it), and a connector's connections may sit on several nodes; a node that lacks the
+// process refuses the stream at once (peer-endpoint.ts), one that has it splices it to the
+// connector, which answers with its first record.
 import { ResetCode, type OpenMeta } from "../../wire/frame.ts";
 import type { Mux, Stream } from "../../wire/mux.ts";
 
@@ -33,8 +34,8 @@ function answer(stream: Stream): Promise<PeerResume | undefined> {
 }
 
 /** Opens the resume `meta` on the first of `links` whose node holds its connector process. */
-export async function resumeOnPeers(links: AsyncIterable<Mux>, meta: OpenMeta): Promise<PeerResume | undefined> {
-  for await (const mux of links) {
+export async function resumeOnPeers(links: AsyncIterable<{ mux: Mux }>, meta: OpenMeta): Promise<PeerResume | undefined> {
+  for await (const { mux } of links) {
     const taken = await answer(mux.open(meta));
     if (taken) return taken;
   }

@@ -30,18 +30,26 @@ export function holderOf(connectors: Connectors, stream: string, host: string): 
   return connectors.all().find((c) => c.id === id && c.resume && c.hostnames.includes(host) && !c.mux.closed && !c.mux.peerGoingAway);
 }
 
-/** Where a client's stream goes: a connection here (none: the caller looks further, at peers for
- * a resume), and the resume metadata of its open. */
+/** Where a client's stream goes: a connection here (none: the caller looks further, at peers),
+ * and the resume metadata of its open. */
 export function routeResumable(ws: Client, room: Room): { conn?: ConnectorConn; resume?: OpenMeta["resume"] } {
   const d = ws.data;
   const t = d.resuming;
-  const graceMs = d.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS;
-  if (t) return { conn: holderOf(room.connectors, t.stream, d.host), resume: { id: t.stream, cut: t.cut, graceMs } };
+  if (t) return { conn: holderOf(room.connectors, t.stream, d.host), resume: { id: t.stream, cut: t.cut, graceMs: graceOf(d) } };
   const conn = room.connectors.pick(d.host);
+  return { conn, resume: conn?.resume ? newResume(ws, conn.id) : undefined };
+}
+
+const graceOf = (d: ResumeAuth) => d.resumeGraceMs ?? DEFAULT_RESUME_GRACE_MS;
+
+/** The resume metadata of a new stream to connector process `process`, which takes resumable
+ * streams, here or on a peer node: none when the client did not offer resumption. */
+export function newResume(ws: Client, process: string | undefined): OpenMeta["resume"] | undefined {
+  const graceMs = graceOf(ws.data);
   // an application with no grace (`resume-grace 0`): its streams end with their path, as before
-  if (!conn || !d.resumeOffered || !conn.resume || graceMs === 0) return { conn };
+  if (!process || !ws.data.resumeOffered || graceMs === 0) return undefined;
   // the connector process is named in the id: a resume finds it again, on any node
-  return { conn, resume: { id: `${conn.id}/${randomId("rs_", 12)}`, cut: 0, graceMs } };
+  return { id: `${process}/${randomId("rs_", 12)}`, cut: 0, graceMs };
 }
 
 /** The stream opened with `resume`: its next cut is the one the client's tickets are for. */

@@ -10,7 +10,7 @@ import { ResetCode, type OpenMeta } from "../../wire/frame.ts";
 import type { Mux, Stream } from "../../wire/mux.ts";
 import type { ResumeAuth } from "../decisions/resume.ts";
 import type { Store } from "../../store/index.ts";
-import { giveTickets, resumeOpened, routeResumable, stopTickets, type ClientResume } from "./client-resume.ts";
+import { giveTickets, newResume, resumeOpened, routeResumable, stopTickets, type ClientResume } from "./client-resume.ts";
 import type { PeerResume } from "../cluster/peer-resume.ts";
 import type { Connectors } from "./connectors.ts";
 import type { createKeepalive, Watched } from "./keepalive.ts";
@@ -33,8 +33,9 @@ export interface ClientRoom {
   clients: Set<ClientSocket>;
   /** A client or connector came or went: gauges, and the drain waiting for the last one. */
   changed(): void;
-  /** In a cluster: a peer link to a node that holds a connector for the hostname. */
-  peers?: { pick(hostname: string): Promise<Mux | undefined>; resume(meta: OpenMeta): Promise<PeerResume | undefined> };
+  /** In a cluster: a peer link to a node that holds a connector for the hostname, and a
+   * resume-capable connector process there if any. */
+  peers?: { pick(hostname: string): Promise<{ mux: Mux; process?: string } | undefined>; resume(meta: OpenMeta): Promise<PeerResume | undefined> };
   /** Where resume tickets' keys are: without it no stream is resumable. */
   store?: Store;
 }
@@ -68,12 +69,14 @@ export function openClient(ws: ClientSocket, room: ClientRoom) {
     ws.close(Close.noConnector, closeReason(reason));
   };
   if (!room.peers) return refuse();
-  // another node of the cluster may hold it: the stream goes over the peer link
+  // another node of the cluster may hold it: the stream goes over the peer link, resumable when
+  // the node named a resume-capable process (the peer endpoint opens it to that one or refuses)
   room.peers.pick(d.host).then(
-    (mux) => {
+    (to) => {
       if (d.closed || d.cut) return;
-      if (mux) attach(ws, room, mux.open(openMeta(d)));
-      else refuse();
+      if (!to) return refuse();
+      const resume = newResume(ws, to.process);
+      attach(ws, room, to.mux.open(openMeta(d, resume)), resume);
     },
     (e: Error) => {
       log.warn(`cannot reach the cluster's peers for ${d.host}: ${e.message}`);

@@ -91,13 +91,19 @@ export function createConnectors() {
       const hosts = zoneHosts.get(zone);
       return { served: hosts?.size ?? 0, added: new Set(more.filter((h) => !hosts?.has(h))).size };
     },
-    /** Hostname -> connections that take new streams: what the cluster's registry records. */
-    hostnameCounts(): Map<string, number> {
-      const m = new Map<string, number>();
+    /** Hostname -> connections that take new streams, and the connector processes among them that
+     * take resumable ones: what the cluster's registry records. */
+    hostnameCounts(): Map<string, { connections: number; processes: string[] }> {
+      const m = new Map<string, { connections: number; processes: string[] }>();
       for (const [h, set] of byHost) {
         let n = 0;
-        for (const c of set) if (!c.mux.peerGoingAway) n++;
-        if (n > 0) m.set(h, n);
+        const processes = new Set<string>();
+        for (const c of set) {
+          if (c.mux.peerGoingAway) continue;
+          n++;
+          if (c.resume) processes.add(c.id);
+        }
+        if (n > 0) m.set(h, { connections: n, processes: [...processes].sort() });
       }
       return m;
     },

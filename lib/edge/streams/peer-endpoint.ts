@@ -1,8 +1,8 @@
 // Where peer nodes connect (PEER_PATH): a node that got a client for a hostname whose
 // connector is held here opens a stream on its link to this node, and this node splices that
 // stream onto a stream to its own connector. The decision, audit and live session stay on the
-// node the client arrived at; a reset travels through the splice both ways. A resume goes to
-// the connector process that holds its stream (lib/edge/cluster/peer-resume.ts).
+// node the client arrived at; a reset travels through the splice both ways. A resumable stream,
+// new or resumed, goes to the connector process its id names (lib/edge/cluster/peer-resume.ts).
 import type { ServerWebSocket } from "bun";
 import { boundedLog, log } from "../../cli/log.ts";
 import { Close, closeReason } from "../../wire/close.ts";
@@ -59,6 +59,14 @@ function pipe(from: Stream, to: Stream) {
   };
 }
 
+/** Why nothing here takes the stream `meta` opens. A new resumable stream's client holds tickets
+ * for it already: it must not try to resume it (NOT_HELD_HERE would have it try again). */
+function refusal(meta: OpenMeta): [code: number, reason: string] {
+  if (!meta.resume) return [ResetCode.refused, `no connector is online for ${meta.host} on the node it was sent to; try again`];
+  if (meta.resume.cut > 0) return [ResetCode.refused, NOT_HELD_HERE];
+  return [ResetCode.notResumable, "the connector it was opened to had just left its node; connect again"];
+}
+
 export function openPeer(ws: PeerSocket, room: PeerRoom) {
   const d = ws.data;
   if (d.reject) return ws.close(d.reject.code, closeReason(d.reject.reason));
@@ -71,10 +79,10 @@ export function openPeer(ws: PeerSocket, room: PeerRoom) {
       if (!ack) mux.hello({}, true);
     },
     onStream(stream: Stream, meta: OpenMeta) {
-      // a resume goes to its own connector process, which holds the stream, or is refused at once
-      const resuming = meta.resume && meta.resume.cut > 0 ? meta.resume.id : undefined;
-      const conn = resuming ? holderOf(room.connectors, resuming, meta.host) : room.connectors.pick(meta.host);
-      if (!conn) return stream.reset(ResetCode.refused, resuming ? NOT_HELD_HERE : `no connector is online for ${meta.host} on the node it was sent to; try again`);
+      // a resumable stream goes to the connector process its id names, which holds it (a resume)
+      // or will (a new one: the client speaks resume records only to that process), or is refused
+      const conn = meta.resume ? holderOf(room.connectors, meta.resume.id, meta.host) : room.connectors.pick(meta.host);
+      if (!conn) return stream.reset(...refusal(meta));
       const out = conn.mux.open(meta);
       pipe(stream, out);
       pipe(out, stream);

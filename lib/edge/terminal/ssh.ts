@@ -142,7 +142,7 @@ async function start(ws: TerminalSocket, room: TerminalRoom) {
   }
   if (d.s.ended) return;
   const conn = r.connectors.pick(d.host);
-  const mux = conn?.mux ?? (await r.peers?.pick(d.host).catch((e: Error) => void log.warn(`cannot reach the cluster's peers for ${d.host}: ${e.message}`)));
+  const mux = conn?.mux ?? (await r.peers?.pick(d.host).then((to) => to?.mux).catch((e: Error) => void log.warn(`cannot reach the cluster's peers for ${d.host}: ${e.message}`)));
   if (d.s.ended) return;
   if (!mux) {
     r.metrics.noConnector.inc();
