@@ -4,12 +4,14 @@
 // balancer or DNS would after a node dies. When node 1, the client's node, is killed with
 // SIGKILL, the client resumes through node 3, which holds no connection of the connector and
 // reaches it over its peer link to node 2. A session that started on node 3, over a peer link,
-// is resumable too: node 3 opened it to a connector process the registry names. A connector that moves to another node during the
+// is resumable too: node 3 opened it to a connector process the registry names, and one opened
+// for a process that has left that node ends at once instead of waiting to resume. A connector that moves to another node during the
 // gap re-attaches its stream there, past a node whose replica of the tunnel does not hold it.
 // And the resume is decided again where it arrives: a token revoked during the gap does not
 // resume. Real sshd, ssh and the compiled wicket as
 // ProxyCommand. Runs where WICKET_TEST_POSTGRES_URL names a server (CI sets one up).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { SQL } from "bun";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startConnector, type Connector } from "./helpers/connector.ts";
@@ -136,6 +138,28 @@ describe.skipIf(!PG)("a session resumes through another node of the cluster", ()
     expect(count.stdout().trim().split("\n")).toEqual(Array.from({ length: COUNT }, (_, i) => String(i + 1)));
     expect(count.stderr()).toMatch(/resumed after \d+\.\d s/);
     expect(connector.proc.stderr().slice(mark)).toMatch(/stream \S+ resumed \(cut 1\)/);
+  }, 30_000);
+
+  // No real departure can be timed to fall between node 3's read of the registry and its open on
+  // node 1: the registry's lag is made here by writing node 1's row as if another process served it.
+  test("a stream opened over a peer link for a connector process that has left that node ends at once with a clear error, not after the grace", async () => {
+    const tok = await ownToken();
+    const node1 = /cluster: this node is (\S+);/.exec(nodes[0]!.proc.stderr())?.[1];
+    expect(node1, "node 1 logs its id").toBeString();
+    const sql = new SQL(db.url);
+    const [row]: { connections: number; processes: string }[] = await sql`SELECT connections, processes FROM node_hostnames WHERE node_id = ${node1} AND hostname = ${HOST}`;
+    // the most connections: node 3 sends the stream there first
+    await sql`UPDATE node_hostnames SET connections = 99, processes = '["wicket-tunnel-gone"]' WHERE node_id = ${node1} AND hostname = ${HOST}`;
+    try {
+      await using proxy = await startFaultProxy({ port: nodes[2]!.port });
+      const s = await ssh(proxy, tok, "echo reached", "ssh (connector left)");
+      expect(await s.exited, s.output()).toBe(255);
+      expect(s.stderr()).toContain("cannot be resumed: the connector it was opened to had just left its node; connect again");
+      expect(s.stderr()).not.toMatch(/resuming \(attempt/);
+    } finally {
+      await sql`UPDATE node_hostnames SET connections = ${row!.connections}, processes = ${row!.processes} WHERE node_id = ${node1} AND hostname = ${HOST}`;
+      await sql.close();
+    }
   }, 30_000);
 
   test("node 1 killed with SIGKILL: the client resumes through node 3 and its peer link to node 2; counter and upload go on", async () => {
