@@ -1,15 +1,15 @@
 // The cluster's nodes (PostgreSQL only): each node records itself, its peer URL and which
-// hostnames it holds connectors for (with the resume-capable connector processes among them),
-// and renews that with a heartbeat: liveness is a one-row
-// write, the hostnames a diff written only when it changed (a node with ten thousand of them
-// must not look dead while it writes them). A node whose heartbeat is older than the keepalive
+// hostnames it holds connectors for (with the connector processes there that take resumable
+// streams), and renews that with a heartbeat: liveness is a one-row write, the hostnames a diff
+// written only when it changed (a node with ten thousand of them must not look dead while it
+// writes them). A node whose heartbeat is older than the keepalive
 // timeout is dead to the others. Peers authenticate with the cluster secret, kept here: every
 // node already trusts this store with everything else.
 import { randomSecret, verifySecret, hashSecret } from "../auth/secret.ts";
 import type { BigIntColumn, Store } from "./open.ts";
 import { ms } from "./open.ts";
 
-export type EdgeNode = { id: string; peerUrl: string; version: string; startedAt: number; heartbeatAt: number; draining: boolean; hostnames: { hostname: string; connections: number }[] };
+export type EdgeNode = { id: string; peerUrl: string; version: string; startedAt: number; heartbeatAt: number; draining: boolean; hostnames: ({ hostname: string } & Served)[] };
 type NodeRow = { id: string; peer_url: string; version: string; started_at: BigIntColumn; heartbeat_at: BigIntColumn; draining: BigIntColumn };
 
 /** Records this node (again, after a restart with the same id). */
@@ -84,7 +84,7 @@ export async function removeNode(store: Store, id: string): Promise<void> {
 export async function listNodes(store: Store, freshMs: number): Promise<EdgeNode[]> {
   const since = Date.now() - freshMs;
   const rows: NodeRow[] = await store.sql`SELECT * FROM edge_nodes WHERE heartbeat_at >= ${since} ORDER BY started_at`;
-  const hosts: { node_id: string; hostname: string; connections: BigIntColumn }[] = await store.sql`SELECT node_id, hostname, connections FROM node_hostnames ORDER BY hostname`;
+  const hosts: { node_id: string; hostname: string; connections: BigIntColumn; processes: string }[] = await store.sql`SELECT node_id, hostname, connections, processes FROM node_hostnames ORDER BY hostname`;
   return rows.map((r) => ({
     id: r.id,
     peerUrl: r.peer_url,
@@ -92,7 +92,7 @@ export async function listNodes(store: Store, freshMs: number): Promise<EdgeNode
     startedAt: ms(r.started_at),
     heartbeatAt: ms(r.heartbeat_at),
     draining: Number(r.draining) === 1,
-    hostnames: hosts.filter((h) => h.node_id === r.id).map((h) => ({ hostname: h.hostname, connections: Number(h.connections) })),
+    hostnames: hosts.filter((h) => h.node_id === r.id).map((h) => ({ hostname: h.hostname, connections: Number(h.connections), processes: JSON.parse(h.processes) as string[] })),
   }));
 }
 

@@ -106,7 +106,7 @@ describe.skipIf(!PG)(`a node holding ${HOSTNAMES} hostnames, its database 1 ms a
     const node = (await seenByPeer())!;
     expect(node.hostnames.length).toBe(HOSTNAMES - PER_CONNECTION);
     expect(node.hostnames.some((h) => h.hostname === conns[0]!.hostnames[0])).toBe(false);
-    expect(node.hostnames.find((h) => h.hostname === conns[1]!.hostnames[0])).toEqual({ hostname: conns[1]!.hostnames[0]!, connections: 1 });
+    expect(node.hostnames.find((h) => h.hostname === conns[1]!.hostnames[0])).toEqual({ hostname: conns[1]!.hostnames[0]!, connections: 1, processes: [] });
   }, 30_000);
 
   // Failed before: the liveness UPDATE found no row, the INSERTs hit the foreign key, and the

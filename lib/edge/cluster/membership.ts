@@ -1,9 +1,9 @@
 // This node in a cluster of edge nodes on one PostgreSQL store: it records itself (a one-row
 // liveness write every keepalive interval, registering again if peers pruned it) and the
-// hostnames it holds connectors for (what changed, when its connectors change), and reaches
-// the nodes that hold a hostname it lacks (or, for a resume, the stream's connector process)
-// over peer links: one multiplexed WebSocket per peer, dialed on first need, authenticated
-// with the cluster secret.
+// hostnames it holds connectors for, with the resume-capable connector processes among them
+// (what changed, when its connectors change), and reaches the nodes that hold a hostname it
+// lacks (or, for a resume, the stream's connector process) over peer links: one multiplexed
+// WebSocket per peer, dialed on first need, authenticated with the cluster secret.
 // On SQLite there is one node and none of this runs.
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";

@@ -2,6 +2,7 @@
 // tunnel, credential, zone and connector process holds: kept as counts when a connection comes
 // or goes, so that a registration, a close or a limit check never walks every connection.
 import type { Mux } from "../../wire/mux.ts";
+import type { Inventory } from "../../store/index.ts";
 import type { ConnectorIdentity } from "./tunnel-claims.ts";
 
 /** A registered connector connection: `id` is the connector process, `tunnel` the named
@@ -93,8 +94,8 @@ export function createConnectors() {
     },
     /** Hostname -> connections that take new streams, and the connector processes among them that
      * take resumable ones: what the cluster's registry records. */
-    hostnameCounts(): Map<string, { connections: number; processes: string[] }> {
-      const m = new Map<string, { connections: number; processes: string[] }>();
+    hostnameCounts(): Inventory {
+      const m: Inventory = new Map();
       for (const [h, set] of byHost) {
         let n = 0;
         const processes = new Set<string>();
