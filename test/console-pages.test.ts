@@ -3,7 +3,7 @@
 // client, a real sshd); Alice sees her zone's recording in the console and plays it (the player
 // shows what was typed), sees none of Bob's, and is refused his by its address with one sentence
 // and 403; she issues a zone credential (shown once, and it works), and revokes it (refused
-// from then on). The console's pages pass axe-core in light and dark.
+// from then on). The console's pages pass axe-core in light and dark and fit 320 px.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -46,6 +46,9 @@ async function checkAxe(page: Page, name: string) {
   for (const colorScheme of ["light", "dark"] as const) {
     await page.emulateMedia({ colorScheme });
     expect({ name, colorScheme, violations: await axe(page) }).toEqual({ name, colorScheme, violations: [] });
+    await page.setViewportSize({ width: 320, height: 800 });
+    expect({ name, colorScheme, scrollWidth: await page.evaluate("document.documentElement.scrollWidth") }).toEqual({ name, colorScheme, scrollWidth: 320 });
+    await page.setViewportSize({ width: 1280, height: 800 });
     // WICKET_DOCS_SCREENSHOTS=1 writes them into docs/pages, as test/console.test.ts does
     if (process.env.WICKET_DOCS_SCREENSHOTS) await page.screenshot({ path: join(import.meta.dir, "..", "docs", "pages", `${name}-1280-${colorScheme}.png`), fullPage: true });
   }
