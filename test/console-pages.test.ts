@@ -5,7 +5,7 @@
 // and 403; she issues a zone credential (shown once, and it works), and revokes it (refused
 // from then on). The console's pages pass axe-core in light and dark and fit 320 px.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { axe } from "./helpers/axe.ts";
@@ -108,10 +108,27 @@ describe("the console's recordings and zone credentials", () => {
       expect({ path, status: refused?.status() }).toEqual({ path, status: 403 });
       expect(await notice(page)).toBe(`${ALICE} administers the zone a.test, and the recording ${theirs} is not in them; ask an admin of its zone`);
     }
-    // an old link to the player goes on to the console's
+    // an old link to the player goes on to the console's, and another zone's is refused there, its asciicast too
     await page.goto(`${edge.url}/recordings/${mine}`);
     expect(new URL(page.url()).pathname).toBe(`/admin/recordings/${mine}`);
+    for (const path of [`/recordings/${theirs}`, `/recordings/${theirs}.cast`]) {
+      const refused = await page.goto(`${edge.url}${path}`);
+      expect({ path, status: refused?.status(), at: new URL(page.url()).pathname }).toEqual({ path, status: 403, at: `/admin${path}` });
+    }
     await page.close();
+
+    // an old link leads only to the console's player: any other shape is no recording, never a redirect elsewhere
+    const ca = readFileSync(edge.caFile, "utf8");
+    const ask = (path: string, cookie?: string) => fetch(`${edge.url}${path}`, { redirect: "manual", headers: cookie ? { cookie } : {}, tls: { ca } });
+    for (const path of ["/recordings//evil.example", "/recordings/%2F%2Fevil.example", "/recordings/rec_x%2F%2Fevil.example", "/recordings/rec_x/..%2F..%2Fevil", "/recordings/%5Cevil.example", `/recordings/${mine}%0d%0aSet-Cookie:x=1`, "/recordings/rec_x.cast.html"]) {
+      const r = await ask(path);
+      expect({ path, status: r.status, location: r.headers.get("location") }).toEqual({ path, status: 404, location: null });
+    }
+    // without a sign-in: the sign-in page, and not a byte of the recording
+    for (const path of [`/admin/recordings/${mine}`, `/admin/recordings/${mine}.cast`]) {
+      const r = await ask(path);
+      expect({ path, status: r.status, location: r.headers.get("location"), body: await r.text() }).toEqual({ path, status: 303, location: `/sign-in?return=${encodeURIComponent(path)}`, body: "" });
+    }
   }, 60_000);
 
   test("a zone admin issues a zone credential, shown once and working, and revokes it", async () => {
