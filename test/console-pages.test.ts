@@ -55,6 +55,16 @@ async function checkAxe(page: Page, name: string) {
   await page.emulateMedia({ colorScheme: "light" });
 }
 
+/** At 1280 px each table fits its card: every id and time on one line, every row's button whole inside the table's region. */
+async function fitsItsTable(page: Page) {
+  const region = (await page.locator("div.table").first().boundingBox())!;
+  for (const cell of await page.locator("div.table td code, div.table td time, div.table td button").all()) {
+    const box = (await cell.boundingBox())!;
+    const what = await cell.evaluate((e) => `${e.tagName.toLowerCase()} ${e.textContent}`);
+    expect({ what, oneLine: box.height < 40, inside: box.x >= region.x && box.x + box.width <= region.x + region.width }).toEqual({ what, oneLine: true, inside: true });
+  }
+}
+
 const notice = (page: Page) => page.getByRole("main").locator(".notice").first().textContent();
 const recordingIds = async (who: string) => (JSON.parse(await edge.admin(["recording", "list", "--json", "--user", who])) as { id: string }[]).map((r) => r.id);
 
@@ -97,6 +107,7 @@ describe("the console's recordings and zone credentials", () => {
     expect(await main.textContent()).not.toContain(theirs!);
     expect(await main.textContent()).not.toContain("ssh.b.test");
     await checkAxe(page, "console-recordings");
+    await fitsItsTable(page);
 
     await page.getByRole("link", { name: mine! }).click();
     expect(new URL(page.url()).pathname).toBe(`/admin/recordings/${mine}`);
@@ -142,6 +153,7 @@ describe("the console's recordings and zone credentials", () => {
     const pem = (await page.locator("#secret").textContent()) ?? "";
     expect(pem).toContain("-----BEGIN WICKET ZONE CREDENTIAL-----");
     await checkAxe(page, "console-credentials");
+    await fitsItsTable(page);
     const file = dir.join("alice-cert.pem");
     writeFileSync(file, pem, { mode: 0o600 });
     const list = () => wicket(["tunnel", "list", "--origincert", file, "--ca-file", edge.caFile]);
