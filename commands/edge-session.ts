@@ -13,7 +13,7 @@ const list = defineCommand({
   async run({ args }) {
     init(args);
     const { sessions, unreachable } = await getSessions(resolveAdminConnection(args), args.here ? "node" : undefined);
-    const missing = (unreachable ?? []).map((u) => `node ${u.node} at ${u.peerUrl} is not listed: ${u.error}`);
+    const missing = (unreachable ?? []).map((u) => `node ${u.node}${u.peerUrl ? ` at ${u.peerUrl}` : ""} is not listed: ${u.error}`);
     if (args.json) {
       for (const m of missing) log.warn(m); // stdout stays the JSON list
       return printJson(sessions);

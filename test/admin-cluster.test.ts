@@ -2,12 +2,14 @@
 // made through node A works through node B at once, within its zone only and for reads only
 // when read-only; revoked through A, node B refuses it on the next request. Live sessions on
 // node B are listed through A, to a zone admin's token and console sign-in in their zone only,
-// and revoked through A; the peer path A asks B at takes the cluster secret and nothing else.
+// and revoked through A; the peer path A asks B at takes the cluster secret and nothing else; a
+// node that does not answer is named to an edge admin with its address, to a zone admin without.
 // Runs where WICKET_TEST_POSTGRES_URL names a server.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { clusterSecret, openStore } from "../lib/store/index.ts";
+import { clusterSecret, openStore, registerNode, removeNode } from "../lib/store/index.ts";
+import { freePort } from "./helpers/ports.ts";
 import { PEER_SESSIONS_PATH } from "../lib/wire/http.ts";
 import { connectTcp, Mode, serveOrigin, type TcpClient } from "./helpers/origin.ts";
 import { expectExit } from "./helpers/proc.ts";
@@ -153,6 +155,26 @@ describe.skipIf(!PG)("admin tokens across two nodes", () => {
     } finally {
       for (const c of conns) c.close();
       origin.stop(true);
+    }
+  }, 60_000);
+  test("a node that does not answer: an edge admin is told where it is and why; a zone admin only that one node is missing", async () => {
+    await using store = await openStore({ url: db.url });
+    const peerUrl = `https://127.0.0.1:${freePort()}`; // nothing listens: refused at once
+    await registerNode(store, { id: "node-gone", peerUrl, version: "0.0.0" });
+    try {
+      const ca = readFileSync(a.caFile, "utf8");
+      const ask = async (token: string) => (await (await fetch(`${a.url}/api/v1/sessions`, { headers: { authorization: `Bearer ${token}` }, tls: { ca } })).json()) as { unreachable: Record<string, string>[] };
+      const edgeToken = readFileSync(join(a.dataDir, "admin-token"), "utf8").trim();
+      expect((await ask(edgeToken)).unreachable).toMatchObject([{ node: "node-gone", peerUrl }]);
+      const zoneToken = (JSON.parse(await a.admin(["admin-token", "create", "sessions-a-read", "--zone", "a.test", "--read-only", "--json"])) as { token: string }).token;
+      const told = (await ask(zoneToken)).unreachable;
+      expect(told).toEqual([{ node: "node-gone", error: "did not answer; an edge admin sees why with wicket edge session list" }]);
+      // and the CLI says so in its one line
+      const r = expectExit(await on(a, zoneToken, ["session", "list"]));
+      expect(r.stdout).toContain("node node-gone is not listed: did not answer");
+      expect(r.stdout + r.stderr).not.toContain(peerUrl);
+    } finally {
+      await removeNode(store, "node-gone");
     }
   }, 60_000);
 });

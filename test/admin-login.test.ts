@@ -5,7 +5,9 @@
 // audit; a signed-in person who administers nothing is told so; a removed admin loses access
 // on the next call; a token given wins; `edge logout` ends the session at the edge; a login
 // close to its end is refreshed by the next command (not for a removed admin), and one that
-// has ended says in one sentence to sign in again.
+// has ended says in one sentence to sign in again. Refreshed at the token endpoint by hand, as an
+// attacker would: one new session however many ask at once, none for a revoked user or
+// an admin token, and a zone admin's stays a zone admin's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,20 +15,22 @@ import { client, pinFromLog, pinIdIn } from "./helpers/signin.ts";
 import { expectExit, spawnProc, type Env } from "./helpers/proc.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, wicket, WICKET, type TestEdge } from "./helpers/wicket.ts";
+import { CLIENT_ID, TOKEN_PATH } from "../lib/wire/http.ts";
+import { PG, tempDatabase } from "./helpers/store.ts";
 
 let dir: TempDir;
 let edge: TestEdge;
 let ip = 1;
 
 /** Signs `email` in with `wicket edge login`, approving in a browser-like client with a PIN; the laptop's environment. */
-async function edgeLogin(email: string): Promise<Env> {
-  const home = dir.join(`home-${email}`);
+async function edgeLogin(email: string, on = edge): Promise<Env> {
+  const home = dir.join(`home-${email}${on === edge ? "" : `-${on.port}`}`);
   const env: Env = { WICKET_HOME: home, WICKET_NO_BROWSER: "1" };
-  await using login = spawnProc([WICKET, "edge", "login", "--edge", edge.url, "--ca-file", edge.caFile], { env, name: `edge login ${email}` });
+  await using login = spawnProc([WICKET, "edge", "login", "--edge", on.url, "--ca-file", on.caFile], { env, name: `edge login ${email}` });
   const [, code] = await login.waitForLine(/type the code ([A-Z]{4}-[A-Z]{4})/, { stream: "stderr", timeoutMs: 30_000 });
-  const browser = await client(edge, `10.9.0.${ip++}`);
+  const browser = await client(on, `10.9.0.${ip++}`);
   const pinId = pinIdIn((await browser.askPin(email)).text)!;
-  expect((await browser.guess(pinId, await pinFromLog(edge, email))).status).toBe(303);
+  expect((await browser.guess(pinId, await pinFromLog(on, email))).status).toBe(303);
   const typing = await browser.get(`/device`);
   const csrf = /name="csrf" value="([^"]+)"/.exec(typing.text)![1]!;
   const confirm = await browser.send("/device", { csrf, user_code: code!, action: "continue" });
@@ -47,6 +51,35 @@ type SavedLogin = { token: string; expiresAt: number };
 const savedLogin = (env: Env) => JSON.parse(readFileSync(join(env.WICKET_HOME!, "edge-admin.json"), "utf8")) as SavedLogin;
 /** Moves the saved login's end, as time passing would (the edge keeps its own, later, end). */
 const endsIn = (env: Env, ms: number) => writeFileSync(join(env.WICKET_HOME!, "edge-admin.json"), JSON.stringify({ ...savedLogin(env), expiresAt: Date.now() + ms }));
+
+/** `grant_type=refresh_token&scope=admin` at the edge's token endpoint, by hand. */
+async function refreshAt(token: string, on = edge): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${on.url}${TOKEN_PATH}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "refresh_token", client_id: CLIENT_ID, scope: "admin", refresh_token: token }),
+    tls: { ca: readFileSync(on.caFile, "utf8") },
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** GET /api/v1/<path> with this bearer. */
+const apiAs = (token: string, path: string, on = edge) => fetch(`${on.url}/api/v1/${path}`, { headers: { authorization: `Bearer ${token}` }, tls: { ca: readFileSync(on.caFile, "utf8") } });
+
+/** Bob's login refreshed by six requests at once on `on`: one new session, a zone admin's still. */
+async function refreshedOnce(on: TestEdge) {
+  const bob = await edgeLogin("bob@b.test", on);
+  const { token } = savedLogin(bob);
+  const answers = await Promise.all(Array.from({ length: 6 }, () => refreshAt(token, on)));
+  const ok = answers.filter((a) => a.status === 200);
+  expect(answers.map((a) => a.status).sort(), "only one refresh of one session succeeds").toEqual([200, 400, 400, 400, 400, 400]);
+  for (const a of answers.filter((x) => x.status !== 200)) expect(a.body).toEqual({ error: "invalid_grant", error_description: "the admin sign-in has ended or was revoked; run `wicket edge login` to sign in again" });
+  // the one new session works, as the zone admin it was: no wider
+  const fresh = String(ok[0]!.body.access_token);
+  expect((await apiAs(fresh, "apps", on)).status).toBe(200);
+  const nodes = await apiAs(fresh, "nodes", on);
+  expect({ status: nodes.status, body: await nodes.json() }).toMatchObject({ status: 403, body: { error: expect.stringContaining("only an edge admin may do this") } });
+}
 
 beforeAll(async () => {
   dir = await tempDir("wicket-admin-login-");
@@ -143,6 +176,20 @@ describe("wicket edge login", () => {
     expect(r.stderr.trim()).toEndWith(`your admin sign-in to ${new URL(edge.url).origin} has ended; run \`wicket edge login\` to sign in again`);
   }, 60_000);
 
+  test("an admin login is swapped once: of refreshes sent at once, one gets a new session and the rest one sentence", () => refreshedOnce(edge), 60_000);
+
+  test("a refresh gives nothing to a revoked user, to an admin token or to a made-up one", async () => {
+    await edge.admin(["zone", "add", "e.test", "--admin", "erin@e.test"]);
+    await edge.admin(["policy", "add", "ssh.a.test", "--name", "erin", "--action", "allow", "--include", "email:erin@e.test"]);
+    const erin = await edgeLogin("erin@e.test");
+    await edge.admin(["user", "revoke", "erin@e.test"]);
+    const revoked = await refreshAt(savedLogin(erin).token);
+    expect(revoked.status).toBe(400);
+    expect(["invalid_grant", "access_denied"]).toContain(String(revoked.body.error));
+    const bootstrap = readFileSync(join(edge.dataDir, "admin-token"), "utf8").trim();
+    for (const given of [bootstrap, "", "wks_nothing.secret"]) expect((await refreshAt(given)).body.error).toBe("invalid_grant");
+  }, 60_000);
+
   test("a removed admin cannot refresh their login: the edge refuses it with one sentence", async () => {
     await edge.admin(["zone", "add", "d.test", "--admin", "dave@d.test"]);
     await edge.admin(["policy", "add", "ssh.a.test", "--name", "dave", "--action", "allow", "--include", "email:dave@d.test"]);
@@ -157,4 +204,26 @@ describe("wicket edge login", () => {
     expect(r.stderr).toContain("dave@d.test (signed in with email) administers nothing on this edge");
     expect(savedLogin(dave).token, "no new session was saved").toBe(before.token);
   }, 60_000);
+});
+
+// on PostgreSQL the requests truly overlap in the store: each one of them could swap the session
+describe.skipIf(!PG)("wicket edge login on PostgreSQL", () => {
+  let pg: TestEdge;
+  let db: Awaited<ReturnType<typeof tempDatabase>>;
+  let pgDir: TempDir;
+  beforeAll(async () => {
+    db = await tempDatabase();
+    pgDir = await tempDir("wicket-admin-login-pg-");
+    writeFileSync(pgDir.join("edge.yaml"), "dev: true\ntrusted-proxies: 127.0.0.1\n");
+    pg = await startEdge({ dir: pgDir, extra: ["--config", pgDir.join("edge.yaml"), "--database", db.url] });
+    await pg.admin(["zone", "add", "b.test", "--admin", "bob@b.test"]);
+    await pg.admin(["app", "add", "ssh.b.test"]);
+  }, 60_000);
+  afterAll(async () => {
+    await pg?.[Symbol.asyncDispose]();
+    await db?.[Symbol.asyncDispose]();
+    await pgDir?.[Symbol.asyncDispose]();
+  });
+
+  test("an admin login is swapped once: of refreshes sent at once, one gets a new session and the rest one sentence", () => refreshedOnce(pg), 60_000);
 });

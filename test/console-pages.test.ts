@@ -3,9 +3,9 @@
 // client, a real sshd); Alice sees her zone's recording in the console and plays it (the player
 // shows what was typed), sees none of Bob's, and is refused his by its address with one sentence
 // and 403; she issues a zone credential (shown once, and it works), and revokes it (refused
-// from then on). The console's pages pass axe-core in light and dark.
+// from then on). The console's pages pass axe-core in light and dark and fit 320 px.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { axe } from "./helpers/axe.ts";
@@ -46,10 +46,23 @@ async function checkAxe(page: Page, name: string) {
   for (const colorScheme of ["light", "dark"] as const) {
     await page.emulateMedia({ colorScheme });
     expect({ name, colorScheme, violations: await axe(page) }).toEqual({ name, colorScheme, violations: [] });
+    await page.setViewportSize({ width: 320, height: 800 });
+    expect({ name, colorScheme, scrollWidth: await page.evaluate("document.documentElement.scrollWidth") }).toEqual({ name, colorScheme, scrollWidth: 320 });
+    await page.setViewportSize({ width: 1280, height: 800 });
     // WICKET_DOCS_SCREENSHOTS=1 writes them into docs/pages, as test/console.test.ts does
     if (process.env.WICKET_DOCS_SCREENSHOTS) await page.screenshot({ path: join(import.meta.dir, "..", "docs", "pages", `${name}-1280-${colorScheme}.png`), fullPage: true });
   }
   await page.emulateMedia({ colorScheme: "light" });
+}
+
+/** At 1280 px each table fits its card: every id and time on one line, every row's button whole inside the table's region. */
+async function fitsItsTable(page: Page) {
+  const region = (await page.locator("div.table").first().boundingBox())!;
+  for (const cell of await page.locator("div.table td code, div.table td time, div.table td button").all()) {
+    const box = (await cell.boundingBox())!;
+    const what = await cell.evaluate((e) => `${e.tagName.toLowerCase()} ${e.textContent}`);
+    expect({ what, oneLine: box.height < 40, inside: box.x >= region.x && box.x + box.width <= region.x + region.width }).toEqual({ what, oneLine: true, inside: true });
+  }
 }
 
 const notice = (page: Page) => page.getByRole("main").locator(".notice").first().textContent();
@@ -94,6 +107,7 @@ describe("the console's recordings and zone credentials", () => {
     expect(await main.textContent()).not.toContain(theirs!);
     expect(await main.textContent()).not.toContain("ssh.b.test");
     await checkAxe(page, "console-recordings");
+    await fitsItsTable(page);
 
     await page.getByRole("link", { name: mine! }).click();
     expect(new URL(page.url()).pathname).toBe(`/admin/recordings/${mine}`);
@@ -105,10 +119,27 @@ describe("the console's recordings and zone credentials", () => {
       expect({ path, status: refused?.status() }).toEqual({ path, status: 403 });
       expect(await notice(page)).toBe(`${ALICE} administers the zone a.test, and the recording ${theirs} is not in them; ask an admin of its zone`);
     }
-    // an old link to the player goes on to the console's
+    // an old link to the player goes on to the console's, and another zone's is refused there, its asciicast too
     await page.goto(`${edge.url}/recordings/${mine}`);
     expect(new URL(page.url()).pathname).toBe(`/admin/recordings/${mine}`);
+    for (const path of [`/recordings/${theirs}`, `/recordings/${theirs}.cast`]) {
+      const refused = await page.goto(`${edge.url}${path}`);
+      expect({ path, status: refused?.status(), at: new URL(page.url()).pathname }).toEqual({ path, status: 403, at: `/admin${path}` });
+    }
     await page.close();
+
+    // an old link leads only to the console's player: any other shape is no recording, never a redirect elsewhere
+    const ca = readFileSync(edge.caFile, "utf8");
+    const ask = (path: string, cookie?: string) => fetch(`${edge.url}${path}`, { redirect: "manual", headers: cookie ? { cookie } : {}, tls: { ca } });
+    for (const path of ["/recordings//evil.example", "/recordings/%2F%2Fevil.example", "/recordings/rec_x%2F%2Fevil.example", "/recordings/rec_x/..%2F..%2Fevil", "/recordings/%5Cevil.example", `/recordings/${mine}%0d%0aSet-Cookie:x=1`, "/recordings/rec_x.cast.html"]) {
+      const r = await ask(path);
+      expect({ path, status: r.status, location: r.headers.get("location") }).toEqual({ path, status: 404, location: null });
+    }
+    // without a sign-in: the sign-in page, and not a byte of the recording
+    for (const path of [`/admin/recordings/${mine}`, `/admin/recordings/${mine}.cast`]) {
+      const r = await ask(path);
+      expect({ path, status: r.status, location: r.headers.get("location"), body: await r.text() }).toEqual({ path, status: 303, location: `/sign-in?return=${encodeURIComponent(path)}`, body: "" });
+    }
   }, 60_000);
 
   test("a zone admin issues a zone credential, shown once and working, and revokes it", async () => {
@@ -122,6 +153,7 @@ describe("the console's recordings and zone credentials", () => {
     const pem = (await page.locator("#secret").textContent()) ?? "";
     expect(pem).toContain("-----BEGIN WICKET ZONE CREDENTIAL-----");
     await checkAxe(page, "console-credentials");
+    await fitsItsTable(page);
     const file = dir.join("alice-cert.pem");
     writeFileSync(file, pem, { mode: 0o600 });
     const list = () => wicket(["tunnel", "list", "--origincert", file, "--ca-file", edge.caFile]);

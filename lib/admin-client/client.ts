@@ -233,8 +233,8 @@ export const getAudit = async (c: AdminConnection, q: AuditQuery & { apart?: boo
 
 /** A live session, with the id of the node that holds it (none on a single SQLite node). */
 export type NodeSession = LiveSessionInfo & { node?: string };
-/** A live node that did not answer `session list` in time: its sessions are missing from the list. */
-export type UnreachableNode = { node: string; peerUrl: string; error: string };
+/** A live node that did not answer `session list` in time: its sessions are missing from the list. `peerUrl`: to edge admins only. */
+export type UnreachableNode = { node: string; peerUrl?: string; error: string };
 /** Every node's live sessions; `scope: "node"`, only those of the node answering. `unreachable` only where there are peers to ask. */
 export const getSessions = (c: AdminConnection, scope?: "node") =>
   adminRequest<{ sessions: NodeSession[]; unreachable?: UnreachableNode[] }>(c, "GET", "sessions", undefined, { scope });

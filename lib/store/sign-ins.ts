@@ -84,7 +84,9 @@ export async function getSignIn(store: Store, id: string): Promise<SignIn | unde
   return row ? toSession(row) : undefined;
 }
 
-/** Ends a session (sign-out, logout); its app tokens are refused from then on by whoever checks `sid`. */
-export async function revokeSignIn(store: Store, id: string): Promise<void> {
-  await store.sql`UPDATE org_sessions SET revoked_at = ${Date.now()} WHERE id = ${id} AND revoked_at IS NULL`;
+/** Ends a session (sign-out, logout); its app tokens are refused from then on by whoever checks `sid`.
+ * True for the one call that ended it: a swap (a refreshed `edge login`) is made by one caller only. */
+export async function revokeSignIn(store: Store, id: string): Promise<boolean> {
+  const rows: { id: string }[] = await store.sql`UPDATE org_sessions SET revoked_at = ${Date.now()} WHERE id = ${id} AND revoked_at IS NULL RETURNING id`;
+  return rows.length > 0;
 }

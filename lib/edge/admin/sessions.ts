@@ -13,6 +13,8 @@ async function theirs<T extends { host: string }>(store: Store, who: Admin, sess
   return sessions.filter((s) => visibleTo(who)(zoneFor(s.host, zones)));
 }
 
+const UNREACHABLE_FOR_ZONE_ADMINS = "did not answer; an edge admin sees why with wicket edge session list";
+
 /** This node's live sessions, every zone's, each naming this node in a cluster. */
 export const nodeSessions = (ctx: Pick<AdminContext, "sessions" | "node">): NodeSession[] => (ctx.sessions?.list() ?? []).map((s) => ({ ...s, node: ctx.node?.()?.id }));
 
@@ -23,7 +25,9 @@ export const sessionRoutes: Record<string, Route> = {
     const node = ctx.node?.();
     if (!node || url.searchParams.get("scope") === "node") return json(200, { sessions: await theirs(ctx.store, who, nodeSessions(ctx)) });
     const all = await clusterSessions(ctx.store, node, nodeSessions(ctx), { caPem: ctx.caPem, servername: unbracket(new URL(ctx.publicUrl).hostname) });
-    return json(200, { ...all, sessions: await theirs(ctx.store, who, all.sessions) });
+    // where the nodes are is the edge admins' (GET nodes): a zone admin learns only that one is missing
+    const unreachable = isEdgeAdmin(who) ? all.unreachable : all.unreachable.map((u) => ({ node: u.node, error: UNREACHABLE_FOR_ZONE_ADMINS }));
+    return json(200, { sessions: await theirs(ctx.store, who, all.sessions), unreachable });
   },
   "DELETE sessions/:": async (_req, ctx, arg, who) => {
     const reason = `session ${arg} was revoked by an admin`;

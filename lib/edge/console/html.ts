@@ -37,7 +37,7 @@ export function consolePage(site: Site, v: Viewer, current: string, title: strin
   const shown = s ? `${copyable("secret", s.heading, s.what, s.text)}<p id="copied" class="muted" role="status"></p>` : "";
   const said = notice ? `<p class="notice${notice.ok ? " ok" : ""}" role="${notice.ok ? "status" : "alert"}">${esc(notice.text)}</p>${shown}` : "";
   const signedIn = `<div class="signed-in"><p class="muted">Signed in as <strong>${esc(v.who.email)}</strong> (${esc(v.who.idp)}), administering ${esc(scope(v.who))}.</p>${form("/sign-out", v.csrf, {}, `<button type="submit" class="link">Sign out</button>`)}</div>`;
-  return page(site, `${title} · Administration`, `${nav(v, current)}<h1>${esc(title)}</h1>${said}${body}${signedIn}`, status, { wide: true, script: Boolean(s) });
+  return page(site, `${title} · Administration`, `${nav(v, current)}<h1>${esc(title)}</h1>${said}${body}${signedIn}`, status, { wide: "console", script: Boolean(s) });
 }
 
 export const hidden = (fields: Record<string, string>) => Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join("");
@@ -50,6 +50,9 @@ export const form = (action: string, token: string, fields: Record<string, strin
 export const act = (v: Viewer, action: string, fields: Record<string, string>, inner: string, cls?: string) => form(`${CONSOLE_PATH}/do/${action}`, v.form, fields, inner, cls);
 
 export const button = (label: string, secondary = false) => `<button type="submit"${secondary ? ' class="secondary"' : ""}>${esc(label)}</button>`;
+
+/** A row's button: the verb shows, what it acts on (the row's id or name, already in the row) is for screen readers. */
+export const rowButton = (verb: string, what: string) => `<button type="submit" class="secondary">${esc(verb)}<span class="sr"> ${esc(what)}</span></button>`;
 
 export const input = (id: string, label: string, o: { name?: string; value?: string; placeholder?: string; required?: boolean; type?: string } = {}) =>
   `<div class="field"><label for="${esc(id)}">${esc(label)}</label><input id="${esc(id)}" name="${esc(o.name ?? id)}" type="${o.type ?? "text"}"${o.value ? ` value="${esc(o.value)}"` : ""}${o.placeholder ? ` placeholder="${esc(o.placeholder)}"` : ""}${o.required ? " required" : ""}></div>`;
@@ -64,5 +67,9 @@ export function table(caption: string, headers: string[], rows: string[][], empt
   return `<div class="table" tabindex="0" role="region" aria-label="${esc(caption)}"><table><caption class="sr">${esc(caption)}</caption><thead>${head}</thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")}</tbody></table></div>`;
 }
 
-export const when = (ms: number | undefined) => (ms ? esc(new Date(ms).toISOString().replace(/\.\d+Z$/, "Z")) : "");
+export const when = (ms: number | undefined) => {
+  if (!ms) return "";
+  const iso = new Date(ms).toISOString();
+  return `<time datetime="${iso}">${esc(iso.replace(/\.\d+Z$/, "Z"))}</time>`;
+};
 export { esc };

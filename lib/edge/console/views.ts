@@ -5,7 +5,7 @@ import type { AppInfo, NodeSession, TunnelInfo, CertInfo, PolicyTestResult, Zone
 import type { AuditRecord, EdgeNode, Recording, ServiceToken, StoredPolicy, Zone } from "../../store/index.ts";
 import { describeRules } from "../../policy/evaluate.ts";
 import { callApi } from "./api.ts";
-import { act, button, CONSOLE_PATH, esc, input, select, table, when, type Viewer } from "./html.ts";
+import { act, button, CONSOLE_PATH, esc, input, rowButton, select, table, when, type Viewer } from "./html.ts";
 
 /** A page's title and body; `status` when what was asked for is refused (403) or failed. */
 export type View = { title: string; body: string; status?: number };
@@ -20,7 +20,7 @@ export async function zonesView(ctx: Ctx, v: Viewer): Promise<View> {
   const sections = zones.body.zones.map((z) => {
     const rows = apps.body.apps
       .filter((a) => a.zone === z.name)
-      .map((a) => [`<a href="${CONSOLE_PATH}/app?host=${encodeURIComponent(a.hostname)}">${esc(a.hostname)}</a>`, esc(a.sshPrincipal), a.browserSsh ? "on" : "off", act(v, "app-remove", { hostname: a.hostname }, button(`Remove ${a.hostname}`, true))]);
+      .map((a) => [`<a href="${CONSOLE_PATH}/app?host=${encodeURIComponent(a.hostname)}">${esc(a.hostname)}</a>`, esc(a.sshPrincipal), a.browserSsh ? "on" : "off", act(v, "app-remove", { hostname: a.hostname }, rowButton("Remove", a.hostname))]);
     return `<h2>${esc(z.name)}</h2><p class="muted">Admins: ${esc(z.admins.join(", ") || "none (edge admins only)")}</p>${table(`Applications of ${z.name}`, ["Application", "SSH principal", "Browser SSH", ""], rows, "No applications yet.")}`;
   });
   const add = act(v, "app-add", {}, `${input("hostname", "Hostname of a new application", { placeholder: `ssh.${zones.body.zones[0]?.name ?? "example.com"}`, required: true })}${button("Add application")}`, "row");
@@ -35,7 +35,7 @@ export async function appView(ctx: Ctx, v: Viewer, url: URL): Promise<View> {
   if (!mine.ok && mine.status === 403) return failed(title, mine.error, 403);
   const policies = await callApi<{ policies: StoredPolicy[] }>(ctx, v.who, "GET", `policies?app=${encodeURIComponent(host)}`);
   if (!policies.ok) return failed(title, policies.error, policies.status);
-  const rows = policies.body.policies.map((p) => [String(p.position), esc(p.name), esc(p.action), `<code>${esc(describeRules(p.rules))}</code>`, act(v, "policy-remove", { id: p.id, host }, button(`Remove ${p.name}`, true))]);
+  const rows = policies.body.policies.map((p) => [String(p.position), esc(p.name), esc(p.action), `<code>${esc(describeRules(p.rules))}</code>`, act(v, "policy-remove", { id: p.id, host }, rowButton("Remove", p.name))]);
   const add = act(
     v,
     "policy-add",
@@ -58,7 +58,7 @@ export async function appView(ctx: Ctx, v: Viewer, url: URL): Promise<View> {
 export async function sessionsView(ctx: Ctx, v: Viewer): Promise<View> {
   const r = await callApi<{ sessions: NodeSession[] }>(ctx, v.who, "GET", "sessions");
   if (!r.ok) return failed("Live sessions", r.error, r.status);
-  const rows = r.body.sessions.map((s) => [esc(s.id), esc(s.identity), esc(s.host), esc(s.ip), when(s.startedAt), act(v, "session-revoke", { id: s.id }, button(`Revoke ${s.id}`, true))]);
+  const rows = r.body.sessions.map((s) => [`<code>${esc(s.id)}</code>`, esc(s.identity), esc(s.host), esc(s.ip), when(s.startedAt), act(v, "session-revoke", { id: s.id }, rowButton("Revoke", s.id))]);
   return { title: "Live sessions", body: table("Live sessions", ["Session", "Who", "Application", "From", "Since", ""], rows, "No live sessions.") };
 }
 
@@ -91,7 +91,7 @@ export async function tokensView(ctx: Ctx, v: Viewer): Promise<View> {
   const r = await callApi<{ tokens: (ServiceToken & { zone?: string })[] }>(ctx, v.who, "GET", "tokens");
   if (!r.ok) return failed("Service tokens", r.error, r.status);
   const zones = v.who.edge ? [] : v.who.zones;
-  const rows = r.body.tokens.map((t) => [esc(t.name), `<code>${esc(t.id)}</code>`, esc(t.zone ?? "(edge)"), when(t.createdAt), act(v, "token-revoke", { id: t.id }, button(`Revoke ${t.name}`, true))]);
+  const rows = r.body.tokens.map((t) => [esc(t.name), `<code>${esc(t.id)}</code>`, esc(t.zone ?? "(edge)"), when(t.createdAt), act(v, "token-revoke", { id: t.id }, rowButton("Revoke", t.name))]);
   const zoneField = zones.length > 1 ? select("zone", "Zone", zones.map((z) => [z, z])) : "";
   const add = act(v, "token-create", {}, `${input("name", "Name of a new service token", { required: true, placeholder: "ci-deploy" })}${zoneField}${button("Create token")}`, "row");
   return { title: "Service tokens", body: add + table("Service tokens", ["Name", "ID", "Zone", "Created", ""], rows, "No service tokens.") };
@@ -115,7 +115,7 @@ export async function credentialsView(ctx: Ctx, v: Viewer): Promise<View> {
     when(c.createdAt),
     state(c),
     esc(c.tunnels.map((t) => t.name).join(", ") || "-"),
-    c.revokedAt ? "" : act(v, "credential-revoke", { id: c.id }, button(`Revoke ${c.id}`, true)),
+    c.revokedAt ? "" : act(v, "credential-revoke", { id: c.id }, rowButton("Revoke", c.id)),
   ]);
   // a credential is always for one zone: a zone admin's only one goes without asking
   const zones = v.who.zones;

@@ -43,7 +43,8 @@ export function withSecurityHeaders(res: Response): Response {
   return res;
 }
 
-export type PageOptions = { wide?: boolean; script?: boolean };
+/** `wide`: a page of long lines (the SSH page); "console": the console's tables, wider still on a wide screen. */
+export type PageOptions = { wide?: boolean | "console"; script?: boolean };
 
 /** A page in the frame: `title` (the name is added if it does not say it), `body` as HTML, one h1 in it. */
 export function page(site: Site, title: string, body: string, status = 200, o: PageOptions = {}): Response {
@@ -55,7 +56,7 @@ export function page(site: Site, title: string, body: string, status = 200, o: P
 <style>${css}</style>
 </head><body>
 <header class="brand">${site.logo ? `<img src="${LOGO_PATH}" alt="">` : ""}<span>${esc(site.name)}</span></header>
-<main${o.wide ? ' class="wide"' : ""}>
+<main${o.wide ? ` class="wide${o.wide === "console" ? " console" : ""}"` : ""}>
 ${body}
 </main>
 <footer>Access secured by wicket</footer>${o.script ? `\n<script>${COPY_SCRIPT}</script>` : ""}

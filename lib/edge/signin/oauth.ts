@@ -226,15 +226,16 @@ const adminGranted = (admin: SignIn & { token: string }, now = Date.now()) =>
  * A refreshed `edge login`: the live admin session given is swapped for a new one, of a full
  * session length, after the checks its first login had (the user not revoked) and the one
  * every admin call has (the person still administers something): a removed admin cannot
- * refresh. The old session ends, so only one of them is ever live.
+ * refresh. The old session ends first, so only one of them is ever live.
  */
 async function refreshAdmin(ctx: SignInContext, given: string, ip: string): Promise<Response> {
   const old = await verifySignIn(ctx.store, given, "admin");
   if (!old) return oauthError("invalid_grant", "the admin sign-in has ended or was revoked; run `wicket edge login` to sign in again");
   const refused = (await revokedUser(ctx.store, old)) ?? (await ctx.adminRefusal?.(old, ip));
   if (refused) return oauthError("access_denied", refused);
+  // ended first, by one request only: refreshes of one session at once (or a copy of its token) get one new session, not one each
+  if (!(await revokeSignIn(ctx.store, old.id))) return oauthError("invalid_grant", "the admin sign-in has ended or was revoked; run `wicket edge login` to sign in again");
   const admin = await createSignIn(ctx.store, { ...old, kind: "admin", ip, expiresAt: Date.now() + ctx.identity.sessionMs });
-  await revokeSignIn(ctx.store, old.id);
   log.info(`edge login: ${admin.email} refreshed admin session ${old.id} as ${admin.id}, from ${ip}`);
   return adminGranted(admin);
 }
