@@ -75,13 +75,50 @@ function windowedMax(memoryMs: number) {
       samples = samples.filter((s) => t - s.t < memoryMs && s.v > v);
       samples.push({ v, t });
     },
-    /** Forgets every sample but `v`. */
-    reset(v: number, t: number) {
-      samples = [{ v, t }];
-    },
     best(t: number): number | undefined {
       while (samples.length > 0 && t - samples[0]!.t >= memoryMs) samples.shift();
       return samples[0]?.v;
+    },
+  };
+}
+
+/**
+ * How long the bytes take to be read, from when the frame that each report of the peer ends at
+ * was sent. `delivered` returns the rate delivered at while every byte read waited in a queue
+ * (QUEUE_EXIT_MS more than the quickest ever), once that has lasted half a round trip: one
+ * late byte is a busy peer, a run of them a queue.
+ */
+function queueWatch() {
+  // the total sent after each frame and when it went, oldest first from `head`
+  let marks: { at: number; t: number }[] = [];
+  let head = 0;
+  let sentTotal = 0;
+  let deliveredTotal = 0;
+  let quickest = Infinity;
+  // since when (and from which delivered total) every byte read waited in a queue
+  let waiting: { t: number; total: number } | undefined;
+  return {
+    sent(bytes: number, t: number) {
+      sentTotal += bytes;
+      // frames sent within a millisecond share a mark: a typist's many small frames cost a few
+      const last = marks[marks.length - 1];
+      if (last && head < marks.length && t - last.t < 1) [last.at, last.t] = [sentTotal, t];
+      else marks.push({ at: sentTotal, t });
+    },
+    delivered(bytes: number, t: number, minRtt: number): number | undefined {
+      deliveredTotal += bytes;
+      let m: { at: number; t: number } | undefined;
+      while (head < marks.length && marks[head]!.at <= deliveredTotal) m = marks[head++];
+      if (head > 4096) [marks, head] = [marks.slice(head), 0];
+      if (!m || minRtt === Infinity) return;
+      const took = t - m.t;
+      quickest = Math.min(quickest, took);
+      if (took - quickest <= Math.max(QUEUE_EXIT_MS, minRtt / 8)) return void (waiting = undefined);
+      if (!waiting) return void (waiting = { t, total: deliveredTotal });
+      if (t - waiting.t < Math.max(QUEUE_RUN_MS, minRtt / 2)) return;
+      const r = (deliveredTotal - waiting.total) / (t - waiting.t);
+      waiting = undefined;
+      return r;
     },
   };
 }
@@ -98,15 +135,7 @@ export function createPacer(now = () => performance.now()): Pacer {
   let full = false;
   let startCap = PACER_FLOOR;
   let pipe = 0; // rate × round trip: what fills the pipe
-  // for the time each byte takes to be read: the total sent after each frame and when it went,
-  // oldest first (from `head`), and the quickest of those times
-  let sentTotal = 0;
-  let deliveredTotal = 0;
-  let marks: { at: number; t: number }[] = [];
-  let head = 0;
-  let quickest = Infinity;
-  // since when (and from which delivered total) every byte read waited in a queue
-  let waiting: { t: number; total: number } | undefined;
+  const queue = queueWatch();
 
   // whether the allowance held a sender back during this round, or more than the pipe holds
   // was on the way already (the rest queued somewhere): a round in which neither happened
@@ -137,24 +166,6 @@ export function createPacer(now = () => performance.now()): Pacer {
     allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, want));
   };
 
-  /** The rate delivered at while every byte read waited in a queue (QUEUE_EXIT_MS more than the
-   * quickest ever), once that has lasted half a round trip: one late byte is a busy peer, a
-   * run of them a queue. */
-  const queued = (t: number): number | undefined => {
-    let m: { at: number; t: number } | undefined;
-    while (head < marks.length && marks[head]!.at <= deliveredTotal) m = marks[head++];
-    if (head > 4096) [marks, head] = [marks.slice(head), 0];
-    if (!m || minRtt === Infinity) return;
-    const took = t - m.t;
-    quickest = Math.min(quickest, took);
-    if (took - quickest <= Math.max(QUEUE_EXIT_MS, minRtt / 8)) return void (waiting = undefined);
-    if (!waiting) return void (waiting = { t, total: deliveredTotal });
-    if (t - waiting.t < Math.max(QUEUE_RUN_MS, minRtt / 2)) return;
-    const r = (deliveredTotal - waiting.total) / (t - waiting.t);
-    waiting = undefined;
-    return r;
-  };
-
   return {
     hasSpace: () => inFlight < allowance,
     sent(bytes) {
@@ -164,23 +175,17 @@ export function createPacer(now = () => performance.now()): Pacer {
         sampleBytes = 0;
       }
       inFlight += bytes;
-      sentTotal += bytes;
-      // frames sent within a millisecond share a mark: a typist's many small frames cost a few
-      const t = now();
-      const last = marks[marks.length - 1];
-      if (last && head < marks.length && t - last.t < 1) [last.at, last.t] = [sentTotal, t];
-      else marks.push({ at: sentTotal, t });
+      queue.sent(bytes, now());
       if (inFlight >= allowance || (pipe > 0 && inFlight >= QUEUED * pipe)) limited = true;
     },
     delivered(bytes) {
       const t = now();
       inFlight = Math.max(0, inFlight - bytes);
-      deliveredTotal += bytes;
-      const r = queued(t);
-      if (r !== undefined) {
-        // the pipe is full, at what it delivered over that round
-        if (full) rate.reset(r, t);
-        else rate.add(r, t);
+      const r = queue.delivered(bytes, t, minRtt);
+      if (r !== undefined && !full) {
+        // the pipe is full, at what it delivered meanwhile (or the best sample: a busy peer's
+        // reports come in bursts, and one short run of them may say less than the path carries)
+        rate.add(r, t);
         plateau = { rate: rate.best(t)!, since: t, rounds: PLATEAU_ROUNDS };
         full = true;
         update(t);

@@ -231,7 +231,8 @@ const adminGranted = (admin: SignIn & { token: string }, now = Date.now()) =>
 async function refreshAdmin(ctx: SignInContext, given: string, ip: string): Promise<Response> {
   const old = await verifySignIn(ctx.store, given, "admin");
   if (!old) return oauthError("invalid_grant", "the admin sign-in has ended or was revoked; run `wicket edge login` to sign in again");
-  const refused = (await revokedUser(ctx.store, old)) ?? (await ctx.adminRefusal?.(old, ip));
+  // without the check (a context made without it) no admin login is refreshed: it fails closed
+  const refused = (await revokedUser(ctx.store, old)) ?? (ctx.adminRefusal ? await ctx.adminRefusal(old, ip) : "this edge does not renew admin sign-ins; run `wicket edge login` again");
   if (refused) return oauthError("access_denied", refused);
   // ended first, by one request only: refreshes of one session at once (or a copy of its token) get one new session, not one each
   if (!(await revokeSignIn(ctx.store, old.id))) return oauthError("invalid_grant", "the admin sign-in has ended or was revoked; run `wicket edge login` to sign in again");
