@@ -17,6 +17,8 @@ import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, wicket, WICKET, type TestEdge } from "./helpers/wicket.ts";
 import { CLIENT_ID, TOKEN_PATH } from "../lib/wire/http.ts";
 import { PG, tempDatabase } from "./helpers/store.ts";
+import { openStore } from "../lib/store/index.ts";
+import { ADMIN_LOGIN_MAX_MS } from "../lib/edge/signin/oauth.ts";
 
 let dir: TempDir;
 let edge: TestEdge;
@@ -165,6 +167,25 @@ describe("wicket edge login", () => {
     expect(old.code, "the session refreshed away is refused").toBe(77);
     // and it keeps working as the refreshed login
     expectExit(await as(bob, ["zone", "list"]));
+  }, 60_000);
+
+  test("a login is renewed up to ADMIN_LOGIN_MAX_MS after its sign-in at the identity provider, and no further", async () => {
+    const bob = await edgeLogin("bob@b.test");
+    const sessionId = (token: string) => token.slice(0, token.indexOf("."));
+    await using store = await openStore({ dataDir: edge.dataDir });
+    // signed in at the provider almost a week ago (the refreshes between are as good as none)
+    const signedInAt = Date.now() - ADMIN_LOGIN_MAX_MS + 30 * 60_000;
+    await store.sql`UPDATE org_sessions SET signed_in_at = ${signedInAt} WHERE id = ${sessionId(savedLogin(bob).token)}`;
+    endsIn(bob, 60_000);
+    expectExit(await as(bob, ["app", "list"]));
+    // renewed, but only to the end of the week: the groups are the provider's of a week ago
+    const renewed = savedLogin(bob);
+    expect(renewed.expiresAt).toBeLessThanOrEqual(signedInAt + ADMIN_LOGIN_MAX_MS + 1_000);
+    // a session of a sign-in older than that (made before the limit) is not renewed at all
+    await store.sql`UPDATE org_sessions SET signed_in_at = ${Date.now() - ADMIN_LOGIN_MAX_MS - 60_000} WHERE id = ${sessionId(renewed.token)}`;
+    const r = await refreshAt(renewed.token);
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ error: "invalid_grant", error_description: expect.stringMatching(/is renewed for 7 days at most; run `wicket edge login` to sign in again$/) });
   }, 60_000);
 
   test("a login that has ended says, in one sentence and exit 77, to run wicket edge login", async () => {

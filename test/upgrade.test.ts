@@ -11,7 +11,7 @@ import { chmodSync, cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashSecret } from "../lib/auth/secret.ts";
 import { MIGRATIONS } from "../lib/store/migrations.ts";
-import { createZoneCredential, findApp, foldResumptions, getTunnel, nodesServing, openStore, queryAudit, resumeGap, revokeZoneCredential, verifyTunnelSecret, writeAudit } from "../lib/store/index.ts";
+import { createZoneCredential, findApp, foldResumptions, getSignIn, getTunnel, nodesServing, openStore, queryAudit, resumeGap, revokeZoneCredential, verifyTunnelSecret, writeAudit } from "../lib/store/index.ts";
 import { BACKENDS, tempDatabase } from "./helpers/store.ts";
 import { run, spawnProc } from "./helpers/proc.ts";
 import { startFaultProxy } from "./helpers/faultproxy.ts";
@@ -150,5 +150,18 @@ for (const backend of BACKENDS) {
     await using store = await openStore(db ? { url: db.url } : { dataDir: dir.path });
     // its peers open its streams without resumption, as before
     expect(await nodesServing(store, "ssh.old.test", "wnd_new", 60_000)).toEqual([{ id: "wnd_old", peerUrl: "https://old", processes: [] }]);
+  }, 20_000);
+
+  test(`${backend}: a sign-in session written before sessions carried their sign-in's time reads as signed in when it was made`, async () => {
+    await using dir = await tempDir("wicket-upgrade-signin-");
+    await using db = backend === "postgres" ? await tempDatabase() : undefined;
+    const old = await schemaBefore(130, db ? { url: db.url } : { dir: dir.path });
+    const now = Date.now();
+    await old`INSERT INTO org_sessions (id, secret_hash, kind, email, idp, groups, amr, ip, created_at, expires_at) VALUES ('ses_old', 'x', 'admin', 'ann@old.test', 'email', '[]', '[]', '10.0.0.1', ${now - 1000}, ${now + 60_000})`;
+    await old.close();
+
+    await using store = await openStore(db ? { url: db.url } : { dataDir: dir.path });
+    // a refreshed `edge login` counts its week from there
+    expect(await getSignIn(store, "ses_old")).toMatchObject({ createdAt: now - 1000, signedInAt: now - 1000 });
   }, 20_000);
 }

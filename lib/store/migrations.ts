@@ -523,4 +523,13 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE node_hostnames ADD COLUMN processes TEXT NOT NULL DEFAULT '[]'`,
     ],
   },
+  {
+    version: 130,
+    name: "when a session's chain of sign-ins began at the identity provider",
+    statements: [
+      // a refreshed `edge login` carries its first sign-in's time, and is renewed only so long
+      // after it (ADMIN_LOGIN_MAX_MS); NULL: the session was made at its sign-in (created_at)
+      `ALTER TABLE org_sessions ADD COLUMN signed_in_at BIGINT`,
+    ],
+  },
 ];

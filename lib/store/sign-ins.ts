@@ -15,7 +15,8 @@ export type SignInKind = "browser" | "cli" | "admin";
  * what an OpenID Connect provider said of the user besides (none for a PIN sign-in). */
 export type Identity = { email: string; idp: string; groups: string[]; amr: string[]; claims?: Record<string, unknown> };
 
-export type SignIn = Identity & { id: string; kind: SignInKind; ip: string; createdAt: number; expiresAt: number; revokedAt?: number };
+/** `signedInAt`: when the person signed in at the identity provider, which a refreshed session carries on. */
+export type SignIn = Identity & { id: string; kind: SignInKind; ip: string; createdAt: number; signedInAt: number; expiresAt: number; revokedAt?: number };
 
 /** `groups`, `amr` and `claims` are JSON text. */
 type OrgSessionRow = {
@@ -29,6 +30,7 @@ type OrgSessionRow = {
   claims: string;
   ip: string;
   created_at: BigIntColumn;
+  signed_in_at: BigIntColumn | null;
   expires_at: BigIntColumn;
   revoked_at: BigIntColumn | null;
 };
@@ -44,6 +46,7 @@ const toSession = (r: OrgSessionRow): SignIn => {
     claims: JSON.parse(r.claims),
     ip: r.ip,
     createdAt: ms(r.created_at),
+    signedInAt: msOrUndefined(r.signed_in_at) ?? ms(r.created_at),
     expiresAt: ms(r.expires_at),
   };
   const revokedAt = msOrUndefined(r.revoked_at);
@@ -60,14 +63,15 @@ export async function recordSignIn(store: Store, email: string, idp: string): Pr
 }
 
 /** A new session; `token` (`<id>.<secret>`) is the only copy there will be. */
-export async function createSignIn(store: Store, s: Identity & { kind: SignInKind; ip: string; expiresAt: number }): Promise<SignIn & { token: string }> {
+export async function createSignIn(store: Store, s: Identity & { kind: SignInKind; ip: string; expiresAt: number; signedInAt?: number }): Promise<SignIn & { token: string }> {
   const id = randomId(SIGN_IN_ID_PREFIX, 12);
   const secret = randomSecret();
   const createdAt = Date.now();
+  const signedInAt = s.signedInAt ?? createdAt;
   const claims = s.claims ?? {};
-  await store.sql`INSERT INTO org_sessions (id, secret_hash, kind, email, idp, groups, amr, claims, ip, created_at, expires_at)
-    VALUES (${id}, ${hashSecret(secret)}, ${s.kind}, ${s.email}, ${s.idp}, ${JSON.stringify(s.groups)}, ${JSON.stringify(s.amr)}, ${JSON.stringify(claims)}, ${s.ip}, ${createdAt}, ${s.expiresAt})`;
-  return { id, kind: s.kind, email: s.email, idp: s.idp, groups: s.groups, amr: s.amr, claims, ip: s.ip, createdAt, expiresAt: s.expiresAt, token: joinIdSecret(id, secret) };
+  await store.sql`INSERT INTO org_sessions (id, secret_hash, kind, email, idp, groups, amr, claims, ip, created_at, signed_in_at, expires_at)
+    VALUES (${id}, ${hashSecret(secret)}, ${s.kind}, ${s.email}, ${s.idp}, ${JSON.stringify(s.groups)}, ${JSON.stringify(s.amr)}, ${JSON.stringify(claims)}, ${s.ip}, ${createdAt}, ${signedInAt}, ${s.expiresAt})`;
+  return { id, kind: s.kind, email: s.email, idp: s.idp, groups: s.groups, amr: s.amr, claims, ip: s.ip, createdAt, signedInAt, expiresAt: s.expiresAt, token: joinIdSecret(id, secret) };
 }
 
 /** The live (not expired, not revoked) session of this kind that `token` is. */

@@ -29,7 +29,7 @@ export function isEdgeAdminPerson(admins: EdgeAdmins | undefined, who: SignIn, i
 
 /** For the PIN sign-in: whether the edge's admins name this mailbox (a PIN carries no groups and one factor). */
 export const adminMailbox = (admins: EdgeAdmins | undefined) => (email: string, idp: string) =>
-  isEdgeAdminPerson(admins && { ...admins, requireMfa: false }, { email, idp, groups: [], amr: ["email"], id: "", kind: "browser", ip: "", createdAt: 0, expiresAt: 0 });
+  isEdgeAdminPerson(admins && { ...admins, requireMfa: false }, { email, idp, groups: [], amr: ["email"], id: "", kind: "browser", ip: "", createdAt: 0, signedInAt: 0, expiresAt: 0 });
 
 /** The caller a signed-in person is, or the sentence that says why they may not administer. */
 export async function personCaller(store: Store, admins: EdgeAdmins | undefined, s: SignIn, ip?: string): Promise<Admin | { refused: string }> {

@@ -203,13 +203,13 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
   if (d.purpose === "admin") {
     // `wicket edge login`: an org session of its own kind, the admin API's bearer; what the
     // person administers is decided on each call (lib/edge/admin/people.ts), not here
-    const admin = await createSignIn(ctx.store, { kind: "admin", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
+    const admin = await createSignIn(ctx.store, { kind: "admin", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt, signedInAt: browser.signedInAt });
     log.info(`edge login: ${browser.email} got an admin session ${admin.id}, from ${ip}`);
     return adminGranted(admin, now);
   }
 
   // The CLI gets its own org session, of the identity that approved, ending when that sign-in ends.
-  const cli = await createSignIn(ctx.store, { kind: "cli", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt });
+  const cli = await createSignIn(ctx.store, { kind: "cli", email: browser.email, idp: browser.idp, groups: browser.groups, amr: browser.amr, claims: browser.claims, ip, expiresAt: browser.expiresAt, signedInAt: browser.signedInAt });
   const res = await mint(ctx, cli, d.app!, ip);
   if (res.status !== 200) {
     await revokeSignIn(ctx.store, cli.id);
@@ -221,6 +221,9 @@ async function deviceToken(f: URLSearchParams, ctx: SignInContext, ip: string): 
 
 const adminGranted = (admin: SignIn & { token: string }, now = Date.now()) =>
   json(200, { access_token: admin.token, token_type: "Bearer", expires_in: Math.floor((admin.expiresAt - now) / 1000), scope: "admin", email: admin.email });
+
+/** A refreshed `edge login` is renewed up to this long after its sign-in at the identity provider. */
+export const ADMIN_LOGIN_MAX_MS = 7 * 86_400_000;
 
 /**
  * A refreshed `edge login`: the live admin session given is swapped for a new one, of a full
@@ -234,9 +237,13 @@ async function refreshAdmin(ctx: SignInContext, given: string, ip: string): Prom
   // without the check (a context made without it) no admin login is refreshed: it fails closed
   const refused = (await revokedUser(ctx.store, old)) ?? (ctx.adminRefusal ? await ctx.adminRefusal(old, ip) : "this edge does not renew admin sign-ins; run `wicket edge login` again");
   if (refused) return oauthError("access_denied", refused);
+  // the groups and claims are those of the sign-in at the identity provider: renewed for a
+  // while after it, not for ever (a person taken out of an admin group there must sign in again)
+  const end = old.signedInAt + ADMIN_LOGIN_MAX_MS;
+  if (Date.now() >= end) return oauthError("invalid_grant", `your admin sign-in of ${new Date(old.signedInAt).toISOString()} is renewed for ${ADMIN_LOGIN_MAX_MS / 86_400_000} days at most; run \`wicket edge login\` to sign in again`);
   // ended first, by one request only: refreshes of one session at once (or a copy of its token) get one new session, not one each
   if (!(await revokeSignIn(ctx.store, old.id))) return oauthError("invalid_grant", "the admin sign-in has ended or was revoked; run `wicket edge login` to sign in again");
-  const admin = await createSignIn(ctx.store, { ...old, kind: "admin", ip, expiresAt: Date.now() + ctx.identity.sessionMs });
+  const admin = await createSignIn(ctx.store, { ...old, kind: "admin", ip, expiresAt: Math.min(end, Date.now() + ctx.identity.sessionMs) });
   log.info(`edge login: ${admin.email} refreshed admin session ${old.id} as ${admin.id}, from ${ip}`);
   return adminGranted(admin);
 }
