@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { axe } from "./helpers/axe.ts";
+import { checkPage } from "./helpers/axe.ts";
 import { launchChromium, profiles } from "./helpers/browser.ts";
 import { ensureUnixUser, startSshd, type Sshd } from "./helpers/sshd.ts";
 import { pinFromLog } from "./helpers/signin.ts";
@@ -41,19 +41,8 @@ async function recordSession(who: string, host: string, command: string): Promis
   await page.close();
 }
 
-async function checkAxe(page: Page, name: string) {
-  expect(await page.locator("h1").count()).toBe(1);
-  for (const colorScheme of ["light", "dark"] as const) {
-    await page.emulateMedia({ colorScheme });
-    expect({ name, colorScheme, violations: await axe(page) }).toEqual({ name, colorScheme, violations: [] });
-    await page.setViewportSize({ width: 320, height: 800 });
-    expect({ name, colorScheme, scrollWidth: await page.evaluate("document.documentElement.scrollWidth") }).toEqual({ name, colorScheme, scrollWidth: 320 });
-    await page.setViewportSize({ width: 1280, height: 800 });
-    // WICKET_DOCS_SCREENSHOTS=1 writes them into docs/pages, as test/console.test.ts does
-    if (process.env.WICKET_DOCS_SCREENSHOTS) await page.screenshot({ path: join(import.meta.dir, "..", "docs", "pages", `${name}-1280-${colorScheme}.png`), fullPage: true });
-  }
-  await page.emulateMedia({ colorScheme: "light" });
-}
+// WICKET_DOCS_SCREENSHOTS=1 writes the screenshots into docs/pages, as test/console.test.ts does
+const shots = process.env.WICKET_DOCS_SCREENSHOTS ? join(import.meta.dir, "..", "docs", "pages") : undefined;
 
 /** At 1280 px each table fits its card: every id and time on one line, every row's button whole inside the table's region. */
 async function fitsItsTable(page: Page) {
@@ -106,7 +95,7 @@ describe("the console's recordings and zone credentials", () => {
     expect(await main.textContent()).toContain(mine!);
     expect(await main.textContent()).not.toContain(theirs!);
     expect(await main.textContent()).not.toContain("ssh.b.test");
-    await checkAxe(page, "console-recordings");
+    await checkPage(page, "console-recordings", shots);
     await fitsItsTable(page);
 
     await page.getByRole("link", { name: mine! }).click();
@@ -152,7 +141,7 @@ describe("the console's recordings and zone credentials", () => {
     expect(id, said).toBeDefined();
     const pem = (await page.locator("#secret").textContent()) ?? "";
     expect(pem).toContain("-----BEGIN WICKET ZONE CREDENTIAL-----");
-    await checkAxe(page, "console-credentials");
+    await checkPage(page, "console-credentials", shots);
     await fitsItsTable(page);
     const file = dir.join("alice-cert.pem");
     writeFileSync(file, pem, { mode: 0o600 });

@@ -16,7 +16,7 @@ import { spawnProc } from "./helpers/proc.ts";
 import { startSshd, type Sshd } from "./helpers/sshd.ts";
 import { tempDir, type TempDir } from "./helpers/tmp.ts";
 import { startEdge, type TestEdge } from "./helpers/wicket.ts";
-import { axe } from "./helpers/axe.ts";
+import { checkPage } from "./helpers/axe.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const shots = process.env.WICKET_SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), "wicket-console-screenshots-"));
@@ -26,20 +26,6 @@ let dir: TempDir;
 let edge: TestEdge;
 let browser: Browser;
 let sshd: Sshd;
-
-/** axe-clean in light and dark, one h1, fits 320 px; screenshots at 1280 px. */
-async function check(page: Page, name: string) {
-  expect(await page.locator("h1").count()).toBe(1);
-  for (const colorScheme of ["light", "dark"] as const) {
-    await page.emulateMedia({ colorScheme });
-    expect({ name, colorScheme, violations: await axe(page) }).toEqual({ name, colorScheme, violations: [] });
-    await page.setViewportSize({ width: 320, height: 800 });
-    expect({ name, colorScheme, scrollWidth: await page.evaluate("document.documentElement.scrollWidth") }).toEqual({ name, colorScheme, scrollWidth: 320 });
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.screenshot({ path: join(shots, `${name}-1280-${colorScheme}.png`), fullPage: true });
-  }
-  await page.emulateMedia({ colorScheme: "light" });
-}
 
 const pinFor = async (email: string) => (await edge.proc.waitForLine(new RegExp(`the PIN for ${email.replace(/\./g, "\\.")} is (${PIN_PATTERN})`), { stream: "stderr" }))[1]!;
 
@@ -86,7 +72,7 @@ describe("the admin console", () => {
     await page.getByLabel("Hostname of a new application").fill("ssh.a.test");
     await page.getByRole("button", { name: "Add application" }).click();
     expect(await notice(page)).toBe("Added the application ssh.a.test.");
-    await check(page, "console-zones");
+    await checkPage(page, "console-zones", shots);
 
     await page.getByRole("link", { name: "Service tokens" }).click();
     await page.getByLabel("Name of a new service token").fill("a-ci");
@@ -104,7 +90,7 @@ describe("the admin console", () => {
     await page.getByLabel("From the address").fill("10.0.0.1");
     await page.getByRole("button", { name: "Would they be let in?" }).click();
     expect(await page.locator("#what-if-answer").textContent()).toContain("alice@a.test");
-    await check(page, "console-app");
+    await checkPage(page, "console-app", shots);
 
     // a live ssh session through the application, seen and revoked in the console
     await edge.tunnel("ssh.a.test", `ssh://127.0.0.1:${sshd.port}`, ["--ha-connections", "1"]);
@@ -123,7 +109,7 @@ describe("the admin console", () => {
     const revoke = page.getByRole("button", { name: /^Revoke / });
     expect(await revoke.count()).toBe(1);
     expect(await page.getByRole("main").textContent()).toContain("token:a-ci");
-    await check(page, "console-sessions");
+    await checkPage(page, "console-sessions", shots);
     await revoke.click();
     const [, session] = /^Revoked the session (\S+); it is ended\.$/.exec((await notice(page)) ?? "") ?? [];
     expect(session).toBeDefined();
@@ -137,7 +123,7 @@ describe("the admin console", () => {
 
     await page.goto(`${edge.url}/admin/audit?host=ssh.a.test`);
     expect(await page.getByRole("main").textContent()).toContain("was revoked by an admin");
-    await check(page, "console-audit");
+    await checkPage(page, "console-audit", shots);
     const csv = await page.request.get(`${edge.url}/admin/audit.csv?host=ssh.a.test`);
     expect(csv.status()).toBe(200);
     expect((await csv.text()).split("\r\n")[0]).toBe("id,at,kind,allowed,identity,actor,action,host,app,ip,policyName,rule,reason,target,sessionId");
@@ -183,7 +169,7 @@ describe("the admin console", () => {
     expect(res.status()).toBe(403);
     expect(await page.locator("h1").textContent()).toBe("You administer nothing here");
     expect(await notice(page)).toContain("carol@a.test (signed in with email) administers nothing on this edge");
-    await check(page, "console-nothing");
+    await checkPage(page, "console-nothing", shots);
     await page.context().close();
 
     if (process.env.WICKET_DOCS_SCREENSHOTS) {
