@@ -157,7 +157,7 @@ describe.skipIf(!PG)("admin tokens across two nodes", () => {
       origin.stop(true);
     }
   }, 60_000);
-  test("a node that does not answer: an edge admin is told where it is and why; a zone admin only that one node is missing", async () => {
+  test("a node that does not answer: an edge admin is told where it is and why; a zone admin (CLI and console) only that one node is missing", async () => {
     await using store = await openStore({ url: db.url });
     const peerUrl = `https://127.0.0.1:${freePort()}`; // nothing listens: refused at once
     await registerNode(store, { id: "node-gone", peerUrl, version: "0.0.0" });
@@ -173,6 +173,13 @@ describe.skipIf(!PG)("admin tokens across two nodes", () => {
       const r = expectExit(await on(a, zoneToken, ["session", "list"]));
       expect(r.stdout).toContain("node node-gone is not listed: did not answer");
       expect(r.stdout + r.stderr).not.toContain(peerUrl);
+      // and the console's sessions page names the node its list lacks
+      const alice = await client(a, "10.28.0.2");
+      const pinId = pinIdIn((await alice.askPin("alice@a.test")).text)!;
+      expect((await alice.guess(pinId, await pinFromLog(a, "alice@a.test"))).status).toBe(303);
+      const page = await alice.get("/admin/sessions");
+      expect(page.text).toContain("Not listed: the sessions on node <code>node-gone</code> (did not answer; an edge admin sees why with wicket edge session list).");
+      expect(page.text).not.toContain(peerUrl);
     } finally {
       await removeNode(store, "node-gone");
     }

@@ -1,7 +1,7 @@
 // The console's pages, each read through the admin API as the person looking (./api.ts): what
 // they show is what that person may see, filtered by the same code as the CLI's listings.
 import type { AdminContext } from "../admin/api.ts";
-import type { AppInfo, NodeSession, TunnelInfo, CertInfo, PolicyTestResult, ZoneCredentialInfo } from "../../admin-client/client.ts";
+import type { AppInfo, NodeSession, TunnelInfo, CertInfo, PolicyTestResult, UnreachableNode, ZoneCredentialInfo } from "../../admin-client/client.ts";
 import type { AuditRecord, EdgeNode, Recording, ServiceToken, StoredPolicy, Zone } from "../../store/index.ts";
 import { describeRules } from "../../policy/evaluate.ts";
 import { callApi } from "./api.ts";
@@ -56,10 +56,12 @@ export async function appView(ctx: Ctx, v: Viewer, url: URL): Promise<View> {
 }
 
 export async function sessionsView(ctx: Ctx, v: Viewer): Promise<View> {
-  const r = await callApi<{ sessions: NodeSession[] }>(ctx, v.who, "GET", "sessions");
+  const r = await callApi<{ sessions: NodeSession[]; unreachable?: UnreachableNode[] }>(ctx, v.who, "GET", "sessions");
   if (!r.ok) return failed("Live sessions", r.error, r.status);
   const rows = r.body.sessions.map((s) => [`<code>${esc(s.id)}</code>`, esc(s.identity), esc(s.host), esc(s.ip), when(s.startedAt), act(v, "session-revoke", { id: s.id }, rowButton("Revoke", s.id))]);
-  return { title: "Live sessions", body: table("Live sessions", ["Session", "Who", "Application", "From", "Since", ""], rows, "No live sessions.") };
+  // a node that did not answer: the list is partial, and says whose sessions it lacks
+  const partial = (r.body.unreachable ?? []).map((u) => `<p class="notice" role="status">Not listed: the sessions on node <code>${esc(u.node)}</code> (${esc(u.error)}).</p>`).join("");
+  return { title: "Live sessions", body: partial + table("Live sessions", ["Session", "Who", "Application", "From", "Since", ""], rows, "No live sessions.") };
 }
 
 const AUDIT_FILTERS = ["user", "host", "kind", "denied", "since"] as const;
