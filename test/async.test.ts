@@ -11,9 +11,20 @@ const settledYet = async (p: Promise<unknown>) => {
 };
 
 describe("sleep", () => {
-  test("resolves true once the time has passed", async () => {
-    expect(await sleep(1)).toBe(true);
-    expect(await sleep(1, new AbortController().signal)).toBe(true);
+  test("resolves true when its timer fires, set for the time asked (the timers are the test's: nothing waits)", async () => {
+    const real = globalThis.setTimeout;
+    const timers: { fire: () => void; ms: number }[] = [];
+    globalThis.setTimeout = ((fire: () => void, ms: number) => (timers.push({ fire, ms }), real(() => {}, 0))) as unknown as typeof setTimeout;
+    let slept: Promise<boolean>[];
+    try {
+      slept = [sleep(5_000), sleep(7_000, new AbortController().signal)];
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    expect(timers.map((t) => t.ms)).toEqual([5_000, 7_000]);
+    expect(await settledYet(slept[0]!)).toBe(false);
+    for (const t of timers) t.fire();
+    expect(await Promise.all(slept)).toEqual([true, true]);
   });
 
   test("resolves false as soon as the signal fires, long before the time", async () => {
