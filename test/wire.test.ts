@@ -4,8 +4,8 @@ import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, p
 import { ProtocolError } from "../lib/wire/errors.ts";
 import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_DATA_CHUNK, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
 import { createMux, type Mux, type Stream } from "../lib/wire/mux.ts";
-import { createPacer, FULL_QUEUE_MS, PACER_CEILING, PACER_FLOOR, QUEUE_EXIT_MS } from "../lib/wire/pacer.ts";
-import { createBudget, createReceiveWindow, IDLE_MS, MAX_STREAM_WINDOW } from "../lib/wire/window.ts";
+import { createPacer, FULL_QUEUE_MS, PACER_CEILING, PACER_FLOOR, PATH_MEMORY_MS, QUEUE_EXIT_MS } from "../lib/wire/pacer.ts";
+import { createBudget, createReceiveWindow, IDLE_MS, LEARNED_MS, MAX_STREAM_WINDOW, type WindowOptions } from "../lib/wire/window.ts";
 
 /** A plain reference encoder, written without the module's helpers, to hold the codec against. */
 function reference(type: number, flags: number, stream: number, payload: number[]): Uint8Array {
@@ -378,20 +378,36 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     expect(p.allowance).toBe(PACER_CEILING);
   });
 
-  test("after a pause the allowance starts from the floor again, and the pause is not a rate sample", () => {
+  test("after a pause the allowance starts at the pipe the path last carried and grows as after a queue; a source too slow to fill it changes nothing; the pause is not a rate sample; after PATH_MEMORY_MS it starts from the floor", () => {
     let t = 0;
     const p = createPacer(() => t);
     p.rtt(50);
-    p.sent(1_000_000);
+    p.sent(4_000_000);
     t = 100;
-    p.delivered(1_000_000); // 10 MB/s: 1 MB allowance
-    expect(p.allowance).toBe(2 * 10_000 * 50);
+    p.delivered(4_000_000); // 40 MB/s, held back by the allowance: the pipe holds 2 MB
+    expect(p.allowance).toBe(2 * 40_000 * 50);
     t += 5_000; // nothing on the way for 5 s
+    p.rtt(50);
+    expect(p.allowance).toBe(40_000 * 50);
+    // a typist's bytes are a rate sample, not one of the path: the allowance stays (each
+    // delivered byte lets a quarter more go, as below)
+    p.sent(1_000);
+    t += 100;
+    p.delivered(1_000);
+    expect(p.allowance).toBe(40_000 * 50 + 250);
+    // the next copy grows from there by a quarter a round trip, not by doubling
+    const before = p.allowance;
+    p.sent(2_000_000);
+    t += 10;
+    p.delivered(1_000_000);
+    expect(p.allowance).toBe(before + 250_000);
+    p.delivered(1_000_000);
+    t += PATH_MEMORY_MS; // long forgotten
     p.rtt(50);
     expect(p.allowance).toBe(PACER_FLOOR);
     p.sent(2_000_000);
     t += 100;
-    p.delivered(2_000_000); // 20 MB/s over the 100 ms the bytes were on the way, not 5.1 s
+    p.delivered(2_000_000); // 20 MB/s over the 100 ms the bytes were on the way, not 60 s
     expect(p.allowance).toBe(2 * 20_000 * 50);
   });
 
@@ -641,6 +657,39 @@ describe("stream windows that grow to the path", () => {
       }
     }
     expect(w.size).toBe(INITIAL_WINDOW);
+  });
+
+  test("a stream held back by its window grows at once to what the connection's streams needed lately, or by doubling when the budget has not that much; after LEARNED_MS by doubling again", () => {
+    const clock = { t: 0 };
+    const budget = createBudget(40 * MiB);
+    const shared: WindowOptions = { budget, rtt: () => 50, now: () => clock.t, learned: { size: 0, at: -Infinity } };
+    /** The sizes a new stream's window went through while its sink drained `total` at 1 MiB a ms. */
+    const sizes = (total: number) => {
+      const w = createReceiveWindow(shared);
+      const seen = [w.size];
+      let outstanding = w.size;
+      for (let read = 0; read < total; read += 64 * 1024) {
+        clock.t += 1 / 16;
+        w.arrived(64 * 1024);
+        outstanding += w.consumed(64 * 1024) - 64 * 1024;
+        if (outstanding <= 0) throw new Error("the sender ran out of credit");
+        if (w.size !== seen.at(-1)) seen.push(w.size);
+      }
+      return { w, seen };
+    };
+    const first = sizes(1024 * MiB);
+    expect(first.seen).toEqual([2, 4, 8, 16, 32].map((n) => n * MiB));
+    first.w.release();
+    clock.t += 10_000;
+    const second = sizes(1024 * MiB);
+    expect(second.seen).toEqual([INITIAL_WINDOW, MAX_STREAM_WINDOW]);
+    // the budget has 10 MiB left beside the second: the third doubles within it
+    const third = sizes(1024 * MiB);
+    expect(third.seen).toEqual([2, 4, 8].map((n) => n * MiB));
+    for (const w of [second.w, third.w]) w.release();
+    clock.t += LEARNED_MS;
+    const fourth = sizes(1024 * MiB);
+    expect(fourth.seen.slice(0, 3)).toEqual([2, 4, 8].map((n) => n * MiB));
   });
 
   test("without a measured round trip a window stays as it is", () => {

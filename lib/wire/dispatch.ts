@@ -141,7 +141,7 @@ function streamParts(c: Connection): NonNullable<Connection["shared"]> {
       c.streams.delete(s.id);
     },
   };
-  return { host, windows: { budget: c.budget, rtt: () => c.rtt, now: c.now, initial: c.opts.window ?? INITIAL_WINDOW } };
+  return { host, windows: { budget: c.budget, rtt: () => c.rtt, now: c.now, initial: c.opts.window ?? INITIAL_WINDOW, learned: { size: 0, at: -Infinity } } };
 }
 
 export function addStream(c: Connection, id: number, meta: OpenMeta): MuxStream {

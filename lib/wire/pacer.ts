@@ -28,6 +28,12 @@
 // on a busy machine a peer's late reports look like a queue as often as a queue does, and
 // ending there left the copy at a fraction of the path (one stream down at 0.66-0.70x over
 // 100 ms, against 0.81 with rate samples alone).
+//
+// A connection remembers its path: after a pause the allowance starts at the pipe of the last
+// rate sample in which it held a sender back (for PATH_MEMORY_MS), not at the floor, and grows
+// from there as after a queue. A connector's connection carries one copy after another over
+// the same path; slow start anew for each cost the next copy its first few round trips. A
+// sample of a source that did not fill the allowance (a typist) is not one of the path.
 
 /** Never less than this may be in flight: what keeps a busy 2-core machine's pipeline full. */
 export const PACER_FLOOR = 512 * 1024;
@@ -37,15 +43,21 @@ export const PACER_CEILING = 64 * 1024 * 1024;
 export const REPORT_EVERY = 128 * 1024;
 /** Delivery rate is sampled over at least this long. */
 const SAMPLE_MS = 50;
-/** Rate samples are remembered this long: after a pause, the allowance starts from the floor. */
+/** Rate samples are remembered this long: the allowance is the best of them. */
 const RATE_MEMORY_MS = 1_000;
+/** What the path carried is remembered this long: after a pause (no rate sample left), the
+ * allowance starts at that pipe and grows as after a queue, not from the floor. A connector's
+ * connection outlives its sessions, and the next copy finds the same path. */
+export const PATH_MEMORY_MS = 60_000;
 /** The gain while delivery still grows. */
 const STARTUP_GAIN = 2;
 /** Once the pipe is full, the allowance is the rate times the round trip plus this long: what
  * it adds to the pipe waits at most about this long in some queue, ahead of a keystroke (the
  * echo beside a copy, issue 27: at most the round trip and 20 ms). It covers the report
- * granularity: 128 KiB is 1 ms at 1 Gbit/s. */
-export const FULL_QUEUE_MS = 4;
+ * granularity (128 KiB is 1 ms at 1 Gbit/s) and the peers' busy event loops: under a copy a
+ * byte takes 3-6 ms longer to be read than the quickest, so with 4 ms the link stood idle
+ * a tenth of the time over a 40 ms round trip (docs/bench/long-links.md, after-12). */
+export const FULL_QUEUE_MS = 8;
 /** In flight past this many times rate × round trip, the rest is queued: the pipe is full. */
 const QUEUED = 1.25;
 /** Round trips without a quarter more delivery after which the pipe counts as full. */
@@ -145,6 +157,9 @@ export function createPacer(now = () => performance.now()): Pacer {
   let queueSeen = false;
   let startCap = PACER_FLOOR;
   let pipe = 0; // rate × round trip: what fills the pipe
+  // the rate of the last sample in which the allowance held a sender back, and when
+  let path: { rate: number; t: number } | undefined;
+  let sampleLimited = false;
   const queue = queueWatch();
 
   // whether the allowance held a sender back during this round, or more than the pipe holds
@@ -159,22 +174,32 @@ export function createPacer(now = () => performance.now()): Pacer {
     full = plateau.rounds >= PLATEAU_ROUNDS;
   };
 
+  /** The pipe the last sample held back by the allowance saw, if recent: a copy that starts
+   * after a pause finds the path as the last one left it. A source too slow to fill it (a
+   * typist, a request) says nothing of it. */
+  const lastPipe = (t: number) => (path && t - path.t < PATH_MEMORY_MS && minRtt < Infinity ? path.rate * minRtt : 0);
+  /** The allowance is never less than the floor, nor than that pipe. */
+  const floor = (t: number) => Math.min(PACER_CEILING, Math.max(PACER_FLOOR, lastPipe(t)));
+
   const update = (t: number) => {
     const r = rate.best(t);
-    if (r === undefined) {
-      // after a pause the path is probed afresh
+    const had = lastPipe(t);
+    // slow start may take the allowance to twice what the rate (or the last pipe) says, never
+    // further: on loopback (no round trip to speak of) it stays at the floor
+    startCap = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * STARTUP_GAIN * Math.max(had, r === undefined ? 0 : r * minRtt)));
+    if (r === undefined || minRtt === Infinity) {
+      // after a pause the path is probed afresh, from the pipe it had if that is recent, and
+      // growing from there as after a queue: that pipe is what the path carried
       plateau = { rate: 0, since: t, rounds: 0 };
       full = false;
-      queueSeen = false;
+      queueSeen = had > 0;
+      pipe = had;
+      allowance = floor(t);
+      return;
     }
-    const known = r !== undefined && minRtt < Infinity;
-    const bdp = known ? r * minRtt : 0;
-    pipe = bdp;
-    // slow start may take the allowance to twice what the rate says, never further: on
-    // loopback (no round trip to speak of) it stays at the floor
-    startCap = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * STARTUP_GAIN * bdp));
-    const want = !known ? 0 : full ? r * (minRtt + FULL_QUEUE_MS) : Math.min(startCap, Math.max(allowance, STARTUP_GAIN * bdp));
-    allowance = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, want));
+    pipe = r * minRtt;
+    const want = full ? r * (minRtt + FULL_QUEUE_MS) : Math.min(startCap, Math.max(allowance, STARTUP_GAIN * pipe));
+    allowance = Math.min(PACER_CEILING, Math.max(floor(t), want));
   };
 
   return {
@@ -184,9 +209,11 @@ export function createPacer(now = () => performance.now()): Pacer {
       if (inFlight === 0) {
         sampleStart = now();
         sampleBytes = 0;
+        sampleLimited = false;
       }
       inFlight += bytes;
       queue.sent(bytes, now());
+      if (inFlight >= allowance) sampleLimited = true;
       if (inFlight >= allowance || (pipe > 0 && inFlight >= QUEUED * pipe)) limited = true;
     },
     delivered(bytes) {
@@ -196,7 +223,7 @@ export function createPacer(now = () => performance.now()): Pacer {
       if (r !== undefined && !full) {
         // a queue: back to a quarter over the pipe, which drains it, and slower growth from there
         rate.add(r, t);
-        allowance = Math.min(allowance, Math.max(PACER_FLOOR, DRAIN_TO * rate.best(t)! * minRtt));
+        allowance = Math.min(allowance, Math.max(floor(t), DRAIN_TO * rate.best(t)! * minRtt));
         limited = true;
         queueSeen = true;
       }
@@ -209,8 +236,10 @@ export function createPacer(now = () => performance.now()): Pacer {
       // short samples would be a burst's rate, its excess queued ahead of every keystroke
       if (elapsed < Math.max(SAMPLE_MS, 2 * minRtt)) return;
       rate.add(sampleBytes / elapsed, t);
+      if (sampleLimited) path = { rate: sampleBytes / elapsed, t };
       sampleStart = t;
       sampleBytes = 0;
+      sampleLimited = false;
       fullPipe(rate.best(t)!, t);
       update(t);
     },

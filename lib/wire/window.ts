@@ -11,7 +11,10 @@
 // does not use it, nor past MAX_STREAM_WINDOW. What growth adds counts against a budget per
 // connection and one per process (an edge, a connector), so the memory every peer may fill
 // at once stays bounded; a stream whose sink took nothing for IDLE_MS shrinks back and gives
-// its share back once the credit it had granted is used up.
+// its share back once the credit it had granted is used up. A stream held back by its window
+// grows at once to the largest window a busy stream of the same connection had in the last
+// LEARNED_MS, if the budget has that much, instead of doubling round after round: the next
+// copy over a connector's connection needs what the last one did.
 //
 // A peer needs nothing new for this: window frames add credit, and an older sender honours
 // any amount of it; an older receiver simply never grows. As quic-go's flow controller does,
@@ -33,6 +36,9 @@ export const GROW_WITHIN_RTTS = 4;
 export const EPOCH_MS = 100;
 /** A stream whose sink took nothing for this long goes back to INITIAL_WINDOW. */
 export const IDLE_MS = 2_000;
+/** What a connection's streams needed is remembered this long: the next copy over the same
+ * path needs the same. */
+export const LEARNED_MS = 60_000;
 
 /** Bytes that windows may grow by, shared; a child draws on its parent too. */
 export interface WindowBudget {
@@ -66,6 +72,10 @@ export const processBudget = createBudget(PROCESS_GROWTH);
 
 export interface WindowOptions {
   budget: WindowBudget;
+  /** The largest window a busy stream of the connection had lately, and when: a stream that
+   * proves held back by its window grows to it at once, not by doublings (shared, written by
+   * the windows). */
+  learned?: { size: number; at: number };
   /** The connection's round trip (the smallest its pings measured: the path's, without queues), if one was. */
   rtt(): number | undefined;
   now?(): number;
@@ -171,15 +181,22 @@ class Window implements ReceiveWindow {
     // sink say it, not the window, held the stream back (a bigger window would only hold more)
     const perWindow = ((t - this.epochStart) * this.size) / inEpoch;
     const windowBound = perWindow < GROW_WITHIN_RTTS * (rtt ?? 0) && this.epochBacklog <= this.size / 4;
+    const learned = this.o.learned && t - this.o.learned.at < LEARNED_MS ? this.o.learned.size : 0;
+    // to what the connection's streams needed lately, or else (or if the budget has not that
+    // much left) twice the window
     if (rtt !== undefined && rtt > 0 && this.size < MAX_STREAM_WINDOW && windowBound) {
-      const next = Math.min(MAX_STREAM_WINDOW, this.size * 2);
-      const more = next - this.initial - this.charged;
-      if (this.o.budget.take(more)) {
-        this.charged += Math.max(0, more);
-        this.size = next;
-      }
+      for (const next of new Set([Math.max(this.size * 2, learned), this.size * 2])) if (this.growTo(Math.min(MAX_STREAM_WINDOW, next))) break;
     }
+    if (this.o.learned && this.size >= learned) [this.o.learned.size, this.o.learned.at] = [this.size, t];
     this.newEpoch(t);
+  }
+
+  private growTo(next: number): boolean {
+    const more = next - this.initial - this.charged;
+    if (!this.o.budget.take(more)) return false;
+    this.charged += Math.max(0, more);
+    this.size = next;
+    return true;
   }
 
   private newEpoch(t: number) {
