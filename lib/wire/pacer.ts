@@ -160,6 +160,7 @@ export function createPacer(now = () => performance.now()): Pacer {
   // the rate of the last sample in which the allowance held a sender back, and when
   let path: { rate: number; t: number } | undefined;
   let sampleLimited = false;
+  let sampleFromIdle = true;
   const queue = queueWatch();
 
   // whether the allowance held a sender back during this round, or more than the pipe holds
@@ -210,6 +211,7 @@ export function createPacer(now = () => performance.now()): Pacer {
         sampleStart = now();
         sampleBytes = 0;
         sampleLimited = false;
+        sampleFromIdle = true;
       }
       inFlight += bytes;
       queue.sent(bytes, now());
@@ -236,10 +238,12 @@ export function createPacer(now = () => performance.now()): Pacer {
       // short samples would be a burst's rate, its excess queued ahead of every keystroke
       if (elapsed < Math.max(SAMPLE_MS, 2 * minRtt)) return;
       rate.add(sampleBytes / elapsed, t);
-      if (sampleLimited) path = { rate: sampleBytes / elapsed, t };
+      // one that began from idle holds a round trip in which nothing could be delivered yet
+      if (sampleLimited && !sampleFromIdle) path = { rate: sampleBytes / elapsed, t };
       sampleStart = t;
       sampleBytes = 0;
       sampleLimited = false;
+      sampleFromIdle = false;
       fullPipe(rate.best(t)!, t);
       update(t);
     },

@@ -31,6 +31,9 @@ export const PROCESS_GROWTH = 256 * 1024 * 1024;
  * round trips (quic-go: 4 of its smoothed one). A window-limited sender's real cycle is that
  * round trip plus the queues and the time two busy event loops take, often twice it. */
 export const GROW_WITHIN_RTTS = 4;
+/** A window the sink took within this many round trips held the stream back alone (its
+ * sender waited for credit every round trip): it grows fourfold, not twofold. */
+export const QUICK_RTTS = 1.5;
 /** A window is judged over at least this long (and two round trips): the sink's rate over it
  * is what it keeps up, not a burst into a socket buffer that then fills. */
 export const EPOCH_MS = 100;
@@ -185,7 +188,8 @@ class Window implements ReceiveWindow {
     // to what the connection's streams needed lately, or else (or if the budget has not that
     // much left) twice the window
     if (rtt !== undefined && rtt > 0 && this.size < MAX_STREAM_WINDOW && windowBound) {
-      for (const next of new Set([Math.max(this.size * 2, learned), this.size * 2])) if (this.growTo(Math.min(MAX_STREAM_WINDOW, next))) break;
+      const factor = perWindow < QUICK_RTTS * rtt ? 4 : 2;
+      for (const next of new Set([Math.max(this.size * factor, learned), this.size * factor, this.size * 2])) if (this.growTo(Math.min(MAX_STREAM_WINDOW, next))) break;
     }
     if (this.o.learned && this.size >= learned) [this.o.learned.size, this.o.learned.at] = [this.size, t];
     this.newEpoch(t);
