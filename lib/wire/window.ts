@@ -186,7 +186,7 @@ class Window implements ReceiveWindow {
     const windowBound = perWindow < GROW_WITHIN_RTTS * (rtt ?? 0) && this.epochBacklog <= this.size / 4;
     const learned = this.o.learned && t - this.o.learned.at < LEARNED_MS ? this.o.learned.size : 0;
     // to what the connection's streams needed lately, or else (or if the budget has not that
-    // much left) twice the window
+    // much left) four or two times the window
     if (rtt !== undefined && rtt > 0 && this.size < MAX_STREAM_WINDOW && windowBound) {
       const factor = perWindow < QUICK_RTTS * rtt ? 4 : 2;
       for (const next of new Set([Math.max(this.size * factor, learned), this.size * factor, this.size * 2])) if (this.growTo(Math.min(MAX_STREAM_WINDOW, next))) break;
