@@ -4,7 +4,7 @@ import { dataFrame, encodeFrame, finFrame, goAwayFrame, helloFrame, openFrame, p
 import { ProtocolError } from "../lib/wire/errors.ts";
 import { FrameType, HEADER_SIZE, INITIAL_WINDOW, MAX_DATA_CHUNK, MAX_PAYLOAD, type Frame } from "../lib/wire/frame.ts";
 import { createMux, type Mux, type Stream } from "../lib/wire/mux.ts";
-import { createPacer, FULL_QUEUE_MS, PACER_CEILING, PACER_FLOOR, PATH_MEMORY_MS, QUEUE_EXIT_MS } from "../lib/wire/pacer.ts";
+import { createPacer, fullQueueMs, PACER_CEILING, PACER_FLOOR, PATH_MEMORY_MS } from "../lib/wire/pacer.ts";
 import { createBudget, createReceiveWindow, IDLE_MS, LEARNED_MS, MAX_STREAM_WINDOW, type WindowOptions } from "../lib/wire/window.ts";
 
 /** A plain reference encoder, written without the module's helpers, to hold the codec against. */
@@ -336,7 +336,7 @@ describe("a connector that abuses the wire", () => {
 });
 
 describe("pacing: what one connection keeps on its way to the peer", () => {
-  test("the allowance starts at the floor, frees as the peer reports, doubles each round trip while delivery grows, settles at rate × (round trip + FULL_QUEUE_MS) once the pipe is full, up to the ceiling", () => {
+  test("the allowance starts at the floor, frees as the peer reports, doubles each round trip while delivery grows, settles at rate × (round trip + fullQueueMs) once the pipe is full, up to the ceiling", () => {
     let t = 0;
     const p = createPacer(() => t);
     expect(p.allowance).toBe(PACER_FLOOR);
@@ -357,17 +357,17 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
       t = i * 100;
       p.delivered(10_000_000);
     }
-    expect(p.allowance).toBeGreaterThan(best * (50 + FULL_QUEUE_MS));
+    expect(p.allowance).toBeGreaterThan(best * (50 + fullQueueMs(50)));
     // three rounds in which the sender used the whole allowance, without more delivery: full
     for (let i = 7; i <= 9; i++) {
       p.sent(p.allowance);
       t = i * 100;
       p.delivered(10_000_000);
     }
-    expect(p.allowance).toBe(best * (50 + FULL_QUEUE_MS));
+    expect(p.allowance).toBe(best * (50 + fullQueueMs(50)));
     // round trips measured behind our own queued bytes do not raise it: the base stays 50 ms
     p.rtt(400);
-    expect(p.allowance).toBe(best * (50 + FULL_QUEUE_MS));
+    expect(p.allowance).toBe(best * (50 + fullQueueMs(50)));
     // a fast, long path is capped
     t += 100;
     p.delivered(10_000_000_000);
@@ -457,10 +457,10 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     const run = link.run(4_000, 50_000);
     expect(run.longest).toBeLessThan(70);
     expect(link.p.allowance).toBeGreaterThan(50_000 * 50);
-    expect(link.p.allowance).toBeLessThan(50_000 * (50 + 3 * FULL_QUEUE_MS));
+    expect(link.p.allowance).toBeLessThan(50_000 * (50 + 1.5 * fullQueueMs(50)));
     expect(run.perMs).toBeGreaterThan(0.95 * 50_000);
-    // and once settled, a keystroke waits about FULL_QUEUE_MS
-    expect(link.run(6_000, 50_000, 5_000).longest).toBeLessThan(2 * QUEUE_EXIT_MS);
+    // and once settled, a keystroke waits about fullQueueMs
+    expect(link.run(6_000, 50_000, 5_000).longest).toBeLessThan(2 * fullQueueMs(50));
   });
 
   /** An edge and a connector whose edge-to-connector bytes sit "on the wire" until delivered. */

@@ -11,7 +11,7 @@
 // the allowance held a sender back, the pipe is full (BBR's full-pipe test; a round held back
 // by the streams' windows instead, as while they grow, says nothing about the pipe, and
 // counting it let a 2 MiB window's rate pass for the path's). Then the allowance is the rate
-// times the round trip plus FULL_QUEUE_MS: what it adds to the pipe waits about that long in
+// times the round trip plus fullQueueMs: what it adds to the pipe waits about that long in
 // some queue ahead of a keystroke. On loopback that is FLOOR; across a continent what the
 // distance needs. The round trip is the smallest of the connection's life, not a
 // recent one: pings queue behind our own bytes, so during a long copy every sample says
@@ -54,18 +54,22 @@ const STARTUP_GAIN = 2;
 /** Once the pipe is full, the allowance is the rate times the round trip plus this long: what
  * it adds to the pipe waits at most about this long in some queue, ahead of a keystroke (the
  * echo beside a copy, issue 27: at most the round trip and 20 ms). It covers the report
- * granularity (128 KiB is 1 ms at 1 Gbit/s) and the peers' busy event loops: under a copy a
- * byte takes 3-6 ms longer to be read than the quickest, so with 4 ms the link stood idle
- * a tenth of the time over a 40 ms round trip (docs/bench/long-links.md, after-12). */
-export const FULL_QUEUE_MS = 8;
+ * granularity: 128 KiB is 1 ms at 1 Gbit/s. */
+export const FULL_QUEUE_MS = 4;
+/** And on a long path a quarter of the round trip more, up to this long: under a copy a byte
+ * takes 3-6 ms longer to be read than the quickest (both peers' busy event loops), and with
+ * 4 ms alone the link stood idle a tenth of the time over a 40 ms round trip
+ * (docs/bench/long-links.md, after-12). On loopback the floor or the CPU is the limit, and
+ * more would only queue ahead of a keystroke (the echo under a copy doubled). */
+export const LOADED_MS = 4;
 /** In flight past this many times rate × round trip, the rest is queued: the pipe is full. */
 const QUEUED = 1.25;
 /** Round trips without a quarter more delivery after which the pipe counts as full. */
 const PLATEAU_ROUNDS = 3;
 /** A byte that took this much longer to be read than the quickest (or an eighth of the round
- * trip, if more) waited in a queue. Twice FULL_QUEUE_MS, so that the queue the
+ * trip, if more) waited in a queue. Twice the most fullQueueMs keeps, so that the queue the
  * allowance itself keeps does not count. */
-export const QUEUE_EXIT_MS = 2 * FULL_QUEUE_MS;
+export const QUEUE_EXIT_MS = 2 * (FULL_QUEUE_MS + LOADED_MS);
 /** Slow start that saw a queue goes back to this many times what the pipe holds. */
 const DRAIN_TO = 1.25;
 /** Once slow start saw a queue, each byte delivered lets this much more go: a quarter more each
@@ -74,6 +78,9 @@ const DRAIN_TO = 1.25;
 const AFTER_QUEUE_GAIN = 0.25;
 /** A queue is one that every byte read waited in for this long, or half a round trip if longer. */
 const QUEUE_RUN_MS = 10;
+
+/** What the allowance keeps beyond the pipe once it is full, in ms of the rate. */
+export const fullQueueMs = (minRtt: number) => FULL_QUEUE_MS + Math.min(LOADED_MS, minRtt / 4);
 
 export interface Pacer {
   /** Whether another data frame may go now. */
@@ -199,7 +206,7 @@ export function createPacer(now = () => performance.now()): Pacer {
       return;
     }
     pipe = r * minRtt;
-    const want = full ? r * (minRtt + FULL_QUEUE_MS) : Math.min(startCap, Math.max(allowance, STARTUP_GAIN * pipe));
+    const want = full ? r * (minRtt + fullQueueMs(minRtt)) : Math.min(startCap, Math.max(allowance, STARTUP_GAIN * pipe));
     allowance = Math.min(PACER_CEILING, Math.max(floor(t), want));
   };
 
