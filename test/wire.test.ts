@@ -378,19 +378,20 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     expect(p.allowance).toBe(PACER_CEILING);
   });
 
-  test("after a pause the allowance starts at the pipe the path last carried and grows as after a queue; a source too slow to fill it changes nothing; the pause is not a rate sample; after PATH_MEMORY_MS it starts from the floor", () => {
+  test("after a pause the allowance starts at the pipe the path last carried (the median of its last samples) and grows as after a queue; a source too slow to fill it changes nothing; the pause is not a rate sample; after PATH_MEMORY_MS it starts from the floor", () => {
     let t = 0;
     const p = createPacer(() => t);
     p.rtt(50);
-    // 40 MB/s, held back by the allowance: the pipe holds 2 MB. The first sample began from
-    // idle (a round trip with nothing delivered yet) and is not one of the path; the second is
-    p.sent(8_000_000);
-    t = 100;
-    p.delivered(4_000_000);
-    p.sent(4_000_000);
-    t = 200;
-    p.delivered(4_000_000);
-    p.delivered(4_000_000);
+    // 40 MB/s, held back by the allowance (more was queued than any allowance): the pipe holds
+    // 2 MB. The first sample began from idle (a round trip with nothing delivered yet) and is
+    // not one of the path; a stall at a tenth of the rate among the others does not move it
+    p.sent(PACER_CEILING);
+    for (const bytes of [4_000_000, 4_000_000, 4_000_000, 400_000]) {
+      t += 100;
+      p.delivered(bytes);
+      p.sent(bytes);
+    }
+    p.delivered(2 * PACER_CEILING); // the rest, at once: no sample (no time passed)
     t += 5_000; // nothing on the way for 5 s
     p.rtt(50);
     expect(p.allowance).toBe(40_000 * 50);

@@ -30,8 +30,8 @@
 // 100 ms, against 0.81 with rate samples alone).
 //
 // A connection remembers its path: after a pause the allowance starts at the pipe of the last
-// rate sample in which it held a sender back (for PATH_MEMORY_MS), not at the floor, and grows
-// from there as after a queue. A connector's connection carries one copy after another over
+// rate samples in which it held a sender back (their median, for PATH_MEMORY_MS), not at the
+// floor, and grows from there as after a queue; nor does it go below that pipe meanwhile. A connector's connection carries one copy after another over
 // the same path; slow start anew for each cost the next copy its first few round trips. A
 // sample of a source that did not fill the allowance (a typist) is not one of the path.
 
@@ -49,6 +49,10 @@ const RATE_MEMORY_MS = 1_000;
  * allowance starts at that pipe and grows as after a queue, not from the floor. A connector's
  * connection outlives its sessions, and the next copy finds the same path. */
 export const PATH_MEMORY_MS = 60_000;
+/** The path is what this many of the last samples say, their median. */
+const PATH_SAMPLES = 7;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 /** The gain while delivery still grows. */
 const STARTUP_GAIN = 2;
 /** Once the pipe is full, the allowance is the rate times the round trip plus this long: what
@@ -164,8 +168,9 @@ export function createPacer(now = () => performance.now()): Pacer {
   let queueSeen = false;
   let startCap = PACER_FLOOR;
   let pipe = 0; // rate × round trip: what fills the pipe
-  // the rate of the last sample in which the allowance held a sender back, and when
-  let path: { rate: number; t: number } | undefined;
+  // the rates of the last PATH_SAMPLES samples in which the allowance held a sender back, and
+  // when the last was taken
+  let path: { rates: number[]; t: number } | undefined;
   let sampleLimited = false;
   let sampleFromIdle = true;
   const queue = queueWatch();
@@ -182,10 +187,11 @@ export function createPacer(now = () => performance.now()): Pacer {
     full = plateau.rounds >= PLATEAU_ROUNDS;
   };
 
-  /** The pipe the last sample held back by the allowance saw, if recent: a copy that starts
+  /** The pipe the last samples held back by the allowance saw, if recent: a copy that starts
    * after a pause finds the path as the last one left it. A source too slow to fill it (a
-   * typist, a request) says nothing of it. */
-  const lastPipe = (t: number) => (path && t - path.t < PATH_MEMORY_MS && minRtt < Infinity ? path.rate * minRtt : 0);
+   * typist, a request) says nothing of it; their median, not the last one, so that a peer's
+   * stall (a sample of a tenth of the rate) or the burst after it does not. */
+  const lastPipe = (t: number) => (path && t - path.t < PATH_MEMORY_MS && minRtt < Infinity ? median(path.rates) * minRtt : 0);
   /** The allowance is never less than the floor, nor than that pipe. */
   const floor = (t: number) => Math.min(PACER_CEILING, Math.max(PACER_FLOOR, lastPipe(t)));
 
@@ -246,7 +252,7 @@ export function createPacer(now = () => performance.now()): Pacer {
       if (elapsed < Math.max(SAMPLE_MS, 2 * minRtt)) return;
       rate.add(sampleBytes / elapsed, t);
       // one that began from idle holds a round trip in which nothing could be delivered yet
-      if (sampleLimited && !sampleFromIdle) path = { rate: sampleBytes / elapsed, t };
+      if (sampleLimited && !sampleFromIdle) path = { rates: [...(path?.rates ?? []), sampleBytes / elapsed].slice(-PATH_SAMPLES), t };
       sampleStart = t;
       sampleBytes = 0;
       sampleLimited = false;
