@@ -243,8 +243,9 @@ describe("recordings", () => {
   // Failed before: both read the whole recording into one string, and the response copied it:
   // the edge grew by 388 MiB for this 128 MiB recording. Streamed, the first read grows it by
   // what the garbage collector lets lie after the session's own 128 MiB (65 to 131 MiB measured
-  // here, for recordings of 35 to 128 MiB), the next by 1 to 28 MiB.
-  test("export and playback stream a recording: reading a 128 MiB recording grows the edge by less than 192 MiB, and once more by less than 48 MiB", async () => {
+  // here, for recordings of 35 to 128 MiB), the next by 1 to 28 MiB, once 51.7 (CI, 2 cores):
+  // its bound is half the recording, which a read that held it whole would pass at once.
+  test("export and playback stream a recording: reading a 128 MiB recording grows the edge by less than 192 MiB, and once more by less than 64 MiB", async () => {
     const t = await openTerminalSocket(await access(BIG));
     await shell(t, "head -c 100663296 /dev/urandom | base64 -w 0", "DONE_IT");
     t.send(text("exit\r"));
@@ -253,7 +254,7 @@ describe("recordings", () => {
     expect(rec.bytes).toBeGreaterThan(128 * MiB);
     const adminToken = readFileSync(`${edge.dataDir}/admin-token`, "utf8").trim();
     const edgeCookies = (await context.cookies(edge.url)).map((c) => `${c.name}=${c.value}`).join("; ");
-    const bounds = [192 * MiB, 48 * MiB];
+    const bounds = [192 * MiB, 64 * MiB];
     for (const [what, url, headers] of [
       ["export", `${edge.url}/api/v1/recordings/${rec.id}`, { authorization: `Bearer ${adminToken}` }],
       ["playback", `${edge.url}/admin/recordings/${rec.id}.cast`, { cookie: edgeCookies }],
