@@ -193,11 +193,12 @@ export function createPacer(now = () => performance.now()): Pacer {
    * stall (a sample of a tenth of the rate) or the burst after it does not. */
   const lastPipe = (t: number) => (path && t - path.t < PATH_MEMORY_MS && minRtt < Infinity ? median(path.rates) * minRtt : 0);
   /** The allowance is never less than the floor, nor than that pipe. */
-  const floor = (t: number) => Math.min(PACER_CEILING, Math.max(PACER_FLOOR, lastPipe(t)));
+  const floorOf = (had: number) => Math.min(PACER_CEILING, Math.max(PACER_FLOOR, had));
 
   const update = (t: number) => {
     const r = rate.best(t);
     const had = lastPipe(t);
+    const least = floorOf(had);
     // slow start may take the allowance to twice what the rate (or the last pipe) says, never
     // further: on loopback (no round trip to speak of) it stays at the floor
     startCap = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * STARTUP_GAIN * Math.max(had, r === undefined ? 0 : r * minRtt)));
@@ -208,12 +209,12 @@ export function createPacer(now = () => performance.now()): Pacer {
       full = false;
       queueSeen = had > 0;
       pipe = had;
-      allowance = floor(t);
+      allowance = least;
       return;
     }
     pipe = r * minRtt;
     const want = full ? r * (minRtt + fullQueueMs(minRtt)) : Math.min(startCap, Math.max(allowance, STARTUP_GAIN * pipe));
-    allowance = Math.min(PACER_CEILING, Math.max(floor(t), want));
+    allowance = Math.min(PACER_CEILING, Math.max(least, want));
   };
 
   return {
@@ -238,7 +239,7 @@ export function createPacer(now = () => performance.now()): Pacer {
       if (r !== undefined && !full) {
         // a queue: back to a quarter over the pipe, which drains it, and slower growth from there
         rate.add(r, t);
-        allowance = Math.min(allowance, Math.max(floor(t), DRAIN_TO * rate.best(t)! * minRtt));
+        allowance = Math.min(allowance, Math.max(floorOf(lastPipe(t)), DRAIN_TO * rate.best(t)! * minRtt));
         limited = true;
         queueSeen = true;
       }

@@ -65,7 +65,7 @@ interface WanPaths extends AsyncDisposable {
 }
 
 /** The links for one round trip, and connectors and `access tcp` that use them. */
-export async function startPaths(rig: Rig, tokens: { tcp: ServiceToken; ssh: ServiceToken }, rttMs: number, mbit: number): Promise<WanPaths> {
+async function startPaths(rig: Rig, tokens: { tcp: ServiceToken; ssh: ServiceToken }, rttMs: number, mbit: number): Promise<WanPaths> {
   const procs: Proc[] = [];
   const dispose = async () => void (await Promise.all(procs.reverse().map((p) => p.stop())));
   try {
