@@ -30,7 +30,7 @@ function deriveRow(r: WanRow, plan: WanResult["plan"]) {
     manyUp: pair(r.manyUp, plan.tcpBytes),
     manyDown: pair(r.manyDown, plan.tcpBytes),
     ssh: { jump: summarize(jump), wicket: summarize(wicket), ratio: summarize(ratios(wicket, jump)) },
-    echo: { idle: summarize(r.echo.idleMs), loaded: summarize(r.echo.loadedMs) },
+    echo: { idle: summarize(r.echo.idleMs), loaded: summarize(r.echo.loadedMs), links: r.echo.linksLoadedMs && summarize(r.echo.linksLoadedMs) },
   };
 }
 
@@ -88,6 +88,7 @@ export function wanRows(w: WanResult, d: WanDerived): WanTableRow[] {
       ratio("SSH bulk, wicket ÷ ssh -J", r.ssh.ratio),
       { label: "64-byte echo alone (median, p99)", median: `${r.echo.idle.median.toFixed(1)} ms`, range: `p99 ${r.echo.idle.p99.toFixed(1)} ms` },
       { label: "64-byte echo beside a bulk upload on another stream", median: `${r.echo.loaded.median.toFixed(1)} ms`, range: `p99 ${r.echo.loaded.p99.toFixed(1)} ms` },
+      ...(r.echo.links ? [{ label: "the same, links alone (a TCP echo beside a TCP upload)", median: `${r.echo.links.median.toFixed(1)} ms`, range: `p99 ${r.echo.links.p99.toFixed(1)} ms` }] : []),
     );
   }
   return out;

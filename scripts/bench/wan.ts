@@ -39,8 +39,9 @@ export interface WanRow {
   manyDown: Pair;
   /** `ssh H 'cat > /dev/null'` of `sshBytes`: ms through `ssh -J` and through wicket. */
   ssh: { jump: number[]; wicket: number[] };
-  /** 64-byte echo round trips on one stream, alone and beside an upload on another stream. */
-  echo: { idleMs: number[]; loadedMs: number[] };
+  /** 64-byte echo round trips on one stream, alone and beside an upload on another stream; and
+   * through the links alone, a TCP echo beside a TCP upload (what the links themselves add). */
+  echo: { idleMs: number[]; loadedMs: number[]; linksLoadedMs?: number[] };
 }
 
 export interface WanResult {
@@ -107,22 +108,65 @@ async function startPaths(rig: Rig, tokens: { tcp: ServiceToken; ssh: ServiceTok
 /** `n` transfers at once of `bytes / n` each; ms until the last ended. */
 const many = (n: number, bytes: number, f: (bytes: number) => Promise<unknown>) => timed(() => Promise.all(Array.from({ length: n }, () => f(bytes / n))));
 
+/** A TCP connection to the origin's echo: each `echo` resolves once as many bytes came back. */
+async function tcpEcho(port: number) {
+  let want = 0;
+  let got = 0;
+  let waiter: { resolve(): void; reject(e: Error): void } | undefined;
+  const settle = (err?: Error) => {
+    if (!waiter || (!err && got < want)) return;
+    const w = waiter;
+    waiter = undefined;
+    err ? w.reject(err) : w.resolve();
+  };
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data: (_s, b) => void ((got += b.byteLength), settle()),
+      close: () => settle(new Error("the echo connection closed before its echo arrived")),
+      error: (_s, e) => settle(e),
+    },
+  });
+  socket.setNoDelay(true);
+  socket.write("E"); // the origin's echo mode
+  return {
+    echo(bytes: Uint8Array): Promise<void> {
+      want = got + bytes.byteLength;
+      const p = new Promise<void>((resolve, reject) => (waiter = { resolve, reject }));
+      socket.write(bytes);
+      return p;
+    },
+    close: () => void socket.end(),
+  };
+}
+
 async function echoes(rig: Rig, paths: WanPaths, token: ServiceToken, n: number): Promise<WanRow["echo"]> {
-  const s = await echoStream(rig, { edge: paths.edgeUrl, host: WAN_TCP_HOST, token });
   const payload = crypto.getRandomValues(new Uint8Array(64));
-  const rtts = async (count: number) => {
+  const rtts = async (echo: (b: Uint8Array) => Promise<unknown>, count: number) => {
     const ms: number[] = [];
-    for (let i = 0; i < count; i++) ms.push(await timed(() => s.echo(payload)));
+    for (let i = 0; i < count; i++) ms.push(await timed(() => echo(payload)));
     return ms;
   };
-  await rtts(5); // warm-up
-  const idleMs = await rtts(Math.max(10, n / 4));
-  await using bulk = spawnProc([process.execPath, ORIGIN_SCRIPT, "upload", String(paths.tcp.wicket), String(2 ** 50)], { name: "bulk upload (long links)" });
-  await bulk.waitForLine(/^sent (\d+) bytes in (\d+) ms/, { stream: "stdout", timeoutMs: 30_000 });
-  const loadedMs = await rtts(n);
-  if (bulk.exitCode !== undefined) throw new Error(`the bulk copy ended during the measurement\n${bulk.output()}`);
+  /** `n` echoes while an endless upload to `port` runs. */
+  const beside = async (port: number, echo: (b: Uint8Array) => Promise<unknown>) => {
+    await using bulk = spawnProc([process.execPath, ORIGIN_SCRIPT, "upload", String(port), String(2 ** 50)], { name: "bulk upload (long links)" });
+    await bulk.waitForLine(/^sent (\d+) bytes in (\d+) ms/, { stream: "stdout", timeoutMs: 30_000 });
+    const ms = await rtts(echo, n);
+    if (bulk.exitCode !== undefined) throw new Error(`the bulk copy ended during the measurement\n${bulk.output()}`);
+    return ms;
+  };
+  const s = await echoStream(rig, { edge: paths.edgeUrl, host: WAN_TCP_HOST, token });
+  const echo = (b: Uint8Array) => s.echo(b);
+  await rtts(echo, 5); // warm-up
+  const idleMs = await rtts(echo, Math.max(10, n / 4));
+  const loadedMs = await beside(paths.tcp.wicket, echo);
   await s.close();
-  return { idleMs, loadedMs };
+  const links = await tcpEcho(paths.tcp.direct);
+  await rtts(links.echo, 5);
+  const linksLoadedMs = await beside(paths.tcp.direct, links.echo);
+  links.close();
+  return { idleMs, loadedMs, linksLoadedMs };
 }
 
 async function measureRow(rig: Rig, tokens: { tcp: ServiceToken; ssh: ServiceToken }, plan: WanPlan, rttMs: number, log: (m: string) => void): Promise<WanRow> {
