@@ -174,7 +174,9 @@ async function measureRow(rig: Rig, tokens: { tcp: ServiceToken; ssh: ServiceTok
   const row: WanRow = { rttMs, up: { direct: [], wicket: [] }, down: { direct: [], wicket: [] }, manyUp: { direct: [], wicket: [] }, manyDown: { direct: [], wicket: [] }, ssh: { jump: [], wicket: [] }, echo: { idleMs: [], loadedMs: [] } };
   const [file, warm] = await Promise.all([zeros(rig.dir, plan.sshBytes), zeros(rig.dir, 4 * MiB)]);
   for (const p of Object.values(paths.ssh)) await sshCat(p, warm, false);
-  for (const port of Object.values(paths.tcp)) await upload(port, 8 * MiB);
+  // both ways: each direction has its own pacer and windows, and a first copy over a fresh
+  // connection ramps up (the rows measure copies over a connection in use)
+  for (const port of Object.values(paths.tcp)) await Promise.all([upload(port, 8 * MiB), download(port, 8 * MiB)]);
   for (let i = 0; i < plan.runs; i++) {
     log(`long links, ${rttMs} ms: round ${i + 1} of ${plan.runs}`);
     for (const path of ["direct", "wicket"] as const) {
