@@ -448,12 +448,6 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
         }
         return { longest, perMs: lastSecond / 1000 };
       },
-      /** Nothing more is sent for `ms`: what is on the link arrives, then a ping. */
-      pause(ms: number) {
-        for (const end = clock.t + ms; clock.t < end; clock.t++) while (inLink.length > 0 && inLink[0]!.at <= clock.t) p.delivered(inLink.shift()!.bytes);
-        free = clock.t;
-        p.rtt(rttMs);
-      },
     };
   }
 
@@ -468,29 +462,6 @@ describe("pacing: what one connection keeps on its way to the peer", () => {
     expect(run.perMs).toBeGreaterThan(0.95 * 50_000);
     // and once settled, a keystroke waits about fullQueueMs
     expect(link.run(6_000, 50_000, 5_000).longest).toBeLessThan(2 * fullQueueMs(50));
-  });
-
-  test("after a pause that followed a full pipe, the next copy starts full at that pipe: it does not probe past it, so a keystroke beside it waits about fullQueueMs from its first round trip on", () => {
-    const link = pacedLink(50);
-    link.run(4_000, 50_000);
-    link.pause(5_000);
-    // its first round trip goes at once (a window, not a rate: it waits as long as it would
-    // have); then probing up from the pipe by a quarter a round trip queued 30 ms and more
-    // before the bytes' delays told
-    const next = link.run(13_000, 50_000, 9_100);
-    expect(next.longest).toBeLessThan(1.5 * fullQueueMs(50));
-    expect(next.perMs).toBeGreaterThan(0.95 * 50_000);
-    expect(link.p.allowance).toBeLessThan(50_000 * (50 + 1.5 * fullQueueMs(50)));
-  });
-
-  test("a full pipe whose rate rises follows it without going back to slow start: no overshoot past the new pipe", () => {
-    const link = pacedLink(50);
-    link.run(4_000, 50_000);
-    // the link takes twice as much: a 25 % rise in the rate reopened slow start, and the
-    // allowance overshot the new pipe by up to a round trip's worth before the delays told
-    const faster = link.run(10_000, 100_000, 4_000);
-    expect(faster.longest).toBeLessThan(2 * fullQueueMs(50));
-    expect(faster.perMs).toBeGreaterThan(0.95 * 100_000);
   });
 
   /** An edge and a connector whose edge-to-connector bytes sit "on the wire" until delivered. */

@@ -31,17 +31,9 @@
 //
 // A connection remembers its path: after a pause the allowance starts at the pipe of the last
 // rate samples in which it held a sender back (their median, for PATH_MEMORY_MS), not at the
-// floor; nor does it go below that pipe meanwhile. A connector's connection carries one copy
-// after another over the same path; slow start anew for each cost the next copy its first few
-// round trips. If the pipe was full when those samples were taken, it is full again at once
-// (that pipe plus fullQueueMs at their rate); if not, it grows from there as after a queue. A
+// floor, and grows from there as after a queue; nor does it go below that pipe meanwhile. A connector's connection carries one copy after another over
+// the same path; slow start anew for each cost the next copy its first few round trips. A
 // sample of a source that did not fill the allowance (a typist) is not one of the path.
-//
-// Once full, the pipe stays full until a pause: the allowance follows a rising rate (rate ×
-// (round trip + fullQueueMs) lets delivery grow by fullQueueMs / round trip each round trip)
-// without slow start. Reopened slow start grows until the bytes' delays tell, a round trip
-// and more later, and by then the queue ahead of every keystroke was 30-80 ms over a 50 ms
-// round trip (the same overshoot as a copy that started probing from the last pipe).
 
 /** Never less than this may be in flight: what keeps a busy 2-core machine's pipeline full. */
 export const PACER_FLOOR = 512 * 1024;
@@ -176,9 +168,9 @@ export function createPacer(now = () => performance.now()): Pacer {
   let queueSeen = false;
   let startCap = PACER_FLOOR;
   let pipe = 0; // rate × round trip: what fills the pipe
-  // the rates of the last PATH_SAMPLES samples in which the allowance held a sender back, when
-  // the last was taken, and whether the pipe was full then
-  let path: { rates: number[]; t: number; full: boolean } | undefined;
+  // the rates of the last PATH_SAMPLES samples in which the allowance held a sender back, and
+  // when the last was taken
+  let path: { rates: number[]; t: number } | undefined;
   let sampleLimited = false;
   let sampleFromIdle = true;
   const queue = queueWatch();
@@ -192,7 +184,7 @@ export function createPacer(now = () => performance.now()): Pacer {
     else if (t - plateau.since >= Math.max(SAMPLE_MS, minRtt)) plateau = { rate: plateau.rate, since: t, rounds: plateau.rounds + (limited ? 1 : 0) };
     else return;
     limited = false;
-    full ||= plateau.rounds >= PLATEAU_ROUNDS;
+    full = plateau.rounds >= PLATEAU_ROUNDS;
   };
 
   /** The pipe the last samples held back by the allowance saw, if recent: a copy that starts
@@ -211,16 +203,13 @@ export function createPacer(now = () => performance.now()): Pacer {
     // further: on loopback (no round trip to speak of) it stays at the floor
     startCap = Math.min(PACER_CEILING, Math.max(PACER_FLOOR, 2 * STARTUP_GAIN * Math.max(had, r === undefined ? 0 : r * minRtt)));
     if (r === undefined || minRtt === Infinity) {
-      // after a pause: full at the rate the path carried if it was full then, else probed
-      // afresh from that pipe, growing as after a queue
+      // after a pause the path is probed afresh, from the pipe it had if that is recent, and
+      // growing from there as after a queue: that pipe is what the path carried
       plateau = { rate: 0, since: t, rounds: 0 };
-      pipe = had;
+      full = false;
       queueSeen = had > 0;
-      full = queueSeen && path!.full;
-      if (!full) return void (allowance = least);
-      const carried = median(path!.rates);
-      rate.add(carried, t);
-      allowance = floorOf(carried * (minRtt + fullQueueMs(minRtt)));
+      pipe = had;
+      allowance = least;
       return;
     }
     pipe = r * minRtt;
@@ -264,7 +253,7 @@ export function createPacer(now = () => performance.now()): Pacer {
       if (elapsed < Math.max(SAMPLE_MS, 2 * minRtt)) return;
       rate.add(sampleBytes / elapsed, t);
       // one that began from idle holds a round trip in which nothing could be delivered yet
-      if (sampleLimited && !sampleFromIdle) path = { rates: [...(path?.rates ?? []), sampleBytes / elapsed].slice(-PATH_SAMPLES), t, full };
+      if (sampleLimited && !sampleFromIdle) path = { rates: [...(path?.rates ?? []), sampleBytes / elapsed].slice(-PATH_SAMPLES), t };
       sampleStart = t;
       sampleBytes = 0;
       sampleLimited = false;
