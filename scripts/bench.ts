@@ -9,6 +9,8 @@
 //   bun run bench            the full run (about 4–6 minutes on 2 cores)
 //   bun run bench --quick    a reduced set in under a minute (CI prints it; nothing is asserted)
 //   bun run bench --wan      the long-link rows alone (scripts/bench/wan.ts), about 5 minutes
+//   bun scripts/bench.ts --report docs/bench/latest.json
+//                            the tables and docs again from a saved full run, nothing measured
 //
 // Prints the table, writes the raw figures to bench-results/<date>[-quick].json, and after a
 // full run also docs/bench/latest.json, docs/bench/chart.svg, the table in docs/performance.md and its targets in README.md
@@ -45,7 +47,7 @@ const PLANS = {
 /** Long links (issue 27): two delay lines of half the round trip each, at a datacentre's link rate. */
 const WAN_PLAN: WanPlan = { rttsMs: [40, 100], mbit: 1000, tcpBytes: 256 * MiB, sshBytes: 64 * MiB, streams: 4, runs: 2, echoes: 200 };
 
-const USAGE = "usage: bun run bench [--quick | --wan]   (npm run bench -- --quick)";
+const USAGE = "usage: bun run bench [--quick | --wan | --report FILE]   (npm run bench -- --quick)";
 
 function machine(): BenchResults["machine"] {
   const os = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? "Linux";
@@ -150,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (argv[0] === "--report" && argv.length === 2) return report(argv[1]!);
   const unknown = argv.filter((a) => a !== "--quick" && a !== "--wan");
   if (unknown.length > 0 || argv.length > 1) {
     console.error(`bench: ${unknown.length > 0 ? `unknown argument ${unknown[0]}` : "one of --quick and --wan"}\n${USAGE}`);
@@ -175,20 +178,29 @@ async function main(argv: string[]): Promise<number> {
   const others = machineBusySeconds() - cpu0.busy - (ownCpuSeconds() - cpu0.ours);
   results.machine.othersCpuShare = Math.max(0, others / (results.durationS * results.machine.cores));
 
+  publish(results, mode, true);
+  log(`done in ${Math.round(results.durationS)} s; other processes took ${Math.round(results.machine.othersCpuShare * 100)} % of the CPU meanwhile`);
+  return 0;
+}
+
+/** Prints a run's table and writes its files: bench-results/ (unless `raw` is false: a saved
+ * run re-read), and for a full run docs/bench/ and the tables between the bench markers. */
+function publish(results: BenchResults, mode: "full" | "quick", raw: boolean) {
   const d = derive(results);
   const t = targets(results, d);
   console.log(textReport(results, d, t));
-
-  const stamp = results.date.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
-  const dir = join(ROOT, "bench-results");
-  mkdirSync(dir, { recursive: true });
   // microseconds are more than these figures can tell apart
   const round = (_: string, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
   const json = `${JSON.stringify({ ...results, summary: d, targets: t }, round, 2)}\n`;
-  const file = join(dir, `${stamp}${mode === "quick" ? "-quick" : ""}.json`);
-  writeFileSync(file, json);
-  writeFileSync(file.replace(/\.json$/, ".svg"), chartSvg(results, d));
-  log(`raw figures in ${file.slice(ROOT.length + 1)}, chart beside it`);
+  if (raw) {
+    const stamp = results.date.replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
+    const dir = join(ROOT, "bench-results");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${stamp}${mode === "quick" ? "-quick" : ""}.json`);
+    writeFileSync(file, json);
+    writeFileSync(file.replace(/\.json$/, ".svg"), chartSvg(results, d));
+    log(`raw figures in ${file.slice(ROOT.length + 1)}, chart beside it`);
+  }
   if (mode === "full") {
     const docs = join(ROOT, "docs", "bench");
     mkdirSync(docs, { recursive: true });
@@ -200,7 +212,23 @@ async function main(argv: string[]): Promise<number> {
     ].filter(Boolean);
     log(`wrote docs/bench/latest.json and docs/bench/chart.svg${tables.length ? `, ${tables.join(" and ")}` : "; no bench markers found, no table written"}`);
   }
-  log(`done in ${Math.round(results.durationS)} s; other processes took ${Math.round(results.machine.othersCpuShare * 100)} % of the CPU meanwhile`);
+}
+
+/** `--report FILE`: the tables and docs again from a saved full run, as this build reports them. */
+function report(file: string): number {
+  let saved: BenchResults & { summary?: unknown; targets?: unknown };
+  try {
+    saved = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    console.error(`bench: cannot read ${file} (${(e as Error).message}); name the JSON of a full run, such as docs/bench/latest.json`);
+    return 66;
+  }
+  if (saved.mode !== "full") {
+    console.error(`bench: ${file} is not a full run (mode ${JSON.stringify(saved.mode)}); only a full run's figures go into the docs`);
+    return 65;
+  }
+  const { summary: _summary, targets: _targets, ...results } = saved;
+  publish(results, "full", false);
   return 0;
 }
 

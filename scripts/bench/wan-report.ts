@@ -38,7 +38,9 @@ export const deriveWan = (w: WanResult) => w.rows.map((r) => deriveRow(r, w.plan
 export type WanDerived = ReturnType<typeof deriveWan>;
 
 const verdict = (must: boolean, aim: boolean): WanTarget["verdict"] => (must && aim ? "aim" : must ? "must" : "not met");
-const x = (v: number) => `${v.toFixed(2)}×`;
+/** A ratio to two places, rounded down: 0.897 is not shown as the 0.90 it misses. */
+const down2 = (v: number) => (Math.floor(v * 100 + 1e-6) / 100).toFixed(2);
+const x = (v: number) => `${down2(v)}×`;
 
 /** Issue 27's targets, each against the worse direction where there are two. */
 export function wanTargets(d: WanDerived): WanTarget[] {
@@ -70,7 +72,7 @@ export function wanRows(w: WanResult, d: WanDerived): WanTableRow[] {
   const p = w.plan;
   const size = (b: number) => `${b / MiB} MiB`;
   const rate = (label: string, s: Summary): WanTableRow => ({ label, median: `${s.median.toFixed(0)} MiB/s`, range: `${s.min.toFixed(0)}–${s.max.toFixed(0)}` });
-  const ratio = (label: string, s: Summary): WanTableRow => ({ label, median: x(s.median), range: `${s.min.toFixed(2)}–${s.max.toFixed(2)}` });
+  const ratio = (label: string, s: Summary): WanTableRow => ({ label, median: x(s.median), range: `${down2(s.min)}–${down2(s.max)}` });
   const out: WanTableRow[] = [];
   for (const r of d) {
     out.push(
