@@ -31,9 +31,10 @@
 //
 // A connection remembers its path: after a pause the allowance starts at the pipe of the last
 // rate samples in which it held a sender back (their median, for PATH_MEMORY_MS), not at the
-// floor, and grows from there as after a queue; nor does it go below that pipe meanwhile. A connector's connection carries one copy after another over
-// the same path; slow start anew for each cost the next copy its first few round trips. A
-// sample of a source that did not fill the allowance (a typist) is not one of the path.
+// floor, and grows from there as after a queue; nor does it go below that pipe meanwhile. A
+// connector's connection carries one copy after another over the same path; slow start anew
+// for each cost the next copy its first few round trips. A sample of a source that did not
+// fill the allowance (a typist) is not one of the path.
 
 /** Never less than this may be in flight: what keeps a busy 2-core machine's pipeline full. */
 export const PACER_FLOOR = 512 * 1024;
@@ -168,9 +169,9 @@ export function createPacer(now = () => performance.now()): Pacer {
   let queueSeen = false;
   let startCap = PACER_FLOOR;
   let pipe = 0; // rate × round trip: what fills the pipe
-  // the rates of the last PATH_SAMPLES samples in which the allowance held a sender back, and
-  // when the last was taken
-  let path: { rates: number[]; t: number } | undefined;
+  // the rates of the last PATH_SAMPLES samples in which the allowance held a sender back, their
+  // median, and when the last was taken
+  let path: { rates: number[]; rate: number; t: number } | undefined;
   let sampleLimited = false;
   let sampleFromIdle = true;
   const queue = queueWatch();
@@ -191,7 +192,7 @@ export function createPacer(now = () => performance.now()): Pacer {
    * after a pause finds the path as the last one left it. A source too slow to fill it (a
    * typist, a request) says nothing of it; their median, not the last one, so that a peer's
    * stall (a sample of a tenth of the rate) or the burst after it does not. */
-  const lastPipe = (t: number) => (path && t - path.t < PATH_MEMORY_MS && minRtt < Infinity ? median(path.rates) * minRtt : 0);
+  const lastPipe = (t: number) => (path && t - path.t < PATH_MEMORY_MS && minRtt < Infinity ? path.rate * minRtt : 0);
   /** The allowance is never less than the floor, nor than that pipe. */
   const floorOf = (had: number) => Math.min(PACER_CEILING, Math.max(PACER_FLOOR, had));
 
@@ -253,7 +254,10 @@ export function createPacer(now = () => performance.now()): Pacer {
       if (elapsed < Math.max(SAMPLE_MS, 2 * minRtt)) return;
       rate.add(sampleBytes / elapsed, t);
       // one that began from idle holds a round trip in which nothing could be delivered yet
-      if (sampleLimited && !sampleFromIdle) path = { rates: [...(path?.rates ?? []), sampleBytes / elapsed].slice(-PATH_SAMPLES), t };
+      if (sampleLimited && !sampleFromIdle) {
+        const rates = [...(path?.rates ?? []), sampleBytes / elapsed].slice(-PATH_SAMPLES);
+        path = { rates, rate: median(rates), t };
+      }
       sampleStart = t;
       sampleBytes = 0;
       sampleLimited = false;

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from "node:fs";
 import { dialApp } from "../../lib/access/dial.ts";
 import { expectExit, run, spawnProc } from "../../test/helpers/proc.ts";
 import { DIST } from "../../test/helpers/bin.ts";
-import { download, fillRandom, upload } from "../../test/helpers/origin.ts";
+import { connectTcp, download, fillRandom, Mode, upload } from "../../test/helpers/origin.ts";
 import { WICKET, type ServiceToken } from "../../test/helpers/wicket.ts";
 import type { TempDir } from "../../test/helpers/tmp.ts";
 import { ORIGIN_SCRIPT, TCP_HOST, type Rig, type SshPath } from "./rig.ts";
@@ -57,10 +57,9 @@ export interface StreamsResult {
   connectorKiB: { before: number; open: number };
 }
 
-/** An echo stream opened straight to the edge (or through `via`, a long link to it), as `access
- * tcp` would: WebSocket + service token. */
-export async function echoStream(rig: Rig, via: { edge: string; host: string; token: ServiceToken } = { edge: rig.edge.url, host: TCP_HOST, token: rig.tcpToken }) {
-  const ws = await dialApp({ hostname: via.host, edge: via.edge, ca: rig.caPem, serviceToken: via.token });
+/** What comes back from an echo: `wait(n)` resolves with the next `n` bytes once they are in;
+ * `arrived` takes each chunk as it comes, `failed` ends a wait that nothing more will answer. */
+function echoWaiter() {
   let want = 0;
   const got: Uint8Array[] = [];
   let gotBytes = 0;
@@ -74,24 +73,39 @@ export async function echoStream(rig: Rig, via: { edge: string; host: string; to
     gotBytes = 0;
     w.resolve(all);
   };
+  return {
+    arrived(chunk: Uint8Array) {
+      got.push(chunk);
+      gotBytes += chunk.byteLength;
+      settle();
+    },
+    failed: (err: Error) => waiter?.reject(err),
+    wait(n: number): Promise<Buffer> {
+      want = n;
+      return new Promise<Buffer>((resolve, reject) => (waiter = { resolve, reject }));
+    },
+  };
+}
+
+/** An echo stream opened straight to the edge (or through `via`, a long link to it), as `access
+ * tcp` would: WebSocket + service token. */
+export async function echoStream(rig: Rig, via: { edge: string; host: string; token: ServiceToken } = { edge: rig.edge.url, host: TCP_HOST, token: rig.tcpToken }) {
+  const ws = await dialApp({ hostname: via.host, edge: via.edge, ca: rig.caPem, serviceToken: via.token });
+  const back = echoWaiter();
   ws.onmessage = (ev) => {
-    if (typeof ev.data === "string") return;
-    got.push(ev.data as Uint8Array);
-    gotBytes += (ev.data as Uint8Array).byteLength;
-    settle();
+    if (typeof ev.data !== "string") back.arrived(ev.data as Uint8Array);
   };
   const closed = new Promise<void>((resolve) => {
     ws.onclose = (ev) => {
-      waiter?.reject(new Error(`the stream closed before its echo arrived (${ev.code} ${ev.reason})`));
+      back.failed(new Error(`the stream closed before its echo arrived (${ev.code} ${ev.reason})`));
       resolve();
     };
   });
-  ws.send(new Uint8Array(["E".charCodeAt(0)])); // the origin's echo mode (binary: text messages are control)
+  ws.send(new TextEncoder().encode(Mode.echo)); // the origin's echo mode (binary: text messages are control)
   return {
     /** Sends bytes and resolves with as many bytes echoed. */
     echo(bytes: Uint8Array): Promise<Buffer> {
-      want = bytes.byteLength;
-      const p = new Promise<Buffer>((resolve, reject) => (waiter = { resolve, reject }));
+      const p = back.wait(bytes.byteLength);
       ws.send(bytes);
       return p;
     },
@@ -99,6 +113,22 @@ export async function echoStream(rig: Rig, via: { edge: string; host: string; to
       ws.close(1000, "done");
       return closed;
     },
+  };
+}
+
+/** The same over a plain TCP connection to `port` (the origin, or a path to it). */
+export async function tcpEcho(port: number) {
+  const back = echoWaiter();
+  const conn = await connectTcp(port, (chunk) => back.arrived(chunk.slice())); // Bun reuses the chunk
+  void conn.ended.then(() => back.failed(new Error("the echo connection closed before its echo arrived")));
+  await conn.write(new TextEncoder().encode(Mode.echo));
+  return {
+    echo(bytes: Uint8Array): Promise<Buffer> {
+      const p = back.wait(bytes.byteLength);
+      void conn.write(bytes);
+      return p;
+    },
+    close: () => conn.close(),
   };
 }
 

@@ -9,7 +9,7 @@ import { download, upload } from "../../test/helpers/origin.ts";
 import { freePort } from "../../test/helpers/ports.ts";
 import { spawnProc, type Proc } from "../../test/helpers/proc.ts";
 import { WICKET, type ServiceToken } from "../../test/helpers/wicket.ts";
-import { echoStream, sshCat, timed, zeros } from "./measure.ts";
+import { echoStream, sshCat, tcpEcho, timed, zeros } from "./measure.ts";
 import { CIPHER, ORIGIN_SCRIPT, type Rig } from "./rig.ts";
 import { MiB } from "./stats.ts";
 
@@ -107,39 +107,6 @@ async function startPaths(rig: Rig, tokens: { tcp: ServiceToken; ssh: ServiceTok
 
 /** `n` transfers at once of `bytes / n` each; ms until the last ended. */
 const many = (n: number, bytes: number, f: (bytes: number) => Promise<unknown>) => timed(() => Promise.all(Array.from({ length: n }, () => f(bytes / n))));
-
-/** A TCP connection to the origin's echo: each `echo` resolves once as many bytes came back. */
-async function tcpEcho(port: number) {
-  let want = 0;
-  let got = 0;
-  let waiter: { resolve(): void; reject(e: Error): void } | undefined;
-  const settle = (err?: Error) => {
-    if (!waiter || (!err && got < want)) return;
-    const w = waiter;
-    waiter = undefined;
-    err ? w.reject(err) : w.resolve();
-  };
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port,
-    socket: {
-      data: (_s, b) => void ((got += b.byteLength), settle()),
-      close: () => settle(new Error("the echo connection closed before its echo arrived")),
-      error: (_s, e) => settle(e),
-    },
-  });
-  socket.setNoDelay(true);
-  socket.write("E"); // the origin's echo mode
-  return {
-    echo(bytes: Uint8Array): Promise<void> {
-      want = got + bytes.byteLength;
-      const p = new Promise<void>((resolve, reject) => (waiter = { resolve, reject }));
-      socket.write(bytes);
-      return p;
-    },
-    close: () => void socket.end(),
-  };
-}
 
 async function echoes(rig: Rig, paths: WanPaths, token: ServiceToken, n: number): Promise<WanRow["echo"]> {
   const payload = crypto.getRandomValues(new Uint8Array(64));
